@@ -1,0 +1,443 @@
+// Package pair gives integration tests a real MariaDB writer plus a GTID replica (see
+// integration/pair.sh and DESIGN.md "Servers for tests").
+//
+// Typical use in a test package:
+//
+//	var p *pair.Pair
+//
+//	func TestMain(m *testing.M) {
+//		var err error
+//		if p, err = pair.Get(); err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1)
+//		}
+//		code := m.Run()
+//		if err := p.CheckReplicaClean(); err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			code = 1
+//		}
+//		p.Stop()
+//		os.Exit(code)
+//	}
+package pair
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// EnvVar names the pair.env of an already running pair (written by `pair.sh start DIR`). When it
+// is unset, Get starts a private pair.
+const EnvVar = "FWDPROXY_PAIR_ENV"
+
+// DefaultWaitTimeout bounds WaitReplicated when its context has no deadline, and CreateDatabase.
+const DefaultWaitTimeout = 30 * time.Second
+
+// Pair is a running writer/replica pair.
+type Pair struct {
+	WriterAddr, ReaderAddr     string // host:port on loopback
+	WriterSocket, ReaderSocket string
+	User, Password             string // the ALL PRIVILEGES test user (can write to the read_only replica)
+	RootUser, RootPassword     string
+	ReplUser, ReplPassword     string
+	WriterServerID             uint32
+	ReaderServerID             uint32
+	Dir                        string // pair.sh's DIR
+
+	started bool // Get started it, so Stop stops it
+
+	mu                   sync.Mutex
+	rootWriter, rootRead *sql.DB // cached root handles for the helpers below
+}
+
+// Get returns the pair named by $FWDPROXY_PAIR_ENV or, when that is unset, starts a new one with
+// pair.sh in a temporary directory (Stop then stops it).
+func Get() (*Pair, error) {
+	if env := os.Getenv(EnvVar); env != "" {
+		p, err := Load(env)
+		if err != nil {
+			return nil, fmt.Errorf("pair: %s=%s: %w", EnvVar, env, err)
+		}
+		return p, nil
+	}
+	script, err := scriptPath()
+	if err != nil {
+		return nil, err
+	}
+	parent, err := os.MkdirTemp("", "fwdpair-")
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(parent, "p")
+	cmd := exec.Command(script, "start", dir)
+	cmd.Stdin = nil
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		// Do not leave half-started servers behind.
+		_ = exec.Command(script, "stop", dir).Run()
+		_ = os.RemoveAll(parent)
+		return nil, fmt.Errorf("pair: %s start %s: %w\n%s", script, dir, err, out)
+	}
+	p, err := Load(filepath.Join(dir, "pair.env"))
+	if err != nil {
+		_ = exec.Command(script, "stop", dir).Run()
+		_ = os.RemoveAll(parent)
+		return nil, err
+	}
+	p.Dir = dir
+	p.started = true
+	return p, nil
+}
+
+// scriptPath locates pair.sh next to this package's source directory.
+func scriptPath() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("pair: cannot locate pair.sh (runtime.Caller failed)")
+	}
+	script := filepath.Join(filepath.Dir(file), "..", "pair.sh")
+	if _, err := os.Stat(script); err != nil {
+		return "", fmt.Errorf("pair: %w", err)
+	}
+	return script, nil
+}
+
+// Load reads a pair.env written by pair.sh.
+func Load(envFile string) (*Pair, error) {
+	f, err := os.Open(envFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	kv := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("pair: %s: bad line %q", envFile, line)
+		}
+		kv[k] = strings.Trim(v, `"'`)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"WRITER_ADDR", "READER_ADDR", "TEST_USER", "ROOT_USER"} {
+		if kv[k] == "" {
+			return nil, fmt.Errorf("pair: %s: %s missing", envFile, k)
+		}
+	}
+	p := &Pair{
+		WriterAddr: kv["WRITER_ADDR"], ReaderAddr: kv["READER_ADDR"],
+		WriterSocket: kv["WRITER_SOCKET"], ReaderSocket: kv["READER_SOCKET"],
+		User: kv["TEST_USER"], Password: kv["TEST_PASSWORD"],
+		RootUser: kv["ROOT_USER"], RootPassword: kv["ROOT_PASSWORD"],
+		ReplUser: kv["REPL_USER"], ReplPassword: kv["REPL_PASSWORD"],
+		WriterServerID: 1, ReaderServerID: 2,
+		Dir: kv["PAIR_DIR"],
+	}
+	if p.Dir == "" {
+		p.Dir = filepath.Dir(envFile)
+	}
+	for k, dst := range map[string]*uint32{"WRITER_SERVER_ID": &p.WriterServerID, "READER_SERVER_ID": &p.ReaderServerID} {
+		if s := kv[k]; s != "" {
+			n, err := strconv.ParseUint(s, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("pair: %s: %s=%q: %w", envFile, k, s, err)
+			}
+			*dst = uint32(n)
+		}
+	}
+	return p, nil
+}
+
+// Stop closes the helper connections and, if Get started the pair, stops it and removes its
+// directory. A pair given by $FWDPROXY_PAIR_ENV is left running for its owner (the Makefile).
+func (p *Pair) Stop() error {
+	p.mu.Lock()
+	for _, db := range []*sql.DB{p.rootWriter, p.rootRead} {
+		if db != nil {
+			db.Close()
+		}
+	}
+	p.rootWriter, p.rootRead = nil, nil
+	started := p.started
+	p.started = false
+	p.mu.Unlock()
+	if !started {
+		return nil
+	}
+	script, err := scriptPath()
+	if err != nil {
+		return err
+	}
+	out, err := exec.Command(script, "stop", p.Dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pair: %s stop %s: %w\n%s", script, p.Dir, err, out)
+	}
+	return os.Remove(filepath.Dir(p.Dir)) // the MkdirTemp parent
+}
+
+// DSN returns a go-sql-driver DSN (TCP, multiStatements off) for user/password at addr, database
+// db ("" = none).
+func DSN(addr, user, password, db string) string {
+	cfg := mysql.NewConfig()
+	cfg.Net = "tcp"
+	cfg.Addr = addr
+	cfg.User = user
+	cfg.Passwd = password
+	cfg.DBName = db
+	cfg.Timeout = 10 * time.Second
+	return cfg.FormatDSN()
+}
+
+// WriterDSN is the DSN of the test user on the writer.
+func (p *Pair) WriterDSN(db string) string { return DSN(p.WriterAddr, p.User, p.Password, db) }
+
+// ReaderDSN is the DSN of the test user on the replica.
+func (p *Pair) ReaderDSN(db string) string { return DSN(p.ReaderAddr, p.User, p.Password, db) }
+
+func open(dsn string) (*sql.DB, error) {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// WriterDB connects as the test user to the writer, database db ("" = none).
+func (p *Pair) WriterDB(db string) (*sql.DB, error) { return open(p.WriterDSN(db)) }
+
+// ReaderDB connects as the test user to the replica, database db ("" = none).
+func (p *Pair) ReaderDB(db string) (*sql.DB, error) { return open(p.ReaderDSN(db)) }
+
+// RootDB connects as root to addr (p.WriterAddr or p.ReaderAddr), no database.
+func (p *Pair) RootDB(addr string) (*sql.DB, error) {
+	return open(DSN(addr, p.RootUser, p.RootPassword, ""))
+}
+
+// admin returns cached root handles to the writer and the replica.
+func (p *Pair) admin() (w, r *sql.DB, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rootWriter == nil {
+		if p.rootWriter, err = p.RootDB(p.WriterAddr); err != nil {
+			return nil, nil, fmt.Errorf("pair: writer %s: %w", p.WriterAddr, err)
+		}
+	}
+	if p.rootRead == nil {
+		if p.rootRead, err = p.RootDB(p.ReaderAddr); err != nil {
+			return nil, nil, fmt.Errorf("pair: replica %s: %w", p.ReaderAddr, err)
+		}
+	}
+	return p.rootWriter, p.rootRead, nil
+}
+
+// WaitReplicated blocks until the replica has applied everything the writer has committed when
+// it is called (MASTER_GTID_WAIT of the writer's @@gtid_binlog_pos). Without a deadline in ctx it
+// gives up after DefaultWaitTimeout; it fails at once when the replica's SQL thread has an error.
+func (p *Pair) WaitReplicated(ctx context.Context) error {
+	w, r, err := p.admin()
+	if err != nil {
+		return err
+	}
+	timeout := DefaultWaitTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return context.DeadlineExceeded
+	}
+	var pos string
+	if err := w.QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_binlog_pos").Scan(&pos); err != nil {
+		return fmt.Errorf("pair: writer gtid_binlog_pos: %w", err)
+	}
+	if pos == "" {
+		return nil
+	}
+	// Wait in short slices so that a broken replica (SQL thread stopped by an error) fails fast
+	// instead of after the whole timeout.
+	end := time.Now().Add(timeout)
+	for {
+		slice := min(time.Until(end), time.Second)
+		var res sql.NullInt64
+		if err := r.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, ?)", pos, max(slice.Seconds(), 0)).Scan(&res); err != nil {
+			return fmt.Errorf("pair: MASTER_GTID_WAIT(%s): %w", pos, err)
+		}
+		if res.Valid && res.Int64 == 0 {
+			return nil
+		}
+		st, err := p.slaveStatus(ctx, r)
+		if err != nil {
+			return fmt.Errorf("pair: SHOW SLAVE STATUS: %w", err)
+		}
+		if st == nil {
+			return fmt.Errorf("pair: replica %s has no replication configured", p.ReaderAddr)
+		}
+		why := ""
+		if st["Last_SQL_Errno"] != "0" {
+			why = "replication SQL thread failed"
+		} else if time.Now().After(end) {
+			why = "timed out after " + timeout.Round(time.Millisecond).String()
+		}
+		if why != "" {
+			return fmt.Errorf("pair: replica did not reach writer position %s: %s (IO=%s SQL=%s Last_IO_Error=%q Last_SQL_Error=%q)",
+				pos, why, st["Slave_IO_Running"], st["Slave_SQL_Running"], st["Last_IO_Error"], st["Last_SQL_Error"])
+		}
+	}
+}
+
+// slaveStatus returns SHOW SLAVE STATUS as column -> value (nil if replication is not set up).
+func (p *Pair) slaveStatus(ctx context.Context, r *sql.DB) (map[string]string, error) {
+	rows, err := r.QueryContext(ctx, "SHOW SLAVE STATUS")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(cols))
+	for i, c := range cols {
+		m[c] = vals[i].String
+	}
+	return m, rows.Err()
+}
+
+// CheckReplicaClean returns an error unless nothing was ever written on the replica directly (its
+// @@gtid_binlog_pos and @@gtid_current_pos hold no GTID with its own server_id) and replication is
+// healthy (Slave_IO_Running and Slave_SQL_Running Yes, Last_IO_Errno and Last_SQL_Errno 0).
+func (p *Pair) CheckReplicaClean() error {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultWaitTimeout)
+	defer cancel()
+	_, r, err := p.admin()
+	if err != nil {
+		return err
+	}
+	var id uint32
+	var binlogPos, currentPos string
+	if err := r.QueryRowContext(ctx, "SELECT @@server_id, @@GLOBAL.gtid_binlog_pos, @@GLOBAL.gtid_current_pos").
+		Scan(&id, &binlogPos, &currentPos); err != nil {
+		return fmt.Errorf("pair: replica positions: %w", err)
+	}
+	var problems []string
+	if id != p.ReaderServerID {
+		problems = append(problems, fmt.Sprintf("replica @@server_id=%d, want %d", id, p.ReaderServerID))
+	}
+	if own := ownGTIDs(binlogPos, id); len(own) > 0 {
+		problems = append(problems, fmt.Sprintf("replica wrote its own transactions: gtid_binlog_pos=%s (own: %s)", binlogPos, strings.Join(own, ",")))
+	}
+	if own := ownGTIDs(currentPos, id); len(own) > 0 {
+		problems = append(problems, fmt.Sprintf("replica wrote its own transactions: gtid_current_pos=%s (own: %s)", currentPos, strings.Join(own, ",")))
+	}
+	st, err := p.slaveStatus(ctx, r)
+	if err != nil {
+		return fmt.Errorf("pair: SHOW SLAVE STATUS: %w", err)
+	}
+	if st == nil {
+		problems = append(problems, "replica has no replication configured (SHOW SLAVE STATUS is empty)")
+	} else {
+		for _, c := range []struct{ col, want string }{
+			{"Slave_IO_Running", "Yes"}, {"Slave_SQL_Running", "Yes"},
+			{"Last_IO_Errno", "0"}, {"Last_SQL_Errno", "0"},
+		} {
+			if got := st[c.col]; got != c.want {
+				problems = append(problems, fmt.Sprintf("%s=%q, want %q", c.col, got, c.want))
+			}
+		}
+		if e := st["Last_SQL_Error"]; e != "" {
+			problems = append(problems, "Last_SQL_Error: "+e)
+		}
+		if e := st["Last_IO_Error"]; e != "" {
+			problems = append(problems, "Last_IO_Error: "+e)
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("pair: replica %s is not clean: %s", p.ReaderAddr, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// ownGTIDs returns the GTIDs (domain-server-seqno) in a MariaDB GTID position list such as
+// "0-1-5,1-2-3" whose server_id is serverID. Malformed entries are ignored.
+func ownGTIDs(pos string, serverID uint32) []string {
+	var own []string
+	for _, g := range strings.Split(pos, ",") {
+		g = strings.TrimSpace(g)
+		if g == "" {
+			continue
+		}
+		parts := strings.Split(g, "-")
+		if len(parts) != 3 {
+			continue
+		}
+		if _, err := strconv.ParseUint(parts[0], 10, 32); err != nil {
+			continue
+		}
+		if _, err := strconv.ParseUint(parts[2], 10, 64); err != nil {
+			continue
+		}
+		s, err := strconv.ParseUint(parts[1], 10, 32)
+		if err != nil {
+			continue
+		}
+		if uint32(s) == serverID {
+			own = append(own, g)
+		}
+	}
+	return own
+}
+
+// CreateDatabase drops (if it exists) and creates database name on the writer, then waits until
+// the replica has it, so that each test package can use its own database on a shared pair.
+func (p *Pair) CreateDatabase(name string) error {
+	if name == "" || strings.ContainsAny(name, "`\x00/\\.") || len(name) > 64 {
+		return fmt.Errorf("pair: bad database name %q", name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultWaitTimeout)
+	defer cancel()
+	w, _, err := p.admin()
+	if err != nil {
+		return err
+	}
+	for _, q := range []string{"DROP DATABASE IF EXISTS `" + name + "`", "CREATE DATABASE `" + name + "`"} {
+		if _, err := w.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("pair: %s: %w", q, err)
+		}
+	}
+	return p.WaitReplicated(ctx)
+}
