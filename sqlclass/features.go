@@ -1,0 +1,164 @@
+package sqlclass
+
+// features is what one token pass over a whole statement finds, whatever
+// its first keyword.
+type features struct {
+	lock     bool // FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE
+	seqWrite bool // NEXTVAL, SETVAL, NEXT VALUE FOR: they write a sequence
+	sel      bool // SELECT or WITH after the first token: a nested query may read tables
+	tblN     int  // TABLE keywords after the first token
+	multi    bool // ';' followed by another statement
+	funcs    Funcs
+	vars     []string
+}
+
+func (f *features) scan(s string, opt Options) {
+	l := lexer{s: s, opt: opt}
+	var prev token
+	first := true
+	for {
+		t := l.next()
+		switch t.kind {
+		case tEOF:
+			return
+		case tWord:
+			if !first {
+				f.word(&l, s[t.start:t.end])
+			}
+		case tUserVar:
+			if !isAccountHost(s, prev, t) {
+				f.vars = addString(f.vars, userVarName(s[t.start:t.end], opt))
+			}
+		case tSysVar:
+			if n := sysVarBase(s[t.start:t.end]); upperEq(n, "WARNING_COUNT") || upperEq(n, "ERROR_COUNT") {
+				f.funcs |= FnWarningCount
+			}
+		case tPunct:
+			if s[t.start] == ';' && !f.multi {
+				l2 := l
+				for {
+					n := l2.next()
+					if n.kind == tEOF {
+						return // only ';' left
+					}
+					if !(n.kind == tPunct && s[n.start] == ';') {
+						f.multi = true
+						break
+					}
+				}
+			}
+		}
+		prev = t
+		first = false
+	}
+}
+
+// word checks one keyword; it is the hot path, so it switches on length first.
+func (f *features) word(l *lexer, w string) {
+	switch len(w) {
+	case 3:
+		if upperEq(w, "FOR") {
+			n := *l
+			t := n.next()
+			if t.kind == tWord && (upperEq(l.s[t.start:t.end], "UPDATE") || upperEq(l.s[t.start:t.end], "SHARE")) {
+				f.lock = true
+			}
+		}
+	case 4:
+		switch {
+		case upperEq(w, "LOCK"):
+			n := *l
+			if t := n.next(); t.kind == tWord && upperEq(l.s[t.start:t.end], "IN") {
+				if t = n.next(); t.kind == tWord && upperEq(l.s[t.start:t.end], "SHARE") {
+					f.lock = true
+				}
+			}
+		case upperEq(w, "NEXT"):
+			n := *l
+			if t := n.next(); t.kind == tWord && upperEq(l.s[t.start:t.end], "VALUE") {
+				if t = n.next(); t.kind == tWord && upperEq(l.s[t.start:t.end], "FOR") {
+					f.seqWrite = true
+				}
+			}
+		case upperEq(w, "WITH"):
+			f.sel = true
+		}
+	case 5:
+		if upperEq(w, "TABLE") {
+			f.tblN++
+		}
+	case 6:
+		if upperEq(w, "SELECT") {
+			f.sel = true
+		} else if upperEq(w, "SETVAL") {
+			f.seqWrite = true
+		}
+	case 7:
+		if upperEq(w, "NEXTVAL") {
+			f.seqWrite = true
+		}
+	case 9:
+		if upperEq(w, "ROW_COUNT") {
+			f.funcs |= FnRowCount
+		}
+	case 10:
+		if upperEq(w, "FOUND_ROWS") {
+			f.funcs |= FnFoundRows
+		}
+	case 14:
+		if upperEq(w, "LAST_INSERT_ID") {
+			f.funcs |= FnLastInsertID
+		}
+	}
+}
+
+// isAccountHost tells the host part of an account name ('u'@'h', u@h) from a
+// user variable: it touches the user part.
+func isAccountHost(s string, prev, t token) bool {
+	if !t.adj {
+		return false
+	}
+	switch prev.kind {
+	case tString, tQIdent:
+		return true
+	case tWord:
+		switch w := s[prev.start:prev.end]; len(w) {
+		case 2:
+			return !(upperEq(w, "IN") || upperEq(w, "OR") || upperEq(w, "BY") || upperEq(w, "DO") || upperEq(w, "IS") || upperEq(w, "ON"))
+		case 3:
+			return !(upperEq(w, "SET") || upperEq(w, "AND") || upperEq(w, "NOT") || upperEq(w, "XOR") || upperEq(w, "DIV") || upperEq(w, "MOD"))
+		case 4:
+			return !(upperEq(w, "INTO") || upperEq(w, "THEN") || upperEq(w, "ELSE") || upperEq(w, "WHEN") || upperEq(w, "LIKE") || upperEq(w, "FROM"))
+		case 5:
+			return !(upperEq(w, "USING") || upperEq(w, "LIMIT") || upperEq(w, "WHERE"))
+		case 6:
+			return !(upperEq(w, "SELECT") || upperEq(w, "VALUES") || upperEq(w, "RETURN") || upperEq(w, "OFFSET"))
+		}
+		return true
+	}
+	return false
+}
+
+// userVarName returns the name of a user variable token, lower case.
+func userVarName(tok string, opt Options) string {
+	n := tok[1:]
+	if len(n) > 0 && (n[0] == '\'' || n[0] == '"' || n[0] == '`') {
+		n = unquote(n, opt)
+	}
+	return lower(n)
+}
+
+// sysVarBase returns the last dotted segment of a @@ token, unquoted.
+func sysVarBase(tok string) string {
+	n := tok[2:]
+	for i := len(n) - 1; i >= 0; i-- {
+		if n[i] == '.' {
+			n = n[i+1:]
+			break
+		}
+	}
+	if len(n) >= 2 && n[0] == '`' {
+		n = unquote(n, Options{})
+	}
+	return n
+}

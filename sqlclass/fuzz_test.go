@@ -1,0 +1,111 @@
+package sqlclass
+
+import (
+	"os"
+	"strconv"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func seedCorpus(f *testing.F) {
+	for _, tc := range classCases {
+		f.Add(tc.sql, tc.opt.NoBackslashEscapes, tc.opt.ANSIQuotes)
+	}
+	for _, tc := range detailCases {
+		f.Add(tc.sql, tc.opt.NoBackslashEscapes, tc.opt.ANSIQuotes)
+	}
+	for _, tc := range fuzzFound {
+		f.Add(tc, false, false)
+	}
+	f.Add("SELECT 1; SELECT 'a\\'; SELECT 2", true, false)
+	f.Add("CREATE PROCEDURE p() BEGIN IF 1 THEN SELECT 1; END IF; END; SELECT 2", false, false)
+}
+
+// fuzzFound holds inputs the fuzzers once failed on.
+var fuzzFound = []string{
+	"/*!CREATE*/VIEW``0",
+	"SELECT @\xaa",
+	"UPDATE``",
+}
+
+// firstWord returns the first word of sql when it starts, after blanks, with
+// a letter; it does not know about comments.
+func firstWord(sql string) string {
+	s := strings.TrimLeft(sql, " \t\n\r\f\v")
+	i := 0
+	for i < len(s) && isIdentChar(s[i]) {
+		i++
+	}
+	return strings.ToUpper(s[:i])
+}
+
+func FuzzClassify(f *testing.F) {
+	seedCorpus(f)
+	f.Fuzz(func(t *testing.T, sql string, noBackslash, ansiQuotes bool) {
+		opt := Options{NoBackslashEscapes: noBackslash, ANSIQuotes: ansiQuotes}
+		if d := os.Getenv("FUZZDBG"); d != "" {
+			os.WriteFile(d+"/"+strconv.Itoa(os.Getpid()), []byte(sql), 0o644)
+		}
+		st := Classify(sql, opt)
+		if again := Classify(sql, opt); !reflect.DeepEqual(st, again) {
+			t.Fatalf("not deterministic: %+v vs %+v", st, again)
+		}
+		switch firstWord(sql) {
+		case "INSERT", "UPDATE", "DELETE", "REPLACE":
+			if st.Class != Write && st.Class != Unknown {
+				t.Fatalf("Classify(%q) = %v for a write verb", sql, st.Class)
+			}
+		}
+		if st.Class != Unknown && st.Class != Empty && st.Op == "" {
+			t.Fatalf("Classify(%q): no Op for %v", sql, st.Class)
+		}
+		if strings.TrimLeft(sql, " \t\n\r\f\v") != "" && firstWord(sql) != "" && st.Class == Empty {
+			t.Fatalf("Classify(%q) = Empty", sql)
+		}
+		for _, tb := range append(st.Targets, st.Sources...) {
+			if tb.Name == "" {
+				t.Fatalf("Classify(%q): empty table name in %+v", sql, st)
+			}
+		}
+		for i, v := range st.UserVars {
+			if v != lower(v) {
+				t.Fatalf("user var %q not lower case", v)
+			}
+			for _, w := range st.UserVars[:i] {
+				if w == v {
+					t.Fatalf("user var %q twice", v)
+				}
+			}
+		}
+		Tables(sql, opt)
+	})
+}
+
+func FuzzSplit(f *testing.F) {
+	seedCorpus(f)
+	f.Fuzz(func(t *testing.T, sql string, noBackslash, ansiQuotes bool) {
+		opt := Options{NoBackslashEscapes: noBackslash, ANSIQuotes: ansiQuotes}
+		parts := Split(sql, opt)
+		pos := 0
+		for _, p := range parts {
+			if p == "" || p != strings.Trim(p, " \t\n\r\f\v") {
+				t.Fatalf("Split(%q): piece %q empty or untrimmed", sql, p)
+			}
+			i := strings.Index(sql[pos:], p)
+			if i < 0 {
+				t.Fatalf("Split(%q): piece %q is not a substring in order", sql, p)
+			}
+			pos += i + len(p)
+			if c := Classify(p, opt).Class; c == Empty {
+				t.Fatalf("Split(%q): piece %q classifies Empty", sql, p)
+			}
+		}
+		if !strings.Contains(sql, ";") && len(parts) > 1 {
+			t.Fatalf("Split(%q) = %q without any ';'", sql, parts)
+		}
+		if len(parts) == 1 && !strings.Contains(sql, ";") && parts[0] != strings.Trim(sql, " \t\n\r\f\v") {
+			t.Fatalf("Split(%q) = %q", sql, parts)
+		}
+	})
+}

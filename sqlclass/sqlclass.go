@@ -1,0 +1,246 @@
+// Package sqlclass classifies MySQL/MariaDB statements for routing: which
+// backend may run them, what they change, and which session state they touch.
+// It is pure: no I/O, and no shared state but a pool of parsers.
+package sqlclass
+
+// Options carries the parts of the session's sql_mode that change lexing.
+type Options struct {
+	NoBackslashEscapes bool // sql_mode NO_BACKSLASH_ESCAPES: '\' is not an escape inside strings
+	ANSIQuotes         bool // sql_mode ANSI_QUOTES: "x" is an identifier
+}
+
+// Class is the routing class of a statement.
+type Class uint8
+
+// Classes. See the package tests for the statements in each.
+const (
+	Unknown Class = iota // cannot be placed with certainty
+	Read
+	LockingRead
+	Write
+	LoadData
+	CreateTempTable
+	DropTempTable
+	DDL
+	Plugin
+	Set
+	SetTransaction
+	SetGlobal
+	Use
+	Begin
+	Commit
+	Rollback
+	Savepoint
+	XA
+	LockTables
+	UnlockTables
+	Call
+	Prepare
+	Execute
+	Deallocate
+	Session
+	Empty
+)
+
+var classNames = [...]string{
+	Unknown:         "Unknown",
+	Read:            "Read",
+	LockingRead:     "LockingRead",
+	Write:           "Write",
+	LoadData:        "LoadData",
+	CreateTempTable: "CreateTempTable",
+	DropTempTable:   "DropTempTable",
+	DDL:             "DDL",
+	Plugin:          "Plugin",
+	Set:             "Set",
+	SetTransaction:  "SetTransaction",
+	SetGlobal:       "SetGlobal",
+	Use:             "Use",
+	Begin:           "Begin",
+	Commit:          "Commit",
+	Rollback:        "Rollback",
+	Savepoint:       "Savepoint",
+	XA:              "XA",
+	LockTables:      "LockTables",
+	UnlockTables:    "UnlockTables",
+	Call:            "Call",
+	Prepare:         "Prepare",
+	Execute:         "Execute",
+	Deallocate:      "Deallocate",
+	Session:         "Session",
+	Empty:           "Empty",
+}
+
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return "Class(" + itoa(int(c)) + ")"
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+// TableName names a table; Schema "" is the current database. Identifiers
+// are unquoted and keep their case.
+type TableName struct{ Schema, Name string }
+
+// AccessMode is a transaction access mode.
+type AccessMode uint8
+
+// Access modes.
+const (
+	AccessDefault AccessMode = iota
+	AccessReadOnly
+	AccessReadWrite
+)
+
+// TxnScope tells which transactions a SET TRANSACTION applies to.
+type TxnScope uint8
+
+// Transaction scopes: SET TRANSACTION, SET SESSION TRANSACTION, SET GLOBAL TRANSACTION.
+const (
+	TxnNext TxnScope = iota
+	TxnSession
+	TxnGlobal
+)
+
+// Txn describes BEGIN / START TRANSACTION and SET TRANSACTION.
+type Txn struct {
+	Access             AccessMode // for Begin and SetTransaction
+	Isolation          string     // SetTransaction: "REPEATABLE READ", "READ COMMITTED", "READ UNCOMMITTED", "SERIALIZABLE" or ""
+	Scope              TxnScope   // SetTransaction only
+	ConsistentSnapshot bool       // Begin
+}
+
+// VarScope is the kind of variable a SET assignment changes.
+type VarScope uint8
+
+// Variable scopes.
+const (
+	ScopeSession VarScope = iota
+	ScopeGlobal           // GLOBAL, PERSIST, PERSIST_ONLY
+	ScopeUser
+	ScopeNames // SET NAMES / CHARACTER SET
+)
+
+// Assignment is one item of a SET statement.
+type Assignment struct {
+	Scope VarScope
+	Name  string // lower case, no @/@@/scope prefix; "names" or "character set" for ScopeNames
+	Value string // source text of the value, trimmed
+	Text  string // source text of the whole item
+}
+
+// Funcs is a set of session-dependent functions a statement uses.
+type Funcs uint8
+
+// Function flags.
+const (
+	FnLastInsertID Funcs = 1 << iota
+	FnRowCount
+	FnFoundRows
+	FnWarningCount // @@warning_count / @@error_count
+	FnShowWarnings // SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS|ERRORS
+)
+
+// Statement is the classification of one SQL statement.
+type Statement struct {
+	Class          Class
+	Op             string // operation name, e.g. "CREATE TABLE", for error messages
+	Txn            Txn
+	Assignments    []Assignment // Set and SetGlobal, in order
+	DB             string       // Use
+	Name           string       // Prepare/Execute/Deallocate/Savepoint name, lower case (they are case-insensitive)
+	PrepareText    string       // Prepare FROM 'literal': the unescaped text
+	PrepareVar     string       // Prepare FROM @var: lower case, no @
+	Local          bool         // LoadData: LOCAL present
+	Targets        []TableName  // tables the statement changes (DDL: best effort)
+	Sources        []TableName  // other tables it reads; not CTE names
+	UserVars       []string     // user variables referenced, lower case, no @, first-appearance order
+	ImplicitCommit bool
+	Funcs          Funcs
+}
+
+// Classify classifies one statement. A text that holds more than one
+// statement is Unknown unless its first one is DDL (routine bodies).
+func Classify(sql string, opt Options) Statement {
+	if !hasExecComment(sql) {
+		return classify(sql, opt)
+	}
+	a, cond := normalize(sql, opt, true)
+	st := classify(a, opt)
+	if !cond {
+		return st
+	}
+	// A server may or may not run a versioned or /*M! comment: the two
+	// readings must agree, or the statement is Unknown.
+	b, _ := normalize(sql, opt, false)
+	return merge(st, classify(b, opt))
+}
+
+func merge(a, b Statement) Statement {
+	switch {
+	case b.Class == Empty:
+		return a
+	case a.Class == Empty:
+		return b
+	}
+	if a.Class != b.Class {
+		switch {
+		case isRead(a.Class) && isRead(b.Class):
+			a.Class = LockingRead
+		case isRead(a.Class) && b.Class == Write:
+			a.Class, a.Op = Write, b.Op
+		case a.Class == Write && isRead(b.Class):
+		default:
+			a.Class = Unknown
+		}
+	}
+	a.Targets = unionTables(a.Targets, b.Targets)
+	a.Sources = unionTables(a.Sources, b.Sources)
+	for _, v := range b.UserVars {
+		a.UserVars = addString(a.UserVars, v)
+	}
+	a.Funcs |= b.Funcs
+	a.ImplicitCommit = a.ImplicitCommit || b.ImplicitCommit
+	return a
+}
+
+func isRead(c Class) bool { return c == Read || c == LockingRead }
+
+func unionTables(a, b []TableName) []TableName {
+	for _, t := range b {
+		a = addTable(a, t)
+	}
+	return a
+}
+
+func addTable(list []TableName, t TableName) []TableName {
+	for _, x := range list {
+		if x == t {
+			return list
+		}
+	}
+	return append(list, t)
+}
+
+func addString(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
