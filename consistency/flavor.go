@@ -1,0 +1,124 @@
+package consistency
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Flavor is what differs between MySQL and MariaDB for consistency.
+type Flavor interface {
+	Name() string // "mariadb" | "mysql"
+	// ParseSet reads a GTID set as servers print it; spaces and newlines
+	// around separators are allowed, "" is the empty set.
+	ParseSet(s string) (Set, error)
+	// TrackingSetupSQL makes a writer session's OK packets carry the GTID
+	// of each transaction it commits.
+	TrackingSetupSQL() []string
+	// OwnGTID extracts the committed transaction's GTID from the
+	// session-state bytes of an OK packet (see SessionState).
+	OwnGTID(stateInfo []byte) (Set, bool)
+	// WaitSQL is a single-value SELECT that blocks on the reader until s
+	// is applied or timeout passes.
+	WaitSQL(s Set, timeout time.Duration) string
+	// WaitDone interprets the value WaitSQL returned: true when reached,
+	// false on timeout, an error for anything else.
+	WaitDone(result string, isNull bool) (bool, error)
+	// WriterPositionSQL reads everything the writer has committed.
+	WriterPositionSQL() string
+	// ReaderPositionSQL reads what the reader has applied, in the same
+	// terms the wait function compares against.
+	ReaderPositionSQL() string
+}
+
+var (
+	MariaDB Flavor = mariadbFlavor{}
+	MySQL   Flavor = mysqlFlavor{}
+)
+
+// DetectFlavor decides from a server version string (the handshake's,
+// e.g. "5.5.5-10.11.19-MariaDB-0+deb12u1", or @@version) or
+// @@version_comment. MySQL never names MariaDB, so the default is MySQL.
+func DetectFlavor(version string) Flavor {
+	if containsFold(version, "mariadb") {
+		return MariaDB
+	}
+	return MySQL
+}
+
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// minWaitTimeout keeps the timeout argument above zero: MySQL reads 0 as
+// "wait forever", which would turn a misconfigured timeout into a hang.
+const minWaitTimeout = time.Millisecond
+
+// appendSeconds renders d as seconds with microseconds, e.g. "1.500000".
+func appendSeconds(b []byte, d time.Duration) []byte {
+	if d < minWaitTimeout {
+		d = minWaitTimeout
+	}
+	b = strconv.AppendInt(b, int64(d/time.Second), 10)
+	us := int64(d%time.Second) / int64(time.Microsecond)
+	var frac [7]byte
+	frac[0] = '.'
+	for i := 6; i > 0; i-- {
+		frac[i] = byte('0' + us%10)
+		us /= 10
+	}
+	return append(b, frac[:]...)
+}
+
+// waitSQL builds "SELECT fn('set', seconds)". Set strings of our own
+// types hold no quotes, but a foreign Set might, so escape anyway.
+func waitSQL(fn string, s Set, timeout time.Duration) string {
+	gs := ""
+	if s != nil {
+		gs = s.String()
+	}
+	b := make([]byte, 0, len(fn)+len(gs)+32)
+	b = append(b, "SELECT "...)
+	b = append(b, fn...)
+	b = append(b, "('"...)
+	for i := 0; i < len(gs); i++ {
+		if gs[i] == '\'' || gs[i] == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, gs[i])
+	}
+	b = append(b, "', "...)
+	b = appendSeconds(b, timeout)
+	b = append(b, ')')
+	return string(b)
+}
+
+// WaitError is a wait function result that is neither reached nor timeout.
+type WaitError struct {
+	Func   string
+	Result string
+	IsNull bool
+}
+
+func (e *WaitError) Error() string {
+	if e.IsNull {
+		return e.Func + " returned NULL"
+	}
+	return e.Func + " returned unexpected " + strconv.Quote(e.Result)
+}
+
+func trimSpace(s string) string {
+	return strings.TrimFunc(s, isSpaceRune)
+}
+
+func isSpaceRune(r rune) bool { return r < 0x80 && isSpace(byte(r)) }
+
+// isSpace is the set the servers skip between set elements.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
