@@ -1,0 +1,35 @@
+// Command fwdproxy is a MySQL proxy with the contract of Aurora MySQL write
+// forwarding. This file parses flags and wires packages; nothing else.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage: fwdproxy <command> [flags]
+
+commands:
+  serve     run the proxy (fwdproxy serve --help)
+  version   print the version
+`
+
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "serve":
+		os.Exit(serve(os.Args[2:]))
+	case "version", "--version":
+		fmt.Println("fwdproxy", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "fwdproxy: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+}

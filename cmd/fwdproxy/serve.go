@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/fwdproxy/fwdproxy/metrics"
+	"github.com/fwdproxy/fwdproxy/proxy"
+)
+
+// userList is the repeatable --user NAME:PASSWORD flag.
+type userList []string
+
+func (u *userList) String() string     { return strings.Join(*u, ",") }
+func (u *userList) Set(v string) error { *u = append(*u, v); return nil }
+
+// fileConfig is the YAML form: the same names as the flags.
+type fileConfig struct {
+	Listen                  *string  `yaml:"listen"`
+	Writer                  *string  `yaml:"writer"`
+	Reader                  *string  `yaml:"reader"`
+	User                    []string `yaml:"user"`
+	Admin                   *string  `yaml:"admin"`
+	Forwarding              *string  `yaml:"forwarding"`
+	DefaultConsistency      *string  `yaml:"default-consistency"`
+	WriterIdleTimeout       *int     `yaml:"writer-idle-timeout"`
+	WriterMaxConnectionsPct *int     `yaml:"writer-max-connections-pct"`
+	ReadWaitTimeout         *string  `yaml:"read-wait-timeout"`
+	ReadWaitTimeoutAction   *string  `yaml:"read-wait-timeout-action"`
+	LogLevel                *string  `yaml:"log-level"`
+	LogFormat               *string  `yaml:"log-format"`
+}
+
+// settings are the serve settings as strings, merged file < env < flags.
+type settings map[string]string
+
+var settingNames = []string{
+	"listen", "writer", "reader", "admin", "forwarding", "default-consistency",
+	"writer-idle-timeout", "writer-max-connections-pct", "read-wait-timeout",
+	"read-wait-timeout-action", "log-level", "log-format",
+}
+
+func serve(args []string) int {
+	cfg, logLevel, logFormat, err := parseServe(args, os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fwdproxy serve:", err)
+		return 2
+	}
+	log, err := newLogger(logLevel, logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fwdproxy serve:", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	m := metrics.New()
+	srv, err := proxy.NewServer(cfg, log, m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fwdproxy serve:", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fwdproxy serve:", err)
+		return 1
+	}
+	var admin *http.Server
+	if cfg.Admin != "" {
+		aln, err := net.Listen("tcp", cfg.Admin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fwdproxy serve: admin:", err)
+			return 1
+		}
+		admin = &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = admin.Serve(aln) }()
+	}
+	log.Info("fwdproxy listening", zap.String("listen", ln.Addr().String()), zap.String("admin", cfg.Admin),
+		zap.String("writer", cfg.Writer), zap.String("reader", cfg.Reader), zap.String("flavor", srv.Flavor().Name()))
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case s := <-sig:
+		log.Info("shutting down", zap.String("signal", s.String()))
+		srv.Shutdown(30 * time.Second)
+	case err := <-done:
+		if err != nil {
+			log.Error("serve failed", zap.Error(err))
+			return 1
+		}
+	}
+	if admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = admin.Shutdown(ctx)
+		cancel()
+	}
+	return 0
+}
+
+// parseServe builds the config from --config FILE, FWDPROXY_* variables and
+// flags, in that order of increasing precedence.
+func parseServe(args []string, getenv func(string) string, out io.Writer) (proxy.Config, string, string, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var users userList
+	fs.Var(&users, "user", "NAME:PASSWORD of a client user (repeatable); the proxy logs in to the backends as the same user")
+	fs.String("listen", "127.0.0.1:4000", "address for MySQL clients")
+	fs.String("writer", "", "writer address HOST:PORT")
+	fs.String("reader", "", "reader (GTID replica) address HOST:PORT")
+	fs.String("admin", "127.0.0.1:4001", "admin HTTP address (/status, /metrics); empty to disable")
+	fs.String("forwarding", "enabled", "proxy-level write forwarding: enabled|disabled")
+	fs.String("default-consistency", "", "initial aurora_replica_read_consistency: '', EVENTUAL, SESSION or GLOBAL")
+	fs.String("writer-idle-timeout", "60", "seconds a session's idle writer connection is kept (1-86400)")
+	fs.String("writer-max-connections-pct", "10", "percent of the writer's max_connections sessions may hold (0-90)")
+	fs.String("read-wait-timeout", "10s", "longest consistency wait before a read (e.g. 500ms, 10s)")
+	fs.String("read-wait-timeout-action", "error", "on wait timeout: error|writer")
+	fs.String("log-level", "info", "debug|info|warn|error")
+	fs.String("log-format", "console", "console|json")
+	configFile := fs.String("config", "", "YAML file with the same settings")
+	if err := fs.Parse(args); err != nil {
+		return proxy.Config{}, "", "", err
+	}
+	if fs.NArg() > 0 {
+		return proxy.Config{}, "", "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := settings{}
+	fs.VisitAll(func(f *flag.Flag) { set[f.Name] = f.DefValue })
+	var fileUsers []string
+	if *configFile != "" {
+		fu, err := loadFile(*configFile, set)
+		if err != nil {
+			return proxy.Config{}, "", "", err
+		}
+		fileUsers = fu
+	}
+	for _, n := range settingNames {
+		if v := getenv("FWDPROXY_" + strings.ToUpper(strings.ReplaceAll(n, "-", "_"))); v != "" {
+			set[n] = v
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "user" && f.Name != "config" {
+			set[f.Name] = f.Value.String()
+		}
+	})
+	allUsers := fileUsers
+	if v := getenv("FWDPROXY_USER"); v != "" {
+		allUsers = strings.Split(v, ",")
+	}
+	if len(users) > 0 {
+		allUsers = users
+	}
+	cfg, err := buildConfig(set, allUsers, getenv)
+	return cfg, set["log-level"], set["log-format"], err
+}
+
+func loadFile(path string, set settings) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %v", err)
+	}
+	var fc fileConfig
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("--config %s: %v", path, firstLine(err.Error()))
+	}
+	put := func(name string, v *string) {
+		if v != nil {
+			set[name] = *v
+		}
+	}
+	putInt := func(name string, v *int) {
+		if v != nil {
+			set[name] = strconv.Itoa(*v)
+		}
+	}
+	put("listen", fc.Listen)
+	put("writer", fc.Writer)
+	put("reader", fc.Reader)
+	put("admin", fc.Admin)
+	put("forwarding", fc.Forwarding)
+	put("default-consistency", fc.DefaultConsistency)
+	putInt("writer-idle-timeout", fc.WriterIdleTimeout)
+	putInt("writer-max-connections-pct", fc.WriterMaxConnectionsPct)
+	put("read-wait-timeout", fc.ReadWaitTimeout)
+	put("read-wait-timeout-action", fc.ReadWaitTimeoutAction)
+	put("log-level", fc.LogLevel)
+	put("log-format", fc.LogFormat)
+	return fc.User, nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func buildConfig(set settings, users []string, getenv func(string) string) (proxy.Config, error) {
+	cfg := proxy.Defaults()
+	cfg.Listen, cfg.Writer, cfg.Reader, cfg.Admin = set["listen"], set["writer"], set["reader"], set["admin"]
+	switch strings.ToLower(set["forwarding"]) {
+	case "enabled", "on", "true", "1":
+		cfg.Forwarding = true
+	case "disabled", "off", "false", "0":
+		cfg.Forwarding = false
+	default:
+		return cfg, fmt.Errorf("--forwarding must be enabled or disabled, got %q", set["forwarding"])
+	}
+	cfg.DefaultConsistency = strings.ToUpper(strings.Trim(set["default-consistency"], `'"`))
+	var err error
+	if cfg.WriterIdleTimeout, err = strconv.Atoi(set["writer-idle-timeout"]); err != nil {
+		return cfg, fmt.Errorf("--writer-idle-timeout must be a whole number of seconds, got %q", set["writer-idle-timeout"])
+	}
+	if cfg.WriterMaxConnectionsPct, err = strconv.Atoi(set["writer-max-connections-pct"]); err != nil {
+		return cfg, fmt.Errorf("--writer-max-connections-pct must be a whole number, got %q", set["writer-max-connections-pct"])
+	}
+	if cfg.ReadWaitTimeout, err = parseDuration(set["read-wait-timeout"]); err != nil {
+		return cfg, fmt.Errorf("--read-wait-timeout: %v", err)
+	}
+	cfg.ReadWaitTimeoutAction = set["read-wait-timeout-action"]
+	for _, u := range users {
+		name, pass, ok := strings.Cut(u, ":")
+		if !ok || name == "" {
+			return cfg, fmt.Errorf("--user must be NAME:PASSWORD, got %q", u)
+		}
+		if strings.HasPrefix(pass, "env:") {
+			pass = getenv(strings.TrimPrefix(pass, "env:"))
+		} else if strings.HasPrefix(pass, "file:") {
+			b, err := os.ReadFile(strings.TrimPrefix(pass, "file:"))
+			if err != nil {
+				return cfg, fmt.Errorf("--user %s: password file: %v", name, err)
+			}
+			pass = strings.TrimRight(string(b), "\r\n")
+		}
+		cfg.Users[name] = pass
+	}
+	return cfg, cfg.Validate()
+}
+
+// parseDuration accepts Go durations and plain seconds ("10", "0.5").
+func parseDuration(v string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("not a duration: %q", v)
+	}
+	return d, nil
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	var zc zap.Config
+	switch format {
+	case "json":
+		zc = zap.NewProductionConfig()
+	case "console", "":
+		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true
+	default:
+		return nil, fmt.Errorf("--log-format must be console or json, got %q", format)
+	}
+	lvl, err := zap.ParseAtomicLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	zc.Level = lvl
+	return zc.Build()
+}

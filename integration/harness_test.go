@@ -1,0 +1,144 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/proxy"
+)
+
+// The database every test in this package works in, on the shared pair.
+const testDB = "fwdit"
+
+var thePair *pair.Pair
+
+func TestMain(m *testing.M) {
+	p, err := pair.Get()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration: cannot start the MariaDB pair:", err)
+		os.Exit(1)
+	}
+	thePair = p
+	code := 1
+	if err := p.CreateDatabase(testDB); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+	} else {
+		code = m.Run()
+	}
+	// The invariant of SPEC §8.1, checked after everything ran.
+	if err := p.CheckReplicaClean(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: replica is not clean:", err)
+		code = 1
+	}
+	_ = p.Stop()
+	os.Exit(code)
+}
+
+// startProxy runs a proxy in this process in front of the pair, with the
+// pair's privileged user, and stops it when the test ends.
+func startProxy(t testing.TB, mutate func(*proxy.Config)) string {
+	t.Helper()
+	_, addr := startServer(t, mutate)
+	return addr
+}
+
+// startServer is startProxy that also returns the server, for tests that
+// flip its switches.
+func startServer(t testing.TB, mutate func(*proxy.Config)) (*proxy.Server, string) {
+	t.Helper()
+	var srv *proxy.Server
+	addr := startProxyWith(t, mutate, &srv)
+	return srv, addr
+}
+
+func startProxyWith(t testing.TB, mutate func(*proxy.Config), out **proxy.Server) string {
+	t.Helper()
+	cfg := proxy.Defaults()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Admin = ""
+	cfg.Writer = thePair.WriterAddr
+	cfg.Reader = thePair.ReaderAddr
+	cfg.Users = map[string]string{thePair.User: thePair.Password}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := proxy.NewServer(cfg, nil, nil)
+	if err != nil {
+		t.Fatalf("proxy: %v", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := thePair.CheckReplicaClean(); err != nil {
+			t.Errorf("replica is not clean after %s: %v", t.Name(), err)
+		}
+	})
+	*out = srv
+	return ln.Addr().String()
+}
+
+// conn opens one client connection through the proxy (database/sql pinned
+// to a single connection, so session state holds).
+func conn(t testing.TB, addr string, params string) *sql.Conn {
+	t.Helper()
+	dsn := pair.DSN(addr, thePair.User, thePair.Password, testDB)
+	if params != "" {
+		dsn += "&" + params
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatalf("connect through proxy: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// writerDB and readerDB talk to the servers directly, to check effects.
+func writerDB(t testing.TB) *sql.DB {
+	t.Helper()
+	db, err := thePair.WriterDB(testDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func readerDB(t testing.TB) *sql.DB {
+	t.Helper()
+	db, err := thePair.ReaderDB(testDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func waitReplicated(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := thePair.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,125 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// AdminHandler serves the admin API: status, the forwarding switch, health
+// and Prometheus metrics.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", s.Metrics.Handler())
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Status())
+	})
+	mux.HandleFunc("/forwarding", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST {\"enabled\": bool}", http.StatusMethodNotAllowed)
+			return
+		}
+		var req struct {
+			Enabled *bool `json:"enabled"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Enabled == nil {
+			http.Error(w, "body must be {\"enabled\": true|false}", http.StatusBadRequest)
+			return
+		}
+		s.SetForwarding(*req.Enabled)
+		writeJSON(w, http.StatusOK, s.Status())
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// Status is the JSON of GET /status. Passwords never appear in it.
+type Status struct {
+	GlobalWriteForwardingStatus string `json:"GlobalWriteForwardingStatus"`
+	Flavor                      string `json:"flavor"`
+	Writer                      string `json:"writer"`
+	Reader                      string `json:"reader"`
+	ReaderVersion               string `json:"reader_version"`
+	DefaultConsistency          string `json:"default_consistency"`
+	WriterIdleTimeout           int    `json:"aurora_fwd_writer_idle_timeout"`
+	WriterMaxConnectionsPct     int    `json:"aurora_fwd_writer_max_connections_pct"`
+	WriterSessionLimit          int64  `json:"writer_session_limit"`
+	WriterSessions              int64  `json:"writer_sessions"`
+	ClientSessions              int    `json:"client_sessions"`
+}
+
+func (s *Server) Status() Status {
+	s.mu.Lock()
+	n := len(s.sessions)
+	s.mu.Unlock()
+	st := s.ForwardingStatus()
+	return Status{
+		GlobalWriteForwardingStatus: st,
+		Flavor:                      s.flavor.Name(),
+		Writer:                      s.cfg.Writer,
+		Reader:                      s.cfg.Reader,
+		ReaderVersion:               s.version,
+		DefaultConsistency:          s.cfg.DefaultConsistency,
+		WriterIdleTimeout:           s.cfg.WriterIdleTimeout,
+		WriterMaxConnectionsPct:     s.cfg.WriterMaxConnectionsPct,
+		WriterSessionLimit:          s.writerLimit.Load(),
+		WriterSessions:              s.writerSessions.Load(),
+		ClientSessions:              n,
+	}
+}
+
+// Ready reports whether both backends accept connections.
+func (s *Server) Ready() error {
+	for _, a := range []string{s.cfg.Writer, s.cfg.Reader} {
+		c, err := dialTCP(a, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		c.Close()
+	}
+	return nil
+}
+
+// Shutdown stops accepting clients, lets sessions in a transaction finish up
+// to the deadline, then closes every session.
+func (s *Server) Shutdown(d time.Duration) {
+	s.closed.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Unlock()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		busy := false
+		s.mu.Lock()
+		for ss := range s.sessions {
+			if ss.txOpen.Load() {
+				busy = true
+			}
+		}
+		s.mu.Unlock()
+		if !busy {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.Close()
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,319 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// backend is one raw connection to the reader or the writer, owned by one
+// session. go-mysql does the handshake; after that the proxy speaks packets.
+type backend struct {
+	role     string // "reader" or "writer"
+	io       *packetIO
+	caps     uint32 // negotiated capabilities
+	status   uint16 // server status of the last OK/EOF
+	connID   uint32
+	lastUsed time.Time
+	version  string
+}
+
+// backendErr marks an I/O failure on a backend connection, as opposed to the
+// client's connection: the session survives it with an error to the client.
+type backendErr struct {
+	role string
+	err  error
+}
+
+func (e *backendErr) Error() string { return e.role + ": " + e.err.Error() }
+func (e *backendErr) Unwrap() error { return e.err }
+
+type dialParams struct {
+	addr, user, password, db string
+	caps                     uint32 // client capabilities to mirror (capabilitiesMirrored subset)
+	sessionTrack             bool
+	collation                string
+	tls                      *tls.Config
+	timeout                  time.Duration
+}
+
+func dialBackend(ctx context.Context, role string, p dialParams) (*backend, error) {
+	if p.timeout == 0 {
+		p.timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	d := &net.Dialer{KeepAlive: 30 * time.Second}
+	opt := func(c *client.Conn) error {
+		// Framing flags mirror the client. Never DEPRECATE_EOF (the proxy's
+		// client side cannot offer it) and never MULTI_STATEMENTS: the proxy
+		// splits batches itself, so one COM_QUERY carries one statement.
+		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
+		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
+		c.UnsetCapability(mysql.CLIENT_MULTI_STATEMENTS)
+		for _, f := range []uint32{capMultiResults, capPSMultiResults, capLocalFiles, capFoundRows, capIgnoreSpace} {
+			if p.caps&f != 0 {
+				_ = c.SetCapability(f)
+			} else {
+				c.UnsetCapability(f)
+			}
+		}
+		if p.sessionTrack {
+			_ = c.SetCapability(capSessionTrack)
+		} else {
+			c.UnsetCapability(capSessionTrack)
+		}
+		if p.collation != "" {
+			_ = c.SetCollation(p.collation)
+		}
+		if p.tls != nil {
+			c.SetTLSConfig(p.tls)
+		}
+		return nil
+	}
+	conn, err := client.ConnectWithDialer(ctx, "tcp", p.addr, p.user, p.password, p.db, d.DialContext, opt)
+	if err != nil {
+		return nil, err
+	}
+	// Drop go-mysql's reader and buffers: nothing is in flight after the OK.
+	b := &backend{
+		role:     role,
+		io:       newPacketIO(conn.Conn.Conn, 16<<10, 16<<10),
+		caps:     requestedCaps(p),
+		status:   statusAutocommit,
+		connID:   conn.GetConnectionID(),
+		lastUsed: time.Now(),
+		version:  conn.GetServerVersion(),
+	}
+	return b, nil
+}
+
+func dialTCP(addr string, d time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, d)
+}
+
+// requestedCaps is what dialBackend asked for; MariaDB 10.6+ and MySQL 8
+// support all of them, and go-mysql exposes no negotiated set.
+func requestedCaps(p dialParams) uint32 {
+	c := p.caps & capabilitiesMirrored
+	if p.sessionTrack {
+		c |= capSessionTrack
+	}
+	return c | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS
+}
+
+func (b *backend) close() {
+	if b == nil {
+		return
+	}
+	// COM_QUIT, best effort, so the server logs a clean disconnect.
+	_ = b.io.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _ = b.io.writePacket(0, []byte{comQuit})
+	_ = b.io.flush()
+	_ = b.io.conn.Close()
+}
+
+// send writes one command packet (sequence 0) and flushes.
+func (b *backend) send(payload []byte) error {
+	b.lastUsed = time.Now()
+	if _, err := b.io.writePacket(0, payload); err != nil {
+		return &backendErr{b.role, err}
+	}
+	if err := b.io.flush(); err != nil {
+		return &backendErr{b.role, err}
+	}
+	return nil
+}
+
+// readPacket reads a whole response packet (for the proxy's own use).
+func (b *backend) readPacket() ([]byte, error) {
+	data, _, err := b.io.readPacket(1 << 30)
+	if err != nil {
+		return nil, &backendErr{b.role, err}
+	}
+	return data, nil
+}
+
+// queryResult is the outcome of a statement the proxy runs for itself.
+type queryResult struct {
+	ok       okPacket
+	rows     [][]sqlValue
+	types    []byte   // column types of the last result set
+	charsets []uint16 // column character sets
+}
+
+type sqlValue struct {
+	s    string
+	null bool
+}
+
+// exec runs one statement for the proxy's own purposes and reads the whole
+// result. A server error is returned as *sqlError; I/O failure as *backendErr.
+func (b *backend) exec(query string) (*queryResult, error) {
+	pl := make([]byte, 0, 1+len(query))
+	pl = append(pl, comQuery)
+	pl = append(pl, query...)
+	if err := b.send(pl); err != nil {
+		return nil, err
+	}
+	return b.readResult()
+}
+
+func (b *backend) readResult() (*queryResult, error) {
+	res := &queryResult{}
+	var firstErr error
+	for {
+		data, err := b.readPacket()
+		if err != nil {
+			return nil, err
+		}
+		switch data[0] {
+		case 0x00:
+			ok, _ := parseOK(data, b.caps&capSessionTrack != 0)
+			ok.info = append([]byte(nil), ok.info...)
+			ok.stateInfo = append([]byte(nil), ok.stateInfo...)
+			b.status = ok.status
+			res.ok = ok
+			if ok.status&statusMoreResults != 0 {
+				continue
+			}
+			return res, firstErr
+		case 0xff:
+			return res, parseErr(data)
+		case 0xfb:
+			// The proxy never asks for LOCAL INFILE itself: refuse it.
+			if err := b.send2(nil); err != nil {
+				return nil, err
+			}
+			firstErr = newError(mysql.ER_UNKNOWN_ERROR, "unexpected LOCAL INFILE request")
+			continue
+		}
+		cols, _, _ := mysql.LengthEncodedInt(data)
+		res.types, res.charsets = res.types[:0], res.charsets[:0]
+		for i := uint64(0); i < cols; i++ {
+			def, err := b.readPacket()
+			if err != nil {
+				return nil, err
+			}
+			t, cs := columnType(def)
+			res.types = append(res.types, t)
+			res.charsets = append(res.charsets, cs)
+		}
+		if _, err := b.readPacket(); err != nil { // EOF after columns
+			return nil, err
+		}
+		for {
+			row, err := b.readPacket()
+			if err != nil {
+				return nil, err
+			}
+			if isEOF(row) {
+				st := uint16(row[3]) | uint16(row[4])<<8
+				b.status = st
+				if st&statusMoreResults != 0 {
+					break
+				}
+				return res, firstErr
+			}
+			if row[0] == 0xff {
+				return res, parseErr(row)
+			}
+			res.rows = append(res.rows, parseTextRow(row, int(cols)))
+		}
+	}
+}
+
+// send2 writes a follow-up packet of an exchange (LOCAL INFILE) with seq 2.
+func (b *backend) send2(payload []byte) error {
+	if _, err := b.io.writePacket(2, payload); err != nil {
+		return &backendErr{b.role, err}
+	}
+	if err := b.io.flush(); err != nil {
+		return &backendErr{b.role, err}
+	}
+	return nil
+}
+
+// columnType reads type and character set from a column definition.
+func columnType(def []byte) (byte, uint16) {
+	pos := 0
+	for i := 0; i < 6; i++ { // catalog, schema, table, org_table, name, org_name
+		_, _, n, err := mysql.LengthEncodedString(def[pos:])
+		if err != nil {
+			return 0xfd, 0
+		}
+		pos += n
+	}
+	pos++ // length of fixed fields
+	if pos+7 > len(def) {
+		return 0xfd, 0
+	}
+	return def[pos+6], uint16(def[pos]) | uint16(def[pos+1])<<8
+}
+
+// execCommand sends any command packet and reads its result.
+func (b *backend) execCommand(data []byte) (*queryResult, error) {
+	if err := b.send(data); err != nil {
+		return nil, err
+	}
+	return b.readResult()
+}
+
+func parseTextRow(data []byte, cols int) []sqlValue {
+	row := make([]sqlValue, cols)
+	pos := 0
+	for i := 0; i < cols && pos < len(data); i++ {
+		if data[pos] == 0xfb {
+			row[i].null = true
+			pos++
+			continue
+		}
+		v, _, n, err := mysql.LengthEncodedString(data[pos:])
+		if err != nil {
+			break
+		}
+		row[i].s = string(v)
+		pos += n
+	}
+	return row
+}
+
+// value returns the first column of the first row, for one-value queries.
+func (r *queryResult) value() (sqlValue, bool) {
+	if r == nil || len(r.rows) == 0 || len(r.rows[0]) == 0 {
+		return sqlValue{}, false
+	}
+	return r.rows[0][0], true
+}
+
+// asSQLError extracts a server error from go-mysql's wrapped errors.
+func asSQLError(err error) (*sqlError, bool) {
+	var se *sqlError
+	if errors.As(err, &se) {
+		return se, true
+	}
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		return &sqlError{code: me.Code, state: me.State, msg: me.Message}, true
+	}
+	// pingcap/errors wraps without Unwrap on some paths: match the text.
+	if s := err.Error(); strings.HasPrefix(s, "ERROR ") {
+		var code uint16
+		var state string
+		if n, _ := fmt.Sscanf(s, "ERROR %d (%5s)", &code, &state); n == 2 {
+			msg := s
+			if i := strings.Index(s, "): "); i >= 0 {
+				msg = s[i+3:]
+			}
+			return &sqlError{code: code, state: state, msg: msg}, true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,67 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"time"
+)
+
+// Config is what `fwdproxy serve` runs with. cmd/fwdproxy fills it from
+// flags and YAML; Validate says what is wrong in one line.
+type Config struct {
+	Listen                  string
+	Writer                  string
+	Reader                  string
+	Users                   map[string]string // name -> plaintext password (needed to log in to the backends as the same user)
+	Admin                   string
+	Forwarding              bool
+	DefaultConsistency      string
+	WriterIdleTimeout       int // seconds, 1..86400
+	WriterMaxConnectionsPct int // 0..90
+	ReadWaitTimeout         time.Duration
+	ReadWaitTimeoutAction   string // "error" or "writer"
+	MaxPacket               int    // largest client command accepted, bytes
+	BackendTLS              *tls.Config
+	ClientTLS               *tls.Config
+}
+
+// Defaults returns a Config with the documented defaults.
+func Defaults() Config {
+	return Config{
+		Listen:                  "127.0.0.1:4000",
+		Admin:                   "127.0.0.1:4001",
+		Users:                   map[string]string{},
+		Forwarding:              true,
+		WriterIdleTimeout:       60,
+		WriterMaxConnectionsPct: 10,
+		ReadWaitTimeout:         10 * time.Second,
+		ReadWaitTimeoutAction:   "error",
+		MaxPacket:               1 << 30,
+	}
+}
+
+// Validate checks every setting against its documented range.
+func (c *Config) Validate() error {
+	switch {
+	case c.Listen == "":
+		return fmt.Errorf("--listen is required")
+	case c.Writer == "":
+		return fmt.Errorf("--writer is required")
+	case c.Reader == "":
+		return fmt.Errorf("--reader is required")
+	case len(c.Users) == 0:
+		return fmt.Errorf("at least one --user NAME:PASSWORD is required")
+	case c.WriterIdleTimeout < 1 || c.WriterIdleTimeout > 86400:
+		return fmt.Errorf("--writer-idle-timeout must be 1..86400 seconds, got %d", c.WriterIdleTimeout)
+	case c.WriterMaxConnectionsPct < 0 || c.WriterMaxConnectionsPct > 90:
+		return fmt.Errorf("--writer-max-connections-pct must be 0..90, got %d", c.WriterMaxConnectionsPct)
+	case c.ReadWaitTimeout <= 0:
+		return fmt.Errorf("--read-wait-timeout must be positive, got %s", c.ReadWaitTimeout)
+	case c.ReadWaitTimeoutAction != "error" && c.ReadWaitTimeoutAction != "writer":
+		return fmt.Errorf("--read-wait-timeout-action must be error or writer, got %q", c.ReadWaitTimeoutAction)
+	}
+	if _, ok := parseConsistency(c.DefaultConsistency); !ok {
+		return fmt.Errorf("--default-consistency must be '', EVENTUAL, SESSION or GLOBAL, got %q", c.DefaultConsistency)
+	}
+	return nil
+}

@@ -1,0 +1,256 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fwdproxy/fwdproxy/sqlclass"
+)
+
+// forward runs a statement on the writer: it opens the writer connection if
+// needed, brings the session's state there, opens the transaction when the
+// client is in one, relays the result and records the committed GTID.
+func (s *session) forward(payload []byte, st *sqlclass.Statement, more bool) (bool, error) {
+	if e := s.prepareWriter(st); e != nil {
+		return s.fail(e, more)
+	}
+	start := time.Now()
+	if err := s.writer.send(payload); err != nil {
+		s.writerLost()
+		return s.fail(errWriterUnreachable(), more)
+	}
+	res, err := s.relay(s.writer, comQuery, more)
+	if err != nil {
+		var ce *clientErr
+		if errors.As(err, &ce) {
+			return true, err
+		}
+		// The statement may or may not have run; the transaction is gone.
+		s.writerLost()
+		return s.fail(errTerminated(), more)
+	}
+	s.afterForward(&res, st, time.Since(start))
+	return res.err != nil, nil
+}
+
+// prepareWriter makes the writer ready for a forwarded statement. It returns
+// the error for the client when it cannot.
+func (s *session) prepareWriter(st *sqlclass.Statement) *sqlError {
+	if s.writer == nil {
+		if e := s.openWriter(); e != nil {
+			return e
+		}
+	}
+	if e := s.syncWriter(st); e != nil {
+		return e
+	}
+	// autocommit=0 works as one long transaction: the writer gets an
+	// explicit one, since its own session stays autocommit=1.
+	if (s.inTransaction() || !s.autocommit) && !s.txWriter {
+		if e := s.writerExec("START TRANSACTION"); e != nil {
+			return e
+		}
+		s.txWriter = true
+		if s.isolation != "" && s.isolation != "REPEATABLE READ" {
+			s.warnIsolation()
+		}
+	} else if !s.txWriter && s.isolation != "" && s.isolation != "REPEATABLE READ" {
+		s.warnIsolation()
+	}
+	return nil
+}
+
+func (s *session) warnIsolation() {
+	s.srv.Metrics.IsolationWarning()
+	s.lastWarn = append(s.lastWarn[:0], warning{"Warning", 1105,
+		"Forwarded statement runs at REPEATABLE READ on the writer; the session's isolation level applies to reads on the reader only"})
+}
+
+// openWriter connects the writer within the connection cap (SPEC §5).
+func (s *session) openWriter() *sqlError {
+	if !s.writerSlot {
+		for {
+			n := s.srv.writerSessions.Load()
+			if n >= s.srv.writerLimit.Load() {
+				s.srv.Metrics.ReplicaErrorSessionLimit()
+				s.srv.Metrics.WriterErrorSessionLimit()
+				s.srv.Metrics.Rejected(1040)
+				return errSessionLimit()
+			}
+			if s.srv.writerSessions.CompareAndSwap(n, n+1) {
+				break
+			}
+		}
+		s.writerSlot = true
+		s.srv.Metrics.ReplicaSessionOpened()
+		s.srv.Metrics.WriterSessionOpened()
+	}
+	w, err := dialBackend(context.Background(), "writer", dialParams{
+		addr: s.srv.cfg.Writer, user: s.user, password: s.password, db: s.db,
+		caps: s.clientCaps, sessionTrack: true, collation: s.collation,
+		tls: s.srv.cfg.BackendTLS,
+	})
+	if err != nil {
+		s.releaseWriterSlot()
+		if se, ok := asSQLError(err); ok {
+			return se
+		}
+		s.srv.log.Warn("writer connect failed", zap.Uint32("session", s.id), zap.Error(err))
+		return errWriterUnreachable()
+	}
+	s.writer = w
+	s.life.attach(w.io.conn)
+	s.writerGen++
+	s.writerDB = s.db
+	s.writerSent = 0
+	for _, q := range s.srv.flavor.TrackingSetupSQL() {
+		if e := s.writerExec(q); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func (s *session) releaseWriterSlot() {
+	if s.writerSlot {
+		s.writerSlot = false
+		s.srv.writerSessions.Add(-1)
+		s.srv.Metrics.ReplicaSessionClosed()
+		s.srv.Metrics.WriterSessionClosed()
+	}
+}
+
+// syncWriter replays on the writer what the client changed on its session
+// since the writer last saw it: database and session variables.
+func (s *session) syncWriter(st *sqlclass.Statement) *sqlError {
+	if s.writerDB != s.db && s.db != "" {
+		if e := s.writerExec("USE " + quoteIdent(s.db)); e != nil {
+			return e
+		}
+		s.writerDB = s.db
+	}
+	for s.writerSent < len(s.writerVars) {
+		if e := s.writerExec("SET " + s.writerVars[s.writerSent]); e != nil {
+			return e
+		}
+		s.writerSent++
+	}
+	return s.carryUserVars(st)
+}
+
+// writerExec runs a statement of the proxy's own on the writer.
+func (s *session) writerExec(q string) *sqlError {
+	res, err := s.writer.exec(q)
+	if err != nil {
+		if se, ok := err.(*sqlError); ok {
+			return se
+		}
+		s.writerLost()
+		return errWriterUnreachable()
+	}
+	s.noteOwnGTID(res.ok.stateInfo)
+	return nil
+}
+
+// afterForward updates transaction state, GTIDs and figures.
+func (s *session) afterForward(res *relayResult, st *sqlclass.Statement, d time.Duration) {
+	s.txWriter = s.writer.status&statusInTrans != 0
+	s.noteOwnGTID(res.ok.stateInfo)
+	s.lastForwarded = true
+	if res.ok.insertID != 0 {
+		s.insertIDOnWriter = true
+	}
+	if st.Class == sqlclass.LockingRead || (st.Class == sqlclass.Read) {
+		s.srv.Metrics.ReplicaSelect(d)
+		s.srv.Metrics.WriterSelect(d)
+	} else {
+		s.srv.Metrics.ReplicaDML(d)
+		s.srv.Metrics.WriterDML(d)
+	}
+}
+
+// noteOwnGTID keeps the GTIDs this session committed through the writer.
+func (s *session) noteOwnGTID(stateInfo []byte) {
+	if len(stateInfo) == 0 {
+		return
+	}
+	g, ok := s.srv.flavor.OwnGTID(stateInfo)
+	if !ok || g == nil || g.IsEmpty() {
+		return
+	}
+	if s.ownGTIDs == nil {
+		s.ownGTIDs = g
+	} else {
+		s.ownGTIDs = s.ownGTIDs.Union(g)
+	}
+}
+
+// writerLost drops a writer connection that failed. A transaction that was
+// open on it is gone: the client learns it at its next statement.
+func (s *session) writerLost() {
+	if s.txWriter {
+		s.terminated = true
+	}
+	s.dropWriter()
+}
+
+func (s *session) dropWriter() {
+	if s.writer != nil {
+		s.life.detach()
+		s.writer.close()
+		s.writer = nil
+	}
+	s.txWriter = false
+	s.releaseWriterSlot()
+}
+
+// writerKilled handles a writer connection another goroutine closed: the idle
+// timeout or forwarding being disabled. An open transaction is lost.
+func (s *session) writerKilled(reason int32) {
+	if reason == killIdle {
+		s.srv.Metrics.WriterErrorSessionTimeout()
+	}
+	s.writerLost()
+}
+
+// takeTerminated returns the terminated error once and clears the
+// transaction state on every backend (SPEC §5).
+func (s *session) takeTerminated() *sqlError {
+	s.terminated = false
+	s.srv.Metrics.ReplicaErrorSessionTerminated()
+	if s.reader != nil && s.reader.status&statusInTrans != 0 {
+		_, _ = s.reader.exec("ROLLBACK")
+	}
+	s.txBegun = false
+	s.txReadOnly = false
+	return errTerminated()
+}
+
+// backendFailed handles an I/O failure on a backend outside forwarding.
+// Losing the reader ends the session: its state (temporary tables, user
+// variables) lives there.
+func (s *session) backendFailed(b *backend, err error) error {
+	var ce *clientErr
+	if errors.As(err, &ce) {
+		return err
+	}
+	if b == s.writer {
+		s.writerLost()
+		_ = s.writeErr(errWriterUnreachable(), false)
+		return nil
+	}
+	_ = s.writeErr(&sqlError{2013, "HY000", "Lost connection to reader during query"}, false)
+	_ = s.client.flush()
+	return err
+}
+
+// checkRelay turns a relay failure into the session's reaction.
+func (s *session) checkRelay(b *backend, err error) error {
+	if err == nil {
+		return nil
+	}
+	return s.backendFailed(b, err)
+}

@@ -1,0 +1,232 @@
+package proxy
+
+import (
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/fwdproxy/fwdproxy/metrics"
+	"github.com/fwdproxy/fwdproxy/sqlclass"
+)
+
+// Statements the proxy answers itself or routes by what the session did
+// last: the variables it owns, Aurora_fwd_* status, and the statements whose
+// answer lives on the backend that ran the previous statement.
+
+// auroraVars are the variables the proxy owns, in SHOW VARIABLES order.
+func (s *session) auroraVars() [][2]string {
+	return [][2]string{
+		{"aurora_fwd_writer_idle_timeout", strconv.Itoa(s.srv.cfg.WriterIdleTimeout)},
+		{"aurora_fwd_writer_max_connections_pct", strconv.Itoa(s.srv.cfg.WriterMaxConnectionsPct)},
+		{"aurora_replica_read_consistency", s.level.String()},
+	}
+}
+
+// answerLocal handles a Read statement the proxy must answer or place itself.
+// handled=false means: route it as a normal read.
+func (s *session) answerLocal(sql string, st *sqlclass.Statement, more bool) (handled bool, err error) {
+	if isShowDiag(st) && len(s.lastWarn) > 0 {
+		return true, s.showProxyWarnings(more)
+	}
+	// The previous statement's own figures live where it ran.
+	if s.lastForwarded && s.writer != nil && (st.Funcs&(sqlclass.FnRowCount|sqlclass.FnWarningCount) != 0 || isShowDiag(st)) {
+		return s.forwardAside(sql, st, more)
+	}
+	if s.insertIDOnWriter && s.writer != nil && st.Funcs&sqlclass.FnLastInsertID != 0 {
+		return s.forwardAside(sql, st, more)
+	}
+	show := showWhat(sql)
+	if show != "STATUS" && !strings.Contains(sql, "aurora") && !strings.Contains(sql, "AURORA") && !strings.Contains(sql, "Aurora") {
+		return false, nil
+	}
+	low := strings.ToLower(sql)
+	if cols, vals, ok := s.selectOwnVars(low, sql); ok {
+		return true, s.writeResultSet(cols, [][]string{vals}, more)
+	}
+	if show == "VARIABLES" {
+		return true, s.showMerged(sql, low, s.auroraVars(), more)
+	}
+	if show == "STATUS" {
+		return true, s.showMerged(sql, low, s.srv.Metrics.StatusRows(), more)
+	}
+	return false, nil
+}
+
+func isShowDiag(st *sqlclass.Statement) bool { return st.Funcs&sqlclass.FnShowWarnings != 0 }
+
+// showWhat names what a SHOW statement shows ("VARIABLES", "STATUS", …),
+// skipping GLOBAL/SESSION/LOCAL/FULL; "" for other statements.
+func showWhat(sql string) string {
+	t := strings.TrimLeft(sql, " \t\r\n(")
+	if len(t) < 5 || (t[0]|0x20) != 's' || (t[1]|0x20) != 'h' {
+		return "" // the hot path: no allocation for ordinary reads
+	}
+	f := strings.Fields(strings.ToUpper(sql))
+	if len(f) < 2 || f[0] != "SHOW" {
+		return ""
+	}
+	for _, w := range f[1:] {
+		switch w {
+		case "GLOBAL", "SESSION", "LOCAL", "FULL":
+			continue
+		}
+		return strings.TrimRight(w, ";")
+	}
+	return ""
+}
+
+// forwardAside runs a read on the writer without changing the session's
+// notion of the last forwarded statement.
+func (s *session) forwardAside(sql string, st *sqlclass.Statement, more bool) (bool, error) {
+	payload := append(append([]byte(nil), comQuery), sql...)
+	if err := s.writer.send(payload); err != nil {
+		s.writerLost()
+		return true, s.writeErr(errWriterUnreachable(), more)
+	}
+	_, err := s.relay(s.writer, comQuery, more)
+	if err != nil {
+		if _, ok := err.(*clientErr); ok {
+			return true, err
+		}
+		s.writerLost()
+		return true, s.writeErr(errTerminated(), more)
+	}
+	return true, nil
+}
+
+// selectOwnVars answers `SELECT @@[session.|local.]aurora_… [, …]` when every
+// item is a variable the proxy owns.
+func (s *session) selectOwnVars(low, orig string) ([]string, []string, bool) {
+	t := strings.TrimSpace(strings.TrimRight(strings.TrimSpace(low), ";"))
+	if !strings.HasPrefix(t, "select ") {
+		return nil, nil, false
+	}
+	origT := strings.TrimSpace(strings.TrimRight(strings.TrimSpace(orig), ";"))
+	items := strings.Split(t[len("select "):], ",")
+	origItems := strings.Split(origT[len("select "):], ",")
+	if len(items) != len(origItems) {
+		return nil, nil, false
+	}
+	vars := s.auroraVars()
+	var cols, vals []string
+	for i, it := range items {
+		it = strings.TrimSpace(it)
+		name := strings.TrimSpace(origItems[i])
+		if k := strings.Index(it, " as "); k >= 0 {
+			name = strings.Trim(strings.TrimSpace(strings.TrimSpace(origItems[i])[k+4:]), "`'\"")
+			it = strings.TrimSpace(it[:k])
+		}
+		if !strings.HasPrefix(it, "@@") {
+			return nil, nil, false
+		}
+		v := strings.TrimPrefix(it, "@@")
+		for _, p := range []string{"session.", "local.", "global."} {
+			v = strings.TrimPrefix(v, p)
+		}
+		found := false
+		for _, kv := range vars {
+			if kv[0] == v {
+				if strings.HasPrefix(it, "@@global.") && v == "aurora_replica_read_consistency" {
+					kv[1] = s.srv.cfg.DefaultConsistency
+				}
+				cols, vals, found = append(cols, name), append(vals, kv[1]), true
+				break
+			}
+		}
+		if !found {
+			return nil, nil, false
+		}
+	}
+	return cols, vals, true
+}
+
+// showMerged answers SHOW VARIABLES / SHOW STATUS: the reader's rows plus the
+// proxy's own, filtered by LIKE, sorted by name as the server does.
+func (s *session) showMerged(sql, low string, own [][2]string, more bool) error {
+	pattern, hasLike := likePattern(sql, low)
+	if !hasLike && strings.Contains(low, " where ") {
+		// WHERE filters need the server's evaluator: the reader's rows only.
+		_, err := s.toReader(append([]byte{comQuery}, sql...), more)
+		return err
+	}
+	rows := [][]string{}
+	seen := map[string]bool{}
+	for _, kv := range own {
+		if !hasLike || metrics.MatchLike(pattern, kv[0]) {
+			rows = append(rows, []string{kv[0], kv[1]})
+			seen[strings.ToLower(kv[0])] = true
+		}
+	}
+	res, err := s.reader.exec(sql)
+	if err != nil {
+		if se, ok := err.(*sqlError); ok {
+			return s.writeErr(se, more)
+		}
+		return s.backendFailed(s.reader, err)
+	}
+	for _, r := range res.rows {
+		if len(r) >= 2 && !seen[strings.ToLower(r[0].s)] {
+			rows = append(rows, []string{r[0].s, r[1].s})
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return strings.ToLower(rows[i][0]) < strings.ToLower(rows[j][0]) })
+	return s.writeResultSet([]string{"Variable_name", "Value"}, rows, more)
+}
+
+// likePattern extracts the pattern of `… LIKE 'pat'`.
+func likePattern(sql, low string) (string, bool) {
+	i := strings.LastIndex(low, " like ")
+	if i < 0 {
+		return "", false
+	}
+	rest := strings.TrimSpace(sql[i+6:])
+	rest = strings.TrimRight(rest, "; \t\n")
+	if len(rest) < 2 || (rest[0] != '\'' && rest[0] != '"') {
+		return "", false
+	}
+	return unquote(rest), true
+}
+
+// showProxyWarnings answers SHOW WARNINGS with the proxy's own warnings.
+func (s *session) showProxyWarnings(more bool) error {
+	rows := make([][]string, 0, len(s.lastWarn))
+	for _, w := range s.lastWarn {
+		rows = append(rows, []string{w.level, strconv.Itoa(int(w.code)), w.msg})
+	}
+	return s.writeResultSet([]string{"Level", "Code", "Message"}, rows, more)
+}
+
+// writeResultSet sends a text result set of string columns.
+func (s *session) writeResultSet(cols []string, rows [][]string, more bool) error {
+	b := mysql.AppendLengthEncodedInteger(nil, uint64(len(cols)))
+	if err := s.writePacket(b); err != nil {
+		return err
+	}
+	for _, c := range cols {
+		b = b[:0]
+		b = appendLenEncString(b, "def")
+		b = appendLenEncString(b, "")
+		b = appendLenEncString(b, "")
+		b = appendLenEncString(b, "")
+		b = appendLenEncString(b, c)
+		b = appendLenEncString(b, c)
+		b = append(b, 0x0c, 33, 0, 0, 4, 0, 0, 0xfd, 0, 0, 0, 0, 0) // utf8, length 1024, VAR_STRING
+		if err := s.writePacket(b); err != nil {
+			return err
+		}
+	}
+	if err := s.writePacket(appendEOF(b[:0], 0, s.clientStatus(false))); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		b = b[:0]
+		for _, v := range r {
+			b = appendLenEncString(b, v)
+		}
+		if err := s.writePacket(b); err != nil {
+			return err
+		}
+	}
+	return s.writePacket(appendEOF(b[:0], 0, s.clientStatus(more)))
+}

@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"crypto/subtle"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// resetState forgets everything the client set on its session.
+func (s *session) resetState() {
+	lvl, _ := parseConsistency(s.srv.cfg.DefaultConsistency)
+	s.level = lvl
+	s.autocommit = true
+	s.txBegun, s.txReadOnly, s.txWriter, s.terminated = false, false, false, false
+	s.sessAccess, s.nextAccess = 0, 0
+	s.isolation, s.nextIso = "", ""
+	s.tempTables = map[string]bool{}
+	s.textStmts = map[string]textPrepared{}
+	s.stmts = map[uint32]*prepared{}
+	s.writerVars, s.writerSent = nil, 0
+	s.ownGTIDs = nil
+	s.lastWarn = nil
+	s.lastForwarded, s.insertIDOnWriter = false, false
+}
+
+// comResetConnection resets the proxy's state and both backends: the writer
+// connection is dropped (a new one starts clean), the reader is reset.
+func (s *session) comResetConnection() error {
+	s.dropWriter()
+	s.resetState()
+	if _, err := s.reader.execCommand([]byte{comResetConnection}); err != nil {
+		if se, ok := err.(*sqlError); ok {
+			return s.writeErr(se, false)
+		}
+		return s.backendFailed(s.reader, err)
+	}
+	if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 1"); err != nil {
+		return s.backendFailed(s.reader, err)
+	}
+	s.noteStatus(s.reader)
+	return s.writeOK(okPacket{}, false)
+}
+
+// comChangeUser re-authenticates the client (mysql_native_password through an
+// auth switch with a fresh scramble) and starts a clean session as that user.
+func (s *session) comChangeUser(data []byte) error {
+	rest := data[1:]
+	i := bytes.IndexByte(rest, 0)
+	if i < 0 {
+		return s.writeErr(newError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake"), false)
+	}
+	user := string(rest[:i])
+	rest = rest[i+1:]
+	if len(rest) > 0 { // auth response: 1-byte length, then data
+		n := int(rest[0])
+		if 1+n > len(rest) {
+			return s.writeErr(newError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake"), false)
+		}
+		rest = rest[1+n:]
+	}
+	db := ""
+	if j := bytes.IndexByte(rest, 0); j >= 0 {
+		db = string(rest[:j])
+	}
+	// Ask for a scramble of a fresh salt: the handshake's salt is go-mysql's.
+	salt := mysql.RandomBuf(20)
+	sw := append([]byte{0xfe}, mysql.AUTH_NATIVE_PASSWORD...)
+	sw = append(sw, 0)
+	sw = append(sw, salt...)
+	sw = append(sw, 0)
+	if err := s.writePacket(sw); err != nil {
+		return err
+	}
+	if err := s.client.flush(); err != nil {
+		return &clientErr{err}
+	}
+	reply, seq, err := s.client.readPacket(1 << 16)
+	if err != nil {
+		return &clientErr{err}
+	}
+	s.seq = seq + 1
+	pass, ok := s.srv.cfg.Users[user]
+	if !ok || !checkNative(reply, salt, pass) {
+		return s.writeErr(newError(mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user '%s'@'%s' (using password: YES)", user, "proxy"), false)
+	}
+	s.closeBackends()
+	s.resetState()
+	s.user, s.password, s.db = user, pass, db
+	if err := s.openReader(); err != nil {
+		if se, ok := asSQLError(err); ok {
+			_ = s.writeErr(se, false)
+		}
+		_ = s.client.flush()
+		return err
+	}
+	return s.writeOK(okPacket{}, false)
+}
+
+// checkNative verifies a mysql_native_password scramble.
+func checkNative(reply, salt []byte, password string) bool {
+	if password == "" {
+		return len(reply) == 0
+	}
+	h1 := sha1.Sum([]byte(password))
+	h2 := sha1.Sum(h1[:])
+	c := sha1.New()
+	c.Write(salt)
+	c.Write(h2[:])
+	k := c.Sum(nil)
+	want := make([]byte, len(h1))
+	for i := range h1 {
+		want[i] = h1[i] ^ k[i]
+	}
+	return subtle.ConstantTimeCompare(reply, want) == 1
+}

@@ -1,0 +1,366 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	gmserver "github.com/go-mysql-org/go-mysql/server"
+	"go.uber.org/zap"
+
+	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/metrics"
+)
+
+// Forwarding status values, as Aurora reports GlobalWriteForwardingStatus.
+const (
+	FwdDisabled  = "disabled"
+	FwdEnabled   = "enabled"
+	FwdEnabling  = "enabling"
+	FwdDisabling = "disabling"
+)
+
+// Server accepts clients and runs one session per connection.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	Metrics *metrics.Metrics
+
+	forwarding atomic.Bool
+	flavor     consistency.Flavor
+	dialect    dialect
+	version    string // the reader's version string, shown to clients
+	gosrv      *gmserver.Server
+
+	applied   *consistency.Applied        // what the reader is known to have applied
+	writerPos *consistency.WriterPosition // coalesced GLOBAL look-ups
+	posMu     sync.Mutex                  // guards posConn
+	posConn   *backend                    // the proxy's own writer connection for look-ups
+
+	writerLimit    atomic.Int64 // sessions that may hold a writer connection
+	writerSessions atomic.Int64
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	ln       net.Listener
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+	nextID   atomic.Uint32
+}
+
+// NewServer probes the backends (version, flavour, writer max_connections)
+// and prepares the listener's handshake settings.
+func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if m == nil {
+		m = metrics.New()
+	}
+	s := &Server{cfg: cfg, log: log, Metrics: m, sessions: map[*session]struct{}{}}
+	s.forwarding.Store(cfg.Forwarding)
+	s.version = "8.0.36-fwdproxy"
+	s.flavor = consistency.MariaDB
+	if err := s.probe(); err != nil {
+		// The proxy still starts: sessions get a clear error until the
+		// backends answer.
+		log.Warn("backend probe failed", zap.Error(err))
+	}
+	s.dialect = dialectFor(s.flavor)
+	s.applied = consistency.NewApplied(s.flavor)
+	s.writerPos = consistency.NewWriterPosition(s.fetchWriterPosition)
+	s.gosrv = gmserver.NewServer(s.version, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, cfg.ClientTLS)
+	_ = s.gosrv.SetCapability(mysql.CLIENT_LOCAL_FILES)
+	return s, nil
+}
+
+// probe learns the reader's version and flavour and the writer connection cap.
+func (s *Server) probe() error {
+	user, pass := s.anyUser()
+	ctx := context.Background()
+	r, err := dialBackend(ctx, "reader", dialParams{addr: s.cfg.Reader, user: user, password: pass, tls: s.cfg.BackendTLS})
+	if err != nil {
+		return err
+	}
+	s.version = r.version
+	s.flavor = consistency.DetectFlavor(r.version)
+	r.close()
+	return s.refreshWriterLimit(user, pass)
+}
+
+func (s *Server) refreshWriterLimit(user, pass string) error {
+	w, err := dialBackend(context.Background(), "writer", dialParams{addr: s.cfg.Writer, user: user, password: pass, tls: s.cfg.BackendTLS})
+	if err != nil {
+		s.writerLimit.Store(int64(151 * s.cfg.WriterMaxConnectionsPct / 100))
+		return err
+	}
+	defer w.close()
+	res, err := w.exec("SELECT @@GLOBAL.max_connections")
+	if err != nil {
+		return err
+	}
+	v, _ := res.value()
+	var mc int64
+	for _, c := range v.s {
+		mc = mc*10 + int64(c-'0')
+	}
+	s.writerLimit.Store(mc * int64(s.cfg.WriterMaxConnectionsPct) / 100)
+	return nil
+}
+
+// fetchWriterPosition reads the writer's GTID position on the proxy's own
+// connection; WriterPosition makes sure only one runs at a time.
+func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, error) {
+	s.posMu.Lock()
+	defer s.posMu.Unlock()
+	s.Metrics.GlobalPositionLookup()
+	if s.posConn == nil {
+		user, pass := s.anyUser()
+		c, err := dialBackend(ctx, "writer", dialParams{addr: s.cfg.Writer, user: user, password: pass, tls: s.cfg.BackendTLS})
+		if err != nil {
+			return nil, err
+		}
+		s.posConn = c
+	}
+	res, err := s.posConn.exec(s.flavor.WriterPositionSQL())
+	if err != nil {
+		s.posConn.close()
+		s.posConn = nil
+		return nil, err
+	}
+	v, _ := res.value()
+	return s.flavor.ParseSet(v.s)
+}
+
+func (s *Server) anyUser() (string, string) {
+	for u, p := range s.cfg.Users {
+		return u, p
+	}
+	return "", ""
+}
+
+// Forwarding reports the proxy-level switch.
+func (s *Server) Forwarding() bool { return s.forwarding.Load() }
+
+// SetForwarding turns proxy-level forwarding on or off. Turning it off
+// cancels the forwarded transactions that are open (SPEC §5): their writer
+// connections are closed, which rolls them back.
+func (s *Server) SetForwarding(on bool) {
+	s.forwarding.Store(on)
+	if on {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		if ss.life.holds.Load() {
+			ss.life.kill(killDisabled)
+		}
+	}
+}
+
+// ForwardingStatus is GlobalWriteForwardingStatus: "disabling" while
+// sessions still hold forwarded transactions after the switch went off.
+func (s *Server) ForwardingStatus() string {
+	if s.Forwarding() {
+		return FwdEnabled
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		if ss.life.holds.Load() {
+			return FwdDisabling
+		}
+	}
+	return FwdDisabled
+}
+
+// Flavor is the detected backend flavour.
+func (s *Server) Flavor() consistency.Flavor { return s.flavor }
+
+// Serve accepts connections until Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	go s.refreshLoop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closed.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(c)
+		}()
+	}
+}
+
+// refreshLoop re-reads the writer's max_connections, which an operator may
+// change, so the cap follows it.
+func (s *Server) refreshLoop() {
+	for !s.closed.Load() {
+		for i := 0; i < 600 && !s.closed.Load(); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !s.closed.Load() {
+			user, pass := s.anyUser()
+			if err := s.refreshWriterLimit(user, pass); err != nil {
+				s.log.Debug("writer limit refresh failed", zap.Error(err))
+			}
+		}
+	}
+}
+
+// ListenAndServe listens on cfg.Listen.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Close stops accepting and closes every session.
+func (s *Server) Close() {
+	s.closed.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for ss := range s.sessions {
+		ss.client.conn.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Server) handle(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	ss, err := s.login(c)
+	if err != nil {
+		s.log.Debug("login failed", zap.String("remote", c.RemoteAddr().String()), zap.Error(err))
+		c.Close()
+		return
+	}
+	s.mu.Lock()
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
+	s.log.Info("session start", zap.Uint32("id", ss.id), zap.String("user", ss.user), zap.String("remote", c.RemoteAddr().String()))
+	ss.run()
+	ss.closeBackends()
+	c.Close()
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+	s.log.Info("session end", zap.Uint32("id", ss.id))
+}
+
+// login runs the handshake with go-mysql's server and opens the reader
+// connection before the client sees OK, so a bad database or a reader that is
+// down gives the client a proper error.
+func (s *Server) login(c net.Conn) (*session, error) {
+	ss := newSession(s)
+	h := &loginHandler{s: s, ss: ss}
+	gc, err := s.gosrv.NewCustomizedConn(&capPatchConn{Conn: c}, h, h)
+	if err != nil {
+		return nil, err
+	}
+	// From here on the proxy speaks raw packets on the same socket.
+	ss.client = newPacketIO(gc.Conn.Conn, 16<<10, 16<<10)
+	return ss, nil
+}
+
+// loginHandler supplies credentials and opens the reader at auth success.
+type loginHandler struct {
+	gmserver.EmptyHandler
+	s  *Server
+	ss *session
+	db string
+}
+
+func (h *loginHandler) UseDB(db string) error { h.db = db; return nil }
+
+func (h *loginHandler) GetCredential(user string) (gmserver.Credential, bool, error) {
+	p, ok := h.s.cfg.Users[user]
+	if !ok {
+		return gmserver.Credential{}, false, nil
+	}
+	return gmserver.Credential{Passwords: []string{p}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+}
+
+func (h *loginHandler) OnAuthFailure(*gmserver.Conn, error) {}
+
+func (h *loginHandler) OnAuthSuccess(c *gmserver.Conn) error {
+	ss := h.ss
+	ss.user = c.GetUser()
+	ss.password = h.s.cfg.Users[ss.user]
+	// go-mysql keeps the client's raw flags; the effective set is what both
+	// sides offered. MULTI_STATEMENTS is offered by capPatchConn.
+	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | mysql.CLIENT_MULTI_STATEMENTS)
+	ss.collation = collationName(c.Charset())
+	ss.db = h.db
+	ss.connID = c.ConnectionID()
+	if err := ss.openReader(); err != nil {
+		if se, ok := asSQLError(err); ok {
+			return mysql.NewError(se.code, se.msg)
+		}
+		return mysql.NewError(2013, "Lost connection to reader: "+err.Error())
+	}
+	return nil
+}
+
+// capPatchConn adds CLIENT_MULTI_STATEMENTS to the initial handshake that
+// go-mysql writes: its server cannot offer it, but the proxy splits batches.
+type capPatchConn struct {
+	net.Conn
+	done bool
+}
+
+func (c *capPatchConn) Write(b []byte) (int, error) {
+	if !c.done {
+		c.done = true
+		patchHandshakeCaps(b, mysql.CLIENT_MULTI_STATEMENTS)
+	}
+	return c.Conn.Write(b)
+}
+
+// patchHandshakeCaps ORs flags into the upper capability bytes of an initial
+// handshake packet (header included); a packet it does not recognise is left as is.
+func patchHandshakeCaps(b []byte, flags uint32) {
+	if len(b) < 5 || b[4] != 10 {
+		return
+	}
+	i := 5
+	for i < len(b) && b[i] != 0 {
+		i++
+	}
+	i += 1 + 4 + 8 + 1 // NUL, connection id, scramble part 1, filler
+	lower := i
+	upper := lower + 2 + 1 + 2 // lower caps, charset, status
+	if upper+2 > len(b) {
+		return
+	}
+	b[lower] |= byte(flags)
+	b[lower+1] |= byte(flags >> 8)
+	b[upper] |= byte(flags >> 16)
+	b[upper+1] |= byte(flags >> 24)
+}

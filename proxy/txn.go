@@ -1,0 +1,343 @@
+package proxy
+
+import (
+	"strings"
+
+	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/sqlclass"
+)
+
+// inTransaction: the client is inside a transaction, explicit or implicit
+// (autocommit=0 with work done), on any backend.
+func (s *session) inTransaction() bool {
+	if s.txBegun || s.txWriter {
+		return true
+	}
+	return !s.autocommit && s.reader != nil && s.reader.status&statusInTrans != 0
+}
+
+// noteStatus learns from a backend's status flags. Only the reader's
+// autocommit flag reflects the client's setting (the writer always runs
+// autocommit=1 and gets explicit transactions).
+func (s *session) noteStatus(b *backend) {
+	if b == s.reader {
+		s.autocommit = b.status&statusAutocommit != 0
+	} else if b == s.writer {
+		s.txWriter = b.status&statusInTrans != 0
+	}
+}
+
+// clientStatus is the status the client should see.
+func (s *session) clientStatus(more bool) uint16 {
+	var st uint16
+	if s.autocommit {
+		st |= statusAutocommit
+	}
+	if s.inTransaction() {
+		st |= statusInTrans
+		if s.txReadOnly {
+			st |= statusInTransReadOnly
+		}
+	}
+	if more {
+		st |= statusMoreResults
+	}
+	return st
+}
+
+// fixStatus rewrites a backend status for the client, keeping the bits that
+// describe the result (cursor, last row, no index used, …).
+func (s *session) fixStatus(st uint16, more bool) uint16 {
+	const owned = statusInTrans | statusAutocommit | statusInTransReadOnly | statusMoreResults
+	return st&^owned | s.clientStatus(more)
+}
+
+func (s *session) writeOK(ok okPacket, more bool) error {
+	ok.status = s.clientStatus(more)
+	if len(s.lastWarn) > 0 && ok.warnings == 0 {
+		ok.warnings = uint16(len(s.lastWarn))
+	}
+	return s.writePacket(appendOK(s.scratch[:0], ok, s.clientCaps&capSessionTrack != 0))
+}
+
+func (s *session) writeErr(e *sqlError, more bool) error {
+	return s.writePacket(appendErr(s.scratch[:0], e))
+}
+
+// begin handles BEGIN / START TRANSACTION. The reader always gets a plain
+// START TRANSACTION (never READ WRITE: the reader stays read-only); the
+// writer gets its transaction at the first forwarded statement.
+func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
+	access := st.Txn.Access
+	if access == sqlclass.AccessDefault {
+		access = s.nextAccess
+	}
+	if access == sqlclass.AccessDefault {
+		access = s.sessAccess
+	}
+	// BEGIN commits an open transaction first (implicit commit).
+	if s.txWriter {
+		if e := s.writerExec("COMMIT"); e != nil {
+			return s.fail(e, more)
+		}
+		s.txWriter = false
+	}
+	q := "START TRANSACTION"
+	if st.Txn.ConsistentSnapshot {
+		q += " WITH CONSISTENT SNAPSHOT"
+	}
+	if access == sqlclass.AccessReadOnly {
+		q += ", READ ONLY"
+		if !st.Txn.ConsistentSnapshot {
+			q = "START TRANSACTION READ ONLY"
+		}
+	}
+	failed, err := s.readerStatement(q, more, func() {
+		s.txBegun = true
+		s.txReadOnly = access == sqlclass.AccessReadOnly
+		s.nextAccess = sqlclass.AccessDefault
+		s.nextIso = ""
+	})
+	return failed, err
+}
+
+// endTransaction handles COMMIT and ROLLBACK: the writer first (its result is
+// what matters to the client), then the reader.
+func (s *session) endTransaction(commit bool, more bool) (bool, error) {
+	verb := "ROLLBACK"
+	if commit {
+		verb = "COMMIT"
+	}
+	var werr *sqlError
+	var wok okPacket
+	if s.txWriter {
+		res, err := s.writer.exec(verb)
+		switch e := err.(type) {
+		case nil:
+			s.noteOwnGTID(res.ok.stateInfo)
+			wok = res.ok
+		case *sqlError:
+			werr = e
+		default:
+			s.writerLost()
+			s.terminated = false
+			werr = errTerminated()
+			s.srv.Metrics.ReplicaErrorSessionTerminated()
+		}
+		if s.writer != nil {
+			s.txWriter = s.writer.status&statusInTrans != 0
+		}
+	}
+	if s.reader.status&statusInTrans != 0 || werr != nil {
+		rverb := verb
+		if werr != nil {
+			rverb = "ROLLBACK"
+		}
+		if _, err := s.reader.exec(rverb); err != nil {
+			if _, ok := err.(*sqlError); !ok {
+				return true, s.backendFailed(s.reader, err)
+			}
+		}
+	}
+	s.txBegun = false
+	s.txReadOnly = false
+	s.nextAccess = sqlclass.AccessDefault
+	s.nextIso = ""
+	if werr != nil {
+		return s.fail(werr, more)
+	}
+	wok.stateInfo = nil
+	return false, s.writeOK(okPacket{warnings: wok.warnings}, more)
+}
+
+// readerStatement runs a statement of the proxy's choosing on the reader and
+// answers the client with its result; onOK runs when it succeeded.
+func (s *session) readerStatement(q string, more bool, onOK func()) (bool, error) {
+	res, err := s.reader.exec(q)
+	if err != nil {
+		return s.readerExecFailed(err, more)
+	}
+	s.noteStatus(s.reader)
+	if onOK != nil {
+		onOK()
+	}
+	return false, s.writeOK(okPacket{affectedRows: res.ok.affectedRows, warnings: res.ok.warnings}, more)
+}
+
+// set handles SET with any mix of variables. The proxy owns
+// aurora_replica_read_consistency and the access mode; everything else goes
+// to the reader and is remembered for the writer.
+func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
+	var relay []string
+	var newLevel *consistency.Level
+	var access = sqlclass.AccessDefault
+	for _, a := range st.Assignments {
+		if a.Scope == sqlclass.ScopeSession {
+			switch a.Name {
+			case "aurora_replica_read_consistency":
+				lvl, e := s.checkConsistencySet(a.Value)
+				if e != nil {
+					return s.reject(e, more)
+				}
+				newLevel = &lvl
+				continue
+			case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
+				return s.reject(&sqlError{1238, "HY000", "Variable '" + a.Name + "' is a read only variable"}, more)
+			case "tx_read_only", "transaction_read_only":
+				v, ok := boolValue(a.Value)
+				if !ok {
+					return s.reject(&sqlError{1231, "42000", "Variable '" + a.Name + "' can't be set to the value of '" + unquote(a.Value) + "'"}, more)
+				}
+				if s.inTransaction() {
+					return s.reject(&sqlError{1568, "25001", "Transaction characteristics can't be changed while a transaction is in progress"}, more)
+				}
+				access = sqlclass.AccessReadWrite
+				if v {
+					access = sqlclass.AccessReadOnly
+				}
+				continue
+			}
+		}
+		relay = append(relay, a.Text)
+	}
+	if len(relay) > 0 {
+		wasAuto := s.autocommit
+		res, err := s.reader.exec("SET " + strings.Join(relay, ", "))
+		if err != nil {
+			return s.readerExecFailed(err, more)
+		}
+		s.noteStatus(s.reader)
+		s.rememberSet(st)
+		// autocommit 0 -> 1 commits the open transaction, on the writer too.
+		if !wasAuto && s.autocommit && s.txWriter {
+			if e := s.writerExec("COMMIT"); e != nil {
+				return s.fail(e, more)
+			}
+			s.txWriter = false
+		}
+		_ = res
+	}
+	if newLevel != nil {
+		s.level = *newLevel
+	}
+	if access != sqlclass.AccessDefault {
+		s.sessAccess = access
+	}
+	return false, s.writeOK(okPacket{}, more)
+}
+
+// checkConsistencySet applies SPEC §1's rules to a new value.
+func (s *session) checkConsistencySet(raw string) (consistency.Level, *sqlError) {
+	v := unquote(raw)
+	if !s.srv.Forwarding() {
+		return 0, &sqlError{1238, "HY000", "Variable 'aurora_replica_read_consistency' is a read only variable"}
+	}
+	lvl, ok := parseConsistency(v)
+	if !ok {
+		return 0, &sqlError{1231, "42000", "Variable 'aurora_replica_read_consistency' can't be set to the value of '" + v + "'"}
+	}
+	if s.inTransaction() && (lvl == 0) != (s.level == 0) {
+		return 0, &sqlError{1766, "HY000", "The system variable aurora_replica_read_consistency cannot be set when there is an ongoing transaction."}
+	}
+	return lvl, nil
+}
+
+// rememberSet records session assignments for replay on the writer. User
+// variables are carried per statement instead; autocommit and isolation are
+// the proxy's business on the writer.
+func (s *session) rememberSet(st *sqlclass.Statement) {
+	for _, a := range st.Assignments {
+		switch {
+		case a.Scope == sqlclass.ScopeUser:
+			continue
+		case a.Scope == sqlclass.ScopeNames:
+		case a.Name == "aurora_replica_read_consistency", a.Name == "tx_read_only", a.Name == "transaction_read_only",
+			a.Name == "autocommit", a.Name == "tx_isolation", a.Name == "transaction_isolation":
+			if a.Name == "tx_isolation" || a.Name == "transaction_isolation" {
+				s.isolation = normIsolation(unquote(a.Value))
+			}
+			continue
+		}
+		s.writerVars = append(s.writerVars, a.Text)
+	}
+}
+
+// setTransaction handles SET [SESSION] TRANSACTION: isolation goes to the
+// reader, the access mode stays with the proxy.
+func (s *session) setTransaction(st *sqlclass.Statement, more bool) (bool, error) {
+	if st.Txn.Scope == sqlclass.TxnGlobal {
+		return s.reject(&sqlError{1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"}, more)
+	}
+	if st.Txn.Scope == sqlclass.TxnNext && s.inTransaction() {
+		return s.reject(&sqlError{1568, "25001", "Transaction characteristics can't be changed while a transaction is in progress"}, more)
+	}
+	apply := func() {
+		if st.Txn.Scope == sqlclass.TxnSession {
+			if st.Txn.Access != sqlclass.AccessDefault {
+				s.sessAccess = st.Txn.Access
+			}
+			if st.Txn.Isolation != "" {
+				s.isolation = st.Txn.Isolation
+			}
+		} else {
+			if st.Txn.Access != sqlclass.AccessDefault {
+				s.nextAccess = st.Txn.Access
+			}
+			if st.Txn.Isolation != "" {
+				s.nextIso = st.Txn.Isolation
+			}
+		}
+	}
+	if st.Txn.Isolation == "" {
+		apply()
+		return false, s.writeOK(okPacket{}, more)
+	}
+	q := "SET TRANSACTION ISOLATION LEVEL " + st.Txn.Isolation
+	if st.Txn.Scope == sqlclass.TxnSession {
+		q = "SET SESSION TRANSACTION ISOLATION LEVEL " + st.Txn.Isolation
+	}
+	return s.readerStatement(q, more, apply)
+}
+
+func normIsolation(v string) string {
+	return strings.ToUpper(strings.ReplaceAll(v, "-", " "))
+}
+
+// boolValue reads 0/1/ON/OFF/TRUE/FALSE as MySQL does for boolean variables.
+func boolValue(v string) (bool, bool) {
+	switch strings.ToUpper(unquote(v)) {
+	case "1", "ON", "TRUE":
+		return true, true
+	case "0", "OFF", "FALSE":
+		return false, true
+	}
+	return false, false
+}
+
+// unquote strips one level of SQL string quotes, undoing doubled quotes and
+// backslash escapes.
+func unquote(v string) string {
+	v = strings.TrimSpace(v)
+	if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
+		q := v[0]
+		var b strings.Builder
+		for i := 1; i < len(v)-1; i++ {
+			c := v[i]
+			if c == '\\' && i+1 < len(v)-1 {
+				i++
+				b.WriteByte(v[i])
+				continue
+			}
+			if c == q && i+1 < len(v)-1 && v[i+1] == q {
+				i++
+			}
+			b.WriteByte(c)
+		}
+		return b.String()
+	}
+	return v
+}
+
+func quoteIdent(s string) string {
+	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
+}

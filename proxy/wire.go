@@ -1,0 +1,200 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Commands the proxy handles itself (go-mysql names some, not all).
+const (
+	comQuit            = 0x01
+	comInitDB          = 0x02
+	comQuery           = 0x03
+	comFieldList       = 0x04
+	comStatistics      = 0x09
+	comProcessInfo     = 0x0a
+	comPing            = 0x0e
+	comChangeUser      = 0x11
+	comStmtPrepare     = 0x16
+	comStmtExecute     = 0x17
+	comStmtSendLong    = 0x18
+	comStmtClose       = 0x19
+	comStmtReset       = 0x1a
+	comSetOption       = 0x1b
+	comStmtFetch       = 0x1c
+	comResetConnection = 0x1f
+)
+
+const (
+	statusInTrans           = mysql.SERVER_STATUS_IN_TRANS
+	statusAutocommit        = mysql.SERVER_STATUS_AUTOCOMMIT
+	statusMoreResults       = mysql.SERVER_MORE_RESULTS_EXISTS
+	statusSessionStateChg   = mysql.SERVER_SESSION_STATE_CHANGED
+	statusInTransReadOnly   = mysql.SERVER_STATUS_IN_TRANS_READONLY
+	statusCursorExists      = mysql.SERVER_STATUS_CURSOR_EXISTS
+	statusLastRowSent       = mysql.SERVER_STATUS_LAST_ROW_SEND
+	capSessionTrack         = mysql.CLIENT_SESSION_TRACK
+	capMultiStatements      = mysql.CLIENT_MULTI_STATEMENTS
+	capMultiResults         = mysql.CLIENT_MULTI_RESULTS
+	capPSMultiResults       = mysql.CLIENT_PS_MULTI_RESULTS
+	capLocalFiles           = mysql.CLIENT_LOCAL_FILES
+	capFoundRows            = mysql.CLIENT_FOUND_ROWS
+	capIgnoreSpace          = mysql.CLIENT_IGNORE_SPACE
+	capDeprecateEOF         = mysql.CLIENT_DEPRECATE_EOF
+	capQueryAttributes      = mysql.CLIENT_QUERY_ATTRIBUTES
+	capabilitiesMirrored    = capMultiResults | capPSMultiResults | capLocalFiles | capFoundRows | capIgnoreSpace
+	maxEOFPacketPayloadSize = 9
+)
+
+// okPacket is what the proxy learns from an OK (or EOF) packet.
+type okPacket struct {
+	affectedRows uint64
+	insertID     uint64
+	status       uint16
+	warnings     uint16
+	info         []byte
+	stateInfo    []byte // session-state-change block (CLIENT_SESSION_TRACK), may be nil
+}
+
+// parseOK decodes an OK packet (first byte 0x00 or 0xfe). sessionTrack says
+// whether the connection negotiated CLIENT_SESSION_TRACK. Slices alias data.
+func parseOK(data []byte, sessionTrack bool) (okPacket, bool) {
+	var ok okPacket
+	if len(data) < 1 {
+		return ok, false
+	}
+	pos := 1
+	var n int
+	var isNull bool
+	ok.affectedRows, isNull, n = mysql.LengthEncodedInt(data[pos:])
+	if isNull || n == 0 || pos+n > len(data) {
+		return ok, false
+	}
+	pos += n
+	ok.insertID, _, n = mysql.LengthEncodedInt(data[pos:])
+	if n == 0 || pos+n > len(data) {
+		return ok, false
+	}
+	pos += n
+	if pos+4 > len(data) {
+		return ok, pos == len(data) // 4.1 servers always send these; tolerate short
+	}
+	ok.status = binary.LittleEndian.Uint16(data[pos:])
+	ok.warnings = binary.LittleEndian.Uint16(data[pos+2:])
+	pos += 4
+	if !sessionTrack {
+		ok.info = data[pos:]
+		return ok, true
+	}
+	if pos >= len(data) {
+		return ok, true
+	}
+	info, _, n, err := mysql.LengthEncodedString(data[pos:])
+	if err != nil {
+		return ok, false
+	}
+	ok.info = info
+	pos += n
+	if ok.status&statusSessionStateChg != 0 && pos < len(data) {
+		st, _, n, err := mysql.LengthEncodedString(data[pos:])
+		if err != nil {
+			return ok, false
+		}
+		ok.stateInfo = st
+		_ = n
+	}
+	return ok, true
+}
+
+// appendOK encodes an OK packet payload for a client.
+func appendOK(b []byte, ok okPacket, sessionTrack bool) []byte {
+	b = append(b, 0x00)
+	b = mysql.AppendLengthEncodedInteger(b, ok.affectedRows)
+	b = mysql.AppendLengthEncodedInteger(b, ok.insertID)
+	status := ok.status
+	if !sessionTrack || ok.stateInfo == nil {
+		status &^= statusSessionStateChg
+	}
+	b = binary.LittleEndian.AppendUint16(b, status)
+	b = binary.LittleEndian.AppendUint16(b, ok.warnings)
+	if !sessionTrack {
+		return append(b, ok.info...)
+	}
+	if len(ok.info) == 0 && status&statusSessionStateChg == 0 {
+		return b
+	}
+	b = mysql.AppendLengthEncodedInteger(b, uint64(len(ok.info)))
+	b = append(b, ok.info...)
+	if status&statusSessionStateChg != 0 {
+		b = mysql.AppendLengthEncodedInteger(b, uint64(len(ok.stateInfo)))
+		b = append(b, ok.stateInfo...)
+	}
+	return b
+}
+
+// appendEOF encodes an EOF packet payload.
+func appendEOF(b []byte, warnings, status uint16) []byte {
+	b = append(b, 0xfe)
+	b = binary.LittleEndian.AppendUint16(b, warnings)
+	return binary.LittleEndian.AppendUint16(b, status)
+}
+
+// sqlError is a MySQL error the proxy sends to a client.
+type sqlError struct {
+	code  uint16
+	state string
+	msg   string
+}
+
+func (e *sqlError) Error() string { return e.msg }
+
+// newError fills in the SQLSTATE that MySQL uses for code.
+func newError(code uint16, format string, args ...any) *sqlError {
+	msg := format
+	if len(args) > 0 {
+		msg = fmt.Sprintf(format, args...)
+	}
+	e := mysql.NewError(code, msg)
+	return &sqlError{code: code, state: e.State, msg: msg}
+}
+
+func appendErr(b []byte, e *sqlError) []byte {
+	b = append(b, 0xff)
+	b = binary.LittleEndian.AppendUint16(b, e.code)
+	b = append(b, '#')
+	st := e.state
+	if len(st) != 5 {
+		st = "HY000"
+	}
+	b = append(b, st...)
+	return append(b, e.msg...)
+}
+
+// parseErr decodes an ERR packet payload.
+func parseErr(data []byte) *sqlError {
+	e := &sqlError{code: 1105, state: "HY000"}
+	if len(data) < 3 {
+		e.msg = "malformed error packet"
+		return e
+	}
+	e.code = binary.LittleEndian.Uint16(data[1:])
+	rest := data[3:]
+	if len(rest) >= 6 && rest[0] == '#' {
+		e.state = string(rest[1:6])
+		rest = rest[6:]
+	}
+	e.msg = string(rest)
+	return e
+}
+
+func isEOF(data []byte) bool {
+	return len(data) > 0 && data[0] == 0xfe && len(data) < maxEOFPacketPayloadSize
+}
+
+// appendLenEncString appends a length-encoded string.
+func appendLenEncString(b []byte, s string) []byte {
+	b = mysql.AppendLengthEncodedInteger(b, uint64(len(s)))
+	return append(b, s...)
+}
