@@ -556,3 +556,108 @@ func TestTemporaryTables(t *testing.T) {
 		t.Fatal("write after DROP TEMPORARY did not forward")
 	}
 }
+
+// §8.1 in depth: a SELECT that calls a stored function which writes is
+// classified as a read and sent to the reader, whose session is pinned
+// read-only: it fails there instead of writing to the replica.
+func TestReaderGuard(t *testing.T) {
+	table(t, "guard1")
+	w := writerDB(t)
+	if _, err := w.Exec("DROP FUNCTION IF EXISTS guard_write"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec("CREATE FUNCTION guard_write() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO guard1 (v) VALUES (900); RETURN 1; END"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicated(t)
+	for _, lvl := range []string{"''", "'SESSION'"} {
+		addr := startProxy(t, nil)
+		c := conn(t, addr, "")
+		exec(t, c, "SET aurora_replica_read_consistency = "+lvl)
+		wantErr(t, errOf(c, "SELECT guard_write()"), 1792, "")
+		exec(t, c, "CREATE TEMPORARY TABLE guard_tmp (i INT)") // lifts the guard for itself only
+		wantErr(t, errOf(c, "SELECT guard_write()"), 1792, "")
+	}
+	if n := count(t, readerDB(t), "SELECT COUNT(*) FROM guard1 WHERE v = 900"); n != 0 {
+		t.Fatal("the function wrote to the replica")
+	}
+}
+
+// §3 quirk, off by default: START TRANSACTION READ WRITE gets 1290 for a
+// user without SUPER or CONNECTION ADMIN.
+func TestReadWriteQuirk(t *testing.T) {
+	w := writerDB(t)
+	for _, q := range []string{
+		"DROP USER IF EXISTS 'plain'@'%'",
+		"CREATE USER 'plain'@'%' IDENTIFIED BY 'plainpass'",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON fwdit.* TO 'plain'@'%'",
+	} {
+		if _, err := w.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplicated(t)
+	users := func(c *proxy.Config) {
+		c.Users["plain"] = "plainpass"
+		c.DefaultConsistency = "SESSION"
+	}
+	plainConn := func(addr string) *sql.Conn {
+		db, err := sql.Open("mysql", "plain:plainpass@tcp("+addr+")/fwdit")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	off := startProxy(t, users)
+	exec(t, plainConn(off), "START TRANSACTION READ WRITE")
+	on := startProxy(t, func(c *proxy.Config) { users(c); c.ReadWriteQuirk = true })
+	wantErr(t, errOf(plainConn(on), "START TRANSACTION READ WRITE"), 1290, "")
+	exec(t, plainConn(on), "START TRANSACTION") // plain form is fine
+	exec(t, conn(t, on, ""), "START TRANSACTION READ WRITE") // ALL PRIVILEGES user
+}
+
+func TestKillAndChain(t *testing.T) {
+	table(t, "ch1")
+	addr := startProxy(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION" })
+	c := conn(t, addr, "")
+	wantErr(t, errOf(c, "KILL 1"), 1094, "") // never a reader thread
+	exec(t, c, "BEGIN")
+	exec(t, c, "INSERT INTO ch1 (v) VALUES (70)")
+	exec(t, c, "COMMIT AND CHAIN")
+	exec(t, c, "INSERT INTO ch1 (v) VALUES (71)")
+	if n := count(t, writerDB(t), "SELECT COUNT(*) FROM ch1 WHERE v = 71"); n != 0 {
+		t.Error("COMMIT AND CHAIN did not start a new transaction")
+	}
+	exec(t, c, "ROLLBACK")
+	if n := count(t, writerDB(t), "SELECT COUNT(*) FROM ch1 WHERE v IN (70, 71)"); n != 1 {
+		t.Errorf("chain: %d rows, want only the committed one", n)
+	}
+}
+
+// Multi-statement batches split under the session's sql_mode.
+func TestMultiStatementsAndSQLMode(t *testing.T) {
+	table(t, "ms1")
+	addr := startProxy(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION" })
+	c := conn(t, addr, "multiStatements=true")
+	exec(t, c, `INSERT INTO ms1 (v) VALUES (80); UPDATE ms1 SET v = 81 WHERE v = 80; SELECT 1`)
+	if n := count(t, writerDB(t), "SELECT COUNT(*) FROM ms1 WHERE v = 81"); n != 1 {
+		t.Errorf("batch did not run in order")
+	}
+	err := errOf(c, "INSERT INTO ms1 (v) VALUES (82); CREATE TABLE ms_x (i INT); INSERT INTO ms1 (v) VALUES (83)")
+	wantErr(t, err, 1235, "")
+	if n := count(t, writerDB(t), "SELECT COUNT(*) FROM ms1 WHERE v = 83"); n != 0 {
+		t.Errorf("statement after a rejected one ran")
+	}
+	exec(t, c, "SET sql_mode = 'NO_BACKSLASH_ESCAPES'")
+	// With NO_BACKSLASH_ESCAPES the string ends at \' : two statements.
+	exec(t, c, `INSERT INTO ms1 (v) SELECT LENGTH('a\'); INSERT INTO ms1 (v) VALUES (84)`)
+	if n := count(t, writerDB(t), "SELECT COUNT(*) FROM ms1 WHERE v = 84"); n != 1 {
+		t.Errorf("NO_BACKSLASH_ESCAPES split wrong")
+	}
+}

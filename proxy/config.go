@@ -21,8 +21,11 @@ type Config struct {
 	ReadWaitTimeout         time.Duration
 	ReadWaitTimeoutAction   string // "error" or "writer"
 	MaxPacket               int    // largest client command accepted, bytes
-	BackendTLS              *tls.Config
-	ClientTLS               *tls.Config
+	// ReadWriteQuirk reproduces Aurora's 1290 for START TRANSACTION READ
+	// WRITE by a user without SUPER or CONNECTION_ADMIN (off by default).
+	ReadWriteQuirk bool
+	BackendTLS     *tls.Config
+	ClientTLS      *tls.Config
 }
 
 // Defaults returns a Config with the documented defaults.

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"context"
+
 	"errors"
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"time"
 
 	"go.uber.org/zap"
@@ -103,6 +105,7 @@ func (s *session) openWriter() *sqlError {
 	}
 	s.writer = w
 	s.life.attach(w.io.conn)
+	s.writerThread.Store(w.connID)
 	s.writerGen++
 	s.writerDB = s.db
 	s.writerSent = 0
@@ -177,7 +180,8 @@ func (s *session) noteOwnGTID(stateInfo []byte) {
 	if len(stateInfo) == 0 {
 		return
 	}
-	g, ok := s.srv.flavor.OwnGTID(stateInfo)
+	// Flavor.OwnGTID takes the block with its length prefix, as on the wire.
+	g, ok := s.srv.flavor.OwnGTID(append(mysql.AppendLengthEncodedInteger(make([]byte, 0, len(stateInfo)+9), uint64(len(stateInfo))), stateInfo...))
 	if !ok || g == nil || g.IsEmpty() {
 		return
 	}

@@ -25,32 +25,40 @@ func (s *session) auroraVars() [][2]string {
 
 // answerLocal handles a Read statement the proxy must answer or place itself.
 // handled=false means: route it as a normal read.
-func (s *session) answerLocal(sql string, st *sqlclass.Statement, more bool) (handled bool, err error) {
+func (s *session) answerLocal(sql string, st *sqlclass.Statement, more bool) (handled, failed bool, err error) {
 	if isShowDiag(st) && len(s.lastWarn) > 0 {
-		return true, s.showProxyWarnings(more)
+		return true, false, s.showProxyWarnings(more)
 	}
 	// The previous statement's own figures live where it ran.
 	if s.lastForwarded && s.writer != nil && (st.Funcs&(sqlclass.FnRowCount|sqlclass.FnWarningCount) != 0 || isShowDiag(st)) {
-		return s.forwardAside(sql, st, more)
+		failed, err := s.forwardAside(sql, st, more)
+		return true, failed, err
 	}
 	if s.insertIDOnWriter && s.writer != nil && st.Funcs&sqlclass.FnLastInsertID != 0 {
-		return s.forwardAside(sql, st, more)
+		failed, err := s.forwardAside(sql, st, more)
+		return true, failed, err
 	}
 	show := showWhat(sql)
 	if show != "STATUS" && !strings.Contains(sql, "aurora") && !strings.Contains(sql, "AURORA") && !strings.Contains(sql, "Aurora") {
-		return false, nil
+		return false, false, nil
 	}
 	low := strings.ToLower(sql)
 	if cols, vals, ok := s.selectOwnVars(low, sql); ok {
-		return true, s.writeResultSet(cols, [][]string{vals}, more)
+		return true, false, s.writeResultSet(cols, [][]string{vals}, more)
 	}
 	if show == "VARIABLES" {
-		return true, s.showMerged(sql, low, s.auroraVars(), more)
+		failed, err := s.showMerged(sql, low, s.auroraVars(), more)
+		return true, failed, err
 	}
 	if show == "STATUS" {
-		return true, s.showMerged(sql, low, s.srv.Metrics.StatusRows(), more)
+		failed, err := s.showMerged(sql, low, s.srv.Metrics.StatusRows(), more)
+		return true, failed, err
 	}
-	return false, nil
+	if q, ok := s.rewriteOwnVars(sql); ok {
+		failed, err := s.read(append([]byte{comQuery}, q...), st, more)
+		return true, failed, err
+	}
+	return false, false, nil
 }
 
 func isShowDiag(st *sqlclass.Statement) bool { return st.Funcs&sqlclass.FnShowWarnings != 0 }
@@ -143,12 +151,11 @@ func (s *session) selectOwnVars(low, orig string) ([]string, []string, bool) {
 
 // showMerged answers SHOW VARIABLES / SHOW STATUS: the reader's rows plus the
 // proxy's own, filtered by LIKE, sorted by name as the server does.
-func (s *session) showMerged(sql, low string, own [][2]string, more bool) error {
+func (s *session) showMerged(sql, low string, own [][2]string, more bool) (bool, error) {
 	pattern, hasLike := likePattern(sql, low)
 	if !hasLike && strings.Contains(low, " where ") {
 		// WHERE filters need the server's evaluator: the reader's rows only.
-		_, err := s.toReader(append([]byte{comQuery}, sql...), more)
-		return err
+		return s.toReader(append([]byte{comQuery}, sql...), more)
 	}
 	rows := [][]string{}
 	seen := map[string]bool{}
@@ -160,10 +167,7 @@ func (s *session) showMerged(sql, low string, own [][2]string, more bool) error 
 	}
 	res, err := s.reader.exec(sql)
 	if err != nil {
-		if se, ok := err.(*sqlError); ok {
-			return s.writeErr(se, more)
-		}
-		return s.backendFailed(s.reader, err)
+		return s.readerExecFailed(err, more)
 	}
 	for _, r := range res.rows {
 		if len(r) >= 2 && !seen[strings.ToLower(r[0].s)] {
@@ -171,7 +175,7 @@ func (s *session) showMerged(sql, low string, own [][2]string, more bool) error 
 		}
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return strings.ToLower(rows[i][0]) < strings.ToLower(rows[j][0]) })
-	return s.writeResultSet([]string{"Variable_name", "Value"}, rows, more)
+	return false, s.writeResultSet([]string{"Variable_name", "Value"}, rows, more)
 }
 
 // likePattern extracts the pattern of `… LIKE 'pat'`.
@@ -229,4 +233,125 @@ func (s *session) writeResultSet(cols []string, rows [][]string, more bool) erro
 		}
 	}
 	return s.writePacket(appendEOF(b[:0], 0, s.clientStatus(more)))
+}
+
+// kill handles KILL [CONNECTION|QUERY] id for the ids the proxy gave its
+// clients. Relaying it would kill an unrelated thread on the reader (the
+// replication threads among them).
+func (s *session) kill(sql string, more bool) (bool, error) {
+	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(sql), ";")))
+	query := false
+	var idText string
+	for _, w := range f[1:] {
+		switch w {
+		case "QUERY":
+			query = true
+		case "CONNECTION", "HARD", "SOFT":
+		default:
+			idText = w
+		}
+	}
+	id, err := strconv.ParseUint(idText, 10, 32)
+	if err != nil {
+		return s.fail(&sqlError{1094, "HY000", "Unknown thread id: " + idText}, more)
+	}
+	target := s.srv.sessionByConnID(uint32(id))
+	if target == nil {
+		return s.fail(&sqlError{1094, "HY000", "Unknown thread id: " + idText}, more)
+	}
+	if target.user != s.user {
+		return s.fail(&sqlError{1095, "HY000", "You are not owner of thread " + idText}, more)
+	}
+	if query {
+		s.srv.killQuery(target)
+	} else if target == s {
+		_ = s.writeOK(okPacket{}, false)
+		_ = s.client.flush()
+		return true, errReleased
+	} else {
+		target.client.conn.Close()
+	}
+	return false, s.writeOK(okPacket{}, more)
+}
+
+// rewriteOwnVars replaces the proxy's variables inside any statement with
+// their values as string literals, so the reader can evaluate expressions
+// around them. A bare select item keeps its column name through an alias.
+func (s *session) rewriteOwnVars(sql string) (string, bool) {
+	vars := s.auroraVars()
+	var b strings.Builder
+	changed := false
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		if c == '\'' || c == '"' || c == '`' { // copy quoted text as is
+			j := i + 1
+			for j < len(sql) && sql[j] != c {
+				if sql[j] == '\\' && c != '`' && !s.sqlOpt.NoBackslashEscapes {
+					j++
+				}
+				j++
+			}
+			if j < len(sql) {
+				j++
+			}
+			b.WriteString(sql[i:min(j, len(sql))])
+			i = j
+			continue
+		}
+		if c == '@' && i+1 < len(sql) && sql[i+1] == '@' {
+			j := i + 2
+			for j < len(sql) && (isIdentByte(sql[j]) || sql[j] == '.') {
+				j++
+			}
+			name := strings.ToLower(sql[i+2 : j])
+			global := strings.HasPrefix(name, "global.")
+			for _, p := range []string{"session.", "local.", "global."} {
+				name = strings.TrimPrefix(name, p)
+			}
+			for _, kv := range vars {
+				if kv[0] != name {
+					continue
+				}
+				v := kv[1]
+				if global && name == "aurora_replica_read_consistency" {
+					v = s.srv.cfg.DefaultConsistency
+				}
+				b.WriteString(quoteLiteral(v))
+				if bareItem(sql, i, j) {
+					b.WriteString(" AS `" + sql[i:j] + "`")
+				}
+				changed = true
+				i = j
+				goto next
+			}
+			b.WriteString(sql[i:j])
+			i = j
+			continue
+		}
+		b.WriteByte(c)
+		i++
+	next:
+	}
+	return b.String(), changed
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+// bareItem: sql[i:j] stands alone between SELECT or ',' and ',' or FROM or
+// the end, so it names its column.
+func bareItem(sql string, i, j int) bool {
+	before := strings.TrimRight(sql[:i], " \t\r\n")
+	after := strings.TrimLeft(sql[j:], " \t\r\n")
+	lb := strings.ToLower(before)
+	okBefore := strings.HasSuffix(before, ",") || strings.HasSuffix(lb, "select")
+	la := strings.ToLower(after)
+	okAfter := after == "" || after[0] == ',' || after[0] == ';' || strings.HasPrefix(la, "from") ||
+		strings.HasPrefix(la, "into") || strings.HasPrefix(la, "limit")
+	return okBefore && okAfter
+}
+
+func quoteLiteral(v string) string {
+	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
 }

@@ -46,39 +46,51 @@ func (s *session) comStmtPrepare(data []byte) error {
 		s.srv.Metrics.Rejected(e.code)
 		return s.writeErr(e, false)
 	}
-	// The read-only reader refuses to prepare writes (and locking reads):
-	// lift its guard for the prepare, which changes nothing.
-	lifted := writeClass(&st) && s.reader.status&statusInTrans == 0
-	if lifted {
-		if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 0"); err != nil {
-			_, err = s.readerExecFailed(err, false)
-			return err
-		}
-		defer func() {
-			if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 1"); err != nil {
-				s.reader.io.conn.Close() // never leave the guard down
+	// The read-only reader refuses to prepare writes (and locking reads).
+	// Outside a transaction, lift its guard for the prepare, which changes
+	// nothing; inside one (where it cannot be lifted) prepare on the writer.
+	b := s.reader
+	if writeClass(&st) {
+		if s.reader.status&statusInTrans == 0 {
+			if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 0"); err != nil {
+				_, err = s.readerExecFailed(err, false)
+				return err
 			}
-		}()
+			defer func() {
+				if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 1"); err != nil {
+					s.reader.io.conn.Close() // never leave the guard down
+				}
+			}()
+		} else if s.forwardingActive() {
+			if e := s.prepareWriter(&sqlclass.Statement{}); e != nil {
+				return s.writeErr(e, false)
+			}
+			b = s.writer
+		}
 	}
-	if err := s.reader.send(data); err != nil {
-		return s.backendFailed(s.reader, err)
+	if err := b.send(data); err != nil {
+		return s.backendFailed(b, err)
 	}
-	first, err := s.reader.readPacket()
+	first, err := b.readPacket()
 	if err != nil {
-		return s.backendFailed(s.reader, err)
+		return s.backendFailed(b, err)
 	}
 	if first[0] == 0xff {
 		return s.writePacket(first)
 	}
 	if len(first) < 12 {
-		return s.backendFailed(s.reader, errors.New("malformed prepare response"))
+		return s.backendFailed(b, errors.New("malformed prepare response"))
 	}
 	s.nextStmtID++
 	p := &prepared{
-		sql:      sql,
-		st:       st,
-		readerID: le32(first[1:]),
-		params:   int(binary.LittleEndian.Uint16(first[7:])),
+		sql:    sql,
+		st:     st,
+		params: int(binary.LittleEndian.Uint16(first[7:])),
+	}
+	if b == s.reader {
+		p.readerID = le32(first[1:])
+	} else {
+		p.writerID, p.writerGen = le32(first[1:]), s.writerGen
 	}
 	cols := int(binary.LittleEndian.Uint16(first[5:]))
 	s.stmts[s.nextStmtID] = p
@@ -93,7 +105,7 @@ func (s *session) comStmtPrepare(data []byte) error {
 	if cols > 0 {
 		n += cols + 1
 	}
-	return s.checkRelay(s.reader, s.relayPackets(s.reader, n))
+	return s.checkRelay(b, s.relayPackets(b, n))
 }
 
 // prepareRejection: statements Aurora refuses are refused at prepare time
@@ -298,9 +310,11 @@ func (s *session) comStmtClose(data []byte) error {
 		return nil
 	}
 	delete(s.stmts, id)
-	put32(data[1:], p.readerID)
-	if err := s.reader.send(data); err != nil {
-		return s.backendFailed(s.reader, err)
+	if p.readerID != 0 {
+		put32(data[1:], p.readerID)
+		if err := s.reader.send(data); err != nil {
+			return s.backendFailed(s.reader, err)
+		}
 	}
 	if s.writer != nil && p.writerID != 0 && p.writerGen == s.writerGen {
 		put32(data[1:], p.writerID)

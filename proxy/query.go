@@ -70,8 +70,8 @@ func (s *session) statement(sql string, payload []byte, more bool) (failed bool,
 	case sqlclass.Empty:
 		return s.toReader(payload, more)
 	case sqlclass.Read:
-		if handled, err := s.answerLocal(sql, &st, more); handled {
-			return err != nil, err
+		if handled, failed, err := s.answerLocal(sql, &st, more); handled {
+			return failed, err
 		}
 		return s.read(payload, &st, more)
 	case sqlclass.LockingRead:
@@ -116,7 +116,12 @@ func (s *session) statement(sql string, payload []byte, more bool) (failed bool,
 			return s.reject(errNotSupported(opOr(st.Op, st.Class.String())), more)
 		}
 		return s.toReader(payload, more)
-	case sqlclass.UnlockTables, sqlclass.Session:
+	case sqlclass.Session:
+		if st.Op == "KILL" {
+			return s.kill(sql, more)
+		}
+		return s.toReader(payload, more)
+	case sqlclass.UnlockTables:
 		return s.toReader(payload, more)
 	case sqlclass.Use:
 		failed, err = s.toReader(payload, more)
@@ -133,7 +138,7 @@ func (s *session) statement(sql string, payload []byte, more bool) (failed bool,
 	case sqlclass.Begin:
 		return s.begin(&st, more)
 	case sqlclass.Commit, sqlclass.Rollback:
-		return s.endTransaction(st.Class == sqlclass.Commit, more)
+		return s.endTransaction(sql, st.Class == sqlclass.Commit, more)
 	case sqlclass.Prepare:
 		return s.textPrepare(payload, &st, more)
 	case sqlclass.Execute:

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -225,6 +226,36 @@ func (s *Server) refreshLoop() {
 				s.log.Debug("writer limit refresh failed", zap.Error(err))
 			}
 		}
+	}
+}
+
+func (s *Server) sessionByConnID(id uint32) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		if ss.connID == id {
+			return ss
+		}
+	}
+	return nil
+}
+
+// killQuery stops the statement a session runs, on whichever backend, with
+// KILL QUERY on fresh connections of the proxy's own.
+func (s *Server) killQuery(ss *session) {
+	for _, k := range []struct {
+		addr string
+		id   uint32
+	}{{s.cfg.Reader, ss.readerThread.Load()}, {s.cfg.Writer, ss.writerThread.Load()}} {
+		if k.id == 0 {
+			continue
+		}
+		c, err := dialBackend(context.Background(), "admin", dialParams{addr: k.addr, user: ss.user, password: ss.password, tls: s.cfg.BackendTLS})
+		if err != nil {
+			continue
+		}
+		_, _ = c.exec(fmt.Sprintf("KILL QUERY %d", k.id))
+		c.close()
 	}
 }
 

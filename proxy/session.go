@@ -63,11 +63,14 @@ type session struct {
 
 	// terminated is set when the writer connection was lost or closed while
 	// it held a transaction: the next statement gets the terminated error.
-	terminated bool
-	lastWarn   []warning   // proxy-made warnings for the next SHOW WARNINGS
-	txOpen     atomic.Bool // inTransaction(), published for Shutdown
-	life       writerLife  // idle timeout and forwarding switch end the writer
-	scratch    []byte
+	terminated        bool
+	super, superKnown bool        // privileged(): SUPER or CONNECTION ADMIN
+	lastWarn          []warning   // proxy-made warnings for the next SHOW WARNINGS
+	txOpen            atomic.Bool // inTransaction(), published for Shutdown
+	life              writerLife  // idle timeout and forwarding switch end the writer
+	// Backend thread ids, for KILL QUERY from another session.
+	readerThread, writerThread atomic.Uint32
+	scratch                    []byte
 }
 
 type warning struct {
@@ -106,6 +109,7 @@ func (s *session) openReader() error {
 		return err
 	}
 	s.reader = r
+	s.readerThread.Store(r.connID)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
@@ -68,6 +69,9 @@ func (s *session) writeErr(e *sqlError, more bool) error {
 // START TRANSACTION (never READ WRITE: the reader stays read-only); the
 // writer gets its transaction at the first forwarded statement.
 func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
+	if s.srv.cfg.ReadWriteQuirk && st.Txn.Access == sqlclass.AccessReadWrite && !s.privileged() {
+		return s.reject(errReadOnly(), more)
+	}
 	access := st.Txn.Access
 	if access == sqlclass.AccessDefault {
 		access = s.nextAccess
@@ -101,9 +105,32 @@ func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
 	return failed, err
 }
 
+// privileged: the user holds SUPER or CONNECTION ADMIN (for the Aurora quirk
+// on START TRANSACTION READ WRITE). Asked once per session.
+func (s *session) privileged() bool {
+	if s.superKnown {
+		return s.super
+	}
+	res, err := s.reader.exec("SHOW GRANTS")
+	if err != nil {
+		return false
+	}
+	for _, r := range res.rows {
+		if len(r) > 0 {
+			g := strings.ToUpper(r[0].s)
+			if strings.Contains(g, "ALL PRIVILEGES ON *.*") || strings.Contains(g, "SUPER") || strings.Contains(g, "CONNECTION ADMIN") {
+				s.super = true
+			}
+		}
+	}
+	s.superKnown = true
+	return s.super
+}
+
 // endTransaction handles COMMIT and ROLLBACK: the writer first (its result is
 // what matters to the client), then the reader.
-func (s *session) endTransaction(commit bool, more bool) (bool, error) {
+func (s *session) endTransaction(sql string, commit bool, more bool) (bool, error) {
+	chain, release := chainRelease(sql)
 	verb := "ROLLBACK"
 	if commit {
 		verb = "COMMIT"
@@ -146,8 +173,42 @@ func (s *session) endTransaction(commit bool, more bool) (bool, error) {
 	if werr != nil {
 		return s.fail(werr, more)
 	}
-	wok.stateInfo = nil
-	return false, s.writeOK(okPacket{warnings: wok.warnings}, more)
+	if chain { // a new transaction with the same characteristics
+		readOnly := s.txReadOnly
+		q := "START TRANSACTION"
+		if readOnly {
+			q += " READ ONLY"
+		}
+		if _, err := s.reader.exec(q); err != nil {
+			return s.readerExecFailed(err, more)
+		}
+		s.txBegun, s.txReadOnly = true, readOnly
+	}
+	if err := s.writeOK(okPacket{warnings: wok.warnings}, more); err != nil {
+		return true, err
+	}
+	if release {
+		_ = s.client.flush()
+		return true, errReleased
+	}
+	return false, nil
+}
+
+var errReleased = errors.New("COMMIT/ROLLBACK RELEASE closed the session")
+
+// chainRelease reads COMMIT/ROLLBACK's AND [NO] CHAIN and [NO] RELEASE.
+func chainRelease(sql string) (chain, release bool) {
+	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(sql), ";")))
+	for i, w := range f {
+		no := i > 0 && f[i-1] == "NO"
+		switch w {
+		case "CHAIN":
+			chain = !no
+		case "RELEASE":
+			release = !no
+		}
+	}
+	return chain, release
 }
 
 // readerStatement runs a statement of the proxy's choosing on the reader and
@@ -208,6 +269,9 @@ func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
 		}
 		s.noteStatus(s.reader)
 		s.rememberSet(st)
+		if setsSQLMode(st) {
+			s.refreshSQLMode()
+		}
 		// autocommit 0 -> 1 commits the open transaction, on the writer too.
 		if !wasAuto && s.autocommit && s.txWriter {
 			if e := s.writerExec("COMMIT"); e != nil {
@@ -224,6 +288,28 @@ func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
 		s.sessAccess = access
 	}
 	return false, s.writeOK(okPacket{}, more)
+}
+
+func setsSQLMode(st *sqlclass.Statement) bool {
+	for _, a := range st.Assignments {
+		if a.Scope == sqlclass.ScopeSession && a.Name == "sql_mode" {
+			return true
+		}
+	}
+	return false
+}
+
+// refreshSQLMode reads the session's sql_mode back from the reader: it
+// changes how statements split and how strings lex.
+func (s *session) refreshSQLMode() {
+	res, err := s.reader.exec("SELECT @@SESSION.sql_mode")
+	if err != nil {
+		return
+	}
+	v, _ := res.value()
+	mode := "," + strings.ToUpper(v.s) + ","
+	s.sqlOpt.NoBackslashEscapes = strings.Contains(mode, ",NO_BACKSLASH_ESCAPES,")
+	s.sqlOpt.ANSIQuotes = strings.Contains(mode, ",ANSI_QUOTES,") || strings.Contains(mode, ",ANSI,")
 }
 
 // checkConsistencySet applies SPEC §1's rules to a new value.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"testing"
+
+	"github.com/fwdproxy/fwdproxy/consistency"
 )
 
 func TestOKRoundTrip(t *testing.T) {
@@ -113,5 +115,23 @@ func TestUnquoteAndBool(t *testing.T) {
 	}
 	if _, ok := boolValue("2"); ok {
 		t.Error("boolValue(2) accepted")
+	}
+}
+
+// An OK packet as MariaDB 10.11 sends it after an autocommit INSERT with
+// last_gtid tracked: the session keeps the GTID for SESSION reads.
+func TestOwnGTIDFromOKPacket(t *testing.T) {
+	state := []byte{0, 20, 9, 'l', 'a', 's', 't', '_', 'g', 't', 'i', 'd', 9, '0', '-', '1', '-', '1', '2', '0', '3', '0'}
+	pkt := []byte{0x00, 1, 5, 0x02 | 0x40, 0x40, 0, 0, 0} // affected 1, id 5, AUTOCOMMIT|STATE_CHANGED, 0 warnings, empty info
+	pkt = append(pkt, byte(len(state)))
+	pkt = append(pkt, state...)
+	ok, valid := parseOK(pkt, true)
+	if !valid || ok.insertID != 5 {
+		t.Fatalf("parse: %+v %v", ok, valid)
+	}
+	s := &session{srv: &Server{flavor: consistency.MariaDB}}
+	s.noteOwnGTID(ok.stateInfo)
+	if s.ownGTIDs == nil || s.ownGTIDs.String() != "0-1-12030" {
+		t.Fatalf("own GTIDs %v", s.ownGTIDs)
 	}
 }

@@ -41,6 +41,7 @@ type fileConfig struct {
 	WriterMaxConnectionsPct *int     `yaml:"writer-max-connections-pct"`
 	ReadWaitTimeout         *string  `yaml:"read-wait-timeout"`
 	ReadWaitTimeoutAction   *string  `yaml:"read-wait-timeout-action"`
+	ReadWriteQuirk          *bool    `yaml:"aurora-read-write-quirk"`
 	LogLevel                *string  `yaml:"log-level"`
 	LogFormat               *string  `yaml:"log-format"`
 }
@@ -51,7 +52,7 @@ type settings map[string]string
 var settingNames = []string{
 	"listen", "writer", "reader", "admin", "forwarding", "default-consistency",
 	"writer-idle-timeout", "writer-max-connections-pct", "read-wait-timeout",
-	"read-wait-timeout-action", "log-level", "log-format",
+	"read-wait-timeout-action", "log-level", "log-format", "aurora-read-write-quirk",
 }
 
 func serve(args []string) int {
@@ -131,6 +132,7 @@ func parseServe(args []string, getenv func(string) string, out io.Writer) (proxy
 	fs.String("writer-max-connections-pct", "10", "percent of the writer's max_connections sessions may hold (0-90)")
 	fs.String("read-wait-timeout", "10s", "longest consistency wait before a read (e.g. 500ms, 10s)")
 	fs.String("read-wait-timeout-action", "error", "on wait timeout: error|writer")
+	fs.String("aurora-read-write-quirk", "false", "reproduce Aurora's 1290 for START TRANSACTION READ WRITE without SUPER/CONNECTION_ADMIN")
 	fs.String("log-level", "info", "debug|info|warn|error")
 	fs.String("log-format", "console", "console|json")
 	configFile := fs.String("config", "", "YAML file with the same settings")
@@ -202,6 +204,9 @@ func loadFile(path string, set settings) ([]string, error) {
 	putInt("writer-max-connections-pct", fc.WriterMaxConnectionsPct)
 	put("read-wait-timeout", fc.ReadWaitTimeout)
 	put("read-wait-timeout-action", fc.ReadWaitTimeoutAction)
+	if fc.ReadWriteQuirk != nil {
+		set["aurora-read-write-quirk"] = strconv.FormatBool(*fc.ReadWriteQuirk)
+	}
 	put("log-level", fc.LogLevel)
 	put("log-format", fc.LogFormat)
 	return fc.User, nil
@@ -237,6 +242,9 @@ func buildConfig(set settings, users []string, getenv func(string) string) (prox
 		return cfg, fmt.Errorf("--read-wait-timeout: %v", err)
 	}
 	cfg.ReadWaitTimeoutAction = set["read-wait-timeout-action"]
+	if cfg.ReadWriteQuirk, err = strconv.ParseBool(set["aurora-read-write-quirk"]); err != nil {
+		return cfg, fmt.Errorf("--aurora-read-write-quirk must be true or false, got %q", set["aurora-read-write-quirk"])
+	}
 	for _, u := range users {
 		name, pass, ok := strings.Cut(u, ":")
 		if !ok || name == "" {
