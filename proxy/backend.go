@@ -85,7 +85,7 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 	// Drop go-mysql's reader and buffers: nothing is in flight after the OK.
 	b := &backend{
 		role:     role,
-		io:       newPacketIO(conn.Conn.Conn, 16<<10, 16<<10),
+		io:       newPacketIO(conn.Conn.Conn, 16<<10, 4<<10), // results large, commands small
 		caps:     requestedCaps(p),
 		status:   statusAutocommit,
 		connID:   conn.GetConnectionID(),

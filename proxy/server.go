@@ -315,8 +315,13 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	// From here on the proxy speaks raw packets on the same socket.
-	ss.client = newPacketIO(gc.Conn.Conn, 16<<10, 16<<10)
+	// From here on the proxy speaks raw packets on the same socket (without
+	// the handshake patcher in the way, unless TLS wraps it).
+	raw := gc.Conn.Conn
+	if pc, ok := raw.(*capPatchConn); ok {
+		raw = pc.Conn
+	}
+	ss.client = newPacketIO(raw, 4<<10, 16<<10) // commands are small, results large
 	return ss, nil
 }
 
