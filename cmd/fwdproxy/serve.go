@@ -56,7 +56,7 @@ var settingNames = []string{
 }
 
 func serve(args []string) int {
-	cfg, logLevel, logFormat, err := parseServe(args, os.Getenv, os.Stderr)
+	cfg, logLevel, logFormat, err := parseServe(args, os.Getenv, os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -136,7 +136,13 @@ func parseServe(args []string, getenv func(string) string, out io.Writer) (proxy
 	fs.String("log-level", "info", "debug|info|warn|error")
 	fs.String("log-format", "console", "console|json")
 	configFile := fs.String("config", "", "YAML file with the same settings")
+	fs.SetOutput(io.Discard) // errors are reported in one line by the caller
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(out)
+			fmt.Fprintln(out, "usage: fwdproxy serve [flags]")
+			fs.PrintDefaults()
+		}
 		return proxy.Config{}, "", "", err
 	}
 	if fs.NArg() > 0 {
