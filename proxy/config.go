@@ -24,8 +24,12 @@ type Config struct {
 	// ReadWriteQuirk reproduces Aurora's 1290 for START TRANSACTION READ
 	// WRITE by a user without SUPER or CONNECTION_ADMIN (off by default).
 	ReadWriteQuirk bool
-	BackendTLS     *tls.Config
-	ClientTLS      *tls.Config
+	BackendTLS     *tls.Config // nil: plain connections to the backends
+	ClientTLS      *tls.Config // nil: clients cannot use TLS
+	RequireTLS     bool        // refuse clients that did not switch to TLS
+	// AuthMethod is what the proxy asks clients for: mysql_native_password
+	// (default) or caching_sha2_password.
+	AuthMethod string
 }
 
 // Defaults returns a Config with the documented defaults.
@@ -39,6 +43,7 @@ func Defaults() Config {
 		WriterMaxConnectionsPct: 10,
 		ReadWaitTimeout:         10 * time.Second,
 		ReadWaitTimeoutAction:   "error",
+		AuthMethod:              "mysql_native_password",
 		MaxPacket:               1 << 30,
 	}
 }
@@ -62,6 +67,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--read-wait-timeout must be positive, got %s", c.ReadWaitTimeout)
 	case c.ReadWaitTimeoutAction != "error" && c.ReadWaitTimeoutAction != "writer":
 		return fmt.Errorf("--read-wait-timeout-action must be error or writer, got %q", c.ReadWaitTimeoutAction)
+	}
+	if c.AuthMethod != "mysql_native_password" && c.AuthMethod != "caching_sha2_password" {
+		return fmt.Errorf("--auth-method must be mysql_native_password or caching_sha2_password, got %q", c.AuthMethod)
+	}
+	if c.RequireTLS && c.ClientTLS == nil {
+		return fmt.Errorf("--require-tls needs --tls-cert and --tls-key")
 	}
 	if _, ok := parseConsistency(c.DefaultConsistency); !ok {
 		return fmt.Errorf("--default-consistency must be '', EVENTUAL, SESSION or GLOBAL, got %q", c.DefaultConsistency)

@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -66,10 +69,11 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 		m = metrics.New()
 	}
 	s := &Server{cfg: cfg, log: log, Metrics: m, sessions: map[*session]struct{}{}}
+	var err error
 	s.forwarding.Store(cfg.Forwarding)
 	s.version = "8.0.36-fwdproxy"
 	s.flavor = consistency.MariaDB
-	if err := s.probe(); err != nil {
+	if err = s.probe(); err != nil {
 		// The proxy still starts: sessions get a clear error until the
 		// backends answer.
 		log.Warn("backend probe failed", zap.Error(err))
@@ -77,7 +81,15 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	s.dialect = dialectFor(s.flavor)
 	s.applied = consistency.NewApplied(s.flavor)
 	s.writerPos = consistency.NewWriterPosition(s.fetchWriterPosition)
-	s.gosrv = gmserver.NewServer(s.version, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, cfg.ClientTLS)
+	var rsaKey *rsa.PrivateKey
+	if cfg.AuthMethod == mysql.AUTH_CACHING_SHA2_PASSWORD && cfg.ClientTLS == nil {
+		// Full caching_sha2 authentication without TLS exchanges the
+		// password under this key.
+		if rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			return nil, err
+		}
+	}
+	s.gosrv = gmserver.NewServer(s.version, mysql.DEFAULT_COLLATION_ID, cfg.AuthMethod, rsaKey, cfg.ClientTLS)
 	_ = s.gosrv.SetCapability(mysql.CLIENT_LOCAL_FILES)
 	return s, nil
 }
@@ -340,13 +352,16 @@ func (h *loginHandler) GetCredential(user string) (gmserver.Credential, bool, er
 	if !ok {
 		return gmserver.Credential{}, false, nil
 	}
-	return gmserver.Credential{Passwords: []string{p}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+	return gmserver.Credential{Passwords: []string{p}, AuthPluginName: h.s.cfg.AuthMethod}, true, nil
 }
 
 func (h *loginHandler) OnAuthFailure(*gmserver.Conn, error) {}
 
 func (h *loginHandler) OnAuthSuccess(c *gmserver.Conn) error {
 	ss := h.ss
+	if _, isTLS := c.Conn.Conn.(*tls.Conn); h.s.cfg.RequireTLS && !isTLS {
+		return mysql.NewError(3159, "Connections using insecure transport are prohibited while --require-tls is on.")
+	}
 	ss.user = c.GetUser()
 	ss.password = h.s.cfg.Users[ss.user]
 	// go-mysql keeps the client's raw flags; the effective set is what both

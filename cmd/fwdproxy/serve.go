@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,6 +44,12 @@ type fileConfig struct {
 	ReadWaitTimeout         *string  `yaml:"read-wait-timeout"`
 	ReadWaitTimeoutAction   *string  `yaml:"read-wait-timeout-action"`
 	ReadWriteQuirk          *bool    `yaml:"aurora-read-write-quirk"`
+	AuthMethod              *string  `yaml:"auth-method"`
+	TLSCert                 *string  `yaml:"tls-cert"`
+	TLSKey                  *string  `yaml:"tls-key"`
+	RequireTLS              *bool    `yaml:"require-tls"`
+	BackendTLS              *string  `yaml:"backend-tls"`
+	BackendCA               *string  `yaml:"backend-ca"`
 	LogLevel                *string  `yaml:"log-level"`
 	LogFormat               *string  `yaml:"log-format"`
 }
@@ -53,6 +61,7 @@ var settingNames = []string{
 	"listen", "writer", "reader", "admin", "forwarding", "default-consistency",
 	"writer-idle-timeout", "writer-max-connections-pct", "read-wait-timeout",
 	"read-wait-timeout-action", "log-level", "log-format", "aurora-read-write-quirk",
+	"tls-cert", "tls-key", "require-tls", "backend-tls", "backend-ca", "auth-method",
 }
 
 func serve(args []string) int {
@@ -133,6 +142,12 @@ func parseServe(args []string, getenv func(string) string, out io.Writer) (proxy
 	fs.String("read-wait-timeout", "10s", "longest consistency wait before a read (e.g. 500ms, 10s)")
 	fs.String("read-wait-timeout-action", "error", "on wait timeout: error|writer")
 	fs.String("aurora-read-write-quirk", "false", "reproduce Aurora's 1290 for START TRANSACTION READ WRITE without SUPER/CONNECTION_ADMIN")
+	fs.String("auth-method", "mysql_native_password", "client authentication: mysql_native_password|caching_sha2_password")
+	fs.String("tls-cert", "", "PEM certificate for client TLS")
+	fs.String("tls-key", "", "PEM key for client TLS")
+	fs.String("require-tls", "false", "refuse clients that do not use TLS")
+	fs.String("backend-tls", "off", "TLS to the writer and reader: off|skip-verify|verify")
+	fs.String("backend-ca", "", "PEM CA bundle to verify the backends with (backend-tls=verify); system roots when empty")
 	fs.String("log-level", "info", "debug|info|warn|error")
 	fs.String("log-format", "console", "console|json")
 	configFile := fs.String("config", "", "YAML file with the same settings")
@@ -213,6 +228,14 @@ func loadFile(path string, set settings) ([]string, error) {
 	if fc.ReadWriteQuirk != nil {
 		set["aurora-read-write-quirk"] = strconv.FormatBool(*fc.ReadWriteQuirk)
 	}
+	put("auth-method", fc.AuthMethod)
+	put("tls-cert", fc.TLSCert)
+	put("tls-key", fc.TLSKey)
+	if fc.RequireTLS != nil {
+		set["require-tls"] = strconv.FormatBool(*fc.RequireTLS)
+	}
+	put("backend-tls", fc.BackendTLS)
+	put("backend-ca", fc.BackendCA)
 	put("log-level", fc.LogLevel)
 	put("log-format", fc.LogFormat)
 	return fc.User, nil
@@ -248,8 +271,12 @@ func buildConfig(set settings, users []string, getenv func(string) string) (prox
 		return cfg, fmt.Errorf("--read-wait-timeout: %v", err)
 	}
 	cfg.ReadWaitTimeoutAction = set["read-wait-timeout-action"]
+	cfg.AuthMethod = set["auth-method"]
 	if cfg.ReadWriteQuirk, err = strconv.ParseBool(set["aurora-read-write-quirk"]); err != nil {
 		return cfg, fmt.Errorf("--aurora-read-write-quirk must be true or false, got %q", set["aurora-read-write-quirk"])
+	}
+	if err := tlsSettings(&cfg, set); err != nil {
+		return cfg, err
 	}
 	for _, u := range users {
 		name, pass, ok := strings.Cut(u, ":")
@@ -299,4 +326,44 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	}
 	zc.Level = lvl
 	return zc.Build()
+}
+
+// tlsSettings loads the client-side certificate and the backend TLS mode.
+func tlsSettings(cfg *proxy.Config, set settings) error {
+	var err error
+	if cfg.RequireTLS, err = strconv.ParseBool(set["require-tls"]); err != nil {
+		return fmt.Errorf("--require-tls must be true or false, got %q", set["require-tls"])
+	}
+	cert, key := set["tls-cert"], set["tls-key"]
+	if (cert == "") != (key == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %v", err)
+		}
+		cfg.ClientTLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	switch set["backend-tls"] {
+	case "off", "":
+	case "skip-verify":
+		cfg.BackendTLS = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the operator
+	case "verify":
+		cfg.BackendTLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if ca := set["backend-ca"]; ca != "" {
+			pem, err := os.ReadFile(ca)
+			if err != nil {
+				return fmt.Errorf("--backend-ca: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("--backend-ca %s: no PEM certificates", ca)
+			}
+			cfg.BackendTLS.RootCAs = pool
+		}
+	default:
+		return fmt.Errorf("--backend-tls must be off, skip-verify or verify, got %q", set["backend-tls"])
+	}
+	return nil
 }
