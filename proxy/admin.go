@@ -71,12 +71,12 @@ func (s *Server) Status() Status {
 	return Status{
 		GlobalWriteForwardingStatus: st,
 		Flavor:                      s.flavor.Name(),
-		Writer:                      s.cfg.Writer,
-		Reader:                      s.cfg.Reader,
+		Writer:                      s.conf().Writer,
+		Reader:                      s.conf().Reader,
 		ReaderVersion:               s.version,
-		DefaultConsistency:          s.cfg.DefaultConsistency,
-		WriterIdleTimeout:           s.cfg.WriterIdleTimeout,
-		WriterMaxConnectionsPct:     s.cfg.WriterMaxConnectionsPct,
+		DefaultConsistency:          s.conf().DefaultConsistency,
+		WriterIdleTimeout:           s.conf().WriterIdleTimeout,
+		WriterMaxConnectionsPct:     s.conf().WriterMaxConnectionsPct,
 		WriterSessionLimit:          s.writerLimit.Load(),
 		WriterSessions:              s.writerSessions.Load(),
 		ClientSessions:              n,
@@ -85,7 +85,7 @@ func (s *Server) Status() Status {
 
 // Ready reports whether both backends accept connections.
 func (s *Server) Ready() error {
-	for _, a := range []string{s.cfg.Writer, s.cfg.Reader} {
+	for _, a := range []string{s.conf().Writer, s.conf().Reader} {
 		c, err := dialTCP(a, 2*time.Second)
 		if err != nil {
 			return err

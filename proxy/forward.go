@@ -91,9 +91,9 @@ func (s *session) openWriter() *sqlError {
 		s.srv.Metrics.WriterSessionOpened()
 	}
 	w, err := dialBackend(context.Background(), "writer", dialParams{
-		addr: s.srv.cfg.Writer, user: s.user, password: s.password, db: s.db,
+		addr: s.srv.conf().Writer, user: s.user, password: s.password, db: s.db,
 		caps: s.clientCaps, sessionTrack: true, collation: s.collation,
-		tls: s.srv.cfg.BackendTLS,
+		tls: s.srv.conf().BackendTLS,
 	})
 	if err != nil {
 		s.releaseWriterSlot()

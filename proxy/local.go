@@ -17,8 +17,8 @@ import (
 // auroraVars are the variables the proxy owns, in SHOW VARIABLES order.
 func (s *session) auroraVars() [][2]string {
 	return [][2]string{
-		{"aurora_fwd_writer_idle_timeout", strconv.Itoa(s.srv.cfg.WriterIdleTimeout)},
-		{"aurora_fwd_writer_max_connections_pct", strconv.Itoa(s.srv.cfg.WriterMaxConnectionsPct)},
+		{"aurora_fwd_writer_idle_timeout", strconv.Itoa(s.srv.conf().WriterIdleTimeout)},
+		{"aurora_fwd_writer_max_connections_pct", strconv.Itoa(s.srv.conf().WriterMaxConnectionsPct)},
 		{"aurora_replica_read_consistency", s.level.String()},
 	}
 }
@@ -136,7 +136,7 @@ func (s *session) selectOwnVars(low, orig string) ([]string, []string, bool) {
 		for _, kv := range vars {
 			if kv[0] == v {
 				if strings.HasPrefix(it, "@@global.") && v == "aurora_replica_read_consistency" {
-					kv[1] = s.srv.cfg.DefaultConsistency
+					kv[1] = s.srv.conf().DefaultConsistency
 				}
 				cols, vals, found = append(cols, name), append(vals, kv[1]), true
 				break
@@ -314,7 +314,7 @@ func (s *session) rewriteOwnVars(sql string) (string, bool) {
 				}
 				v := kv[1]
 				if global && name == "aurora_replica_read_consistency" {
-					v = s.srv.cfg.DefaultConsistency
+					v = s.srv.conf().DefaultConsistency
 				}
 				b.WriteString(quoteLiteral(v))
 				if bareItem(sql, i, j) {

@@ -10,7 +10,7 @@ import (
 
 // resetState forgets everything the client set on its session.
 func (s *session) resetState() {
-	lvl, _ := parseConsistency(s.srv.cfg.DefaultConsistency)
+	lvl, _ := parseConsistency(s.srv.conf().DefaultConsistency)
 	s.level = lvl
 	s.autocommit = true
 	s.txBegun, s.txReadOnly, s.txWriter, s.terminated = false, false, false, false
@@ -81,7 +81,7 @@ func (s *session) comChangeUser(data []byte) error {
 		return &clientErr{err}
 	}
 	s.seq = seq + 1
-	pass, ok := s.srv.cfg.Users[user]
+	pass, ok := s.srv.conf().Users[user]
 	if !ok || !checkNative(reply, salt, pass) {
 		return s.writeErr(newError(mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user '%s'@'%s' (using password: YES)", user, "proxy"), false)
 	}

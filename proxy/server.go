@@ -30,7 +30,7 @@ const (
 
 // Server accepts clients and runs one session per connection.
 type Server struct {
-	cfg     Config
+	live    atomic.Pointer[Config] // settings; SIGHUP swaps in a new copy
 	log     *zap.Logger
 	Metrics *metrics.Metrics
 
@@ -68,7 +68,8 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	if m == nil {
 		m = metrics.New()
 	}
-	s := &Server{cfg: cfg, log: log, Metrics: m, sessions: map[*session]struct{}{}}
+	s := &Server{log: log, Metrics: m, sessions: map[*session]struct{}{}}
+	s.live.Store(&cfg)
 	var err error
 	s.forwarding.Store(cfg.Forwarding)
 	s.version = "8.0.36-fwdproxy"
@@ -98,7 +99,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 func (s *Server) probe() error {
 	user, pass := s.anyUser()
 	ctx := context.Background()
-	r, err := dialBackend(ctx, "reader", dialParams{addr: s.cfg.Reader, user: user, password: pass, tls: s.cfg.BackendTLS})
+	r, err := dialBackend(ctx, "reader", dialParams{addr: s.conf().Reader, user: user, password: pass, tls: s.conf().BackendTLS})
 	if err != nil {
 		return err
 	}
@@ -109,9 +110,9 @@ func (s *Server) probe() error {
 }
 
 func (s *Server) refreshWriterLimit(user, pass string) error {
-	w, err := dialBackend(context.Background(), "writer", dialParams{addr: s.cfg.Writer, user: user, password: pass, tls: s.cfg.BackendTLS})
+	w, err := dialBackend(context.Background(), "writer", dialParams{addr: s.conf().Writer, user: user, password: pass, tls: s.conf().BackendTLS})
 	if err != nil {
-		s.writerLimit.Store(int64(151 * s.cfg.WriterMaxConnectionsPct / 100))
+		s.writerLimit.Store(int64(151 * s.conf().WriterMaxConnectionsPct / 100))
 		return err
 	}
 	defer w.close()
@@ -124,7 +125,7 @@ func (s *Server) refreshWriterLimit(user, pass string) error {
 	for _, c := range v.s {
 		mc = mc*10 + int64(c-'0')
 	}
-	s.writerLimit.Store(mc * int64(s.cfg.WriterMaxConnectionsPct) / 100)
+	s.writerLimit.Store(mc * int64(s.conf().WriterMaxConnectionsPct) / 100)
 	return nil
 }
 
@@ -136,7 +137,7 @@ func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, erro
 	s.Metrics.GlobalPositionLookup()
 	if s.posConn == nil {
 		user, pass := s.anyUser()
-		c, err := dialBackend(ctx, "writer", dialParams{addr: s.cfg.Writer, user: user, password: pass, tls: s.cfg.BackendTLS})
+		c, err := dialBackend(ctx, "writer", dialParams{addr: s.conf().Writer, user: user, password: pass, tls: s.conf().BackendTLS})
 		if err != nil {
 			return nil, err
 		}
@@ -153,10 +154,39 @@ func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, erro
 }
 
 func (s *Server) anyUser() (string, string) {
-	for u, p := range s.cfg.Users {
+	for u, p := range s.conf().Users {
 		return u, p
 	}
 	return "", ""
+}
+
+// conf is the current settings. Read it once per use: Reload may replace it.
+func (s *Server) conf() *Config { return s.live.Load() }
+
+// Reload applies what can change without a restart: users, the default
+// consistency, forwarding on or off, and the writer limits. Addresses, TLS
+// and the listen address need a restart and are kept.
+func (s *Server) Reload(next Config) error {
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	cur := *s.conf()
+	cur.Users = next.Users
+	cur.DefaultConsistency = next.DefaultConsistency
+	cur.WriterIdleTimeout = next.WriterIdleTimeout
+	cur.WriterMaxConnectionsPct = next.WriterMaxConnectionsPct
+	cur.ReadWaitTimeout = next.ReadWaitTimeout
+	cur.ReadWaitTimeoutAction = next.ReadWaitTimeoutAction
+	cur.Forwarding = next.Forwarding
+	s.live.Store(&cur)
+	if cur.Forwarding != s.Forwarding() {
+		s.SetForwarding(cur.Forwarding)
+	}
+	user, pass := s.anyUser()
+	if err := s.refreshWriterLimit(user, pass); err != nil {
+		s.log.Warn("writer limit refresh failed", zap.Error(err))
+	}
+	return nil
 }
 
 // Forwarding reports the proxy-level switch.
@@ -258,11 +288,11 @@ func (s *Server) killQuery(ss *session) {
 	for _, k := range []struct {
 		addr string
 		id   uint32
-	}{{s.cfg.Reader, ss.readerThread.Load()}, {s.cfg.Writer, ss.writerThread.Load()}} {
+	}{{s.conf().Reader, ss.readerThread.Load()}, {s.conf().Writer, ss.writerThread.Load()}} {
 		if k.id == 0 {
 			continue
 		}
-		c, err := dialBackend(context.Background(), "admin", dialParams{addr: k.addr, user: ss.user, password: ss.password, tls: s.cfg.BackendTLS})
+		c, err := dialBackend(context.Background(), "admin", dialParams{addr: k.addr, user: ss.user, password: ss.password, tls: s.conf().BackendTLS})
 		if err != nil {
 			continue
 		}
@@ -273,7 +303,7 @@ func (s *Server) killQuery(ss *session) {
 
 // ListenAndServe listens on cfg.Listen.
 func (s *Server) ListenAndServe() error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, err := net.Listen("tcp", s.conf().Listen)
 	if err != nil {
 		return err
 	}
@@ -348,22 +378,22 @@ type loginHandler struct {
 func (h *loginHandler) UseDB(db string) error { h.db = db; return nil }
 
 func (h *loginHandler) GetCredential(user string) (gmserver.Credential, bool, error) {
-	p, ok := h.s.cfg.Users[user]
+	p, ok := h.s.conf().Users[user]
 	if !ok {
 		return gmserver.Credential{}, false, nil
 	}
-	return gmserver.Credential{Passwords: []string{p}, AuthPluginName: h.s.cfg.AuthMethod}, true, nil
+	return gmserver.Credential{Passwords: []string{p}, AuthPluginName: h.s.conf().AuthMethod}, true, nil
 }
 
 func (h *loginHandler) OnAuthFailure(*gmserver.Conn, error) {}
 
 func (h *loginHandler) OnAuthSuccess(c *gmserver.Conn) error {
 	ss := h.ss
-	if _, isTLS := c.Conn.Conn.(*tls.Conn); h.s.cfg.RequireTLS && !isTLS {
+	if _, isTLS := c.Conn.Conn.(*tls.Conn); h.s.conf().RequireTLS && !isTLS {
 		return mysql.NewError(3159, "Connections using insecure transport are prohibited while --require-tls is on.")
 	}
 	ss.user = c.GetUser()
-	ss.password = h.s.cfg.Users[ss.user]
+	ss.password = h.s.conf().Users[ss.user]
 	// go-mysql keeps the client's raw flags; the effective set is what both
 	// sides offered. MULTI_STATEMENTS is offered by capPatchConn.
 	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | mysql.CLIENT_MULTI_STATEMENTS)

@@ -80,7 +80,7 @@ type warning struct {
 }
 
 func newSession(s *Server) *session {
-	lvl, _ := parseConsistency(s.cfg.DefaultConsistency)
+	lvl, _ := parseConsistency(s.conf().DefaultConsistency)
 	return &session{
 		srv:        s,
 		id:         s.nextID.Add(1),
@@ -97,9 +97,9 @@ func newSession(s *Server) *session {
 // the user's privileges (defence in depth behind the classifier).
 func (s *session) openReader() error {
 	r, err := dialBackend(context.Background(), "reader", dialParams{
-		addr: s.srv.cfg.Reader, user: s.user, password: s.password, db: s.db,
+		addr: s.srv.conf().Reader, user: s.user, password: s.password, db: s.db,
 		caps: s.clientCaps, sessionTrack: s.clientCaps&capSessionTrack != 0,
-		collation: s.collation, tls: s.srv.cfg.BackendTLS,
+		collation: s.collation, tls: s.srv.conf().BackendTLS,
 	})
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func (s *session) closeBackends() {
 func (s *session) run() {
 	for {
 		s.client.shrink()
-		data, seq, err := s.client.readPacket(s.srv.cfg.MaxPacket)
+		data, seq, err := s.client.readPacket(s.srv.conf().MaxPacket)
 		if errors.Is(err, errPacketTooLarge) {
 			s.seq = seq + 1
 			s.writeErr(newError(1153, "Got a packet bigger than 'max_allowed_packet' bytes"), false)
@@ -149,7 +149,7 @@ func (s *session) run() {
 		s.txOpen.Store(s.inTransaction())
 		s.life.holds.Store(s.txWriter)
 		if s.writer != nil {
-			s.life.idle(time.Duration(s.srv.cfg.WriterIdleTimeout) * time.Second)
+			s.life.idle(time.Duration(s.srv.conf().WriterIdleTimeout) * time.Second)
 		}
 		if err := s.client.flush(); err != nil {
 			return

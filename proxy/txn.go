@@ -69,7 +69,7 @@ func (s *session) writeErr(e *sqlError, more bool) error {
 // START TRANSACTION (never READ WRITE: the reader stays read-only); the
 // writer gets its transaction at the first forwarded statement.
 func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
-	if s.srv.cfg.ReadWriteQuirk && st.Txn.Access == sqlclass.AccessReadWrite && !s.privileged() {
+	if s.srv.conf().ReadWriteQuirk && st.Txn.Access == sqlclass.AccessReadWrite && !s.privileged() {
 		return s.reject(errReadOnly(), more)
 	}
 	access := st.Txn.Access

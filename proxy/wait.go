@@ -39,7 +39,7 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 		return false, nil
 	}
 	start := time.Now()
-	timeout := s.srv.cfg.ReadWaitTimeout
+	timeout := s.srv.conf().ReadWaitTimeout
 	res, err := s.reader.exec(s.srv.flavor.WaitSQL(target, timeout))
 	d := time.Since(start)
 	s.srv.Metrics.ReplicaReadWait(d)
@@ -56,7 +56,7 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 		return false, nil
 	}
 	s.srv.Metrics.ReplicaErrorRPCTimeout()
-	if s.srv.cfg.ReadWaitTimeoutAction == "writer" {
+	if s.srv.conf().ReadWaitTimeoutAction == "writer" {
 		s.srv.Metrics.ReadWaitTimeout("writer")
 		return true, nil
 	}

@@ -103,17 +103,35 @@ func serve(args []string) int {
 	log.Info("fwdproxy listening", zap.String("listen", ln.Addr().String()), zap.String("admin", cfg.Admin),
 		zap.String("writer", cfg.Writer), zap.String("reader", cfg.Reader), zap.String("flavor", srv.Flavor().Name()))
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	select {
-	case s := <-sig:
-		log.Info("shutting down", zap.String("signal", s.String()))
-		srv.Shutdown(30 * time.Second)
-	case err := <-done:
-		if err != nil {
-			log.Error("serve failed", zap.Error(err))
-			return 1
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				// Re-read file, environment and flags; apply what can change.
+				next, _, _, err := parseServe(args, os.Getenv, io.Discard)
+				if err == nil {
+					err = srv.Reload(next)
+				}
+				if err != nil {
+					log.Error("reload failed; settings unchanged", zap.Error(err))
+				} else {
+					log.Info("settings reloaded")
+				}
+				continue
+			}
+			log.Info("shutting down", zap.String("signal", s.String()))
+			srv.Shutdown(30 * time.Second)
+			break wait
+		case err := <-done:
+			if err != nil {
+				log.Error("serve failed", zap.Error(err))
+				return 1
+			}
+			break wait
 		}
 	}
 	if admin != nil {
