@@ -48,11 +48,11 @@ func TestDetectFlavor(t *testing.T) {
 		v    string
 		want Flavor
 	}{
-		{"5.5.5-10.11.19-MariaDB-0+deb12u1", MariaDB},    // handshake, MariaDB < 11
+		{"5.5.5-10.11.19-MariaDB-0+deb12u1", MariaDB},     // handshake, MariaDB < 11
 		{"5.5.5-10.11.19-MariaDB-0+deb12u1-log", MariaDB}, // with log-bin
-		{"10.11.19-MariaDB-0+deb12u1-log", MariaDB},      // @@version
-		{"11.4.2-MariaDB", MariaDB},                      // 11.x dropped the 5.5.5- prefix
-		{"mariadb.org binary distribution", MariaDB},     // @@version_comment
+		{"10.11.19-MariaDB-0+deb12u1-log", MariaDB},       // @@version
+		{"11.4.2-MariaDB", MariaDB},                       // 11.x dropped the 5.5.5- prefix
+		{"mariadb.org binary distribution", MariaDB},      // @@version_comment
 		{"Debian 12", MySQL},
 		{"8.0.36", MySQL},
 		{"8.4.0-log", MySQL},
@@ -102,10 +102,10 @@ func TestWaitSQL(t *testing.T) {
 
 type quoteSet struct{}
 
-func (quoteSet) String() string      { return `a'b\c` }
-func (quoteSet) Contains(Set) bool   { return false }
-func (q quoteSet) Union(Set) Set     { return q }
-func (quoteSet) IsEmpty() bool       { return false }
+func (quoteSet) String() string    { return `a'b\c` }
+func (quoteSet) Contains(Set) bool { return false }
+func (q quoteSet) Union(Set) Set   { return q }
+func (quoteSet) IsEmpty() bool     { return false }
 
 func TestWaitDone(t *testing.T) {
 	tests := []struct {

@@ -36,16 +36,8 @@ type mariadbSet struct {
 
 var errMariaDBSyntax = errors.New("malformed MariaDB GTID")
 
-// ParseMariaDBSet parses "D-S-N[,D-S-N...]". Several GTIDs of one domain
+// parseMariaDB parses "D-S-N[,D-S-N...]". Several GTIDs of one domain
 // (as in gtid_binlog_state) collapse to the highest sequence number.
-func ParseMariaDBSet(s string) (Set, error) {
-	ms, err := parseMariaDB(s)
-	if err != nil {
-		return nil, err
-	}
-	return ms, nil
-}
-
 func parseMariaDB(s string) (mariadbSet, error) {
 	var out []MariaDBGTID
 	for rest := s; rest != ""; {
@@ -107,15 +99,15 @@ func normalizeMariaDB(g []MariaDBGTID) []MariaDBGTID {
 	return slices.Clip(out)
 }
 
-// GTIDs returns a copy of the per-domain positions, sorted by domain.
-func (s mariadbSet) GTIDs() []MariaDBGTID { return slices.Clone(s.g) }
+func (s mariadbSet) gtids() []MariaDBGTID { return s.g }
 
 func (s mariadbSet) String() string {
-	if len(s.g) == 0 {
+	gs := s.gtids()
+	if len(gs) == 0 {
 		return ""
 	}
-	b := make([]byte, 0, len(s.g)*24)
-	for i, g := range s.g {
+	b := make([]byte, 0, len(gs)*24)
+	for i, g := range gs {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -124,7 +116,7 @@ func (s mariadbSet) String() string {
 	return string(b)
 }
 
-func (s mariadbSet) IsEmpty() bool { return len(s.g) == 0 }
+func (s mariadbSet) IsEmpty() bool { return len(s.gtids()) == 0 }
 
 // Contains: for every domain of o, the receiver has that domain with a
 // sequence number at least as high.
@@ -133,12 +125,13 @@ func (s mariadbSet) Contains(o Set) bool {
 	if !ok {
 		return isEmpty(o)
 	}
+	have := s.gtids()
 	i := 0
-	for _, want := range os.g {
-		for i < len(s.g) && s.g[i].Domain < want.Domain {
+	for _, want := range os.gtids() {
+		for i < len(have) && have[i].Domain < want.Domain {
 			i++
 		}
-		if i == len(s.g) || s.g[i].Domain != want.Domain || s.g[i].Seq < want.Seq {
+		if i == len(have) || have[i].Domain != want.Domain || have[i].Seq < want.Seq {
 			return false
 		}
 	}
@@ -149,16 +142,17 @@ func (s mariadbSet) Contains(o Set) bool {
 // stays, so Advance never rewrites an equal position.
 func (s mariadbSet) Union(o Set) Set {
 	os, ok := o.(mariadbSet)
-	if !ok || len(os.g) == 0 {
+	x, y := s.gtids(), os.gtids()
+	if !ok || len(y) == 0 {
 		return s
 	}
-	if len(s.g) == 0 {
+	if len(x) == 0 {
 		return os
 	}
-	out := make([]MariaDBGTID, 0, len(s.g)+len(os.g))
+	out := make([]MariaDBGTID, 0, len(x)+len(y))
 	i, j := 0, 0
-	for i < len(s.g) && j < len(os.g) {
-		a, b := s.g[i], os.g[j]
+	for i < len(x) && j < len(y) {
+		a, b := x[i], y[j]
 		switch {
 		case a.Domain < b.Domain:
 			out = append(out, a)
@@ -175,8 +169,8 @@ func (s mariadbSet) Union(o Set) Set {
 			j++
 		}
 	}
-	out = append(out, s.g[i:]...)
-	out = append(out, os.g[j:]...)
+	out = append(out, x[i:]...)
+	out = append(out, y[j:]...)
 	return mariadbSet{g: out}
 }
 
@@ -184,7 +178,13 @@ type mariadbFlavor struct{}
 
 func (mariadbFlavor) Name() string { return "mariadb" }
 
-func (mariadbFlavor) ParseSet(s string) (Set, error) { return ParseMariaDBSet(s) }
+func (mariadbFlavor) ParseSet(s string) (Set, error) {
+	ms, err := parseMariaDB(s)
+	if err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
 
 // TrackingSetupSQL appends last_gtid to whatever the session tracks.
 // Measured on 10.11: the server de-duplicates and sorts the list, but a

@@ -1,7 +1,7 @@
 package consistency
 
 import (
-	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -34,18 +34,10 @@ type mysqlSet struct {
 
 var errMySQLSyntax = errors.New("malformed MySQL GTID set")
 
-// ParseMySQLSet parses "uuid[:tag]:N[-M][:...][,uuid...]" as MySQL 8.4's
+// parseMySQL parses "uuid[:tag]:N[-M][:...][,uuid...]" as MySQL 8.4's
 // Gtid_set parser does, minus its quirks: numbers are decimal only (the
 // server's strtoll also takes hex and octal) and an interval whose end is
 // below its start is an error (the server ignores it).
-func ParseMySQLSet(s string) (Set, error) {
-	ms, err := parseMySQL(s)
-	if err != nil {
-		return nil, err
-	}
-	return ms, nil
-}
-
 func parseMySQL(s string) (mysqlSet, error) {
 	var items []mysqlTSID
 	p := 0
@@ -186,9 +178,18 @@ func appendUUID(b []byte, u [16]byte) []byte {
 	return b
 }
 
+// compareTSID orders by uuid bytes, then tag; the uuid as two big-endian
+// words compares like the bytes and is cheaper than bytes.Compare.
 func compareTSID(a, b *mysqlTSID) int {
-	if c := bytes.Compare(a.uuid[:], b.uuid[:]); c != 0 {
-		return c
+	if a.uuid != b.uuid {
+		a0, b0 := binary.BigEndian.Uint64(a.uuid[:8]), binary.BigEndian.Uint64(b.uuid[:8])
+		if a0 == b0 {
+			a0, b0 = binary.BigEndian.Uint64(a.uuid[8:]), binary.BigEndian.Uint64(b.uuid[8:])
+		}
+		if a0 < b0 {
+			return -1
+		}
+		return 1
 	}
 	return strings.Compare(a.tag, b.tag)
 }
@@ -238,16 +239,19 @@ func coalesce(iv []gnoInterval) []gnoInterval {
 	return slices.Clip(out)
 }
 
+func (s mysqlSet) tsids() []mysqlTSID { return s.t }
+
 // String prints sources sorted by uuid then tag, untagged first, with
 // "," between uuids; the server separates them with ",\n".
 func (s mysqlSet) String() string {
-	if len(s.t) == 0 {
+	ts := s.tsids()
+	if len(ts) == 0 {
 		return ""
 	}
-	b := make([]byte, 0, len(s.t)*48)
-	for i := range s.t {
-		t := &s.t[i]
-		if i == 0 || t.uuid != s.t[i-1].uuid {
+	b := make([]byte, 0, len(ts)*48)
+	for i := range ts {
+		t := &ts[i]
+		if i == 0 || t.uuid != ts[i-1].uuid {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -269,20 +273,21 @@ func (s mysqlSet) String() string {
 	return string(b)
 }
 
-func (s mysqlSet) IsEmpty() bool { return len(s.t) == 0 }
+func (s mysqlSet) IsEmpty() bool { return len(s.tsids()) == 0 }
 
 func (s mysqlSet) Contains(o Set) bool {
 	os, ok := o.(mysqlSet)
 	if !ok {
 		return isEmpty(o)
 	}
+	have, wants := s.tsids(), os.tsids()
 	i := 0
-	for k := range os.t {
-		want := &os.t[k]
-		for i < len(s.t) && compareTSID(&s.t[i], want) < 0 {
+	for k := range wants {
+		want := &wants[k]
+		for i < len(have) && compareTSID(&have[i], want) < 0 {
 			i++
 		}
-		if i == len(s.t) || compareTSID(&s.t[i], want) != 0 || !ivContains(s.t[i].iv, want.iv) {
+		if i == len(have) || compareTSID(&have[i], want) != 0 || !ivContains(have[i].iv, want.iv) {
 			return false
 		}
 	}
@@ -308,32 +313,33 @@ func ivContains(have, want []gnoInterval) bool {
 // safe because sets are never modified after construction.
 func (s mysqlSet) Union(o Set) Set {
 	os, ok := o.(mysqlSet)
-	if !ok || len(os.t) == 0 {
+	x, y := s.tsids(), os.tsids()
+	if !ok || len(y) == 0 {
 		return s
 	}
-	if len(s.t) == 0 {
+	if len(x) == 0 {
 		return os
 	}
-	out := make([]mysqlTSID, 0, len(s.t)+len(os.t))
+	out := make([]mysqlTSID, 0, len(x)+len(y))
 	i, j := 0, 0
-	for i < len(s.t) && j < len(os.t) {
-		switch c := compareTSID(&s.t[i], &os.t[j]); {
+	for i < len(x) && j < len(y) {
+		switch c := compareTSID(&x[i], &y[j]); {
 		case c < 0:
-			out = append(out, s.t[i])
+			out = append(out, x[i])
 			i++
 		case c > 0:
-			out = append(out, os.t[j])
+			out = append(out, y[j])
 			j++
 		default:
-			x := s.t[i]
-			x.iv = unionIntervals(s.t[i].iv, os.t[j].iv)
-			out = append(out, x)
+			t := x[i]
+			t.iv = unionIntervals(x[i].iv, y[j].iv)
+			out = append(out, t)
 			i++
 			j++
 		}
 	}
-	out = append(out, s.t[i:]...)
-	out = append(out, os.t[j:]...)
+	out = append(out, x[i:]...)
+	out = append(out, y[j:]...)
 	return mysqlSet{t: out}
 }
 
@@ -353,7 +359,13 @@ type mysqlFlavor struct{}
 
 func (mysqlFlavor) Name() string { return "mysql" }
 
-func (mysqlFlavor) ParseSet(s string) (Set, error) { return ParseMySQLSet(s) }
+func (mysqlFlavor) ParseSet(s string) (Set, error) {
+	ms, err := parseMySQL(s)
+	if err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
 
 // TrackingSetupSQL: OWN_GTID reports the GTIDs this session committed
 // since the previous OK. MySQL refuses to change it inside a
@@ -366,7 +378,7 @@ func (mysqlFlavor) TrackingSetupSQL() []string {
 // byte (0 is the only one defined: a text GTID set), then the set as a
 // length-encoded string.
 func (mysqlFlavor) OwnGTID(stateInfo []byte) (Set, bool) {
-	var own mysqlSet
+	var own Set = mysqlSet{}
 	bad := false
 	ok := eachTrackEntry(stateInfo, func(typ byte, data []byte) bool {
 		if typ != trackGTIDs {
@@ -386,7 +398,7 @@ func (mysqlFlavor) OwnGTID(stateInfo []byte) (Set, bool) {
 			bad = true
 			return false
 		}
-		own = own.Union(s).(mysqlSet)
+		own = own.Union(s)
 		return true
 	})
 	if !ok || bad || own.IsEmpty() {

@@ -233,7 +233,7 @@ func TestOwnGTIDMatchesGoMySQL(t *testing.T) {
 			return
 		}
 		for _, v := range vecs {
-			sc.ResetSequence() // a command starts a new sequence
+			sc.ResetSequence()                         // a command starts a new sequence
 			if _, err := sc.ReadPacket(); err != nil { // the COM_QUERY
 				sEnd.Close() // unblock the client
 				srvErr <- err

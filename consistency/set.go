@@ -7,6 +7,9 @@ package consistency
 // Mixing flavours is a programming error; it is answered safely rather
 // than with a panic: Contains of a foreign non-empty set is false (the
 // caller then waits on the server) and Union ignores a foreign set.
+//
+// Compare sets with Contains both ways, never with ==: the concrete types
+// hold slices, so == on two Sets panics.
 type Set interface {
 	// String is the canonical server syntax, sorted, comma-separated.
 	String() string
