@@ -367,7 +367,7 @@ func TestRejections(t *testing.T) {
 func TestForwardingOff(t *testing.T) {
 	table(t, "off1")
 	for name, mutate := range map[string]func(*proxy.Config){
-		"session value ''":    nil,
+		"session value ''":     nil,
 		"proxy-level disabled": func(c *proxy.Config) { c.Forwarding = false; c.DefaultConsistency = "SESSION" },
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -618,7 +618,7 @@ func TestReadWriteQuirk(t *testing.T) {
 	exec(t, plainConn(off), "START TRANSACTION READ WRITE")
 	on := startProxy(t, func(c *proxy.Config) { users(c); c.ReadWriteQuirk = true })
 	wantErr(t, errOf(plainConn(on), "START TRANSACTION READ WRITE"), 1290, "")
-	exec(t, plainConn(on), "START TRANSACTION") // plain form is fine
+	exec(t, plainConn(on), "START TRANSACTION")              // plain form is fine
 	exec(t, conn(t, on, ""), "START TRANSACTION READ WRITE") // ALL PRIVILEGES user
 }
 

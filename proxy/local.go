@@ -30,11 +30,7 @@ func (s *session) answerLocal(sql string, st *sqlclass.Statement, more bool) (ha
 		return true, false, s.showProxyWarnings(more)
 	}
 	// The previous statement's own figures live where it ran.
-	if s.lastForwarded && s.writer != nil && (st.Funcs&(sqlclass.FnRowCount|sqlclass.FnWarningCount) != 0 || isShowDiag(st)) {
-		failed, err := s.forwardAside(sql, st, more)
-		return true, failed, err
-	}
-	if s.insertIDOnWriter && s.writer != nil && st.Funcs&sqlclass.FnLastInsertID != 0 {
+	if s.writer != nil && (s.diagOnWriter(st.Funcs) || (s.lastForwarded && isShowDiag(st))) {
 		failed, err := s.forwardAside(sql, st, more)
 		return true, failed, err
 	}
@@ -59,6 +55,13 @@ func (s *session) answerLocal(sql string, st *sqlclass.Statement, more bool) (ha
 		return true, failed, err
 	}
 	return false, false, nil
+}
+
+// diagOnWriter: the functions a statement uses answer from the writer,
+// because the statement they describe ran there.
+func (s *session) diagOnWriter(f sqlclass.Funcs) bool {
+	return (s.lastForwarded && f&(sqlclass.FnRowCount|sqlclass.FnWarningCount) != 0) ||
+		(s.insertIDOnWriter && f&sqlclass.FnLastInsertID != 0)
 }
 
 func isShowDiag(st *sqlclass.Statement) bool { return st.Funcs&sqlclass.FnShowWarnings != 0 }
@@ -278,6 +281,15 @@ func (s *session) kill(sql string, more bool) (bool, error) {
 // their values as string literals, so the reader can evaluate expressions
 // around them. A bare select item keeps its column name through an alias.
 func (s *session) rewriteOwnVars(sql string) (string, bool) {
+	return s.rewriteOwnVarsTo(sql, "")
+}
+
+// rewriteOwnVarsTo replaces aurora_replica_read_consistency by the
+// expression expr instead of its value when expr is not empty.
+func (s *session) rewriteOwnVarsTo(sql, expr string) (string, bool) {
+	if !strings.Contains(strings.ToLower(sql), "@@") || !strings.Contains(strings.ToLower(sql), "aurora") {
+		return sql, false
+	}
 	vars := s.auroraVars()
 	var b strings.Builder
 	changed := false
@@ -316,7 +328,11 @@ func (s *session) rewriteOwnVars(sql string) (string, bool) {
 				if global && name == "aurora_replica_read_consistency" {
 					v = s.srv.conf().DefaultConsistency
 				}
-				b.WriteString(quoteLiteral(v))
+				if expr != "" && name == "aurora_replica_read_consistency" && !global {
+					b.WriteString(expr)
+				} else {
+					b.WriteString(quoteLiteral(v))
+				}
 				if bareItem(sql, i, j) {
 					b.WriteString(" AS `" + sql[i:j] + "`")
 				}

@@ -23,6 +23,7 @@ type prepared struct {
 	boundR     bool   // the reader has seen types for this statement
 	boundW     bool   // the writer has seen types (for writerGen)
 	lastOnW    bool   // the last execute ran on the writer (for FETCH)
+	ownVars    bool   // @@aurora_* were rewritten to @fwdproxy_arc
 	longDataW  bool
 	hasCursors bool
 }
@@ -42,6 +43,15 @@ func put32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
 func (s *session) comStmtPrepare(data []byte) error {
 	sql := string(data[1:])
 	st := sqlclass.Classify(sql, s.sqlOpt)
+	ownVars := false
+	if st.Class == sqlclass.Read {
+		// The proxy's variables cannot be answered in the binary protocol
+		// by the proxy: read them from a user variable set before execute.
+		if q, ok := s.rewriteOwnVarsTo(sql, "@fwdproxy_arc"); ok {
+			data = append([]byte{comStmtPrepare}, q...)
+			ownVars = true
+		}
+	}
 	if e := s.prepareRejection(&st); e != nil {
 		s.srv.Metrics.Rejected(e.code)
 		return s.writeErr(e, false)
@@ -83,9 +93,10 @@ func (s *session) comStmtPrepare(data []byte) error {
 	}
 	s.nextStmtID++
 	p := &prepared{
-		sql:    sql,
-		st:     st,
-		params: int(binary.LittleEndian.Uint16(first[7:])),
+		sql:     sql,
+		st:      st,
+		params:  int(binary.LittleEndian.Uint16(first[7:])),
+		ownVars: ownVars,
 	}
 	if b == s.reader {
 		p.readerID = le32(first[1:])
@@ -146,6 +157,16 @@ func (s *session) comStmtExecute(data []byte) error {
 		return s.writeErr(s.takeTerminated(), false)
 	}
 	s.lastWarn = s.lastWarn[:0]
+	if handled, err := s.executeSessionStatement(p, data); handled {
+		return err
+	}
+	if p.ownVars {
+		// The proxy's variables were turned into a user variable at prepare.
+		if _, err := s.reader.exec("SET @fwdproxy_arc = " + quoteLiteral(s.level.String())); err != nil {
+			_, err = s.readerExecFailed(err, false)
+			return err
+		}
+	}
 	onWriter := false
 	switch p.st.Class {
 	case sqlclass.Read, sqlclass.Empty, sqlclass.Session:
@@ -204,6 +225,40 @@ func (s *session) comStmtExecute(data []byte) error {
 	}
 	s.afterForward(&res, &p.st, time.Since(start))
 	return nil
+}
+
+// executeSessionStatement runs prepared statements that change the session
+// rather than data, the way their text form runs: SET on the reader (and
+// remembered for the writer), transaction control through the proxy.
+func (s *session) executeSessionStatement(p *prepared, data []byte) (bool, error) {
+	noParams := p.params == 0
+	var err error
+	switch p.st.Class {
+	case sqlclass.Set:
+		if noParams {
+			_, err = s.set(&p.st, false)
+			return true, err
+		}
+		// SET @a = ? and the like: on the reader, where user variables live.
+		return true, s.relayCommand(s.reader, s.fixExecute(data, p, p.readerID, &p.boundR))
+	case sqlclass.SetTransaction:
+		if noParams {
+			_, err = s.setTransaction(&p.st, false)
+			return true, err
+		}
+	case sqlclass.Begin:
+		_, err = s.begin(&p.st, false)
+		return true, err
+	case sqlclass.Commit, sqlclass.Rollback:
+		_, err = s.endTransaction(p.sql, p.st.Class == sqlclass.Commit, false)
+		return true, err
+	case sqlclass.Use, sqlclass.SetGlobal, sqlclass.Prepare, sqlclass.Execute, sqlclass.Deallocate:
+		if noParams {
+			_, err = s.statement(p.sql, nil, false)
+			return true, err
+		}
+	}
+	return false, nil
 }
 
 // writerPrepare prepares p on the current writer connection if needed.

@@ -229,6 +229,9 @@ func (s *session) readerStatement(q string, more bool, onOK func()) (bool, error
 // aurora_replica_read_consistency and the access mode; everything else goes
 // to the reader and is remembered for the writer.
 func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
+	if s.writer != nil && s.diagOnWriter(st.Funcs) && allUserVars(st) {
+		return s.setFromWriter(st, more)
+	}
 	var relay []string
 	var newLevel *consistency.Level
 	var access = sqlclass.AccessDefault
@@ -310,6 +313,33 @@ func (s *session) refreshSQLMode() {
 	mode := "," + strings.ToUpper(v.s) + ","
 	s.sqlOpt.NoBackslashEscapes = strings.Contains(mode, ",NO_BACKSLASH_ESCAPES,")
 	s.sqlOpt.ANSIQuotes = strings.Contains(mode, ",ANSI_QUOTES,") || strings.Contains(mode, ",ANSI,")
+}
+
+func allUserVars(st *sqlclass.Statement) bool {
+	for _, a := range st.Assignments {
+		if a.Scope != sqlclass.ScopeUser {
+			return false
+		}
+	}
+	return len(st.Assignments) > 0
+}
+
+// setFromWriter evaluates `SET @v = LAST_INSERT_ID()` (or ROW_COUNT()) where
+// the value lives, on the writer, then copies the variables to the reader.
+func (s *session) setFromWriter(st *sqlclass.Statement, more bool) (bool, error) {
+	texts := make([]string, 0, len(st.Assignments))
+	names := make([]string, 0, len(st.Assignments))
+	for _, a := range st.Assignments {
+		texts = append(texts, a.Text)
+		names = append(names, a.Name)
+	}
+	if e := s.writerExec("SET " + strings.Join(texts, ", ")); e != nil {
+		return s.fail(e, more)
+	}
+	if e := s.copyUserVars(s.writer, s.reader, names); e != nil {
+		return s.fail(e, more)
+	}
+	return false, s.writeOK(okPacket{}, more)
 }
 
 // checkConsistencySet applies SPEC §1's rules to a new value.

@@ -14,6 +14,12 @@ func (s *session) carryUserVars(st *sqlclass.Statement) *sqlError {
 	if len(st.UserVars) == 0 {
 		return nil
 	}
+	return s.copyUserVars(s.reader, s.writer, st.UserVars)
+}
+
+// copyUserVars copies user variables from one backend session to another.
+func (s *session) copyUserVars(from, to *backend, vars []string) *sqlError {
+	st := &sqlclass.Statement{UserVars: vars}
 	var q strings.Builder
 	q.WriteString("SELECT ")
 	for i, v := range st.UserVars {
@@ -22,12 +28,12 @@ func (s *session) carryUserVars(st *sqlclass.Statement) *sqlError {
 		}
 		q.WriteString("@" + quoteIdent(v))
 	}
-	res, err := s.reader.exec(q.String())
+	res, err := from.exec(q.String())
 	if err != nil {
 		if se, ok := err.(*sqlError); ok {
 			return se
 		}
-		return &sqlError{2013, "HY000", "Lost connection to reader during query"}
+		return &sqlError{2013, "HY000", "Lost connection to " + from.role + " during query"}
 	}
 	if len(res.rows) != 1 {
 		return nil
@@ -41,7 +47,16 @@ func (s *session) carryUserVars(st *sqlclass.Statement) *sqlError {
 		set.WriteString("@" + quoteIdent(v) + " = ")
 		set.WriteString(s.literal(res.rows[0][i], res.types, res.charsets, i))
 	}
-	return s.writerExec(set.String())
+	if to == s.writer {
+		return s.writerExec(set.String())
+	}
+	if _, err := to.exec(set.String()); err != nil {
+		if se, ok := err.(*sqlError); ok {
+			return se
+		}
+		return &sqlError{2013, "HY000", "Lost connection to " + to.role + " during query"}
+	}
+	return nil
 }
 
 // MySQL column types whose text form is a valid numeric literal.
