@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -50,7 +51,12 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	d := &net.Dialer{KeepAlive: 30 * time.Second}
+	// A vanished peer (a partition, no RST) must not hang a session: keepalive
+	// notices an idle one, TCP_USER_TIMEOUT one that stopped acknowledging.
+	d := &net.Dialer{
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3},
+		Control:         setUserTimeout,
+	}
 	opt := func(c *client.Conn) error {
 		// Framing flags mirror the client. Never DEPRECATE_EOF (the proxy's
 		// client side cannot offer it) and never MULTI_STATEMENTS: the proxy
@@ -94,6 +100,25 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 	}
 	return b, nil
 }
+
+// setUserTimeout bounds how long sent data may stay unacknowledged.
+func setUserTimeout(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpUserTimeout, int(backendAckTimeout/time.Millisecond))
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// tcpUserTimeout is TCP_USER_TIMEOUT (Linux); backendAckTimeout bounds how
+// long a statement sent to a partitioned backend waits for the error.
+const (
+	tcpUserTimeout    = 0x12
+	backendAckTimeout = 10 * time.Second
+)
 
 func dialTCP(addr string, d time.Duration) (net.Conn, error) {
 	return net.DialTimeout("tcp", addr, d)
