@@ -22,7 +22,8 @@ type packetIO struct {
 	r    *bufio.Reader
 	w    *bufio.Writer
 	hdr  [4]byte
-	buf  []byte // reused payload buffer for readPacket
+	whdr [4]byte // header scratch for writes (a local array would escape)
+	buf  []byte  // reused payload buffer for readPacket
 }
 
 func newPacketIO(c net.Conn, rsize, wsize int) *packetIO {
@@ -104,8 +105,8 @@ func (p *packetIO) writePacket(seq uint8, payload []byte) (uint8, error) {
 		if n > maxPayload {
 			n = maxPayload
 		}
-		hdr := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), seq}
-		if _, err := p.w.Write(hdr[:]); err != nil {
+		p.whdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), seq}
+		if _, err := p.w.Write(p.whdr[:]); err != nil {
 			return seq, err
 		}
 		if _, err := p.w.Write(payload[:n]); err != nil {

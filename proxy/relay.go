@@ -144,9 +144,9 @@ func (s *session) copyOnePacket(b *backend) error {
 }
 
 func (s *session) streamPayload(b *backend, n int) error {
-	hdr := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), s.seq}
+	s.client.whdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), s.seq}
 	s.seq++
-	if _, err := s.client.w.Write(hdr[:]); err != nil {
+	if _, err := s.client.w.Write(s.client.whdr[:]); err != nil {
 		return &clientErr{err}
 	}
 	rerr, werr := b.io.copyPayload(s.client.w, n)
