@@ -19,6 +19,9 @@ trap cleanup EXIT INT TERM
 bash "$here/pair.sh" start "$dir" >/dev/null
 # shellcheck disable=SC1091
 source "$dir/pair.env"
+# A table to play with, created on the writer (DDL is not forwarded).
+mariadb -h 127.0.0.1 -P "${WRITER_ADDR##*:}" -u "$TEST_USER" -p"$TEST_PASSWORD" fwdtest \
+	-e "CREATE TABLE IF NOT EXISTS demo (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(100))"
 "$bin" serve --listen "127.0.0.1:$port" --admin "$admin" \
 	--writer "$WRITER_ADDR" --reader "$READER_ADDR" \
 	--user "$TEST_USER:$TEST_PASSWORD" --log-level warn &
@@ -30,18 +33,20 @@ done
 
 cat <<MSG
 
-fwdproxy is up on 127.0.0.1:$port (writer $WRITER_ADDR, replica $READER_ADDR, admin http://$admin/status).
+fwdproxy is up on 127.0.0.1:$port in front of a MariaDB writer ($WRITER_ADDR) and its
+GTID replica ($READER_ADDR). Admin: http://$admin/status and /metrics.
 Connect with:
 
   mariadb -h 127.0.0.1 -P $port -u $TEST_USER -p$TEST_PASSWORD fwdtest
 
 Then try:
 
+  INSERT INTO demo (note) VALUES ('hi');       -- ERROR 1290: forwarding is off in this session
   SET aurora_replica_read_consistency = 'session';
-  CREATE TABLE t (id INT PRIMARY KEY);        -- ERROR 1235: DDL is not forwarded
-  INSERT INTO t VALUES (1);                    -- create t on the writer first:
-     mariadb -h 127.0.0.1 -P ${WRITER_ADDR##*:} -u $TEST_USER -p$TEST_PASSWORD fwdtest -e 'CREATE TABLE t (id INT PRIMARY KEY)'
-  SELECT @@server_id, id FROM t;               -- served by the replica (server_id 2), sees the row
+  INSERT INTO demo (note) VALUES ('hello');    -- forwarded to the writer
+  SELECT @@server_id, id, note FROM demo;      -- served by the replica (server_id 2), sees the row
+  CREATE TABLE t2 (i INT);                     -- ERROR 1235: DDL is not forwarded
+  SHOW STATUS LIKE 'Aurora_fwd%';
 
 Press Ctrl-C to stop the writer, the replica and the proxy.
 MSG
