@@ -146,3 +146,83 @@ func TestProcessReloadAndShutdown(t *testing.T) {
 		}
 	}
 }
+
+// rssKB reads a process's resident set size.
+func rssKB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			var kb int
+			fmt.Sscanf(strings.TrimSpace(l[6:]), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
+}
+
+// Issue 4: 1 GB of result through the proxy with RSS growth under 32 MB —
+// rows are relayed packet by packet, never held.
+func TestLargeResultBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 1 GB")
+	}
+	addr := freeAddr(t)
+	cmd := osexec.Command(proxyBinary(t), "serve", "--listen", addr, "--admin", "", "--writer", thePair.WriterAddr,
+		"--reader", thePair.ReaderAddr, "--user", thePair.User+":"+thePair.Password, "--log-level", "warn")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitListening(t, addr)
+	c := conn(t, addr, "")
+	one(t, c, "SELECT 1")
+	before := rssKB(t, cmd.Process.Pid)
+	peak := before
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+				if r := rssKB(t, cmd.Process.Pid); r > peak {
+					peak = r
+				}
+			}
+		}
+	}()
+	// 100,000 rows of 10,000 bytes: 1 GB of values.
+	rows, err := c.QueryContext(ctx, "SELECT REPEAT('x', 10000) FROM seq_1_to_100000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, total int
+	var v sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		total += len(v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	close(stop)
+	<-sampled
+	if n != 100000 || total != 1e9 {
+		t.Fatalf("got %d rows, %d bytes", n, total)
+	}
+	growth := peak - before
+	t.Logf("RSS before %d kB, peak %d kB, growth %d kB for 1 GB", before, peak, growth)
+	if growth > 32*1024 {
+		t.Fatalf("RSS grew %d kB streaming 1 GB; the limit is 32 MB", growth)
+	}
+}
