@@ -5,9 +5,16 @@
 #                        replication and users, write DIR/pair.env (shell-sourceable) and print it
 #   pair.sh stop DIR     stop both servers and remove DIR
 #   pair.sh status DIR   print both servers' GTID positions and the replica's SHOW SLAVE STATUS
+#   pair.sh kill DIR NAME    SIGKILL server NAME (writer or replica), as a crash would, and wait
+#                            until it is gone (for failure tests; a no-op when it is not running)
+#   pair.sh revive DIR NAME  start NAME again with its my.cnf when it is not running and wait until it
+#                            answers; the replica also gets START SLAVE (it runs with skip-slave-start)
 #
 # Env: WRITER_PORT / READER_PORT pick the ports (default: free random loopback ports);
-#      PAIR_START_TIMEOUT seconds to wait for each step (default 30).
+#      PAIR_START_TIMEOUT seconds to wait for each step (default 30);
+#      PAIR_WRITER_EXTRA_CNF / PAIR_REPLICA_EXTRA_CNF: lines appended to the [mariadbd] section of
+#      the writer's / replica's my.cnf (later lines win), e.g. PAIR_WRITER_EXTRA_CNF=skip-log-bin to
+#      start a writer without a binary log (the doctor tests use it).
 # Every process started here is a mariadbd in its own session (setsid), with its pid in
 # DIR/<name>/mariadbd.pid; its stdout/stderr go to DIR/<name>.out and its error log to DIR/<name>.err.
 set -euo pipefail
@@ -25,7 +32,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 die() { echo "pair.sh: $*" >&2; exit 1; }
 
-usage() { die "usage: pair.sh start|stop|status DIR"; }
+usage() { die "usage: pair.sh start|stop|status DIR | pair.sh kill|revive DIR writer|replica"; }
 
 ensure_installed() {
 	if command -v mariadbd >/dev/null 2>&1 && command -v mariadb-install-db >/dev/null 2>&1; then
@@ -193,18 +200,19 @@ do_start() {
 	[ -n "$WPORT" ] && wfixed=1 || WPORT=$(pick_port)
 	[ -n "$RPORT" ] && rfixed=1 || RPORT=$(pick_port "$WPORT")
 
-	write_cnf writer "$WPORT" $WRITER_SERVER_ID ""
-	write_cnf replica "$RPORT" $READER_SERVER_ID "read_only=ON
-skip-slave-start"
+	local wextra="${PAIR_WRITER_EXTRA_CNF:-}" rextra="read_only=ON
+skip-slave-start
+${PAIR_REPLICA_EXTRA_CNF:-}"
+	write_cnf writer "$WPORT" $WRITER_SERVER_ID "$wextra"
+	write_cnf replica "$RPORT" $READER_SERVER_ID "$rextra"
 	install_db writer &
 	local ipid=$!
 	install_db replica
 	wait "$ipid" || die "mariadb-install-db failed for writer"
 
-	start_with_retry writer WPORT $WRITER_SERVER_ID "" $wfixed
+	start_with_retry writer WPORT $WRITER_SERVER_ID "$wextra" $wfixed
 	[ "$RPORT" = "$WPORT" ] && RPORT=$(pick_port "$WPORT")
-	start_with_retry replica RPORT $READER_SERVER_ID "read_only=ON
-skip-slave-start" $rfixed
+	start_with_retry replica RPORT $READER_SERVER_ID "$rextra" $rfixed
 
 	# Users and the database are created on the writer only; they reach the replica by replication.
 	# The bootstrap does not write to the binlog, so the replica starts from an empty position and
@@ -303,11 +311,56 @@ do_status() {
 	sql replica "SHOW SLAVE STATUS\G" || true
 }
 
-[ $# -eq 2 ] || usage
+# alive PID: the process exists and is not a zombie (a killed server whose parent is gone may stay
+# a zombie where nothing reaps orphans).
+alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+server_name() {
+	case "$1" in
+	writer | replica) ;;
+	*) usage ;;
+	esac
+	[ -f "$DIR/$1/my.cnf" ] || die "$DIR/$1/my.cnf does not exist"
+}
+
+do_kill() {
+	local name=$1 pid i
+	DIR=$(cd "$DIR" && pwd)
+	server_name "$name"
+	pid=$(server_pid "$name") || return 0
+	alive "$pid" || return 0
+	kill -KILL "$pid" 2>/dev/null || true
+	for i in $(seq 1 $((TIMEOUT * 10))); do
+		alive "$pid" || return 0
+		sleep 0.05
+	done
+	die "$name (pid $pid) survived SIGKILL"
+}
+
+do_revive() {
+	local name=$1 pid
+	DIR=$(cd "$DIR" && pwd)
+	server_name "$name"
+	if ! { pid=$(server_pid "$name") && alive "$pid"; }; then
+		start_server "$name"
+		wait_up "$name" "$ROOT_PASSWORD" || die "$name: its port is taken"
+	fi
+	if [ "$name" = replica ]; then
+		ROOTPW=$ROOT_PASSWORD sql replica "START SLAVE" >/dev/null
+	fi
+}
+
+[ $# -eq 2 ] || [ $# -eq 3 ] || usage
 DIR=$2
-case "$1" in
-start) do_start ;;
-stop) do_stop ;;
-status) do_status ;;
+case "$1:$#" in
+start:2) do_start ;;
+stop:2) do_stop ;;
+status:2) do_status ;;
+kill:3) do_kill "$3" ;;
+revive:3) do_revive "$3" ;;
 *) usage ;;
 esac

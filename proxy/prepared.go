@@ -252,6 +252,12 @@ func (s *session) executeSessionStatement(p *prepared, data []byte) (bool, error
 	case sqlclass.Commit, sqlclass.Rollback:
 		_, err = s.endTransaction(p.sql, p.st.Class == sqlclass.Commit, false)
 		return true, err
+	case sqlclass.Call, sqlclass.XA, sqlclass.Savepoint, sqlclass.LockTables:
+		if s.forwardingActive() {
+			s.srv.Metrics.Rejected(1235)
+			return true, s.writeErr(errNotSupported(opOr(p.st.Op, p.st.Class.String())), false)
+		}
+		return true, s.relayCommand(s.reader, s.fixExecute(data, p, p.readerID, &p.boundR))
 	case sqlclass.Use, sqlclass.SetGlobal, sqlclass.Prepare, sqlclass.Execute, sqlclass.Deallocate:
 		if noParams {
 			_, err = s.statement(p.sql, nil, false)
@@ -477,6 +483,22 @@ func (s *session) textExecute(payload []byte, st *sqlclass.Statement, more bool)
 	switch inner.Class {
 	case sqlclass.Read, sqlclass.Empty, sqlclass.Session:
 		return s.read(payload, &inner, more)
+	case sqlclass.Call, sqlclass.XA, sqlclass.Savepoint, sqlclass.LockTables:
+		if s.forwardingActive() {
+			return s.reject(errNotSupported(opOr(inner.Op, inner.Class.String())), more)
+		}
+		return s.toReader(payload, more)
+	case sqlclass.Begin:
+		return s.begin(&inner, more)
+	case sqlclass.Commit, sqlclass.Rollback:
+		return s.endTransaction(tp.text, inner.Class == sqlclass.Commit, more)
+	case sqlclass.SetTransaction:
+		return s.setTransaction(&inner, more)
+	case sqlclass.Set:
+		if len(st.UserVars) == 0 {
+			return s.set(&inner, more)
+		}
+		return s.toReader(payload, more)
 	case sqlclass.LockingRead:
 		if !s.forwardingActive() {
 			return s.toReader(payload, more)
@@ -484,6 +506,9 @@ func (s *session) textExecute(payload []byte, st *sqlclass.Statement, more bool)
 	default:
 		if s.allTemp(inner.Targets) {
 			return s.toReaderWritable(payload, more)
+		}
+		if s.refsTempOnPermanent(&inner) {
+			return s.reject(errNotSupported("DML on a permanent table that references a temporary table"), more)
 		}
 		if s.readOnlyAccess() {
 			return s.reject(errReadOnlyTx(), more)

@@ -89,9 +89,7 @@ func (s *session) statement(sql string, payload []byte, more bool) (failed bool,
 		}
 		return s.reject(errNotSupported(opOr(st.Op, "LOAD DATA")), more)
 	case sqlclass.CreateTempTable:
-		if s.refsTempOnPermanent(&st) {
-			return s.reject(errNotSupported("DML on a permanent table that references a temporary table"), more)
-		}
+		// Its target is temporary, so reading other temporary tables is fine.
 		failed, err = s.toReaderWritable(payload, more)
 		if !failed && err == nil {
 			for _, t := range st.Targets {
@@ -160,7 +158,7 @@ func opOr(op, def string) string {
 // read runs a read on the reader after the consistency wait, or on the
 // writer when the session's open transaction lives there (SESSION/GLOBAL).
 func (s *session) read(payload []byte, st *sqlclass.Statement, more bool) (bool, error) {
-	if s.txWriter && s.level.Waits() && !s.readsTemp(st) {
+	if s.txWriter && s.level.Waits() && !s.readsTemp(string(payload[1:])) {
 		return s.forward(payload, st, more)
 	}
 	if fallback, err := s.waitForRead(); err != nil {
@@ -197,7 +195,7 @@ func (s *session) forwardingActive() bool {
 
 // readOnlyAccess: the open transaction, or the next one, is READ ONLY.
 func (s *session) readOnlyAccess() bool {
-	if s.inTransaction() {
+	if s.txBegun {
 		return s.txReadOnly
 	}
 	if s.nextAccess != sqlclass.AccessDefault {
@@ -227,20 +225,25 @@ func (s *session) allTemp(ts []sqlclass.TableName) bool {
 	return true
 }
 
+// refsTempOnPermanent: the statement changes a permanent table and touches a
+// temporary one (as a source, or as another target of a multi-table DML).
 func (s *session) refsTempOnPermanent(st *sqlclass.Statement) bool {
 	if len(s.tempTables) == 0 {
 		return false
 	}
-	return s.anyTemp(st.Sources)
+	return s.anyTemp(st.Sources) || (s.anyTemp(st.Targets) && !s.allTemp(st.Targets))
 }
 
 // readsTemp: a read that touches a temporary table must stay on the reader,
 // where the table lives.
-func (s *session) readsTemp(st *sqlclass.Statement) bool {
+// Reads are classified without a parse; only a session that has temporary
+// tables pays for one here.
+func (s *session) readsTemp(sql string) bool {
 	if len(s.tempTables) == 0 {
 		return false
 	}
-	return s.anyTemp(st.Sources) || s.anyTemp(st.Targets)
+	ts, ok := sqlclass.Tables(sql, s.sqlOpt)
+	return !ok || s.anyTemp(ts)
 }
 
 func (s *session) anyTemp(ts []sqlclass.TableName) bool {

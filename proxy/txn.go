@@ -131,6 +131,7 @@ func (s *session) privileged() bool {
 // what matters to the client), then the reader.
 func (s *session) endTransaction(sql string, commit bool, more bool) (bool, error) {
 	chain, release := chainRelease(sql)
+	chainReadOnly := s.txReadOnly
 	verb := "ROLLBACK"
 	if commit {
 		verb = "COMMIT"
@@ -174,7 +175,7 @@ func (s *session) endTransaction(sql string, commit bool, more bool) (bool, erro
 		return s.fail(werr, more)
 	}
 	if chain { // a new transaction with the same characteristics
-		readOnly := s.txReadOnly
+		readOnly := chainReadOnly
 		q := "START TRANSACTION"
 		if readOnly {
 			q += " READ ONLY"
@@ -275,12 +276,16 @@ func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
 		if setsSQLMode(st) {
 			s.refreshSQLMode()
 		}
-		// autocommit 0 -> 1 commits the open transaction, on the writer too.
-		if !wasAuto && s.autocommit && s.txWriter {
-			if e := s.writerExec("COMMIT"); e != nil {
-				return s.fail(e, more)
+		// autocommit 0 -> 1 commits the open transaction, explicit or not,
+		// on the writer too.
+		if !wasAuto && s.autocommit {
+			if s.txWriter {
+				if e := s.writerExec("COMMIT"); e != nil {
+					return s.fail(e, more)
+				}
+				s.txWriter = false
 			}
-			s.txWriter = false
+			s.txBegun, s.txReadOnly = false, false
 		}
 		_ = res
 	}

@@ -11,6 +11,8 @@ const usage = `usage: fwdproxy <command> [flags]
 
 commands:
   serve     run the proxy (fwdproxy serve --help)
+  doctor    check a writer and replica for what fwdproxy and GTID replication need
+  lint      check SQL files and query logs for what write forwarding rejects or changes
   version   print the version
 `
 
@@ -24,6 +26,10 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		os.Exit(serve(os.Args[2:]))
+	case "doctor":
+		os.Exit(doctorMain(os.Args[2:], os.Stdout, os.Stderr))
+	case "lint":
+		os.Exit(lintMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "version", "--version":
 		fmt.Println("fwdproxy", version)
 	case "help", "-h", "--help":

@@ -1,0 +1,704 @@
+package lint
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/fwdproxy/fwdproxy/sqlclass"
+)
+
+// Error texts a client gets from fwdproxy (proxy/query.go, proxy/txn.go).
+const (
+	msgReadOnly   = "The MySQL server is running with the --read-only option so it cannot execute this statement"
+	msgReadOnlyTx = "Cannot execute statement in a READ ONLY transaction."
+	msgSuper      = "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"
+	opTempRef     = "DML on a permanent table that references a temporary table"
+)
+
+func msgNotSupported(op string) string {
+	return "This version of MySQL doesn't yet support '" + op + " with write forwarding'"
+}
+
+// Warning categories: the operation field of a warning.
+const (
+	WarnIsolation      = "isolation"
+	WarnReadWrite      = "start-transaction-read-write"
+	WarnLastInsertID   = "last-insert-id"
+	WarnReadAfterWrite = "read-after-write"
+	WarnSetGlobal      = "set-global"
+	WarnUnknown        = "unknown"
+	WarnCallOnReader   = "call-on-reader"
+)
+
+// written remembers a forwarded write to a table, for read-after-write.
+type written struct {
+	line   int
+	n      int  // the session's statement count at the write
+	warned bool // a read in the same transaction was already reported
+}
+
+// prepared is a text PREPARE: nil st when its text could not be known.
+type prepared struct {
+	text string
+	st   *sqlclass.Statement
+}
+
+// session models one client session the way fwdproxy's proxy/session.go
+// follows it: the consistency level, transaction state and access mode,
+// isolation, current database, temporary tables and prepared statements.
+// statement() takes the same decisions as proxy.session.statement.
+type session struct {
+	l  *linter
+	id uint64
+
+	level Level
+	db    string
+	opt   sqlclass.Options
+
+	autocommit bool
+	txBegun    bool // BEGIN / START TRANSACTION
+	txImplicit bool // autocommit=0 and a statement opened a transaction
+	txReadOnly bool
+	txWriter   bool // a forwarded statement opened the transaction on the writer
+	txIso      string
+	sessAccess sqlclass.AccessMode
+	nextAccess sqlclass.AccessMode
+	isolation  string // session isolation as set by the client, "" = server default
+	nextIso    string
+	isoWarned  string // isolation level already reported
+
+	temp      map[string]bool
+	prepared  map[string]*prepared
+	userVars  map[string]string // user variables holding a known string literal
+	written   map[string]*written
+	txWritten map[string]*written
+	lastIDOK  bool // LAST_INSERT_ID() already reported
+	n         int  // statements seen
+}
+
+// rawWindow: a read counts as "right after" a write when it comes within
+// this many statements of the same session.
+const rawWindow = 10
+
+func newSession(l *linter, id uint64) *session {
+	s := &session{l: l, id: id}
+	s.reset()
+	return s
+}
+
+// reset is a new connection (or COM_RESET_CONNECTION / COM_CHANGE_USER);
+// the current database is kept by the caller when it should be.
+func (s *session) reset() {
+	db := s.db
+	*s = session{l: s.l, id: s.id, db: db}
+	s.level = s.l.cfg.Consistency
+	s.opt = s.l.cfg.Options
+	s.autocommit = true
+	s.temp = map[string]bool{}
+	s.prepared = map[string]*prepared{}
+	s.userVars = map[string]string{}
+	s.written = map[string]*written{}
+	s.txWritten = map[string]*written{}
+}
+
+// stmt is one statement as the linter sees it.
+type stmt struct {
+	sql   string // the text classified (the prepared text for EXECUTE)
+	shown string // the text reported
+	st    sqlclass.Statement
+	line  int
+	via   string // "EXECUTE name" when run through a prepared statement
+}
+
+// active: the session forwards writes (SPEC §1; the proxy-level switch is
+// assumed on — lint checks the application, not the deployment).
+func (s *session) active() bool { return s.level != Off }
+
+func (s *session) inTx() bool { return s.txBegun || s.txImplicit || s.txWriter }
+
+// touch opens the implicit transaction of an autocommit=0 session.
+func (s *session) touch() {
+	if s.autocommit || s.inTx() {
+		return
+	}
+	s.txImplicit = true
+	s.txReadOnly = s.accessFor() == sqlclass.AccessReadOnly
+	s.txIso = s.isoFor()
+	s.nextAccess, s.nextIso = sqlclass.AccessDefault, ""
+}
+
+func (s *session) accessFor() sqlclass.AccessMode {
+	if s.nextAccess != sqlclass.AccessDefault {
+		return s.nextAccess
+	}
+	return s.sessAccess
+}
+
+func (s *session) isoFor() string {
+	if s.nextIso != "" {
+		return s.nextIso
+	}
+	return s.isolation
+}
+
+// readOnlyAccess mirrors proxy.session.readOnlyAccess.
+func (s *session) readOnlyAccess() bool {
+	if s.inTx() {
+		return s.txReadOnly
+	}
+	return s.accessFor() == sqlclass.AccessReadOnly
+}
+
+func (s *session) tableKey(t sqlclass.TableName) string {
+	db := t.Schema
+	if db == "" {
+		db = s.db
+	}
+	return db + "." + t.Name
+}
+
+// allTemp mirrors proxy.session.allTemp: the statement changes only this
+// session's temporary tables.
+func (s *session) allTemp(ts []sqlclass.TableName) bool {
+	if len(ts) == 0 || len(s.temp) == 0 {
+		return false
+	}
+	for _, t := range ts {
+		if !s.temp[s.tableKey(t)] {
+			return false
+		}
+	}
+	return true
+}
+
+// TempRef is the decision "DML on a permanent table that references a
+// temporary table of the session" (SPEC §2) in a pure form: temp tells
+// whether a table is one of the session's temporary tables. It returns the
+// temporary table referenced, or "". A write whose targets are all
+// temporary is not such DML. Unlike proxy.session.refsTempOnPermanent,
+// which looks at Sources only, a multi-table UPDATE/DELETE that changes a
+// temporary and a permanent table together counts too.
+func TempRef(st *sqlclass.Statement, temp func(sqlclass.TableName) bool) string {
+	anyPerm := false
+	var tempTarget string
+	for _, t := range st.Targets {
+		if temp(t) {
+			if tempTarget == "" {
+				tempTarget = t.Name
+			}
+		} else {
+			anyPerm = true
+		}
+	}
+	if !anyPerm {
+		return ""
+	}
+	for _, t := range st.Sources {
+		if temp(t) {
+			return t.Name
+		}
+	}
+	return tempTarget
+}
+
+func (s *session) isTemp(t sqlclass.TableName) bool { return s.temp[s.tableKey(t)] }
+
+// statement routes one classified statement as proxy.session.statement does
+// and reports what forwarding rejects or changes.
+func (s *session) statement(x *stmt) {
+	st := &x.st
+	if x.via == "" || x.via == "prepared statement" {
+		s.n++
+	}
+	if st.Funcs&sqlclass.FnLastInsertID != 0 && s.active() && !s.lastIDOK {
+		s.lastIDOK = true
+		s.warn(x, WarnLastInsertID, "LAST_INSERT_ID() works through fwdproxy (answered by the writer after a forwarded INSERT), but Aurora documents no such guarantee; reported once per session", "")
+	}
+	switch st.Class {
+	case sqlclass.Empty:
+	case sqlclass.Read:
+		s.read(x)
+	case sqlclass.LockingRead:
+		s.touch()
+		if s.active() {
+			s.forwarded(x)
+		}
+	case sqlclass.Write, sqlclass.Unknown:
+		s.write(x)
+	case sqlclass.LoadData:
+		if s.allTemp(st.Targets) {
+			s.touch()
+			return
+		}
+		op := opOr(st.Op, "LOAD DATA")
+		s.reject(x, 1235, op, op+" into a permanent table is never forwarded: run the load on the writer", msgNotSupported(op))
+	case sqlclass.CreateTempTable:
+		// As the proxy: a CREATE TEMPORARY TABLE … SELECT that reads a
+		// temporary table is refused like DML that does.
+		for _, t := range st.Sources {
+			if s.isTemp(t) {
+				s.reject(x, 1235, opTempRef, "reads temporary table "+t.Name+": fwdproxy refuses statements that create or change a table from a temporary one", msgNotSupported(opTempRef))
+				return
+			}
+		}
+		for _, t := range st.Targets {
+			s.temp[s.tableKey(t)] = true
+		}
+	case sqlclass.DropTempTable:
+		for _, t := range st.Targets {
+			delete(s.temp, s.tableKey(t))
+		}
+	case sqlclass.DDL:
+		op := opOr(st.Op, "DDL")
+		s.reject(x, 1235, op, s.whyDDL(st, op), msgNotSupported(op))
+	case sqlclass.Plugin:
+		op := opOr(st.Op, "INSTALL PLUGIN")
+		s.reject(x, 1235, op, "plugins and components are never installed through write forwarding: run it on each server", msgNotSupported(op))
+	case sqlclass.XA, sqlclass.Savepoint, sqlclass.LockTables, sqlclass.Call:
+		if s.active() {
+			op := opOr(st.Op, st.Class.String())
+			s.reject(x, 1235, op, whyNotForwarded(st.Class), msgNotSupported(op))
+		} else if st.Class == sqlclass.Call {
+			s.warn(x, WarnCallOnReader, "with forwarding off CALL runs on the read-only reader: a procedure that writes fails there with 1792", "")
+		}
+	case sqlclass.Session, sqlclass.UnlockTables:
+	case sqlclass.Use:
+		s.db = st.DB
+	case sqlclass.Set:
+		s.set(x)
+	case sqlclass.SetGlobal:
+		s.warn(x, WarnSetGlobal, "SET GLOBAL/PERSIST gets 1227 through fwdproxy (a reader session has no SUPER): change server settings on each server directly", msgSuper)
+	case sqlclass.SetTransaction:
+		s.setTransaction(x)
+	case sqlclass.Begin:
+		s.begin(x)
+	case sqlclass.Commit, sqlclass.Rollback:
+		s.end(x)
+	case sqlclass.Prepare:
+		s.prepare(x)
+	case sqlclass.Execute:
+		s.execute(x)
+	case sqlclass.Deallocate:
+		delete(s.prepared, st.Name)
+	default:
+		s.write(x) // a class the proxy does not know is treated as a write
+	}
+}
+
+func opOr(op, def string) string {
+	if op != "" {
+		return op
+	}
+	return def
+}
+
+func (s *session) whyDDL(st *sqlclass.Statement, op string) string {
+	for _, t := range st.Targets {
+		if !s.isTemp(t) {
+			continue
+		}
+		switch op {
+		case "DROP TABLE":
+			return t.Name + " is a temporary table of this session: write DROP TEMPORARY TABLE, which stays on the reader"
+		case "TRUNCATE TABLE":
+			return t.Name + " is a temporary table of this session: TRUNCATE is DDL and refused; use DELETE FROM " + t.Name
+		}
+		return t.Name + " is a temporary table of this session, but " + op + " is DDL and refused even on temporary tables"
+	}
+	return "DDL and DCL are never forwarded: run schema and account changes on the writer directly"
+}
+
+func whyNotForwarded(c sqlclass.Class) string {
+	switch c {
+	case sqlclass.XA:
+		return "XA transactions are not supported with write forwarding: run them against the writer, or turn forwarding off in the session"
+	case sqlclass.Savepoint:
+		return "savepoints are not supported with write forwarding: remove them, or run the transaction against the writer"
+	case sqlclass.LockTables:
+		return "LOCK TABLES is not supported with write forwarding: use a transaction with SELECT … FOR UPDATE"
+	case sqlclass.Call:
+		return "stored procedures are not called through write forwarding: call it on the writer, or move its statements into the application"
+	}
+	return "not supported with write forwarding"
+}
+
+// read mirrors proxy.session.read, and looks for reads that EVENTUAL may
+// serve before the reader has the session's own write.
+func (s *session) read(x *stmt) {
+	s.touch()
+	if s.txWriter && s.level.Waits() {
+		return // on the writer: sees the transaction's changes
+	}
+	if s.level != Eventual || len(s.written)+len(s.txWritten) == 0 {
+		return
+	}
+	ts, ok := sqlclass.Tables(x.sql, s.opt)
+	if !ok {
+		return
+	}
+	for _, t := range ts {
+		k := s.tableKey(t)
+		if w := s.txWritten[k]; w != nil && s.inTx() {
+			if !w.warned {
+				w.warned = true
+				s.warn(x, WarnReadAfterWrite, "with EVENTUAL this read in a transaction runs on the reader and misses the transaction's own uncommitted write to "+t.Name+" (line "+strconv.Itoa(w.line)+"): needs SESSION consistency to see the write", "")
+			}
+			continue
+		}
+		if w := s.written[k]; w != nil {
+			delete(s.written, k)
+			if s.n-w.n > rawWindow {
+				continue
+			}
+			s.warn(x, WarnReadAfterWrite, "needs SESSION consistency to see the write: reads "+t.Name+", written by this session at line "+strconv.Itoa(w.line)+"; with EVENTUAL the reader may not have it yet", "")
+		}
+	}
+}
+
+// write mirrors proxy.session.write.
+func (s *session) write(x *stmt) {
+	st := &x.st
+	if st.Class == sqlclass.Write {
+		if s.allTemp(st.Targets) {
+			s.touch()
+			return
+		}
+		if t := TempRef(st, s.isTemp); t != "" {
+			s.reject(x, 1235, opTempRef, "changes a permanent table using temporary table "+t+", which exists only on the reader: use a permanent staging table, or pass the rows from the application", msgNotSupported(opTempRef))
+			return
+		}
+	}
+	s.touch()
+	op := opOr(st.Op, "statement")
+	if st.Class == sqlclass.Unknown {
+		op = opOr(st.Op, "unknown statement")
+	}
+	if s.readOnlyAccess() {
+		s.reject(x, 1792, op, "write in a READ ONLY transaction (START TRANSACTION READ ONLY, SET TRANSACTION READ ONLY or tx_read_only=1): nothing is forwarded in it", msgReadOnlyTx)
+		return
+	}
+	if !s.active() {
+		why := "write with forwarding off (aurora_replica_read_consistency = ''): set it to SESSION, GLOBAL or EVENTUAL, or send the write to the writer"
+		if st.Class == sqlclass.Unknown {
+			why = "fwdproxy cannot classify this statement and treats it as a write; with forwarding off (aurora_replica_read_consistency = '') that is refused"
+		}
+		s.reject(x, 1290, op, why, msgReadOnly)
+		return
+	}
+	if st.Class == sqlclass.Unknown {
+		s.warn(x, WarnUnknown, "fwdproxy cannot classify this statement ("+opOr(st.Op, "unrecognised")+") and sends it to the writer: check that it does not need the reader's session state", "")
+	}
+	s.forwarded(x)
+}
+
+// forwarded: the statement runs on the writer (proxy.session.forward and
+// prepareWriter).
+func (s *session) forwarded(x *stmt) {
+	if s.inTx() || !s.autocommit {
+		s.txWriter = true
+	}
+	iso := s.isoFor()
+	if s.inTx() {
+		iso = s.txIso
+	}
+	if iso != "" && iso != "REPEATABLE READ" && iso != s.isoWarned {
+		s.isoWarned = iso
+		s.warn(x, WarnIsolation, "the session asked for "+iso+", but forwarded statements run at REPEATABLE READ on the writer (reads on the reader keep "+iso+"); fwdproxy adds warning 1105", "")
+	}
+	if x.st.Class != sqlclass.Write {
+		return
+	}
+	m := s.written
+	if s.inTx() {
+		m = s.txWritten
+	}
+	for _, t := range x.st.Targets {
+		m[s.tableKey(t)] = &written{line: x.line, n: s.n}
+	}
+}
+
+// endTx ends the open transaction (COMMIT, ROLLBACK, implicit commit).
+func (s *session) endTx(commit bool) {
+	if commit {
+		for k, w := range s.txWritten {
+			s.written[k] = &written{line: w.line, n: s.n}
+		}
+	}
+	clear(s.txWritten)
+	s.txBegun, s.txImplicit, s.txWriter, s.txReadOnly = false, false, false, false
+	s.txIso = ""
+	s.nextAccess, s.nextIso = sqlclass.AccessDefault, ""
+}
+
+// begin mirrors proxy.session.begin.
+func (s *session) begin(x *stmt) {
+	st := &x.st
+	if st.Txn.Access == sqlclass.AccessReadWrite {
+		s.warn(x, WarnReadWrite, "Aurora answers START TRANSACTION READ WRITE with 1290 for users without SUPER or CONNECTION_ADMIN (fwdproxy only with --aurora-read-write-quirk): plain START TRANSACTION avoids it", "")
+	}
+	access := st.Txn.Access
+	if access == sqlclass.AccessDefault {
+		access = s.accessFor()
+	}
+	iso := s.isoFor()
+	if s.inTx() {
+		s.endTx(true) // implicit commit
+	}
+	s.txBegun = true
+	s.txReadOnly = access == sqlclass.AccessReadOnly
+	s.txIso = iso
+	s.nextAccess, s.nextIso = sqlclass.AccessDefault, ""
+}
+
+// end handles COMMIT and ROLLBACK, with AND CHAIN and RELEASE.
+func (s *session) end(x *stmt) {
+	chain, release := chainRelease(x.sql)
+	ro, iso := s.txReadOnly, s.txIso
+	s.endTx(x.st.Class == sqlclass.Commit)
+	if release {
+		s.reset()
+		return
+	}
+	if chain {
+		s.txBegun, s.txReadOnly, s.txIso = true, ro, iso
+	}
+}
+
+// chainRelease reads COMMIT/ROLLBACK's AND [NO] CHAIN and [NO] RELEASE.
+func chainRelease(sql string) (chain, release bool) {
+	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(sql), ";")))
+	for i, w := range f {
+		no := i > 0 && f[i-1] == "NO"
+		switch w {
+		case "CHAIN":
+			chain = !no
+		case "RELEASE":
+			release = !no
+		}
+	}
+	return chain, release
+}
+
+// set mirrors proxy.session.set: the proxy owns
+// aurora_replica_read_consistency and the access mode; a rejected item
+// fails the whole statement.
+func (s *session) set(x *stmt) {
+	newLevel, setLevel := s.level, false
+	access := sqlclass.AccessDefault
+	for _, a := range x.st.Assignments {
+		if a.Scope != sqlclass.ScopeSession {
+			continue
+		}
+		switch a.Name {
+		case "aurora_replica_read_consistency":
+			v := unquote(a.Value)
+			lvl, ok := ParseLevel(v)
+			if !ok {
+				s.reject(x, 1231, "SET aurora_replica_read_consistency", "valid values are '', EVENTUAL, SESSION and GLOBAL", "Variable 'aurora_replica_read_consistency' can't be set to the value of '"+v+"'")
+				return
+			}
+			if s.inTx() && (lvl == Off) != (s.level == Off) {
+				s.reject(x, 1766, "SET aurora_replica_read_consistency", "switching forwarding on or off inside a transaction is refused: set it before BEGIN", "The system variable aurora_replica_read_consistency cannot be set when there is an ongoing transaction.")
+				return
+			}
+			newLevel, setLevel = lvl, true
+		case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
+			s.reject(x, 1238, "SET "+a.Name, a.Name+" is read-only in the session; fwdproxy sets it by flag", "Variable '"+a.Name+"' is a read only variable")
+			return
+		case "tx_read_only", "transaction_read_only":
+			v, ok := boolValue(a.Value)
+			if !ok || s.inTx() {
+				return // the server refuses it too
+			}
+			access = sqlclass.AccessReadWrite
+			if v {
+				access = sqlclass.AccessReadOnly
+			}
+		}
+	}
+	for _, a := range x.st.Assignments {
+		switch {
+		case a.Scope == sqlclass.ScopeUser:
+			if v, ok := literal(a.Value); ok {
+				s.userVars[a.Name] = v
+			} else {
+				delete(s.userVars, a.Name)
+			}
+		case a.Scope != sqlclass.ScopeSession:
+		case a.Name == "autocommit":
+			v, ok := boolValue(a.Value)
+			if !ok {
+				continue
+			}
+			if v && !s.autocommit {
+				s.endTx(true) // autocommit 0 -> 1 commits
+			}
+			s.autocommit = v
+		case a.Name == "tx_isolation" || a.Name == "transaction_isolation":
+			s.isolation = strings.ToUpper(strings.ReplaceAll(unquote(a.Value), "-", " "))
+		case a.Name == "sql_mode":
+			m := "," + strings.ToUpper(strings.ReplaceAll(unquote(a.Value), "'", ",")) + ","
+			s.opt.NoBackslashEscapes = strings.Contains(m, ",NO_BACKSLASH_ESCAPES,")
+			s.opt.ANSIQuotes = strings.Contains(m, ",ANSI_QUOTES,") || strings.Contains(m, ",ANSI,")
+		}
+	}
+	if setLevel {
+		if newLevel != s.level {
+			clear(s.written) // "just wrote" starts again at the new level
+		}
+		s.level = newLevel
+	}
+	if access != sqlclass.AccessDefault {
+		s.sessAccess = access
+	}
+}
+
+// setTransaction mirrors proxy.session.setTransaction.
+func (s *session) setTransaction(x *stmt) {
+	t := x.st.Txn
+	switch {
+	case t.Scope == sqlclass.TxnGlobal:
+		s.warn(x, WarnSetGlobal, "SET GLOBAL TRANSACTION gets 1227 through fwdproxy (a reader session has no SUPER): change server settings on each server directly", msgSuper)
+		return
+	case t.Scope == sqlclass.TxnNext && s.inTx():
+		return // 1568 on any server
+	case t.Scope == sqlclass.TxnSession:
+		if t.Access != sqlclass.AccessDefault {
+			s.sessAccess = t.Access
+		}
+		if t.Isolation != "" {
+			s.isolation = t.Isolation
+		}
+	default:
+		if t.Access != sqlclass.AccessDefault {
+			s.nextAccess = t.Access
+		}
+		if t.Isolation != "" {
+			s.nextIso = t.Isolation
+		}
+	}
+}
+
+// prepareRejection mirrors proxy.session.prepareRejection: statements
+// refused at PREPARE time (text or binary).
+func prepareRejection(st *sqlclass.Statement) (string, bool) {
+	switch st.Class {
+	case sqlclass.DDL:
+		return opOr(st.Op, "DDL"), true
+	case sqlclass.Plugin:
+		return opOr(st.Op, "INSTALL PLUGIN"), true
+	case sqlclass.LoadData:
+		return opOr(st.Op, "LOAD DATA"), true
+	}
+	return "", false
+}
+
+// prepare handles PREPARE name FROM 'text' | @var (proxy textPrepare).
+func (s *session) prepare(x *stmt) {
+	st := &x.st
+	delete(s.prepared, st.Name)
+	text := st.PrepareText
+	if st.PrepareVar != "" {
+		v, ok := s.userVars[st.PrepareVar]
+		if !ok {
+			s.prepared[st.Name] = &prepared{} // text unknown: its EXECUTE is not judged
+			return
+		}
+		text = v
+	}
+	inner := sqlclass.Classify(text, s.opt)
+	if op, bad := prepareRejection(&inner); bad {
+		s.reject(x, 1235, op, "PREPARE of "+op+" is refused at prepare time: "+s.whyDDLLike(&inner, op), msgNotSupported(op))
+		return
+	}
+	s.prepared[st.Name] = &prepared{text: text, st: &inner}
+}
+
+func (s *session) whyDDLLike(st *sqlclass.Statement, op string) string {
+	if st.Class == sqlclass.DDL {
+		return s.whyDDL(st, op)
+	}
+	return "run it on the writer"
+}
+
+// execute runs EXECUTE name by the class of the prepared text (SPEC §2).
+func (s *session) execute(x *stmt) {
+	p := s.prepared[x.st.Name]
+	if p == nil || p.st == nil {
+		return
+	}
+	switch p.st.Class {
+	case sqlclass.Prepare, sqlclass.Execute, sqlclass.Deallocate:
+		return // not preparable
+	}
+	s.statement(&stmt{sql: p.text, shown: x.shown, st: *p.st, line: x.line, via: "EXECUTE " + x.st.Name})
+}
+
+// binaryExecute is COM_STMT_EXECUTE (a general log "Execute" line, which
+// shows the statement with its parameters): refused kinds were refused at
+// prepare time already.
+func (s *session) binaryExecute(x *stmt) {
+	if _, bad := prepareRejection(&x.st); bad {
+		return
+	}
+	x.via = "prepared statement"
+	s.statement(x)
+}
+
+// binaryPrepare is COM_STMT_PREPARE.
+func (s *session) binaryPrepare(x *stmt) {
+	if op, bad := prepareRejection(&x.st); bad {
+		s.reject(x, 1235, op, "prepared "+op+" is refused at prepare time: "+s.whyDDLLike(&x.st, op), msgNotSupported(op))
+	}
+}
+
+func (s *session) reject(x *stmt, code int, op, why, msg string) {
+	s.l.report(s, x, code, SeverityError, op, why, msg)
+}
+
+func (s *session) warn(x *stmt, op, why, msg string) {
+	s.l.report(s, x, 0, SeverityWarning, op, why, msg)
+}
+
+// boolValue reads 0/1/ON/OFF/TRUE/FALSE as MySQL does.
+func boolValue(v string) (bool, bool) {
+	switch strings.ToUpper(unquote(v)) {
+	case "1", "ON", "TRUE":
+		return true, true
+	case "0", "OFF", "FALSE":
+		return false, true
+	}
+	return false, false
+}
+
+// literal returns the value of a quoted SQL string literal.
+func literal(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
+		return unquote(v), true
+	}
+	return "", false
+}
+
+// unquote strips one level of SQL string quotes (as proxy/txn.go does).
+func unquote(v string) string {
+	v = strings.TrimSpace(v)
+	if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
+		q := v[0]
+		var b strings.Builder
+		for i := 1; i < len(v)-1; i++ {
+			c := v[i]
+			if c == '\\' && i+1 < len(v)-1 {
+				i++
+				b.WriteByte(v[i])
+				continue
+			}
+			if c == q && i+1 < len(v)-1 && v[i+1] == q {
+				i++
+			}
+			b.WriteByte(c)
+		}
+		return b.String()
+	}
+	return v
+}
