@@ -57,6 +57,17 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3},
 		Control:         setUserTimeout,
 	}
+	// The handshake is bounded too: a server that accepts and never greets
+	// must not hold the session.
+	var raw net.Conn
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			_ = c.SetDeadline(time.Now().Add(p.timeout))
+			raw = c
+		}
+		return c, err
+	}
 	opt := func(c *client.Conn) error {
 		// Framing flags mirror the client. Never DEPRECATE_EOF (the proxy's
 		// client side cannot offer it) and never MULTI_STATEMENTS: the proxy
@@ -84,10 +95,14 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 		}
 		return nil
 	}
-	conn, err := client.ConnectWithDialer(ctx, "tcp", p.addr, p.user, p.password, p.db, d.DialContext, opt)
+	conn, err := connectSafely(ctx, p, dial, opt)
 	if err != nil {
+		if raw != nil {
+			raw.Close()
+		}
 		return nil, err
 	}
+	_ = conn.Conn.Conn.SetDeadline(time.Time{})
 	// Drop go-mysql's reader and buffers: nothing is in flight after the OK.
 	b := &backend{
 		role:     role,
@@ -122,6 +137,46 @@ const (
 
 func dialTCP(addr string, d time.Duration) (net.Conn, error) {
 	return net.DialTimeout("tcp", addr, d)
+}
+
+// alive reports whether an idle connection is still open: the server may
+// have closed it (wait_timeout, restart) while the session did not use it.
+// One non-blocking peek; anything readable on an idle connection means the
+// server is saying goodbye.
+func (b *backend) alive() bool {
+	if b.io.r.Buffered() > 0 {
+		return false
+	}
+	sc, ok := b.io.conn.(syscall.Conn)
+	if !ok {
+		return true // TLS and others: the send will tell
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	open := true
+	var buf [1]byte
+	_ = rc.Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		open = n < 0 || (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+		if n > 0 {
+			open = false
+		}
+		return true
+	})
+	return open
+}
+
+// connectSafely runs go-mysql's handshake, turning a panic on a malformed
+// greeting into an error.
+func connectSafely(ctx context.Context, p dialParams, dial client.Dialer, opt client.Option) (c *client.Conn, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("malformed handshake from %s: %v", p.addr, r)
+		}
+	}()
+	return client.ConnectWithDialer(ctx, "tcp", p.addr, p.user, p.password, p.db, dial, opt)
 }
 
 // requestedCaps is what dialBackend asked for; MariaDB 10.6+ and MySQL 8
@@ -162,6 +217,9 @@ func (b *backend) readPacket() ([]byte, error) {
 	data, _, err := b.io.readPacket(1 << 30)
 	if err != nil {
 		return nil, &backendErr{b.role, err}
+	}
+	if len(data) == 0 { // no response packet is empty: the backend is broken
+		return nil, &backendErr{b.role, errors.New("empty packet")}
 	}
 	return data, nil
 }
@@ -240,7 +298,10 @@ func (b *backend) readResult() (*queryResult, error) {
 				return nil, err
 			}
 			if isEOF(row) {
-				st := uint16(row[3]) | uint16(row[4])<<8
+				st := b.status
+				if len(row) >= 5 {
+					st = uint16(row[3]) | uint16(row[4])<<8
+				}
 				b.status = st
 				if st&statusMoreResults != 0 {
 					break

@@ -30,6 +30,12 @@ type Config struct {
 	// AuthMethod is what the proxy asks clients for: mysql_native_password
 	// (default) or caching_sha2_password.
 	AuthMethod string
+	// PushTracking follows the reader's binlog to learn what it applied
+	// (needs REPLICATION SLAVE and log_slave_updates on the reader).
+	PushTracking bool
+	// ForwardTimeout bounds one forwarded statement on the writer (0: no
+	// bound); past it the statement is killed and counted as an RPC timeout.
+	ForwardTimeout time.Duration
 }
 
 // Defaults returns a Config with the documented defaults.
@@ -44,6 +50,7 @@ func Defaults() Config {
 		ReadWaitTimeout:         10 * time.Second,
 		ReadWaitTimeoutAction:   "error",
 		AuthMethod:              "mysql_native_password",
+		PushTracking:            true,
 		MaxPacket:               1 << 30,
 	}
 }
@@ -63,6 +70,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--writer-idle-timeout must be 1..86400 seconds, got %d", c.WriterIdleTimeout)
 	case c.WriterMaxConnectionsPct < 0 || c.WriterMaxConnectionsPct > 90:
 		return fmt.Errorf("--writer-max-connections-pct must be 0..90, got %d", c.WriterMaxConnectionsPct)
+	case c.ForwardTimeout < 0:
+		return fmt.Errorf("--forward-timeout must not be negative, got %s", c.ForwardTimeout)
 	case c.ReadWaitTimeout <= 0:
 		return fmt.Errorf("--read-wait-timeout must be positive, got %s", c.ReadWaitTimeout)
 	case c.ReadWaitTimeoutAction != "error" && c.ReadWaitTimeoutAction != "writer":

@@ -2,11 +2,11 @@ package proxy
 
 import (
 	"context"
-
 	"errors"
-	"github.com/go-mysql-org/go-mysql/mysql"
+	"os"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -21,26 +21,67 @@ func (s *session) forward(payload []byte, st *sqlclass.Statement, more bool) (bo
 	}
 	start := time.Now()
 	if err := s.writer.send(payload); err != nil {
-		s.writerLost()
-		return s.fail(errWriterUnreachable(), more)
+		return s.fail(s.writerFailed(err), more)
 	}
+	s.armForwardTimeout()
 	res, err := s.relay(s.writer, comQuery, more)
+	s.disarmForwardTimeout()
 	if err != nil {
 		var ce *clientErr
 		if errors.As(err, &ce) {
 			return true, err
 		}
-		// The statement may or may not have run; the transaction is gone.
-		s.writerLost()
-		return s.fail(errTerminated(), more)
+		return s.fail(s.writerFailed(err), more)
 	}
 	s.afterForward(&res, st, time.Since(start))
 	return res.err != nil, nil
 }
 
+// writerFailed turns a failure of the writer connection during a forwarded
+// statement into the client's error. The statement may or may not have run;
+// an open transaction is gone (rolled back by the writer).
+func (s *session) writerFailed(err error) *sqlError {
+	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
+	if timedOut {
+		s.srv.Metrics.ReplicaErrorRPCTimeout()
+		s.srv.Metrics.WriterErrorRPCTimeout()
+		s.srv.killQuery(s) // best effort: stop it on the writer too
+	}
+	s.writerLost()
+	if s.terminated {
+		return s.takeTerminated()
+	}
+	if timedOut {
+		return &sqlError{1105, "HY000", "Forwarded statement timed out on the writer (--forward-timeout); its outcome is unknown"}
+	}
+	return errTerminated()
+}
+
+// armForwardTimeout bounds a forwarded statement by --forward-timeout.
+func (s *session) armForwardTimeout() {
+	if d := s.srv.conf().ForwardTimeout; d > 0 && s.writer != nil {
+		_ = s.writer.io.conn.SetReadDeadline(time.Now().Add(d))
+	}
+}
+
+func (s *session) disarmForwardTimeout() {
+	if s.srv.conf().ForwardTimeout > 0 && s.writer != nil {
+		_ = s.writer.io.conn.SetReadDeadline(time.Time{})
+	}
+}
+
 // prepareWriter makes the writer ready for a forwarded statement. It returns
 // the error for the client when it cannot.
 func (s *session) prepareWriter(st *sqlclass.Statement) *sqlError {
+	// The writer may have closed the connection since its last use (restart,
+	// wait_timeout): find out before sending into it, so a statement outside
+	// a transaction goes to a fresh connection instead of failing.
+	if s.writer != nil && !s.writer.alive() {
+		s.writerLost()
+		if s.terminated {
+			return s.takeTerminated()
+		}
+	}
 	if s.writer == nil {
 		if e := s.openWriter(); e != nil {
 			return e

@@ -212,16 +212,16 @@ func (s *session) comStmtExecute(data []byte) error {
 	p.lastOnW = true
 	start := time.Now()
 	if err := s.writer.send(data); err != nil {
-		s.writerLost()
-		return s.writeErr(errWriterUnreachable(), false)
+		return s.writeErr(s.writerFailed(err), false)
 	}
+	s.armForwardTimeout()
 	res, err := s.relay(s.writer, comStmtExecute, false)
+	s.disarmForwardTimeout()
 	if err != nil {
 		if _, ok := err.(*clientErr); ok {
 			return err
 		}
-		s.writerLost()
-		return s.writeErr(errTerminated(), false)
+		return s.writeErr(s.writerFailed(err), false)
 	}
 	s.afterForward(&res, &p.st, time.Since(start))
 	return nil
@@ -424,9 +424,13 @@ func (s *session) comStmtFetch(data []byte) error {
 	if err := s.relayRows(b, &last); err != nil {
 		return s.checkRelay(b, err)
 	}
-	if last[0] == 0xfe && len(last) >= 5 {
-		st := s.fixStatus(uint16(last[3])|uint16(last[4])<<8, false)
-		last[3], last[4] = byte(st), byte(st>>8)
+	if last[0] == 0xfe {
+		if len(last) >= 5 {
+			st := s.fixStatus(uint16(last[3])|uint16(last[4])<<8, false)
+			last[3], last[4] = byte(st), byte(st>>8)
+		} else {
+			last = appendEOF(s.scratch[:0], 0, s.fixStatus(0, false))
+		}
 	}
 	return s.writePacket(last)
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"strings"
+	"time"
 
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -161,12 +162,17 @@ func (s *session) read(payload []byte, st *sqlclass.Statement, more bool) (bool,
 	if s.txWriter && s.level.Waits() && !s.readsTemp(string(payload[1:])) {
 		return s.forward(payload, st, more)
 	}
+	start := time.Now()
 	if fallback, err := s.waitForRead(); err != nil {
 		return s.fail(err, more)
 	} else if fallback {
-		return s.forward(payload, st, more)
+		failed, err := s.forward(payload, st, more)
+		s.srv.Metrics.ReadServedByWriter(time.Since(start))
+		return failed, err
 	}
-	return s.toReader(payload, more)
+	failed, err := s.toReader(payload, more)
+	s.srv.Metrics.ReadServedByReader(time.Since(start))
+	return failed, err
 }
 
 // write handles a statement that can change data.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -25,8 +26,16 @@ func (e *clientErr) Unwrap() error { return e.err }
 // MORE_RESULTS on the last packet when more is true (multi-statement
 // batches), and strips session-tracking data the client did not ask for.
 // Rows are streamed packet by packet, so memory does not grow with results.
-func (s *session) relay(b *backend, cmd byte, more bool) (relayResult, error) {
-	var res relayResult
+func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err error) {
+	start := s.seq
+	defer func() {
+		// A backend that fails after part of its answer reached the client
+		// leaves the client mid-result: only closing its connection is honest.
+		var be *backendErr
+		if err != nil && s.seq != start && errors.As(err, &be) {
+			err = &clientErr{fmt.Errorf("%s failed mid-response: %w", b.role, err)}
+		}
+	}()
 	for {
 		first, err := b.readPacket()
 		if err != nil {
@@ -102,12 +111,19 @@ func (s *session) relay(b *backend, cmd byte, more bool) (relayResult, error) {
 			res.err = parseErr(last)
 			return res, s.writePacket(last)
 		}
-		st = uint16(last[3]) | uint16(last[4])<<8
+		st = b.status
+		if len(last) >= 5 {
+			st = uint16(last[3]) | uint16(last[4])<<8
+		}
 		b.status = st
 		s.noteStatus(b)
 		backendMore := st&statusMoreResults != 0
 		fixed := s.fixStatus(st, more || backendMore)
-		last[3], last[4] = byte(fixed), byte(fixed>>8)
+		if len(last) >= 5 {
+			last[3], last[4] = byte(fixed), byte(fixed>>8)
+		} else {
+			last = appendEOF(s.scratch[:0], 0, fixed) // a short EOF breaks clients
+		}
 		if err := s.writePacket(last); err != nil {
 			return res, err
 		}
@@ -167,10 +183,14 @@ func (s *session) relayEOF(b *backend, more bool) (uint16, error) {
 		return 0, err
 	}
 	var st uint16
-	if isEOF(p) && len(p) >= 5 {
-		st = uint16(p[3]) | uint16(p[4])<<8
-		fixed := s.fixStatus(st, more && st&statusCursorExists != 0)
-		p[3], p[4] = byte(fixed), byte(fixed>>8)
+	if isEOF(p) {
+		if len(p) >= 5 {
+			st = uint16(p[3]) | uint16(p[4])<<8
+			fixed := s.fixStatus(st, more && st&statusCursorExists != 0)
+			p[3], p[4] = byte(fixed), byte(fixed>>8)
+		} else {
+			p = appendEOF(s.scratch[:0], 0, s.fixStatus(0, false))
+		}
 	}
 	return st, s.writePacket(p)
 }
@@ -184,7 +204,10 @@ func (s *session) relayRows(b *backend, last *[]byte) error {
 		if err != nil {
 			return &backendErr{b.role, err}
 		}
-		if n > 0 {
+		if n == 0 {
+			return &backendErr{b.role, errors.New("empty row packet")}
+		}
+		{
 			c, err := b.io.peekByte()
 			if err != nil {
 				return &backendErr{b.role, err}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,7 @@ type Server struct {
 	gosrv      *gmserver.Server
 
 	applied   *consistency.Applied        // what the reader is known to have applied
+	tracker   *consistency.BinlogTracker  // push tracking of applied; nil when off
 	writerPos *consistency.WriterPosition // coalesced GLOBAL look-ups
 	posMu     sync.Mutex                  // guards posConn
 	posConn   *backend                    // the proxy's own writer connection for look-ups
@@ -82,6 +84,9 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	s.dialect = dialectFor(s.flavor)
 	s.applied = consistency.NewApplied(s.flavor)
 	s.writerPos = consistency.NewWriterPosition(s.fetchWriterPosition)
+	if cfg.PushTracking {
+		s.startTracker()
+	}
 	var rsaKey *rsa.PrivateKey
 	if cfg.AuthMethod == mysql.AUTH_CACHING_SHA2_PASSWORD && cfg.ClientTLS == nil {
 		// Full caching_sha2 authentication without TLS exchanges the
@@ -158,6 +163,28 @@ func (s *Server) anyUser() (string, string) {
 		return u, p
 	}
 	return "", ""
+}
+
+// startTracker follows the reader's binlog so most waits cost no round
+// trip. Without it (no binlog on the reader, no REPLICATION SLAVE) reads
+// fall back to waits on the server.
+func (s *Server) startTracker() {
+	host, portText, err := net.SplitHostPort(s.conf().Reader)
+	if err != nil {
+		return
+	}
+	port, _ := strconv.Atoi(portText)
+	user, pass := s.anyUser()
+	t := consistency.NewBinlogTracker(consistency.TrackerConfig{
+		Flavor: s.flavor, Host: host, Port: uint16(port), User: user, Password: pass, TLS: s.conf().BackendTLS,
+	}, s.applied, func(f string, a ...any) { s.log.Info("binlog tracker: " + fmt.Sprintf(f, a...)) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := t.Start(ctx); err != nil {
+		s.log.Warn("push tracking off; reads wait on the reader", zap.Error(err))
+		return
+	}
+	s.tracker = t
 }
 
 // conf is the current settings. Read it once per use: Reload may replace it.
@@ -313,18 +340,34 @@ func (s *Server) ListenAndServe() error {
 // Close stops accepting and closes every session.
 func (s *Server) Close() {
 	s.closed.Store(true)
+	if s.tracker != nil {
+		s.tracker.Close()
+	}
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
 	}
 	for ss := range s.sessions {
 		ss.client.conn.Close()
+		ss.life.closeAll()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.posMu.Lock()
+	if s.posConn != nil {
+		s.posConn.close()
+		s.posConn = nil
+	}
+	s.posMu.Unlock()
 }
 
 func (s *Server) handle(c net.Conn) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("connection failed", zap.Any("panic", r), zap.Stack("stack"))
+			c.Close()
+		}
+	}()
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}

@@ -110,6 +110,7 @@ func (s *session) openReader() error {
 	}
 	s.reader = r
 	s.readerThread.Store(r.connID)
+	s.life.attachReader(r.io.conn)
 	return nil
 }
 
@@ -122,7 +123,13 @@ func (s *session) closeBackends() {
 }
 
 // run reads client commands until the client leaves or its connection fails.
+// A panic ends this session only, never the proxy.
 func (s *session) run() {
+	defer func() {
+		if r := recover(); r != nil {
+			s.srv.log.Error("session failed", zap.Uint32("id", s.id), zap.Any("panic", r), zap.Stack("stack"))
+		}
+	}()
 	for {
 		s.client.shrink()
 		data, seq, err := s.client.readPacket(s.srv.conf().MaxPacket)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,9 +18,13 @@ func errReadWaitTimeout(d time.Duration) *sqlError {
 
 // waitForRead makes the reader fresh enough for the session's level before a
 // read (SPEC §4). fallback=true asks the caller to serve the read from the
-// writer (timeout action "writer").
+// writer (timeout action "writer"). A wait the process already knows to be
+// satisfied costs nothing; otherwise the push tracker answers when it runs,
+// and a server-side wait on the session's reader connection when it does not.
 func (s *session) waitForRead() (fallback bool, e *sqlError) {
+	cfg := s.srv.conf()
 	var target consistency.Set
+	deadline := time.Now().Add(cfg.ReadWaitTimeout)
 	switch s.level {
 	case consistency.Session:
 		if s.ownGTIDs == nil || s.srv.applied.Covers(s.ownGTIDs) {
@@ -27,8 +32,13 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 		}
 		target = s.ownGTIDs
 	case consistency.Global:
-		pos, err := s.srv.writerPos.Get(context.Background())
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		pos, err := s.srv.writerPos.Get(ctx)
+		cancel()
 		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return s.waitTimedOut(cfg)
+			}
 			return false, errWriterUnreachable()
 		}
 		if pos == nil || s.srv.applied.Covers(pos) {
@@ -39,10 +49,36 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 		return false, nil
 	}
 	start := time.Now()
-	timeout := s.srv.conf().ReadWaitTimeout
-	res, err := s.reader.exec(s.srv.flavor.WaitSQL(target, timeout))
-	d := time.Since(start)
-	s.srv.Metrics.ReplicaReadWait(d)
+	done, e := s.waitApplied(target, deadline)
+	s.srv.Metrics.ReplicaReadWait(time.Since(start))
+	if e != nil {
+		return false, e
+	}
+	if done {
+		return false, nil
+	}
+	return s.waitTimedOut(cfg)
+}
+
+// waitApplied waits until the reader has applied target or the deadline.
+func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool, *sqlError) {
+	if t := s.srv.tracker; t != nil && t.Running() {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := t.Wait(ctx, target)
+		cancel()
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, context.DeadlineExceeded):
+			return false, nil
+		}
+		// The tracker stopped: the server-side wait takes over.
+	}
+	left := time.Until(deadline)
+	if left <= 0 {
+		return false, nil
+	}
+	res, err := s.reader.exec(s.srv.flavor.WaitSQL(target, left))
 	if err != nil {
 		if se, ok := err.(*sqlError); ok {
 			return false, se
@@ -53,13 +89,16 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 	done, werr := s.srv.flavor.WaitDone(v.s, v.null)
 	if werr == nil && done {
 		s.srv.applied.Advance(target)
-		return false, nil
+		return true, nil
 	}
-	s.srv.Metrics.ReplicaErrorRPCTimeout()
-	if s.srv.conf().ReadWaitTimeoutAction == "writer" {
+	return false, nil
+}
+
+func (s *session) waitTimedOut(cfg *Config) (bool, *sqlError) {
+	if cfg.ReadWaitTimeoutAction == "writer" {
 		s.srv.Metrics.ReadWaitTimeout("writer")
 		return true, nil
 	}
 	s.srv.Metrics.ReadWaitTimeout("error")
-	return false, errReadWaitTimeout(timeout)
+	return false, errReadWaitTimeout(cfg.ReadWaitTimeout)
 }

@@ -14,6 +14,7 @@ import (
 type writerLife struct {
 	mu     sync.Mutex
 	conn   net.Conn
+	rconn  net.Conn // the reader connection, closed only on shutdown
 	timer  *time.Timer
 	reason atomic.Int32 // why it was closed: 0 none, killIdle, killDisabled
 	holds  atomic.Bool  // the writer holds an open transaction (for status)
@@ -76,4 +77,22 @@ func (l *writerLife) kill(reason int32) {
 	_ = l.conn.Close()
 	l.conn = nil
 	l.holds.Store(false) // the writer rolls the transaction back on close
+}
+
+// attachReader records the reader connection for closeAll.
+func (l *writerLife) attachReader(c net.Conn) {
+	l.mu.Lock()
+	l.rconn = c
+	l.mu.Unlock()
+}
+
+// closeAll closes both backend connections from any goroutine, so a session
+// blocked on a backend ends at shutdown.
+func (l *writerLife) closeAll() {
+	l.kill(killDisabled)
+	l.mu.Lock()
+	if l.rconn != nil {
+		_ = l.rconn.Close()
+	}
+	l.mu.Unlock()
 }

@@ -18,9 +18,13 @@ func classify(sql string, opt Options) Statement {
 		return st
 	}
 	dispatch(&st, &c, &f)
-	// A second statement could be anything; routine bodies hold ';' too,
-	// and DDL never reaches the reader.
-	if f.multi && st.Class != DDL {
+	// A write must name what it changes, or the proxy cannot place it.
+	if (st.Class == Write || st.Class == LoadData) && (len(st.Targets) == 0 || f.seqOdd) {
+		st.Class = Unknown
+	}
+	// A second statement could be anything. Only a stored program body
+	// (DDL, never run on the reader) may hold ';'.
+	if f.multi && !(st.Class == DDL && len(Split(sql, opt)) == 1) {
 		st.Class = Unknown
 	}
 	return st
@@ -48,7 +52,7 @@ func dispatch(st *Statement, c *cur, f *features) {
 			c.adv()
 		}
 		if c.is("SELECT") || c.is("WITH") || c.is("TABLE") || c.is("VALUES") {
-			st.Class, st.Op = selectClass(f), "SELECT"
+			selectLike(st, f, "SELECT")
 		}
 		return
 	}
@@ -58,7 +62,7 @@ func dispatch(st *Statement, c *cur, f *features) {
 	var buf [24]byte
 	switch string(keyword(c.text(), &buf)) {
 	case "SELECT":
-		st.Class, st.Op = selectClass(f), "SELECT"
+		selectLike(st, f, "SELECT")
 	case "INSERT", "REPLACE", "UPDATE", "DELETE":
 		writeStmt(st, c.rest(), c.l.opt, f)
 	case "SET":
@@ -66,7 +70,7 @@ func dispatch(st *Statement, c *cur, f *features) {
 	case "WITH":
 		withStmt(st, c, f, false)
 	case "TABLE", "VALUES":
-		st.Class, st.Op = selectClass(f), "SELECT"
+		selectLike(st, f, "SELECT")
 	case "SHOW":
 		showStmt(st, c)
 	case "EXPLAIN", "DESCRIBE", "DESC":
@@ -79,7 +83,7 @@ func dispatch(st *Statement, c *cur, f *features) {
 	case "ANALYZE":
 		analyzeStmt(st, c, f)
 	case "DO":
-		st.Class, st.Op = selectClass(f), "DO"
+		selectLike(st, f, "DO")
 	case "HELP":
 		st.Class, st.Op = Read, "HELP"
 	case "CHECKSUM":
@@ -281,6 +285,18 @@ func dispatch(st *Statement, c *cur, f *features) {
 	}
 }
 
+// selectLike places a query: a sequence write makes it a Write of the
+// sequences.
+func selectLike(st *Statement, f *features, op string) {
+	st.Class = selectClass(f)
+	if st.Op == "" {
+		st.Op = op
+	}
+	if st.Class == Write {
+		st.Targets = f.seqs
+	}
+}
+
 func selectClass(f *features) Class {
 	switch {
 	case f.seqWrite:
@@ -320,10 +336,7 @@ func withStmt(st *Statement, c *cur, f *features, explain bool) {
 	}
 	switch {
 	case c.is("SELECT"), c.isPunct('('), c.is("TABLE"), c.is("VALUES"):
-		st.Class = selectClass(f)
-		if st.Op == "" {
-			st.Op = "SELECT"
-		}
+		selectLike(st, f, "SELECT")
 	case c.is("UPDATE"), c.is("DELETE"):
 		if explain {
 			st.Class = Read
@@ -369,7 +382,7 @@ func explainStmt(st *Statement, c *cur, f *features, analyze bool) {
 	switch {
 	case c.atEnd():
 	case c.is("SELECT"), c.isPunct('('), c.is("TABLE"), c.is("VALUES"):
-		st.Class = selectClass(f)
+		selectLike(st, f, "")
 	case c.is("WITH"):
 		withStmt(st, c, f, !analyze)
 	case c.is("INSERT"), c.is("REPLACE"), c.is("UPDATE"), c.is("DELETE"):

@@ -2,6 +2,7 @@ package sqlclass
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -124,6 +125,7 @@ var classCases = []classCase{
 	{sql: "INSERT INTO t SELECT * FROM JSON_TABLE('[1]', '$[*]' COLUMNS (a INT PATH '$')) AS jt", class: Write},
 	{sql: "UPDATE t FOR PORTION OF p FROM '2020-01-01' TO '2021-01-01' SET a = 1", class: Write},
 	{sql: "DELETE FROM t FOR PORTION OF p FROM '2020-01-01' TO '2021-01-01'", class: Write},
+	{sql: "DELETE HISTORY FROM t BEFORE SYSTEM_TIME '2020-01-01'", class: Write},
 	{sql: "WITH c AS (SELECT id FROM u) UPDATE t JOIN c ON t.id = c.id SET t.a = 1", class: Write, op: "UPDATE"},
 	{sql: "WITH c AS (SELECT id FROM u) DELETE FROM t WHERE id IN (SELECT id FROM c)", class: Write, op: "DELETE"},
 	{sql: "SELECT NEXTVAL(s)", class: Write, op: "SELECT"},
@@ -157,6 +159,9 @@ var classCases = []classCase{
 	{sql: "/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1 */", class: DDL, op: "CREATE TRIGGER"},
 	{sql: "SELECT '/*!99999 x */' FROM t", class: Read},
 	{sql: "/*!99999 SET @a = 1 */ SELECT 1", class: Unknown},
+	{sql: "/*!99999 /* c */ SET @a = 1 */ SELECT 1", class: Unknown},
+	{sql: "/*!99999 SET @a = '*/' */ SELECT 1", class: Unknown},
+	{sql: "SELECT 1 /*!99999 FOR UPDATE", class: LockingRead},
 	{sql: "/*M!100000 CREATE TEMPORARY TABLE t (a int) */ SELECT 1", class: Unknown},
 	{sql: "/* plain */ /*+ hint */ DELETE FROM t", class: Write},
 
@@ -427,6 +432,11 @@ var classCases = []classCase{
 	{sql: "SELECT 1; SELECT 2", class: Unknown},
 	{sql: "INSERT INTO tmp VALUES (1); DELETE FROM t", class: Unknown},
 	{sql: "; SELECT 1", class: Unknown},
+	{sql: "DROP TABLE tmp; DELETE FROM t", class: Unknown},
+	{sql: "CREATE TEMPORARY TABLE t (a INT); DELETE FROM u", class: Unknown},
+	{sql: "CREATE PROCEDURE p() BEGIN SELECT 1; DELETE FROM t; END; DELETE FROM u", class: Unknown},
+	{sql: "SELECT 1 /*! ; DELETE FROM t */", class: Unknown},
+	{sql: "/*!99999 ; DELETE FROM t */ SELECT 1", class: Unknown},
 	{sql: "CACHE INDEX t IN k", class: Unknown, op: "CACHE INDEX", ic: 1},
 	{sql: "LOAD INDEX INTO CACHE t", class: Unknown, op: "LOAD INDEX", ic: 1},
 	{sql: "BINLOG 'AAAA'", class: Unknown, op: "BINLOG"},
@@ -517,6 +527,12 @@ var detailCases = []struct {
 	{sql: "INSERT INTO t SELECT * FROM u FOR SYSTEM_TIME AS OF TIMESTAMP '2020-01-01'", want: Statement{Class: Write, Op: "INSERT", Targets: tn("t"), Sources: tn("u")}},
 	{sql: "INSERT INTO t SELECT * FROM JSON_TABLE('[1]', '$[*]' COLUMNS (a INT PATH '$')) AS jt", want: Statement{Class: Write, Op: "INSERT", Targets: tn("t")}},
 	{sql: "UPDATE t FOR PORTION OF p FROM '2020-01-01' TO '2021-01-01' SET a = 1", want: Statement{Class: Write, Op: "UPDATE", Targets: tn("t")}},
+	{sql: "INSERT t SELECT * FROM u RETURNING *", want: Statement{Class: Write, Op: "INSERT", Targets: tn("t"), Sources: tn("u")}},
+	{sql: "UPDATE t1 JOIN t2 ON t1.a = t2.a FOR PORTION OF p FROM '2020-01-01' TO '2021-01-01' SET t2.b = (SELECT 1 FROM u)", want: Statement{Class: Write, Op: "UPDATE", Targets: tn("t1", "t2"), Sources: tn("u")}},
+	{sql: "UPDATE (t1 JOIN t2 ON t1.a = t2.a) FOR PORTION OF p FROM 1 TO 2 SET t2.b = 1", want: Statement{Class: Write, Op: "UPDATE", Targets: tn("t1", "t2")}},
+	{sql: "DELETE t1, t2 FROM t1 JOIN t2 USING (id) WHERE t1.a IN (SELECT a FROM u) RETURNING t1.a", want: Statement{Class: Write, Op: "DELETE", Targets: tn("t1", "t2"), Sources: tn("u")}},
+	{sql: "DELETE HISTORY FROM db.t BEFORE SYSTEM_TIME '2020-01-01'", want: Statement{Class: Write, Op: "DELETE", Targets: tn("db.t")}},
+	{sql: "CREATE PROCEDURE p() BEGIN SELECT 1; DELETE FROM t; END", want: Statement{Class: DDL, Op: "CREATE PROCEDURE", ImplicitCommit: true}},
 	{sql: "/*M!100000 INSERT INTO t2 (id, v) */ SELECT 99999, 1", want: Statement{Class: Write, Op: "INSERT", Targets: tn("t2")}},
 	{sql: "ANALYZE UPDATE t1 JOIN t2 ON t1.a = t2.a SET t1.b = 1", want: Statement{Class: Write, Op: "UPDATE", Targets: tn("t1"), Sources: tn("t2")}},
 	{sql: "LOAD DATA LOCAL INFILE 'x' INTO TABLE db.t", want: Statement{Class: LoadData, Op: "LOAD DATA", Local: true, Targets: tn("db.t")}},
@@ -534,6 +550,22 @@ var detailCases = []struct {
 	{sql: "CREATE INDEX i ON db.t (a)", want: Statement{Class: DDL, Op: "CREATE INDEX", ImplicitCommit: true, Targets: tn("db.t")}},
 	{sql: "CREATE OR REPLACE TABLE t (a INT)", want: Statement{Class: DDL, Op: "CREATE TABLE", ImplicitCommit: true, Targets: tn("t")}},
 	{sql: "OPTIMIZE TABLE t1, t2", want: Statement{Class: DDL, Op: "OPTIMIZE TABLE", ImplicitCommit: true, Targets: tn("t1", "t2")}},
+
+	// sql_mode reaches the parser
+	{sql: `UPDATE "t1" JOIN "t2" ON "t1".a = "t2".a SET "t1".b = 1`, opt: ansi, want: Statement{Class: Write, Op: "UPDATE", Targets: tn("t1"), Sources: tn("t2")}},
+	{sql: `INSERT INTO t SELECT 'a\' FROM u`, opt: nbe, want: Statement{Class: Write, Op: "INSERT", Targets: tn("t"), Sources: tn("u")}},
+
+	// sequence writes name their sequences
+	{sql: "SELECT NEXTVAL(s)", want: Statement{Class: Write, Op: "SELECT", Targets: tn("s")}},
+	{sql: "SELECT NEXT VALUE FOR db.s, PREVIOUS VALUE FOR q", want: Statement{Class: Write, Op: "SELECT", Targets: tn("db.s")}},
+	{sql: "SELECT `s`.nextval", want: Statement{Class: Write, Op: "SELECT", Targets: tn("s")}},
+	{sql: "SELECT SETVAL(s, 10), LASTVAL(q)", want: Statement{Class: Write, Op: "SELECT", Targets: tn("s")}},
+	{sql: "DO NEXTVAL(s)", want: Statement{Class: Write, Op: "DO", Targets: tn("s")}},
+	{sql: "UPDATE tmp SET a = NEXTVAL(s)", want: Statement{Class: Write, Op: "UPDATE", Targets: tn("tmp", "s")}},
+	{sql: "INSERT INTO tmp SELECT NEXTVAL(s), a FROM u", want: Statement{Class: Write, Op: "INSERT", Targets: tn("tmp", "s"), Sources: tn("u")}},
+	{sql: "SELECT nextval('s')", want: Statement{Class: Unknown, Op: "SELECT"}},
+	{sql: "INSERT INTO", want: Statement{Class: Unknown, Op: "INSERT"}},
+	{sql: "LOAD DATA INFILE 'x'", want: Statement{Class: Unknown, Op: "LOAD DATA"}},
 
 	// UserVars and Funcs
 	{sql: "SELECT @a, @B, @a", want: Statement{Class: Read, Op: "SELECT", UserVars: []string{"a", "b"}}},
@@ -771,5 +803,29 @@ func TestConcurrent(t *testing.T) {
 	}
 	for g := 0; g < 8; g++ {
 		<-done
+	}
+}
+
+// TestInvariance: keyword case and the comments or blanks between tokens
+// never change a class.
+func TestInvariance(t *testing.T) {
+	for _, tc := range classCases {
+		if strings.Contains(tc.sql, "--") || strings.Contains(tc.sql, "#") {
+			continue
+		}
+		vs := []string{
+			strings.ToUpper(tc.sql),
+			strings.ToLower(tc.sql),
+			strings.ReplaceAll(tc.sql, " ", " \n\t "),
+			"/* lead */ " + tc.sql + " -- trail",
+		}
+		if !strings.Contains(tc.sql, "/*") {
+			vs = append(vs, strings.ReplaceAll(tc.sql, " ", "/* x */"))
+		}
+		for _, v := range vs {
+			if got := Classify(v, tc.opt).Class; got != tc.class {
+				t.Errorf("Classify(%q) = %v, want %v (from %q)", v, got, tc.class, tc.sql)
+			}
+		}
 	}
 }

@@ -141,6 +141,9 @@ func (c *cur) tableName() (TableName, bool) {
 	if c.isPunct('.') {
 		save := *c
 		c.adv()
+		if c.tok.kind == tNumber { // after '.', digits are an identifier
+			c.tok.kind = tWord
+		}
 		if b, ok := c.ident(); ok {
 			return TableName{Schema: a, Name: b}, true
 		}

@@ -10,11 +10,13 @@ type features struct {
 	multi    bool // ';' followed by another statement
 	funcs    Funcs
 	vars     []string
+	seqs     []TableName // sequences NEXTVAL/SETVAL/NEXT VALUE FOR change
+	seqOdd   bool        // a sequence write whose sequence could not be read
 }
 
 func (f *features) scan(s string, opt Options) {
 	l := lexer{s: s, opt: opt}
-	var prev token
+	var prev, prev2 token
 	first := true
 	for {
 		t := l.next()
@@ -23,7 +25,7 @@ func (f *features) scan(s string, opt Options) {
 			return
 		case tWord:
 			if !first {
-				f.word(&l, s[t.start:t.end])
+				f.word(&l, s[t.start:t.end], prev, prev2)
 			}
 		case tUserVar:
 			if !isAccountHost(s, prev, t) {
@@ -48,13 +50,13 @@ func (f *features) scan(s string, opt Options) {
 				}
 			}
 		}
-		prev = t
+		prev2, prev = prev, t
 		first = false
 	}
 }
 
 // word checks one keyword; it is the hot path, so it switches on length first.
-func (f *features) word(l *lexer, w string) {
+func (f *features) word(l *lexer, w string, prev, prev2 token) {
 	switch len(w) {
 	case 3:
 		if upperEq(w, "FOR") {
@@ -78,6 +80,7 @@ func (f *features) word(l *lexer, w string) {
 			if t := n.next(); t.kind == tWord && upperEq(l.s[t.start:t.end], "VALUE") {
 				if t = n.next(); t.kind == tWord && upperEq(l.s[t.start:t.end], "FOR") {
 					f.seqWrite = true
+					f.sequence(n, false)
 				}
 			}
 		case upperEq(w, "WITH"):
@@ -92,10 +95,12 @@ func (f *features) word(l *lexer, w string) {
 			f.sel = true
 		} else if upperEq(w, "SETVAL") {
 			f.seqWrite = true
+			f.seqCall(l, prev, prev2)
 		}
 	case 7:
 		if upperEq(w, "NEXTVAL") {
 			f.seqWrite = true
+			f.seqCall(l, prev, prev2)
 		}
 	case 9:
 		if upperEq(w, "ROW_COUNT") {
@@ -110,6 +115,40 @@ func (f *features) word(l *lexer, w string) {
 			f.funcs |= FnLastInsertID
 		}
 	}
+}
+
+// seqCall records the sequence of NEXTVAL(s) / SETVAL(s, n), or of the
+// Oracle-mode s.NEXTVAL.
+func (f *features) seqCall(l *lexer, prev, prev2 token) {
+	if prev.kind == tPunct && l.s[prev.start] == '.' && prev.adj {
+		if prev2.kind == tWord || prev2.kind == tQIdent {
+			n := l.s[prev2.start:prev2.end]
+			if prev2.kind == tQIdent {
+				n = unquote(n, l.opt)
+			}
+			f.seqs = addTable(f.seqs, TableName{Name: n})
+			return
+		}
+		f.seqOdd = true
+		return
+	}
+	f.sequence(*l, true)
+}
+
+// sequence reads the sequence name that l is about to lex.
+func (f *features) sequence(l lexer, paren bool) {
+	c := cur{l: l}
+	c.adv()
+	if paren && !c.acceptPunct('(') {
+		f.seqOdd = true
+		return
+	}
+	t, ok := c.tableName()
+	if !ok {
+		f.seqOdd = true
+		return
+	}
+	f.seqs = addTable(f.seqs, t)
 }
 
 // isAccountHost tells the host part of an account name ('u'@'h', u@h) from a

@@ -1,11 +1,13 @@
 package sqlclass
 
 import (
+	"github.com/pingcap/tidb/pkg/parser/ast"
 	"os"
-	"strconv"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func seedCorpus(f *testing.F) {
@@ -27,6 +29,9 @@ var fuzzFound = []string{
 	"/*!CREATE*/VIEW``0",
 	"SELECT @\xaa",
 	"UPDATE``",
+	"INSERT \x95 VALUE()",
+	"UPDATE A JOI,``SET A=0",
+	"insert A.0()vAlue()",
 }
 
 // firstWord returns the first word of sql when it starts, after blanks, with
@@ -79,6 +84,55 @@ func FuzzClassify(f *testing.F) {
 			}
 		}
 		Tables(sql, opt)
+		checkAgainstParser(t, sql, opt, st)
+	})
+}
+
+// lockFinder reports a locking clause anywhere in a parsed statement.
+type lockFinder struct{ found bool }
+
+func (v *lockFinder) Enter(n ast.Node) (ast.Node, bool) {
+	if s, ok := n.(*ast.SelectStmt); ok && s.LockInfo != nil && s.LockInfo.LockType != ast.SelectLockNone {
+		v.found = true
+	}
+	return n, false
+}
+
+func (v *lockFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// checkAgainstParser compares the lexical class with what the TiDB parser
+// reads, where it reads one statement and no executable comment is involved:
+// a write, DDL or lock it sees must never be placed on the reader.
+func checkAgainstParser(t *testing.T, sql string, opt Options, st Statement) {
+	if hasExecComment(sql) || !utf8.ValidString(sql) { // the parser rewrites invalid UTF-8
+		return
+	}
+	parseOne(sql, opt, func(n ast.StmtNode) {
+		reader := st.Class == Read || st.Class == Session || st.Class == Set || st.Class == Use ||
+			st.Class == Empty || st.Class == SetTransaction || st.Class == Begin || st.Class == Commit ||
+			st.Class == Rollback
+		var lf lockFinder
+		n.Accept(&lf)
+		switch n.(type) {
+		case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+			if st.Class != Write && st.Class != Unknown {
+				t.Fatalf("Classify(%q) = %v, parser reads %T", sql, st.Class, n)
+			}
+			wantT, _, ok := astWriteNode(n)
+			for _, x := range wantT {
+				if ok && st.Class == Write && !hasTable(st.Targets, x) {
+					t.Fatalf("Classify(%q): targets %v miss %v", sql, st.Targets, x)
+				}
+			}
+		case *ast.LoadDataStmt, ast.DDLNode:
+			if reader {
+				t.Fatalf("Classify(%q) = %v, parser reads %T", sql, st.Class, n)
+			}
+		case *ast.SelectStmt, *ast.SetOprStmt:
+			if lf.found && st.Class == Read {
+				t.Fatalf("Classify(%q) = Read, parser reads a locking clause", sql)
+			}
+		}
 	})
 }
 

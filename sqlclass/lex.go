@@ -367,7 +367,8 @@ func hasExecComment(s string) bool {
 // reports whether any conditional comment exists.
 func normalize(s string, opt Options, keepCond bool) (out string, cond bool) {
 	b := []byte(s)
-	inExec := false
+	inExec, drop := false, false // drop: blank the whole current comment
+	execStart := 0
 	blank := func(from, to int) {
 		for k := from; k < to; k++ {
 			if b[k] != '\n' {
@@ -382,8 +383,12 @@ func normalize(s string, opt Options, keepCond bool) (out string, cond bool) {
 			i = skipQuoted(s, i, quoteEscapes(c, opt))
 			continue
 		case inExec && c == '*' && i+1 < len(s) && s[i+1] == '/':
-			blank(i, i+2)
-			inExec = false
+			if drop {
+				blank(execStart, i+2)
+			} else {
+				blank(i, i+2)
+			}
+			inExec, drop = false, false
 			i += 2
 			continue
 		case c == '/' && i+1 < len(s) && s[i+1] == '*' && !inExec:
@@ -400,14 +405,8 @@ func normalize(s string, opt Options, keepCond bool) (out string, cond bool) {
 				}
 				isCond := m || k > j
 				cond = cond || isCond
-				if isCond && !keepCond {
-					e := commentEnd(s, i)
-					blank(i, e)
-					i = e
-					continue
-				}
+				inExec, drop, execStart = true, isCond && !keepCond, i
 				blank(i, k)
-				inExec = true
 				i = k
 				continue
 			}
@@ -419,6 +418,9 @@ func normalize(s string, opt Options, keepCond bool) (out string, cond bool) {
 			}
 		}
 		i++
+	}
+	if drop {
+		blank(execStart, len(s)) // unterminated
 	}
 	return string(b), cond
 }

@@ -12,34 +12,34 @@ type Options struct {
 // Class is the routing class of a statement.
 type Class uint8
 
-// Classes. See the package tests for the statements in each.
+// Classes. The tests list the statements of each.
 const (
-	Unknown Class = iota // cannot be placed with certainty
-	Read
-	LockingRead
-	Write
-	LoadData
-	CreateTempTable
-	DropTempTable
-	DDL
-	Plugin
-	Set
-	SetTransaction
-	SetGlobal
-	Use
-	Begin
-	Commit
-	Rollback
-	Savepoint
-	XA
-	LockTables
-	UnlockTables
-	Call
-	Prepare
-	Execute
-	Deallocate
-	Session
-	Empty
+	Unknown         Class = iota // cannot be placed with certainty: writer, or 1290 with forwarding off
+	Read                         // SELECT, SHOW, DESCRIBE/EXPLAIN (not ANALYZE of a write), DO, HELP, TABLE, VALUES, CHECKSUM/CHECK TABLE
+	LockingRead                  // a SELECT with FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE anywhere
+	Write                        // INSERT, REPLACE, UPDATE, DELETE, and queries that advance a sequence
+	LoadData                     // LOAD DATA, LOAD XML
+	CreateTempTable              // CREATE [OR REPLACE] TEMPORARY TABLE
+	DropTempTable                // DROP TEMPORARY TABLE
+	DDL                          // DDL, DCL and admin statements on permanent objects or the server
+	Plugin                       // INSTALL/UNINSTALL PLUGIN, SONAME, COMPONENT
+	Set                          // SET of session or user variables, SET NAMES, SET CHARACTER SET
+	SetTransaction               // SET [GLOBAL|SESSION] TRANSACTION …
+	SetGlobal                    // a SET that assigns a GLOBAL/PERSIST/PERSIST_ONLY variable
+	Use                          // USE db
+	Begin                        // BEGIN [WORK], START TRANSACTION …
+	Commit                       // COMMIT [WORK] [AND [NO] CHAIN] [[NO] RELEASE]
+	Rollback                     // ROLLBACK [WORK] [AND [NO] CHAIN] [[NO] RELEASE]
+	Savepoint                    // SAVEPOINT, ROLLBACK TO [SAVEPOINT], RELEASE SAVEPOINT
+	XA                           // XA START/BEGIN/END/PREPARE/COMMIT/ROLLBACK/RECOVER
+	LockTables                   // LOCK TABLES, LOCK INSTANCE FOR BACKUP
+	UnlockTables                 // UNLOCK TABLES, UNLOCK INSTANCE
+	Call                         // CALL
+	Prepare                      // PREPARE name FROM 'text' | @var
+	Execute                      // EXECUTE name [USING …] (not EXECUTE IMMEDIATE)
+	Deallocate                   // DEALLOCATE PREPARE, DROP PREPARE
+	Session                      // session-local, safe on the reader: KILL, GET DIAGNOSTICS, SIGNAL, RESIGNAL, HANDLER, SET ROLE
+	Empty                        // only blanks, comments and ';'
 )
 
 var classNames = [...]string{

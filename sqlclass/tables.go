@@ -54,7 +54,7 @@ func (v *collector) Enter(n ast.Node) (ast.Node, bool) {
 	case *ast.DeleteTableList:
 		return n, true // aliases of tables in the FROM/USING list
 	case *ast.TableName:
-		if !v.isCTE(n) {
+		if n.Name.L != "" && !v.isCTE(n) { // the parser takes `` that MySQL rejects
 			v.tables = append(v.tables, n)
 		}
 		return n, true
@@ -156,7 +156,7 @@ func leaves(n ast.ResultSetNode, out []leaf) []leaf {
 		}
 		switch s := n.Source.(type) {
 		case *ast.TableName:
-			if s != nil {
+			if s != nil && s.Name.L != "" {
 				out = append(out, leaf{s, n.AsName.L})
 			}
 		case *ast.Join:
@@ -186,76 +186,79 @@ func match(ls []leaf, schema, name string) []leaf {
 // astWrite reads Targets and Sources of an INSERT, UPDATE, DELETE or CREATE
 // TABLE … SELECT from the parser's tree.
 func astWrite(sql string, opt Options) (targets, sources []TableName, ok bool) {
-	known := true
 	parsed := parseOne(sql, opt, func(s ast.StmtNode) {
-		var v collector
-		s.Accept(&v)
-		var ls []leaf
-		switch s := s.(type) {
-		case *ast.InsertStmt:
-			if s.Table != nil && s.Table.TableRefs != nil {
-				for _, l := range leaves(s.Table.TableRefs, nil) {
-					targets = addTable(targets, tableOf(l.t))
-				}
-			}
-		case *ast.UpdateStmt:
-			if s.TableRefs != nil {
-				ls = leaves(s.TableRefs.TableRefs, nil)
-			}
-			ls = inScope(&v, ls)
-			for _, a := range s.List {
-				m := ls
-				if a.Column != nil && a.Column.Table.L != "" {
-					if x := match(ls, a.Column.Schema.L, a.Column.Table.L); len(x) > 0 {
-						m = x
-					}
-				}
-				for _, l := range m {
-					targets = addTable(targets, tableOf(l.t))
-				}
-			}
-		case *ast.DeleteStmt:
-			if s.TableRefs != nil {
-				ls = leaves(s.TableRefs.TableRefs, nil)
-			}
-			ls = inScope(&v, ls)
-			if !s.IsMultiTable || s.Tables == nil {
-				for _, l := range ls {
-					targets = addTable(targets, tableOf(l.t))
-				}
-				break
-			}
-			for _, t := range s.Tables.Tables {
-				m := match(ls, t.Schema.L, t.Name.L)
-				if len(m) == 0 {
-					targets = addTable(targets, tableOf(t))
-				}
-				for _, l := range m {
-					targets = addTable(targets, tableOf(l.t))
-				}
-			}
-		case *ast.CreateTableStmt:
-			// Sources may name the new table: it can shadow a permanent one.
-			for _, t := range v.tables {
-				if t != s.Table {
-					sources = addTable(sources, tableOf(t))
-				}
-			}
-			if s.Table != nil {
-				targets = []TableName{tableOf(s.Table)}
-			}
-			return
-		default:
-			known = false
-			return
-		}
-		for _, t := range v.tables {
-			if x := tableOf(t); !hasTable(targets, x) {
-				sources = addTable(sources, x)
-			}
-		}
+		targets, sources, ok = astWriteNode(s)
 	})
-	return targets, sources, parsed && known && len(targets) > 0
+	return targets, sources, parsed && ok
+}
+
+func astWriteNode(s ast.StmtNode) (targets, sources []TableName, ok bool) {
+	var v collector
+	s.Accept(&v)
+	var ls []leaf
+	switch s := s.(type) {
+	case *ast.InsertStmt:
+		if s.Table != nil && s.Table.TableRefs != nil {
+			for _, l := range leaves(s.Table.TableRefs, nil) {
+				targets = addTable(targets, tableOf(l.t))
+			}
+		}
+	case *ast.UpdateStmt:
+		if s.TableRefs != nil {
+			ls = leaves(s.TableRefs.TableRefs, nil)
+		}
+		ls = inScope(&v, ls)
+		for _, a := range s.List {
+			m := ls
+			if a.Column != nil && a.Column.Table.L != "" {
+				if x := match(ls, a.Column.Schema.L, a.Column.Table.L); len(x) > 0 {
+					m = x
+				}
+			}
+			for _, l := range m {
+				targets = addTable(targets, tableOf(l.t))
+			}
+		}
+	case *ast.DeleteStmt:
+		if s.TableRefs != nil {
+			ls = leaves(s.TableRefs.TableRefs, nil)
+		}
+		ls = inScope(&v, ls)
+		if !s.IsMultiTable || s.Tables == nil {
+			for _, l := range ls {
+				targets = addTable(targets, tableOf(l.t))
+			}
+			break
+		}
+		for _, t := range s.Tables.Tables {
+			m := match(ls, t.Schema.L, t.Name.L)
+			if len(m) == 0 {
+				targets = addTable(targets, tableOf(t))
+			}
+			for _, l := range m {
+				targets = addTable(targets, tableOf(l.t))
+			}
+		}
+	case *ast.CreateTableStmt:
+		// Sources may name the new table: it can shadow a permanent one.
+		for _, t := range v.tables {
+			if t != s.Table {
+				sources = addTable(sources, tableOf(t))
+			}
+		}
+		if s.Table != nil {
+			targets = []TableName{tableOf(s.Table)}
+		}
+		return targets, sources, len(targets) > 0
+	default:
+		return nil, nil, false
+	}
+	for _, t := range v.tables {
+		if x := tableOf(t); !hasTable(targets, x) {
+			sources = addTable(sources, x)
+		}
+	}
+	return targets, sources, len(targets) > 0
 }
 
 func inScope(v *collector, ls []leaf) []leaf {

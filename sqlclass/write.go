@@ -5,6 +5,22 @@ package sqlclass
 // runs only when a nested query or a join may name more tables.
 func writeStmt(st *Statement, sub string, opt Options, f *features) {
 	st.Class = Write
+	writeTables(st, sub, opt, f)
+	// Sequences it advances are changed too.
+	st.Targets = unionTables(st.Targets, f.seqs)
+	if len(f.seqs) > 0 {
+		var src []TableName
+		for _, t := range st.Sources {
+			if !hasTable(st.Targets, t) {
+				src = append(src, t)
+			}
+		}
+		st.Sources = src
+	}
+}
+
+func writeTables(st *Statement, sub string, opt Options, f *features) {
+	var into *TableName // INSERT's table, read lexically
 	c := newCur(sub, opt)
 	nested := f.sel || f.tblN > 0
 	switch {
@@ -17,9 +33,13 @@ func writeStmt(st *Statement, sub string, opt Options, f *features) {
 		for c.accept("LOW_PRIORITY") || c.accept("DELAYED") || c.accept("HIGH_PRIORITY") || c.accept("IGNORE") {
 		}
 		c.accept("INTO")
-		if t, ok := c.tableName(); ok && !nested {
+		t, ok := c.tableName()
+		if ok && !nested {
 			st.Targets = []TableName{t}
 			return
+		}
+		if ok {
+			into = &t
 		}
 	case c.is("UPDATE"):
 		st.Op = "UPDATE"
@@ -60,7 +80,7 @@ func writeStmt(st *Statement, sub string, opt Options, f *features) {
 		st.Targets, st.Sources = t, s
 		return
 	}
-	st.Targets, st.Sources = lexWrite(sub, opt)
+	st.Targets, st.Sources = lexWrite(sub, opt, into)
 }
 
 // skipAlias skips [AS] alias after a table name.
@@ -93,9 +113,8 @@ func stopWord(w string) bool {
 
 // lexRef is a table reference found lexically.
 type lexRef struct {
-	t     TableName
-	ctx   int // index of the FROM/JOIN/INTO/UPDATE/… clause it was found in
-	depth int // parenthesis depth
+	t   TableName
+	pos int // offset of the name
 }
 
 // lexRefs finds table references without the parser: names that follow
@@ -104,19 +123,12 @@ type lexRef struct {
 func lexRefs(sql string, opt Options) []lexRef {
 	var refs []lexRef
 	c := newCur(sql, opt)
-	ctx, depth := -1, 0
 	var prev token
 	for c.tok.kind != tEOF {
-		switch {
-		case c.isPunct('('):
-			depth++
-		case c.isPunct(')'):
-			depth--
-		case c.tok.kind == tWord && isRefKeyword(&c, prev):
-			ctx++
+		if c.tok.kind == tWord && isRefKeyword(&c, prev) {
 			prev = c.tok
 			c.adv()
-			refs = refList(&c, refs, ctx, depth)
+			refs = refList(&c, refs)
 			continue
 		}
 		prev = c.tok
@@ -128,8 +140,11 @@ func lexRefs(sql string, opt Options) []lexRef {
 func isRefKeyword(c *cur, prev token) bool {
 	var buf [24]byte
 	switch string(keyword(c.text(), &buf)) {
-	case "FROM", "JOIN", "USING", "STRAIGHT_JOIN", "DELETE", "TABLE":
+	case "FROM", "JOIN", "STRAIGHT_JOIN", "DELETE", "TABLE":
 		return true
+	case "USING": // DELETE … USING list, not JOIN … USING (cols)
+		n := c.peek()
+		return !(n.kind == tPunct && c.l.s[n.start] == '(')
 	case "INTO":
 		n := c.peek()
 		return !(n.kind == tUserVar || c.tokIs(n, "OUTFILE") || c.tokIs(n, "DUMPFILE"))
@@ -139,14 +154,17 @@ func isRefKeyword(c *cur, prev token) bool {
 	return false
 }
 
-func refList(c *cur, refs []lexRef, ctx, depth int) []lexRef {
+func refList(c *cur, refs []lexRef) []lexRef {
 	for c.accept("LOW_PRIORITY") || c.accept("QUICK") || c.accept("IGNORE") || c.accept("DELAYED") ||
-		c.accept("HIGH_PRIORITY") || c.accept("LATERAL") || c.accept("ONLY") {
+		c.accept("HIGH_PRIORITY") || c.accept("LATERAL") || c.accept("ONLY") || c.accept("HISTORY") {
 	}
 	for {
+		for c.acceptPunct('(') { // a parenthesised join; a subquery stops at SELECT
+		}
 		if c.tok.kind == tWord && stopWord(c.text()) || c.tok.kind != tWord && c.tok.kind != tQIdent {
 			return refs
 		}
+		pos := c.tok.start
 		t, ok := c.tableName()
 		if !ok {
 			return refs
@@ -155,7 +173,7 @@ func refList(c *cur, refs []lexRef, ctx, depth int) []lexRef {
 			return refs // a function such as JSON_TABLE(…), or a SET column
 		}
 		if !(t.Schema == "" && upperEq(t.Name, "DUAL")) {
-			refs = append(refs, lexRef{t: t, ctx: ctx, depth: depth})
+			refs = append(refs, lexRef{t: t, pos: pos})
 		}
 		if c.isPunct('.') { // t.* in DELETE t.* FROM
 			c.adv()
@@ -171,18 +189,23 @@ func refList(c *cur, refs []lexRef, ctx, depth int) []lexRef {
 	}
 }
 
-// lexWrite is the fallback when the parser cannot read a write: the first
-// table list holds the targets (for INSERT, its first table), the rest are
-// sources.
-func lexWrite(sub string, opt Options) (targets, sources []TableName) {
+// lexWrite is the fallback when the parser cannot read a write. It may
+// over-report targets but must not miss one: INSERT writes its INTO table;
+// UPDATE every table named before SET; DELETE every table named before
+// WHERE/ORDER/LIMIT/RETURNING. Other references are sources.
+func lexWrite(sub string, opt Options, into *TableName) (targets, sources []TableName) {
 	refs := lexRefs(sub, opt)
 	c := newCur(sub, opt)
-	insert := c.is("INSERT") || c.is("REPLACE")
-	del := c.is("DELETE")
-	for i, r := range refs {
-		switch {
-		case insert && i == 0, !insert && !del && r.ctx == 0 && r.depth == 0, del && r.depth == 0:
-			targets = addTable(targets, r.t)
+	if c.is("INSERT") || c.is("REPLACE") {
+		if into != nil {
+			targets = []TableName{*into}
+		}
+	} else {
+		end := clauseStart(sub, opt)
+		for _, r := range refs {
+			if r.pos < end {
+				targets = addTable(targets, r.t)
+			}
 		}
 	}
 	for _, r := range refs {
@@ -191,6 +214,25 @@ func lexWrite(sub string, opt Options) (targets, sources []TableName) {
 		}
 	}
 	return targets, sources
+}
+
+// clauseStart finds, outside parentheses, the SET of an UPDATE or the
+// WHERE/ORDER/LIMIT/RETURNING of a DELETE: the end of its table list.
+func clauseStart(sub string, opt Options) int {
+	c := newCur(sub, opt)
+	depth := 0
+	for c.tok.kind != tEOF {
+		switch {
+		case c.isPunct('('):
+			depth++
+		case c.isPunct(')'):
+			depth--
+		case depth == 0 && (c.is("SET") || c.is("WHERE") || c.is("ORDER") || c.is("LIMIT") || c.is("RETURNING")):
+			return c.tok.start
+		}
+		c.adv()
+	}
+	return len(sub)
 }
 
 func hasTable(list []TableName, t TableName) bool {

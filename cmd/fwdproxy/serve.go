@@ -45,6 +45,8 @@ type fileConfig struct {
 	ReadWaitTimeoutAction   *string  `yaml:"read-wait-timeout-action"`
 	ReadWriteQuirk          *bool    `yaml:"aurora-read-write-quirk"`
 	AuthMethod              *string  `yaml:"auth-method"`
+	PushTracking            *bool    `yaml:"push-tracking"`
+	ForwardTimeout          *string  `yaml:"forward-timeout"`
 	TLSCert                 *string  `yaml:"tls-cert"`
 	TLSKey                  *string  `yaml:"tls-key"`
 	RequireTLS              *bool    `yaml:"require-tls"`
@@ -61,7 +63,7 @@ var settingNames = []string{
 	"listen", "writer", "reader", "admin", "forwarding", "default-consistency",
 	"writer-idle-timeout", "writer-max-connections-pct", "read-wait-timeout",
 	"read-wait-timeout-action", "log-level", "log-format", "aurora-read-write-quirk",
-	"tls-cert", "tls-key", "require-tls", "backend-tls", "backend-ca", "auth-method",
+	"tls-cert", "tls-key", "require-tls", "backend-tls", "backend-ca", "auth-method", "push-tracking", "forward-timeout",
 }
 
 func serve(args []string) int {
@@ -160,6 +162,8 @@ func parseServe(args []string, getenv func(string) string, out io.Writer) (proxy
 	fs.String("read-wait-timeout", "10s", "longest consistency wait before a read (e.g. 500ms, 10s)")
 	fs.String("read-wait-timeout-action", "error", "on wait timeout: error|writer")
 	fs.String("aurora-read-write-quirk", "false", "reproduce Aurora's 1290 for START TRANSACTION READ WRITE without SUPER/CONNECTION_ADMIN")
+	fs.String("push-tracking", "true", "follow the reader's binlog to learn what it applied (needs REPLICATION SLAVE); false: waits on the reader only")
+	fs.String("forward-timeout", "0", "bound on one forwarded statement (e.g. 30s); 0 for none")
 	fs.String("auth-method", "mysql_native_password", "client authentication: mysql_native_password|caching_sha2_password")
 	fs.String("tls-cert", "", "PEM certificate for client TLS")
 	fs.String("tls-key", "", "PEM key for client TLS")
@@ -247,6 +251,10 @@ func loadFile(path string, set settings) ([]string, error) {
 		set["aurora-read-write-quirk"] = strconv.FormatBool(*fc.ReadWriteQuirk)
 	}
 	put("auth-method", fc.AuthMethod)
+	if fc.PushTracking != nil {
+		set["push-tracking"] = strconv.FormatBool(*fc.PushTracking)
+	}
+	put("forward-timeout", fc.ForwardTimeout)
 	put("tls-cert", fc.TLSCert)
 	put("tls-key", fc.TLSKey)
 	if fc.RequireTLS != nil {
@@ -290,6 +298,12 @@ func buildConfig(set settings, users []string, getenv func(string) string) (prox
 	}
 	cfg.ReadWaitTimeoutAction = set["read-wait-timeout-action"]
 	cfg.AuthMethod = set["auth-method"]
+	if cfg.PushTracking, err = strconv.ParseBool(set["push-tracking"]); err != nil {
+		return cfg, fmt.Errorf("--push-tracking must be true or false, got %q", set["push-tracking"])
+	}
+	if cfg.ForwardTimeout, err = parseDuration(set["forward-timeout"]); err != nil {
+		return cfg, fmt.Errorf("--forward-timeout: %v", err)
+	}
 	if cfg.ReadWriteQuirk, err = strconv.ParseBool(set["aurora-read-write-quirk"]); err != nil {
 		return cfg, fmt.Errorf("--aurora-read-write-quirk must be true or false, got %q", set["aurora-read-write-quirk"])
 	}
