@@ -73,6 +73,13 @@ func Get() (*Pair, error) {
 		}
 		return p, nil
 	}
+	return New()
+}
+
+// New always starts a private pair with pair.sh in a temporary directory, whatever
+// $FWDPROXY_PAIR_ENV says; Stop stops it. For tests that change the pair's set-up (its
+// replication link, its limits) and so must not share it.
+func New() (*Pair, error) {
 	script, err := scriptPath()
 	if err != nil {
 		return nil, err
@@ -192,6 +199,55 @@ func (p *Pair) Stop() error {
 		return fmt.Errorf("pair: %s stop %s: %w\n%s", script, p.Dir, err, out)
 	}
 	return os.Remove(filepath.Dir(p.Dir)) // the MkdirTemp parent
+}
+
+// SetMaster points the replica's replication at host:port (e.g. a latency proxy in front of
+// the writer), as root: STOP SLAVE; CHANGE MASTER TO MASTER_HOST, MASTER_PORT; START SLAVE. Every
+// other replication setting (user, MASTER_USE_GTID=slave_pos) is kept, so the replica resumes
+// from its own GTID position. It returns once both replication threads run again.
+func (p *Pair) SetMaster(host string, port int) error {
+	if host == "" || strings.ContainsAny(host, "'\\\x00") || port <= 0 || port > 65535 {
+		return fmt.Errorf("pair: bad master address %q:%d", host, port)
+	}
+	_, r, err := p.admin()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultWaitTimeout)
+	defer cancel()
+	// One connection: the three statements belong together.
+	c, err := r.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("pair: replica %s: %w", p.ReaderAddr, err)
+	}
+	defer c.Close()
+	for _, q := range []string{
+		"STOP SLAVE",
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d", host, port),
+		"START SLAVE",
+	} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("pair: %s: %w", q, err)
+		}
+	}
+	for {
+		st, err := p.slaveStatus(ctx, r)
+		if err != nil {
+			return fmt.Errorf("pair: SHOW SLAVE STATUS: %w", err)
+		}
+		if st != nil && st["Slave_IO_Running"] == "Yes" && st["Slave_SQL_Running"] == "Yes" {
+			return nil
+		}
+		if st != nil && (st["Last_IO_Errno"] != "0" || st["Last_SQL_Errno"] != "0") && st["Slave_IO_Running"] == "No" {
+			return fmt.Errorf("pair: replication via %s:%d did not start: IO=%s SQL=%s Last_IO_Error=%q Last_SQL_Error=%q",
+				host, port, st["Slave_IO_Running"], st["Slave_SQL_Running"], st["Last_IO_Error"], st["Last_SQL_Error"])
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pair: replication via %s:%d did not start: %w", host, port, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // DSN returns a go-sql-driver DSN (TCP, multiStatements off) for user/password at addr, database
