@@ -5,7 +5,7 @@ GO ?= go
 PAIR_DIR ?= $(CURDIR)/.pair
 BIN := bin/fwdproxy
 
-.PHONY: build test unit integration demo fuzz vet clean soak-consistency bench
+.PHONY: build test unit integration demo fuzz vet clean soak-consistency bench bench-smoke
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fwdproxy
@@ -13,18 +13,31 @@ build:
 vet:
 	$(GO) vet ./...
 
-# Unit tests, then every integration test against one shared MariaDB pair,
-# which is stopped again however the tests end.
+# Unit tests, then every test that needs servers: the shared MariaDB pair
+# (stopped again however the tests end) plus the packages that start private
+# pairs (lag, failure, doctor's broken setups), then a short benchmark run.
 test: build vet
-	$(GO) test -count=1 ./sqlclass/ ./consistency/ ./metrics/ ./cmd/...
+	$(GO) test -count=1 ./sqlclass/ ./metrics/ ./cmd/... ./lint/ ./deploy/
 	@bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1 || true
 	bash integration/pair.sh start $(PAIR_DIR)
 	@set -o pipefail; trap 'bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1' EXIT; \
 	FWDPROXY_PAIR_ENV=$(PAIR_DIR)/pair.env FWDPROXY_BIN=$(CURDIR)/$(BIN) \
-		$(GO) test -count=1 -p 1 -timeout 15m ./proxy/ ./integration/...
+		$(GO) test -count=1 -p 1 -timeout 30m ./consistency/ ./proxy/ ./doctor/ ./integration/...
+	$(MAKE) bench-smoke
 
 unit:
-	$(GO) test -count=1 ./sqlclass/ ./consistency/ ./metrics/ ./cmd/...
+	$(GO) test -count=1 -short ./sqlclass/ ./consistency/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./proxy/
+
+# 10,000 read-after-write trials per lag level (about 5 minutes).
+soak-consistency:
+	FWDPROXY_SOAK_TRIALS=10000 $(GO) test -count=1 -timeout 30m -v -run 'TestReadAfterWriteUnderLag' ./integration/lag/
+
+# sysbench and memory, direct vs through the proxy; writes docs/benchmarks.md.
+bench: build
+	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
+
+bench-smoke: build
+	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke
 
 # Start a writer, a replica and fwdproxy in front; Ctrl-C stops everything.
 demo: build
