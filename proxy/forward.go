@@ -42,6 +42,7 @@ func (s *session) forward(payload []byte, st *sqlclass.Statement, more bool) (bo
 // an open transaction is gone (rolled back by the writer).
 func (s *session) writerFailed(err error) *sqlError {
 	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
+	s.srv.log.Warn("forwarding error", zap.Uint32("session", s.id), zap.Bool("in_transaction", s.txWriter), zap.Error(err))
 	if timedOut {
 		s.srv.Metrics.ReplicaErrorRPCTimeout()
 		s.srv.Metrics.WriterErrorRPCTimeout()

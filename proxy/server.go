@@ -380,6 +380,8 @@ func (s *Server) handle(c net.Conn) {
 	s.mu.Lock()
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
+	s.Metrics.ClientConnected()
+	defer s.Metrics.ClientDisconnected()
 	s.log.Info("session start", zap.Uint32("id", ss.id), zap.String("user", ss.user), zap.String("remote", c.RemoteAddr().String()))
 	ss.run()
 	ss.closeBackends()
