@@ -91,7 +91,13 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 			_ = c.SetCollation(p.collation)
 		}
 		if p.tls != nil {
-			c.SetTLSConfig(p.tls)
+			cfg := p.tls
+			if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+				// Verify the certificate against the address we dial.
+				cfg = cfg.Clone()
+				cfg.ServerName, _, _ = net.SplitHostPort(p.addr)
+			}
+			c.SetTLSConfig(cfg)
 		}
 		return nil
 	}

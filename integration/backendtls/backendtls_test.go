@@ -1,0 +1,185 @@
+// Package backendtls checks the proxy's TLS to the writer and the reader on
+// a private MariaDB pair whose servers have certificates this test makes.
+package backendtls
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/proxy"
+)
+
+var (
+	thePair *pair.Pair
+	caPool  *x509.CertPool
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "fwdtls-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if caPool, err = writeCerts(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "certificates:", err)
+		return 1
+	}
+	ssl := fmt.Sprintf("ssl_ca=%s\nssl_cert=%s\nssl_key=%s", filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	os.Setenv("PAIR_WRITER_EXTRA_CNF", ssl)
+	os.Setenv("PAIR_REPLICA_EXTRA_CNF", ssl)
+	p, err := pair.New()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pair:", err)
+		return 1
+	}
+	thePair = p
+	code := m.Run()
+	if err := p.CheckReplicaClean(); err != nil {
+		fmt.Fprintln(os.Stderr, "replica not clean:", err)
+		code = 1
+	}
+	_ = p.Stop()
+	return code
+}
+
+// writeCerts makes a CA and a server certificate for 127.0.0.1.
+func writeCerts(dir string) (*x509.CertPool, error) {
+	caKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fwdproxy test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]*pem.Block{
+		"ca.pem":   {Type: "CERTIFICATE", Bytes: caDER},
+		"cert.pem": {Type: "CERTIFICATE", Bytes: der},
+		"key.pem":  {Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)},
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(b), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return pool, nil
+}
+
+func startProxy(t *testing.T, backend *tls.Config) string {
+	t.Helper()
+	cfg := proxy.Defaults()
+	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
+	cfg.Writer, cfg.Reader = thePair.WriterAddr, thePair.ReaderAddr
+	cfg.Users = map[string]string{thePair.User: thePair.Password}
+	cfg.DefaultConsistency = "SESSION"
+	cfg.BackendTLS = backend
+	cfg.PushTracking = false
+	srv, err := proxy.NewServer(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Close)
+	return ln.Addr().String()
+}
+
+func open(t *testing.T, addr string) (*sql.Conn, error) {
+	t.Helper()
+	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, ""))
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { db.Close() })
+	return db.Conn(context.Background())
+}
+
+// cipher reports the TLS cipher of the backend connection that answers q.
+func cipher(t *testing.T, c *sql.Conn, q string) string {
+	t.Helper()
+	var v sql.NullString
+	if err := c.QueryRowContext(context.Background(), q).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return v.String
+}
+
+func TestBackendTLS(t *testing.T) {
+	const readerCipher = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'"
+	const writerCipher = readerCipher + " FOR UPDATE" // a locking read is forwarded
+	for name, cfg := range map[string]*tls.Config{
+		"verify":      {RootCAs: caPool, MinVersion: tls.VersionTLS12},
+		"skip-verify": {InsecureSkipVerify: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := open(t, startProxy(t, cfg))
+			if err != nil {
+				t.Fatalf("login over TLS to the reader: %v", err)
+			}
+			if v := cipher(t, c, readerCipher); v == "" {
+				t.Error("reader connection is not encrypted")
+			}
+			if v := cipher(t, c, writerCipher); v == "" {
+				t.Error("writer connection is not encrypted")
+			}
+		})
+	}
+	t.Run("wrong CA refused", func(t *testing.T) {
+		other, err := writeCerts(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := open(t, startProxy(t, &tls.Config{RootCAs: other})); err == nil {
+			t.Fatal("a backend certificate from an unknown CA was accepted")
+		}
+	})
+	t.Run("off means plain", func(t *testing.T) {
+		c, err := open(t, startProxy(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := cipher(t, c, readerCipher); v != "" {
+			t.Errorf("backend-tls off but the reader connection uses %s", v)
+		}
+	})
+}
