@@ -145,8 +145,12 @@ func Run(name string, r io.Reader, cfg Config, emit func(Finding)) error {
 	return err
 }
 
+func newLinter(name string, cfg Config, emit func(Finding)) (*linter, error) {
+	return &linter{cfg: cfg, file: name, emit: emit, sessions: map[uint64]*session{}, classes: map[sqlclass.Class]int{}}, nil
+}
+
 func run(name string, r io.Reader, cfg Config, emit func(Finding)) (*linter, error) {
-	l := &linter{cfg: cfg, file: name, emit: emit, sessions: map[uint64]*session{}, classes: map[sqlclass.Class]int{}}
+	l, _ := newLinter(name, cfg, emit)
 	in := newLineReader(r)
 	format := cfg.Format
 	if format == Auto {

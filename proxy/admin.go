@@ -35,6 +35,9 @@ func (s *Server) AdminHandler() http.Handler {
 		s.SetForwarding(*req.Enabled)
 		writeJSON(w, http.StatusOK, s.Status())
 	})
+	if s.audit != nil {
+		mux.HandleFunc("/audit", s.audit.handler)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -81,6 +84,15 @@ func (s *Server) Status() Status {
 		WriterSessions:              s.writerSessions.Load(),
 		ClientSessions:              n,
 	}
+}
+
+// AuditSummary is the audit-mode findings grouped by digest (nil when not
+// in audit mode).
+func (s *Server) AuditSummary() []AuditEntry {
+	if s.audit == nil {
+		return nil
+	}
+	return s.audit.Summary()
 }
 
 // Ready reports whether both backends accept connections.

@@ -36,6 +36,10 @@ type Config struct {
 	// ForwardTimeout bounds one forwarded statement on the writer (0: no
 	// bound); past it the statement is killed and counted as an RPC timeout.
 	ForwardTimeout time.Duration
+	// Audit runs in front of the current writer only (no reader): every
+	// command passes through unchanged and what write forwarding would
+	// reject or change is recorded (GET /audit, /metrics).
+	Audit bool
 }
 
 // Defaults returns a Config with the documented defaults.
@@ -62,7 +66,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--listen is required")
 	case c.Writer == "":
 		return fmt.Errorf("--writer is required")
-	case c.Reader == "":
+	case c.Reader == "" && !c.Audit:
 		return fmt.Errorf("--reader is required")
 	case len(c.Users) == 0:
 		return fmt.Errorf("at least one --user NAME:PASSWORD is required")

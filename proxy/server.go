@@ -43,6 +43,7 @@ type Server struct {
 
 	applied   *consistency.Applied        // what the reader is known to have applied
 	tracker   *consistency.BinlogTracker  // push tracking of applied; nil when off
+	audit     *auditStore                 // audit mode findings; nil otherwise
 	writerPos *consistency.WriterPosition // coalesced GLOBAL look-ups
 	posMu     sync.Mutex                  // guards posConn
 	posConn   *backend                    // the proxy's own writer connection for look-ups
@@ -70,9 +71,16 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	if m == nil {
 		m = metrics.New()
 	}
+	if cfg.Audit {
+		cfg.Reader = cfg.Writer // one backend: today's writer
+		cfg.PushTracking = false
+	}
 	s := &Server{log: log, Metrics: m, sessions: map[*session]struct{}{}}
 	s.live.Store(&cfg)
 	var err error
+	if cfg.Audit {
+		s.audit = newAuditStore(m.Registry())
+	}
 	s.forwarding.Store(cfg.Forwarding)
 	s.version = "8.0.36-fwdproxy"
 	s.flavor = consistency.MariaDB

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/lint"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -64,10 +65,12 @@ type session struct {
 	// terminated is set when the writer connection was lost or closed while
 	// it held a transaction: the next statement gets the terminated error.
 	terminated        bool
-	super, superKnown bool        // privileged(): SUPER or CONNECTION ADMIN
-	lastWarn          []warning   // proxy-made warnings for the next SHOW WARNINGS
-	txOpen            atomic.Bool // inTransaction(), published for Shutdown
-	life              writerLife  // idle timeout and forwarding switch end the writer
+	super, superKnown bool              // privileged(): SUPER or CONNECTION ADMIN
+	auditor           *lint.Auditor     // audit mode: what forwarding would do
+	auditStmts        map[uint32]string // audit mode: prepared texts by id
+	lastWarn          []warning         // proxy-made warnings for the next SHOW WARNINGS
+	txOpen            atomic.Bool       // inTransaction(), published for Shutdown
+	life              writerLife        // idle timeout and forwarding switch end the writer
 	// Backend thread ids, for KILL QUERY from another session.
 	readerThread, writerThread atomic.Uint32
 	scratch                    []byte
@@ -103,6 +106,13 @@ func (s *session) openReader() error {
 	})
 	if err != nil {
 		return err
+	}
+	if s.srv.conf().Audit {
+		// Audit mode passes everything through to the writer unchanged.
+		s.reader = r
+		s.auditor = lint.NewAuditor(lint.Config{Consistency: lint.Session}, s.srv.audit.add)
+		s.auditStmts = map[uint32]string{}
+		return nil
 	}
 	if _, err := r.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 1"); err != nil {
 		r.close()
@@ -167,6 +177,9 @@ func (s *session) run() {
 // dispatch handles one command. An error return ends the session; errors the
 // client should see are written as ERR packets and return nil.
 func (s *session) dispatch(data []byte) error {
+	if s.auditor != nil {
+		return s.auditDispatch(data)
+	}
 	s.life.busy()
 	if r := s.life.reason.Load(); r != 0 && s.writer != nil {
 		s.writerKilled(r)

@@ -49,6 +49,12 @@ func (s *session) clientStatus(more bool) uint16 {
 // fixStatus rewrites a backend status for the client, keeping the bits that
 // describe the result (cursor, last row, no index used, …).
 func (s *session) fixStatus(st uint16, more bool) uint16 {
+	if s.auditor != nil { // audit mode: the writer's flags, untouched
+		if more {
+			st |= statusMoreResults
+		}
+		return st
+	}
 	const owned = statusInTrans | statusAutocommit | statusInTransReadOnly | statusMoreResults
 	return st&^owned | s.clientStatus(more)
 }

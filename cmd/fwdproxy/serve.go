@@ -46,6 +46,7 @@ type fileConfig struct {
 	ReadWriteQuirk          *bool    `yaml:"aurora-read-write-quirk"`
 	AuthMethod              *string  `yaml:"auth-method"`
 	PushTracking            *bool    `yaml:"push-tracking"`
+	Audit                   *bool    `yaml:"audit"`
 	ForwardTimeout          *string  `yaml:"forward-timeout"`
 	TLSCert                 *string  `yaml:"tls-cert"`
 	TLSKey                  *string  `yaml:"tls-key"`
@@ -63,7 +64,7 @@ var settingNames = []string{
 	"listen", "writer", "reader", "admin", "forwarding", "default-consistency",
 	"writer-idle-timeout", "writer-max-connections-pct", "read-wait-timeout",
 	"read-wait-timeout-action", "log-level", "log-format", "aurora-read-write-quirk",
-	"tls-cert", "tls-key", "require-tls", "backend-tls", "backend-ca", "auth-method", "push-tracking", "forward-timeout",
+	"tls-cert", "tls-key", "require-tls", "backend-tls", "backend-ca", "auth-method", "push-tracking", "forward-timeout", "audit",
 }
 
 func serve(args []string) int {
@@ -162,6 +163,7 @@ func parseServe(args []string, getenv func(string) string, out io.Writer) (proxy
 	fs.String("read-wait-timeout", "10s", "longest consistency wait before a read (e.g. 500ms, 10s)")
 	fs.String("read-wait-timeout-action", "error", "on wait timeout: error|writer")
 	fs.String("aurora-read-write-quirk", "false", "reproduce Aurora's 1290 for START TRANSACTION READ WRITE without SUPER/CONNECTION_ADMIN")
+	fs.String("audit", "false", "audit mode: in front of the current writer only (no --reader), pass everything through and record what write forwarding would reject or change (GET /audit)")
 	fs.String("push-tracking", "true", "follow the reader's binlog to learn what it applied (needs REPLICATION SLAVE); false: waits on the reader only")
 	fs.String("forward-timeout", "0", "bound on one forwarded statement (e.g. 30s); 0 for none")
 	fs.String("auth-method", "mysql_native_password", "client authentication: mysql_native_password|caching_sha2_password")
@@ -255,6 +257,9 @@ func loadFile(path string, set settings) ([]string, error) {
 		set["push-tracking"] = strconv.FormatBool(*fc.PushTracking)
 	}
 	put("forward-timeout", fc.ForwardTimeout)
+	if fc.Audit != nil {
+		set["audit"] = strconv.FormatBool(*fc.Audit)
+	}
 	put("tls-cert", fc.TLSCert)
 	put("tls-key", fc.TLSKey)
 	if fc.RequireTLS != nil {
@@ -300,6 +305,9 @@ func buildConfig(set settings, users []string, getenv func(string) string) (prox
 	cfg.AuthMethod = set["auth-method"]
 	if cfg.PushTracking, err = strconv.ParseBool(set["push-tracking"]); err != nil {
 		return cfg, fmt.Errorf("--push-tracking must be true or false, got %q", set["push-tracking"])
+	}
+	if cfg.Audit, err = strconv.ParseBool(set["audit"]); err != nil {
+		return cfg, fmt.Errorf("--audit must be true or false, got %q", set["audit"])
 	}
 	if cfg.ForwardTimeout, err = parseDuration(set["forward-timeout"]); err != nil {
 		return cfg, fmt.Errorf("--forward-timeout: %v", err)

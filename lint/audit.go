@@ -1,0 +1,25 @@
+package lint
+
+// Auditor checks one live client session's statements as they pass, for
+// `fwdproxy serve --audit`: the same model as Lint, fed one query at a time.
+type Auditor struct {
+	l *linter
+	s *session
+}
+
+// NewAuditor starts a session; emit receives each finding (File is
+// "audit", Line the statement's number in the session).
+func NewAuditor(cfg Config, emit func(Finding)) *Auditor {
+	l, _ := newLinter("audit", cfg, emit)
+	return &Auditor{l: l, s: l.session(0)}
+}
+
+// Query checks a COM_QUERY text (one statement or a multi-statement batch).
+func (a *Auditor) Query(sql string) { a.l.query(a.s, sql, a.s.n+1, kindQuery) }
+
+// Prepare checks a binary prepare; Execute a binary execute of that text.
+func (a *Auditor) Prepare(sql string) { a.l.query(a.s, sql, a.s.n+1, kindPrepare) }
+func (a *Auditor) Execute(sql string) { a.l.query(a.s, sql, a.s.n+1, kindExecute) }
+
+// UseDB follows COM_INIT_DB.
+func (a *Auditor) UseDB(db string) { a.l.query(a.s, "USE `"+db+"`", a.s.n+1, kindQuery) }

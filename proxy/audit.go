@@ -1,0 +1,223 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fwdproxy/fwdproxy/lint"
+)
+
+// Audit mode (`serve --audit`): the proxy sits in front of today's writer
+// only and passes every command through unchanged, while the lint model
+// says what write forwarding would reject or change. Findings are grouped
+// by statement digest for GET /audit and counted in /metrics.
+
+// AuditEntry is one digest's summary.
+type AuditEntry struct {
+	Digest    string    `json:"digest"`
+	Count     uint64    `json:"count"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Example   string    `json:"example"`
+	Code      int       `json:"code"`
+	Severity  string    `json:"severity"`
+	Operation string    `json:"operation"`
+	Why       string    `json:"why"`
+	Message   string    `json:"message,omitempty"`
+}
+
+type auditStore struct {
+	mu      sync.Mutex
+	entries map[string]*AuditEntry
+	counter *prometheus.CounterVec
+}
+
+func newAuditStore(reg *prometheus.Registry) *auditStore {
+	a := &auditStore{entries: map[string]*AuditEntry{}}
+	a.counter = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fwdproxy_audit_findings_total",
+		Help: "Statements write forwarding would reject (by error code) or change (code 0, severity warning), seen in audit mode.",
+	}, []string{"code", "severity", "operation"})
+	reg.MustRegister(a.counter)
+	return a
+}
+
+func (a *auditStore) add(f lint.Finding) {
+	a.counter.WithLabelValues(itoa(f.Code), f.Severity, f.Operation).Inc()
+	d := digest(f.Statement)
+	key := d + "\x00" + itoa(f.Code) + "\x00" + f.Operation
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.entries[key]
+	if e == nil {
+		e = &AuditEntry{Digest: d, FirstSeen: now, Example: f.Statement, Code: f.Code, Severity: f.Severity,
+			Operation: f.Operation, Why: f.Why, Message: f.Message}
+		a.entries[key] = e
+	}
+	e.Count++
+	e.LastSeen = now
+}
+
+// Summary lists the entries, rejections first, then by count.
+func (a *auditStore) Summary() []AuditEntry {
+	a.mu.Lock()
+	out := make([]AuditEntry, 0, len(a.entries))
+	for _, e := range a.entries {
+		out = append(out, *e)
+	}
+	a.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Code != 0) != (out[j].Code != 0) {
+			return out[i].Code != 0
+		}
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Digest < out[j].Digest
+	})
+	return out
+}
+
+func (a *auditStore) handler(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"findings": a.Summary()})
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
+
+// digest normalises a statement: literals become ?, blanks collapse, words
+// are lower-cased, so statements that differ only in values group together.
+func digest(sql string) string {
+	var b strings.Builder
+	space := false
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(sql) && sql[j] != c {
+				if sql[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			i = j
+			b.WriteByte('?')
+			space = false
+			continue
+		case c >= '0' && c <= '9' && (i == 0 || !isIdentByte(sql[i-1])):
+			for i+1 < len(sql) && (isIdentByte(sql[i+1]) || sql[i+1] == '.') {
+				i++
+			}
+			b.WriteByte('?')
+			space = false
+			continue
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if !space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			space = true
+			continue
+		}
+		space = false
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// auditDispatch passes one command through to the writer after the lint
+// model has seen it.
+func (s *session) auditDispatch(data []byte) error {
+	switch data[0] {
+	case comQuery:
+		s.auditor.Query(string(data[1:]))
+	case comInitDB:
+		s.auditor.UseDB(string(data[1:]))
+	case comStmtPrepare:
+		s.auditor.Prepare(string(data[1:]))
+		return s.auditPrepare(data)
+	case comStmtExecute:
+		if len(data) >= 5 {
+			if sql, ok := s.auditStmts[binary.LittleEndian.Uint32(data[1:])]; ok {
+				s.auditor.Execute(sql)
+			}
+		}
+	case comStmtClose, comStmtSendLong:
+		if data[0] == comStmtClose && len(data) >= 5 {
+			delete(s.auditStmts, binary.LittleEndian.Uint32(data[1:]))
+		}
+		if err := s.reader.send(data); err != nil {
+			return s.backendFailed(s.reader, err)
+		}
+		return nil // no reply
+	case comStmtFetch:
+		if err := s.reader.send(data); err != nil {
+			return s.backendFailed(s.reader, err)
+		}
+		return s.checkRelay(s.reader, s.relayRows(s.reader, nil))
+	case comChangeUser:
+		s.auditor = lint.NewAuditor(lint.Config{Consistency: lint.Session}, s.srv.audit.add)
+		return s.comChangeUser(data)
+	case comResetConnection:
+		s.auditor = lint.NewAuditor(lint.Config{Consistency: lint.Session}, s.srv.audit.add)
+		s.auditStmts = map[uint32]string{}
+	}
+	return s.relayCommand(s.reader, data)
+}
+
+// auditPrepare relays a prepare and remembers the statement's text by id.
+func (s *session) auditPrepare(data []byte) error {
+	if err := s.reader.send(data); err != nil {
+		return s.backendFailed(s.reader, err)
+	}
+	first, err := s.reader.readPacket()
+	if err != nil {
+		return s.backendFailed(s.reader, err)
+	}
+	if first[0] != 0x00 || len(first) < 12 {
+		return s.writePacket(first)
+	}
+	s.auditStmts[binary.LittleEndian.Uint32(first[1:])] = string(data[1:])
+	cols := int(binary.LittleEndian.Uint16(first[5:]))
+	params := int(binary.LittleEndian.Uint16(first[7:]))
+	if err := s.writePacket(first); err != nil {
+		return err
+	}
+	n := 0
+	if params > 0 {
+		n += params + 1
+	}
+	if cols > 0 {
+		n += cols + 1
+	}
+	return s.checkRelay(s.reader, s.relayPackets(s.reader, n))
+}
