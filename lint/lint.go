@@ -11,6 +11,7 @@ package lint
 
 import (
 	"encoding/json"
+	"github.com/fwdproxy/fwdproxy/consistency"
 	"io"
 	"strconv"
 	"strings"
@@ -19,46 +20,20 @@ import (
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
-// Level is a session's aurora_replica_read_consistency value.
-type Level uint8
+// Level is a session's aurora_replica_read_consistency value: the proxy's
+// own type, so lint and the proxy cannot drift apart.
+type Level = consistency.Level
 
-// Levels, as in consistency.Level.
+// Levels.
 const (
-	Off      Level = iota // '': no forwarding in the session
-	Eventual              // reads never wait
-	Session               // reads wait for the session's own writes
-	Global                // reads wait for the writer's position
+	Off      = consistency.Off      // '': no forwarding in the session
+	Eventual = consistency.Eventual // reads never wait
+	Session  = consistency.Session  // reads wait for the session's own writes
+	Global   = consistency.Global   // reads wait for the writer's position
 )
 
 // ParseLevel reads a level as the server does: case-insensitive, no trim.
-func ParseLevel(s string) (Level, bool) {
-	switch {
-	case s == "":
-		return Off, true
-	case strings.EqualFold(s, "EVENTUAL"):
-		return Eventual, true
-	case strings.EqualFold(s, "SESSION"):
-		return Session, true
-	case strings.EqualFold(s, "GLOBAL"):
-		return Global, true
-	}
-	return Off, false
-}
-
-func (l Level) String() string {
-	switch l {
-	case Eventual:
-		return "EVENTUAL"
-	case Session:
-		return "SESSION"
-	case Global:
-		return "GLOBAL"
-	}
-	return ""
-}
-
-// Waits reports whether reads at this level wait for replication.
-func (l Level) Waits() bool { return l == Session || l == Global }
+func ParseLevel(s string) (Level, bool) { return consistency.ParseLevel(s) }
 
 // Format is the kind of an input.
 type Format uint8

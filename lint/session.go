@@ -67,7 +67,7 @@ type session struct {
 	nextIso    string
 	isoWarned  string // isolation level already reported
 
-	temp      map[string]bool
+	temp      sqlclass.TempTables
 	prepared  map[string]*prepared
 	userVars  map[string]string // user variables holding a known string literal
 	written   map[string]*written
@@ -94,7 +94,7 @@ func (s *session) reset() {
 	s.level = s.l.cfg.Consistency
 	s.opt = s.l.cfg.Options
 	s.autocommit = true
-	s.temp = map[string]bool{}
+	s.temp = sqlclass.TempTables{}
 	s.prepared = map[string]*prepared{}
 	s.userVars = map[string]string{}
 	s.written = map[string]*written{}
@@ -149,59 +149,13 @@ func (s *session) readOnlyAccess() bool {
 	return s.accessFor() == sqlclass.AccessReadOnly
 }
 
-func (s *session) tableKey(t sqlclass.TableName) string {
-	db := t.Schema
-	if db == "" {
-		db = s.db
-	}
-	return db + "." + t.Name
-}
+func (s *session) tableKey(t sqlclass.TableName) string { return s.temp.Key(s.db, t) }
 
-// allTemp mirrors proxy.session.allTemp: the statement changes only this
+// allTemp is the proxy's decision: the statement changes only this
 // session's temporary tables.
-func (s *session) allTemp(ts []sqlclass.TableName) bool {
-	if len(ts) == 0 || len(s.temp) == 0 {
-		return false
-	}
-	for _, t := range ts {
-		if !s.temp[s.tableKey(t)] {
-			return false
-		}
-	}
-	return true
-}
+func (s *session) allTemp(ts []sqlclass.TableName) bool { return s.temp.All(s.db, ts) }
 
-// TempRef is the decision "DML on a permanent table that references a
-// temporary table of the session" (SPEC §2) in a pure form: temp tells
-// whether a table is one of the session's temporary tables. It returns the
-// temporary table referenced, or "". A write whose targets are all
-// temporary is not such DML. Unlike proxy.session.refsTempOnPermanent,
-// which looks at Sources only, a multi-table UPDATE/DELETE that changes a
-// temporary and a permanent table together counts too.
-func TempRef(st *sqlclass.Statement, temp func(sqlclass.TableName) bool) string {
-	anyPerm := false
-	var tempTarget string
-	for _, t := range st.Targets {
-		if temp(t) {
-			if tempTarget == "" {
-				tempTarget = t.Name
-			}
-		} else {
-			anyPerm = true
-		}
-	}
-	if !anyPerm {
-		return ""
-	}
-	for _, t := range st.Sources {
-		if temp(t) {
-			return t.Name
-		}
-	}
-	return tempTarget
-}
-
-func (s *session) isTemp(t sqlclass.TableName) bool { return s.temp[s.tableKey(t)] }
+func (s *session) isTemp(t sqlclass.TableName) bool { return s.temp.Has(s.db, t) }
 
 // statement routes one classified statement as proxy.session.statement does
 // and reports what forwarding rejects or changes.
@@ -233,14 +187,7 @@ func (s *session) statement(x *stmt) {
 		op := opOr(st.Op, "LOAD DATA")
 		s.reject(x, 1235, op, op+" into a permanent table is never forwarded: run the load on the writer", msgNotSupported(op))
 	case sqlclass.CreateTempTable:
-		// As the proxy: a CREATE TEMPORARY TABLE … SELECT that reads a
-		// temporary table is refused like DML that does.
-		for _, t := range st.Sources {
-			if s.isTemp(t) {
-				s.reject(x, 1235, opTempRef, "reads temporary table "+t.Name+": fwdproxy refuses statements that create or change a table from a temporary one", msgNotSupported(opTempRef))
-				return
-			}
-		}
+		// Its target is temporary: reading other temporary tables is fine.
 		for _, t := range st.Targets {
 			s.temp[s.tableKey(t)] = true
 		}
@@ -363,7 +310,7 @@ func (s *session) write(x *stmt) {
 			s.touch()
 			return
 		}
-		if t := TempRef(st, s.isTemp); t != "" {
+		if t := s.temp.RefFromPermanent(s.db, st); t != "" {
 			s.reject(x, 1235, opTempRef, "changes a permanent table using temporary table "+t+", which exists only on the reader: use a permanent staging table, or pass the rows from the application", msgNotSupported(opTempRef))
 			return
 		}
@@ -491,7 +438,7 @@ func (s *session) set(x *stmt) {
 		}
 		switch a.Name {
 		case "aurora_replica_read_consistency":
-			v := unquote(a.Value)
+			v := sqlclass.Unquote(a.Value)
 			lvl, ok := ParseLevel(v)
 			if !ok {
 				s.reject(x, 1231, "SET aurora_replica_read_consistency", "valid values are '', EVENTUAL, SESSION and GLOBAL", "Variable 'aurora_replica_read_consistency' can't be set to the value of '"+v+"'")
@@ -506,7 +453,7 @@ func (s *session) set(x *stmt) {
 			s.reject(x, 1238, "SET "+a.Name, a.Name+" is read-only in the session; fwdproxy sets it by flag", "Variable '"+a.Name+"' is a read only variable")
 			return
 		case "tx_read_only", "transaction_read_only":
-			v, ok := boolValue(a.Value)
+			v, ok := sqlclass.BoolValue(a.Value)
 			if !ok || s.inTx() {
 				return // the server refuses it too
 			}
@@ -526,7 +473,7 @@ func (s *session) set(x *stmt) {
 			}
 		case a.Scope != sqlclass.ScopeSession:
 		case a.Name == "autocommit":
-			v, ok := boolValue(a.Value)
+			v, ok := sqlclass.BoolValue(a.Value)
 			if !ok {
 				continue
 			}
@@ -535,9 +482,9 @@ func (s *session) set(x *stmt) {
 			}
 			s.autocommit = v
 		case a.Name == "tx_isolation" || a.Name == "transaction_isolation":
-			s.isolation = strings.ToUpper(strings.ReplaceAll(unquote(a.Value), "-", " "))
+			s.isolation = strings.ToUpper(strings.ReplaceAll(sqlclass.Unquote(a.Value), "-", " "))
 		case a.Name == "sql_mode":
-			m := "," + strings.ToUpper(strings.ReplaceAll(unquote(a.Value), "'", ",")) + ","
+			m := "," + strings.ToUpper(strings.ReplaceAll(sqlclass.Unquote(a.Value), "'", ",")) + ","
 			s.opt.NoBackslashEscapes = strings.Contains(m, ",NO_BACKSLASH_ESCAPES,")
 			s.opt.ANSIQuotes = strings.Contains(m, ",ANSI_QUOTES,") || strings.Contains(m, ",ANSI,")
 		}
@@ -660,45 +607,11 @@ func (s *session) warn(x *stmt, op, why, msg string) {
 	s.l.report(s, x, 0, SeverityWarning, op, why, msg)
 }
 
-// boolValue reads 0/1/ON/OFF/TRUE/FALSE as MySQL does.
-func boolValue(v string) (bool, bool) {
-	switch strings.ToUpper(unquote(v)) {
-	case "1", "ON", "TRUE":
-		return true, true
-	case "0", "OFF", "FALSE":
-		return false, true
-	}
-	return false, false
-}
-
 // literal returns the value of a quoted SQL string literal.
 func literal(v string) (string, bool) {
 	v = strings.TrimSpace(v)
 	if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
-		return unquote(v), true
+		return sqlclass.Unquote(v), true
 	}
 	return "", false
-}
-
-// unquote strips one level of SQL string quotes (as proxy/txn.go does).
-func unquote(v string) string {
-	v = strings.TrimSpace(v)
-	if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
-		q := v[0]
-		var b strings.Builder
-		for i := 1; i < len(v)-1; i++ {
-			c := v[i]
-			if c == '\\' && i+1 < len(v)-1 {
-				i++
-				b.WriteByte(v[i])
-				continue
-			}
-			if c == q && i+1 < len(v)-1 && v[i+1] == q {
-				i++
-			}
-			b.WriteByte(c)
-		}
-		return b.String()
-	}
-	return v
 }

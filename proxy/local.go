@@ -192,7 +192,7 @@ func likePattern(sql, low string) (string, bool) {
 	if len(rest) < 2 || (rest[0] != '\'' && rest[0] != '"') {
 		return "", false
 	}
-	return unquote(rest), true
+	return sqlclass.Unquote(rest), true
 }
 
 // showProxyWarnings answers SHOW WARNINGS with the proxy's own warnings.

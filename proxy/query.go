@@ -94,7 +94,7 @@ func (s *session) statement(sql string, payload []byte, more bool) (failed bool,
 		failed, err = s.toReaderWritable(payload, more)
 		if !failed && err == nil {
 			for _, t := range st.Targets {
-				s.tempTables[s.tableKey(t)] = true
+				s.tempTables[s.tempTables.Key(s.db, t)] = true
 			}
 		}
 		return failed, err
@@ -102,7 +102,7 @@ func (s *session) statement(sql string, payload []byte, more bool) (failed bool,
 		failed, err = s.toReaderWritable(payload, more)
 		if !failed && err == nil {
 			for _, t := range st.Targets {
-				delete(s.tempTables, s.tableKey(t))
+				delete(s.tempTables, s.tempTables.Key(s.db, t))
 			}
 		}
 		return failed, err
@@ -210,55 +210,23 @@ func (s *session) readOnlyAccess() bool {
 	return s.sessAccess == sqlclass.AccessReadOnly
 }
 
-func (s *session) tableKey(t sqlclass.TableName) string {
-	db := t.Schema
-	if db == "" {
-		db = s.db
-	}
-	return db + "." + t.Name
-}
-
 // allTemp: the statement changes only this session's temporary tables.
-func (s *session) allTemp(ts []sqlclass.TableName) bool {
-	if len(ts) == 0 || len(s.tempTables) == 0 {
-		return false
-	}
-	for _, t := range ts {
-		if !s.tempTables[s.tableKey(t)] {
-			return false
-		}
-	}
-	return true
-}
+func (s *session) allTemp(ts []sqlclass.TableName) bool { return s.tempTables.All(s.db, ts) }
 
-// refsTempOnPermanent: the statement changes a permanent table and touches a
-// temporary one (as a source, or as another target of a multi-table DML).
+// refsTempOnPermanent: DML on a permanent table that touches a temporary one.
 func (s *session) refsTempOnPermanent(st *sqlclass.Statement) bool {
-	if len(s.tempTables) == 0 {
-		return false
-	}
-	return s.anyTemp(st.Sources) || (s.anyTemp(st.Targets) && !s.allTemp(st.Targets))
+	return s.tempTables.RefFromPermanent(s.db, st) != ""
 }
 
 // readsTemp: a read that touches a temporary table must stay on the reader,
-// where the table lives.
-// Reads are classified without a parse; only a session that has temporary
-// tables pays for one here.
+// where the table lives. Reads are classified without a parse; only a
+// session that has temporary tables pays for one here.
 func (s *session) readsTemp(sql string) bool {
 	if len(s.tempTables) == 0 {
 		return false
 	}
 	ts, ok := sqlclass.Tables(sql, s.sqlOpt)
-	return !ok || s.anyTemp(ts)
-}
-
-func (s *session) anyTemp(ts []sqlclass.TableName) bool {
-	for _, t := range ts {
-		if s.tempTables[s.tableKey(t)] {
-			return true
-		}
-	}
-	return false
+	return !ok || s.tempTables.Any(s.db, ts)
 }
 
 // reject answers with a proxy error and counts it.

@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
 // resetState forgets everything the client set on its session.
@@ -16,7 +18,7 @@ func (s *session) resetState() {
 	s.txBegun, s.txReadOnly, s.txWriter, s.terminated = false, false, false, false
 	s.sessAccess, s.nextAccess = 0, 0
 	s.isolation, s.nextIso = "", ""
-	s.tempTables = map[string]bool{}
+	s.tempTables = sqlclass.TempTables{}
 	s.textStmts = map[string]textPrepared{}
 	s.stmts = map[uint32]*prepared{}
 	s.writerVars, s.writerSent = nil, 0

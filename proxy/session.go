@@ -53,7 +53,7 @@ type session struct {
 	isolation  string // the session's isolation as the client set it ("" = server default)
 	nextIso    string
 
-	tempTables map[string]bool // "db.table" of this session's temporary tables
+	tempTables sqlclass.TempTables // "db.table" of this session's temporary tables
 	textStmts  map[string]textPrepared
 	stmts      map[uint32]*prepared
 	nextStmtID uint32
@@ -89,7 +89,7 @@ func newSession(s *Server) *session {
 		id:         s.nextID.Add(1),
 		level:      lvl,
 		autocommit: true,
-		tempTables: map[string]bool{},
+		tempTables: sqlclass.TempTables{},
 		textStmts:  map[string]textPrepared{},
 		stmts:      map[uint32]*prepared{},
 	}

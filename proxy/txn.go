@@ -255,9 +255,9 @@ func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
 			case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
 				return s.reject(&sqlError{1238, "HY000", "Variable '" + a.Name + "' is a read only variable"}, more)
 			case "tx_read_only", "transaction_read_only":
-				v, ok := boolValue(a.Value)
+				v, ok := sqlclass.BoolValue(a.Value)
 				if !ok {
-					return s.reject(&sqlError{1231, "42000", "Variable '" + a.Name + "' can't be set to the value of '" + unquote(a.Value) + "'"}, more)
+					return s.reject(&sqlError{1231, "42000", "Variable '" + a.Name + "' can't be set to the value of '" + sqlclass.Unquote(a.Value) + "'"}, more)
 				}
 				if s.inTransaction() {
 					return s.reject(&sqlError{1568, "25001", "Transaction characteristics can't be changed while a transaction is in progress"}, more)
@@ -355,7 +355,7 @@ func (s *session) setFromWriter(st *sqlclass.Statement, more bool) (bool, error)
 
 // checkConsistencySet applies SPEC §1's rules to a new value.
 func (s *session) checkConsistencySet(raw string) (consistency.Level, *sqlError) {
-	v := unquote(raw)
+	v := sqlclass.Unquote(raw)
 	if !s.srv.Forwarding() {
 		return 0, &sqlError{1238, "HY000", "Variable 'aurora_replica_read_consistency' is a read only variable"}
 	}
@@ -381,7 +381,7 @@ func (s *session) rememberSet(st *sqlclass.Statement) {
 		case a.Name == "aurora_replica_read_consistency", a.Name == "tx_read_only", a.Name == "transaction_read_only",
 			a.Name == "autocommit", a.Name == "tx_isolation", a.Name == "transaction_isolation":
 			if a.Name == "tx_isolation" || a.Name == "transaction_isolation" {
-				s.isolation = normIsolation(unquote(a.Value))
+				s.isolation = normIsolation(sqlclass.Unquote(a.Value))
 			}
 			continue
 		}
@@ -428,41 +428,6 @@ func (s *session) setTransaction(st *sqlclass.Statement, more bool) (bool, error
 
 func normIsolation(v string) string {
 	return strings.ToUpper(strings.ReplaceAll(v, "-", " "))
-}
-
-// boolValue reads 0/1/ON/OFF/TRUE/FALSE as MySQL does for boolean variables.
-func boolValue(v string) (bool, bool) {
-	switch strings.ToUpper(unquote(v)) {
-	case "1", "ON", "TRUE":
-		return true, true
-	case "0", "OFF", "FALSE":
-		return false, true
-	}
-	return false, false
-}
-
-// unquote strips one level of SQL string quotes, undoing doubled quotes and
-// backslash escapes.
-func unquote(v string) string {
-	v = strings.TrimSpace(v)
-	if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
-		q := v[0]
-		var b strings.Builder
-		for i := 1; i < len(v)-1; i++ {
-			c := v[i]
-			if c == '\\' && i+1 < len(v)-1 {
-				i++
-				b.WriteByte(v[i])
-				continue
-			}
-			if c == q && i+1 < len(v)-1 && v[i+1] == q {
-				i++
-			}
-			b.WriteByte(c)
-		}
-		return b.String()
-	}
-	return v
 }
 
 func quoteIdent(s string) string {

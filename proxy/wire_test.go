@@ -102,22 +102,6 @@ func TestFixExecuteRebindsTypes(t *testing.T) {
 	}
 }
 
-func TestUnquoteAndBool(t *testing.T) {
-	for in, want := range map[string]string{`'session'`: "session", `"x"`: "x", `'it''s'`: "it's", `'a\'b'`: "a'b", `EVENTUAL`: "EVENTUAL", ` '' `: ""} {
-		if got := unquote(in); got != want {
-			t.Errorf("unquote(%s) = %q, want %q", in, got, want)
-		}
-	}
-	for in, want := range map[string]bool{"1": true, "ON": true, "'off'": false, "true": true, "0": false} {
-		if got, ok := boolValue(in); !ok || got != want {
-			t.Errorf("boolValue(%s) = %v %v", in, got, ok)
-		}
-	}
-	if _, ok := boolValue("2"); ok {
-		t.Error("boolValue(2) accepted")
-	}
-}
-
 // An OK packet as MariaDB 10.11 sends it after an autocommit INSERT with
 // last_gtid tracked: the session keeps the GTID for SESSION reads.
 func TestOwnGTIDFromOKPacket(t *testing.T) {

@@ -201,7 +201,7 @@ INSERT INTO orders (id) SELECT id FROM tmp_ids ON DUPLICATE KEY UPDATE status = 
 DELETE tmp_ids, orders FROM tmp_ids JOIN orders ON orders.id = tmp_ids.id; -- want: 1235
 INSERT INTO orders (id) SELECT id FROM shop.tmp_ids; -- want: 1235
 UPDATE orders SET status = 'x' WHERE id = 99;
-CREATE TEMPORARY TABLE tmp_copy AS SELECT * FROM tmp_ids; -- want: 1235
+CREATE TEMPORARY TABLE tmp_copy AS SELECT * FROM tmp_ids;
 CREATE TEMPORARY TABLE tmp_orders SELECT * FROM orders WHERE status = 'new';
 TRUNCATE TABLE tmp_ids; -- want: 1235
 ALTER TABLE tmp_ids ADD COLUMN n INT; -- want: 1235
