@@ -22,8 +22,8 @@ test: build vet
 	bash integration/pair.sh start $(PAIR_DIR)
 	@set -o pipefail; trap 'bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1' EXIT; \
 	FWDPROXY_PAIR_ENV=$(PAIR_DIR)/pair.env FWDPROXY_BIN=$(CURDIR)/$(BIN) \
-		$(GO) test -count=1 -p 1 -timeout 30m ./consistency/ ./proxy/ ./doctor/ ./integration/...
-	$(MAKE) bench-smoke
+		$(GO) test -count=1 -p 1 -timeout 30m ./consistency/ ./proxy/ ./doctor/ ./integration/... && \
+	FWDPROXY_PAIR_ENV=$(PAIR_DIR)/pair.env FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke
 
 unit:
 	$(GO) test -count=1 -short ./sqlclass/ ./consistency/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./proxy/
