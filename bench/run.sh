@@ -48,7 +48,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d /tmp/fwdbench.XXXXXX)
 RUNS=$WORK/runs.tsv
 : >"$RUNS"
-declare -A PROXY_PID=() PROXY_PORT=()
+declare -A PROXY_PID=() PROXY_PORT=() PROXY_ADMIN=()
 PAIR_STARTED=""
 DB_CREATED=0
 MAXCONN_RESTORE=""
@@ -96,6 +96,7 @@ start_proxy() {
 		pid=$!
 		PROXY_PID[$name]=$pid
 		PROXY_PORT[$name]=$port
+		PROXY_ADMIN[$name]=$aport
 		for _ in $(seq 1 150); do
 			if ! kill -0 "$pid" 2>/dev/null; then break; fi
 			if sql "127.0.0.1:$port" "$TEST_USER" "$TEST_PASSWORD" "SELECT 1" >/dev/null 2>&1; then
@@ -334,6 +335,33 @@ for c in "${CONFIGS[@]}"; do
 		done
 	done
 done
+# Where the proxy's CPU goes: a CPU profile from the admin address during a
+# prepared point_select run at 8 threads, summarised by go tool pprof.
+PROFILE="(no profile: go tool pprof or curl missing)"
+if command -v curl >/dev/null && command -v go >/dev/null; then
+	log "profiling the proxy under oltp_point_select, 8 threads"
+	(sysbench oltp_point_select --mysql-host=127.0.0.1 --mysql-port="${PROXY_PORT[ev]}" --mysql-user="$TEST_USER" \
+		--mysql-password="$TEST_PASSWORD" --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" \
+		--threads=8 --time=9 run >"$WORK/profile-sysbench.out" 2>&1 &)
+	sleep 1
+	if curl -sf "http://127.0.0.1:${PROXY_ADMIN[ev]}/debug/pprof/profile?seconds=7" -o "$WORK/cpu.pprof"; then
+		PROFILE=$(go tool pprof -top -nodecount=12 "$BIN" "$WORK/cpu.pprof" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/    /')
+		SYSCALLS=$(go tool pprof -top "$BIN" "$WORK/cpu.pprof" 2>/dev/null | awk '/syscall\.RawSyscall6|linux\.Syscall6$/ {print $2; exit}')
+		WRITES=$(go tool pprof -top -cum "$BIN" "$WORK/cpu.pprof" 2>/dev/null | awk '$6 == "internal/poll.(*FD).Write" {print $5; exit}')
+		READS=$(go tool pprof -top -cum "$BIN" "$WORK/cpu.pprof" 2>/dev/null | awk '$6 == "internal/poll.(*FD).Read" {print $5; exit}')
+		SCHED=$(go tool pprof -top -cum "$BIN" "$WORK/cpu.pprof" 2>/dev/null | awk '$6 == "runtime.findRunnable" {print $5; exit}')
+		PROFILE="System calls take ${SYSCALLS:-?} of the proxy's CPU: socket writes ${WRITES:-?} (on loopback a
+write also runs the receiving side's TCP processing and wakes it), socket reads ${READS:-?}; the Go
+scheduler looking for work between them ${SCHED:-?}. Classification, routing and relaying together are a
+few percent. Top of the profile (\\`go tool pprof -top\\`):
+
+\\`\\`\\`
+$PROFILE
+\\`\\`\\`"
+	fi
+	sleep 2
+fi
+
 stop_proxy ses
 stop_proxy ev
 
@@ -528,6 +556,9 @@ per query:
 
 ## Checks
 * $REPLICA_CHECK.
+
+## Profile
+$PROFILE
 
 ## All runs
 In the order they ran (cfg: ps = point select prepared, tx = point select text, ro = read_only,

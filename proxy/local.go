@@ -35,6 +35,12 @@ func (s *session) answerLocal(sql string, st *sqlclass.Statement, more bool) (ha
 		return true, failed, err
 	}
 	show := showWhat(sql)
+	if show == "" && (strings.Contains(sql, "_status") || strings.Contains(sql, "_STATUS")) {
+		if q, ok := s.rewriteStatusTables(sql); ok {
+			failed, err := s.read(append([]byte{comQuery}, q...), st, more)
+			return true, failed, err
+		}
+	}
 	if show != "STATUS" && !strings.Contains(sql, "aurora") && !strings.Contains(sql, "AURORA") && !strings.Contains(sql, "Aurora") {
 		return false, false, nil
 	}
@@ -370,4 +376,61 @@ func bareItem(sql string, i, j int) bool {
 
 func quoteLiteral(v string) string {
 	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+}
+
+// statusTables are the tables that list status variables; reads of them
+// get the proxy's Aurora_fwd_* rows merged in.
+var statusTables = []string{
+	"information_schema.global_status", "information_schema.session_status",
+	"performance_schema.global_status", "performance_schema.session_status",
+}
+
+// rewriteStatusTables replaces each status table in a SELECT by a derived
+// table that adds the proxy's rows, so the reader evaluates the rest of the
+// query (WHERE, columns, ORDER BY) over both.
+func (s *session) rewriteStatusTables(sql string) (string, bool) {
+	low := strings.ToLower(strings.ReplaceAll(sql, "`", ""))
+	if !strings.Contains(low, "_status") {
+		return sql, false
+	}
+	plain := strings.ReplaceAll(sql, "`", "")
+	changed := false
+	for _, t := range statusTables {
+		for from := 0; ; {
+			i := strings.Index(strings.ToLower(plain[from:]), t)
+			if i < 0 {
+				break
+			}
+			i += from
+			j := i + len(t)
+			var b strings.Builder
+			b.WriteString("(SELECT * FROM (")
+			for _, kv := range s.srv.Metrics.StatusRows() {
+				b.WriteString("SELECT " + quoteLiteral(kv[0]) + " AS VARIABLE_NAME, " + quoteLiteral(kv[1]) + " AS VARIABLE_VALUE UNION ALL ")
+			}
+			b.WriteString("SELECT VARIABLE_NAME, VARIABLE_VALUE FROM " + t + ") fwd_rows)")
+			if !hasAlias(plain[j:]) {
+				b.WriteString(" AS " + strings.ToUpper(t[strings.IndexByte(t, '.')+1:]))
+			}
+			plain = plain[:i] + b.String() + plain[j:]
+			from = i + b.Len() // past the derived table, which names t itself
+			changed = true
+		}
+	}
+	return plain, changed
+}
+
+// hasAlias: the text after a table name starts with an alias.
+func hasAlias(rest string) bool {
+	f := strings.Fields(rest)
+	if len(f) == 0 {
+		return false
+	}
+	w := strings.ToUpper(strings.TrimRight(f[0], ";,)"))
+	switch w {
+	case "", "WHERE", "ORDER", "GROUP", "LIMIT", "HAVING", "JOIN", "INNER", "LEFT", "RIGHT", "CROSS",
+		"NATURAL", "STRAIGHT_JOIN", "ON", "USING", "UNION", "FOR", "LOCK", "INTO", "WINDOW", "PROCEDURE":
+		return false
+	}
+	return !strings.HasPrefix(f[0], ";") && !strings.HasPrefix(f[0], ",") && !strings.HasPrefix(f[0], ")")
 }

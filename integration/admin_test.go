@@ -1,0 +1,157 @@
+package integration
+
+import (
+	"crypto/sha1"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	gmysql "github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/fwdproxy/fwdproxy/proxy"
+)
+
+func get(t *testing.T, h http.Handler, method, path, body string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, string(b)
+}
+
+// The admin API and the figures, through HTTP and SQL (SPEC §7, issue 5).
+func TestAdminAPIAndFigures(t *testing.T) {
+	table(t, "adm1")
+	srv, addr := startServer(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION" })
+	h := srv.AdminHandler()
+	c := conn(t, addr, "")
+	exec(t, c, "INSERT INTO adm1 (v) VALUES (1)")
+	one(t, c, "SELECT v FROM adm1 WHERE id = 4") // waits for the insert
+	one(t, c, "SELECT v FROM adm1 WHERE id = 1 FOR UPDATE")
+
+	code, body := get(t, h, "GET", "/status", "")
+	var st proxy.Status
+	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
+		t.Fatalf("/status %d %s", code, body)
+	}
+	if st.GlobalWriteForwardingStatus != "enabled" || st.Flavor != "mariadb" || st.WriterSessionLimit != 15 || st.ClientSessions < 1 {
+		t.Errorf("/status: %+v", st)
+	}
+	if strings.Contains(body, thePair.Password) {
+		t.Error("/status shows a password")
+	}
+	if code, _ := get(t, h, "GET", "/healthz", ""); code != 200 {
+		t.Errorf("/healthz %d", code)
+	}
+	if code, _ := get(t, h, "GET", "/readyz", ""); code != 200 {
+		t.Errorf("/readyz %d", code)
+	}
+	if code, _ := get(t, h, "POST", "/forwarding", `{"enabled": "yes"}`); code != 400 {
+		t.Errorf("bad /forwarding body: %d", code)
+	}
+	code, body = get(t, h, "POST", "/forwarding", `{"enabled": false}`)
+	if code != 200 || !strings.Contains(body, `"GlobalWriteForwardingStatus": "disabled"`) {
+		t.Errorf("POST /forwarding false: %d %s", code, body)
+	}
+	wantErr(t, errOf(c, "INSERT INTO adm1 (v) VALUES (2)"), 1290, "")
+	if code, _ = get(t, h, "POST", "/forwarding", `{"enabled": true}`); code != 200 {
+		t.Errorf("POST /forwarding true: %d", code)
+	}
+
+	// The same figures in Prometheus and in SQL.
+	_, metrics := get(t, h, "GET", "/metrics", "")
+	for _, want := range []string{
+		"fwdproxy_replica_dml_duration_seconds_count 1",
+		"fwdproxy_replica_select_duration_seconds_count 1",
+		"fwdproxy_replica_read_wait_duration_seconds_count",
+		"fwdproxy_replica_open_sessions 1",
+		`fwdproxy_rejected_statements_total{code="1290"} 1`,
+		"fwdproxy_client_connections_open",
+		"go_goroutines",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if v := one(t, c, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'Aurora_fwd_replica_dml_stmt_count'"); v != "1" {
+		t.Errorf("information_schema.GLOBAL_STATUS: %q", v)
+	}
+	if v := one(t, c, "SELECT COUNT(*) FROM performance_schema.global_status g WHERE g.VARIABLE_NAME LIKE 'Aurora_fwd%'"); v != "18" {
+		t.Errorf("performance_schema.global_status Aurora rows: %q", v)
+	}
+	if v := one(t, c, "SELECT COUNT(*) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'"); v != "1" {
+		t.Errorf("the reader's own rows: %q", v)
+	}
+	var k, v string
+	if err := c.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Aurora_fwd_writer_select_stmt_count'").Scan(&k, &v); err != nil || v != "1" {
+		t.Errorf("SHOW GLOBAL STATUS: %q %v", v, err)
+	}
+}
+
+// COM_CHANGE_USER resets the session: the proxy asks for a scramble of a
+// fresh salt, checks it, and starts clean with the new user.
+func TestChangeUser(t *testing.T) {
+	addr := startProxy(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION" })
+	c := rawConn(t, addr)
+	rawExec(t, c, "SET @before = 1")
+	rawExec(t, c, "SET aurora_replica_read_consistency = 'GLOBAL'")
+	change := func(user, password string) error {
+		pkt := []byte{0x11}
+		pkt = append(pkt, user...)
+		pkt = append(pkt, 0, 0) // user NUL, empty auth response
+		pkt = append(pkt, testDB...)
+		pkt = append(pkt, 0, 33, 0) // db NUL, charset
+		pkt = append(pkt, gmysql.AUTH_NATIVE_PASSWORD...)
+		pkt = append(pkt, 0)
+		c.ResetSequence()
+		if err := c.WritePacket(append(make([]byte, 4), pkt...)); err != nil {
+			return err
+		}
+		sw, err := c.ReadPacket()
+		if err != nil {
+			return err
+		}
+		if sw[0] != 0xfe {
+			t.Fatalf("expected an auth switch, got %x", sw)
+		}
+		salt := sw[1+len(gmysql.AUTH_NATIVE_PASSWORD)+1:]
+		salt = salt[:len(salt)-1]
+		if err := c.WritePacket(append(make([]byte, 4), scramble(salt, password)...)); err != nil {
+			return err
+		}
+		res, err := c.ReadPacket()
+		if err != nil {
+			return err
+		}
+		if res[0] == 0xff {
+			return c.HandleErrorPacket(res)
+		}
+		return nil
+	}
+	if err := change(thePair.User, "wrong"); err == nil || !strings.Contains(err.Error(), "1045") {
+		t.Fatalf("change user with a wrong password: %v", err)
+	}
+	if err := change(thePair.User, thePair.Password); err != nil {
+		t.Fatalf("change user: %v", err)
+	}
+	if v := rawValue(t, c, "SELECT @before"); v != "" && v != "<nil>" {
+		t.Errorf("user variable survived COM_CHANGE_USER: %q", v)
+	}
+	if v := rawValue(t, c, "SELECT @@aurora_replica_read_consistency"); v != "SESSION" {
+		t.Errorf("consistency after COM_CHANGE_USER: %q", v)
+	}
+}
+
+func scramble(salt []byte, password string) []byte {
+	h1 := sha1.Sum([]byte(password))
+	h2 := sha1.Sum(h1[:])
+	k := sha1.Sum(append(append([]byte{}, salt...), h2[:]...))
+	out := make([]byte, 20)
+	for i := range out {
+		out[i] = h1[i] ^ k[i]
+	}
+	return out
+}
