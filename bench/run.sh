@@ -338,6 +338,7 @@ done
 # Where the proxy's CPU goes: a CPU profile from the admin address during a
 # prepared point_select run at 8 threads, summarised by go tool pprof.
 PROFILE="(no profile: go tool pprof or curl missing)"
+FENCE='```'
 if command -v curl >/dev/null && command -v go >/dev/null; then
 	log "profiling the proxy under oltp_point_select, 8 threads"
 	(sysbench oltp_point_select --mysql-host=127.0.0.1 --mysql-port="${PROXY_PORT[ev]}" --mysql-user="$TEST_USER" \
@@ -353,11 +354,11 @@ if command -v curl >/dev/null && command -v go >/dev/null; then
 		PROFILE="System calls take ${SYSCALLS:-?} of the proxy's CPU: socket writes ${WRITES:-?} (on loopback a
 write also runs the receiving side's TCP processing and wakes it), socket reads ${READS:-?}; the Go
 scheduler looking for work between them ${SCHED:-?}. Classification, routing and relaying together are a
-few percent. Top of the profile (\\`go tool pprof -top\\`):
+few percent. Top of the profile (go tool pprof -top):
 
-\\`\\`\\`
+$FENCE
 $PROFILE
-\\`\\`\\`"
+$FENCE"
 	fi
 	sleep 2
 fi
