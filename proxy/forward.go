@@ -20,7 +20,7 @@ func (s *session) forward(payload []byte, st *sqlclass.Statement, more bool) (bo
 		return s.fail(e, more)
 	}
 	start := time.Now()
-	if err := s.writer.send(payload); err != nil {
+	if err := s.writerSend(payload); err != nil {
 		return s.fail(s.writerFailed(err), more)
 	}
 	s.armForwardTimeout()
@@ -35,6 +35,39 @@ func (s *session) forward(payload []byte, st *sqlclass.Statement, more bool) (bo
 	}
 	s.afterForward(&res, st, time.Since(start))
 	return res.err != nil, nil
+}
+
+var beginPacket = append([]byte{comQuery}, "START TRANSACTION"...)
+
+// writerSend sends a forwarded command. When the writer transaction is still
+// to be opened, START TRANSACTION goes in the same write, pipelined, and its
+// OK is read before the command's result is relayed.
+func (s *session) writerSend(payload []byte) error {
+	if !s.beginPending {
+		return s.writer.send(payload)
+	}
+	s.beginPending = false
+	w := s.writer
+	w.lastUsed = time.Now()
+	if _, err := w.io.writePacket(0, beginPacket); err != nil {
+		return &backendErr{w.role, err}
+	}
+	if _, err := w.io.writePacket(0, payload); err != nil {
+		return &backendErr{w.role, err}
+	}
+	if err := w.io.flush(); err != nil {
+		return &backendErr{w.role, err}
+	}
+	if _, err := w.readResult(); err != nil {
+		// START TRANSACTION failed (a plain one only fails with the
+		// connection): the command behind it must not run outside the
+		// transaction, so the connection goes.
+		if se, ok := err.(*sqlError); ok {
+			return &backendErr{w.role, se}
+		}
+		return err
+	}
+	return nil
 }
 
 // writerFailed turns a failure of the writer connection during a forwarded
@@ -94,9 +127,8 @@ func (s *session) prepareWriter(st *sqlclass.Statement) *sqlError {
 	// autocommit=0 works as one long transaction: the writer gets an
 	// explicit one, since its own session stays autocommit=1.
 	if (s.inTransaction() || !s.autocommit) && !s.txWriter {
-		if e := s.writerExec("START TRANSACTION"); e != nil {
-			return e
-		}
+		// Sent together with the statement (writerSend): one round trip.
+		s.beginPending = true
 		s.txWriter = true
 		if s.isolation != "" && s.isolation != "REPEATABLE READ" {
 			s.warnIsolation()
@@ -250,6 +282,7 @@ func (s *session) dropWriter() {
 		s.writer = nil
 	}
 	s.txWriter = false
+	s.beginPending = false
 	s.releaseWriterSlot()
 }
 

@@ -86,11 +86,8 @@ func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
 		access = s.sessAccess
 	}
 	// BEGIN commits an open transaction first (implicit commit).
-	if s.txWriter {
-		if e := s.writerExec("COMMIT"); e != nil {
-			return s.fail(e, more)
-		}
-		s.txWriter = false
+	if e := s.commitWriter(); e != nil {
+		return s.fail(e, more)
 	}
 	q := "START TRANSACTION"
 	if st.Txn.ConsistentSnapshot {
@@ -133,6 +130,22 @@ func (s *session) privileged() bool {
 	return s.super
 }
 
+// commitWriter ends the writer's transaction for an implicit commit. One
+// that was only pending never started.
+func (s *session) commitWriter() *sqlError {
+	if s.beginPending {
+		s.beginPending, s.txWriter = false, false
+	}
+	if !s.txWriter {
+		return nil
+	}
+	if e := s.writerExec("COMMIT"); e != nil {
+		return e
+	}
+	s.txWriter = false
+	return nil
+}
+
 // endTransaction handles COMMIT and ROLLBACK: the writer first (its result is
 // what matters to the client), then the reader.
 func (s *session) endTransaction(sql string, commit bool, more bool) (bool, error) {
@@ -144,6 +157,17 @@ func (s *session) endTransaction(sql string, commit bool, more bool) (bool, erro
 	}
 	var werr *sqlError
 	var wok okPacket
+	if s.beginPending { // the writer transaction never started
+		s.beginPending, s.txWriter = false, false
+	}
+	// Without temporary tables the reader's part is read-only, so its end
+	// can travel alongside the writer's (one round trip, not two).
+	readerAhead := s.txWriter && s.reader.status&statusInTrans != 0 && len(s.tempTables) == 0
+	if readerAhead {
+		if err := s.reader.send(append([]byte{comQuery}, verb...)); err != nil {
+			return true, s.backendFailed(s.reader, err)
+		}
+	}
 	if s.txWriter {
 		res, err := s.writer.exec(verb)
 		switch e := err.(type) {
@@ -162,7 +186,13 @@ func (s *session) endTransaction(sql string, commit bool, more bool) (bool, erro
 			s.txWriter = s.writer.status&statusInTrans != 0
 		}
 	}
-	if s.reader.status&statusInTrans != 0 || werr != nil {
+	if readerAhead {
+		if _, err := s.reader.readResult(); err != nil {
+			if _, ok := err.(*sqlError); !ok {
+				return true, s.backendFailed(s.reader, err)
+			}
+		}
+	} else if s.reader.status&statusInTrans != 0 || werr != nil {
 		rverb := verb
 		if werr != nil {
 			rverb = "ROLLBACK"
@@ -285,11 +315,8 @@ func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
 		// autocommit 0 -> 1 commits the open transaction, explicit or not,
 		// on the writer too.
 		if !wasAuto && s.autocommit {
-			if s.txWriter {
-				if e := s.writerExec("COMMIT"); e != nil {
-					return s.fail(e, more)
-				}
-				s.txWriter = false
+			if e := s.commitWriter(); e != nil {
+				return s.fail(e, more)
 			}
 			s.txBegun, s.txReadOnly = false, false
 		}
