@@ -17,7 +17,7 @@ vet:
 # (stopped again however the tests end) plus the packages that start private
 # pairs (lag, failure, doctor's broken setups), then a short benchmark run.
 test: build vet
-	$(GO) test -count=1 ./sqlclass/ ./metrics/ ./cmd/... ./lint/ ./deploy/
+	$(GO) test -count=1 ./sqlclass/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./sandbox/
 	@bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1 || true
 	bash integration/pair.sh start $(PAIR_DIR)
 	@set -o pipefail; trap 'bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1' EXIT; \
@@ -26,7 +26,7 @@ test: build vet
 	FWDPROXY_PAIR_ENV=$(PAIR_DIR)/pair.env FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke
 
 unit:
-	$(GO) test -count=1 -short ./sqlclass/ ./consistency/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./proxy/
+	$(GO) test -count=1 -short ./sqlclass/ ./consistency/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./proxy/ ./sandbox/
 
 # 10,000 read-after-write trials per lag level (about 5 minutes).
 soak-consistency:
@@ -39,9 +39,16 @@ bench: build
 bench-smoke: build
 	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke
 
-# Start a writer, a replica and fwdproxy in front; Ctrl-C stops everything.
+# Start a MariaDB writer, a replica 250 ms behind it and fwdproxy in front
+# (fwdproxy sandbox, docs/sandbox.md); Ctrl-C stops everything.
 demo: build
-	@bash integration/demo.sh $(CURDIR)/$(BIN)
+	@PATH="$$PATH:/usr/sbin:/sbin"; command -v mariadbd >/dev/null || { \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y mariadb-server mariadb-client && \
+		{ $$sudo systemctl stop mariadb 2>/dev/null || $$sudo service mariadb stop 2>/dev/null || true; }; }
+	@$(BIN) sandbox up --lag 250ms || exit 1; \
+	trap '$(BIN) sandbox down' EXIT; trap 'exit 130' INT TERM; \
+	echo "Press Ctrl-C to stop the writer, the replica and the proxy."; sleep infinity
 
 fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzClassify -fuzztime=$${FUZZTIME:-5m} ./sqlclass/

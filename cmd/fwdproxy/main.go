@@ -12,6 +12,7 @@ const usage = `usage: fwdproxy <command> [flags]
 commands:
   serve     run the proxy (fwdproxy serve --help)
   doctor    check a writer and replica for what fwdproxy and GTID replication need
+  sandbox   a local writer, a lagging replica and fwdproxy in front (up|down|status)
   lint      check SQL files and query logs for what write forwarding rejects or changes
   version   print the version
 `
@@ -28,6 +29,8 @@ func main() {
 		os.Exit(serve(os.Args[2:]))
 	case "doctor":
 		os.Exit(doctorMain(os.Args[2:], os.Stdout, os.Stderr))
+	case "sandbox":
+		os.Exit(sandboxMain(os.Args[2:], os.Stdout, os.Stderr))
 	case "lint":
 		os.Exit(lintMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "version", "--version":

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/fwdproxy/fwdproxy/sandbox"
+)
+
+const sandboxUsage = `usage: fwdproxy sandbox up|down|status [flags]
+
+A secondary region on a laptop: a writer and a GTID replica started from the
+mariadbd (or mysqld) on PATH, the replica replicating through a link that
+delays the writer → replica direction by --lag, and fwdproxy in front of the
+replica, reaching the writer through a link with a --rtt round trip. All on
+127.0.0.1, running in the background; pid files, logs and data in --dir.
+
+  up      start everything, return when it is ready, print how to connect
+  down    stop everything and remove --dir
+  status  what runs, the replica's lag and fwdproxy's /status
+
+The account is fwd / fwdpass (ALL PRIVILEGES), the database fwdtest with a
+table demo (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(100)).
+
+flags:
+`
+
+// sandboxMain runs `fwdproxy sandbox`.
+func sandboxMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "fwdproxy sandbox: up, down or status?\n"+sandboxUsage)
+		sandboxFlags("up", nil, stderr)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, sandboxUsage)
+		sandboxFlags("up", nil, stdout)
+		return 0
+	case "link":
+		return sandboxLink(args, stderr)
+	case "up", "down", "status":
+	default:
+		fmt.Fprintf(stderr, "fwdproxy sandbox: unknown command %q\n%s", cmd, sandboxUsage)
+		sandboxFlags("up", nil, stderr)
+		return 2
+	}
+	var o sandbox.Options
+	fs := sandboxFlags(cmd, &o, io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, sandboxUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		fmt.Fprintf(stderr, "fwdproxy sandbox %s: %v\n", cmd, err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "fwdproxy sandbox %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "fwdproxy sandbox %s: %v\n", cmd, err)
+		return 1
+	}
+	switch cmd {
+	case "up":
+		exe, err := os.Executable()
+		if err != nil {
+			return fail(err)
+		}
+		o.Bin, o.Out = exe, stdout
+		// Ctrl-C while starting stops what has started.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		defer stop()
+		st, err := sandbox.Up(ctx, o)
+		if err != nil {
+			return fail(err)
+		}
+		down := "fwdproxy sandbox down"
+		if def, _ := sandbox.DefaultDir(); o.Dir != "" && filepath.Clean(st.Dir) != filepath.Clean(def) {
+			down += " --dir " + st.Dir
+		}
+		fmt.Fprint(stdout, st.ConnectHelp(down))
+	case "down":
+		if err := sandbox.Down(o.Dir, stdout); err != nil {
+			return fail(err)
+		}
+	case "status":
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ok, err := sandbox.Status(ctx, o.Dir, stdout)
+		if err != nil {
+			return fail(err)
+		}
+		if !ok {
+			return 1
+		}
+	}
+	return 0
+}
+
+// sandboxFlags defines the flags of up, down and status (down and status
+// take --dir only), printing their defaults to out when o is nil.
+func sandboxFlags(cmd string, o *sandbox.Options, out io.Writer) *flag.FlagSet {
+	if o == nil {
+		o = &sandbox.Options{}
+	}
+	fs := flag.NewFlagSet("sandbox "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.Dir, "dir", "", "sandbox directory: data, pid files, logs (default ~/.fwdproxy-sandbox)")
+	if cmd == "up" {
+		fs.DurationVar(&o.Lag, "lag", 200*time.Millisecond, "replication delay, writer → replica (one way)")
+		fs.DurationVar(&o.RTT, "rtt", 70*time.Millisecond, "round trip between fwdproxy and the writer (half each way)")
+		fs.IntVar(&o.Port, "port", 4000, "fwdproxy's MySQL port on 127.0.0.1")
+		fs.IntVar(&o.AdminPort, "admin-port", 0, "fwdproxy's admin HTTP port (default --port + 1)")
+	}
+	if out != io.Discard {
+		fs.SetOutput(out)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// sandboxLink runs the hidden `fwdproxy sandbox link`: one latency link,
+// until SIGTERM or SIGINT.
+func sandboxLink(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sandbox link", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var l sandbox.Link
+	fs.StringVar(&l.Listen, "listen", "127.0.0.1:0", "address to listen on")
+	fs.StringVar(&l.Upstream, "upstream", "", "address to relay to")
+	fs.DurationVar(&l.DelayUp, "delay-up", 0, "delay of data towards upstream")
+	fs.DurationVar(&l.DelayDown, "delay-down", 0, "delay of data from upstream")
+	pidFile := fs.String("pid-file", "", "file to write the pid to once listening")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if l.Upstream == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "fwdproxy sandbox link: --upstream HOST:PORT is required, and no arguments")
+		return 2
+	}
+	lg := log.New(stderr, "", log.LstdFlags|log.Lmicroseconds)
+	l.Logf = lg.Printf
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if err := l.Start(); err != nil {
+		lg.Printf("link: %v", err)
+		return 1
+	}
+	if *pidFile != "" {
+		if err := os.WriteFile(*pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			lg.Printf("link: %v", err)
+			l.Close()
+			return 1
+		}
+	}
+	lg.Printf("link listening: %s", &l)
+	s := <-sig
+	lg.Printf("link stopping (%s)", s)
+	l.Close()
+	return 0
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// asBinaryEnv makes the test binary behave as the fwdproxy binary for the
+// commands the sandbox runs (serve, sandbox …), so that the test needs no
+// build and does not depend on main.go's dispatch.
+const asBinaryEnv = "FWDPROXY_TEST_AS_BINARY"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asBinaryEnv) == "1" && len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "serve":
+			os.Exit(serve(os.Args[2:]))
+		case "sandbox":
+			os.Exit(sandboxMain(os.Args[2:], os.Stdout, os.Stderr))
+		}
+		fmt.Fprintf(os.Stderr, "%s: unknown command %q\n", asBinaryEnv, os.Args[1])
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+func TestSandboxUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "up, down or status?"},
+		{[]string{"sideways"}, 2, `unknown command "sideways"`},
+		{[]string{"up", "--lag", "soon"}, 2, "invalid value"},
+		{[]string{"down", "--lag", "1s"}, 2, "flag provided but not defined"},
+		{[]string{"status", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"up", "--lag", "-1s", "--dir", t.TempDir()}, 1, "must not be negative"},
+		{[]string{"link"}, 2, "--upstream HOST:PORT is required"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := sandboxMain(tc.args, &out, &errOut); code != tc.code || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut.String(), tc.code, tc.want)
+		}
+	}
+	var out bytes.Buffer
+	if code := sandboxMain([]string{"up", "--help"}, &out, &out); code != 0 || !strings.Contains(out.String(), "-rtt") {
+		t.Errorf("up --help: exit %d\n%s", code, out.String())
+	}
+}
+
+func TestSandboxDownRefusesOtherDirectories(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "precious"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := sandboxMain([]string{"down", "--dir", dir}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "not a sandbox directory") {
+		t.Fatalf("exit %d, %q", code, errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "precious")); err != nil {
+		t.Fatal("down touched a directory that is not a sandbox's:", err)
+	}
+	if code := sandboxMain([]string{"down", "--dir", filepath.Join(dir, "none")}, &out, &errOut); code != 0 {
+		t.Fatalf("down of a missing sandbox: exit %d, %q", code, errOut.String())
+	}
+}
+
+func haveMariaDB() bool {
+	for _, d := range append(filepath.SplitList(os.Getenv("PATH")), "/usr/sbin", "/sbin") {
+		if _, err := os.Stat(filepath.Join(d, "mariadbd")); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// processAlive: the pid runs and is not a zombie.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || (b[i+2] != 'Z' && b[i+2] != 'X')
+}
+
+// The whole life of a sandbox through the command line: up (detached),
+// EVENTUAL reads stale right after the session's own write, SESSION reads
+// fresh, status, down leaves no process and no directory.
+func TestSandboxUpReadDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB servers")
+	}
+	if !haveMariaDB() {
+		t.Skip("no mariadbd installed (apt-get install -y mariadb-server)")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("checks processes through /proc")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "sandbox")
+	// Two free ports for the proxy, released before up binds them.
+	var ports []string
+	var lns []net.Listener
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(exe, append([]string{"sandbox"}, args...)...)
+		cmd.Env = append(os.Environ(), asBinaryEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if err != nil {
+			code = -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+		}
+		return string(out), code
+	}
+	t.Cleanup(func() {
+		if _, err := os.Stat(dir); err == nil {
+			out, _ := run("down", "--dir", dir)
+			t.Logf("cleanup: %s", out)
+		}
+	})
+	port, adminPort := ports[0], ports[1]
+	const lag = 300 * time.Millisecond
+	start := time.Now()
+	out, code := run("up", "--dir", dir, "--lag", lag.String(), "--rtt", "20ms", "--port", port, "--admin-port", adminPort)
+	if code != 0 {
+		t.Fatalf("up: exit %d\n%s", code, out)
+	}
+	t.Logf("up took %s", time.Since(start).Round(time.Millisecond))
+	if want := "mariadb -h 127.0.0.1 -P " + port + " -u fwd -pfwdpass fwdtest"; !strings.Contains(out, want) {
+		t.Errorf("up does not print %q:\n%s", want, out)
+	}
+	pids := map[string]int{}
+	for _, n := range []string{"writer", "replica", "link-replication", "link-writer", "fwdproxy"} {
+		b, err := os.ReadFile(filepath.Join(dir, n+".pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if !processAlive(pid) {
+			t.Fatalf("%s (pid %d) does not run after up returned", n, pid)
+		}
+		pids[n] = pid
+	}
+
+	if out, code := run("up", "--dir", dir, "--port", port); code != 1 || !strings.Contains(out, "already runs") {
+		t.Errorf("second up: exit %d\n%s", code, out)
+	}
+
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "fwd", "fwdpass", "tcp", "127.0.0.1:"+port, "fwdtest"
+	cfg.Timeout = 5 * time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	count := func(note string) int {
+		t.Helper()
+		var n int
+		if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM demo WHERE note = '"+note+"'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	exec("SET aurora_replica_read_consistency = 'eventual'")
+	wrote := time.Now()
+	exec("INSERT INTO demo (note) VALUES ('eventual')")
+	if n := count("eventual"); n != 0 {
+		t.Errorf("EVENTUAL read right after the insert found the row (%d): the replica is not behind", n)
+	}
+	for count("eventual") == 0 {
+		if time.Since(wrote) > 20*time.Second {
+			t.Fatal("the row never reached the replica")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if seen := time.Since(wrote); seen < lag {
+		t.Errorf("the row reached the replica %s after the insert, want >= the %s lag", seen, lag)
+	} else {
+		t.Logf("EVENTUAL: the row showed up on the replica %s after the insert", seen.Round(time.Millisecond))
+	}
+
+	exec("SET aurora_replica_read_consistency = 'session'")
+	exec("INSERT INTO demo (note) VALUES ('session')")
+	if n := count("session"); n != 1 {
+		t.Errorf("SESSION read after the insert found %d rows, want 1", n)
+	}
+	c.Close()
+	db.Close()
+
+	out, code = run("status", "--dir", dir)
+	if code != 0 || strings.Count(out, " running ") != 5 || !strings.Contains(out, "GlobalWriteForwardingStatus") ||
+		!strings.Contains(out, "replication: IO Yes, SQL Yes") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	t.Logf("status:\n%s", out)
+
+	out, code = run("down", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("down: exit %d\n%s", code, out)
+	}
+	for n, pid := range pids {
+		if processAlive(pid) {
+			t.Errorf("%s (pid %d) still runs after down", n, pid)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("down left %s: %v", dir, err)
+	}
+}

@@ -1,0 +1,738 @@
+// Package sandbox is a local global database: a writer, a GTID replica of it
+// that replicates through a latency link (so EVENTUAL reads are visibly
+// stale), and fwdproxy in front, reaching the writer through a link with a
+// cross-region round trip, all on loopback. `fwdproxy sandbox up|down|status`
+// drives it; the processes run detached, with their pid files and logs in
+// one directory.
+package sandbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// The account, database and table every sandbox has.
+const (
+	User     = "fwd"
+	Password = "fwdpass"
+	Database = "fwdtest"
+
+	replUser     = "repl"
+	replPassword = "replpass"
+	stateFile    = "sandbox.json"
+)
+
+// Process names, in the order Down stops them. Each has NAME.pid and
+// NAME.log in the sandbox directory.
+const (
+	procProxy      = "fwdproxy"
+	procWriterLink = "link-writer"
+	procReplLink   = "link-replication"
+	procReplica    = "replica"
+	procWriter     = "writer"
+)
+
+var stopOrder = []string{procProxy, procWriterLink, procReplLink, procReplica, procWriter}
+
+// Options of Up.
+type Options struct {
+	Dir       string        // sandbox directory; DefaultDir() when empty
+	Port      int           // fwdproxy's MySQL port on 127.0.0.1
+	AdminPort int           // fwdproxy's admin HTTP port; Port+1 when 0
+	Lag       time.Duration // one-way delay writer → replica on the replication link
+	RTT       time.Duration // round trip between fwdproxy and the writer (RTT/2 each way)
+	Bin       string        // the fwdproxy binary, run as `serve` and `sandbox link`
+	Out       io.Writer     // progress lines; nil for none
+}
+
+// State describes a sandbox; Up writes it to DIR/sandbox.json.
+type State struct {
+	Dir        string `json:"dir"`
+	Flavor     string `json:"flavor"`
+	Version    string `json:"version"`
+	Server     string `json:"server"`
+	Lag        string `json:"lag"`
+	RTT        string `json:"rtt"`
+	Writer     string `json:"writer"`           // the writer, directly
+	Replica    string `json:"replica"`          // the replica, directly (fwdproxy's reader)
+	ReplLink   string `json:"replication_link"` // the replica's way to the writer
+	WriterLink string `json:"writer_link"`      // fwdproxy's way to the writer
+	Proxy      string `json:"proxy"`
+	Admin      string `json:"admin"`
+	SocketDir  string `json:"socket_dir"`
+	Ready      bool   `json:"ready"`
+}
+
+// DefaultDir is ~/.fwdproxy-sandbox.
+func DefaultDir() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory (%v); pass --dir", err)
+	}
+	return filepath.Join(home, ".fwdproxy-sandbox"), nil
+}
+
+func resolveDir(dir string) (string, error) {
+	if dir == "" {
+		return DefaultDir()
+	}
+	return filepath.Abs(dir)
+}
+
+// realDir resolves symbolic links of an existing directory, so that the
+// path in the processes' command lines is the same whichever way it is named.
+func realDir(dir string) string {
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		return r
+	}
+	return dir
+}
+
+// ErrRunning is returned by Up when the directory holds a running sandbox.
+var ErrRunning = errors.New("a sandbox already runs there")
+
+// Up starts a writer, a replica, the two links and fwdproxy, and returns
+// once fwdproxy answers; the processes keep running after the caller exits.
+// On failure it stops whatever it started (the logs stay in the directory).
+func Up(ctx context.Context, o Options) (*State, error) {
+	if !supported {
+		return nil, errors.New("the sandbox needs Linux or another Unix")
+	}
+	if o.Bin == "" {
+		return nil, errors.New("sandbox: Options.Bin (the fwdproxy binary) is empty")
+	}
+	if o.Lag < 0 || o.RTT < 0 {
+		return nil, errors.New("--lag and --rtt must not be negative")
+	}
+	if o.AdminPort == 0 {
+		o.AdminPort = o.Port + 1
+	}
+	if o.Port <= 0 || o.Port > 65535 || o.AdminPort <= 0 || o.AdminPort > 65535 || o.Port == o.AdminPort {
+		return nil, fmt.Errorf("bad ports %d (MySQL) and %d (admin)", o.Port, o.AdminPort)
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	fl, err := findFlavor()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := resolveDir(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := checkDir(dir); err != nil {
+		return nil, err
+	}
+	for _, p := range []struct {
+		port int
+		flag string
+	}{{o.Port, "--port"}, {o.AdminPort, "--admin-port"}} {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.port))
+		if err != nil {
+			return nil, fmt.Errorf("127.0.0.1:%d is in use; pick another port with %s", p.port, p.flag)
+		}
+		ln.Close()
+	}
+	if err := prepareDir(dir); err != nil {
+		return nil, err
+	}
+	dir = realDir(dir)
+	st := &State{
+		Dir: dir, Flavor: fl.Name, Version: fl.Version, Server: fl.Server,
+		Lag: o.Lag.String(), RTT: o.RTT.String(),
+		Proxy: fmt.Sprintf("127.0.0.1:%d", o.Port), Admin: fmt.Sprintf("127.0.0.1:%d", o.AdminPort),
+		SocketDir: dir,
+	}
+	// Unix socket paths are limited to 108 bytes.
+	if len(dir)+len("/replica.sock") > 100 {
+		if st.SocketDir, err = os.MkdirTemp("", "fwdsbx-"); err != nil {
+			return nil, err
+		}
+	}
+	// The state file marks the directory as a sandbox's from now on, so that
+	// Down can clean up after a failed or interrupted Up.
+	if err := writeState(st); err != nil {
+		return nil, err
+	}
+	u := &upper{o: o, fl: fl, st: st, dir: dir, used: map[int]bool{o.Port: true, o.AdminPort: true}}
+	if err := u.run(ctx); err != nil {
+		stopAll(dir, io.Discard)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("interrupted (%v); stopped what had started, files in %s", err, dir)
+		}
+		return nil, fmt.Errorf("%v\n(stopped what had started; logs in %s; fwdproxy sandbox down removes it)", err, dir)
+	}
+	st.Ready = true
+	return st, writeState(st)
+}
+
+// checkDir accepts a directory that does not exist, is empty, or holds a
+// sandbox of which nothing runs any more (returned, to be cleaned up).
+func checkDir(dir string) (old *State, err error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case len(entries) == 0:
+		return nil, nil
+	}
+	real := realDir(dir)
+	old, err = loadState(real)
+	if err != nil {
+		return nil, fmt.Errorf("%s exists and is not a sandbox directory; pick another with --dir", dir)
+	}
+	if running := runningProcs(real); len(running) > 0 {
+		return nil, fmt.Errorf("%w: %s (%s); see fwdproxy sandbox status, or stop it with fwdproxy sandbox down",
+			ErrRunning, dir, strings.Join(running, ", "))
+	}
+	return old, nil
+}
+
+// prepareDir makes dir an empty directory, removing a stale sandbox.
+func prepareDir(dir string) error {
+	old, err := checkDir(dir)
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		removeSandbox(realDir(dir), old)
+	}
+	return os.MkdirAll(dir, 0o700)
+}
+
+func writeState(st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(st.Dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(st.Dir, stateFile))
+}
+
+func loadState(dir string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, stateFile), err)
+	}
+	return &st, nil
+}
+
+// upper runs one Up.
+type upper struct {
+	o    Options
+	fl   *flavor
+	st   *State
+	dir  string
+	mu   sync.Mutex
+	used map[int]bool
+}
+
+func (u *upper) progress(format string, a ...any) { fmt.Fprintf(u.o.Out, format+"\n", a...) }
+
+func (u *upper) run(ctx context.Context) error {
+	var wport, rport int
+	var err error
+	if wport, err = u.port(); err != nil {
+		return err
+	}
+	if rport, err = u.port(); err != nil {
+		return err
+	}
+	u.progress("initialising a %s %s writer and replica in %s", u.fl.Name, u.fl.Version, u.dir)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, s := range []struct {
+		name string
+		port *int
+		id   int
+	}{{procWriter, &wport, 1}, {procReplica, &rport, 2}} {
+		wg.Go(func() {
+			if errs[i] = u.install(ctx, s.name, *s.port, s.id); errs[i] == nil {
+				errs[i] = u.startServer(ctx, s.name, s.port, s.id)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	u.st.Writer = fmt.Sprintf("127.0.0.1:%d", wport)
+	u.st.Replica = fmt.Sprintf("127.0.0.1:%d", rport)
+	if err := writeState(u.st); err != nil {
+		return err
+	}
+
+	// Users, database and table on the writer; the replica gets them by
+	// replication (mariadb-install-db does not write to the binlog).
+	w, err := u.rootDB(procWriter)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	host, _ := os.Hostname()
+	for _, q := range u.fl.writerSetupSQL(host) {
+		if _, err := w.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("writer: %s: %v", q, err)
+		}
+	}
+	var pos string
+	if err := w.QueryRowContext(ctx, u.fl.positionSQL(false)).Scan(&pos); err != nil {
+		return fmt.Errorf("writer: %v", err)
+	}
+
+	replLink, err := u.startLink(ctx, procReplLink, u.st.Writer, 0, u.o.Lag)
+	if err != nil {
+		return err
+	}
+	u.st.ReplLink = replLink
+	u.progress("replica replicating through %s (writer → replica +%s)", replLink, u.o.Lag)
+	r, err := u.rootDB(procReplica)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	lport, _ := strconv.Atoi(replLink[strings.LastIndexByte(replLink, ':')+1:])
+	for _, q := range u.fl.replicateSQL("127.0.0.1", lport) {
+		if _, err := r.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("replica: %s: %v", q, err)
+		}
+	}
+	var res sql.NullInt64
+	if err := r.QueryRowContext(ctx, u.fl.waitSQL(), pos, 60).Scan(&res); err != nil || !res.Valid || res.Int64 != 0 {
+		return fmt.Errorf("the replica did not reach the writer's position %s in 60s (%v); see %s",
+			pos, err, filepath.Join(u.dir, procReplica+".log"))
+	}
+
+	half := u.o.RTT / 2
+	writerLink, err := u.startLink(ctx, procWriterLink, u.st.Writer, half, u.o.RTT-half)
+	if err != nil {
+		return err
+	}
+	u.st.WriterLink = writerLink
+	if err := writeState(u.st); err != nil {
+		return err
+	}
+	return u.startProxy(ctx)
+}
+
+// port picks a free loopback port below the ephemeral range, so that an
+// outgoing connection cannot take it before the server binds it.
+func (u *upper) port() (int, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	lo, hi := 20000, 32000
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var elo, ehi int
+		if n, _ := fmt.Sscan(string(b), &elo, &ehi); n == 2 && elo <= hi && elo-1-10000 >= 1000 {
+			lo, hi = 10000, elo-1
+		}
+	}
+	for range 500 {
+		p := lo + rand.IntN(hi-lo)
+		if u.used[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		u.used[p] = true
+		return p, nil
+	}
+	return 0, errors.New("no free loopback port found")
+}
+
+func (u *upper) socket(name string) string { return filepath.Join(u.st.SocketDir, name+".sock") }
+
+func (u *upper) cnfPath(name string) string { return filepath.Join(u.dir, name, "my.cnf") }
+
+func (u *upper) writeCnf(name string, port, id int) error {
+	return os.WriteFile(u.cnfPath(name), []byte(u.fl.cnf(u.dir, name, u.socket(name), port, id, name == procReplica)), 0o600)
+}
+
+func (u *upper) install(ctx context.Context, name string, port, id int) error {
+	d := filepath.Join(u.dir, name)
+	for _, sub := range []string{"data", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(d, sub), 0o700); err != nil {
+			return err
+		}
+	}
+	if err := u.writeCnf(name, port, id); err != nil {
+		return err
+	}
+	cmd := u.fl.installCmd(u.cnfPath(name))
+	logPath := filepath.Join(u.dir, name+".install.log")
+	out, err := cmd.CombinedOutput()
+	_ = os.WriteFile(logPath, out, 0o644)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("%s: initialising the data directory failed (%v):\n%s", name, err, tail(string(out), 15))
+	}
+	return nil
+}
+
+// startServer starts mariadbd/mysqld and waits until it answers, moving to
+// another port when its port was taken meanwhile.
+func (u *upper) startServer(ctx context.Context, name string, port *int, id int) error {
+	for attempt := 0; ; attempt++ {
+		c, err := u.spawn(name, true, u.fl.Server, "--defaults-file="+u.cnfPath(name))
+		if err != nil {
+			return err
+		}
+		err = c.waitReady(ctx, 120*time.Second, func() error {
+			db, err := u.rootDB(name)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			return db.PingContext(pctx)
+		})
+		if err == nil {
+			return nil
+		}
+		logText, _ := os.ReadFile(filepath.Join(u.dir, name+".log"))
+		if !c.exited() || attempt == 4 || !(strings.Contains(string(logText), "Address already in use") ||
+			strings.Contains(string(logText), "Bind on TCP/IP port")) {
+			return err
+		}
+		if *port, err = u.port(); err != nil {
+			return err
+		}
+		if err := u.writeCnf(name, *port, id); err != nil {
+			return err
+		}
+	}
+}
+
+// rootDB is the install-time root account over the server's Unix socket.
+func (u *upper) rootDB(name string) (*sql.DB, error) {
+	cfg := mysql.NewConfig()
+	cfg.User = "root"
+	cfg.Net = "unix"
+	cfg.Addr = u.socket(name)
+	cfg.Timeout = 2 * time.Second
+	cfg.AllowNativePasswords = true
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(c)
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// startLink runs `BIN sandbox link` to upstream on a new port and waits
+// until it listens (it writes its pid file once bound). It returns the
+// link's address.
+func (u *upper) startLink(ctx context.Context, name, upstream string, up, down time.Duration) (string, error) {
+	pidFile := filepath.Join(u.dir, name+".pid")
+	for attempt := 0; ; attempt++ {
+		port, err := u.port()
+		if err != nil {
+			return "", err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		_ = os.Remove(pidFile)
+		c, err := u.spawn(name, false, u.o.Bin, "sandbox", "link", "--listen", addr, "--upstream", upstream,
+			"--delay-up", up.String(), "--delay-down", down.String(), "--pid-file", pidFile)
+		if err != nil {
+			return "", err
+		}
+		err = c.waitReady(ctx, 30*time.Second, func() error {
+			b, err := os.ReadFile(pidFile)
+			if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(c.cmd.Process.Pid) {
+				return errors.New("not listening yet")
+			}
+			return nil
+		})
+		if err == nil {
+			return addr, nil
+		}
+		if !c.exited() || attempt == 4 {
+			return "", err
+		}
+	}
+}
+
+func (u *upper) startProxy(ctx context.Context) error {
+	cfgPath := filepath.Join(u.dir, "fwdproxy.yaml")
+	cfg := fmt.Sprintf(`# fwdproxy of the sandbox (written by fwdproxy sandbox up; the user is on the command line)
+listen: %s
+admin: %s
+# the writer, through a link with a %s round trip
+writer: %s
+# the replica, directly
+reader: %s
+log-level: info
+`, u.st.Proxy, u.st.Admin, u.o.RTT, u.st.WriterLink, u.st.Replica)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	c, err := u.spawn(procProxy, true, u.o.Bin, "serve", "--config", cfgPath, "--user", User+":"+Password)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	return c.waitReady(ctx, 60*time.Second, func() error {
+		// Ready (both backends reachable), and it is our proxy on that port.
+		if err := httpGet(client, "http://"+u.st.Admin+"/readyz", nil); err != nil {
+			return err
+		}
+		var s struct{ Writer string }
+		if err := httpGet(client, "http://"+u.st.Admin+"/status", &s); err != nil {
+			return err
+		}
+		if s.Writer != u.st.WriterLink {
+			return fmt.Errorf("%s is another fwdproxy's admin address", u.st.Admin)
+		}
+		conn, err := net.DialTimeout("tcp", u.st.Proxy, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	})
+}
+
+func httpGet(c *http.Client, url string, into any) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s %s", url, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if into != nil {
+		return json.Unmarshal(b, into)
+	}
+	return nil
+}
+
+// child is a process started by Up.
+type child struct {
+	name, log string
+	cmd       *exec.Cmd
+	done      chan struct{}
+}
+
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// spawn starts a detached process with its output appended to NAME.log in
+// the sandbox directory and, with pidFile, its pid written to NAME.pid.
+func (u *upper) spawn(name string, pidFile bool, path string, args ...string) (*child, error) {
+	logPath := filepath.Join(u.dir, name+".log")
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cmd := exec.Command(path, args...)
+	cmd.Dir = u.dir
+	cmd.Stdout, cmd.Stderr = f, f
+	detach(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if pidFile {
+		if err := os.WriteFile(filepath.Join(u.dir, name+".pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+			_ = cmd.Process.Kill()
+			return nil, err
+		}
+	}
+	c := &child{name: name, log: logPath, cmd: cmd, done: make(chan struct{})}
+	// Reaps it if it dies while Up runs; after Up it is init's.
+	go func() { _ = cmd.Wait(); close(c.done) }()
+	return c, nil
+}
+
+// waitReady polls ready until it succeeds, the process exits, ctx ends or
+// the timeout passes.
+func (c *child) waitReady(ctx context.Context, timeout time.Duration, ready func() error) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-c.done:
+			time.Sleep(100 * time.Millisecond) // let it finish its log
+			return fmt.Errorf("%s exited at start (%v); tail of %s:\n%s", c.name, c.cmd.ProcessState, c.log, tailFile(c.log, 15))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s (%v); tail of %s:\n%s", c.name, timeout, err, c.log, tailFile(c.log, 15))
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "  (" + err.Error() + ")"
+	}
+	return tail(string(b), n)
+}
+
+// pidOf reads NAME.pid; 0 when there is none.
+func pidOf(dir, name string) int {
+	b, err := os.ReadFile(filepath.Join(dir, name+".pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// ours: pid runs and is one of this sandbox's processes (every one of them
+// has the directory on its command line), not a process that got a stale
+// pid's number.
+func ours(dir string, pid int) bool {
+	return alive(pid) && strings.Contains(commandLine(pid), dir+string(filepath.Separator))
+}
+
+// runningProcs lists "name (pid N)" of the sandbox's live processes.
+func runningProcs(dir string) []string {
+	var r []string
+	for _, n := range stopOrder {
+		if pid := pidOf(dir, n); ours(dir, pid) {
+			r = append(r, fmt.Sprintf("%s pid %d", n, pid))
+		}
+	}
+	return r
+}
+
+// stopProc sends SIGTERM, waits, then SIGKILL. It reports whether the
+// process ran and whether it is gone.
+func stopProc(dir, name string, timeout time.Duration) (pid int, ran, stopped bool) {
+	pid = pidOf(dir, name)
+	if !ours(dir, pid) {
+		return pid, false, true
+	}
+	_ = signal(pid, sigTerm)
+	for _, step := range []struct {
+		wait time.Duration
+		kill bool
+	}{{timeout, true}, {5 * time.Second, false}} {
+		deadline := time.Now().Add(step.wait)
+		for time.Now().Before(deadline) {
+			if !alive(pid) {
+				return pid, true, true
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if step.kill {
+			_ = signal(pid, sigKill)
+		}
+	}
+	return pid, true, !alive(pid)
+}
+
+// stopAll stops the proxy first (its clients see a clean close), then the
+// rest at once. It returns the names it could not stop.
+func stopAll(dir string, out io.Writer) []string {
+	var mu sync.Mutex
+	var failed []string
+	stop := func(name string, timeout time.Duration) {
+		pid, ran, ok := stopProc(dir, name, timeout)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case !ok:
+			failed = append(failed, fmt.Sprintf("%s (pid %d)", name, pid))
+		case ran:
+			fmt.Fprintf(out, "stopped %s (pid %d)\n", name, pid)
+		case pid != 0:
+			fmt.Fprintf(out, "%s (pid %d) was not running\n", name, pid)
+		}
+	}
+	stop(procProxy, 35*time.Second) // serve lets open transactions finish for up to 30 s
+	var wg sync.WaitGroup
+	for _, n := range stopOrder[1:] {
+		wg.Go(func() { stop(n, 60*time.Second) })
+	}
+	wg.Wait()
+	return failed
+}
+
+func removeSandbox(dir string, st *State) {
+	if st != nil && st.SocketDir != "" && st.SocketDir != dir && strings.HasPrefix(filepath.Base(st.SocketDir), "fwdsbx-") {
+		_ = os.RemoveAll(st.SocketDir)
+	}
+	_ = os.RemoveAll(dir)
+}
+
+// Down stops every process of the sandbox in dir (DefaultDir() when empty)
+// and removes the directory. A directory that does not exist is no error.
+func Down(dir string, out io.Writer) error {
+	dir, err := resolveDir(dir)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(out, "no sandbox in %s\n", dir)
+		return nil
+	}
+	dir = realDir(dir)
+	st, err := loadState(dir)
+	if err != nil {
+		return fmt.Errorf("%s is not a sandbox directory (no readable %s); not touching it", dir, stateFile)
+	}
+	if failed := stopAll(dir, out); len(failed) > 0 {
+		return fmt.Errorf("could not stop %s; %s is left in place", strings.Join(failed, ", "), dir)
+	}
+	removeSandbox(dir, st)
+	fmt.Fprintf(out, "removed %s\n", dir)
+	return nil
+}
