@@ -399,7 +399,7 @@ func (s *session) begin(x *stmt) {
 
 // end handles COMMIT and ROLLBACK, with AND CHAIN and RELEASE.
 func (s *session) end(x *stmt) {
-	chain, release := chainRelease(x.sql)
+	chain, release := sqlclass.ChainRelease(x.sql)
 	ro, iso := s.txReadOnly, s.txIso
 	s.endTx(x.st.Class == sqlclass.Commit)
 	if release {
@@ -409,21 +409,6 @@ func (s *session) end(x *stmt) {
 	if chain {
 		s.txBegun, s.txReadOnly, s.txIso = true, ro, iso
 	}
-}
-
-// chainRelease reads COMMIT/ROLLBACK's AND [NO] CHAIN and [NO] RELEASE.
-func chainRelease(sql string) (chain, release bool) {
-	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(sql), ";")))
-	for i, w := range f {
-		no := i > 0 && f[i-1] == "NO"
-		switch w {
-		case "CHAIN":
-			chain = !no
-		case "RELEASE":
-			release = !no
-		}
-	}
-	return chain, release
 }
 
 // set mirrors proxy.session.set: the proxy owns

@@ -149,7 +149,7 @@ func (s *session) commitWriter() *sqlError {
 // endTransaction handles COMMIT and ROLLBACK: the writer first (its result is
 // what matters to the client), then the reader.
 func (s *session) endTransaction(sql string, commit bool, more bool) (bool, error) {
-	chain, release := chainRelease(sql)
+	chain, release := sqlclass.ChainRelease(sql)
 	chainReadOnly := s.txReadOnly
 	verb := "ROLLBACK"
 	if commit {
@@ -232,21 +232,6 @@ func (s *session) endTransaction(sql string, commit bool, more bool) (bool, erro
 }
 
 var errReleased = errors.New("COMMIT/ROLLBACK RELEASE closed the session")
-
-// chainRelease reads COMMIT/ROLLBACK's AND [NO] CHAIN and [NO] RELEASE.
-func chainRelease(sql string) (chain, release bool) {
-	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(sql), ";")))
-	for i, w := range f {
-		no := i > 0 && f[i-1] == "NO"
-		switch w {
-		case "CHAIN":
-			chain = !no
-		case "RELEASE":
-			release = !no
-		}
-	}
-	return chain, release
-}
 
 // readerStatement runs a statement of the proxy's choosing on the reader and
 // answers the client with its result; onOK runs when it succeeded.

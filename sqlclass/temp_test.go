@@ -43,3 +43,18 @@ func TestUnquoteAndBoolValue(t *testing.T) {
 		t.Error("BoolValue(2) accepted")
 	}
 }
+
+func TestChainRelease(t *testing.T) {
+	for sql, want := range map[string][2]bool{
+		"COMMIT":                      {false, false},
+		"COMMIT AND CHAIN":            {true, false},
+		"commit work and no chain":    {false, false},
+		"ROLLBACK RELEASE;":           {false, true},
+		"COMMIT AND CHAIN NO RELEASE": {true, false},
+	} {
+		c, r := ChainRelease(sql)
+		if c != want[0] || r != want[1] {
+			t.Errorf("%s: chain %v release %v", sql, c, r)
+		}
+	}
+}
