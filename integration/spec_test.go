@@ -661,3 +661,47 @@ func TestMultiStatementsAndSQLMode(t *testing.T) {
 		t.Errorf("NO_BACKSLASH_ESCAPES split wrong")
 	}
 }
+
+// CALL with forwarding off runs on the reader and relays every result set
+// of the procedure, with the MORE_RESULTS flags a client expects.
+func TestCallMultipleResults(t *testing.T) {
+	w := writerDB(t)
+	for _, q := range []string{"DROP PROCEDURE IF EXISTS two_results",
+		"CREATE PROCEDURE two_results() BEGIN SELECT 1 AS a; SELECT 2 AS b UNION ALL SELECT 3; END"} {
+		if _, err := w.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplicated(t)
+	addr := startProxy(t, nil)
+	c := conn(t, addr, "")
+	rows, err := c.QueryContext(ctx, "CALL two_results()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, v)
+		}
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("CALL results %v", got)
+	}
+	if v := one(t, c, "SELECT 42"); v != "42" {
+		t.Fatalf("after CALL: %s", v)
+	}
+	exec(t, c, "SET aurora_replica_read_consistency = 'SESSION'")
+	wantErr(t, errOf(c, "CALL two_results()"), 1235, "This version of MySQL doesn't yet support 'CALL with write forwarding'")
+}
