@@ -18,6 +18,9 @@ func classify(sql string, opt Options) Statement {
 		return st
 	}
 	dispatch(&st, &c, &f)
+	// MySQL rejects empty identifiers (the TiDB parser accepts ``): a table
+	// without a name is no table, and a write that names none is Unknown.
+	st.Targets, st.Sources = named(st.Targets), named(st.Sources)
 	// A write must name what it changes, or the proxy cannot place it.
 	if (st.Class == Write || st.Class == LoadData) && (len(st.Targets) == 0 || f.seqOdd) {
 		st.Class = Unknown
@@ -564,4 +567,18 @@ func loadStmt(st *Statement, c *cur) {
 		}
 		c.adv()
 	}
+}
+
+// named drops tables without a name, in place.
+func named(ts []TableName) []TableName {
+	out := ts[:0]
+	for _, t := range ts {
+		if t.Name != "" {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
