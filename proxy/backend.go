@@ -69,6 +69,9 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 		return c, err
 	}
 	opt := func(c *client.Conn) error {
+		// go-mysql's reader is dropped after the handshake: keep it small
+		// (the default 64 KiB per connection is pure garbage here).
+		c.BufferSize = 4 << 10
 		// Framing flags mirror the client. Never DEPRECATE_EOF (the proxy's
 		// client side cannot offer it) and never MULTI_STATEMENTS: the proxy
 		// splits batches itself, so one COM_QUERY carries one statement.
