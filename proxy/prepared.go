@@ -13,19 +13,17 @@ import (
 // prepare time; the reader's prepare gives the metadata, and write-class
 // statements are prepared on the writer at their first execute there.
 type prepared struct {
-	sql        string
-	st         sqlclass.Statement
-	params     int
-	readerID   uint32
-	writerID   uint32
-	writerGen  uint64 // writer connection generation writerID belongs to
-	types      []byte // parameter types of the last execute that bound them
-	boundR     bool   // the reader has seen types for this statement
-	boundW     bool   // the writer has seen types (for writerGen)
-	lastOnW    bool   // the last execute ran on the writer (for FETCH)
-	ownVars    bool   // @@aurora_* were rewritten to @fwdproxy_arc
-	longDataW  bool
-	hasCursors bool
+	sql       string
+	st        sqlclass.Statement
+	params    int
+	readerID  uint32
+	writerID  uint32
+	writerGen uint64 // writer connection generation writerID belongs to
+	types     []byte // parameter types of the last execute that bound them
+	boundR    bool   // the reader has seen types for this statement
+	boundW    bool   // the writer has seen types (for writerGen)
+	lastOnW   bool   // the last execute ran on the writer (for FETCH)
+	ownVars   bool   // @@aurora_* were rewritten to @fwdproxy_arc
 }
 
 // textPrepared is a PREPARE … FROM statement.

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"strings"
 	"time"
 
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -279,8 +278,4 @@ func (s *session) readerExecFailed(err error, more bool) (bool, error) {
 		return s.fail(se, more)
 	}
 	return true, s.backendFailed(s.reader, err)
-}
-
-func containsFold(s, sub string) bool {
-	return strings.Contains(strings.ToLower(s), sub)
 }

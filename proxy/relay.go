@@ -61,11 +61,8 @@ func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err e
 			}
 			continue
 		case 0xff:
+			// An ERR ends a batch: it carries no MORE_RESULTS flag.
 			res.err = parseErr(first)
-			if more {
-				// An error ends a batch: the client must not expect more.
-				more = false
-			}
 			return res, s.writePacket(first)
 		case 0xfb:
 			if cmd != comQuery {

@@ -25,14 +25,6 @@ type flavor struct {
 
 func (f *flavor) mariaDB() bool { return f.Name == "MariaDB" }
 
-// client is the command-line client's name.
-func (f *flavor) client() string {
-	if f.mariaDB() {
-		return "mariadb"
-	}
-	return "mysql"
-}
-
 // searchDirs is PATH plus the sbin directories that a non-root PATH lacks
 // (Debian installs mariadbd in /usr/sbin).
 func searchDirs() []string {

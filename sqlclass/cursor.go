@@ -24,8 +24,6 @@ func (c *cur) peek() token {
 
 func (c *cur) text() string { return c.l.s[c.tok.start:c.tok.end] }
 
-func (c *cur) tokText(t token) string { return c.l.s[t.start:t.end] }
-
 // rest is the source from the current token on.
 func (c *cur) rest() string { return c.l.s[c.tok.start:] }
 
