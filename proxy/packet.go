@@ -27,6 +27,7 @@ type packetIO struct {
 }
 
 func newPacketIO(c net.Conn, rsize, wsize int) *packetIO {
+	c = withRawIO(c)
 	return &packetIO{conn: c, r: bufio.NewReaderSize(c, rsize), w: bufio.NewWriterSize(c, wsize)}
 }
 
