@@ -64,6 +64,9 @@ type Status struct {
 	WriterSessionLimit          int64  `json:"writer_session_limit"`
 	WriterSessions              int64  `json:"writer_sessions"`
 	ClientSessions              int    `json:"client_sessions"`
+	// PushTracking: off, idle, starting or running (it runs while some
+	// session reads at SESSION or GLOBAL).
+	PushTracking string `json:"push_tracking"`
 }
 
 func (s *Server) Status() Status {
@@ -83,6 +86,7 @@ func (s *Server) Status() Status {
 		WriterSessionLimit:          s.writerLimit.Load(),
 		WriterSessions:              s.writerSessions.Load(),
 		ClientSessions:              n,
+		PushTracking:                s.track.state(),
 	}
 }
 

@@ -33,6 +33,9 @@ type Config struct {
 	// PushTracking follows the reader's binlog to learn what it applied
 	// (needs REPLICATION SLAVE and log_slave_updates on the reader).
 	PushTracking bool
+	// PushTrackingLinger is how long the tracker keeps running after the
+	// last session at SESSION or GLOBAL left (0: one minute).
+	PushTrackingLinger time.Duration
 	// ForwardTimeout bounds one forwarded statement on the writer (0: no
 	// bound); past it the statement is killed and counted as an RPC timeout.
 	ForwardTimeout time.Duration

@@ -13,7 +13,7 @@ import (
 // resetState forgets everything the client set on its session.
 func (s *session) resetState() {
 	lvl, _ := parseConsistency(s.srv.conf().DefaultConsistency)
-	s.level = lvl
+	s.setLevel(lvl)
 	s.autocommit = true
 	s.txBegun, s.txReadOnly, s.txWriter, s.terminated, s.beginPending = false, false, false, false, false
 	s.sessAccess, s.nextAccess = 0, 0

@@ -42,7 +42,7 @@ type Server struct {
 	gosrv      *gmserver.Server
 
 	applied   *consistency.Applied        // what the reader is known to have applied
-	tracker   *consistency.BinlogTracker  // push tracking of applied; nil when off
+	track     pushTracking                // push tracking of applied, while sessions need it
 	audit     *auditStore                 // audit mode findings; nil otherwise
 	writerPos *consistency.WriterPosition // coalesced GLOBAL look-ups
 	posMu     sync.Mutex                  // guards posConn
@@ -92,8 +92,12 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	s.dialect = dialectFor(s.flavor)
 	s.applied = consistency.NewApplied(s.flavor)
 	s.writerPos = consistency.NewWriterPosition(s.fetchWriterPosition)
+	s.track.linger, s.track.retry = cfg.PushTrackingLinger, 10*time.Second
+	if s.track.linger == 0 {
+		s.track.linger = time.Minute
+	}
 	if cfg.PushTracking {
-		s.startTracker()
+		s.track.start = s.startTracker
 	}
 	var rsaKey *rsa.PrivateKey
 	if cfg.AuthMethod == mysql.AUTH_CACHING_SHA2_PASSWORD && cfg.ClientTLS == nil {
@@ -176,10 +180,10 @@ func (s *Server) anyUser() (string, string) {
 // startTracker follows the reader's binlog so most waits cost no round
 // trip. Without it (no binlog on the reader, no REPLICATION SLAVE) reads
 // fall back to waits on the server.
-func (s *Server) startTracker() {
+func (s *Server) startTracker() (*consistency.BinlogTracker, error) {
 	host, portText, err := net.SplitHostPort(s.conf().Reader)
 	if err != nil {
-		return
+		return nil, err
 	}
 	port, _ := strconv.Atoi(portText)
 	user, pass := s.anyUser()
@@ -189,10 +193,10 @@ func (s *Server) startTracker() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := t.Start(ctx); err != nil {
-		s.log.Warn("push tracking off; reads wait on the reader", zap.Error(err))
-		return
+		s.log.Warn("push tracking failed to start; reads wait on the reader", zap.Error(err))
+		return nil, err
 	}
-	s.tracker = t
+	return t, nil
 }
 
 // conf is the current settings. Read it once per use: Reload may replace it.
@@ -291,11 +295,14 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // refreshLoop re-reads the writer's max_connections, which an operator may
-// change, so the cap follows it.
+// change, so the cap follows it, and ticks push tracking every second.
 func (s *Server) refreshLoop() {
 	for !s.closed.Load() {
 		for i := 0; i < 600 && !s.closed.Load(); i++ {
 			time.Sleep(100 * time.Millisecond)
+			if i%10 == 9 {
+				s.track.tick(time.Now())
+			}
 		}
 		if !s.closed.Load() {
 			user, pass := s.anyUser()
@@ -348,9 +355,7 @@ func (s *Server) ListenAndServe() error {
 // Close stops accepting and closes every session.
 func (s *Server) Close() {
 	s.closed.Store(true)
-	if s.tracker != nil {
-		s.tracker.Close()
-	}
+	s.track.close()
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
@@ -391,7 +396,10 @@ func (s *Server) handle(c net.Conn) {
 	s.Metrics.ClientConnected()
 	defer s.Metrics.ClientDisconnected()
 	s.log.Info("session start", zap.Uint32("id", ss.id), zap.String("user", ss.user), zap.String("remote", c.RemoteAddr().String()))
+	lvl, _ := parseConsistency(s.conf().DefaultConsistency)
+	ss.setLevel(lvl)
 	ss.run()
+	ss.setLevel(consistency.Off)
 	ss.closeBackends()
 	c.Close()
 	s.mu.Lock()

@@ -84,12 +84,12 @@ type warning struct {
 	msg   string
 }
 
+// newSession starts at consistency Off; login success sets the default
+// (setLevel), so that only logged-in sessions count for push tracking.
 func newSession(s *Server) *session {
-	lvl, _ := parseConsistency(s.conf().DefaultConsistency)
 	return &session{
 		srv:        s,
 		id:         s.nextID.Add(1),
-		level:      lvl,
 		autocommit: true,
 		tempTables: sqlclass.TempTables{},
 		textStmts:  map[string]textPrepared{},
@@ -124,6 +124,18 @@ func (s *session) openReader() error {
 	s.readerThread.Store(r.connID)
 	s.life.attachReader(r.io.conn)
 	return nil
+}
+
+// setLevel changes the session's consistency level. Push tracking runs
+// while some session reads at SESSION or GLOBAL.
+func (s *session) setLevel(l consistency.Level) {
+	switch {
+	case l.Waits() && !s.level.Waits():
+		s.srv.track.join()
+	case !l.Waits() && s.level.Waits():
+		s.srv.track.leave()
+	}
+	s.level = l
 }
 
 func (s *session) closeBackends() {

@@ -308,7 +308,7 @@ func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
 		_ = res
 	}
 	if newLevel != nil {
-		s.level = *newLevel
+		s.setLevel(*newLevel)
 	}
 	if access != sqlclass.AccessDefault {
 		s.sessAccess = access

@@ -62,7 +62,7 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 
 // waitApplied waits until the reader has applied target or the deadline.
 func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool, *sqlError) {
-	if t := s.srv.tracker; t != nil && t.Running() {
+	if t := s.srv.track.running(); t != nil {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		err := t.Wait(ctx, target)
 		cancel()
