@@ -133,6 +133,9 @@ func NewBinlogTracker(cfg TrackerConfig, applied *Applied, log func(string, ...a
 }
 
 func (t *BinlogTracker) addr() string {
+	if t.cfg.Port == 0 {
+		return t.cfg.Host // a Unix socket path
+	}
 	return net.JoinHostPort(t.cfg.Host, strconv.Itoa(int(t.cfg.Port)))
 }
 
@@ -170,9 +173,9 @@ func (t *BinlogTracker) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("binlog tracker: start position %q: %w", binlogPos, err)
 	}
-	if s, err := t.cfg.Flavor.ParseSet(appliedPos); err == nil {
-		t.applied.Advance(s)
-	}
+	// The applied position is confirmed like a binlog event (committed is
+	// not yet visible, see confirmLoop) once the loops run.
+	startApplied, _ := t.cfg.Flavor.ParseSet(appliedPos)
 	if !t.cfg.Unconfirmed {
 		t.confirmer = c // keeps the probe's connection for confirming waits
 	} else {
@@ -211,6 +214,9 @@ func (t *BinlogTracker) Start(ctx context.Context) (err error) {
 	if !t.cfg.Unconfirmed {
 		t.wg.Add(1)
 		go t.confirmLoop()
+	}
+	if !isEmpty(startApplied) {
+		t.committed(startApplied)
 	}
 	t.logf("binlog tracker: following %s from %s (server id %d, unconfirmed %v)", t.addr(), binlogPos, t.cfg.ServerID, t.cfg.Unconfirmed)
 	return nil

@@ -288,13 +288,18 @@ func TestBinlogTrackerPair(t *testing.T) {
 			if !tr.Running() {
 				t.Fatal("not running after Start")
 			}
-			// Start seeded Applied with the replica's position.
+			// Start seeds Applied with the replica's position (confirmed
+			// first, unless unconfirmed).
 			var slavePos string
 			if err := r.QueryRow("SELECT @@GLOBAL.gtid_slave_pos").Scan(&slavePos); err != nil {
 				t.Fatal(err)
 			}
-			if sp, _ := MariaDB.ParseSet(slavePos); !applied.Covers(sp) {
-				t.Fatalf("Applied %s does not cover the replica's start position %s", applied.Get(), slavePos)
+			sp, _ := MariaDB.ParseSet(slavePos)
+			wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := applied.WaitCovered(wctx, sp)
+			wcancel()
+			if err != nil {
+				t.Fatalf("Applied %s does not cover the replica's start position %s: %v", applied.Get(), slavePos, err)
 			}
 
 			for _, shape := range []struct{ writers, rows int }{{1, 200}, {8, 50}} {

@@ -286,6 +286,13 @@ func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
 		}
 		relay = append(relay, a.Text)
 	}
+	if len(relay) > 0 && st.Subquery && s.level.Waits() {
+		// SET @v = (SELECT …) reads like a SELECT: it waits for the
+		// session's level, or reads on the writer where a SELECT would.
+		if handled, failed, err := s.setNeedsWait(st, more); handled {
+			return failed, err
+		}
+	}
 	if len(relay) > 0 {
 		wasAuto := s.autocommit
 		res, err := s.reader.exec("SET " + strings.Join(relay, ", "))
@@ -345,6 +352,31 @@ func allUserVars(st *sqlclass.Statement) bool {
 		}
 	}
 	return len(st.Assignments) > 0
+}
+
+// setNeedsWait makes the reader fresh enough for a SET whose value reads
+// tables, as read() does for a SELECT. When the read belongs on the writer
+// (the writer holds the transaction, or the wait timed out with action
+// writer) and only user variables are set, the SET runs there instead.
+func (s *session) setNeedsWait(st *sqlclass.Statement, more bool) (handled, failed bool, err error) {
+	onWriter := s.txWriter
+	if !onWriter {
+		fallback, e := s.waitForRead()
+		if e != nil {
+			failed, err = s.fail(e, more)
+			return true, failed, err
+		}
+		onWriter = fallback
+	}
+	if !onWriter || !allUserVars(st) {
+		return false, false, nil
+	}
+	if e := s.prepareWriter(st); e != nil {
+		failed, err = s.fail(e, more)
+		return true, failed, err
+	}
+	failed, err = s.setFromWriter(st, more)
+	return true, failed, err
 }
 
 // setFromWriter evaluates `SET @v = LAST_INSERT_ID()` (or ROW_COUNT()) where

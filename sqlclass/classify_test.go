@@ -604,7 +604,12 @@ var detailCases = []struct {
 		{ScopeNames, "character set", "utf8", "CHARACTER SET utf8"}}}},
 	{sql: "SET charset DEFAULT", want: Statement{Class: Set, Op: "SET", Assignments: []Assignment{
 		{ScopeNames, "character set", "DEFAULT", "charset DEFAULT"}}}},
-	{sql: "SET @X = (SELECT a FROM t WHERE b IN (1, 2)), sql_mode = CONCAT(@@sql_mode, ',ANSI') ;", want: Statement{Class: Set, Op: "SET", UserVars: []string{"x"}, Assignments: []Assignment{
+	// A nested query reads tables: the proxy waits as for a SELECT.
+	{sql: "SET @q = (TABLE t LIMIT 1)", want: Statement{Class: Set, Op: "SET", UserVars: []string{"q"}, Subquery: true, Assignments: []Assignment{
+		{ScopeUser, "q", "(TABLE t LIMIT 1)", "@q = (TABLE t LIMIT 1)"}}}},
+	{sql: "SET @s = 'SELECT 1', @t = CONCAT('a', 'b')", want: Statement{Class: Set, Op: "SET", UserVars: []string{"s", "t"}, Assignments: []Assignment{
+		{ScopeUser, "s", "'SELECT 1'", "@s = 'SELECT 1'"}, {ScopeUser, "t", "CONCAT('a', 'b')", "@t = CONCAT('a', 'b')"}}}},
+	{sql: "SET @X = (SELECT a FROM t WHERE b IN (1, 2)), sql_mode = CONCAT(@@sql_mode, ',ANSI') ;", want: Statement{Class: Set, Op: "SET", UserVars: []string{"x"}, Subquery: true, Assignments: []Assignment{
 		{ScopeUser, "x", "(SELECT a FROM t WHERE b IN (1, 2))", "@X = (SELECT a FROM t WHERE b IN (1, 2))"},
 		{ScopeSession, "sql_mode", "CONCAT(@@sql_mode, ',ANSI')", "sql_mode = CONCAT(@@sql_mode, ',ANSI')"}}}},
 	{sql: "SET GLOBAL a=1, b=2, SESSION c=3", want: Statement{Class: SetGlobal, Op: "SET", Assignments: []Assignment{

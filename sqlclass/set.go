@@ -38,6 +38,7 @@ func setStmt(st *Statement, c *cur, f *features) {
 		return
 	}
 	st.Class = Set
+	st.Subquery = f.sel || f.tblN > 0
 	for _, a := range st.Assignments {
 		if a.Scope == ScopeGlobal {
 			st.Class = SetGlobal

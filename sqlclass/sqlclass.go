@@ -171,6 +171,7 @@ type Statement struct {
 	UserVars       []string     // user variables referenced, lower case, no @, first-appearance order
 	ImplicitCommit bool
 	Funcs          Funcs
+	Subquery       bool // Set: a value is a nested query, which reads tables
 }
 
 // Classify classifies one statement. A text that holds more than one

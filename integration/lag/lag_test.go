@@ -628,3 +628,35 @@ func TestReadWaitTimeout(t *testing.T) {
 		})
 	}
 }
+
+// SET @v = (SELECT …) reads tables like a SELECT: under SESSION and GLOBAL
+// it waits, so it sees the session's own write through a 500 ms lag; under
+// EVENTUAL it reads the stale replica (which shows the lag is real).
+func TestSetWithSubqueryWaits(t *testing.T) {
+	setLag(500 * time.Millisecond)
+	defer setLag(0)
+	caughtUp(t)
+	_, addr := startProxy(t, nil)
+	w := writerDB(t)
+	ctx := context.Background()
+	for _, level := range []string{"SESSION", "GLOBAL", "EVENTUAL"} {
+		c := sessions(t, addr, 1, level)[0]
+		want := rowValue(t, w, 3) + 1
+		if _, err := c.ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = 3"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ExecContext(ctx, "SET @seen = (SELECT v FROM t WHERE id = 3)"); err != nil {
+			t.Fatal(err)
+		}
+		var got int64
+		if err := c.QueryRowContext(ctx, "SELECT @seen").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case level != "EVENTUAL" && got != want:
+			t.Errorf("%s: SET @seen = (SELECT …) after the session's write saw %d, want %d", level, got, want)
+		case level == "EVENTUAL" && got == want:
+			t.Errorf("EVENTUAL: the subquery saw the new value through a 500 ms lag; the test proves nothing")
+		}
+	}
+}
