@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,11 +97,15 @@ func (q sqlQuerier) Query(ctx context.Context, query string) (*Rows, error) {
 	return res, rows.Err()
 }
 
-// Connect opens one connection to addr (HOST:PORT) as user with go-sql-driver
-// and returns a Querier on it and the function that closes it.
+// Connect opens one connection to addr (HOST:PORT, or a Unix socket path) as
+// user with go-sql-driver and returns a Querier on it and the function that
+// closes it.
 func Connect(ctx context.Context, addr, user, password string, timeout time.Duration) (Querier, func() error, error) {
 	cfg := mysql.NewConfig()
 	cfg.Net = "tcp"
+	if strings.Contains(addr, "/") {
+		cfg.Net = "unix"
+	}
 	cfg.Addr = addr
 	cfg.User = user
 	cfg.Passwd = password

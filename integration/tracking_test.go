@@ -93,3 +93,47 @@ func TestPushTrackingDefaultAndOff(t *testing.T) {
 		t.Fatalf("--push-tracking=false: push_tracking %q; want off", got)
 	}
 }
+
+// Backends given as Unix socket paths (a proxy next to its servers): reads,
+// forwarded writes, SESSION waits through the binlog tracker, readiness and
+// KILL QUERY all go over the sockets.
+func TestUnixSocketBackends(t *testing.T) {
+	if thePair.ReaderSocket == "" || thePair.WriterSocket == "" {
+		t.Fatal("the pair has no socket paths")
+	}
+	table(t, "sock_t")
+	srv, addr := startServer(t, func(c *proxy.Config) {
+		c.Writer = thePair.WriterSocket
+		c.Reader = thePair.ReaderSocket
+		c.DefaultConsistency = "SESSION"
+	})
+	if err := srv.Ready(); err != nil {
+		t.Fatalf("Ready over sockets: %v", err)
+	}
+	c := conn(t, addr, "")
+	waitTracking(t, srv, "running")
+	for i := 10; i < 30; i++ {
+		exec(t, c, "INSERT INTO sock_t (id, v) VALUES (?, ?)", i, i)
+		if got := one(t, c, "SELECT v FROM sock_t WHERE id = ?", i); got != strconv.Itoa(i) {
+			t.Fatalf("SESSION read of row %d over sockets: %q", i, got)
+		}
+	}
+	if got := one(t, c, "SELECT @@server_id"); got != "2" {
+		t.Fatalf("reads went to server_id %s; want the replica (2)", got)
+	}
+	// KILL QUERY from another session reaches the reader over its socket.
+	k := conn(t, addr, "")
+	id := one(t, c, "SELECT CONNECTION_ID()")
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ExecContext(ctx, "SELECT SLEEP(20)")
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	exec(t, k, "KILL QUERY "+id)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("KILL QUERY over a socket did not stop SLEEP(20)")
+	}
+}

@@ -102,7 +102,7 @@ func (s *Server) AuditSummary() []AuditEntry {
 // Ready reports whether both backends accept connections.
 func (s *Server) Ready() error {
 	for _, a := range []string{s.conf().Writer, s.conf().Reader} {
-		c, err := dialTCP(a, 2*time.Second)
+		c, err := dialAddr(a, 2*time.Second)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -17,13 +18,12 @@ import (
 // backend is one raw connection to the reader or the writer, owned by one
 // session. go-mysql does the handshake; after that the proxy speaks packets.
 type backend struct {
-	role     string // "reader" or "writer"
-	io       *packetIO
-	caps     uint32 // negotiated capabilities
-	status   uint16 // server status of the last OK/EOF
-	connID   uint32
-	lastUsed time.Time
-	version  string
+	role    string // "reader" or "writer"
+	io      *packetIO
+	caps    uint32 // negotiated capabilities
+	status  uint16 // server status of the last OK/EOF
+	connID  uint32
+	version string
 }
 
 // backendErr marks an I/O failure on a backend connection, as opposed to the
@@ -53,9 +53,10 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 	defer cancel()
 	// A vanished peer (a partition, no RST) must not hang a session: keepalive
 	// notices an idle one, TCP_USER_TIMEOUT one that stopped acknowledging.
-	d := &net.Dialer{
-		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3},
-		Control:         setUserTimeout,
+	d := &net.Dialer{}
+	if backendNetwork(p.addr) == "tcp" {
+		d.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3}
+		d.Control = setUserTimeout
 	}
 	// The handshake is bounded too: a server that accepts and never greets
 	// must not hold the session.
@@ -114,13 +115,12 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 	_ = conn.Conn.Conn.SetDeadline(time.Time{})
 	// Drop go-mysql's reader and buffers: nothing is in flight after the OK.
 	b := &backend{
-		role:     role,
-		io:       newPacketIO(conn.Conn.Conn, 16<<10, 4<<10), // results large, commands small
-		caps:     requestedCaps(p),
-		status:   statusAutocommit,
-		connID:   conn.GetConnectionID(),
-		lastUsed: time.Now(),
-		version:  conn.GetServerVersion(),
+		role:    role,
+		io:      newPacketIO(conn.Conn.Conn, 16<<10, 4<<10), // results large, commands small
+		caps:    requestedCaps(p),
+		status:  statusAutocommit,
+		connID:  conn.GetConnectionID(),
+		version: conn.GetServerVersion(),
 	}
 	return b, nil
 }
@@ -144,8 +144,18 @@ const (
 	backendAckTimeout = 10 * time.Second
 )
 
-func dialTCP(addr string, d time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", addr, d)
+// backendNetwork is "unix" for an address with a slash (a socket path, as
+// go-mysql and the mysql client take it), else "tcp". A proxy next to its
+// replica saves the TCP stack on every packet with a socket.
+func backendNetwork(addr string) string {
+	if strings.Contains(addr, "/") {
+		return "unix"
+	}
+	return "tcp"
+}
+
+func dialAddr(addr string, d time.Duration) (net.Conn, error) {
+	return net.DialTimeout(backendNetwork(addr), addr, d)
 }
 
 // alive reports whether an idle connection is still open: the server may
@@ -167,11 +177,12 @@ func (b *backend) alive() bool {
 	open := true
 	var buf [1]byte
 	_ = rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		open = n < 0 || (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
-		if n > 0 {
-			open = false
-		}
+		// RawSyscall: a non-blocking peek, no sysmon wake-up (see rawio.go).
+		// EAGAIN: nothing to read, the server is quiet. Data or EOF: it is
+		// leaving. Other errors: the send will tell.
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		open = errno != 0
 		return true
 	})
 	return open
@@ -185,7 +196,7 @@ func connectSafely(ctx context.Context, p dialParams, dial client.Dialer, opt cl
 			c, err = nil, fmt.Errorf("malformed handshake from %s: %v", p.addr, r)
 		}
 	}()
-	return client.ConnectWithDialer(ctx, "tcp", p.addr, p.user, p.password, p.db, dial, opt)
+	return client.ConnectWithDialer(ctx, backendNetwork(p.addr), p.addr, p.user, p.password, p.db, dial, opt)
 }
 
 // requestedCaps is what dialBackend asked for; MariaDB 10.6+ and MySQL 8
@@ -211,7 +222,6 @@ func (b *backend) close() {
 
 // send writes one command packet (sequence 0) and flushes.
 func (b *backend) send(payload []byte) error {
-	b.lastUsed = time.Now()
 	if _, err := b.io.writePacket(0, payload); err != nil {
 		return &backendErr{b.role, err}
 	}

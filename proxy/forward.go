@@ -48,7 +48,6 @@ func (s *session) writerSend(payload []byte) error {
 	}
 	s.beginPending = false
 	w := s.writer
-	w.lastUsed = time.Now()
 	if _, err := w.io.writePacket(0, beginPacket); err != nil {
 		return &backendErr{w.role, err}
 	}

@@ -181,11 +181,15 @@ func (s *Server) anyUser() (string, string) {
 // trip. Without it (no binlog on the reader, no REPLICATION SLAVE) reads
 // fall back to waits on the server.
 func (s *Server) startTracker() (*consistency.BinlogTracker, error) {
-	host, portText, err := net.SplitHostPort(s.conf().Reader)
-	if err != nil {
-		return nil, err
+	host, port := s.conf().Reader, 0 // a Unix socket: the path, port 0
+	if backendNetwork(host) == "tcp" {
+		h, portText, err := net.SplitHostPort(host)
+		if err != nil {
+			return nil, err
+		}
+		host = h
+		port, _ = strconv.Atoi(portText)
 	}
-	port, _ := strconv.Atoi(portText)
 	user, pass := s.anyUser()
 	t := consistency.NewBinlogTracker(consistency.TrackerConfig{
 		Flavor: s.flavor, Host: host, Port: uint16(port), User: user, Password: pass, TLS: s.conf().BackendTLS,
@@ -313,11 +317,19 @@ func (s *Server) refreshLoop() {
 	}
 }
 
+// sessionByConnID finds the session KILL names: by the connection id of
+// the handshake, or by its reader's thread id, which is what CONNECTION_ID()
+// and the reader's processlist show.
 func (s *Server) sessionByConnID(id uint32) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ss := range s.sessions {
 		if ss.connID == id {
+			return ss
+		}
+	}
+	for ss := range s.sessions {
+		if ss.readerThread.Load() == id {
 			return ss
 		}
 	}

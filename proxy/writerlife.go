@@ -11,13 +11,20 @@ import (
 // idle timer (aurora_fwd_writer_idle_timeout) and the forwarding switch.
 // Closing the socket makes the writer roll back an open transaction; the
 // session notices at its next command.
+//
+// The idle timer is armed once per writer connection and re-arms itself
+// from the time the last command ended: resetting it on every command cost
+// a lock and a timer-heap update per statement.
 type writerLife struct {
-	mu     sync.Mutex
-	conn   net.Conn
-	rconn  net.Conn // the reader connection, closed only on shutdown
-	timer  *time.Timer
-	reason atomic.Int32 // why it was closed: 0 none, killIdle, killDisabled
-	holds  atomic.Bool  // the writer holds an open transaction (for status)
+	mu      sync.Mutex
+	conn    net.Conn
+	rconn   net.Conn // the reader connection, closed only on shutdown
+	timer   *time.Timer
+	running atomic.Bool  // a command is under way: the idle clock stands still
+	lastEnd atomic.Int64 // when the last command ended, Unix ns
+	limit   atomic.Int64 // the idle timeout, ns (it may change on reload)
+	reason  atomic.Int32 // why it was closed: 0 none, killIdle, killDisabled
+	holds   atomic.Bool  // the writer holds an open transaction (for status)
 }
 
 const (
@@ -38,32 +45,45 @@ func (l *writerLife) detach() {
 	l.conn = nil
 	if l.timer != nil {
 		l.timer.Stop()
+		l.timer = nil
 	}
 	l.mu.Unlock()
 	l.holds.Store(false)
 }
 
-// busy stops the idle clock while the session uses the writer.
-func (l *writerLife) busy() {
+// busy stops the idle clock while the session runs a command.
+func (l *writerLife) busy() { l.running.Store(true) }
+
+// idle restarts the idle clock after a command; the first call for a
+// writer connection arms the timer.
+func (l *writerLife) idle(d time.Duration) {
+	l.lastEnd.Store(time.Now().UnixNano())
+	l.limit.Store(int64(d))
+	l.running.Store(false)
 	l.mu.Lock()
-	if l.timer != nil {
-		l.timer.Stop()
+	if l.conn != nil && l.timer == nil {
+		l.timer = time.AfterFunc(d, l.expire)
 	}
 	l.mu.Unlock()
 }
 
-// idle restarts the idle clock after the session used the writer.
-func (l *writerLife) idle(d time.Duration) {
+// expire runs when the timer fires: the writer is closed if the session
+// has been idle for the whole timeout, else the timer waits for the rest.
+func (l *writerLife) expire() {
+	d := time.Duration(l.limit.Load())
+	if !l.running.Load() {
+		left := d - time.Since(time.Unix(0, l.lastEnd.Load()))
+		if left <= 0 {
+			l.kill(killIdle)
+			return
+		}
+		d = left
+	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conn == nil {
-		return
+	if l.conn != nil && l.timer != nil {
+		l.timer.Reset(d)
 	}
-	if l.timer == nil {
-		l.timer = time.AfterFunc(d, func() { l.kill(killIdle) })
-		return
-	}
-	l.timer.Reset(d)
+	l.mu.Unlock()
 }
 
 // kill closes the writer connection from any goroutine.

@@ -26,8 +26,8 @@ flags:
 func doctorMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	writer := fs.String("writer", "", "writer address HOST:PORT")
-	reader := fs.String("reader", "", "reader (GTID replica) address HOST:PORT")
+	writer := fs.String("writer", "", "writer address HOST:PORT, or a Unix socket path")
+	reader := fs.String("reader", "", "reader (GTID replica) address HOST:PORT, or a Unix socket path")
 	user := fs.String("user", "", "NAME:PASSWORD of the account fwdproxy logs in to the backends with")
 	maxLag := fs.Duration("max-lag", 5*time.Second, "replica lag above this fails")
 	format := fs.String("format", "text", "text|json")

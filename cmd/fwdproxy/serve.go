@@ -153,8 +153,8 @@ func parseServe(args []string, getenv func(string) string, out io.Writer) (proxy
 	var users userList
 	fs.Var(&users, "user", "NAME:PASSWORD of a client user (repeatable); the proxy logs in to the backends as the same user")
 	fs.String("listen", "127.0.0.1:4000", "address for MySQL clients")
-	fs.String("writer", "", "writer address HOST:PORT")
-	fs.String("reader", "", "reader (GTID replica) address HOST:PORT")
+	fs.String("writer", "", "writer address HOST:PORT, or a Unix socket path")
+	fs.String("reader", "", "reader (GTID replica) address HOST:PORT, or a Unix socket path")
 	fs.String("admin", "127.0.0.1:4001", "admin HTTP address (/status, /metrics); empty to disable")
 	fs.String("forwarding", "enabled", "proxy-level write forwarding: enabled|disabled")
 	fs.String("default-consistency", "", "initial aurora_replica_read_consistency: '', EVENTUAL, SESSION or GLOBAL")
