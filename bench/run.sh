@@ -83,16 +83,20 @@ pick_port() {
 	die "no free port found"
 }
 
-# start_proxy NAME CONSISTENCY
+# start_proxy NAME CONSISTENCY [READER]: fwdproxy; NAME floor-UPSTREAM: bench/floorrelay instead.
 start_proxy() {
-	local name=$1 cons=$2 port aport pid i
+	local name=$1 cons=$2 reader=${3:-$READER_ADDR} port aport pid i
 	for i in 1 2 3 4 5; do
 		port=$(pick_port)
 		aport=$(pick_port)
 		[ "$port" != "$aport" ] || continue
-		"$BIN" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$aport" \
-			--writer "$WRITER_ADDR" --reader "$READER_ADDR" --user "$TEST_USER:$TEST_PASSWORD" \
-			--default-consistency "$cons" --log-level warn </dev/null >"$WORK/proxy-$name.log" 2>&1 &
+		if [ "$cons" = floor ]; then
+			"$WORK/floorrelay" "127.0.0.1:$port" "$reader" </dev/null >"$WORK/proxy-$name.log" 2>&1 &
+		else
+			"$BIN" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$aport" \
+				--writer "$WRITER_ADDR" --reader "$reader" --user "$TEST_USER:$TEST_PASSWORD" \
+				--default-consistency "$cons" --log-level warn </dev/null >"$WORK/proxy-$name.log" 2>&1 &
+		fi
 		pid=$!
 		PROXY_PID[$name]=$pid
 		PROXY_PORT[$name]=$port
@@ -295,6 +299,19 @@ fi
 
 # ---------------------------------------------------------------- full: throughput
 start_proxy ses SESSION
+# The same proxy with the reader over its Unix socket (a proxy on the replica's host), and the
+# floor: a bare Go relay that copies bytes without reading the protocol (bench/floorrelay).
+SOCK_NOTE=""
+HAVE_SOCK=0
+if [ -S "${READER_SOCKET:-}" ]; then
+	start_proxy sock EVENTUAL "$READER_SOCKET"
+	HAVE_SOCK=1
+else
+	SOCK_NOTE="(skipped: the pair has no READER_SOCKET)"
+fi
+go build -o "$WORK/floorrelay" ./bench/floorrelay
+start_proxy rfloor floor "$READER_ADDR"
+start_proxy wfloor floor "$WRITER_ADDR"
 log "warm-up"
 for port in "$RPORT" "${PROXY_PORT[ev]}" "$WPORT"; do
 	sysbench oltp_read_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
@@ -302,23 +319,35 @@ for port in "$RPORT" "${PROXY_PORT[ev]}" "$WPORT"; do
 		--tables="$TABLES" --table-size="$TABLE_SIZE" --threads=4 --time=2 run >/dev/null 2>&1 || true
 done
 
-# CFG|workload|threads|mode label|sysbench args
+# CFG|workload|threads|mode label|sysbench args|extra modes (sock: reader over its Unix socket;
+# floor: the bare relay)
 CONFIGS=(
-	"ps1|oltp_point_select|1|prepared|"
-	"ps8|oltp_point_select|8|prepared|"
-	"ps32|oltp_point_select|32|prepared|"
-	"tx1|oltp_point_select|1|text|--db-ps-mode=disable"
-	"tx8|oltp_point_select|8|text|--db-ps-mode=disable"
-	"tx32|oltp_point_select|32|text|--db-ps-mode=disable"
-	"ro|oltp_read_only|8|BEGIN…COMMIT|"
-	"ros|oltp_read_only|8|--skip_trx=on|--skip_trx=on"
-	"rw|oltp_read_write|8|EVENTUAL / SESSION|"
+	"ps1|oltp_point_select|1|prepared||"
+	"ps8|oltp_point_select|8|prepared||sock floor"
+	"ps32|oltp_point_select|32|prepared||"
+	"tx1|oltp_point_select|1|text|--db-ps-mode=disable|"
+	"tx8|oltp_point_select|8|text|--db-ps-mode=disable|sock"
+	"tx32|oltp_point_select|32|text|--db-ps-mode=disable|"
+	"ro|oltp_read_only|8|BEGIN…COMMIT||sock floor"
+	"ros|oltp_read_only|8|--skip_trx=on|--skip_trx=on|"
+	"rw|oltp_read_write|8|EVENTUAL / SESSION||sock floor"
 )
+# proxied_modes CFG EXTRA: the modes measured through something, in table order
+proxied_modes() {
+	local m
+	if [ "$1" = rw ]; then m="eventual session"; else m=proxy; fi
+	for x in $2; do
+		[ "$x" = sock ] && [ "$HAVE_SOCK" = 0 ] && continue
+		m+=" $x"
+	done
+	echo "$m"
+}
 for c in "${CONFIGS[@]}"; do
-	IFS='|' read -r cfg workload threads _ args <<<"$c"
+	IFS='|' read -r cfg workload threads _ args more <<<"$c"
 	# shellcheck disable=SC2206
 	extra=($args)
-	if [ "$cfg" = rw ]; then modes=(direct eventual session); else modes=(direct proxy); fi
+	# shellcheck disable=SC2207
+	modes=(direct $(proxied_modes "$cfg" "$more"))
 	for rep in $(seq 1 "$REPEATS"); do
 		order=("${modes[@]}")
 		if [ $((rep % 2)) = 0 ]; then
@@ -330,6 +359,8 @@ for c in "${CONFIGS[@]}"; do
 			direct) port=$RPORT; [ "$cfg" = rw ] && port=$WPORT; pname="" ;;
 			proxy | eventual) port=${PROXY_PORT[ev]}; pname=ev ;;
 			session) port=${PROXY_PORT[ses]}; pname=ses ;;
+			sock) port=${PROXY_PORT[sock]}; pname=sock ;;
+			floor) pname=rfloor; [ "$cfg" = rw ] && pname=wfloor; port=${PROXY_PORT[$pname]} ;;
 			esac
 			sysbench_run "$cfg" "$mode" "$rep" "$port" "$pname" "$workload" "$threads" ${extra[@]+"${extra[@]}"}
 		done
@@ -348,8 +379,8 @@ if command -v curl >/dev/null && command -v go >/dev/null; then
 	if curl -sf "http://127.0.0.1:${PROXY_ADMIN[ev]}/debug/pprof/profile?seconds=7" -o "$WORK/cpu.pprof"; then
 		PROFILE=$(go tool pprof -top -nodecount=12 "$BIN" "$WORK/cpu.pprof" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/    /')
 		SYSCALLS=$(go tool pprof -top "$BIN" "$WORK/cpu.pprof" 2>/dev/null | awk '/syscall\.RawSyscall6|linux\.Syscall6$/ {print $2; exit}')
-		WRITES=$(go tool pprof -top -cum "$BIN" "$WORK/cpu.pprof" 2>/dev/null | awk '$6 == "internal/poll.(*FD).Write" {print $5; exit}')
-		READS=$(go tool pprof -top -cum "$BIN" "$WORK/cpu.pprof" 2>/dev/null | awk '$6 == "internal/poll.(*FD).Read" {print $5; exit}')
+		WRITES=$(go tool pprof -top -cum "$BIN" "$WORK/cpu.pprof" 2>/dev/null | awk '$6 == "github.com/fwdproxy/fwdproxy/proxy.(*rawIOConn).Write" {print $5; exit}')
+		READS=$(go tool pprof -top -cum "$BIN" "$WORK/cpu.pprof" 2>/dev/null | awk '$6 == "github.com/fwdproxy/fwdproxy/proxy.(*rawIOConn).Read" {print $5; exit}')
 		SCHED=$(go tool pprof -top -cum "$BIN" "$WORK/cpu.pprof" 2>/dev/null | awk '$6 == "runtime.findRunnable" {print $5; exit}')
 		PROFILE="System calls take ${SYSCALLS:-?} of the proxy's CPU: socket writes ${WRITES:-?} (on loopback a
 write also runs the receiving side's TCP processing and wakes it), socket reads ${READS:-?}; the Go
@@ -363,8 +394,7 @@ $FENCE"
 	sleep 2
 fi
 
-stop_proxy ses
-stop_proxy ev
+for p in ses ev sock rfloor wfloor; do stop_proxy "$p"; done
 
 # ---------------------------------------------------------------- full: memory
 log "building memprobe"
@@ -426,13 +456,17 @@ declare -A RATIO US
 TABLE="| workload | threads | mode | QPS direct | QPS proxy | ratio | p95 ms direct | p95 ms proxy | proxy CPU µs/query | errors direct / proxy |
 |---|---|---|---|---|---|---|---|---|---|"
 for c in "${CONFIGS[@]}"; do
-	IFS='|' read -r cfg workload threads label _ <<<"$c"
+	IFS='|' read -r cfg workload threads label _ more <<<"$c"
 	qd=$(med "$cfg" direct 4)
 	pd=$(med "$cfg" direct 5)
-	if [ "$cfg" = rw ]; then pmodes="eventual session"; else pmodes=proxy; fi
-	for pm in $pmodes; do
+	for pm in $(proxied_modes "$cfg" "$more"); do
 		lab=$label
-		[ "$cfg" = rw ] && lab=$(echo "$pm" | tr a-z A-Z)
+		[ "$cfg" = rw ] && lab=EVENTUAL
+		case $pm in
+		session) lab=SESSION ;;
+		sock) lab="$lab, reader over its Unix socket" ;;
+		floor) lab="bare Go relay, no MySQL protocol (floor)" ;;
+		esac
 		qp=$(med "$cfg" "$pm" 4)
 		RATIO[$cfg-$pm]=$(ratio "$qp" "$qd")
 		US[$cfg-$pm]=$(med "$cfg" "$pm" 9)
@@ -456,6 +490,8 @@ TARGETS="| target | limit | measured | |
 | oltp_read_only, 8 threads: ratio | ≥ 0.66 | ${RATIO[ro-proxy]} (skip_trx: ${RATIO[ros-proxy]}) | $(check "${RATIO[ro-proxy]}" ">=" 0.66) |
 | oltp_read_write, 8 threads, EVENTUAL: ratio | ≥ 0.90 | ${RATIO[rw-eventual]} (SESSION: ${RATIO[rw-session]}) | $(check "${RATIO[rw-eventual]}" ">=" 0.90) |
 | oltp_read_write: SESSION QPS ÷ EVENTUAL QPS | ≥ 0.90 | $SES_VS_EV | $(check "$SES_VS_EV" ">=" 0.90) |
+| the same four, fwdproxy with the reader over its Unix socket | | point_select ${RATIO[ps8-sock]:-n/a}, ${US[ps8-sock]:-n/a} µs; read_only ${RATIO[ro-sock]:-n/a}; read_write ${RATIO[rw-sock]:-n/a} | for comparison |
+| the same, bare Go relay (floor) | | point_select ${RATIO[ps8-floor]:-n/a}, ${US[ps8-floor]:-n/a} µs; read_only ${RATIO[ro-floor]:-n/a}; read_write ${RATIO[rw-floor]:-n/a} | for comparison |
 | RSS growth streaming ${STREAM_ROWS} rows × ${STREAM_WIDTH} B | ≤ 16 MB | $S_MB MB | $(check "$S_GROWTH" "<=" 16384) |
 | RSS per idle session | ≤ 64 KB | ${I_PER:-n/a} KB | $(check "${I_PER:-n/a}" "<=" 64) |"
 
@@ -519,6 +555,12 @@ this page; \`make bench-smoke\` is the short check that \`make test\` runs.
 * Direct runs go to the replica for the read workloads and to the writer for \`oltp_read_write\`.
   Proxied runs go through \`fwdproxy serve\` with \`--default-consistency EVENTUAL\` (read workloads
   and the EVENTUAL row) or \`SESSION\` (a second proxy instance, the SESSION row), user \`fwd\`.
+* Two more things are measured in the same run, for comparison, on some workloads: fwdproxy with
+  \`--reader\` set to the replica's Unix socket (the writer still over TCP), as when the proxy runs
+  on the replica's host $SOCK_NOTE; and \`bench/floorrelay\`, a bare Go relay that copies bytes both
+  ways with \`io.CopyBuffer\` and never reads the MySQL protocol (to the replica; to the writer for
+  \`oltp_read_write\`). The relay is the floor for any Go proxy on this machine: what it costs per
+  query is kernel TCP work and the Go scheduler, none of it protocol handling.
 * For each workload the direct and proxied runs alternate, the order reversed on every other repeat,
   $REPEATS repeats of $TIME s each, after a short unrecorded warm-up. Before every run the replica
   catches up with the writer (\`MASTER_GTID_WAIT\` of the writer's \`@@gtid_binlog_pos\`).
