@@ -603,6 +603,33 @@ per query:
 ## Profile
 $PROFILE
 
+## What stands in the way of the CPU targets
+* In this run fwdproxy cost ${US[ps8-proxy]} µs of CPU per prepared point select and the bare Go relay,
+  which only copies bytes, ${US[ps8-floor]} µs (read_only ${US[ro-proxy]} vs ${US[ro-floor]}, read_write
+  ${US[rw-eventual]} vs ${US[rw-floor]}): at or within noise of the relay, although fwdproxy also
+  classifies, routes, tracks session state and fixes status flags. The proxy's own work is not where
+  the time goes.
+* The profile above says where it goes: about four fifths in system calls. On loopback a write(2)
+  also runs the receiving socket's TCP input and wakes the process that waits on it, which on this
+  virtual machine is most of the cost; a point select needs two writes through the proxy (to the
+  replica, to the client) and at least two reads. The rest is the Go scheduler parking and waking
+  the session between them (epoll). ≤ 7 µs per query would need less kernel work per query than a
+  relay that does nothing but copy, i.e. a different I/O model (io_uring, batching many sessions'
+  packets per system call), not less work in the proxy.
+* The reader over its Unix socket saves the TCP stack on the replica side: ${US[ps8-sock]:-n/a} µs and
+  ratio ${RATIO[ps8-sock]:-n/a} for the prepared point select (\`--reader /path/to/mysqld.sock\`).
+* For oltp_read_write, the relay's ratio (${RATIO[rw-floor]}) is the ceiling for any proxy on this machine
+  that relays every statement, and fwdproxy also moves the reads to the replica and opens and
+  commits a read-only transaction there for every transaction.
+* Tried and measured while getting here (alternating binaries, same pair): socket I/O through
+  \`RawSyscall\` instead of \`syscall.Syscall\` (kept: it stops waking the runtime's sysmon thread
+  after every packet; read_write 23.0 → 19.8 µs/query); push tracking only while a session reads at
+  SESSION or GLOBAL (kept: read_write EVENTUAL 21.7 → 17.1); the writer idle timer armed once per
+  connection instead of reset per command (kept). Not kept: blocking sockets with a receive timeout
+  (a thread per session; 12.3 vs 11.3 µs, worse), GOMAXPROCS 16 (15–17 µs, worse), GOMAXPROCS 1 (no
+  change on point_select), TCP congestion control \`reno\` instead of the host's \`bbr\` on the
+  proxy's sockets (about −0.5 µs; a proxy should not override the host's choice for real networks).
+
 ## All runs
 In the order they ran (cfg: ps = point select prepared, tx = point select text, ro = read_only,
 ros = read_only --skip_trx=on, rw = read_write; the number is the thread count).
