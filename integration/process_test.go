@@ -12,6 +12,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func TestProcessReloadAndShutdown(t *testing.T) {
 		}
 	}
 	write("EVENTUAL", thePair.User+":"+thePair.Password)
-	var logs bytes.Buffer
+	var logs lockedBuffer // written by exec's copier, read here
 	cmd := osexec.Command(proxyBinary(t), "serve", "--config", cfgFile, "--log-format", "json")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -225,4 +226,22 @@ func TestLargeResultBoundedMemory(t *testing.T) {
 	if growth > 32*1024 {
 		t.Fatalf("RSS grew %d kB streaming 1 GB; the limit is 32 MB", growth)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

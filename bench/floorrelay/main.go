@@ -5,7 +5,8 @@
 // relay on this machine pays anyway (the kernel's loopback TCP work and the
 // Go scheduler) and how much is fwdproxy's own.
 //
-//	floorrelay LISTEN UPSTREAM
+//	floorrelay LISTEN UPSTREAM         goroutines and the netpoller, like any Go proxy
+//	floorrelay -epoll LISTEN UPSTREAM  one epoll loop on one thread (see epoll.go)
 package main
 
 import (
@@ -16,8 +17,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-epoll" {
+		epollMain(os.Args[2:])
+		return
+	}
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: floorrelay LISTEN UPSTREAM")
+		fmt.Fprintln(os.Stderr, "usage: floorrelay [-epoll] LISTEN UPSTREAM")
 		os.Exit(2)
 	}
 	ln, err := net.Listen("tcp", os.Args[1])
