@@ -99,6 +99,20 @@ func waitSQL(fn string, s Set, timeout time.Duration) string {
 }
 
 // WaitError is a wait function result that is neither reached nor timeout.
+// waitDone reads the result of wait function fn: "0" reached, timedOut
+// (the flavour's timeout value) not yet, anything else a WaitError.
+func waitDone(fn, timedOut, result string, isNull bool) (bool, error) {
+	if !isNull {
+		switch result {
+		case "0":
+			return true, nil
+		case timedOut:
+			return false, nil
+		}
+	}
+	return false, &WaitError{Func: fn, Result: result, IsNull: isNull}
+}
+
 type WaitError struct {
 	Func   string
 	Result string

@@ -232,15 +232,7 @@ func (mariadbFlavor) WaitSQL(s Set, timeout time.Duration) string {
 // WaitDone: MASTER_GTID_WAIT returns 0 when reached, -1 on timeout, NULL
 // only for a NULL list.
 func (mariadbFlavor) WaitDone(result string, isNull bool) (bool, error) {
-	if !isNull {
-		switch result {
-		case "0":
-			return true, nil
-		case "-1":
-			return false, nil
-		}
-	}
-	return false, &WaitError{Func: "MASTER_GTID_WAIT", Result: result, IsNull: isNull}
+	return waitDone("MASTER_GTID_WAIT", "-1", result, isNull)
 }
 
 func (mariadbFlavor) WriterPositionSQL() string { return "SELECT @@GLOBAL.gtid_binlog_pos" }

@@ -416,15 +416,7 @@ func (mysqlFlavor) WaitSQL(s Set, timeout time.Duration) string {
 // a GTID the session owns) are SQL errors, and NULL appears only for a
 // call from a replication applier thread.
 func (mysqlFlavor) WaitDone(result string, isNull bool) (bool, error) {
-	if !isNull {
-		switch result {
-		case "0":
-			return true, nil
-		case "1":
-			return false, nil
-		}
-	}
-	return false, &WaitError{Func: "WAIT_FOR_EXECUTED_GTID_SET", Result: result, IsNull: isNull}
+	return waitDone("WAIT_FOR_EXECUTED_GTID_SET", "1", result, isNull)
 }
 
 func (mysqlFlavor) WriterPositionSQL() string { return "SELECT @@GLOBAL.gtid_executed" }

@@ -248,16 +248,24 @@ func (t *BinlogTracker) probe(c *client.Conn) (binlogPos, appliedPos string, err
 	if u, ok := parseUUID(vars["server_uuid"]); ok {
 		t.ev.ownUUID, t.ev.hasUUID = u, true
 	}
-	q := "SELECT @@GLOBAL.gtid_binlog_pos, @@GLOBAL.gtid_slave_pos"
-	if t.cfg.Flavor.Name() != "mariadb" {
-		q = "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.gtid_executed"
-	}
-	if r, err = c.Execute(q); err != nil {
+	// The reader's binlog end is what the flavour reads as a writer's
+	// position; what it applied, what waits compare against.
+	if binlogPos, err = firstValue(c, t.cfg.Flavor.WriterPositionSQL()); err != nil {
 		return "", "", err
 	}
-	binlogPos, _ = r.GetString(0, 0)
-	appliedPos, _ = r.GetString(0, 1)
-	return strings.TrimSpace(binlogPos), strings.TrimSpace(appliedPos), nil
+	if appliedPos, err = firstValue(c, t.cfg.Flavor.ReaderPositionSQL()); err != nil {
+		return "", "", err
+	}
+	return binlogPos, appliedPos, nil
+}
+
+func firstValue(c *client.Conn, q string) (string, error) {
+	r, err := c.Execute(q)
+	if err != nil {
+		return "", err
+	}
+	v, _ := r.GetString(0, 0)
+	return strings.TrimSpace(v), nil
 }
 
 func isOn(v string) bool { return strings.EqualFold(v, "ON") || v == "1" }

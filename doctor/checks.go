@@ -156,28 +156,13 @@ func CheckBinlog(_ context.Context, e *Env) []Result {
 			}
 			out = append(out, r)
 		}
-		if v, _ := s.v("binlog_format"); strings.EqualFold(v, "ROW") {
-			out = append(out, res(Pass, s, "binlog_format", "ROW"))
-		} else {
-			out = append(out, res(Fail, s, "binlog_format",
-				fmt.Sprintf("binlog_format=%s, want ROW (sessions already open keep their old format until they reconnect)", orNone(v)),
-				setGlobal(s, "binlog_format", "'ROW'", "ROW")...))
-		}
-		if v, _ := s.v("binlog_row_image"); strings.EqualFold(v, "FULL") {
-			out = append(out, res(Pass, s, "binlog_row_image", "FULL"))
-		} else {
-			out = append(out, res(Warn, s, "binlog_row_image",
-				fmt.Sprintf("binlog_row_image=%s, want FULL (fwdproxy reads only GTID events; FULL keeps the binlog complete for other consumers)", orNone(v)),
-				setGlobal(s, "binlog_row_image", "'FULL'", "FULL")...))
-		}
+		out = append(out, wantSetting(s, "binlog_format", "ROW", Fail,
+			"sessions already open keep their old format until they reconnect"))
+		out = append(out, wantSetting(s, "binlog_row_image", "FULL", Warn,
+			"fwdproxy reads only GTID events; FULL keeps the binlog complete for other consumers"))
 		if s.mysql() {
-			if v, _ := s.v("binlog_row_metadata"); strings.EqualFold(v, "FULL") {
-				out = append(out, res(Pass, s, "binlog_row_metadata", "FULL"))
-			} else {
-				out = append(out, res(Warn, s, "binlog_row_metadata",
-					fmt.Sprintf("binlog_row_metadata=%s, want FULL (fwdproxy reads only GTID events; FULL keeps column names in the binlog for other consumers)", orNone(v)),
-					setGlobal(s, "binlog_row_metadata", "'FULL'", "FULL")...))
-			}
+			out = append(out, wantSetting(s, "binlog_row_metadata", "FULL", Warn,
+				"fwdproxy reads only GTID events; FULL keeps column names in the binlog for other consumers"))
 		}
 		if s.Role == "replica" {
 			name := "log_slave_updates"
@@ -194,6 +179,17 @@ func CheckBinlog(_ context.Context, e *Env) []Result {
 		}
 	}
 	return out
+}
+
+// wantSetting passes when global variable name is want, else reports st
+// with why and the statements that set it.
+func wantSetting(s *Server, name, want string, st Status, why string) Result {
+	v, _ := s.v(name)
+	if strings.EqualFold(v, want) {
+		return res(Pass, s, name, want)
+	}
+	return res(st, s, name, fmt.Sprintf("%s=%s, want %s (%s)", name, orNone(v), want, why),
+		setGlobal(s, name, "'"+want+"'", want)...)
 }
 
 func orNone(v string) string {

@@ -221,8 +221,12 @@ func (b *backend) close() {
 }
 
 // send writes one command packet (sequence 0) and flushes.
-func (b *backend) send(payload []byte) error {
-	if _, err := b.io.writePacket(0, payload); err != nil {
+func (b *backend) send(payload []byte) error { return b.sendSeq(0, payload) }
+
+// sendSeq writes one packet with sequence seq (2: the follow-up packets of
+// a LOCAL INFILE exchange) and flushes.
+func (b *backend) sendSeq(seq uint8, payload []byte) error {
+	if _, err := b.io.writePacket(seq, payload); err != nil {
 		return &backendErr{b.role, err}
 	}
 	if err := b.io.flush(); err != nil {
@@ -291,7 +295,7 @@ func (b *backend) readResult() (*queryResult, error) {
 			return res, parseErr(data)
 		case 0xfb:
 			// The proxy never asks for LOCAL INFILE itself: refuse it.
-			if err := b.send2(nil); err != nil {
+			if err := b.sendSeq(2, nil); err != nil {
 				return nil, err
 			}
 			firstErr = newError(mysql.ER_UNKNOWN_ERROR, "unexpected LOCAL INFILE request")
@@ -333,17 +337,6 @@ func (b *backend) readResult() (*queryResult, error) {
 			res.rows = append(res.rows, parseTextRow(row, int(cols)))
 		}
 	}
-}
-
-// send2 writes a follow-up packet of an exchange (LOCAL INFILE) with seq 2.
-func (b *backend) send2(payload []byte) error {
-	if _, err := b.io.writePacket(2, payload); err != nil {
-		return &backendErr{b.role, err}
-	}
-	if err := b.io.flush(); err != nil {
-		return &backendErr{b.role, err}
-	}
-	return nil
 }
 
 // columnType reads type and character set from a column definition.
