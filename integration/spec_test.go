@@ -505,6 +505,51 @@ func TestTransactions(t *testing.T) {
 		exec(t, c, "ROLLBACK")
 	})
 
+	// The reader's START TRANSACTION travels with the transaction's first
+	// statement there, so a transaction that only writes never opens one.
+	t.Run("the reader's transaction opens with its first read", func(t *testing.T) {
+		c := conn(t, addr, "")
+		exec(t, c, "SET aurora_replica_read_consistency = 'EVENTUAL'")
+		begins := func() string {
+			var name, v string
+			if err := c.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Com_begin'").Scan(&name, &v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		b0 := begins()
+		exec(t, c, "BEGIN")
+		exec(t, c, "INSERT INTO tx1 (v) VALUES (57)")
+		exec(t, c, "COMMIT")
+		exec(t, c, "START TRANSACTION READ ONLY")
+		exec(t, c, "ROLLBACK")
+		if b := begins(); b != b0 {
+			t.Errorf("transactions that never read on the reader began there: Com_begin %s -> %s", b0, b)
+		}
+		id := count(t, w, "SELECT MAX(id) FROM tx1")
+		exec(t, c, "BEGIN")
+		exec(t, c, "BEGIN") // nothing to commit yet on the reader
+		// Prepared: COM_STMT_PREPARE is the first statement on the reader.
+		before := one(t, c, "SELECT v FROM tx1 WHERE id = ?", id)
+		if _, err := w.Exec("UPDATE tx1 SET v = v + 1000 WHERE id = ?", id); err != nil {
+			t.Fatal(err)
+		}
+		waitReplicated(t)
+		if v := one(t, c, "SELECT v FROM tx1 WHERE id = ?", id); v != before {
+			t.Errorf("the transaction's snapshot moved: %s, then %s", before, v)
+		}
+		if v := one(t, c, "SELECT @@in_transaction"); v != "1" {
+			t.Errorf("@@in_transaction = %s on the reader", v)
+		}
+		exec(t, c, "COMMIT")
+		if v := one(t, c, "SELECT v FROM tx1 WHERE id = ?", id); v == before {
+			t.Errorf("after COMMIT the read still sees the old snapshot")
+		}
+		if b := begins(); b == b0 {
+			t.Errorf("a transaction that read never began on the reader")
+		}
+	})
+
 	t.Run("isolation other than REPEATABLE READ warns", func(t *testing.T) {
 		c := conn(t, addr, "")
 		exec(t, c, "SET aurora_replica_read_consistency = 'SESSION'")

@@ -24,6 +24,10 @@ type backend struct {
 	status  uint16 // server status of the last OK/EOF
 	connID  uint32
 	version string
+	// ahead is a command that travels in front of the next one, in the same
+	// write: the START TRANSACTION of a transaction that has not used this
+	// connection yet. Its OK is read before that command's result.
+	ahead []byte
 }
 
 // backendErr marks an I/O failure on a backend connection, as opposed to the
@@ -220,8 +224,44 @@ func (b *backend) close() {
 	_ = b.io.conn.Close()
 }
 
-// send writes one command packet (sequence 0) and flushes.
-func (b *backend) send(payload []byte) error { return b.sendSeq(0, payload) }
+// send writes one command packet (sequence 0) and flushes, with the command
+// waiting in ahead, if any, in front of it: one round trip, not two.
+func (b *backend) send(payload []byte) error {
+	if b.ahead == nil {
+		return b.sendSeq(0, payload)
+	}
+	ahead := b.ahead
+	b.ahead = nil
+	if _, err := b.io.writePacket(0, ahead); err != nil {
+		return &backendErr{b.role, err}
+	}
+	if err := b.sendSeq(0, payload); err != nil {
+		return err
+	}
+	if _, err := b.readResult(); err != nil {
+		// A plain START TRANSACTION only fails with the connection. Either
+		// way the command behind it must not count as run inside the
+		// transaction, so the connection goes.
+		if se, ok := err.(*sqlError); ok {
+			return &backendErr{b.role, se}
+		}
+		return err
+	}
+	return nil
+}
+
+// inTrans: a transaction is open on this connection, or opens with its next
+// command.
+func (b *backend) inTrans() bool { return b.ahead != nil || b.status&statusInTrans != 0 }
+
+// dropAhead forgets a START TRANSACTION that has not been sent: the
+// transaction ended before it used this connection. It reports whether
+// there was one.
+func (b *backend) dropAhead() bool {
+	had := b.ahead != nil
+	b.ahead = nil
+	return had
+}
 
 // sendSeq writes one packet with sequence seq (2: the follow-up packets of
 // a LOCAL INFILE exchange) and flushes.

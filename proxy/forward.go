@@ -20,7 +20,7 @@ func (s *session) forward(payload []byte, st *sqlclass.Statement, more bool) (bo
 		return s.fail(e, more)
 	}
 	start := time.Now()
-	if err := s.writerSend(payload); err != nil {
+	if err := s.writer.send(payload); err != nil {
 		return s.fail(s.writerFailed(err), more)
 	}
 	s.armForwardTimeout()
@@ -38,36 +38,6 @@ func (s *session) forward(payload []byte, st *sqlclass.Statement, more bool) (bo
 }
 
 var beginPacket = append([]byte{comQuery}, "START TRANSACTION"...)
-
-// writerSend sends a forwarded command. When the writer transaction is still
-// to be opened, START TRANSACTION goes in the same write, pipelined, and its
-// OK is read before the command's result is relayed.
-func (s *session) writerSend(payload []byte) error {
-	if !s.beginPending {
-		return s.writer.send(payload)
-	}
-	s.beginPending = false
-	w := s.writer
-	if _, err := w.io.writePacket(0, beginPacket); err != nil {
-		return &backendErr{w.role, err}
-	}
-	if _, err := w.io.writePacket(0, payload); err != nil {
-		return &backendErr{w.role, err}
-	}
-	if err := w.io.flush(); err != nil {
-		return &backendErr{w.role, err}
-	}
-	if _, err := w.readResult(); err != nil {
-		// START TRANSACTION failed (a plain one only fails with the
-		// connection): the command behind it must not run outside the
-		// transaction, so the connection goes.
-		if se, ok := err.(*sqlError); ok {
-			return &backendErr{w.role, se}
-		}
-		return err
-	}
-	return nil
-}
 
 // writerFailed turns a failure of the writer connection during a forwarded
 // statement into the client's error. The statement may or may not have run;
@@ -126,8 +96,8 @@ func (s *session) prepareWriter(st *sqlclass.Statement) *sqlError {
 	// autocommit=0 works as one long transaction: the writer gets an
 	// explicit one, since its own session stays autocommit=1.
 	if (s.inTransaction() || !s.autocommit) && !s.txWriter {
-		// Sent together with the statement (writerSend): one round trip.
-		s.beginPending = true
+		// Sent together with the statement (backend.send): one round trip.
+		s.writer.ahead = beginPacket
 		s.txWriter = true
 		if s.isolation != "" && s.isolation != "REPEATABLE READ" {
 			s.warnIsolation()
@@ -281,7 +251,6 @@ func (s *session) dropWriter() {
 		s.writer = nil
 	}
 	s.txWriter = false
-	s.beginPending = false
 	s.releaseWriterSlot()
 }
 
@@ -299,7 +268,7 @@ func (s *session) writerKilled(reason int32) {
 func (s *session) takeTerminated() *sqlError {
 	s.terminated = false
 	s.srv.Metrics.ReplicaErrorSessionTerminated()
-	if s.reader != nil && s.reader.status&statusInTrans != 0 {
+	if s.reader != nil && !s.reader.dropAhead() && s.reader.status&statusInTrans != 0 {
 		_, _ = s.reader.exec("ROLLBACK")
 	}
 	s.txBegun = false

@@ -97,7 +97,7 @@ func showWhat(sql string) string {
 // notion of the last forwarded statement.
 func (s *session) forwardAside(sql string, st *sqlclass.Statement, more bool) (bool, error) {
 	payload := append(append([]byte(nil), comQuery), sql...)
-	if err := s.writerSend(payload); err != nil {
+	if err := s.writer.send(payload); err != nil {
 		s.writerLost()
 		return true, s.writeErr(errWriterUnreachable(), more)
 	}

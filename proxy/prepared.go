@@ -59,7 +59,7 @@ func (s *session) comStmtPrepare(data []byte) error {
 	// nothing; inside one (where it cannot be lifted) prepare on the writer.
 	b := s.reader
 	if writeClass(&st) {
-		if s.reader.status&statusInTrans == 0 {
+		if !s.reader.inTrans() {
 			if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 0"); err != nil {
 				_, err = s.readerExecFailed(err, false)
 				return err
@@ -209,7 +209,7 @@ func (s *session) comStmtExecute(data []byte) error {
 	data = s.fixExecute(data, p, p.writerID, &p.boundW)
 	p.lastOnW = true
 	start := time.Now()
-	if err := s.writerSend(data); err != nil {
+	if err := s.writer.send(data); err != nil {
 		return s.writeErr(s.writerFailed(err), false)
 	}
 	s.armForwardTimeout()

@@ -257,7 +257,7 @@ func (s *session) toReader(payload []byte, more bool) (bool, error) {
 // toReaderWritable runs temporary-table work on the reader, lifting the
 // session's read-only guard for just that statement.
 func (s *session) toReaderWritable(payload []byte, more bool) (bool, error) {
-	inTx := s.reader.status&statusInTrans != 0
+	inTx := s.reader.inTrans()
 	if !inTx {
 		if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 0"); err != nil {
 			return s.readerExecFailed(err, more)

@@ -15,7 +15,10 @@ func (s *session) resetState() {
 	lvl, _ := parseConsistency(s.srv.conf().DefaultConsistency)
 	s.setLevel(lvl)
 	s.autocommit = true
-	s.txBegun, s.txReadOnly, s.txWriter, s.terminated, s.beginPending = false, false, false, false, false
+	s.txBegun, s.txReadOnly, s.txWriter, s.terminated = false, false, false, false
+	if s.reader != nil {
+		s.reader.dropAhead()
+	}
 	s.sessAccess, s.nextAccess = 0, 0
 	s.isolation, s.nextIso = "", ""
 	s.tempTables = sqlclass.TempTables{}

@@ -36,8 +36,6 @@ type session struct {
 	writerVars []string // SET assignments made by the client, replayed on a new writer
 	writerSent int      // how many of writerVars the current writer has applied
 	writerGen  uint64   // counts writer connections, so prepared ids can tell stale ones
-	// beginPending: the writer transaction is opened by the next writerSend.
-	beginPending bool
 
 	// The previous statement ran on the writer: ROW_COUNT(), SHOW WARNINGS
 	// and @@warning_count answer from there. LAST_INSERT_ID() follows the
