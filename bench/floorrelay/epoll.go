@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"net"
-	"os"
-	"runtime"
 	"syscall"
 	"unsafe"
 )
@@ -14,16 +11,7 @@ import (
 // no goroutine per connection. It measures what is left when the Go
 // scheduler and netpoller are taken out: the floor for a proxy built like
 // ProxySQL's worker threads.
-func epollRelay(listen, upstream string) error {
-	runtime.LockOSThread()
-	lfd, err := listenFD(listen)
-	if err != nil {
-		return err
-	}
-	up, err := net.ResolveTCPAddr("tcp", upstream)
-	if err != nil {
-		return err
-	}
+func epollRelay(lfd int, up *net.TCPAddr) error {
 	ep, err := syscall.EpollCreate1(0)
 	if err != nil {
 		return err
@@ -145,17 +133,6 @@ type pollFd struct {
 	fd      int32
 	events  int16
 	revents int16
-}
-
-func epollMain(args []string) {
-	if len(args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: floorrelay -epoll LISTEN UPSTREAM")
-		os.Exit(2)
-	}
-	if err := epollRelay(args[0], args[1]); err != nil {
-		fmt.Fprintln(os.Stderr, "floorrelay:", err)
-		os.Exit(1)
-	}
 }
 
 // rawRead and rawWrite skip the runtime's syscall bookkeeping, as a C

@@ -7,6 +7,7 @@
 //
 //	floorrelay LISTEN UPSTREAM         goroutines and the netpoller, like any Go proxy
 //	floorrelay -epoll LISTEN UPSTREAM  one epoll loop on one thread (see epoll.go)
+//	floorrelay -uring LISTEN UPSTREAM  the same loop on io_uring, batched (see uring.go)
 package main
 
 import (
@@ -14,15 +15,19 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "-epoll" {
-		epollMain(os.Args[2:])
+	if loop, ok := loops[os.Args[min(1, len(os.Args)-1)]]; ok && len(os.Args) == 4 {
+		if err := runLoop(loop, os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "floorrelay:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: floorrelay [-epoll] LISTEN UPSTREAM")
+		fmt.Fprintln(os.Stderr, "usage: floorrelay [-epoll|-uring] LISTEN UPSTREAM")
 		os.Exit(2)
 	}
 	ln, err := net.Listen("tcp", os.Args[1])
@@ -59,4 +64,21 @@ func relay(c net.Conn, upstream string) {
 	_, _ = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{u}, make([]byte, 16<<10))
 	c.Close()
 	<-done
+}
+
+// loops are the relays that run as one event loop on one locked OS thread,
+// with raw system calls and no goroutine per connection.
+var loops = map[string]func(lfd int, up *net.TCPAddr) error{"-epoll": epollRelay, "-uring": uringRelay}
+
+func runLoop(loop func(int, *net.TCPAddr) error, listen, upstream string) error {
+	runtime.LockOSThread()
+	lfd, err := listenFD(listen)
+	if err != nil {
+		return err
+	}
+	up, err := net.ResolveTCPAddr("tcp", upstream)
+	if err != nil {
+		return err
+	}
+	return loop(lfd, up)
 }
