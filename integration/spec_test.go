@@ -510,13 +510,14 @@ func TestTransactions(t *testing.T) {
 	t.Run("the reader's transaction opens with its first read", func(t *testing.T) {
 		c := conn(t, addr, "")
 		exec(t, c, "SET aurora_replica_read_consistency = 'EVENTUAL'")
-		begins := func() string {
-			var name, v string
-			if err := c.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Com_begin'").Scan(&name, &v); err != nil {
+		status := func(name string) string {
+			var n, v string
+			if err := c.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE '"+name+"'").Scan(&n, &v); err != nil {
 				t.Fatal(err)
 			}
 			return v
 		}
+		begins := func() string { return status("Com_begin") }
 		b0 := begins()
 		exec(t, c, "BEGIN")
 		exec(t, c, "INSERT INTO tx1 (v) VALUES (57)")
@@ -541,7 +542,14 @@ func TestTransactions(t *testing.T) {
 		if v := one(t, c, "SELECT @@in_transaction"); v != "1" {
 			t.Errorf("@@in_transaction = %s on the reader", v)
 		}
-		exec(t, c, "COMMIT")
+		c0 := status("Com_commit")
+		exec(t, c, "COMMIT") // the client does not wait for the reader's COMMIT
+		if v := one(t, c, "SELECT @@in_transaction"); v != "0" {
+			t.Errorf("@@in_transaction = %s on the reader after COMMIT", v)
+		}
+		if c1 := status("Com_commit"); c1 == c0 {
+			t.Errorf("the reader's COMMIT did not run: Com_commit %s -> %s", c0, c1)
+		}
 		if v := one(t, c, "SELECT v FROM tx1 WHERE id = ?", id); v == before {
 			t.Errorf("after COMMIT the read still sees the old snapshot")
 		}

@@ -28,6 +28,9 @@ type backend struct {
 	// write: the START TRANSACTION of a transaction that has not used this
 	// connection yet. Its OK is read before that command's result.
 	ahead []byte
+	// behind counts answers still due for commands sent without waiting
+	// (post); they are read, and dropped, before the next command's answer.
+	behind int
 }
 
 // backendErr marks an I/O failure on a backend connection, as opposed to the
@@ -225,18 +228,32 @@ func (b *backend) close() {
 }
 
 // send writes one command packet (sequence 0) and flushes, with the command
-// waiting in ahead, if any, in front of it: one round trip, not two.
+// waiting in ahead, if any, in front of it: one round trip, not two. The
+// answers due to post and to ahead are read before it returns, so the next
+// answer is the command's.
 func (b *backend) send(payload []byte) error {
-	if b.ahead == nil {
+	if b.ahead == nil && b.behind == 0 {
 		return b.sendSeq(0, payload)
 	}
 	ahead := b.ahead
 	b.ahead = nil
-	if _, err := b.io.writePacket(0, ahead); err != nil {
-		return &backendErr{b.role, err}
+	if ahead != nil {
+		if _, err := b.io.writePacket(0, ahead); err != nil {
+			return &backendErr{b.role, err}
+		}
 	}
 	if err := b.sendSeq(0, payload); err != nil {
 		return err
+	}
+	for ; b.behind > 0; b.behind-- {
+		if _, err := b.readResult(); err != nil {
+			if _, ok := err.(*sqlError); !ok {
+				return err
+			}
+		}
+	}
+	if ahead == nil {
+		return nil
 	}
 	if _, err := b.readResult(); err != nil {
 		// A plain START TRANSACTION only fails with the connection. Either
@@ -247,6 +264,16 @@ func (b *backend) send(payload []byte) error {
 		}
 		return err
 	}
+	return nil
+}
+
+// post sends a command without waiting for its answer, for a command whose
+// failure the client need not hear of; send reads the answer later.
+func (b *backend) post(payload []byte) error {
+	if err := b.send(payload); err != nil {
+		return err
+	}
+	b.behind++
 	return nil
 }
 

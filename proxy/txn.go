@@ -171,13 +171,15 @@ func (s *session) endTransaction(sql string, commit bool, more bool) (bool, erro
 		s.txWriter = false
 	}
 	s.reader.dropAhead() // nor the reader's
-	// Without temporary tables the reader's part is read-only, so its end
-	// can travel alongside the writer's (one round trip, not two).
-	readerAhead := s.txWriter && s.reader.status&statusInTrans != 0 && len(s.tempTables) == 0
-	if readerAhead {
-		if err := s.reader.send(append([]byte{comQuery}, verb...)); err != nil {
+	// Without temporary tables the reader's part is read-only: its end cannot
+	// fail in a way the client must hear of, so the client does not wait for
+	// it (post; the answer is read before the next command's).
+	readerQuiet := s.reader.status&statusInTrans != 0 && len(s.tempTables) == 0
+	if readerQuiet {
+		if err := s.reader.post(append([]byte{comQuery}, verb...)); err != nil {
 			return true, s.backendFailed(s.reader, err)
 		}
+		s.reader.status &^= statusInTrans
 	}
 	if s.txWriter {
 		res, err := s.writer.exec(verb)
@@ -197,13 +199,7 @@ func (s *session) endTransaction(sql string, commit bool, more bool) (bool, erro
 			s.txWriter = s.writer.status&statusInTrans != 0
 		}
 	}
-	if readerAhead {
-		if _, err := s.reader.readResult(); err != nil {
-			if _, ok := err.(*sqlError); !ok {
-				return true, s.backendFailed(s.reader, err)
-			}
-		}
-	} else if s.reader.status&statusInTrans != 0 || werr != nil {
+	if !readerQuiet && (s.reader.status&statusInTrans != 0 || werr != nil) {
 		rverb := verb
 		if werr != nil {
 			rverb = "ROLLBACK"
