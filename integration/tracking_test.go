@@ -31,6 +31,7 @@ func waitTracking(t *testing.T, srv *proxy.Server, want string) {
 func TestPushTrackingOnDemand(t *testing.T) {
 	srv, addr := startServer(t, func(c *proxy.Config) {
 		c.DefaultConsistency = "EVENTUAL"
+		c.PushTracking = true
 		c.PushTrackingLinger = 500 * time.Millisecond
 	})
 	table(t, "track_t")
@@ -75,22 +76,22 @@ func TestPushTrackingOnDemand(t *testing.T) {
 	waitTracking(t, srv, "idle")
 }
 
-// With SESSION as the default every session needs the tracker; with push
-// tracking off it never runs.
+// Push tracking is off by default and never runs then; turned on, with
+// SESSION as the default, every session needs the tracker.
 func TestPushTrackingDefaultAndOff(t *testing.T) {
-	srv, addr := startServer(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION" })
+	srv, addr := startServer(t, func(c *proxy.Config) {
+		c.DefaultConsistency = "SESSION"
+		c.PushTracking = true
+	})
 	_ = conn(t, addr, "")
 	waitTracking(t, srv, "running")
 
-	off, addr2 := startServer(t, func(c *proxy.Config) {
-		c.DefaultConsistency = "SESSION"
-		c.PushTracking = false
-	})
+	off, addr2 := startServer(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION" })
 	c := conn(t, addr2, "")
 	exec(t, c, "SET aurora_replica_read_consistency = 'GLOBAL'")
 	time.Sleep(1200 * time.Millisecond)
 	if got := off.Status().PushTracking; got != "off" {
-		t.Fatalf("--push-tracking=false: push_tracking %q; want off", got)
+		t.Fatalf("default settings: push_tracking %q; want off", got)
 	}
 }
 
@@ -106,6 +107,7 @@ func TestUnixSocketBackends(t *testing.T) {
 		c.Writer = thePair.WriterSocket
 		c.Reader = thePair.ReaderSocket
 		c.DefaultConsistency = "SESSION"
+		c.PushTracking = true
 	})
 	if err := srv.Ready(); err != nil {
 		t.Fatalf("Ready over sockets: %v", err)

@@ -31,7 +31,9 @@ type Config struct {
 	// (default) or caching_sha2_password.
 	AuthMethod string
 	// PushTracking follows the reader's binlog to learn what it applied
-	// (needs REPLICATION SLAVE and log_slave_updates on the reader).
+	// (needs REPLICATION SLAVE and log_slave_updates on the reader). Off by
+	// default: the reader's dump thread and the proxy paid more for it than
+	// the waits it saved (docs/consistency.md).
 	PushTracking bool
 	// PushTrackingLinger is how long the tracker keeps running after the
 	// last session at SESSION or GLOBAL left (0: one minute).
@@ -57,7 +59,6 @@ func Defaults() Config {
 		ReadWaitTimeout:         10 * time.Second,
 		ReadWaitTimeoutAction:   "error",
 		AuthMethod:              "mysql_native_password",
-		PushTracking:            true,
 		MaxPacket:               1 << 30,
 	}
 }

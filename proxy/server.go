@@ -193,6 +193,7 @@ func (s *Server) startTracker() (*consistency.BinlogTracker, error) {
 	user, pass := s.anyUser()
 	t := consistency.NewBinlogTracker(consistency.TrackerConfig{
 		Flavor: s.flavor, Host: host, Port: uint16(port), User: user, Password: pass, TLS: s.conf().BackendTLS,
+		ReadEvery: trackerReadEvery,
 	}, s.applied, func(f string, a ...any) { s.log.Info("binlog tracker: " + fmt.Sprintf(f, a...)) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

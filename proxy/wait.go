@@ -19,8 +19,7 @@ func errReadWaitTimeout(d time.Duration) *sqlError {
 // waitForRead makes the reader fresh enough for the session's level before a
 // read (SPEC §4). fallback=true asks the caller to serve the read from the
 // writer (timeout action "writer"). A wait the process already knows to be
-// satisfied costs nothing; otherwise the push tracker answers when it runs,
-// and a server-side wait on the session's reader connection when it does not.
+// satisfied costs nothing; otherwise the session waits on the reader.
 func (s *session) waitForRead() (fallback bool, e *sqlError) {
 	cfg := s.srv.conf()
 	var target consistency.Set
@@ -60,20 +59,12 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 	return s.waitTimedOut(cfg)
 }
 
-// waitApplied waits until the reader has applied target or the deadline.
+// waitApplied waits until the reader has applied target or the deadline,
+// on the session's own reader connection: the server answers the moment it
+// has applied the target. Waiting for the push tracker instead adds its
+// delivery and confirmation to every read after a write; the tracker keeps
+// Applied current for the reads that need no wait at all.
 func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool, *sqlError) {
-	if t := s.srv.track.running(); t != nil {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		err := t.Wait(ctx, target)
-		cancel()
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, context.DeadlineExceeded):
-			return false, nil
-		}
-		// The tracker stopped: the server-side wait takes over.
-	}
 	left := time.Until(deadline)
 	if left <= 0 {
 		return false, nil

@@ -164,7 +164,7 @@ func parseServe(args []string, getenv func(string) string, out io.Writer) (proxy
 	fs.String("read-wait-timeout-action", "error", "on wait timeout: error|writer")
 	fs.String("aurora-read-write-quirk", "false", "reproduce Aurora's 1290 for START TRANSACTION READ WRITE without SUPER/CONNECTION_ADMIN")
 	fs.String("audit", "false", "audit mode: in front of the current writer only (no --reader), pass everything through and record what write forwarding would reject or change (GET /audit)")
-	fs.String("push-tracking", "true", "follow the reader's binlog to learn what it applied (needs REPLICATION SLAVE); false: waits on the reader only")
+	fs.String("push-tracking", "false", "follow the reader's binlog to learn what it applied (needs REPLICATION SLAVE); false: waits on the reader only")
 	fs.String("forward-timeout", "0", "bound on one forwarded statement (e.g. 30s); 0 for none")
 	fs.String("auth-method", "mysql_native_password", "client authentication: mysql_native_password|caching_sha2_password")
 	fs.String("tls-cert", "", "PEM certificate for client TLS")

@@ -110,7 +110,6 @@ func startProxy(t *testing.T, backend *tls.Config) string {
 	cfg.Users = map[string]string{thePair.User: thePair.Password}
 	cfg.DefaultConsistency = "SESSION"
 	cfg.BackendTLS = backend
-	cfg.PushTracking = false
 	srv, err := proxy.NewServer(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)

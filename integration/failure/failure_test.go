@@ -336,6 +336,7 @@ func startProxy(t *testing.T, writer string) (*proxy.Server, string) {
 	cfg.Reader = thePair.ReaderAddr
 	cfg.Users = map[string]string{thePair.User: thePair.Password}
 	cfg.DefaultConsistency = "SESSION"
+	cfg.PushTracking = true // the tracker must survive the failures too
 	// What an operator sets to bound a writer that stops answering while
 	// its TCP stack still acknowledges (a hung server, a black hole).
 	cfg.ForwardTimeout = 3 * time.Second

@@ -477,6 +477,39 @@ func TestReadAfterWriteUnderLag(t *testing.T) {
 	}
 }
 
+// TestReadAfterWriteWithPushTracking: the same trials at 200 ms with the
+// binlog tracker running. It advances Applied, and a read that Applied
+// covers skips its wait, so a tracker that ran ahead of the reader would
+// show here as stale reads.
+func TestReadAfterWriteWithPushTracking(t *testing.T) {
+	trials := trialsPerLevel(t)
+	n := concurrency(trials)
+	srv, addr := startProxy(t, func(c *proxy.Config) { c.PushTracking = true })
+	setLag(200 * time.Millisecond)
+	defer setLag(0)
+	for _, level := range []string{"SESSION", "GLOBAL"} {
+		t.Run(level, func(t *testing.T) {
+			caughtUp(t)
+			cs := sessions(t, addr, n, level)
+			for deadline := time.Now().Add(30 * time.Second); srv.Status().PushTracking != "running"; {
+				if time.Now().After(deadline) {
+					t.Fatalf("push_tracking is %q after 30 s", srv.Status().PushTracking)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			r := readAfterWrite(t, cs, trials, nil)
+			t.Logf("lag 200ms, %s, push tracking: %d trials over %d sessions in %v: %d stale, %d errors",
+				level, r.trials, len(cs), r.elapsed.Round(time.Millisecond), r.stale, r.errs)
+			if r.errs > 0 {
+				t.Fatalf("%d trials failed; first: %v", r.errs, r.firstErr)
+			}
+			if r.stale != 0 {
+				t.Errorf("%s read %d stale values in %d trials", level, r.stale, r.trials)
+			}
+		})
+	}
+}
+
 // TestGlobalSeesOtherClientsWrites: a write made directly on the writer by
 // another client is visible to the next GLOBAL read through the proxy.
 func TestGlobalSeesOtherClientsWrites(t *testing.T) {
