@@ -143,7 +143,7 @@ func CheckBinlog(_ context.Context, e *Env) []Result {
 		} else {
 			detail := "binary logging is OFF: the replica cannot replicate from this server and GTID waits have nothing to wait for"
 			if s.Role == "replica" {
-				detail = "binary logging is OFF: fwdproxy's push tracking (a binlog stream from the replica) cannot run, reads fall back to server-side GTID waits"
+				detail = "binary logging is OFF: fwdproxy's --push-tracking (off by default; a binlog stream from the replica) cannot run, reads wait on the replica as they do by default"
 			}
 			r := res(Fail, s, "log_bin", detail+"; set it in the option file (and remove any skip-log-bin / disable-log-bin) and restart")
 			if s.Role == "replica" {
@@ -173,7 +173,7 @@ func CheckBinlog(_ context.Context, e *Env) []Result {
 				out = append(out, res(Pass, s, name, "ON"))
 			} else {
 				out = append(out, res(Warn, s, name,
-					fmt.Sprintf("%s=%s: the replica's binlog does not show replicated transactions, so fwdproxy's push tracking cannot run and reads fall back to server-side GTID waits; needs a restart", name, orNone(v)),
+					fmt.Sprintf("%s=%s: the replica's binlog does not show replicated transactions, so fwdproxy's --push-tracking (off by default) cannot run; reads wait on the replica as they do by default; needs a restart", name, orNone(v)),
 					setStatic(s, name, "ON")...))
 			}
 		}
@@ -526,7 +526,7 @@ func CheckServerIDs(_ context.Context, e *Env) []Result {
 
 // CheckPrivileges: SELECT on both servers and INSERT, UPDATE, DELETE on the
 // writer (FAIL when missing); REPLICATION SLAVE and REPLICATION CLIENT on the
-// replica for push tracking (WARN).
+// replica for --push-tracking (WARN: only that option needs them).
 func CheckPrivileges(ctx context.Context, e *Env) []Result {
 	var out []Result
 	for _, s := range e.both() {
@@ -585,7 +585,7 @@ func CheckPrivileges(ctx context.Context, e *Env) []Result {
 			out = append(out, res(Pass, s, "push_privileges", s.User+" has REPLICATION SLAVE, REPLICATION CLIENT"))
 		} else {
 			out = append(out, res(Warn, s, "push_privileges",
-				fmt.Sprintf("%s lacks %s: fwdproxy's push tracking (a binlog stream from the replica) cannot run, reads fall back to server-side GTID waits, a round trip each (grant on the writer; it replicates)",
+				fmt.Sprintf("%s lacks %s: fwdproxy's --push-tracking (off by default; a binlog stream from the replica) cannot run; reads wait on the replica as they do by default (grant on the writer; it replicates)",
 					s.User, strings.Join(lack, ", ")),
 				fmt.Sprintf("GRANT %s ON *.* TO %s;", strings.Join(lack, ", "), userSpec(s.User))))
 		}
