@@ -227,6 +227,21 @@ func (b *backend) close() {
 	_ = b.io.conn.Close()
 }
 
+// ask sends a command whose answer the caller reads next, letting the
+// bytes go out with that read (packetIO.flushForReply).
+func (b *backend) ask(payload []byte) error {
+	if b.ahead != nil || b.behind != 0 {
+		return b.send(payload)
+	}
+	if _, err := b.io.writePacket(0, payload); err != nil {
+		return &backendErr{b.role, err}
+	}
+	if err := b.io.flushForReply(); err != nil {
+		return &backendErr{b.role, err}
+	}
+	return nil
+}
+
 // send writes one command packet (sequence 0) and flushes, with the command
 // waiting in ahead, if any, in front of it: one round trip, not two. The
 // answers due to post and to ahead are read before it returns, so the next
@@ -333,7 +348,7 @@ func (b *backend) exec(query string) (*queryResult, error) {
 	pl := make([]byte, 0, 1+len(query))
 	pl = append(pl, comQuery)
 	pl = append(pl, query...)
-	if err := b.send(pl); err != nil {
+	if err := b.ask(pl); err != nil {
 		return nil, err
 	}
 	return b.readResult()
@@ -425,7 +440,7 @@ func columnType(def []byte) (byte, uint16) {
 
 // execCommand sends any command packet and reads its result.
 func (b *backend) execCommand(data []byte) (*queryResult, error) {
-	if err := b.send(data); err != nil {
+	if err := b.ask(data); err != nil {
 		return nil, err
 	}
 	return b.readResult()

@@ -20,7 +20,7 @@ func (s *session) forward(payload []byte, st *sqlclass.Statement, more bool) (bo
 		return s.fail(e, more)
 	}
 	start := time.Now()
-	if err := s.writer.send(payload); err != nil {
+	if err := s.writer.ask(payload); err != nil {
 		return s.fail(s.writerFailed(err), more)
 	}
 	s.armForwardTimeout()

@@ -123,6 +123,30 @@ func (p *packetIO) writePacket(seq uint8, payload []byte) (uint8, error) {
 
 func (p *packetIO) flush() error { return p.w.Flush() }
 
+// heldMax bounds what flushForReply holds back: past it one system call
+// more does not matter.
+const heldMax = 4 << 10
+
+// flushForReply flushes a request whose reply this side reads next. On a
+// plain socket the bytes go out at the start of that read (rawIOConn.held),
+// which then waits for the reply without a read that can only come back
+// empty: one system call less per round trip. Only for backends: a server
+// sends nothing unasked (a closing server's last words are followed by a
+// reset when the request reaches it, which wakes the read). A client may
+// send its next command before it has read the answer, and readiness that
+// arrived before the read would be lost. Not when the reader already holds
+// data, which would be read first.
+func (p *packetIO) flushForReply() error {
+	rc, ok := p.conn.(*rawIOConn)
+	if !ok || p.r.Buffered() > 0 || p.w.Buffered() > heldMax {
+		return p.w.Flush()
+	}
+	rc.hold = true
+	err := p.w.Flush()
+	rc.hold = false
+	return err
+}
+
 // copyPayload streams n payload bytes from p to dst without holding them.
 // It tells a read failure (this side) from a write failure (dst).
 func (p *packetIO) copyPayload(dst *bufio.Writer, n int) (rerr, werr error) {

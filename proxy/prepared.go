@@ -209,7 +209,7 @@ func (s *session) comStmtExecute(data []byte) error {
 	data = s.fixExecute(data, p, p.writerID, &p.boundW)
 	p.lastOnW = true
 	start := time.Now()
-	if err := s.writer.send(data); err != nil {
+	if err := s.writer.ask(data); err != nil {
 		return s.writeErr(s.writerFailed(err), false)
 	}
 	s.armForwardTimeout()

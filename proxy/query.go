@@ -240,7 +240,7 @@ func (s *session) fail(e *sqlError, more bool) (bool, error) {
 
 // toReader relays a statement to the reader.
 func (s *session) toReader(payload []byte, more bool) (bool, error) {
-	if err := s.reader.send(payload); err != nil {
+	if err := s.reader.ask(payload); err != nil {
 		return true, s.backendFailed(s.reader, err)
 	}
 	res, err := s.relay(s.reader, comQuery, more)

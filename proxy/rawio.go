@@ -26,12 +26,20 @@ type rawIOConn struct {
 	// and a write may run at the same time, as on any net.Conn).
 	readFn, writeFn func(fd uintptr) bool
 	rd, wr          rawCall
+	// held is a request written at the start of the next Read, after the
+	// netpoller's readiness for that read is reset: the read then waits for
+	// the answer straight away instead of trying a read that can only find
+	// nothing (a system call per request and per answer). hold makes Write
+	// keep what it is given there. See packetIO.flushForReply.
+	held []byte
+	hold bool
 }
 
 type rawCall struct {
-	p   []byte
-	n   int
-	err syscall.Errno
+	p    []byte
+	n    int
+	err  syscall.Errno
+	held bool // doRead writes c.held before its first read
 }
 
 // withRawIO wraps plain TCP and Unix sockets; anything else (TLS, pipes in
@@ -57,10 +65,18 @@ func (c *rawIOConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.rd = rawCall{p: p}
+	c.rd = rawCall{p: p, held: len(c.held) > 0}
 	err := c.rc.Read(c.readFn)
 	n, errno := c.rd.n, c.rd.err
 	c.rd.p = nil
+	if err == nil && errno == 0 && len(c.held) > 0 {
+		// The request could not all go out (the send buffer was full, or a
+		// write failed): send the rest the ordinary way, then read.
+		if _, err := c.writeHeld(); err != nil {
+			return 0, err
+		}
+		return c.Read(p)
+	}
 	switch {
 	case err != nil:
 		return 0, err // deadline or closed, already a *net.OpError
@@ -76,6 +92,26 @@ func (c *rawIOConn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if c.hold {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	if len(c.held) > 0 {
+		if _, err := c.writeHeld(); err != nil {
+			return 0, err
+		}
+	}
+	return c.write(p)
+}
+
+// writeHeld sends the held request the ordinary way.
+func (c *rawIOConn) writeHeld() (int, error) {
+	h := c.held
+	c.held = c.held[:0]
+	return c.write(h)
+}
+
+func (c *rawIOConn) write(p []byte) (int, error) {
 	c.wr = rawCall{p: p}
 	err := c.rc.Write(c.writeFn)
 	n, errno := c.wr.n, c.wr.err
@@ -89,8 +125,29 @@ func (c *rawIOConn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// doRead does one read; false asks RawRead to wait for readability.
+// doRead does one read; false asks RawRead to wait for readability. With a
+// held request it first writes that and waits, without a read: RawRead
+// reset readiness before calling it, so the answer's arrival is not missed.
 func (c *rawIOConn) doRead(fd uintptr) bool {
+	if c.rd.held {
+		c.rd.held = false
+		h := c.held
+		for len(h) > 0 {
+			n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&h[0])), uintptr(len(h)))
+			if e == syscall.EINTR {
+				continue
+			}
+			if e != 0 {
+				// EAGAIN or a failure: Read sends the rest through Write,
+				// which waits for room or reports the error.
+				c.held = append(c.held[:0], h...)
+				return true
+			}
+			h = h[n:]
+		}
+		c.held = c.held[:0]
+		return false
+	}
 	for {
 		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rd.p[0])), uintptr(len(c.rd.p)))
 		switch e {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -163,5 +164,138 @@ func TestRawIOAllocatesNothing(t *testing.T) {
 	// b is a plain net.Conn; its own Read/Write allocate nothing either.
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per round trip; want 0", allocs)
+	}
+}
+
+// A held request goes out only when the reply is read, before the read
+// waits; it keeps its order with later writes; one larger than the socket
+// buffer falls back to ordinary writes; and the whole exchange allocates
+// nothing once warm.
+func TestRawIOHeldRequest(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			a, b := socketPair(t, network)
+			ra := withRawIO(a).(*rawIOConn)
+			hold := func(p []byte) {
+				ra.hold = true
+				if _, err := ra.Write(p); err != nil {
+					t.Fatal(err)
+				}
+				ra.hold = false
+			}
+
+			hold([]byte("ping"))
+			_ = b.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if n, err := b.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("a held request was sent before the read: %d bytes, %v", n, err)
+			}
+			_ = b.SetReadDeadline(time.Time{})
+			peer := make(chan error, 1)
+			go func() {
+				got := make([]byte, 4)
+				if _, err := io.ReadFull(b, got); err != nil || string(got) != "ping" {
+					peer <- fmt.Errorf("peer got %q, %v", got, err)
+					return
+				}
+				_, err := b.Write([]byte("pong"))
+				peer <- err
+			}()
+			reply := make([]byte, 4)
+			if _, err := io.ReadFull(ra, reply); err != nil || string(reply) != "pong" {
+				t.Fatalf("reply %q, %v", reply, err)
+			}
+			if err := <-peer; err != nil {
+				t.Fatal(err)
+			}
+
+			// A plain write after a held one: the held bytes go first.
+			hold([]byte("ab"))
+			if _, err := ra.Write([]byte("cd")); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 4)
+			if _, err := io.ReadFull(b, got); err != nil || string(got) != "abcd" {
+				t.Fatalf("peer got %q, %v; want abcd", got, err)
+			}
+
+			// Larger than the socket buffers: the read's own write stops at
+			// EAGAIN and the rest waits for room the ordinary way.
+			big := make([]byte, 8<<20)
+			for i := range big {
+				big[i] = byte(i * 13)
+			}
+			hold(big)
+			go func() {
+				got := make([]byte, len(big))
+				if _, err := io.ReadFull(b, got); err != nil || !bytes.Equal(got, big) {
+					peer <- fmt.Errorf("big request arrived damaged: %v", err)
+					return
+				}
+				_, err := b.Write([]byte("ok"))
+				peer <- err
+			}()
+			if _, err := io.ReadFull(ra, reply[:2]); err != nil || string(reply[:2]) != "ok" {
+				t.Fatalf("reply to the big request %q, %v", reply[:2], err)
+			}
+			if err := <-peer; err != nil {
+				t.Fatal(err)
+			}
+			ra.held = nil // the big one grew it; the steady state is small
+
+			// Steady state: an echo peer, a held request, its reply.
+			msg := []byte("0123456789")
+			go func() {
+				echo := make([]byte, len(msg))
+				for {
+					if _, err := io.ReadFull(b, echo); err != nil {
+						return
+					}
+					if _, err := b.Write(echo); err != nil {
+						return
+					}
+				}
+			}()
+			buf := make([]byte, len(msg))
+			allocs := testing.AllocsPerRun(200, func() {
+				hold(msg)
+				if _, err := io.ReadFull(ra, buf); err != nil || !bytes.Equal(buf, msg) {
+					t.Fatalf("echo %q, %v", buf, err)
+				}
+			})
+			if allocs != 0 {
+				t.Fatalf("%.1f allocations per held round trip; want 0", allocs)
+			}
+		})
+	}
+}
+
+// A server that said goodbye and closed before the held request went out:
+// the read still ends (the request meets a reset or a broken pipe, which
+// wakes it), with the goodbye or an error, never a hang.
+func TestRawIOHeldRequestToAClosedPeer(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			a, b := socketPair(t, network)
+			ra := withRawIO(a).(*rawIOConn)
+			if _, err := b.Write([]byte("bye")); err != nil {
+				t.Fatal(err)
+			}
+			b.Close()
+			time.Sleep(20 * time.Millisecond) // the goodbye and the FIN arrive first
+			ra.hold = true
+			_, _ = ra.Write([]byte("request"))
+			ra.hold = false
+			done := make(chan string, 1)
+			go func() {
+				got, err := io.ReadAll(ra)
+				done <- fmt.Sprintf("%q, %v", got, err)
+			}()
+			select {
+			case r := <-done:
+				t.Logf("read after the held request: %s", r)
+			case <-time.After(5 * time.Second):
+				t.Fatal("the read after a held request to a closed peer hangs")
+			}
+		})
 	}
 }

@@ -231,7 +231,7 @@ func (s *session) dispatch(data []byte) error {
 
 // relayCommand sends a command to one backend and relays its response.
 func (s *session) relayCommand(b *backend, data []byte) error {
-	if err := b.send(data); err != nil {
+	if err := b.ask(data); err != nil {
 		return s.backendFailed(b, err)
 	}
 	_, err := s.relay(b, data[0], false)
