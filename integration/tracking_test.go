@@ -13,17 +13,7 @@ import (
 // waitTracking polls /status's push_tracking until it reads want.
 func waitTracking(t *testing.T, srv *proxy.Server, want string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		got := srv.Status().PushTracking
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("push_tracking is %q after 15 s; want %q", got, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	pair.WaitUntil(t, "push_tracking", want, func() string { return srv.Status().PushTracking })
 }
 
 // The binlog tracker runs only while a session reads at SESSION or GLOBAL,

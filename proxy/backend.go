@@ -233,13 +233,7 @@ func (b *backend) ask(payload []byte) error {
 	if b.ahead != nil || b.behind != 0 {
 		return b.send(payload)
 	}
-	if _, err := b.io.writePacket(0, payload); err != nil {
-		return &backendErr{b.role, err}
-	}
-	if err := b.io.flushForReply(); err != nil {
-		return &backendErr{b.role, err}
-	}
-	return nil
+	return b.put(0, payload, true)
 }
 
 // send writes one command packet (sequence 0) and flushes, with the command
@@ -307,11 +301,20 @@ func (b *backend) dropAhead() bool {
 
 // sendSeq writes one packet with sequence seq (2: the follow-up packets of
 // a LOCAL INFILE exchange) and flushes.
-func (b *backend) sendSeq(seq uint8, payload []byte) error {
+func (b *backend) sendSeq(seq uint8, payload []byte) error { return b.put(seq, payload, false) }
+
+// put writes one packet and flushes it, now or, forReply, with the next read.
+func (b *backend) put(seq uint8, payload []byte, forReply bool) error {
 	if _, err := b.io.writePacket(seq, payload); err != nil {
 		return &backendErr{b.role, err}
 	}
-	if err := b.io.flush(); err != nil {
+	var err error
+	if forReply {
+		err = b.io.flushForReply()
+	} else {
+		err = b.io.flush()
+	}
+	if err != nil {
 		return &backendErr{b.role, err}
 	}
 	return nil

@@ -177,9 +177,10 @@ func (s *Server) anyUser() (string, string) {
 	return "", ""
 }
 
-// startTracker follows the reader's binlog so most waits cost no round
-// trip. Without it (no binlog on the reader, no REPLICATION SLAVE) reads
-// fall back to waits on the server.
+// startTracker follows the reader's binlog, which keeps Applied current so
+// that reads of writes the reader already has skip their wait. It fails
+// without binlog on the reader or REPLICATION SLAVE; reads wait on the
+// reader either way.
 func (s *Server) startTracker() (*consistency.BinlogTracker, error) {
 	host, port := s.conf().Reader, 0 // a Unix socket: the path, port 0
 	if backendNetwork(host) == "tcp" {

@@ -777,7 +777,7 @@ func TestReaderDown(t *testing.T) {
 		t.Fatalf("read before the failure: %s", o)
 	}
 	b := client(t, addr)
-	waitPushTracking(t, srv, "running") // SESSION sessions want it
+	pair.WaitUntil(t, "push_tracking", "running", func() string { return srv.Status().PushTracking }) // SESSION sessions want it
 
 	mustPair(t, "kill", "replica")
 
@@ -823,23 +823,11 @@ func TestReaderDown(t *testing.T) {
 	waitReplicated(t)
 	// The binlog tracker died with the reader; SESSION sessions still exist,
 	// so it is started again.
-	waitPushTracking(t, srv, "running")
+	pair.WaitUntil(t, "push_tracking", "running", func() string { return srv.Status().PushTracking })
 	c := client(t, addr)
 	wantOK(t, "INSERT of a new session once the reader is back", run(c, "INSERT INTO rd VALUES (3, 0)", hangBound))
 	if v, o := read(c, "SELECT COUNT(*) FROM rd WHERE id = 3", hangBound); o.err != nil || v != "1" {
 		t.Errorf("read-your-write of a new session once the reader is back: %q %s", v, o)
-	}
-}
-
-// waitPushTracking polls /status's push_tracking until it reads want.
-func waitPushTracking(t *testing.T, srv *proxy.Server, want string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for srv.Status().PushTracking != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("push_tracking is %q after 30 s; want %q", srv.Status().PushTracking, want)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

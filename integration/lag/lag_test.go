@@ -491,12 +491,7 @@ func TestReadAfterWriteWithPushTracking(t *testing.T) {
 		t.Run(level, func(t *testing.T) {
 			caughtUp(t)
 			cs := sessions(t, addr, n, level)
-			for deadline := time.Now().Add(30 * time.Second); srv.Status().PushTracking != "running"; {
-				if time.Now().After(deadline) {
-					t.Fatalf("push_tracking is %q after 30 s", srv.Status().PushTracking)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			pair.WaitUntil(t, "push_tracking", "running", func() string { return srv.Status().PushTracking })
 			r := readAfterWrite(t, cs, trials, nil)
 			t.Logf("lag 200ms, %s, push tracking: %d trials over %d sessions in %v: %d stale, %d errors",
 				level, r.trials, len(cs), r.elapsed.Round(time.Millisecond), r.stale, r.errs)
