@@ -399,7 +399,7 @@ func (s *session) begin(x *stmt) {
 
 // end handles COMMIT and ROLLBACK, with AND CHAIN and RELEASE.
 func (s *session) end(x *stmt) {
-	chain, release := sqlclass.ChainRelease(x.sql)
+	chain, release := x.st.Txn.Chain, x.st.Txn.Release
 	ro, iso := s.txReadOnly, s.txIso
 	s.endTx(x.st.Class == sqlclass.Commit)
 	if release {

@@ -159,7 +159,9 @@ func (s *session) commitWriter() *sqlError {
 // endTransaction handles COMMIT and ROLLBACK: the writer first (its result is
 // what matters to the client), then the reader.
 func (s *session) endTransaction(sql string, commit bool, more bool) (bool, error) {
-	chain, release := sqlclass.ChainRelease(sql)
+	// CHAIN and RELEASE come from tokens: COMMIT /* RELEASE */ keeps the session.
+	end := sqlclass.Classify(sql, s.sqlOpt)
+	chain, release := end.Txn.Chain, end.Txn.Release
 	chainReadOnly := s.txReadOnly
 	verb := "ROLLBACK"
 	if commit {

@@ -112,7 +112,7 @@ func dispatch(st *Statement, c *cur, f *features) {
 	case "COMMIT":
 		c.adv()
 		st.Op = "COMMIT"
-		if endTxn(c) {
+		if endTxn(st, c) {
 			st.Class = Commit
 		}
 	case "ROLLBACK":
@@ -471,20 +471,23 @@ func replicaAdmin(st *Statement, c *cur, verb string) {
 }
 
 // endTxn checks the rest of COMMIT/ROLLBACK: [WORK] [AND [NO] CHAIN] [[NO] RELEASE].
-func endTxn(c *cur) bool {
+// endTxn reads COMMIT/ROLLBACK's [WORK] [AND [NO] CHAIN] [[NO] RELEASE]
+// into st.Txn, from tokens: a comment that says RELEASE is no RELEASE.
+func endTxn(st *Statement, c *cur) bool {
 	c.accept("WORK")
 	if c.accept("AND") {
-		c.accept("NO")
+		no := c.accept("NO")
 		if !c.accept("CHAIN") {
 			return false
 		}
+		st.Txn.Chain = !no
 	}
 	if c.accept("NO") {
 		if !c.accept("RELEASE") {
 			return false
 		}
 	} else {
-		c.accept("RELEASE")
+		st.Txn.Release = c.accept("RELEASE")
 	}
 	return c.atEnd()
 }
@@ -501,7 +504,7 @@ func rollbackStmt(st *Statement, c *cur) {
 		}
 		return
 	}
-	if endTxn(c) {
+	if endTxn(st, c) {
 		st.Class = Rollback
 	}
 }

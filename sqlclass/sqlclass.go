@@ -122,6 +122,7 @@ type Txn struct {
 	Isolation          string     // SetTransaction: "REPEATABLE READ", "READ COMMITTED", "READ UNCOMMITTED", "SERIALIZABLE" or ""
 	Scope              TxnScope   // SetTransaction only
 	ConsistentSnapshot bool       // Begin
+	Chain, Release     bool       // Commit/Rollback: AND CHAIN, RELEASE
 }
 
 // VarScope is the kind of variable a SET assignment changes.

@@ -51,10 +51,16 @@ func TestChainRelease(t *testing.T) {
 		"commit work and no chain":    {false, false},
 		"ROLLBACK RELEASE;":           {false, true},
 		"COMMIT AND CHAIN NO RELEASE": {true, false},
+		"COMMIT /* RELEASE */":        {false, false},
+		"ROLLBACK -- AND CHAIN\n":     {false, false},
+		"COMMIT /* x */ RELEASE":      {false, true},
 	} {
-		c, r := ChainRelease(sql)
-		if c != want[0] || r != want[1] {
-			t.Errorf("%s: chain %v release %v", sql, c, r)
+		st := Classify(sql, Options{})
+		if st.Class != Commit && st.Class != Rollback {
+			t.Errorf("%s: class %v", sql, st.Class)
+		}
+		if st.Txn.Chain != want[0] || st.Txn.Release != want[1] {
+			t.Errorf("%s: chain %v release %v", sql, st.Txn.Chain, st.Txn.Release)
 		}
 	}
 }

@@ -37,18 +37,3 @@ func BoolValue(v string) (value, ok bool) {
 	}
 	return false, false
 }
-
-// ChainRelease reads COMMIT/ROLLBACK's AND [NO] CHAIN and [NO] RELEASE.
-func ChainRelease(sql string) (chain, release bool) {
-	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(sql), ";")))
-	for i, w := range f {
-		no := i > 0 && f[i-1] == "NO"
-		switch w {
-		case "CHAIN":
-			chain = !no
-		case "RELEASE":
-			release = !no
-		}
-	}
-	return chain, release
-}
