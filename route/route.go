@@ -1,0 +1,356 @@
+// Package route decides where one classified statement runs: on the reader
+// (with or without its read-only guard), on the writer, in the proxy itself,
+// or nowhere, with the client's error. It is the only place that decides;
+// every protocol path of the proxy (COM_QUERY, COM_STMT_PREPARE/EXECUTE,
+// SEND_LONG_DATA, SQL PREPARE/EXECUTE) and lint execute its decisions.
+// It is pure: no I/O, no shared state.
+package route
+
+import "github.com/fwdproxy/fwdproxy/sqlclass"
+
+// Path is how a statement arrived.
+type Path uint8
+
+// Paths.
+const (
+	Text       Path = iota // COM_QUERY
+	Binary                 // COM_STMT_EXECUTE of a COM_STMT_PREPARE
+	SQLExecute             // EXECUTE name: the statement is the prepared text
+	LongData               // COM_STMT_SEND_LONG_DATA: where the execute will run
+	Prepare                // COM_STMT_PREPARE or PREPARE … FROM: where to prepare
+)
+
+var pathNames = [...]string{"Text", "Binary", "SQLExecute", "LongData", "Prepare"}
+
+func (p Path) String() string { return pathNames[p] }
+
+// Target is where the statement runs.
+type Target uint8
+
+// Targets.
+const (
+	Reader         Target = iota // the reader, read-only guard up
+	ReaderWritable               // the reader with its guard lifted for this statement only
+	Writer                       // forwarded to the writer
+	WriterAside                  // run on the writer without becoming "the last forwarded statement": the previous statement's figures live there
+	Proxy                        // the proxy answers it itself; Handler says how
+	Reject                       // the client gets Err
+)
+
+var targetNames = [...]string{"Reader", "ReaderWritable", "Writer", "WriterAside", "Proxy", "Reject"}
+
+func (t Target) String() string { return targetNames[t] }
+
+// Handler names the proxy's own handling of a statement (Target Proxy, and
+// Set with Target WriterAside).
+type Handler uint8
+
+// Handlers.
+const (
+	NoHandler      Handler = iota
+	ShowWarnings           // the proxy's own warnings answer SHOW WARNINGS
+	Set                    // SET: the proxy owns some variables and replays the rest on the writer
+	SetTransaction         // SET [SESSION] TRANSACTION
+	Begin                  // BEGIN / START TRANSACTION
+	End                    // COMMIT / ROLLBACK [AND CHAIN] [RELEASE]
+	Kill                   // KILL of a client id the proxy gave out
+	PrepareText            // PREPARE … FROM
+	ExecuteText            // EXECUTE name
+	Deallocate             // DEALLOCATE PREPARE
+	LocalPrepare           // the backends cannot prepare it (it sets the proxy's variables): the proxy keeps it
+)
+
+var handlerNames = [...]string{"", "ShowWarnings", "Set", "SetTransaction", "Begin", "End", "Kill",
+	"PrepareText", "ExecuteText", "Deallocate", "LocalPrepare"}
+
+func (h Handler) String() string { return handlerNames[h] }
+
+// Change is the session state a statement changes when it succeeds.
+type Change uint8
+
+// Changes.
+const (
+	NoChange Change = iota
+	AddTemp         // its targets become this session's temporary tables
+	DropTemp        // its targets stop being temporary tables
+	UseDB           // the current database becomes Statement.DB
+)
+
+// Error is a rejection, as the client sees it.
+type Error struct {
+	Code  uint16
+	State string
+	Msg   string
+}
+
+// Errors of the write-forwarding contract.
+var (
+	ErrReadOnly   = &Error{1290, "HY000", "The MySQL server is running with the --read-only option so it cannot execute this statement"}
+	ErrReadOnlyTx = &Error{1792, "25006", "Cannot execute statement in a READ ONLY transaction."}
+	ErrSuper      = &Error{1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"}
+)
+
+// OpTempRef is the operation named when DML on a permanent table reads a
+// temporary one, which exists only on the reader.
+const OpTempRef = "DML on a permanent table that references a temporary table"
+
+// NotSupported is Aurora's 1235 for op.
+func NotSupported(op string) *Error {
+	return &Error{1235, "42000", "This version of MySQL doesn't yet support '" + op + " with write forwarding'"}
+}
+
+// State is the session state a decision depends on.
+type State struct {
+	Forwarding       bool // writes are forwarded: the session's level is not off and the server's switch is on
+	Waits            bool // the level is SESSION or GLOBAL
+	TxWriter         bool // the writer holds the session's open transaction
+	ReadOnly         bool // the open (or next) transaction is READ ONLY
+	ReaderInTx       bool // the reader is inside a transaction: its guard cannot be lifted
+	HasWriter        bool // the session has a writer connection
+	LastForwarded    bool // the previous statement ran on the writer
+	InsertIDOnWriter bool // LAST_INSERT_ID() lives on the writer
+	ProxyWarnings    bool // the previous statement left warnings made by the proxy
+	DB               string
+	Temp             sqlclass.TempTables
+	Opt              sqlclass.Options // how the session's sql_mode lexes
+}
+
+// Input is one statement and how it arrived.
+type Input struct {
+	SQL    string // the statement's text (for SQLExecute, the prepared text)
+	St     *sqlclass.Statement
+	Path   Path
+	Params bool // Binary: it has parameters; SQLExecute: EXECUTE … USING
+}
+
+// Decision is what to do with a statement.
+type Decision struct {
+	Target  Target
+	Handler Handler
+	Err     *Error // Target Reject
+	// Wait: first wait until the reader has what the session's level
+	// needs; when the wait times out with the writer as fallback, run on
+	// the writer instead.
+	Wait   bool
+	Change Change
+}
+
+func reader(wait bool) Decision  { return Decision{Target: Reader, Wait: wait} }
+func proxy(h Handler) Decision   { return Decision{Target: Proxy, Handler: h} }
+func reject(e *Error) Decision   { return Decision{Target: Reject, Err: e} }
+func writable(c Change) Decision { return Decision{Target: ReaderWritable, Change: c} }
+
+// Decide is the routing rule. Every path decides with it.
+func Decide(s *State, in Input) Decision {
+	if in.Path == Prepare {
+		return decidePrepare(s, in)
+	}
+	st := in.St
+	switch st.Class {
+	case sqlclass.Empty, sqlclass.UnlockTables:
+		return reader(false)
+	case sqlclass.Read:
+		return s.read(in)
+	case sqlclass.LockingRead:
+		if s.Forwarding {
+			return Decision{Target: Writer}
+		}
+		// As on a plain replica; MariaDB refuses locking reads in a
+		// read-only transaction, so the guard is lifted for it.
+		return writable(NoChange)
+	case sqlclass.Write, sqlclass.Unknown:
+		return s.write(st)
+	case sqlclass.LoadData:
+		if s.Temp.All(s.DB, st.Targets) {
+			return writable(NoChange)
+		}
+		return reject(NotSupported(opOr(st.Op, "LOAD DATA")))
+	case sqlclass.CreateTempTable:
+		// Its target is temporary, so reading other temporary tables is fine.
+		return writable(AddTemp)
+	case sqlclass.DropTempTable:
+		return writable(DropTemp)
+	case sqlclass.DDL:
+		return reject(NotSupported(opOr(st.Op, "DDL")))
+	case sqlclass.Plugin:
+		return reject(NotSupported(opOr(st.Op, "INSTALL PLUGIN")))
+	case sqlclass.XA, sqlclass.Savepoint, sqlclass.LockTables, sqlclass.Call:
+		if s.Forwarding {
+			return reject(NotSupported(opOr(st.Op, st.Class.String())))
+		}
+		return reader(false)
+	case sqlclass.Session:
+		if st.Op == "KILL" && !in.Params {
+			return proxy(Kill)
+		}
+		return reader(false)
+	case sqlclass.Use:
+		return Decision{Target: Reader, Change: UseDB}
+	case sqlclass.Set:
+		return s.set(in)
+	case sqlclass.SetGlobal:
+		return reject(ErrSuper)
+	case sqlclass.SetTransaction:
+		return proxy(SetTransaction)
+	case sqlclass.Begin:
+		return proxy(Begin)
+	case sqlclass.Commit, sqlclass.Rollback:
+		return proxy(End)
+	case sqlclass.Prepare:
+		return proxy(PrepareText)
+	case sqlclass.Execute:
+		return proxy(ExecuteText)
+	case sqlclass.Deallocate:
+		return proxy(Deallocate)
+	}
+	// A class this rule does not know is treated as a write: safe.
+	return s.write(st)
+}
+
+// read: the previous statement's diagnostics answer where it ran; in a
+// transaction the writer holds (SESSION/GLOBAL), reads see it there, except
+// reads of temporary tables, which exist only on the reader.
+func (s *State) read(in Input) Decision {
+	st := in.St
+	showDiag := st.Funcs&sqlclass.FnShowWarnings != 0
+	if showDiag && s.ProxyWarnings {
+		return proxy(ShowWarnings)
+	}
+	if s.HasWriter && (s.diagOnWriter(st.Funcs) || (s.LastForwarded && showDiag)) {
+		return Decision{Target: WriterAside}
+	}
+	if s.TxWriter && s.Waits && !s.readsTemp(in.SQL) {
+		return Decision{Target: Writer}
+	}
+	return reader(true)
+}
+
+// diagOnWriter: the functions a statement uses answer from the writer,
+// because the statement they describe ran there.
+func (s *State) diagOnWriter(f sqlclass.Funcs) bool {
+	return (s.LastForwarded && f&(sqlclass.FnRowCount|sqlclass.FnWarningCount) != 0) ||
+		(s.InsertIDOnWriter && f&sqlclass.FnLastInsertID != 0)
+}
+
+// readsTemp: the read touches one of the session's temporary tables. Reads
+// are classified without a parse; only a session with temporary tables pays
+// for one here.
+func (s *State) readsTemp(sql string) bool {
+	if len(s.Temp) == 0 {
+		return false
+	}
+	ts, ok := sqlclass.Tables(sql, s.Opt)
+	return !ok || s.Temp.Any(s.DB, ts)
+}
+
+func (s *State) write(st *sqlclass.Statement) Decision {
+	if st.Class == sqlclass.Write {
+		if s.Temp.All(s.DB, st.Targets) {
+			return writable(NoChange)
+		}
+		if s.Temp.RefFromPermanent(s.DB, st) != "" {
+			return reject(NotSupported(OpTempRef))
+		}
+	}
+	if s.ReadOnly {
+		return reject(ErrReadOnlyTx)
+	}
+	if !s.Forwarding {
+		return reject(ErrReadOnly)
+	}
+	return Decision{Target: Writer}
+}
+
+// set: SET @v = LAST_INSERT_ID() and the like evaluate where the value
+// lives; SET @v = (SELECT …) reads like a SELECT and waits for the level.
+// With parameters the backend binds them: the reader, where user variables
+// live.
+func (s *State) set(in Input) Decision {
+	st := in.St
+	if in.Params {
+		return reader(false)
+	}
+	if s.HasWriter && s.diagOnWriter(st.Funcs) && allUserVars(st) {
+		return Decision{Target: WriterAside, Handler: Set}
+	}
+	return Decision{Target: Proxy, Handler: Set, Wait: st.Subquery && s.Waits}
+}
+
+// decidePrepare: where a statement is prepared, so that its metadata and
+// syntax errors come from a server. Statements Aurora refuses are refused
+// at prepare time too, so the client learns early.
+func decidePrepare(s *State, in Input) Decision {
+	st := in.St
+	switch st.Class {
+	case sqlclass.DDL:
+		return reject(NotSupported(opOr(st.Op, "DDL")))
+	case sqlclass.Plugin:
+		return reject(NotSupported(opOr(st.Op, "INSTALL PLUGIN")))
+	case sqlclass.LoadData:
+		return reject(NotSupported(opOr(st.Op, "LOAD DATA")))
+	case sqlclass.Read, sqlclass.Empty, sqlclass.Session:
+		return reader(false)
+	case sqlclass.Set:
+		if SetsProxyVar(st) {
+			return proxy(LocalPrepare)
+		}
+		return reader(false)
+	}
+	// The read-only reader refuses to prepare writes (and locking reads):
+	// outside a transaction its guard is lifted for the prepare, which
+	// changes nothing. Inside one it cannot be; temporary-table work is
+	// allowed there, anything else is prepared on the writer.
+	switch {
+	case !s.ReaderInTx:
+		return writable(NoChange)
+	case tempWork(s, st) || !s.Forwarding:
+		return reader(false)
+	}
+	return Decision{Target: Writer}
+}
+
+// tempWork: the statement only creates, drops or changes temporary tables.
+func tempWork(s *State, st *sqlclass.Statement) bool {
+	switch st.Class {
+	case sqlclass.CreateTempTable, sqlclass.DropTempTable:
+		return true
+	case sqlclass.Write, sqlclass.LoadData:
+		return s.Temp.All(s.DB, st.Targets)
+	}
+	return false
+}
+
+// ProxyVars are the session variables the proxy owns: no backend knows
+// them (or, for the access mode, the proxy keeps them off the reader).
+var ProxyVars = map[string]bool{
+	"aurora_replica_read_consistency":       true,
+	"aurora_fwd_writer_idle_timeout":        true,
+	"aurora_fwd_writer_max_connections_pct": true,
+}
+
+// SetsProxyVar: a SET assigns one of ProxyVars, which no backend can
+// prepare.
+func SetsProxyVar(st *sqlclass.Statement) bool {
+	for _, a := range st.Assignments {
+		if a.Scope == sqlclass.ScopeSession && ProxyVars[a.Name] {
+			return true
+		}
+	}
+	return false
+}
+
+func allUserVars(st *sqlclass.Statement) bool {
+	for _, a := range st.Assignments {
+		if a.Scope != sqlclass.ScopeUser {
+			return false
+		}
+	}
+	return len(st.Assignments) > 0
+}
+
+func opOr(op, def string) string {
+	if op != "" {
+		return op
+	}
+	return def
+}
