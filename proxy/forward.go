@@ -12,31 +12,6 @@ import (
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
-// forward runs a statement on the writer: it opens the writer connection if
-// needed, brings the session's state there, opens the transaction when the
-// client is in one, relays the result and records the committed GTID.
-func (s *session) forward(payload []byte, st *sqlclass.Statement, more bool) (bool, error) {
-	if e := s.prepareWriter(st); e != nil {
-		return s.fail(e, more)
-	}
-	start := time.Now()
-	if err := s.writer.ask(payload); err != nil {
-		return s.fail(s.writerFailed(err), more)
-	}
-	s.armForwardTimeout()
-	res, err := s.relay(s.writer, comQuery, more)
-	s.disarmForwardTimeout()
-	if err != nil {
-		var ce *clientErr
-		if errors.As(err, &ce) {
-			return true, err
-		}
-		return s.fail(s.writerFailed(err), more)
-	}
-	s.afterForward(&res, st, time.Since(start))
-	return res.err != nil, nil
-}
-
 var beginPacket = append([]byte{comQuery}, "START TRANSACTION"...)
 
 // writerFailed turns a failure of the writer connection during a forwarded

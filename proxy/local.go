@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fwdproxy/fwdproxy/metrics"
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -23,22 +24,21 @@ func (s *session) auroraVars() [][2]string {
 	}
 }
 
-// answerLocal handles a Read statement the proxy must answer or place itself.
-// handled=false means: route it as a normal read.
-func (s *session) answerLocal(sql string, st *sqlclass.Statement, more bool) (handled, failed bool, err error) {
-	if isShowDiag(st) && len(s.lastWarn) > 0 {
-		return true, false, s.showProxyWarnings(more)
-	}
-	// The previous statement's own figures live where it ran.
-	if s.writer != nil && (s.diagOnWriter(st.Funcs) || (s.lastForwarded && isShowDiag(st))) {
-		failed, err := s.forwardAside(sql, st, more)
+// answerLocal answers a read that names the proxy's own variables or
+// status, or rewrites it and runs the rewritten read as decided.
+// handled=false means: run the read as it is.
+func (s *session) answerLocal(d route.Decision, x *job) (handled, failed bool, err error) {
+	sql, more := x.sql, x.more
+	rewritten := func(q string) (bool, bool, error) {
+		y := *x
+		y.sql, y.payload = q, append([]byte{comQuery}, q...)
+		failed, err := s.execute(d, &y)
 		return true, failed, err
 	}
 	show := showWhat(sql)
 	if show == "" && (strings.Contains(sql, "_status") || strings.Contains(sql, "_STATUS")) {
 		if q, ok := s.rewriteStatusTables(sql); ok {
-			failed, err := s.read(append([]byte{comQuery}, q...), st, more)
-			return true, failed, err
+			return rewritten(q)
 		}
 	}
 	if show != "STATUS" && !strings.Contains(sql, "aurora") && !strings.Contains(sql, "AURORA") && !strings.Contains(sql, "Aurora") {
@@ -57,20 +57,10 @@ func (s *session) answerLocal(sql string, st *sqlclass.Statement, more bool) (ha
 		return true, failed, err
 	}
 	if q, ok := s.rewriteOwnVars(sql); ok {
-		failed, err := s.read(append([]byte{comQuery}, q...), st, more)
-		return true, failed, err
+		return rewritten(q)
 	}
 	return false, false, nil
 }
-
-// diagOnWriter: the functions a statement uses answer from the writer,
-// because the statement they describe ran there.
-func (s *session) diagOnWriter(f sqlclass.Funcs) bool {
-	return (s.lastForwarded && f&(sqlclass.FnRowCount|sqlclass.FnWarningCount) != 0) ||
-		(s.insertIDOnWriter && f&sqlclass.FnLastInsertID != 0)
-}
-
-func isShowDiag(st *sqlclass.Statement) bool { return st.Funcs&sqlclass.FnShowWarnings != 0 }
 
 // showWhat names what a SHOW statement shows ("VARIABLES", "STATUS", …),
 // skipping GLOBAL/SESSION/LOCAL/FULL; "" for other statements.
@@ -91,25 +81,6 @@ func showWhat(sql string) string {
 		return strings.TrimRight(w, ";")
 	}
 	return ""
-}
-
-// forwardAside runs a read on the writer without changing the session's
-// notion of the last forwarded statement.
-func (s *session) forwardAside(sql string, st *sqlclass.Statement, more bool) (bool, error) {
-	payload := append(append([]byte(nil), comQuery), sql...)
-	if err := s.writer.send(payload); err != nil {
-		s.writerLost()
-		return true, s.writeErr(errWriterUnreachable(), more)
-	}
-	_, err := s.relay(s.writer, comQuery, more)
-	if err != nil {
-		if _, ok := err.(*clientErr); ok {
-			return true, err
-		}
-		s.writerLost()
-		return true, s.writeErr(errTerminated(), more)
-	}
-	return true, nil
 }
 
 // selectOwnVars answers `SELECT @@[session.|local.]aurora_… [, …]` when every
@@ -164,7 +135,7 @@ func (s *session) showMerged(sql, low string, own [][2]string, more bool) (bool,
 	pattern, hasLike := likePattern(sql, low)
 	if !hasLike && strings.Contains(low, " where ") {
 		// WHERE filters need the server's evaluator: the reader's rows only.
-		return s.toReader(append([]byte{comQuery}, sql...), more)
+		return s.toReader(&job{sql: sql, payload: append([]byte{comQuery}, sql...), more: more})
 	}
 	rows := [][]string{}
 	seen := map[string]bool{}
@@ -176,7 +147,7 @@ func (s *session) showMerged(sql, low string, own [][2]string, more bool) (bool,
 	}
 	res, err := s.reader.exec(sql)
 	if err != nil {
-		return s.readerExecFailed(err, more)
+		return s.failWith(s.reader, err, more)
 	}
 	for _, r := range res.rows {
 		if len(r) >= 2 && !seen[strings.ToLower(r[0].s)] {

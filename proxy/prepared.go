@@ -4,19 +4,20 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"time"
 
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
 // prepared is a binary prepared statement. It is classified once, at
-// prepare time; the reader's prepare gives the metadata, and write-class
-// statements are prepared on the writer at their first execute there.
+// prepare time, and prepared on each backend the routing sends it to, the
+// first time it goes there.
 type prepared struct {
-	sql       string
+	sql       string // the client's text
+	prep      string // the text backends prepare (own variables rewritten)
 	st        sqlclass.Statement
 	params    int
-	readerID  uint32
+	readerID  uint32 // 0: not prepared on the reader (yet)
 	writerID  uint32
 	writerGen uint64 // writer connection generation writerID belongs to
 	types     []byte // parameter types of the last execute that bound them
@@ -30,6 +31,7 @@ type prepared struct {
 type textPrepared struct {
 	text      string
 	st        sqlclass.Statement
+	onReader  bool   // prepared on the reader
 	writerGen uint64 // writer generation it was prepared on (0 = not)
 }
 
@@ -37,43 +39,45 @@ func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
 
 func put32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
 
-// comStmtPrepare prepares on the reader and hands the client its own id.
+// comStmtPrepare prepares where the routing rule says, so that metadata and
+// syntax errors come from a server, and hands the client its own id.
 func (s *session) comStmtPrepare(data []byte) error {
 	sql := string(data[1:])
 	st := sqlclass.Classify(sql, s.sqlOpt)
-	ownVars := false
+	p := &prepared{sql: sql, prep: sql, st: st}
 	if st.Class == sqlclass.Read {
 		// The proxy's variables cannot be answered in the binary protocol
 		// by the proxy: read them from a user variable set before execute.
 		if q, ok := s.rewriteOwnVarsTo(sql, "@fwdproxy_arc"); ok {
 			data = append([]byte{comStmtPrepare}, q...)
-			ownVars = true
+			p.prep, p.ownVars = q, true
 		}
 	}
-	if e := s.prepareRejection(&st); e != nil {
-		s.srv.Metrics.Rejected(e.code)
-		return s.writeErr(e, false)
-	}
-	// The read-only reader refuses to prepare writes (and locking reads).
-	// Outside a transaction, lift its guard for the prepare, which changes
-	// nothing; inside one (where it cannot be lifted) prepare on the writer.
+	d := s.decide(sql, &p.st, route.Prepare, false)
 	b := s.reader
-	if writeClass(&st) {
-		if !s.reader.inTrans() {
-			if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 0"); err != nil {
-				_, err = s.readerExecFailed(err, false)
-				return err
-			}
-			defer func() {
-				if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 1"); err != nil {
-					s.reader.io.conn.Close() // never leave the guard down
-				}
-			}()
-		} else if s.forwardingActive() {
-			if e := s.prepareWriter(&sqlclass.Statement{}); e != nil {
-				return s.writeErr(e, false)
-			}
-			b = s.writer
+	switch d.Target {
+	case route.Reject:
+		_, err := s.reject(routeErr(d.Err), false)
+		return err
+	case route.Proxy: // LocalPrepare: its executes never reach a backend
+		s.nextStmtID++
+		s.stmts[s.nextStmtID] = p
+		pkt := []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+		put32(pkt[1:], s.nextStmtID)
+		return s.writePacket(pkt)
+	case route.Writer:
+		if e := s.prepareWriter(&sqlclass.Statement{}); e != nil {
+			return s.writeErr(e, false)
+		}
+		b = s.writer
+	case route.ReaderWritable:
+		lifted, err := s.liftGuard()
+		if err != nil {
+			_, err = s.failWith(s.reader, err, false)
+			return err
+		}
+		if lifted {
+			defer func() { _ = s.restoreGuard() }()
 		}
 	}
 	if err := b.send(data); err != nil {
@@ -90,45 +94,58 @@ func (s *session) comStmtPrepare(data []byte) error {
 		return s.backendFailed(b, errors.New("malformed prepare response"))
 	}
 	s.nextStmtID++
-	p := &prepared{
-		sql:     sql,
-		st:      st,
-		params:  int(binary.LittleEndian.Uint16(first[7:])),
-		ownVars: ownVars,
-	}
+	p.params = int(binary.LittleEndian.Uint16(first[7:]))
 	if b == s.reader {
 		p.readerID = le32(first[1:])
 	} else {
 		p.writerID, p.writerGen = le32(first[1:]), s.writerGen
 	}
-	cols := int(binary.LittleEndian.Uint16(first[5:]))
 	s.stmts[s.nextStmtID] = p
 	put32(first[1:], s.nextStmtID)
 	if err := s.writePacket(first); err != nil {
 		return err
 	}
+	return s.checkRelay(b, s.relayPackets(b, prepareMetaPackets(first)))
+}
+
+// prepareMetaPackets counts the parameter and column definitions (each
+// list with its EOF) that follow a prepare OK.
+func prepareMetaPackets(first []byte) int {
+	cols := int(binary.LittleEndian.Uint16(first[5:]))
+	params := int(binary.LittleEndian.Uint16(first[7:]))
 	n := 0
-	if p.params > 0 {
-		n += p.params + 1
+	if params > 0 {
+		n += params + 1
 	}
 	if cols > 0 {
 		n += cols + 1
 	}
-	return s.checkRelay(b, s.relayPackets(b, n))
+	return n
 }
 
-// prepareRejection: statements Aurora refuses are refused at prepare time
-// too, so the client learns early.
-func (s *session) prepareRejection(st *sqlclass.Statement) *sqlError {
-	switch st.Class {
-	case sqlclass.DDL:
-		return errNotSupported(opOr(st.Op, "DDL"))
-	case sqlclass.Plugin:
-		return errNotSupported(opOr(st.Op, "INSTALL PLUGIN"))
-	case sqlclass.LoadData:
-		return errNotSupported(opOr(st.Op, "LOAD DATA"))
+// backendPrepare prepares sql on b for the proxy's own use: the metadata
+// is read and dropped. A *sqlError is the server's refusal.
+func backendPrepare(b *backend, sql string) (uint32, error) {
+	if err := b.send(append([]byte{comStmtPrepare}, sql...)); err != nil {
+		return 0, err
 	}
-	return nil
+	first, err := b.readPacket()
+	if err != nil {
+		return 0, err
+	}
+	if first[0] == 0xff {
+		return 0, parseErr(first)
+	}
+	if len(first) < 12 {
+		return 0, errors.New("malformed prepare response")
+	}
+	id := le32(first[1:])
+	for n := prepareMetaPackets(first); n > 0; n-- {
+		if _, err := b.readPacket(); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
 }
 
 // lookupStmt finds a client statement id in a command packet.
@@ -144,8 +161,8 @@ func errUnknownStmt(id uint32, cmd string) *sqlError {
 	return newError(1243, "Unknown prepared statement handler (%d) given to %s", id, cmd)
 }
 
-// comStmtExecute routes by the statement's class, fixing the statement id
-// and, when the target has not seen them, the parameter types.
+// comStmtExecute runs a prepared statement where the routing rule says,
+// as its text form would run.
 func (s *session) comStmtExecute(data []byte) error {
 	p, id := s.lookupStmt(data)
 	if p == nil {
@@ -154,115 +171,49 @@ func (s *session) comStmtExecute(data []byte) error {
 	if s.terminated {
 		return s.writeErr(s.takeTerminated(), false)
 	}
-	s.lastWarn = s.lastWarn[:0]
-	if handled, err := s.executeSessionStatement(p, data); handled {
-		return err
-	}
-	if p.ownVars {
-		// The proxy's variables were turned into a user variable at prepare.
-		if _, err := s.reader.exec("SET @fwdproxy_arc = " + quoteLiteral(s.level.String())); err != nil {
-			_, err = s.readerExecFailed(err, false)
-			return err
-		}
-	}
-	onWriter := false
-	switch p.st.Class {
-	case sqlclass.Read, sqlclass.Empty, sqlclass.Session:
-		if s.txWriter && s.level.Waits() {
-			onWriter = true
-		} else if fallback, e := s.waitForRead(); e != nil {
-			return s.writeErr(e, false)
-		} else {
-			onWriter = fallback
-		}
-	case sqlclass.LockingRead:
-		onWriter = s.forwardingActive()
-	default:
-		if s.allTemp(p.st.Targets) {
-			break
-		}
-		if s.refsTempOnPermanent(&p.st) {
-			return s.writeErr(errNotSupported("DML on a permanent table that references a temporary table"), false)
-		}
-		if s.readOnlyAccess() {
-			s.srv.Metrics.Rejected(1792)
-			return s.writeErr(errReadOnlyTx(), false)
-		}
-		if !s.forwardingActive() {
-			s.srv.Metrics.Rejected(1290)
-			return s.writeErr(errReadOnly(), false)
-		}
-		onWriter = true
-	}
-	if !onWriter {
-		s.lastForwarded = false
-		data = s.fixExecute(data, p, p.readerID, &p.boundR)
-		p.lastOnW = false
-		return s.relayCommand(s.reader, data)
-	}
-	if e := s.prepareWriter(&p.st); e != nil {
-		return s.writeErr(e, false)
-	}
-	if e := s.writerPrepare(p); e != nil {
-		return s.writeErr(e, false)
-	}
-	data = s.fixExecute(data, p, p.writerID, &p.boundW)
-	p.lastOnW = true
-	start := time.Now()
-	if err := s.writer.ask(data); err != nil {
-		return s.writeErr(s.writerFailed(err), false)
-	}
-	s.armForwardTimeout()
-	res, err := s.relay(s.writer, comStmtExecute, false)
-	s.disarmForwardTimeout()
-	if err != nil {
-		if _, ok := err.(*clientErr); ok {
-			return err
-		}
-		return s.writeErr(s.writerFailed(err), false)
-	}
-	s.afterForward(&res, &p.st, time.Since(start))
-	return nil
+	s.forgetWarnings(&p.st)
+	d := s.decide(p.sql, &p.st, route.Binary, p.params > 0)
+	_, err := s.execute(d, &job{sql: p.sql, st: &p.st, payload: data, bin: p})
+	return err
 }
 
-// executeSessionStatement runs prepared statements that change the session
-// rather than data, the way their text form runs: SET on the reader (and
-// remembered for the writer), transaction control through the proxy.
-func (s *session) executeSessionStatement(p *prepared, data []byte) (bool, error) {
-	noParams := p.params == 0
-	var err error
-	switch p.st.Class {
-	case sqlclass.Set:
-		if noParams {
-			_, err = s.set(&p.st, false)
-			return true, err
-		}
-		// SET @a = ? and the like: on the reader, where user variables live.
-		return true, s.relayCommand(s.reader, s.fixExecute(data, p, p.readerID, &p.boundR))
-	case sqlclass.SetTransaction:
-		if noParams {
-			_, err = s.setTransaction(&p.st, false)
-			return true, err
-		}
-	case sqlclass.Begin:
-		_, err = s.begin(&p.st, false)
-		return true, err
-	case sqlclass.Commit, sqlclass.Rollback:
-		_, err = s.endTransaction(p.sql, p.st.Class == sqlclass.Commit, false)
-		return true, err
-	case sqlclass.Call, sqlclass.XA, sqlclass.Savepoint, sqlclass.LockTables:
-		if s.forwardingActive() {
-			s.srv.Metrics.Rejected(1235)
-			return true, s.writeErr(errNotSupported(opOr(p.st.Op, p.st.Class.String())), false)
-		}
-		return true, s.relayCommand(s.reader, s.fixExecute(data, p, p.readerID, &p.boundR))
-	case sqlclass.Use, sqlclass.SetGlobal, sqlclass.Prepare, sqlclass.Execute, sqlclass.Deallocate:
-		if noParams {
-			_, err = s.statement(p.sql, nil, false)
-			return true, err
+// readyBinary fixes an execute packet for b: b's statement id, the
+// parameter types b has not seen, the proxy's variables b must read.
+func (s *session) readyBinary(x *job, b *backend) ([]byte, error) {
+	p := x.bin
+	id, err := s.stmtID(p, b)
+	if err != nil {
+		return nil, err
+	}
+	if p.ownVars {
+		if _, err := b.exec("SET @fwdproxy_arc = " + quoteLiteral(s.level.String())); err != nil {
+			return nil, err
 		}
 	}
-	return false, nil
+	bound := &p.boundR
+	if b == s.writer {
+		bound = &p.boundW
+	}
+	p.lastOnW = b == s.writer
+	return s.fixExecute(x.payload, p, id, bound), nil
+}
+
+// stmtID is p's id on b, preparing it there first if needed.
+func (s *session) stmtID(p *prepared, b *backend) (uint32, error) {
+	if b == s.writer {
+		if e := s.writerPrepare(p); e != nil {
+			return 0, e
+		}
+		return p.writerID, nil
+	}
+	if p.readerID == 0 {
+		id, err := backendPrepare(s.reader, p.prep)
+		if err != nil {
+			return 0, err
+		}
+		p.readerID, p.boundR = id, false
+	}
+	return p.readerID, nil
 }
 
 // writerPrepare prepares p on the current writer connection if needed.
@@ -270,37 +221,15 @@ func (s *session) writerPrepare(p *prepared) *sqlError {
 	if p.writerID != 0 && p.writerGen == s.writerGen {
 		return nil
 	}
-	pl := append([]byte{comStmtPrepare}, p.sql...)
-	if err := s.writer.send(pl); err != nil {
-		s.writerLost()
-		return errWriterUnreachable()
+	id, err := backendPrepare(s.writer, p.prep)
+	if se, ok := err.(*sqlError); ok {
+		return se
 	}
-	first, err := s.writer.readPacket()
 	if err != nil {
 		s.writerLost()
 		return errWriterUnreachable()
 	}
-	if first[0] == 0xff {
-		return parseErr(first)
-	}
-	p.writerID = le32(first[1:])
-	p.writerGen = s.writerGen
-	p.boundW = false
-	cols := int(binary.LittleEndian.Uint16(first[5:]))
-	params := int(binary.LittleEndian.Uint16(first[7:]))
-	n := 0
-	if params > 0 {
-		n += params + 1
-	}
-	if cols > 0 {
-		n += cols + 1
-	}
-	for i := 0; i < n; i++ {
-		if _, err := s.writer.readPacket(); err != nil {
-			s.writerLost()
-			return errWriterUnreachable()
-		}
-	}
+	p.writerID, p.writerGen, p.boundW = id, s.writerGen, false
 	return nil
 }
 
@@ -338,22 +267,31 @@ func (s *session) fixExecute(data []byte, p *prepared, backendID uint32, bound *
 	return out
 }
 
-// comStmtSendLong sends long data where the statement will execute. No reply.
+// comStmtSendLong sends long data where the execute will run. No reply:
+// a failure here is the execute's to report.
 func (s *session) comStmtSendLong(data []byte) error {
 	p, _ := s.lookupStmt(data)
 	if p == nil {
 		return nil
 	}
 	b := s.reader
-	id := p.readerID
-	if p.st.Class != sqlclass.Read && s.forwardingActive() && !s.allTemp(p.st.Targets) {
+	switch d := s.decide(p.sql, &p.st, route.LongData, p.params > 0); d.Target {
+	case route.Writer:
 		if e := s.prepareWriter(&p.st); e != nil {
-			return nil // the execute will report it
-		}
-		if e := s.writerPrepare(p); e != nil {
 			return nil
 		}
-		b, id = s.writer, p.writerID
+		b = s.writer
+	case route.WriterAside:
+		b = s.writer
+	case route.Reject, route.Proxy:
+		return nil
+	}
+	id, err := s.stmtID(p, b)
+	if err != nil {
+		if _, ok := err.(*sqlError); ok {
+			return nil
+		}
+		return s.backendFailed(b, err)
 	}
 	put32(data[1:], id)
 	if err := b.send(data); err != nil {
@@ -433,115 +371,113 @@ func (s *session) comStmtFetch(data []byte) error {
 	return s.writePacket(last)
 }
 
-// textPrepare handles PREPARE name FROM 'text' | @var: the reader prepares it
-// (so errors and reads work there); the class of the text decides EXECUTE.
-func (s *session) textPrepare(payload []byte, st *sqlclass.Statement, more bool) (bool, error) {
+// textPrepare handles PREPARE name FROM 'text' | @var: it is prepared
+// where the routing rule says for the text; EXECUTE prepares it on the
+// other backend when it runs there.
+func (s *session) textPrepare(x *job) (bool, error) {
+	st, more := x.st, x.more
 	text := st.PrepareText
 	if st.PrepareVar != "" {
 		res, err := s.reader.exec("SELECT @" + quoteIdent(st.PrepareVar))
 		if err != nil {
-			return s.readerExecFailed(err, more)
+			return s.failWith(s.reader, err, more)
 		}
 		v, _ := res.value()
 		text = v.s
 	}
-	inner := sqlclass.Classify(text, s.sqlOpt)
-	if e := s.prepareRejection(&inner); e != nil {
-		return s.reject(e, more)
-	}
+	tp := textPrepared{text: text, st: sqlclass.Classify(text, s.sqlOpt)}
 	var failed bool
 	var err error
-	if writeClass(&inner) {
-		// The read-only reader refuses to prepare writes: lift the guard
-		// for the prepare (it changes nothing); it never executes there.
-		failed, err = s.toReaderWritable(payload, more)
-	} else {
-		failed, err = s.toReader(payload, more)
+	switch d := s.decide(text, &tp.st, route.Prepare, false); d.Target {
+	case route.Reject:
+		return s.reject(routeErr(d.Err), more)
+	case route.Proxy: // LocalPrepare: its executes never reach a backend
+		err = s.writeOK(okPacket{}, more)
+	case route.Writer:
+		if e := s.prepareWriter(&sqlclass.Statement{}); e != nil {
+			return s.fail(e, more)
+		}
+		if e := s.prepareTextOn(s.writer, st.Name, text); e != nil {
+			return s.failWith(s.writer, e, more)
+		}
+		tp.writerGen = s.writerGen
+		err = s.writeOK(okPacket{}, more)
+	case route.ReaderWritable:
+		failed, err = s.toReaderWritable(x)
+		tp.onReader = true
+	default:
+		failed, err = s.toReader(x)
+		tp.onReader = true
 	}
 	if err == nil && !failed {
-		s.textStmts[lowerASCII(st.Name)] = textPrepared{text: text, st: inner}
+		s.textStmts[lowerASCII(st.Name)] = tp
 	}
 	return failed, err
 }
 
-// writeClass: statements whose execution needs a writable backend.
-func writeClass(st *sqlclass.Statement) bool {
-	switch st.Class {
-	case sqlclass.Read, sqlclass.Empty, sqlclass.Session:
-		return false
-	}
-	return true
-}
-
-// textExecute runs EXECUTE on the reader or the writer by the prepared
-// text's class; user variables in USING travel with it.
-func (s *session) textExecute(payload []byte, st *sqlclass.Statement, more bool) (bool, error) {
-	tp, ok := s.textStmts[lowerASCII(st.Name)]
+// textExecute runs EXECUTE name where the routing rule says for the
+// prepared text; user variables in USING travel with it.
+func (s *session) textExecute(x *job) (bool, error) {
+	tp, ok := s.textStmts[lowerASCII(x.st.Name)]
 	if !ok {
-		return s.toReader(payload, more) // the reader reports 1243
+		return s.toReader(x) // the reader reports 1243
 	}
 	inner := tp.st
-	inner.UserVars = append(append([]string(nil), inner.UserVars...), st.UserVars...)
-	switch inner.Class {
-	case sqlclass.Read, sqlclass.Empty, sqlclass.Session:
-		return s.read(payload, &inner, more)
-	case sqlclass.Call, sqlclass.XA, sqlclass.Savepoint, sqlclass.LockTables:
-		if s.forwardingActive() {
-			return s.reject(errNotSupported(opOr(inner.Op, inner.Class.String())), more)
-		}
-		return s.toReader(payload, more)
-	case sqlclass.Begin:
-		return s.begin(&inner, more)
-	case sqlclass.Commit, sqlclass.Rollback:
-		return s.endTransaction(tp.text, inner.Class == sqlclass.Commit, more)
-	case sqlclass.SetTransaction:
-		return s.setTransaction(&inner, more)
-	case sqlclass.Set:
-		if len(st.UserVars) == 0 {
-			return s.set(&inner, more)
-		}
-		return s.toReader(payload, more)
-	case sqlclass.LockingRead:
-		if !s.forwardingActive() {
-			return s.toReader(payload, more)
-		}
-	default:
-		if s.allTemp(inner.Targets) {
-			return s.toReaderWritable(payload, more)
-		}
-		if s.refsTempOnPermanent(&inner) {
-			return s.reject(errNotSupported("DML on a permanent table that references a temporary table"), more)
-		}
-		if s.readOnlyAccess() {
-			return s.reject(errReadOnlyTx(), more)
-		}
-		if !s.forwardingActive() {
-			return s.reject(errReadOnly(), more)
-		}
-	}
-	if e := s.prepareWriter(&inner); e != nil {
-		return s.fail(e, more)
-	}
-	if tp.writerGen != s.writerGen {
-		// Through a hex literal: correct whatever the writer's sql_mode.
-		if e := s.writerExec("SET @fwdproxy_prepare = X'" + hex.EncodeToString([]byte(tp.text)) + "'"); e != nil {
-			return s.fail(e, more)
-		}
-		if e := s.writerExec("PREPARE " + quoteIdent(st.Name) + " FROM @fwdproxy_prepare"); e != nil {
-			return s.fail(e, more)
-		}
-		tp.writerGen = s.writerGen
-		s.textStmts[lowerASCII(st.Name)] = tp
-	}
-	return s.forward(payload, &inner, more)
+	inner.UserVars = append(append([]string(nil), inner.UserVars...), x.st.UserVars...)
+	d := s.decide(tp.text, &inner, route.SQLExecute, len(x.st.UserVars) > 0)
+	return s.execute(d, &job{sql: tp.text, st: &inner, payload: x.payload, more: x.more, text: x.st.Name})
 }
 
-// textDeallocate drops the statement on the reader and, if there, the writer.
-func (s *session) textDeallocate(payload []byte, st *sqlclass.Statement, more bool) (bool, error) {
-	key := lowerASCII(st.Name)
-	if tp, ok := s.textStmts[key]; ok && tp.writerGen == s.writerGen && s.writer != nil {
-		_ = s.writerExec("DEALLOCATE PREPARE " + quoteIdent(st.Name))
+// readyText prepares the statement PREPAREd as name on b, if b lacks it.
+func (s *session) readyText(name string, b *backend) error {
+	key := lowerASCII(name)
+	tp := s.textStmts[key]
+	if b == s.writer {
+		if tp.writerGen == s.writerGen {
+			return nil
+		}
+		tp.writerGen = s.writerGen
+	} else {
+		if tp.onReader {
+			return nil
+		}
+		tp.onReader = true
+	}
+	if err := s.prepareTextOn(b, name, tp.text); err != nil {
+		return err
+	}
+	s.textStmts[key] = tp
+	return nil
+}
+
+// prepareTextOn runs PREPARE name on b for the proxy, through a hex literal:
+// correct whatever b's sql_mode.
+func (s *session) prepareTextOn(b *backend, name, text string) error {
+	for _, q := range []string{
+		"SET @fwdproxy_prepare = X'" + hex.EncodeToString([]byte(text)) + "'",
+		"PREPARE " + quoteIdent(name) + " FROM @fwdproxy_prepare",
+	} {
+		if b == s.writer {
+			if e := s.writerExec(q); e != nil {
+				return e
+			}
+		} else if _, err := b.exec(q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// textDeallocate drops the statement on the backends that have it.
+func (s *session) textDeallocate(x *job) (bool, error) {
+	key := lowerASCII(x.st.Name)
+	tp, ok := s.textStmts[key]
+	if ok && tp.writerGen == s.writerGen && s.writer != nil {
+		_ = s.writerExec("DEALLOCATE PREPARE " + quoteIdent(x.st.Name))
 	}
 	delete(s.textStmts, key)
-	return s.toReader(payload, more)
+	if ok && !tp.onReader {
+		return false, s.writeOK(okPacket{}, x.more)
+	}
+	return s.toReader(x)
 }

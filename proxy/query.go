@@ -2,23 +2,16 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"time"
 
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
-// Errors of SPEC.md §1-§5, in one place.
-func errReadOnly() *sqlError {
-	return &sqlError{1290, "HY000", "The MySQL server is running with the --read-only option so it cannot execute this statement"}
-}
-
-func errReadOnlyTx() *sqlError {
-	return &sqlError{1792, "25006", "Cannot execute statement in a READ ONLY transaction."}
-}
-
-func errNotSupported(op string) *sqlError {
-	return &sqlError{1235, "42000", "This version of MySQL doesn't yet support '" + op + " with write forwarding'"}
-}
+// Every protocol path ends here: it classifies a statement, asks
+// route.Decide where it runs, and execute carries the decision out.
+// Nothing in this package chooses a backend by itself.
 
 func errTerminated() *sqlError {
 	return &sqlError{1105, "HY000", "Forwarded connection on Writer terminated; try restarting transaction"}
@@ -30,6 +23,45 @@ func errWriterUnreachable() *sqlError {
 
 func errSessionLimit() *sqlError {
 	return &sqlError{1040, "08004", "Not enough connections on writer to handle your request"}
+}
+
+// routeErr is a rejection of the routing rule as the client's error.
+func routeErr(e *route.Error) *sqlError { return &sqlError{e.Code, e.State, e.Msg} }
+
+// job is one statement on its way to a backend: its text and class, the
+// command packet to send, and what the packet needs on the backend that
+// runs it (a prepared statement's id there, a PREPARE done there first).
+type job struct {
+	sql     string
+	st      *sqlclass.Statement
+	payload []byte
+	more    bool      // a multi-statement batch continues after it
+	bin     *prepared // COM_STMT_EXECUTE of this statement
+	text    string    // EXECUTE of the statement PREPAREd under this name
+}
+
+// routeState is the session as the routing rule sees it.
+func (s *session) routeState() route.State {
+	return route.State{
+		Forwarding:       s.forwardingActive(),
+		Waits:            s.level.Waits(),
+		TxWriter:         s.txWriter,
+		ReadOnly:         s.readOnlyAccess(),
+		ReaderInTx:       s.reader.inTrans(),
+		HasWriter:        s.writer != nil,
+		LastForwarded:    s.lastForwarded,
+		InsertIDOnWriter: s.insertIDOnWriter,
+		ProxyWarnings:    len(s.lastWarn) > 0,
+		DB:               s.db,
+		Temp:             s.tempTables,
+		Opt:              s.sqlOpt,
+	}
+}
+
+// decide asks the routing rule about one statement.
+func (s *session) decide(sql string, st *sqlclass.Statement, path route.Path, params bool) route.Decision {
+	rs := s.routeState()
+	return route.Decide(&rs, route.Input{SQL: sql, St: st, Path: path, Params: params})
 }
 
 // comQuery handles COM_QUERY: a single statement, or a batch when the client
@@ -52,148 +84,147 @@ func (s *session) comQuery(data []byte) error {
 	return err
 }
 
-// statement routes one SQL statement. payload, when not nil, is the client's
-// own COM_QUERY packet for sql, relayed without a copy. more says a batch
+// statement runs one SQL statement of a COM_QUERY. payload, when not nil, is
+// the client's own packet for sql, relayed without a copy. more says a batch
 // continues after it. failed reports an error sent to the client.
 func (s *session) statement(sql string, payload []byte, more bool) (failed bool, err error) {
 	st := sqlclass.Classify(sql, s.sqlOpt)
 	if payload == nil {
-		payload = append(append(s.scratch[:0], comQuery), sql...)
+		payload = append([]byte{comQuery}, sql...)
 	}
 	if s.terminated {
 		return s.fail(s.takeTerminated(), more)
 	}
-	if !isShowDiag(&st) {
-		s.lastWarn = s.lastWarn[:0]
-	}
-	switch st.Class {
-	case sqlclass.Empty:
-		return s.toReader(payload, more)
-	case sqlclass.Read:
-		if handled, failed, err := s.answerLocal(sql, &st, more); handled {
+	s.forgetWarnings(&st)
+	d := s.decide(sql, &st, route.Text, false)
+	x := job{sql: sql, st: &st, payload: payload, more: more}
+	if st.Class == sqlclass.Read && (d.Target == route.Reader || d.Target == route.Writer) {
+		if handled, failed, err := s.answerLocal(d, &x); handled {
 			return failed, err
 		}
-		return s.read(payload, &st, more)
-	case sqlclass.LockingRead:
-		if !s.forwardingActive() {
-			// As on a plain replica; MariaDB refuses locking reads in a
-			// read-only transaction, so lift the guard for it.
-			return s.toReaderWritable(payload, more)
-		}
-		return s.forward(payload, &st, more)
-	case sqlclass.Write, sqlclass.Unknown:
-		return s.write(payload, &st, more)
-	case sqlclass.LoadData:
-		if s.allTemp(st.Targets) {
-			return s.toReaderWritable(payload, more)
-		}
-		return s.reject(errNotSupported(opOr(st.Op, "LOAD DATA")), more)
-	case sqlclass.CreateTempTable:
-		// Its target is temporary, so reading other temporary tables is fine.
-		failed, err = s.toReaderWritable(payload, more)
-		if !failed && err == nil {
-			for _, t := range st.Targets {
-				s.tempTables[s.tempTables.Key(s.db, t)] = true
-			}
-		}
-		return failed, err
-	case sqlclass.DropTempTable:
-		failed, err = s.toReaderWritable(payload, more)
-		if !failed && err == nil {
-			for _, t := range st.Targets {
-				delete(s.tempTables, s.tempTables.Key(s.db, t))
-			}
-		}
-		return failed, err
-	case sqlclass.DDL:
-		return s.reject(errNotSupported(opOr(st.Op, "DDL")), more)
-	case sqlclass.Plugin:
-		return s.reject(errNotSupported(opOr(st.Op, "INSTALL PLUGIN")), more)
-	case sqlclass.XA, sqlclass.Savepoint, sqlclass.LockTables, sqlclass.Call:
-		if s.forwardingActive() {
-			return s.reject(errNotSupported(opOr(st.Op, st.Class.String())), more)
-		}
-		return s.toReader(payload, more)
-	case sqlclass.Session:
-		if st.Op == "KILL" {
-			return s.kill(sql, more)
-		}
-		return s.toReader(payload, more)
-	case sqlclass.UnlockTables:
-		return s.toReader(payload, more)
-	case sqlclass.Use:
-		failed, err = s.toReader(payload, more)
-		if !failed && err == nil {
-			s.db = st.DB
-		}
-		return failed, err
-	case sqlclass.Set:
-		return s.set(&st, more)
-	case sqlclass.SetGlobal:
-		return s.reject(&sqlError{1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"}, more)
-	case sqlclass.SetTransaction:
-		return s.setTransaction(&st, more)
-	case sqlclass.Begin:
-		return s.begin(&st, more)
-	case sqlclass.Commit, sqlclass.Rollback:
-		return s.endTransaction(sql, st.Class == sqlclass.Commit, more)
-	case sqlclass.Prepare:
-		return s.textPrepare(payload, &st, more)
-	case sqlclass.Execute:
-		return s.textExecute(payload, &st, more)
-	case sqlclass.Deallocate:
-		return s.textDeallocate(payload, &st, more)
 	}
-	// A class this switch does not know is treated as a write: safe.
-	return s.write(payload, &st, more)
+	return s.execute(d, &x)
 }
 
-func opOr(op, def string) string {
-	if op != "" {
-		return op
+// forgetWarnings drops the proxy's warnings of the previous statement
+// unless this one shows them.
+func (s *session) forgetWarnings(st *sqlclass.Statement) {
+	if st.Funcs&sqlclass.FnShowWarnings == 0 {
+		s.lastWarn = s.lastWarn[:0]
 	}
-	return def
 }
 
-// read runs a read on the reader after the consistency wait, or on the
-// writer when the session's open transaction lives there (SESSION/GLOBAL).
-func (s *session) read(payload []byte, st *sqlclass.Statement, more bool) (bool, error) {
-	if s.txWriter && s.level.Waits() && !s.readsTemp(string(payload[1:])) {
-		return s.forward(payload, st, more)
+// execute carries out a routing decision, then applies its state change
+// when the statement succeeded.
+func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
+	switch d.Target {
+	case route.Reject:
+		return s.reject(routeErr(d.Err), x.more)
+	case route.Proxy:
+		return s.handle(d, x)
+	case route.Writer:
+		if d.Handler == route.Set {
+			if e := s.prepareWriter(x.st); e != nil {
+				return s.fail(e, x.more)
+			}
+			return s.setFromWriter(x.st, x.more)
+		}
+		failed, err = s.forward(x)
+	case route.WriterAside:
+		if d.Handler == route.Set {
+			return s.setFromWriter(x.st, x.more)
+		}
+		failed, err = s.forwardAside(x)
+	case route.ReaderWritable:
+		failed, err = s.toReaderWritable(x)
+	case route.Reader:
+		if d.Wait {
+			failed, err = s.read(x)
+		} else {
+			failed, err = s.toReader(x)
+		}
 	}
+	if !failed && err == nil {
+		s.apply(d.Change, x.st)
+	}
+	return failed, err
+}
+
+// handle runs the statements the proxy answers itself.
+func (s *session) handle(d route.Decision, x *job) (bool, error) {
+	st, more := x.st, x.more
+	switch d.Handler {
+	case route.ShowWarnings:
+		return false, s.showProxyWarnings(more)
+	case route.Set:
+		return s.set(st, d.Wait, more)
+	case route.SetTransaction:
+		return s.setTransaction(st, more)
+	case route.Begin:
+		return s.begin(st, more)
+	case route.End:
+		return s.endTransaction(st, more)
+	case route.Kill:
+		return s.kill(x.sql, more)
+	case route.PrepareText:
+		return s.textPrepare(x)
+	case route.ExecuteText:
+		return s.textExecute(x)
+	case route.Deallocate:
+		return s.textDeallocate(x)
+	}
+	// LocalPrepare is answered by comStmtPrepare; no other handler exists.
+	return s.fail(newError(1295, "This command is not supported in the prepared statement protocol yet"), more)
+}
+
+// apply makes a succeeded statement's change to the session.
+func (s *session) apply(c route.Change, st *sqlclass.Statement) {
+	switch c {
+	case route.AddTemp:
+		for _, t := range st.Targets {
+			s.tempTables[s.tempTables.Key(s.db, t)] = true
+		}
+	case route.DropTemp:
+		for _, t := range st.Targets {
+			delete(s.tempTables, s.tempTables.Key(s.db, t))
+		}
+	case route.UseDB:
+		s.db = st.DB
+	}
+}
+
+// ready returns x's packet for backend b, first preparing x's statement on
+// b when b has not seen it.
+func (s *session) ready(x *job, b *backend) ([]byte, error) {
+	switch {
+	case x.bin != nil:
+		return s.readyBinary(x, b)
+	case x.text != "":
+		return x.payload, s.readyText(x.text, b)
+	}
+	return x.payload, nil
+}
+
+// read runs a read on the reader once it is fresh enough for the session's
+// level, or on the writer when the wait falls back there.
+func (s *session) read(x *job) (bool, error) {
 	start := time.Now()
-	if fallback, err := s.waitForRead(); err != nil {
-		return s.fail(err, more)
-	} else if fallback {
-		failed, err := s.forward(payload, st, more)
+	fallback, e := s.waitForRead()
+	if e != nil {
+		return s.fail(e, x.more)
+	}
+	if fallback {
+		failed, err := s.forward(x)
 		s.srv.Metrics.ReadServedByWriter(time.Since(start))
 		return failed, err
 	}
-	failed, err := s.toReader(payload, more)
+	failed, err := s.toReader(x)
 	s.srv.Metrics.ReadServedByReader(time.Since(start))
 	return failed, err
 }
 
-// write handles a statement that can change data.
-func (s *session) write(payload []byte, st *sqlclass.Statement, more bool) (bool, error) {
-	if st.Class == sqlclass.Write {
-		if s.allTemp(st.Targets) {
-			return s.toReaderWritable(payload, more)
-		}
-		if s.refsTempOnPermanent(st) {
-			return s.reject(errNotSupported("DML on a permanent table that references a temporary table"), more)
-		}
-	}
-	if s.readOnlyAccess() {
-		return s.reject(errReadOnlyTx(), more)
-	}
-	if !s.forwardingActive() {
-		return s.reject(errReadOnly(), more)
-	}
-	return s.forward(payload, st, more)
-}
-
-// forwardingActive: both switches are on (SPEC §1).
+// forwardingActive: the session's level is not OFF and the proxy's switch
+// is on.
 func (s *session) forwardingActive() bool {
 	return s.level != 0 && s.srv.Forwarding()
 }
@@ -209,25 +240,6 @@ func (s *session) readOnlyAccess() bool {
 	return s.sessAccess == sqlclass.AccessReadOnly
 }
 
-// allTemp: the statement changes only this session's temporary tables.
-func (s *session) allTemp(ts []sqlclass.TableName) bool { return s.tempTables.All(s.db, ts) }
-
-// refsTempOnPermanent: DML on a permanent table that touches a temporary one.
-func (s *session) refsTempOnPermanent(st *sqlclass.Statement) bool {
-	return s.tempTables.RefFromPermanent(s.db, st) != ""
-}
-
-// readsTemp: a read that touches a temporary table must stay on the reader,
-// where the table lives. Reads are classified without a parse; only a
-// session that has temporary tables pays for one here.
-func (s *session) readsTemp(sql string) bool {
-	if len(s.tempTables) == 0 {
-		return false
-	}
-	ts, ok := sqlclass.Tables(sql, s.sqlOpt)
-	return !ok || s.tempTables.Any(s.db, ts)
-}
-
 // reject answers with a proxy error and counts it.
 func (s *session) reject(e *sqlError, more bool) (bool, error) {
 	s.srv.Metrics.Rejected(e.code)
@@ -238,12 +250,25 @@ func (s *session) fail(e *sqlError, more bool) (bool, error) {
 	return true, s.writeErr(e, more)
 }
 
+// failWith answers a failed step on b: the server's error goes to the
+// client, a broken connection to backendFailed.
+func (s *session) failWith(b *backend, err error, more bool) (bool, error) {
+	if se, ok := err.(*sqlError); ok {
+		return s.fail(se, more)
+	}
+	return true, s.backendFailed(b, err)
+}
+
 // toReader relays a statement to the reader.
-func (s *session) toReader(payload []byte, more bool) (bool, error) {
+func (s *session) toReader(x *job) (bool, error) {
+	payload, err := s.ready(x, s.reader)
+	if err != nil {
+		return s.failWith(s.reader, err, x.more)
+	}
 	if err := s.reader.ask(payload); err != nil {
 		return true, s.backendFailed(s.reader, err)
 	}
-	res, err := s.relay(s.reader, comQuery, more)
+	res, err := s.relay(s.reader, payload[0], x.more)
 	if err != nil {
 		return true, s.checkRelay(s.reader, err)
 	}
@@ -256,26 +281,90 @@ func (s *session) toReader(payload []byte, more bool) (bool, error) {
 
 // toReaderWritable runs temporary-table work on the reader, lifting the
 // session's read-only guard for just that statement.
-func (s *session) toReaderWritable(payload []byte, more bool) (bool, error) {
-	inTx := s.reader.inTrans()
-	if !inTx {
-		if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 0"); err != nil {
-			return s.readerExecFailed(err, more)
-		}
+func (s *session) toReaderWritable(x *job) (bool, error) {
+	lifted, err := s.liftGuard()
+	if err != nil {
+		return s.failWith(s.reader, err, x.more)
 	}
-	failed, err := s.toReader(payload, more)
-	if !inTx && err == nil {
-		if _, rerr := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 1"); rerr != nil {
-			// Never leave the guard down: drop the connection instead.
-			return true, s.backendFailed(s.reader, rerr)
+	failed, err := s.toReader(x)
+	if lifted && err == nil {
+		if rerr := s.restoreGuard(); rerr != nil {
+			return true, rerr
 		}
 	}
 	return failed, err
 }
 
-func (s *session) readerExecFailed(err error, more bool) (bool, error) {
-	if se, ok := err.(*sqlError); ok {
-		return s.fail(se, more)
+// liftGuard takes the reader's read-only guard down for one statement. A
+// transaction open on the reader keeps it up (the server refuses the
+// change there); lifted says whether it came down.
+func (s *session) liftGuard() (lifted bool, err error) {
+	if s.reader.inTrans() {
+		return false, nil
 	}
-	return true, s.backendFailed(s.reader, err)
+	if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 0"); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// restoreGuard puts the guard back up. It never stays down: when it cannot
+// be restored, the reader connection, and with it the session, goes.
+func (s *session) restoreGuard() error {
+	if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 1"); err != nil {
+		s.reader.io.conn.Close()
+		return s.backendFailed(s.reader, err)
+	}
+	return nil
+}
+
+// forward runs a statement on the writer: it opens the writer connection if
+// needed, brings the session's state there, opens the transaction when the
+// client is in one, relays the result and records the committed GTID.
+func (s *session) forward(x *job) (bool, error) {
+	if e := s.prepareWriter(x.st); e != nil {
+		return s.fail(e, x.more)
+	}
+	payload, err := s.ready(x, s.writer)
+	if err != nil {
+		return s.failWith(s.writer, err, x.more)
+	}
+	start := time.Now()
+	if err := s.writer.ask(payload); err != nil {
+		return s.fail(s.writerFailed(err), x.more)
+	}
+	s.armForwardTimeout()
+	res, err := s.relay(s.writer, payload[0], x.more)
+	s.disarmForwardTimeout()
+	if err != nil {
+		var ce *clientErr
+		if errors.As(err, &ce) {
+			return true, err
+		}
+		return s.fail(s.writerFailed(err), x.more)
+	}
+	s.afterForward(&res, x.st, time.Since(start))
+	return res.err != nil, nil
+}
+
+// forwardAside runs a statement on the writer without it becoming the last
+// forwarded one: it reads the previous statement's figures there.
+func (s *session) forwardAside(x *job) (bool, error) {
+	payload, err := s.ready(x, s.writer)
+	if err != nil {
+		return s.failWith(s.writer, err, x.more)
+	}
+	if err := s.writer.send(payload); err != nil {
+		s.writerLost()
+		return s.fail(errWriterUnreachable(), x.more)
+	}
+	res, err := s.relay(s.writer, payload[0], x.more)
+	if err != nil {
+		if _, ok := err.(*clientErr); ok {
+			return true, err
+		}
+		s.writerLost()
+		return s.fail(errTerminated(), x.more)
+	}
+	return res.err != nil, nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -76,7 +77,7 @@ func (s *session) writeErr(e *sqlError, more bool) error {
 // writer gets its transaction at the first forwarded statement.
 func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
 	if s.srv.conf().ReadWriteQuirk && st.Txn.Access == sqlclass.AccessReadWrite && !s.privileged() {
-		return s.reject(errReadOnly(), more)
+		return s.reject(routeErr(route.ErrReadOnly), more)
 	}
 	access := st.Txn.Access
 	if access == sqlclass.AccessDefault {
@@ -158,10 +159,9 @@ func (s *session) commitWriter() *sqlError {
 
 // endTransaction handles COMMIT and ROLLBACK: the writer first (its result is
 // what matters to the client), then the reader.
-func (s *session) endTransaction(sql string, commit bool, more bool) (bool, error) {
-	// CHAIN and RELEASE come from tokens: COMMIT /* RELEASE */ keeps the session.
-	end := sqlclass.Classify(sql, s.sqlOpt)
-	chain, release := end.Txn.Chain, end.Txn.Release
+func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error) {
+	commit := st.Class == sqlclass.Commit
+	chain, release := st.Txn.Chain, st.Txn.Release
 	chainReadOnly := s.txReadOnly
 	verb := "ROLLBACK"
 	if commit {
@@ -226,7 +226,7 @@ func (s *session) endTransaction(sql string, commit bool, more bool) (bool, erro
 			q += " READ ONLY"
 		}
 		if _, err := s.reader.exec(q); err != nil {
-			return s.readerExecFailed(err, more)
+			return s.failWith(s.reader, err, more)
 		}
 		s.txBegun, s.txReadOnly = true, readOnly
 	}
@@ -247,7 +247,7 @@ var errReleased = errors.New("COMMIT/ROLLBACK RELEASE closed the session")
 func (s *session) readerStatement(q string, more bool, onOK func()) (bool, error) {
 	res, err := s.reader.exec(q)
 	if err != nil {
-		return s.readerExecFailed(err, more)
+		return s.failWith(s.reader, err, more)
 	}
 	s.noteStatus(s.reader)
 	if onOK != nil {
@@ -259,10 +259,9 @@ func (s *session) readerStatement(q string, more bool, onOK func()) (bool, error
 // set handles SET with any mix of variables. The proxy owns
 // aurora_replica_read_consistency and the access mode; everything else goes
 // to the reader and is remembered for the writer.
-func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
-	if s.writer != nil && s.diagOnWriter(st.Funcs) && allUserVars(st) {
-		return s.setFromWriter(st, more)
-	}
+// wait: its value reads tables, so it waits for the session's level like a
+// SELECT, and evaluates on the writer when the wait falls back there.
+func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error) {
 	var relay []string
 	var newLevel *consistency.Level
 	var access = sqlclass.AccessDefault
@@ -295,18 +294,23 @@ func (s *session) set(st *sqlclass.Statement, more bool) (bool, error) {
 		}
 		relay = append(relay, a.Text)
 	}
-	if len(relay) > 0 && st.Subquery && s.level.Waits() {
-		// SET @v = (SELECT …) reads like a SELECT: it waits for the
-		// session's level, or reads on the writer where a SELECT would.
-		if handled, failed, err := s.setNeedsWait(st, more); handled {
-			return failed, err
+	if len(relay) > 0 && wait {
+		fallback, e := s.waitForRead()
+		if e != nil {
+			return s.fail(e, more)
+		}
+		if fallback && route.WriterCanSet(st) {
+			if e := s.prepareWriter(st); e != nil {
+				return s.fail(e, more)
+			}
+			return s.setFromWriter(st, more)
 		}
 	}
 	if len(relay) > 0 {
 		wasAuto := s.autocommit
 		res, err := s.reader.exec("SET " + strings.Join(relay, ", "))
 		if err != nil {
-			return s.readerExecFailed(err, more)
+			return s.failWith(s.reader, err, more)
 		}
 		s.noteStatus(s.reader)
 		s.rememberSet(st)
@@ -352,40 +356,6 @@ func (s *session) refreshSQLMode() {
 	mode := "," + strings.ToUpper(v.s) + ","
 	s.sqlOpt.NoBackslashEscapes = strings.Contains(mode, ",NO_BACKSLASH_ESCAPES,")
 	s.sqlOpt.ANSIQuotes = strings.Contains(mode, ",ANSI_QUOTES,") || strings.Contains(mode, ",ANSI,")
-}
-
-func allUserVars(st *sqlclass.Statement) bool {
-	for _, a := range st.Assignments {
-		if a.Scope != sqlclass.ScopeUser {
-			return false
-		}
-	}
-	return len(st.Assignments) > 0
-}
-
-// setNeedsWait makes the reader fresh enough for a SET whose value reads
-// tables, as read() does for a SELECT. When the read belongs on the writer
-// (the writer holds the transaction, or the wait timed out with action
-// writer) and only user variables are set, the SET runs there instead.
-func (s *session) setNeedsWait(st *sqlclass.Statement, more bool) (handled, failed bool, err error) {
-	onWriter := s.txWriter
-	if !onWriter {
-		fallback, e := s.waitForRead()
-		if e != nil {
-			failed, err = s.fail(e, more)
-			return true, failed, err
-		}
-		onWriter = fallback
-	}
-	if !onWriter || !allUserVars(st) {
-		return false, false, nil
-	}
-	if e := s.prepareWriter(st); e != nil {
-		failed, err = s.fail(e, more)
-		return true, failed, err
-	}
-	failed, err = s.setFromWriter(st, more)
-	return true, failed, err
 }
 
 // setFromWriter evaluates `SET @v = LAST_INSERT_ID()` (or ROW_COUNT()) where
@@ -446,7 +416,7 @@ func (s *session) rememberSet(st *sqlclass.Statement) {
 // reader, the access mode stays with the proxy.
 func (s *session) setTransaction(st *sqlclass.Statement, more bool) (bool, error) {
 	if st.Txn.Scope == sqlclass.TxnGlobal {
-		return s.reject(&sqlError{1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"}, more)
+		return s.reject(routeErr(route.ErrSuper), more)
 	}
 	if st.Txn.Scope == sqlclass.TxnNext && s.inTransaction() {
 		return s.reject(&sqlError{1568, "25001", "Transaction characteristics can't be changed while a transaction is in progress"}, more)

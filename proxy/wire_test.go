@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/route"
 )
 
 func TestOKRoundTrip(t *testing.T) {
@@ -36,7 +37,7 @@ func TestOKStripsTrackingForPlainClients(t *testing.T) {
 }
 
 func TestErrRoundTrip(t *testing.T) {
-	e := errNotSupported("XA")
+	e := routeErr(route.NotSupported("XA"))
 	got := parseErr(appendErr(nil, e))
 	if got.code != 1235 || got.state != "42000" || got.msg != e.msg {
 		t.Fatalf("%+v", got)

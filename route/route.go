@@ -46,6 +46,10 @@ func (t Target) String() string { return targetNames[t] }
 type Handler uint8
 
 // Handlers.
+//
+// Set with Target WriterAside or Writer: evaluate the SET on the writer
+// (Writer: inside the session's writer transaction) and copy the values to
+// the reader.
 const (
 	NoHandler      Handler = iota
 	ShowWarnings           // the proxy's own warnings answer SHOW WARNINGS
@@ -213,7 +217,9 @@ func Decide(s *State, in Input) Decision {
 func (s *State) read(in Input) Decision {
 	st := in.St
 	showDiag := st.Funcs&sqlclass.FnShowWarnings != 0
-	if showDiag && s.ProxyWarnings {
+	// The proxy's answer is a text result set: a binary execute gets the
+	// server's.
+	if showDiag && s.ProxyWarnings && in.Path != Binary {
 		return proxy(ShowWarnings)
 	}
 	if s.HasWriter && (s.diagOnWriter(st.Funcs) || (s.LastForwarded && showDiag)) {
@@ -270,10 +276,26 @@ func (s *State) set(in Input) Decision {
 	if in.Params {
 		return reader(false)
 	}
-	if s.HasWriter && s.diagOnWriter(st.Funcs) && allUserVars(st) {
+	if s.HasWriter && s.diagOnWriter(st.Funcs) && WriterCanSet(st) {
 		return Decision{Target: WriterAside, Handler: Set}
 	}
+	if st.Subquery && s.Waits && s.TxWriter && WriterCanSet(st) {
+		// It reads where a SELECT would: in the writer's transaction.
+		return Decision{Target: Writer, Handler: Set}
+	}
 	return Decision{Target: Proxy, Handler: Set, Wait: st.Subquery && s.Waits}
+}
+
+// WriterCanSet: a SET assigns only user variables, so it can be evaluated
+// on the writer and its values copied to the reader (a Set decision whose
+// wait falls back to the writer).
+func WriterCanSet(st *sqlclass.Statement) bool {
+	for _, a := range st.Assignments {
+		if a.Scope != sqlclass.ScopeUser {
+			return false
+		}
+	}
+	return len(st.Assignments) > 0
 }
 
 // decidePrepare: where a statement is prepared, so that its metadata and
@@ -337,15 +359,6 @@ func SetsProxyVar(st *sqlclass.Statement) bool {
 		}
 	}
 	return false
-}
-
-func allUserVars(st *sqlclass.Statement) bool {
-	for _, a := range st.Assignments {
-		if a.Scope != sqlclass.ScopeUser {
-			return false
-		}
-	}
-	return len(st.Assignments) > 0
 }
 
 func opOr(op, def string) string {
