@@ -57,6 +57,34 @@ func waitListening(t *testing.T, addr string) {
 	t.Fatalf("nothing listens on %s", addr)
 }
 
+// startBinary runs the fwdproxy binary in front of the pair with the pair's
+// ALL PRIVILEGES user and the given extra flags, and stops it when the test
+// ends, then checks that nothing wrote to the replica.
+func startBinary(t *testing.T, flags ...string) (*osexec.Cmd, string) {
+	t.Helper()
+	addr := freeAddr(t)
+	args := append([]string{"serve", "--listen", addr, "--admin", "", "--writer", thePair.WriterAddr,
+		"--reader", thePair.ReaderAddr, "--user", thePair.User + ":" + thePair.Password, "--log-level", "warn"}, flags...)
+	cmd := osexec.Command(proxyBinary(t), args...)
+	var logs lockedBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() && logs.String() != "" {
+			t.Logf("fwdproxy %v:\n%s", flags, logs.String())
+		}
+		if err := thePair.CheckReplicaClean(); err != nil {
+			t.Errorf("replica is not clean after %s: %v", t.Name(), err)
+		}
+	})
+	waitListening(t, addr)
+	return cmd, addr
+}
+
 func TestProcessReloadAndShutdown(t *testing.T) {
 	table(t, "proc1")
 	addr := freeAddr(t)
@@ -171,14 +199,7 @@ func TestLargeResultBoundedMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams 1 GB")
 	}
-	addr := freeAddr(t)
-	cmd := osexec.Command(proxyBinary(t), "serve", "--listen", addr, "--admin", "", "--writer", thePair.WriterAddr,
-		"--reader", thePair.ReaderAddr, "--user", thePair.User+":"+thePair.Password, "--log-level", "warn")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitListening(t, addr)
+	cmd, addr := startBinary(t)
 	c := conn(t, addr, "")
 	one(t, c, "SELECT 1")
 	before := rssKB(t, cmd.Process.Pid)

@@ -70,9 +70,15 @@ func rawExec(t *testing.T, c *client.Conn, q string) *gmysql.Result {
 // rawValue runs a one-value query and returns it as a string ("<nil>" for NULL).
 func rawValue(t *testing.T, c *client.Conn, q string) string {
 	t.Helper()
-	r := rawExec(t, c, q)
+	return resultValue(t, rawExec(t, c, q), q)
+}
+
+// resultValue is the one value of a one-row result (text or binary), as a
+// string ("<nil>" for NULL).
+func resultValue(t *testing.T, r *gmysql.Result, what string) string {
+	t.Helper()
 	if r.Resultset == nil || len(r.Values) != 1 {
-		t.Fatalf("%s: not one row", q)
+		t.Fatalf("%s: not one row", what)
 	}
 	switch v := r.Values[0][0].Value().(type) {
 	case nil:

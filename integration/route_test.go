@@ -1,0 +1,254 @@
+package integration
+
+// Issue 12, against the pair through the fwdproxy binary: one test for each
+// place where a prepared statement (binary COM_STMT_PREPARE/EXECUTE, or SQL
+// PREPARE … FROM / EXECUTE) was routed differently from its text form, and
+// for COMMIT /* RELEASE */. Each compares with what the server itself does,
+// or, where only the proxy knows the statement, with the text form through
+// the proxy. The proxy runs with the pair's ALL PRIVILEGES user (who could
+// write to the read_only replica); startBinary checks afterwards that
+// nothing did.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	gmysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-sql-driver/mysql"
+)
+
+// errText names a server error by its code, from either client.
+func errText(err error) string {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return fmt.Sprintf("error %d: %s", me.Number, me.Message)
+	}
+	var ge *gmysql.MyError
+	if asMyError(err, &ge) {
+		return fmt.Sprintf("error %d: %s", ge.Code, ge.Message)
+	}
+	return err.Error()
+}
+
+// valueOrErr is a one-value read as a comparable string: the value, or the error.
+func valueOrErr(c interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, q string, args ...any) string {
+	var v sql.NullString
+	if err := c.QueryRowContext(ctx, q, args...).Scan(&v); err != nil {
+		return errText(err)
+	}
+	return v.String
+}
+
+// 1. A binary prepared CREATE TEMPORARY TABLE makes the table on the reader
+// with forwarding off (not 1290) and on (not on the writer), so that the
+// next text read finds it.
+func TestRoutePreparedCreateTemporaryTable(t *testing.T) {
+	// createThenRead prepares and executes the CREATE, then reads the table
+	// in the text protocol: "server id: rows", or the error.
+	createThenRead := func(c *client.Conn) string {
+		st, err := c.Prepare("CREATE TEMPORARY TABLE rt_tmp (id INT)")
+		if err != nil {
+			return "prepare: " + errText(err)
+		}
+		defer st.Close()
+		if _, err := st.Execute(); err != nil {
+			return "execute: " + errText(err)
+		}
+		r, err := c.Execute("SELECT @@server_id, COUNT(*) FROM rt_tmp")
+		if err != nil {
+			return "text SELECT: " + errText(err)
+		}
+		return fmt.Sprintf("%v: %v rows", r.Values[0][0].Value(), r.Values[0][1].Value())
+	}
+	if got := createThenRead(rawConn(t, thePair.WriterAddr)); got != "1: 0 rows" {
+		t.Fatalf("on the server itself: %s", got)
+	}
+	for _, tc := range []struct {
+		name, level string
+		flags       []string
+	}{
+		{"forwarding off in the session", "", nil},
+		{"forwarding off in the proxy", "", []string{"--forwarding", "disabled"}},
+		{"forwarding on", "SESSION", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, addr := startBinary(t, tc.flags...)
+			c := rawConn(t, addr)
+			if tc.level != "" {
+				rawExec(t, c, "SET aurora_replica_read_consistency = '"+tc.level+"'")
+			}
+			// As on the server, but on the reader (server 2).
+			if got := createThenRead(c); got != "2: 0 rows" {
+				t.Errorf("prepared CREATE TEMPORARY TABLE, then a text read: %s; want 2: 0 rows", got)
+			}
+		})
+	}
+}
+
+// 2. A binary prepared SELECT … FOR UPDATE with forwarding off runs on the
+// reader like its text form (not 1792 from the reader's guard).
+func TestRoutePreparedLockingReadForwardingOff(t *testing.T) {
+	table(t, "rt_lock")
+	const prepared = "SELECT @@server_id FROM rt_lock WHERE id = ? FOR UPDATE"
+	if got := valueOrErr(writerDB(t), prepared, 1); got != "1" {
+		t.Fatalf("on the server itself: %s", got)
+	}
+	for name, flags := range map[string][]string{
+		"forwarding off in the session": nil,
+		"forwarding off in the proxy":   {"--forwarding", "disabled", "--default-consistency", "SESSION"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, addr := startBinary(t, flags...)
+			c := conn(t, addr, "")
+			text := valueOrErr(c, "SELECT @@server_id FROM rt_lock WHERE id = 1 FOR UPDATE")
+			if text != "2" {
+				t.Fatalf("text form: %s, want the reader (2)", text)
+			}
+			if got := valueOrErr(c, prepared, 1); got != text {
+				t.Errorf("prepared %s: %s; the text form ran on the reader (%s)", prepared, got, text)
+			}
+		})
+	}
+}
+
+// 3. Inside a forwarded transaction, a prepared read of a temporary table
+// reads it on the reader, where it lives, as the text form does (not 1146 on
+// the writer; not 1243 for SQL EXECUTE).
+func TestRoutePreparedTempReadInForwardedTransaction(t *testing.T) {
+	table(t, "rt_txn")
+	// reads returns what the text, binary and SQL-prepared reads of the
+	// temporary table see once the transaction has written.
+	reads := func(t *testing.T, c *sql.Conn) []string {
+		exec(t, c, "CREATE TEMPORARY TABLE rt_txn_tmp (v INT)")
+		exec(t, c, "INSERT INTO rt_txn_tmp VALUES (7)")
+		exec(t, c, "BEGIN")
+		exec(t, c, "INSERT INTO rt_txn (v) VALUES (30)")
+		if id := one(t, c, "SELECT @@server_id"); id != "1" {
+			t.Fatalf("the transaction's reads run on server %s after its write, want the writer (1)", id)
+		}
+		got := []string{
+			"text " + valueOrErr(c, "SELECT v FROM rt_txn_tmp"),
+			"binary " + valueOrErr(c, "SELECT v FROM rt_txn_tmp WHERE v = ?", 7),
+		}
+		if err := errOf(c, "PREPARE rt_s FROM 'SELECT v FROM rt_txn_tmp'"); err != nil {
+			got = append(got, "PREPARE "+errText(err))
+		} else {
+			got = append(got, "EXECUTE "+valueOrErr(c, "EXECUTE rt_s"))
+		}
+		exec(t, c, "ROLLBACK")
+		return got
+	}
+	server := reads(t, conn(t, thePair.WriterAddr, ""))
+	if fmt.Sprint(server) != "[text 7 binary 7 EXECUTE 7]" {
+		t.Fatalf("on the server itself: %v", server)
+	}
+	_, addr := startBinary(t, "--default-consistency", "SESSION")
+	if got := reads(t, conn(t, addr, "")); fmt.Sprint(got) != fmt.Sprint(server) {
+		t.Errorf("reads of a temporary table in a forwarded transaction: %q, want %q (as the server itself)", got, server)
+	}
+}
+
+// 4. A binary prepared SELECT LAST_INSERT_ID() after a forwarded INSERT
+// returns that INSERT's id, as on the server (not the reader's 0).
+func TestRoutePreparedLastInsertID(t *testing.T) {
+	table(t, "rt_lid")
+	// insertThenAsk returns the INSERT's id from its OK packet and what the
+	// prepared SELECT LAST_INSERT_ID() answers next.
+	insertThenAsk := func(t *testing.T, c *client.Conn) (ok uint64, prepared string) {
+		id := rawExec(t, c, "INSERT INTO rt_lid (v) VALUES (40)").InsertId
+		st, err := c.Prepare("SELECT LAST_INSERT_ID()")
+		if err != nil {
+			return id, "prepare: " + errText(err)
+		}
+		defer st.Close()
+		r, err := st.Execute()
+		if err != nil {
+			return id, "execute: " + errText(err)
+		}
+		return id, resultValue(t, r, "prepared SELECT LAST_INSERT_ID()")
+	}
+	if id, got := insertThenAsk(t, rawConn(t, thePair.WriterAddr)); got != fmt.Sprint(id) {
+		t.Fatalf("on the server itself: insert id %d, then LAST_INSERT_ID() %s", id, got)
+	}
+	_, addr := startBinary(t, "--default-consistency", "SESSION")
+	if id, got := insertThenAsk(t, rawConn(t, addr)); got != fmt.Sprint(id) || id == 0 {
+		t.Errorf("a forwarded INSERT got id %d, then a prepared SELECT LAST_INSERT_ID() answered %s", id, got)
+	}
+}
+
+// 5. SET aurora_replica_read_consistency as a binary prepared statement or
+// through PREPARE … FROM / EXECUTE sets the level as its text form does
+// (not 1193 from the reader, which has no such variable).
+func TestRoutePreparedSetConsistency(t *testing.T) {
+	const set = "SET aurora_replica_read_consistency = 'SESSION'"
+	_, addr := startBinary(t)
+	for _, tc := range []struct {
+		name string
+		run  func(c *sql.Conn) error
+	}{
+		{"text, for comparison", func(c *sql.Conn) error { return errOf(c, set) }},
+		{"binary prepared", func(c *sql.Conn) error {
+			st, err := c.PrepareContext(ctx, set)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			_, err = st.ExecContext(ctx)
+			return err
+		}},
+		{"PREPARE … FROM, EXECUTE", func(c *sql.Conn) error {
+			if err := errOf(c, "PREPARE rt_set FROM \""+set+"\""); err != nil {
+				return err
+			}
+			return errOf(c, "EXECUTE rt_set")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := conn(t, addr, "")
+			if err := tc.run(c); err != nil {
+				t.Fatalf("%s: %s", set, errText(err))
+			}
+			if v := one(t, c, "SELECT @@aurora_replica_read_consistency"); v != "SESSION" {
+				t.Errorf("after %s the level is %q", set, v)
+			}
+		})
+	}
+}
+
+// 6. A comment that says RELEASE does not make COMMIT close the session: on
+// the server the session goes on, and so it must through the proxy.
+func TestRouteCommitReleaseInComment(t *testing.T) {
+	table(t, "rt_rel")
+	w := writerDB(t)
+	for _, tc := range []struct {
+		name, addr string
+		v          int
+	}{
+		{"the server itself", thePair.WriterAddr, 60},
+		{"through the proxy", "", 61},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.addr
+			if addr == "" {
+				_, addr = startBinary(t, "--default-consistency", "SESSION")
+			}
+			c := conn(t, addr, "")
+			exec(t, c, "SET @rt_keep = 6")
+			exec(t, c, "BEGIN")
+			exec(t, c, fmt.Sprintf("INSERT INTO rt_rel (v) VALUES (%d)", tc.v))
+			exec(t, c, "COMMIT /* RELEASE */")
+			if n := count(t, w, fmt.Sprintf("SELECT COUNT(*) FROM rt_rel WHERE v = %d", tc.v)); n != 1 {
+				t.Errorf("COMMIT /* RELEASE */ did not commit: %d rows", n)
+			}
+			if v := valueOrErr(c, "SELECT @rt_keep"); v != "6" {
+				t.Errorf("after COMMIT /* RELEASE */ the session is gone: SELECT @rt_keep gives %s", v)
+			}
+		})
+	}
+}
