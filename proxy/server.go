@@ -208,21 +208,19 @@ func (s *Server) startTracker() (*consistency.BinlogTracker, error) {
 // conf is the current settings. Read it once per use: Reload may replace it.
 func (s *Server) conf() *Config { return s.live.Load() }
 
-// Reload applies what can change without a restart: users, the default
-// consistency, forwarding on or off, and the writer limits. Addresses, TLS
-// and the listen address need a restart and are kept.
+// Reload applies the settings the table marks Reload (users, forwarding,
+// the default consistency, the writer limits, ...); the others need a
+// restart and keep their running values.
 func (s *Server) Reload(next Config) error {
 	if err := next.Validate(); err != nil {
 		return err
 	}
 	cur := *s.conf()
-	cur.Users = next.Users
-	cur.DefaultConsistency = next.DefaultConsistency
-	cur.WriterIdleTimeout = next.WriterIdleTimeout
-	cur.WriterMaxConnectionsPct = next.WriterMaxConnectionsPct
-	cur.ReadWaitTimeout = next.ReadWaitTimeout
-	cur.ReadWaitTimeoutAction = next.ReadWaitTimeoutAction
-	cur.Forwarding = next.Forwarding
+	for _, st := range Settings {
+		if st.Reload {
+			st.copy(&cur, &next)
+		}
+	}
 	s.live.Store(&cur)
 	if cur.Forwarding != s.Forwarding() {
 		s.SetForwarding(cur.Forwarding)
