@@ -13,6 +13,7 @@ type Config struct {
 	Writer                  string
 	Reader                  string
 	Users                   map[string]string // name -> plaintext password (needed to log in to the backends as the same user)
+	ProxyUser               string            // the user of Users the proxy's own backend connections log in as
 	Admin                   string
 	Forwarding              bool
 	DefaultConsistency      string
@@ -64,6 +65,9 @@ func (c *Config) Validate() error {
 		if err := s.check(c); err != nil {
 			return err
 		}
+	}
+	if _, ok := c.Users[c.ProxyUser]; !ok {
+		return fmt.Errorf("--proxy-user %q is not one of the --user names", c.ProxyUser)
 	}
 	if c.RequireTLS && c.ClientTLS == nil {
 		return fmt.Errorf("--require-tls needs --tls-cert and --tls-key")

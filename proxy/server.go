@@ -114,7 +114,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 
 // probe learns the reader's version and flavour and the writer connection cap.
 func (s *Server) probe() error {
-	user, pass := s.anyUser()
+	user, pass := s.proxyUser()
 	ctx := context.Background()
 	r, err := dialBackend(ctx, "reader", dialParams{addr: s.conf().Reader, user: user, password: pass, tls: s.conf().BackendTLS})
 	if err != nil {
@@ -153,7 +153,7 @@ func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, erro
 	defer s.posMu.Unlock()
 	s.Metrics.GlobalPositionLookup()
 	if s.posConn == nil {
-		user, pass := s.anyUser()
+		user, pass := s.proxyUser()
 		c, err := dialBackend(ctx, "writer", dialParams{addr: s.conf().Writer, user: user, password: pass, tls: s.conf().BackendTLS})
 		if err != nil {
 			return nil, err
@@ -170,11 +170,11 @@ func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, erro
 	return s.flavor.ParseSet(v.s)
 }
 
-func (s *Server) anyUser() (string, string) {
-	for u, p := range s.conf().Users {
-		return u, p
-	}
-	return "", ""
+// proxyUser is the user and password of the proxy's own backend
+// connections (--proxy-user).
+func (s *Server) proxyUser() (string, string) {
+	c := s.conf()
+	return c.ProxyUser, c.Users[c.ProxyUser]
 }
 
 // startTracker follows the reader's binlog, which keeps Applied current so
@@ -191,7 +191,7 @@ func (s *Server) startTracker() (*consistency.BinlogTracker, error) {
 		host = h
 		port, _ = strconv.Atoi(portText)
 	}
-	user, pass := s.anyUser()
+	user, pass := s.proxyUser()
 	t := consistency.NewBinlogTracker(consistency.TrackerConfig{
 		Flavor: s.flavor, Host: host, Port: uint16(port), User: user, Password: pass, TLS: s.conf().BackendTLS,
 		ReadEvery: trackerReadEvery,
@@ -225,7 +225,7 @@ func (s *Server) Reload(next Config) error {
 	if cur.Forwarding != s.Forwarding() {
 		s.SetForwarding(cur.Forwarding)
 	}
-	user, pass := s.anyUser()
+	user, pass := s.proxyUser()
 	if err := s.refreshWriterLimit(user, pass); err != nil {
 		s.log.Warn("writer limit refresh failed", zap.Error(err))
 	}
@@ -309,7 +309,7 @@ func (s *Server) refreshLoop() {
 			}
 		}
 		if !s.closed.Load() {
-			user, pass := s.anyUser()
+			user, pass := s.proxyUser()
 			if err := s.refreshWriterLimit(user, pass); err != nil {
 				s.log.Debug("writer limit refresh failed", zap.Error(err))
 			}

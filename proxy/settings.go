@@ -56,6 +56,9 @@ var Settings = []Setting{
 	{Name: "user", kind: listKind, Reload: true,
 		help:  "a client user (repeatable); the proxy logs in to the backends as the same user. NAME:env:VAR and NAME:file:PATH read the password from the environment or a file",
 		field: func(c *Config) any { return &c.Users }},
+	{Name: "proxy-user", arg: "NAME", Reload: true,
+		help:  "the --user NAME the proxy's own backend connections log in as (writer position look-ups, the max_connections probe, the binlog tracker); default: the first --user",
+		field: func(c *Config) any { return &c.ProxyUser }},
 	{Name: "admin", arg: "HOST:PORT", Default: "127.0.0.1:4001", help: "admin HTTP address (/status, /metrics); empty to disable",
 		field: func(c *Config) any { return &c.Admin }},
 	{Name: "forwarding", Default: "enabled", kind: switchKind, Reload: true, help: "proxy-level write forwarding",
@@ -176,6 +179,9 @@ func ConfigFrom(v Values, getenv func(string) string) (Config, error) {
 		if s.field != nil {
 			s.put(&c, val)
 		}
+	}
+	if c.ProxyUser == "" && len(v["user"]) > 0 {
+		c.ProxyUser, _, _ = strings.Cut(v["user"][0], ":")
 	}
 	if err := loadTLS(&c, v); err != nil {
 		return c, err

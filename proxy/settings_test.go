@@ -14,7 +14,7 @@ import (
 // changed is, for every row with a field, a text other than its default.
 var changed = map[string]string{
 	"listen": "127.0.0.1:5000", "writer": "127.0.0.1:2", "reader": "127.0.0.1:3", "user": "other:pw",
-	"admin": "", "forwarding": "disabled", "default-consistency": "session",
+	"proxy-user": "other", "admin": "", "forwarding": "disabled", "default-consistency": "session",
 	"writer-idle-timeout": "30", "writer-max-connections-pct": "20", "read-wait-timeout": "250ms",
 	"read-wait-timeout-action": "writer", "aurora-read-write-quirk": "true", "audit": "true",
 	"push-tracking": "true", "forward-timeout": "30s", "auth-method": "caching_sha2_password", "require-tls": "true",
@@ -99,6 +99,41 @@ func TestReloadFollowsTheTable(t *testing.T) {
 	}
 }
 
+func TestProxyUser(t *testing.T) {
+	for _, tc := range []struct {
+		users     []string
+		proxyUser string
+		want      string // the proxy user, or the error
+	}{
+		{[]string{"b:1", "a:2", "c:3"}, "", "b"}, // the first --user, not a map's order
+		{[]string{"b:1", "a:2"}, "a", "a"},
+		{[]string{"b:1", "a:2"}, "c", `--proxy-user "c" is not one of the --user names`},
+	} {
+		v := base()
+		v["user"] = tc.users
+		if tc.proxyUser != "" {
+			v["proxy-user"] = []string{tc.proxyUser}
+		}
+		for range 20 {
+			c, err := ConfigFrom(v, nil)
+			got := c.ProxyUser
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Fatalf("%v --proxy-user %q: got %q, want %q", tc.users, tc.proxyUser, got, tc.want)
+			}
+		}
+		if c, err := ConfigFrom(v, nil); err == nil {
+			srv := &Server{}
+			srv.live.Store(&c)
+			if u, p := srv.proxyUser(); u != tc.want || p != c.Users[tc.want] {
+				t.Errorf("proxyUser() = %s:%s", u, p)
+			}
+		}
+	}
+}
+
 // A Config built in code gets the rows' checks too.
 func TestValidateChecksTheRows(t *testing.T) {
 	for _, tc := range []struct {
@@ -111,6 +146,7 @@ func TestValidateChecksTheRows(t *testing.T) {
 		{func(c *Config) { c.ForwardTimeout = -1 }, "--forward-timeout must not be negative"},
 		{func(c *Config) { c.DefaultConsistency = "strong" }, "--default-consistency must be '', EVENTUAL, SESSION or GLOBAL"},
 		{func(c *Config) { c.AuthMethod = "plain" }, "--auth-method must be mysql_native_password or caching_sha2_password"},
+		{func(c *Config) { c.ProxyUser = "" }, `--proxy-user "" is not one of`},
 		{func(c *Config) { c.DefaultConsistency = "session" }, ""},
 	} {
 		c, err := ConfigFrom(base(), nil)

@@ -14,7 +14,7 @@ import (
 
 // sample is, for every setting, a value other than its default.
 var sample = map[string]string{
-	"listen": "127.0.0.1:5000", "writer": "w:2", "reader": "r:2", "user": "other:pw",
+	"listen": "127.0.0.1:5000", "writer": "w:2", "reader": "r:2", "user": "other:pw", "proxy-user": "app",
 	"admin": "127.0.0.1:4444", "forwarding": "disabled", "default-consistency": "GLOBAL", "writer-idle-timeout": "30",
 	"writer-max-connections-pct": "20", "read-wait-timeout": "250ms", "read-wait-timeout-action": "writer",
 	"aurora-read-write-quirk": "true", "audit": "true", "push-tracking": "true", "forward-timeout": "30s",
@@ -120,6 +120,28 @@ func TestConfigFileErrors(t *testing.T) {
 		_, err := readSettings([]string{"--config", f}, env(nil), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+// The proxy's own user: the first --user in order, or --proxy-user.
+func TestProxyUserFlag(t *testing.T) {
+	base := []string{"--writer", "w:1", "--reader", "r:1", "--user", "zed:1", "--user", "amy:2"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{base, "zed"},
+		{append(base, "--proxy-user", "amy"), "amy"},
+		{append(base, "--proxy-user", "bob"), `--proxy-user "bob" is not one of the --user names`},
+	} {
+		cfg, _, _, err := parseServe(tc.args, env(nil), io.Discard)
+		got := cfg.ProxyUser
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.args, got, tc.want)
 		}
 	}
 }
