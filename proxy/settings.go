@@ -202,7 +202,7 @@ func Defaults() Config {
 		}
 		val, err := s.parse(texts, nil)
 		if err != nil {
-			panic(err) // a bad row; TestDefaults catches it
+			panic(err) // a bad row; TestDefaultsAreTheRows catches it
 		}
 		s.put(&c, val)
 	}
