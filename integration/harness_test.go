@@ -67,6 +67,7 @@ func startProxyWith(t testing.TB, mutate func(*proxy.Config), out **proxy.Server
 	cfg.Writer = thePair.WriterAddr
 	cfg.Reader = thePair.ReaderAddr
 	cfg.Users = map[string]string{thePair.User: thePair.Password}
+	cfg.ProxyUser = thePair.User
 	if mutate != nil {
 		mutate(&cfg)
 	}

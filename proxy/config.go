@@ -6,18 +6,19 @@ import (
 	"time"
 )
 
-// Config is what `fwdproxy serve` runs with. cmd/fwdproxy fills it from
-// flags and YAML; Validate says what is wrong in one line.
+// Config is what `fwdproxy serve` runs with. ConfigFrom fills it from the
+// settings table (settings.go); Validate says what is wrong in one line.
 type Config struct {
 	Listen                  string
 	Writer                  string
 	Reader                  string
 	Users                   map[string]string // name -> plaintext password (needed to log in to the backends as the same user)
+	ProxyUser               string            // the user of Users the proxy's own backend connections log in as
 	Admin                   string
 	Forwarding              bool
 	DefaultConsistency      string
-	WriterIdleTimeout       int // seconds, 1..86400
-	WriterMaxConnectionsPct int // 0..90
+	WriterIdleTimeout       int // seconds
+	WriterMaxConnectionsPct int // percent of the writer's max_connections
 	ReadWaitTimeout         time.Duration
 	ReadWaitTimeoutAction   string // "error" or "writer"
 	MaxPacket               int    // largest client command accepted, bytes
@@ -47,23 +48,8 @@ type Config struct {
 	Audit bool
 }
 
-// Defaults returns a Config with the documented defaults.
-func Defaults() Config {
-	return Config{
-		Listen:                  "127.0.0.1:4000",
-		Admin:                   "127.0.0.1:4001",
-		Users:                   map[string]string{},
-		Forwarding:              true,
-		WriterIdleTimeout:       60,
-		WriterMaxConnectionsPct: 10,
-		ReadWaitTimeout:         10 * time.Second,
-		ReadWaitTimeoutAction:   "error",
-		AuthMethod:              "mysql_native_password",
-		MaxPacket:               1 << 30,
-	}
-}
-
-// Validate checks every setting against its documented range.
+// Validate checks what a Config needs: the required settings, each row's
+// range or values (Settings), and the settings that go together.
 func (c *Config) Validate() error {
 	switch {
 	case c.Listen == "":
@@ -74,25 +60,17 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--reader is required")
 	case len(c.Users) == 0:
 		return fmt.Errorf("at least one --user NAME:PASSWORD is required")
-	case c.WriterIdleTimeout < 1 || c.WriterIdleTimeout > 86400:
-		return fmt.Errorf("--writer-idle-timeout must be 1..86400 seconds, got %d", c.WriterIdleTimeout)
-	case c.WriterMaxConnectionsPct < 0 || c.WriterMaxConnectionsPct > 90:
-		return fmt.Errorf("--writer-max-connections-pct must be 0..90, got %d", c.WriterMaxConnectionsPct)
-	case c.ForwardTimeout < 0:
-		return fmt.Errorf("--forward-timeout must not be negative, got %s", c.ForwardTimeout)
-	case c.ReadWaitTimeout <= 0:
-		return fmt.Errorf("--read-wait-timeout must be positive, got %s", c.ReadWaitTimeout)
-	case c.ReadWaitTimeoutAction != "error" && c.ReadWaitTimeoutAction != "writer":
-		return fmt.Errorf("--read-wait-timeout-action must be error or writer, got %q", c.ReadWaitTimeoutAction)
 	}
-	if c.AuthMethod != "mysql_native_password" && c.AuthMethod != "caching_sha2_password" {
-		return fmt.Errorf("--auth-method must be mysql_native_password or caching_sha2_password, got %q", c.AuthMethod)
+	for _, s := range Settings {
+		if err := s.check(c); err != nil {
+			return err
+		}
+	}
+	if _, ok := c.Users[c.ProxyUser]; !ok {
+		return fmt.Errorf("--proxy-user %q is not one of the --user names", c.ProxyUser)
 	}
 	if c.RequireTLS && c.ClientTLS == nil {
 		return fmt.Errorf("--require-tls needs --tls-cert and --tls-key")
-	}
-	if _, ok := parseConsistency(c.DefaultConsistency); !ok {
-		return fmt.Errorf("--default-consistency must be '', EVENTUAL, SESSION or GLOBAL, got %q", c.DefaultConsistency)
 	}
 	return nil
 }

@@ -114,7 +114,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 
 // probe learns the reader's version and flavour and the writer connection cap.
 func (s *Server) probe() error {
-	user, pass := s.anyUser()
+	user, pass := s.proxyUser()
 	ctx := context.Background()
 	r, err := dialBackend(ctx, "reader", dialParams{addr: s.conf().Reader, user: user, password: pass, tls: s.conf().BackendTLS})
 	if err != nil {
@@ -153,7 +153,7 @@ func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, erro
 	defer s.posMu.Unlock()
 	s.Metrics.GlobalPositionLookup()
 	if s.posConn == nil {
-		user, pass := s.anyUser()
+		user, pass := s.proxyUser()
 		c, err := dialBackend(ctx, "writer", dialParams{addr: s.conf().Writer, user: user, password: pass, tls: s.conf().BackendTLS})
 		if err != nil {
 			return nil, err
@@ -170,11 +170,11 @@ func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, erro
 	return s.flavor.ParseSet(v.s)
 }
 
-func (s *Server) anyUser() (string, string) {
-	for u, p := range s.conf().Users {
-		return u, p
-	}
-	return "", ""
+// proxyUser is the user and password of the proxy's own backend
+// connections (--proxy-user).
+func (s *Server) proxyUser() (string, string) {
+	c := s.conf()
+	return c.ProxyUser, c.Users[c.ProxyUser]
 }
 
 // startTracker follows the reader's binlog, which keeps Applied current so
@@ -191,7 +191,7 @@ func (s *Server) startTracker() (*consistency.BinlogTracker, error) {
 		host = h
 		port, _ = strconv.Atoi(portText)
 	}
-	user, pass := s.anyUser()
+	user, pass := s.proxyUser()
 	t := consistency.NewBinlogTracker(consistency.TrackerConfig{
 		Flavor: s.flavor, Host: host, Port: uint16(port), User: user, Password: pass, TLS: s.conf().BackendTLS,
 		ReadEvery: trackerReadEvery,
@@ -208,26 +208,24 @@ func (s *Server) startTracker() (*consistency.BinlogTracker, error) {
 // conf is the current settings. Read it once per use: Reload may replace it.
 func (s *Server) conf() *Config { return s.live.Load() }
 
-// Reload applies what can change without a restart: users, the default
-// consistency, forwarding on or off, and the writer limits. Addresses, TLS
-// and the listen address need a restart and are kept.
+// Reload applies the settings the table marks Reload (users, forwarding,
+// the default consistency, the writer limits, ...); the others need a
+// restart and keep their running values.
 func (s *Server) Reload(next Config) error {
 	if err := next.Validate(); err != nil {
 		return err
 	}
 	cur := *s.conf()
-	cur.Users = next.Users
-	cur.DefaultConsistency = next.DefaultConsistency
-	cur.WriterIdleTimeout = next.WriterIdleTimeout
-	cur.WriterMaxConnectionsPct = next.WriterMaxConnectionsPct
-	cur.ReadWaitTimeout = next.ReadWaitTimeout
-	cur.ReadWaitTimeoutAction = next.ReadWaitTimeoutAction
-	cur.Forwarding = next.Forwarding
+	for _, st := range Settings {
+		if st.Reload {
+			st.copy(&cur, &next)
+		}
+	}
 	s.live.Store(&cur)
 	if cur.Forwarding != s.Forwarding() {
 		s.SetForwarding(cur.Forwarding)
 	}
-	user, pass := s.anyUser()
+	user, pass := s.proxyUser()
 	if err := s.refreshWriterLimit(user, pass); err != nil {
 		s.log.Warn("writer limit refresh failed", zap.Error(err))
 	}
@@ -311,7 +309,7 @@ func (s *Server) refreshLoop() {
 			}
 		}
 		if !s.closed.Load() {
-			user, pass := s.anyUser()
+			user, pass := s.proxyUser()
 			if err := s.refreshWriterLimit(user, pass); err != nil {
 				s.log.Debug("writer limit refresh failed", zap.Error(err))
 			}

@@ -44,6 +44,7 @@ func startAudit(t *testing.T) (*proxy.Server, string) {
 	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
 	cfg.Writer, cfg.Reader = thePair.WriterAddr, ""
 	cfg.Users = map[string]string{thePair.User: thePair.Password}
+	cfg.ProxyUser = thePair.User
 	cfg.Audit = true
 	srv, err := proxy.NewServer(cfg, nil, nil)
 	if err != nil {

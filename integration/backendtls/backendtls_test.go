@@ -108,6 +108,7 @@ func startProxy(t *testing.T, backend *tls.Config) string {
 	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
 	cfg.Writer, cfg.Reader = thePair.WriterAddr, thePair.ReaderAddr
 	cfg.Users = map[string]string{thePair.User: thePair.Password}
+	cfg.ProxyUser = thePair.User
 	cfg.DefaultConsistency = "SESSION"
 	cfg.BackendTLS = backend
 	srv, err := proxy.NewServer(cfg, nil, nil)

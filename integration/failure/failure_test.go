@@ -335,6 +335,7 @@ func startProxy(t *testing.T, writer string) (*proxy.Server, string) {
 	cfg.Writer = writer
 	cfg.Reader = thePair.ReaderAddr
 	cfg.Users = map[string]string{thePair.User: thePair.Password}
+	cfg.ProxyUser = thePair.User
 	cfg.DefaultConsistency = "SESSION"
 	cfg.PushTracking = true // the tracker must survive the failures too
 	// What an operator sets to bound a writer that stops answering while

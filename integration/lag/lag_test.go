@@ -238,6 +238,7 @@ func newProxy(mutate func(*proxy.Config)) (*proxy.Server, string, error) {
 	cfg.Writer = thePair.WriterAddr
 	cfg.Reader = thePair.ReaderAddr
 	cfg.Users = map[string]string{thePair.User: thePair.Password}
+	cfg.ProxyUser = thePair.User
 	// Up to 200 concurrent forwarding sessions (writer max_connections is 1000 here).
 	cfg.WriterMaxConnectionsPct = 90
 	if mutate != nil {

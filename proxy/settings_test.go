@@ -1,0 +1,162 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"reflect"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/fwdproxy/fwdproxy/metrics"
+)
+
+// changed is, for every row with a field, a text other than its default.
+var changed = map[string]string{
+	"listen": "127.0.0.1:5000", "writer": "127.0.0.1:2", "reader": "127.0.0.1:3", "user": "other:pw",
+	"proxy-user": "other", "admin": "", "forwarding": "disabled", "default-consistency": "session",
+	"writer-idle-timeout": "30", "writer-max-connections-pct": "20", "read-wait-timeout": "250ms",
+	"read-wait-timeout-action": "writer", "aurora-read-write-quirk": "true", "audit": "true",
+	"push-tracking": "true", "forward-timeout": "30s", "auth-method": "caching_sha2_password", "require-tls": "true",
+}
+
+// base is a valid set of values; nothing listens on port 1, so a server's
+// probes fail at once.
+func base() Values {
+	return Values{"writer": {"127.0.0.1:1"}, "reader": {"127.0.0.1:1"}, "user": {"app:pw", "other:pw"}}
+}
+
+func TestDefaultsAreTheRows(t *testing.T) {
+	c := Defaults()
+	for _, s := range Settings {
+		if s.field == nil {
+			if s.Reload {
+				t.Errorf("%s: reloadable without a Config field to copy", s.Name)
+			}
+			continue
+		}
+		want, err := s.parse([]string{s.Default}, nil)
+		if s.IsList() {
+			want, err = map[string]string{}, nil
+		}
+		if err != nil || !reflect.DeepEqual(reflect.ValueOf(s.field(&c)).Elem().Interface(), want) {
+			t.Errorf("%s: Defaults has %v, the row's default %q reads as %v (%v)", s.Name, s.field(&c), s.Default, want, err)
+		}
+	}
+}
+
+// Reload changes every reloadable row of the live config and keeps the
+// running value of every other.
+func TestReloadFollowsTheTable(t *testing.T) {
+	for _, s := range Settings {
+		if s.field == nil {
+			continue
+		}
+		text, ok := changed[s.Name]
+		if !ok {
+			t.Errorf("%s: no changed value in this test", s.Name)
+			continue
+		}
+		t.Run(s.Name, func(t *testing.T) {
+			cur, err := ConfigFrom(base(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := base()
+			v[s.Name] = []string{text}
+			if s.Name == "require-tls" { // valid only with a certificate, which takes files
+				v, cur.ClientTLS = base(), &tls.Config{}
+			}
+			next, err := ConfigFrom(v, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Name == "require-tls" {
+				next.RequireTLS, next.ClientTLS = true, cur.ClientTLS
+			}
+			field := func(c *Config) any { return reflect.ValueOf(s.field(c)).Elem().Interface() }
+			if reflect.DeepEqual(field(&cur), field(&next)) {
+				t.Fatalf("%q does not change %s", text, s.Name)
+			}
+			srv := &Server{log: zap.NewNop(), Metrics: metrics.New()}
+			srv.live.Store(&cur)
+			srv.forwarding.Store(cur.Forwarding)
+			if err := srv.Reload(next); err != nil {
+				t.Fatal(err)
+			}
+			live := *srv.conf()
+			want := cur
+			if s.Reload {
+				want = next
+			}
+			if got := field(&live); !reflect.DeepEqual(got, field(&want)) {
+				t.Errorf("reload %v: live %s is %v, want %v", s.Reload, s.Name, got, field(&want))
+			}
+			if s.Name == "forwarding" && srv.Forwarding() {
+				t.Error("forwarding still on after reloading it off")
+			}
+		})
+	}
+}
+
+func TestProxyUser(t *testing.T) {
+	for _, tc := range []struct {
+		users     []string
+		proxyUser string
+		want      string // the proxy user, or the error
+	}{
+		{[]string{"b:1", "a:2", "c:3"}, "", "b"}, // the first --user, not a map's order
+		{[]string{"b:1", "a:2"}, "a", "a"},
+		{[]string{"b:1", "a:2"}, "c", `--proxy-user "c" is not one of the --user names`},
+	} {
+		v := base()
+		v["user"] = tc.users
+		if tc.proxyUser != "" {
+			v["proxy-user"] = []string{tc.proxyUser}
+		}
+		for range 20 {
+			c, err := ConfigFrom(v, nil)
+			got := c.ProxyUser
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Fatalf("%v --proxy-user %q: got %q, want %q", tc.users, tc.proxyUser, got, tc.want)
+			}
+		}
+		if c, err := ConfigFrom(v, nil); err == nil {
+			srv := &Server{}
+			srv.live.Store(&c)
+			if u, p := srv.proxyUser(); u != tc.want || p != c.Users[tc.want] {
+				t.Errorf("proxyUser() = %s:%s", u, p)
+			}
+		}
+	}
+}
+
+// A Config built in code gets the rows' checks too.
+func TestValidateChecksTheRows(t *testing.T) {
+	for _, tc := range []struct {
+		change func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.WriterIdleTimeout = 0 }, "--writer-idle-timeout must be 1..86400, got 0"},
+		{func(c *Config) { c.WriterMaxConnectionsPct = 91 }, "--writer-max-connections-pct must be 0..90, got 91"},
+		{func(c *Config) { c.ReadWaitTimeout = 0 }, "--read-wait-timeout must be positive"},
+		{func(c *Config) { c.ForwardTimeout = -1 }, "--forward-timeout must not be negative"},
+		{func(c *Config) { c.DefaultConsistency = "strong" }, "--default-consistency must be '', EVENTUAL, SESSION or GLOBAL"},
+		{func(c *Config) { c.AuthMethod = "plain" }, "--auth-method must be mysql_native_password or caching_sha2_password"},
+		{func(c *Config) { c.ProxyUser = "" }, `--proxy-user "" is not one of`},
+		{func(c *Config) { c.DefaultConsistency = "session" }, ""},
+	} {
+		c, err := ConfigFrom(base(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.change(&c)
+		err = c.Validate()
+		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
+	}
+}
