@@ -173,7 +173,7 @@ func (s *session) comStmtExecute(data []byte) error {
 	}
 	s.forgetWarnings(&p.st)
 	d := s.decide(p.sql, &p.st, route.Binary, p.params > 0)
-	_, err := s.execute(d, &job{sql: p.sql, st: &p.st, payload: data, bin: p})
+	_, err := s.execute(d, &job{sql: p.sql, st: p.st, payload: data, bin: p})
 	return err
 }
 
@@ -375,7 +375,7 @@ func (s *session) comStmtFetch(data []byte) error {
 // where the routing rule says for the text; EXECUTE prepares it on the
 // other backend when it runs there.
 func (s *session) textPrepare(x *job) (bool, error) {
-	st, more := x.st, x.more
+	st, more := &x.st, x.more
 	text := st.PrepareText
 	if st.PrepareVar != "" {
 		res, err := s.reader.exec("SELECT @" + quoteIdent(st.PrepareVar))
@@ -422,10 +422,10 @@ func (s *session) textExecute(x *job) (bool, error) {
 	if !ok {
 		return s.toReader(x) // the reader reports 1243
 	}
-	inner := tp.st
-	inner.UserVars = append(append([]string(nil), inner.UserVars...), x.st.UserVars...)
-	d := s.decide(tp.text, &inner, route.SQLExecute, len(x.st.UserVars) > 0)
-	return s.execute(d, &job{sql: tp.text, st: &inner, payload: x.payload, more: x.more, text: x.st.Name})
+	y := job{sql: tp.text, st: tp.st, payload: x.payload, more: x.more, text: x.st.Name}
+	y.st.UserVars = append(append([]string(nil), tp.st.UserVars...), x.st.UserVars...)
+	d := s.decide(tp.text, &y.st, route.SQLExecute, len(x.st.UserVars) > 0)
+	return s.execute(d, &y)
 }
 
 // readyText prepares the statement PREPAREd as name on b, if b lacks it.

@@ -33,7 +33,7 @@ func routeErr(e *route.Error) *sqlError { return &sqlError{e.Code, e.State, e.Ms
 // runs it (a prepared statement's id there, a PREPARE done there first).
 type job struct {
 	sql     string
-	st      *sqlclass.Statement
+	st      sqlclass.Statement // by value: a pointer beside sql would make it escape
 	payload []byte
 	more    bool      // a multi-statement batch continues after it
 	bin     *prepared // COM_STMT_EXECUTE of this statement
@@ -88,16 +88,16 @@ func (s *session) comQuery(data []byte) error {
 // the client's own packet for sql, relayed without a copy. more says a batch
 // continues after it. failed reports an error sent to the client.
 func (s *session) statement(sql string, payload []byte, more bool) (failed bool, err error) {
-	st := sqlclass.Classify(sql, s.sqlOpt)
 	if payload == nil {
 		payload = append([]byte{comQuery}, sql...)
 	}
+	x := job{sql: sql, st: sqlclass.Classify(sql, s.sqlOpt), payload: payload, more: more}
+	st := &x.st
 	if s.terminated {
 		return s.fail(s.takeTerminated(), more)
 	}
-	s.forgetWarnings(&st)
-	d := s.decide(sql, &st, route.Text, false)
-	x := job{sql: sql, st: &st, payload: payload, more: more}
+	s.forgetWarnings(st)
+	d := s.decide(sql, st, route.Text, false)
 	if st.Class == sqlclass.Read && (d.Target == route.Reader || d.Target == route.Writer) {
 		if handled, failed, err := s.answerLocal(d, &x); handled {
 			return failed, err
@@ -124,15 +124,15 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 		return s.handle(d, x)
 	case route.Writer:
 		if d.Handler == route.Set {
-			if e := s.prepareWriter(x.st); e != nil {
+			if e := s.prepareWriter(&x.st); e != nil {
 				return s.fail(e, x.more)
 			}
-			return s.setFromWriter(x.st, x.more)
+			return s.setFromWriter(&x.st, x.more)
 		}
 		failed, err = s.forward(x)
 	case route.WriterAside:
 		if d.Handler == route.Set {
-			return s.setFromWriter(x.st, x.more)
+			return s.setFromWriter(&x.st, x.more)
 		}
 		failed, err = s.forwardAside(x)
 	case route.ReaderWritable:
@@ -145,14 +145,14 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 		}
 	}
 	if !failed && err == nil {
-		s.apply(d.Change, x.st)
+		s.apply(d.Change, &x.st)
 	}
 	return failed, err
 }
 
 // handle runs the statements the proxy answers itself.
 func (s *session) handle(d route.Decision, x *job) (bool, error) {
-	st, more := x.st, x.more
+	st, more := &x.st, x.more
 	switch d.Handler {
 	case route.ShowWarnings:
 		return false, s.showProxyWarnings(more)
@@ -322,7 +322,7 @@ func (s *session) restoreGuard() error {
 // needed, brings the session's state there, opens the transaction when the
 // client is in one, relays the result and records the committed GTID.
 func (s *session) forward(x *job) (bool, error) {
-	if e := s.prepareWriter(x.st); e != nil {
+	if e := s.prepareWriter(&x.st); e != nil {
 		return s.fail(e, x.more)
 	}
 	payload, err := s.ready(x, s.writer)
@@ -343,7 +343,7 @@ func (s *session) forward(x *job) (bool, error) {
 		}
 		return s.fail(s.writerFailed(err), x.more)
 	}
-	s.afterForward(&res, x.st, time.Since(start))
+	s.afterForward(&res, &x.st, time.Since(start))
 	return res.err != nil, nil
 }
 

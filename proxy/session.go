@@ -73,7 +73,9 @@ type session struct {
 	life              writerLife        // idle timeout and forwarding switch end the writer
 	// Backend thread ids, for KILL QUERY from another session.
 	readerThread, writerThread atomic.Uint32
-	scratch                    []byte
+	// scratch builds the proxy's own small packets (OK, EOF, ERR); the
+	// client's buffered writer copies them, so one buffer serves them all.
+	scratch []byte
 }
 
 type warning struct {
@@ -92,6 +94,7 @@ func newSession(s *Server) *session {
 		tempTables: sqlclass.TempTables{},
 		textStmts:  map[string]textPrepared{},
 		stmts:      map[uint32]*prepared{},
+		scratch:    make([]byte, 0, 256),
 	}
 }
 

@@ -6,7 +6,11 @@
 // It is pure: no I/O, no shared state.
 package route
 
-import "github.com/fwdproxy/fwdproxy/sqlclass"
+import (
+	"strings"
+
+	"github.com/fwdproxy/fwdproxy/sqlclass"
+)
 
 // Path is how a statement arrived.
 type Path uint8
@@ -245,7 +249,9 @@ func (s *State) readsTemp(sql string) bool {
 	if len(s.Temp) == 0 {
 		return false
 	}
-	ts, ok := sqlclass.Tables(sql, s.Opt)
+	// The parser keeps what it is given: a copy, so that Decide's input
+	// does not escape and the hot path stays free of allocations.
+	ts, ok := sqlclass.Tables(strings.Clone(sql), s.Opt)
 	return !ok || s.Temp.Any(s.DB, ts)
 }
 
