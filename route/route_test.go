@@ -1,0 +1,171 @@
+package route
+
+import (
+	"testing"
+
+	"github.com/fwdproxy/fwdproxy/sqlclass"
+)
+
+// tmpIDs is the session's temporary table in the cases below.
+var tmpIDs = sqlclass.TempTables{"shop.tmp_ids": true}
+
+// decideCases pin single decisions. The first group is issue 12's bugs:
+// each row is the decision that fixes it, on the path where it went wrong.
+var decideCases = []struct {
+	name   string
+	sql    string
+	state  State
+	path   Path
+	params bool
+	want   Decision
+}{
+	// A prepared CREATE TEMPORARY TABLE got 1290 with forwarding off, and
+	// was created on the writer with it on.
+	{"binary create temp, forwarding off", "CREATE TEMPORARY TABLE tmp_ids (id INT PRIMARY KEY)",
+		State{DB: "shop"}, Binary, false, Decision{Target: ReaderWritable, Change: AddTemp}},
+	{"binary create temp, forwarding on", "CREATE TEMPORARY TABLE tmp_ids (id INT PRIMARY KEY)",
+		State{Forwarding: true, Waits: true, DB: "shop"}, Binary, false, Decision{Target: ReaderWritable, Change: AddTemp}},
+	{"binary create temp in a writer transaction", "CREATE TEMPORARY TABLE tmp_ids (id INT PRIMARY KEY)",
+		State{Forwarding: true, Waits: true, TxWriter: true, HasWriter: true, DB: "shop"}, Binary, false, Decision{Target: ReaderWritable, Change: AddTemp}},
+	{"binary drop temp, forwarding on", "DROP TEMPORARY TABLE tmp_ids",
+		State{Forwarding: true, DB: "shop", Temp: tmpIDs}, Binary, false, Decision{Target: ReaderWritable, Change: DropTemp}},
+
+	// A prepared locking read with forwarding off got 1792 where the text
+	// form ran with the guard lifted.
+	{"binary for update, forwarding off", "SELECT * FROM orders WHERE id = ? FOR UPDATE",
+		State{DB: "shop"}, Binary, true, Decision{Target: ReaderWritable}},
+	{"text for update, forwarding off", "SELECT * FROM orders WHERE id = 1 FOR UPDATE",
+		State{DB: "shop"}, Text, false, Decision{Target: ReaderWritable}},
+	{"binary for update, forwarding on", "SELECT * FROM orders WHERE id = ? FOR UPDATE",
+		State{Forwarding: true, DB: "shop"}, Binary, true, Decision{Target: Writer}},
+
+	// A prepared read of a temporary table inside a transaction the writer
+	// holds went to the writer (1146; 1243 through SQL PREPARE).
+	{"binary read of a temp table in a writer transaction", "SELECT * FROM tmp_ids WHERE id = ?",
+		State{Forwarding: true, Waits: true, TxWriter: true, HasWriter: true, DB: "shop", Temp: tmpIDs},
+		Binary, true, Decision{Target: Reader, Wait: true}},
+	{"sql execute read of a temp table in a writer transaction", "SELECT * FROM tmp_ids WHERE id = ?",
+		State{Forwarding: true, Waits: true, TxWriter: true, HasWriter: true, DB: "shop", Temp: tmpIDs},
+		SQLExecute, true, Decision{Target: Reader, Wait: true}},
+	{"sql execute join with a temp table in a writer transaction", "SELECT o.* FROM orders o JOIN tmp_ids t ON t.id = o.id",
+		State{Forwarding: true, Waits: true, TxWriter: true, HasWriter: true, DB: "shop", Temp: tmpIDs},
+		SQLExecute, false, Decision{Target: Reader, Wait: true}},
+	// The same read of a permanent table must still see the transaction.
+	{"binary read of a permanent table in a writer transaction", "SELECT * FROM orders WHERE id = ?",
+		State{Forwarding: true, Waits: true, TxWriter: true, HasWriter: true, DB: "shop", Temp: tmpIDs},
+		Binary, true, Decision{Target: Writer}},
+	{"eventual read in a writer transaction stays on the reader", "SELECT * FROM orders WHERE id = ?",
+		State{Forwarding: true, TxWriter: true, HasWriter: true, DB: "shop"},
+		Binary, true, Decision{Target: Reader, Wait: true}},
+
+	// A prepared SELECT LAST_INSERT_ID() after a forwarded INSERT ran on
+	// the reader and returned 0.
+	{"binary last_insert_id after a forwarded insert", "SELECT LAST_INSERT_ID()",
+		State{Forwarding: true, HasWriter: true, LastForwarded: true, InsertIDOnWriter: true}, Binary, false, Decision{Target: WriterAside}},
+	{"binary last_insert_id with the id on the writer", "SELECT LAST_INSERT_ID()",
+		State{Forwarding: true, HasWriter: true, InsertIDOnWriter: true}, Binary, false, Decision{Target: WriterAside}},
+	{"binary last_insert_id, no writer", "SELECT LAST_INSERT_ID()",
+		State{Forwarding: true, InsertIDOnWriter: true}, Binary, false, Decision{Target: Reader, Wait: true}},
+	{"text row_count after a forwarded update", "SELECT ROW_COUNT()",
+		State{Forwarding: true, HasWriter: true, LastForwarded: true}, Text, false, Decision{Target: WriterAside}},
+	{"set user var from last_insert_id on the writer", "SET @id = LAST_INSERT_ID()",
+		State{Forwarding: true, HasWriter: true, InsertIDOnWriter: true}, Binary, false, Decision{Target: WriterAside, Handler: Set}},
+	{"show warnings after a forwarded statement", "SHOW WARNINGS",
+		State{Forwarding: true, HasWriter: true, LastForwarded: true}, Text, false, Decision{Target: WriterAside}},
+	{"show warnings the proxy made", "SHOW WARNINGS",
+		State{Forwarding: true, HasWriter: true, LastForwarded: true, ProxyWarnings: true}, Text, false, Decision{Target: Proxy, Handler: ShowWarnings}},
+
+	// SET aurora_replica_read_consistency as a prepared statement, or
+	// through PREPARE … FROM, reached the reader: 1193.
+	{"prepare set of the proxy's variable", "SET aurora_replica_read_consistency = 'SESSION'",
+		State{Forwarding: true}, Prepare, false, Decision{Target: Proxy, Handler: LocalPrepare}},
+	{"binary set of the proxy's variable", "SET aurora_replica_read_consistency = 'SESSION'",
+		State{Forwarding: true}, Binary, false, Decision{Target: Proxy, Handler: Set}},
+	{"text prepare of a set", "PREPARE s FROM 'SET aurora_replica_read_consistency = ''SESSION'''",
+		State{Forwarding: true}, Text, false, Decision{Target: Proxy, Handler: PrepareText}},
+	{"prepare of the text prepare's inner set", "SET aurora_replica_read_consistency = 'SESSION'",
+		State{Forwarding: true}, Prepare, false, Decision{Target: Proxy, Handler: LocalPrepare}},
+	{"text execute", "EXECUTE s",
+		State{Forwarding: true}, Text, false, Decision{Target: Proxy, Handler: ExecuteText}},
+	{"sql execute of the inner set", "SET aurora_replica_read_consistency = 'SESSION'",
+		State{Forwarding: true}, SQLExecute, false, Decision{Target: Proxy, Handler: Set}},
+	{"prepare of a mixed set", "SET @x = 1, SESSION aurora_replica_read_consistency = 'GLOBAL'",
+		State{Forwarding: true}, Prepare, false, Decision{Target: Proxy, Handler: LocalPrepare}},
+	{"prepare of a backend set", "SET time_zone = '+00:00'",
+		State{Forwarding: true}, Prepare, false, Decision{Target: Reader}},
+
+	// COMMIT /* RELEASE */ closed the client's session (TestTxnRelease
+	// checks the flag sqlclass reads).
+	{"commit with release in a comment", "COMMIT /* RELEASE */",
+		State{Forwarding: true, TxWriter: true, HasWriter: true}, Text, false, Decision{Target: Proxy, Handler: End}},
+	{"commit release", "COMMIT RELEASE",
+		State{Forwarding: true, TxWriter: true, HasWriter: true}, Text, false, Decision{Target: Proxy, Handler: End}},
+
+	// Around them.
+	{"text insert, forwarding off", "INSERT INTO orders VALUES (1)",
+		State{}, Text, false, Decision{Target: Reject, Err: ErrReadOnly}},
+	{"binary insert in a read only transaction", "INSERT INTO orders VALUES (?)",
+		State{Forwarding: true, ReadOnly: true}, Binary, true, Decision{Target: Reject, Err: ErrReadOnlyTx}},
+	{"insert into a temp table in a read only transaction", "INSERT INTO tmp_ids VALUES (1)",
+		State{Forwarding: true, ReadOnly: true, DB: "shop", Temp: tmpIDs}, Text, false, Decision{Target: ReaderWritable}},
+	{"insert reading a temp table", "INSERT INTO archive SELECT * FROM tmp_ids",
+		State{Forwarding: true, DB: "shop", Temp: tmpIDs}, SQLExecute, false, Decision{Target: Reject, Err: NotSupported(OpTempRef)}},
+	{"load data into a temp table", "LOAD DATA LOCAL INFILE 'ids.csv' INTO TABLE tmp_ids",
+		State{Forwarding: true, DB: "shop", Temp: tmpIDs}, Text, false, Decision{Target: ReaderWritable}},
+	{"prepare of a write outside a transaction", "INSERT INTO orders VALUES (?)",
+		State{Forwarding: true, ReaderInTx: false}, Prepare, false, Decision{Target: ReaderWritable}},
+	{"prepare of a write in a reader transaction", "INSERT INTO orders VALUES (?)",
+		State{Forwarding: true, ReaderInTx: true}, Prepare, false, Decision{Target: Writer}},
+	{"prepare of temp work in a reader transaction", "INSERT INTO tmp_ids VALUES (?)",
+		State{Forwarding: true, ReaderInTx: true, DB: "shop", Temp: tmpIDs}, Prepare, false, Decision{Target: Reader}},
+	{"prepare of ddl", "CREATE TABLE t9 (a INT)",
+		State{}, Prepare, false, Decision{Target: Reject, Err: NotSupported("CREATE TABLE")}},
+	{"kill on the text path", "KILL 12",
+		State{Forwarding: true}, Text, false, Decision{Target: Proxy, Handler: Kill}},
+	{"kill on the binary path", "KILL 12",
+		State{Forwarding: true}, Binary, false, Decision{Target: Proxy, Handler: Kill}},
+	{"set with a subquery waits", "SET @n = (SELECT COUNT(*) FROM orders)",
+		State{Forwarding: true, Waits: true}, Text, false, Decision{Target: Proxy, Handler: Set, Wait: true}},
+	{"use", "USE shop", State{}, Text, false, Decision{Target: Reader, Change: UseDB}},
+	{"set global", "SET GLOBAL max_connections = 500", State{Forwarding: true}, Text, false, Decision{Target: Reject, Err: ErrSuper}},
+	{"xa with forwarding on", "XA START 'x'", State{Forwarding: true}, Text, false, Decision{Target: Reject, Err: NotSupported("XA")}},
+	{"xa with forwarding off", "XA START 'x'", State{}, Text, false, Decision{Target: Reader}},
+}
+
+func TestDecide(t *testing.T) {
+	for _, c := range decideCases {
+		t.Run(c.name, func(t *testing.T) {
+			st := sqlclass.Classify(c.sql, c.state.Opt)
+			s := c.state
+			got := Decide(&s, Input{SQL: c.sql, St: &st, Path: c.path, Params: c.params})
+			if !sameDecision(got, c.want) {
+				t.Errorf("%s on %v (%v): got %s %v, want %s %v", c.sql, c.path, st.Class, line(got), got.Err, line(c.want), c.want.Err)
+			}
+		})
+	}
+}
+
+// sameDecision compares errors by what the client sees.
+func sameDecision(a, b Decision) bool {
+	if (a.Err == nil) != (b.Err == nil) || a.Err != nil && *a.Err != *b.Err {
+		return false
+	}
+	a.Err, b.Err = nil, nil
+	return a == b
+}
+
+// TestTxnRelease: the End handler closes the session on Txn.Release, which
+// sqlclass reads from tokens, not from comments.
+func TestTxnRelease(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"COMMIT /* RELEASE */":          false,
+		"COMMIT RELEASE":                true,
+		"COMMIT -- RELEASE\n":           false,
+		"ROLLBACK AND CHAIN NO RELEASE": false,
+		"ROLLBACK WORK RELEASE":         true,
+	} {
+		if st := sqlclass.Classify(sql, sqlclass.Options{}); st.Txn.Release != want {
+			t.Errorf("%q: Txn.Release = %v, want %v", sql, st.Txn.Release, want)
+		}
+	}
+}
