@@ -210,8 +210,8 @@ func checkDecision(s *State, in Input, d Decision) []string {
 
 	// The shape of a decision.
 	rule((d.Target == Reject) == (d.Err != nil), "Reject carries Err, and only Reject")
-	rule((d.Target == Proxy) == (d.Handler != NoHandler) || d.Target == WriterAside && d.Handler == Set,
-		"a Handler exactly on Proxy (and Set on WriterAside)")
+	rule((d.Target == Proxy) == (d.Handler != NoHandler) || (d.Target == WriterAside || d.Target == Writer) && d.Handler == Set,
+		"a Handler exactly on Proxy (and Set on WriterAside or Writer)")
 	rule(!d.Wait || d.Target == Reader || d == Decision{Target: Proxy, Handler: Set, Wait: true},
 		"Wait only before the reader or a SET")
 	rule(d.Change == NoChange || d.Change == UseDB && d.Target == Reader ||
