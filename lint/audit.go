@@ -1,5 +1,7 @@
 package lint
 
+import "github.com/fwdproxy/fwdproxy/route"
+
 // Auditor checks one live client session's statements as they pass, for
 // `fwdproxy serve --audit`: the same model as Lint, fed one query at a time.
 type Auditor struct {
@@ -15,11 +17,11 @@ func NewAuditor(cfg Config, emit func(Finding)) *Auditor {
 }
 
 // Query checks a COM_QUERY text (one statement or a multi-statement batch).
-func (a *Auditor) Query(sql string) { a.l.query(a.s, sql, a.s.n+1, kindQuery) }
+func (a *Auditor) Query(sql string) { a.l.query(a.s, sql, a.s.n+1, route.Text) }
 
 // Prepare checks a binary prepare; Execute a binary execute of that text.
-func (a *Auditor) Prepare(sql string) { a.l.query(a.s, sql, a.s.n+1, kindPrepare) }
-func (a *Auditor) Execute(sql string) { a.l.query(a.s, sql, a.s.n+1, kindExecute) }
+func (a *Auditor) Prepare(sql string) { a.l.query(a.s, sql, a.s.n+1, route.Prepare) }
+func (a *Auditor) Execute(sql string) { a.l.query(a.s, sql, a.s.n+1, route.Binary) }
 
 // UseDB follows COM_INIT_DB.
-func (a *Auditor) UseDB(db string) { a.l.query(a.s, "USE `"+db+"`", a.s.n+1, kindQuery) }
+func (a *Auditor) UseDB(db string) { a.l.query(a.s, "USE `"+db+"`", a.s.n+1, route.Text) }

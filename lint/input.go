@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -133,14 +134,14 @@ func dbOf(arg string) string {
 func (l *linter) generalLog(in *lineReader) error {
 	var cur struct {
 		s    *session
-		kind queryKind
+		path route.Path
 		text strings.Builder
 		line int
 		open bool
 	}
 	flush := func() {
 		if cur.open {
-			l.query(cur.s, cur.text.String(), cur.line, cur.kind)
+			l.query(cur.s, cur.text.String(), cur.line, cur.path)
 			cur.open = false
 			cur.text.Reset()
 		}
@@ -172,7 +173,7 @@ func (l *linter) generalLog(in *lineReader) error {
 		switch cmd {
 		case "Query", "Prepare", "Execute":
 			cur.s, cur.line, cur.open = l.session(id), in.n, true
-			cur.kind = map[string]queryKind{"Query": kindQuery, "Prepare": kindPrepare, "Execute": kindExecute}[cmd]
+			cur.path = map[string]route.Path{"Query": route.Text, "Prepare": route.Prepare, "Execute": route.Binary}[cmd]
 			cur.text.WriteString(arg)
 		case "Connect":
 			if strings.HasPrefix(arg, "Access denied") {
@@ -218,7 +219,7 @@ func (l *linter) slowLog(in *lineReader) error {
 			if schema != "" {
 				s.db = schema
 			}
-			l.query(s, body.String(), first, kindQuery)
+			l.query(s, body.String(), first, route.Text)
 		}
 		if quit {
 			delete(l.sessions, id)
@@ -299,7 +300,7 @@ func (l *linter) sqlFile(in *lineReader) error {
 	for _, c := range sqlChunks(text, s.opt) {
 		line += strings.Count(text[pos:c.off], "\n")
 		pos = c.off
-		l.query(s, c.text, line, kindQuery)
+		l.query(s, c.text, line, route.Text)
 	}
 	return nil
 }

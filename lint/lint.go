@@ -17,6 +17,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -163,8 +164,9 @@ func (l *linter) session(id uint64) *session {
 
 // query runs the statements of one query text as fwdproxy's COM_QUERY
 // does: split into statements, each classified and routed in order. line
-// is the line text starts on.
-func (l *linter) query(s *session, text string, line int, kind queryKind) {
+// is the line text starts on; path is how the text arrived: Text, or a
+// general log's Prepare (route.Prepare) and Execute (route.Binary) lines.
+func (l *linter) query(s *session, text string, line int, path route.Path) {
 	if strings.TrimSpace(text) == "" {
 		return
 	}
@@ -180,12 +182,12 @@ func (l *linter) query(s *session, text string, line int, kind queryKind) {
 			start := base + off + skipComments(p)
 			lines += strings.Count(text[counted:start], "\n")
 			counted = start
-			x := &stmt{sql: p, shown: p, st: sqlclass.Classify(p, opt), line: line + lines}
+			x := &stmt{sql: p, shown: p, st: sqlclass.Classify(p, opt), line: line + lines, path: path}
 			l.classes[x.st.Class]++
-			switch kind {
-			case kindPrepare:
+			switch path {
+			case route.Prepare:
 				s.binaryPrepare(x)
-			case kindExecute:
+			case route.Binary:
 				s.binaryExecute(x)
 			default:
 				s.statement(x)
@@ -198,14 +200,6 @@ func (l *linter) query(s *session, text string, line int, kind queryKind) {
 		}
 	}
 }
-
-type queryKind uint8
-
-const (
-	kindQuery queryKind = iota
-	kindPrepare
-	kindExecute
-)
 
 func (l *linter) report(s *session, x *stmt, code int, severity, op, why, msg string) {
 	if x.via != "" {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -33,7 +34,7 @@ func lintText(t *testing.T, text string, level Level) []string {
 }
 
 const (
-	tmpRef = "1235 " + opTempRef
+	tmpRef = "1235 " + route.OpTempRef
 )
 
 // lines joins statements one per line, so that statement i is on line i+1.
@@ -320,7 +321,7 @@ func TestFindingOutput(t *testing.T) {
 		t.Fatalf("%v %+v", err, fs)
 	}
 	f := fs[0]
-	if want := "x.sql:3: 1235 " + opTempRef + ": "; !strings.HasPrefix(f.Text(), want) {
+	if want := "x.sql:3: 1235 " + route.OpTempRef + ": "; !strings.HasPrefix(f.Text(), want) {
 		t.Errorf("Text() = %q, want prefix %q", f.Text(), want)
 	}
 	if n := len([]rune(f.Statement)); n != 200 || strings.Contains(f.Statement, "\n") || !strings.HasPrefix(f.Statement, "INSERT INTO perm") {
@@ -335,7 +336,7 @@ func TestFindingOutput(t *testing.T) {
 			t.Errorf("JSON lacks %q: %s", k, f.JSON())
 		}
 	}
-	if m["message"] != msgNotSupported(opTempRef) || m["code"] != float64(1235) || m["severity"] != "error" {
+	if m["message"] != route.NotSupported(route.OpTempRef).Msg || m["code"] != float64(1235) || m["severity"] != "error" {
 		t.Errorf("JSON %s", f.JSON())
 	}
 	w := Finding{File: "f", Line: 2, Severity: SeverityWarning, Operation: WarnIsolation, Why: "w"}

@@ -4,20 +4,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
-
-// Error texts a client gets from fwdproxy (proxy/query.go, proxy/txn.go).
-const (
-	msgReadOnly   = "The MySQL server is running with the --read-only option so it cannot execute this statement"
-	msgReadOnlyTx = "Cannot execute statement in a READ ONLY transaction."
-	msgSuper      = "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"
-	opTempRef     = "DML on a permanent table that references a temporary table"
-)
-
-func msgNotSupported(op string) string {
-	return "This version of MySQL doesn't yet support '" + op + " with write forwarding'"
-}
 
 // Warning categories: the operation field of a warning.
 const (
@@ -46,7 +35,7 @@ type prepared struct {
 // session models one client session the way fwdproxy's proxy/session.go
 // follows it: the consistency level, transaction state and access mode,
 // isolation, current database, temporary tables and prepared statements.
-// statement() takes the same decisions as proxy.session.statement.
+// Where each statement goes is route.Decide's answer, as in the proxy.
 type session struct {
 	l  *linter
 	id uint64
@@ -74,6 +63,11 @@ type session struct {
 	txWritten map[string]*written
 	lastIDOK  bool // LAST_INSERT_ID() already reported
 	n         int  // statements seen
+
+	// The proxy's figures of the writer, as far as the input shows them:
+	// whether it has a writer connection, the previous statement ran there,
+	// and LAST_INSERT_ID() lives there (an INSERT or REPLACE ran there last).
+	hasWriter, lastForwarded, insertIDOnWriter bool
 }
 
 // rawWindow: a read counts as "right after" a write when it comes within
@@ -103,16 +97,14 @@ func (s *session) reset() {
 
 // stmt is one statement as the linter sees it.
 type stmt struct {
-	sql   string // the text classified (the prepared text for EXECUTE)
-	shown string // the text reported
-	st    sqlclass.Statement
-	line  int
-	via   string // "EXECUTE name" when run through a prepared statement
+	sql    string // the text classified (the prepared text for EXECUTE)
+	shown  string // the text reported
+	st     sqlclass.Statement
+	line   int
+	via    string // "EXECUTE name" when run through a prepared statement
+	path   route.Path
+	params bool // SQLExecute: EXECUTE … USING
 }
-
-// active: the session forwards writes (SPEC §1; the proxy-level switch is
-// assumed on — lint checks the application, not the deployment).
-func (s *session) active() bool { return s.level != Off }
 
 func (s *session) inTx() bool { return s.txBegun || s.txImplicit || s.txWriter }
 
@@ -151,92 +143,163 @@ func (s *session) readOnlyAccess() bool {
 
 func (s *session) tableKey(t sqlclass.TableName) string { return s.temp.Key(s.db, t) }
 
-// allTemp is the proxy's decision: the statement changes only this
-// session's temporary tables.
-func (s *session) allTemp(ts []sqlclass.TableName) bool { return s.temp.All(s.db, ts) }
-
 func (s *session) isTemp(t sqlclass.TableName) bool { return s.temp.Has(s.db, t) }
 
-// statement routes one classified statement as proxy.session.statement does
-// and reports what forwarding rejects or changes.
+// state is the session as route sees it. The server's forwarding switch is
+// assumed on: lint checks the application, not the deployment.
+func (s *session) state() route.State {
+	return route.State{
+		Forwarding:       s.level != Off,
+		Waits:            s.level.Waits(),
+		TxWriter:         s.txWriter,
+		ReadOnly:         s.readOnlyAccess(),
+		ReaderInTx:       s.txBegun || s.txImplicit,
+		HasWriter:        s.hasWriter,
+		LastForwarded:    s.lastForwarded,
+		InsertIDOnWriter: s.insertIDOnWriter,
+		DB:               s.db,
+		Temp:             s.temp,
+		Opt:              s.opt,
+	}
+}
+
+// statement routes one classified statement with route.Decide, reports
+// what forwarding rejects or changes, and follows the state it changes.
 func (s *session) statement(x *stmt) {
 	st := &x.st
 	if x.via == "" || x.via == "prepared statement" {
 		s.n++
 	}
-	if st.Funcs&sqlclass.FnLastInsertID != 0 && s.active() && !s.lastIDOK {
+	state := s.state()
+	d := route.Decide(&state, route.Input{SQL: x.sql, St: st, Path: x.path, Params: x.params})
+	if st.Funcs&sqlclass.FnLastInsertID != 0 && state.Forwarding && !s.lastIDOK {
 		s.lastIDOK = true
 		s.warn(x, WarnLastInsertID, "LAST_INSERT_ID() works through fwdproxy (answered by the writer after a forwarded INSERT), but Aurora documents no such guarantee; reported once per session", "")
 	}
+	switch d.Target {
+	case route.Reject:
+		s.rejected(x, d.Err)
+		return
+	case route.Proxy:
+		s.handle(x, d.Handler)
+		return
+	}
+	// Table work that reaches a backend opens an autocommit=0 session's
+	// transaction; a rejected statement reaches none.
 	switch st.Class {
-	case sqlclass.Empty:
-	case sqlclass.Read:
-		s.read(x)
-	case sqlclass.LockingRead:
+	case sqlclass.Read, sqlclass.LockingRead, sqlclass.Write, sqlclass.Unknown, sqlclass.LoadData:
 		s.touch()
-		if s.active() {
-			s.forwarded(x)
-		}
-	case sqlclass.Write, sqlclass.Unknown:
-		s.write(x)
-	case sqlclass.LoadData:
-		if s.allTemp(st.Targets) {
-			s.touch()
-			return
-		}
-		op := opOr(st.Op, "LOAD DATA")
-		s.reject(x, 1235, op, op+" into a permanent table is never forwarded: run the load on the writer", msgNotSupported(op))
-	case sqlclass.CreateTempTable:
-		// Its target is temporary: reading other temporary tables is fine.
+	}
+	switch d.Change {
+	case route.AddTemp:
 		for _, t := range st.Targets {
 			s.temp[s.tableKey(t)] = true
 		}
-	case sqlclass.DropTempTable:
+	case route.DropTemp:
 		for _, t := range st.Targets {
 			delete(s.temp, s.tableKey(t))
 		}
-	case sqlclass.DDL:
-		op := opOr(st.Op, "DDL")
-		s.reject(x, 1235, op, s.whyDDL(st, op), msgNotSupported(op))
-	case sqlclass.Plugin:
-		op := opOr(st.Op, "INSTALL PLUGIN")
-		s.reject(x, 1235, op, "plugins and components are never installed through write forwarding: run it on each server", msgNotSupported(op))
-	case sqlclass.XA, sqlclass.Savepoint, sqlclass.LockTables, sqlclass.Call:
-		if s.active() {
-			op := opOr(st.Op, st.Class.String())
-			s.reject(x, 1235, op, whyNotForwarded(st.Class), msgNotSupported(op))
-		} else if st.Class == sqlclass.Call {
-			s.warn(x, WarnCallOnReader, "with forwarding off CALL runs on the read-only reader: a procedure that writes fails there with 1792", "")
-		}
-	case sqlclass.Session, sqlclass.UnlockTables:
-	case sqlclass.Use:
+	case route.UseDB:
 		s.db = st.DB
-	case sqlclass.Set:
-		s.set(x)
-	case sqlclass.SetGlobal:
-		s.warn(x, WarnSetGlobal, "SET GLOBAL/PERSIST gets 1227 through fwdproxy (a reader session has no SUPER): change server settings on each server directly", msgSuper)
-	case sqlclass.SetTransaction:
-		s.setTransaction(x)
-	case sqlclass.Begin:
-		s.begin(x)
-	case sqlclass.Commit, sqlclass.Rollback:
-		s.end(x)
-	case sqlclass.Prepare:
-		s.prepare(x)
-	case sqlclass.Execute:
-		s.execute(x)
-	case sqlclass.Deallocate:
-		delete(s.prepared, st.Name)
-	default:
-		s.write(x) // a class the proxy does not know is treated as a write
+	}
+	switch d.Target {
+	case route.Reader, route.ReaderWritable:
+		s.onReader(x)
+	case route.Writer:
+		if st.Class == sqlclass.Unknown {
+			s.warn(x, WarnUnknown, "fwdproxy cannot classify this statement ("+x.opOr("unrecognised")+") and sends it to the writer: check that it does not need the reader's session state", "")
+		}
+		s.forwarded(x)
+	case route.WriterAside:
+		s.handle(x, d.Handler) // SET @v = LAST_INSERT_ID() and the like
 	}
 }
 
-func opOr(op, def string) string {
-	if op != "" {
-		return op
+// handle follows what the proxy's own handling of a statement changes.
+// ShowWarnings and Kill change nothing lint follows.
+func (s *session) handle(x *stmt, h route.Handler) {
+	switch h {
+	case route.Set:
+		s.set(x)
+	case route.SetTransaction:
+		s.setTransaction(x)
+	case route.Begin:
+		s.begin(x)
+	case route.End:
+		s.end(x)
+	case route.PrepareText:
+		s.prepare(x)
+	case route.ExecuteText:
+		s.execute(x)
+	case route.Deallocate:
+		delete(s.prepared, x.st.Name)
+	}
+}
+
+// opOr is the statement's operation, or def when it has none.
+func (x *stmt) opOr(def string) string {
+	if x.st.Op != "" {
+		return x.st.Op
 	}
 	return def
+}
+
+// notSupported frames the operation in route's 1235 text: route.Error
+// carries only the client's message, so the operation is read back from it.
+var notSupportedPrefix, notSupportedSuffix, _ = strings.Cut(route.NotSupported("\x00").Msg, "\x00")
+
+// rejected reports route's rejection of x, with lint's explanation.
+func (s *session) rejected(x *stmt, e *route.Error) {
+	st := &x.st
+	op := x.opOr("statement")
+	if st.Class == sqlclass.Unknown {
+		op = x.opOr("unknown statement")
+	}
+	switch e.Code {
+	case route.ErrSuper.Code:
+		// A warning, not an error: server settings are changed on each
+		// server by whoever runs them, not by the application's sessions.
+		s.warn(x, WarnSetGlobal, "SET GLOBAL/PERSIST gets 1227 through fwdproxy (a reader session has no SUPER): change server settings on each server directly", e.Msg)
+	case route.ErrReadOnlyTx.Code:
+		s.reject(x, e, op, "write in a READ ONLY transaction (START TRANSACTION READ ONLY, SET TRANSACTION READ ONLY or tx_read_only=1): nothing is forwarded in it")
+	case route.ErrReadOnly.Code:
+		why := "write with forwarding off (aurora_replica_read_consistency = ''): set it to SESSION, GLOBAL or EVENTUAL, or send the write to the writer"
+		if st.Class == sqlclass.Unknown {
+			why = "fwdproxy cannot classify this statement and treats it as a write; with forwarding off (aurora_replica_read_consistency = '') that is refused"
+		}
+		s.reject(x, e, op, why)
+	default:
+		op = notSupportedOp(e)
+		s.reject(x, e, op, s.whyNotSupported(st, op))
+	}
+}
+
+// notSupportedOp is the operation a 1235 names.
+func notSupportedOp(e *route.Error) string {
+	return strings.TrimSuffix(strings.TrimPrefix(e.Msg, notSupportedPrefix), notSupportedSuffix)
+}
+
+// whyNotSupported explains a 1235 by what the statement is.
+func (s *session) whyNotSupported(st *sqlclass.Statement, op string) string {
+	switch st.Class {
+	case sqlclass.DDL:
+		return s.whyDDL(st, op)
+	case sqlclass.LoadData:
+		return op + " into a permanent table is never forwarded: run the load on the writer"
+	case sqlclass.Plugin:
+		return "plugins and components are never installed through write forwarding: run it on each server"
+	case sqlclass.Write:
+		return "changes a permanent table using temporary table " + s.temp.RefFromPermanent(s.db, st) + ", which exists only on the reader: use a permanent staging table, or pass the rows from the application"
+	case sqlclass.XA:
+		return "XA transactions are not supported with write forwarding: run them against the writer, or turn forwarding off in the session"
+	case sqlclass.Savepoint:
+		return "savepoints are not supported with write forwarding: remove them, or run the transaction against the writer"
+	case sqlclass.LockTables:
+		return "LOCK TABLES is not supported with write forwarding: use a transaction with SELECT … FOR UPDATE"
+	case sqlclass.Call:
+		return "stored procedures are not called through write forwarding: call it on the writer, or move its statements into the application"
+	}
+	return "not supported with write forwarding"
 }
 
 func (s *session) whyDDL(st *sqlclass.Statement, op string) string {
@@ -255,27 +318,28 @@ func (s *session) whyDDL(st *sqlclass.Statement, op string) string {
 	return "DDL and DCL are never forwarded: run schema and account changes on the writer directly"
 }
 
-func whyNotForwarded(c sqlclass.Class) string {
-	switch c {
-	case sqlclass.XA:
-		return "XA transactions are not supported with write forwarding: run them against the writer, or turn forwarding off in the session"
-	case sqlclass.Savepoint:
-		return "savepoints are not supported with write forwarding: remove them, or run the transaction against the writer"
-	case sqlclass.LockTables:
-		return "LOCK TABLES is not supported with write forwarding: use a transaction with SELECT … FOR UPDATE"
-	case sqlclass.Call:
-		return "stored procedures are not called through write forwarding: call it on the writer, or move its statements into the application"
+// onReader: the statement ran on the reader.
+func (s *session) onReader(x *stmt) {
+	s.lastForwarded = false
+	if isInsert(&x.st) {
+		s.insertIDOnWriter = false
 	}
-	return "not supported with write forwarding"
+	switch x.st.Class {
+	case sqlclass.Call:
+		s.warn(x, WarnCallOnReader, "with forwarding off CALL runs on the read-only reader: a procedure that writes fails there with 1792", "")
+	case sqlclass.Read:
+		s.readAfterWrite(x)
+	}
 }
 
-// read mirrors proxy.session.read, and looks for reads that EVENTUAL may
-// serve before the reader has the session's own write.
-func (s *session) read(x *stmt) {
-	s.touch()
-	if s.txWriter && s.level.Waits() {
-		return // on the writer: sees the transaction's changes
-	}
+// isInsert: the statement can set LAST_INSERT_ID() where it runs.
+func isInsert(st *sqlclass.Statement) bool {
+	return st.Class == sqlclass.Write && (st.Op == "INSERT" || st.Op == "REPLACE")
+}
+
+// readAfterWrite looks for reads on the reader that EVENTUAL may serve
+// before the reader has the session's own write.
+func (s *session) readAfterWrite(x *stmt) {
 	if s.level != Eventual || len(s.written)+len(s.txWritten) == 0 {
 		return
 	}
@@ -302,45 +366,13 @@ func (s *session) read(x *stmt) {
 	}
 }
 
-// write mirrors proxy.session.write.
-func (s *session) write(x *stmt) {
-	st := &x.st
-	if st.Class == sqlclass.Write {
-		if s.allTemp(st.Targets) {
-			s.touch()
-			return
-		}
-		if t := s.temp.RefFromPermanent(s.db, st); t != "" {
-			s.reject(x, 1235, opTempRef, "changes a permanent table using temporary table "+t+", which exists only on the reader: use a permanent staging table, or pass the rows from the application", msgNotSupported(opTempRef))
-			return
-		}
-	}
-	s.touch()
-	op := opOr(st.Op, "statement")
-	if st.Class == sqlclass.Unknown {
-		op = opOr(st.Op, "unknown statement")
-	}
-	if s.readOnlyAccess() {
-		s.reject(x, 1792, op, "write in a READ ONLY transaction (START TRANSACTION READ ONLY, SET TRANSACTION READ ONLY or tx_read_only=1): nothing is forwarded in it", msgReadOnlyTx)
-		return
-	}
-	if !s.active() {
-		why := "write with forwarding off (aurora_replica_read_consistency = ''): set it to SESSION, GLOBAL or EVENTUAL, or send the write to the writer"
-		if st.Class == sqlclass.Unknown {
-			why = "fwdproxy cannot classify this statement and treats it as a write; with forwarding off (aurora_replica_read_consistency = '') that is refused"
-		}
-		s.reject(x, 1290, op, why, msgReadOnly)
-		return
-	}
-	if st.Class == sqlclass.Unknown {
-		s.warn(x, WarnUnknown, "fwdproxy cannot classify this statement ("+opOr(st.Op, "unrecognised")+") and sends it to the writer: check that it does not need the reader's session state", "")
-	}
-	s.forwarded(x)
-}
-
 // forwarded: the statement runs on the writer (proxy.session.forward and
 // prepareWriter).
 func (s *session) forwarded(x *stmt) {
+	s.hasWriter, s.lastForwarded = true, true
+	if isInsert(&x.st) {
+		s.insertIDOnWriter = true
+	}
 	if s.inTx() || !s.autocommit {
 		s.txWriter = true
 	}
@@ -411,9 +443,10 @@ func (s *session) end(x *stmt) {
 	}
 }
 
-// set mirrors proxy.session.set: the proxy owns
+// set follows the proxy's Set handler: the proxy owns
 // aurora_replica_read_consistency and the access mode; a rejected item
-// fails the whole statement.
+// fails the whole statement. Its errors are the handler's (proxy/txn.go),
+// which route does not hold.
 func (s *session) set(x *stmt) {
 	newLevel, setLevel := s.level, false
 	access := sqlclass.AccessDefault
@@ -426,16 +459,19 @@ func (s *session) set(x *stmt) {
 			v := sqlclass.Unquote(a.Value)
 			lvl, ok := ParseLevel(v)
 			if !ok {
-				s.reject(x, 1231, "SET aurora_replica_read_consistency", "valid values are '', EVENTUAL, SESSION and GLOBAL", "Variable 'aurora_replica_read_consistency' can't be set to the value of '"+v+"'")
+				s.reject(x, &route.Error{Code: 1231, State: "42000", Msg: "Variable 'aurora_replica_read_consistency' can't be set to the value of '" + v + "'"},
+					"SET aurora_replica_read_consistency", "valid values are '', EVENTUAL, SESSION and GLOBAL")
 				return
 			}
 			if s.inTx() && (lvl == Off) != (s.level == Off) {
-				s.reject(x, 1766, "SET aurora_replica_read_consistency", "switching forwarding on or off inside a transaction is refused: set it before BEGIN", "The system variable aurora_replica_read_consistency cannot be set when there is an ongoing transaction.")
+				s.reject(x, &route.Error{Code: 1766, State: "HY000", Msg: "The system variable aurora_replica_read_consistency cannot be set when there is an ongoing transaction."},
+					"SET aurora_replica_read_consistency", "switching forwarding on or off inside a transaction is refused: set it before BEGIN")
 				return
 			}
 			newLevel, setLevel = lvl, true
 		case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
-			s.reject(x, 1238, "SET "+a.Name, a.Name+" is read-only in the session; fwdproxy sets it by flag", "Variable '"+a.Name+"' is a read only variable")
+			s.reject(x, &route.Error{Code: 1238, State: "HY000", Msg: "Variable '" + a.Name + "' is a read only variable"},
+				"SET "+a.Name, a.Name+" is read-only in the session; fwdproxy sets it by flag")
 			return
 		case "tx_read_only", "transaction_read_only":
 			v, ok := sqlclass.BoolValue(a.Value)
@@ -490,7 +526,7 @@ func (s *session) setTransaction(x *stmt) {
 	t := x.st.Txn
 	switch {
 	case t.Scope == sqlclass.TxnGlobal:
-		s.warn(x, WarnSetGlobal, "SET GLOBAL TRANSACTION gets 1227 through fwdproxy (a reader session has no SUPER): change server settings on each server directly", msgSuper)
+		s.warn(x, WarnSetGlobal, "SET GLOBAL TRANSACTION gets 1227 through fwdproxy (a reader session has no SUPER): change server settings on each server directly", route.ErrSuper.Msg)
 		return
 	case t.Scope == sqlclass.TxnNext && s.inTx():
 		return // 1568 on any server
@@ -511,18 +547,11 @@ func (s *session) setTransaction(x *stmt) {
 	}
 }
 
-// prepareRejection mirrors proxy.session.prepareRejection: statements
-// refused at PREPARE time (text or binary).
-func prepareRejection(st *sqlclass.Statement) (string, bool) {
-	switch st.Class {
-	case sqlclass.DDL:
-		return opOr(st.Op, "DDL"), true
-	case sqlclass.Plugin:
-		return opOr(st.Op, "INSTALL PLUGIN"), true
-	case sqlclass.LoadData:
-		return opOr(st.Op, "LOAD DATA"), true
-	}
-	return "", false
+// prepareDecision is where the proxy would prepare text: route refuses
+// some statements at prepare time, so the client learns early.
+func (s *session) prepareDecision(text string, st *sqlclass.Statement) route.Decision {
+	state := s.state()
+	return route.Decide(&state, route.Input{SQL: text, St: st, Path: route.Prepare})
 }
 
 // prepare handles PREPARE name FROM 'text' | @var (proxy textPrepare).
@@ -539,21 +568,23 @@ func (s *session) prepare(x *stmt) {
 		text = v
 	}
 	inner := sqlclass.Classify(text, s.opt)
-	if op, bad := prepareRejection(&inner); bad {
-		s.reject(x, 1235, op, "PREPARE of "+op+" is refused at prepare time: "+s.whyDDLLike(&inner, op), msgNotSupported(op))
+	if d := s.prepareDecision(text, &inner); d.Target == route.Reject {
+		op := notSupportedOp(d.Err)
+		s.reject(x, d.Err, op, "PREPARE of "+op+" is refused at prepare time: "+s.whyPrepare(&inner, op))
 		return
 	}
 	s.prepared[st.Name] = &prepared{text: text, st: &inner}
 }
 
-func (s *session) whyDDLLike(st *sqlclass.Statement, op string) string {
+func (s *session) whyPrepare(st *sqlclass.Statement, op string) string {
 	if st.Class == sqlclass.DDL {
 		return s.whyDDL(st, op)
 	}
 	return "run it on the writer"
 }
 
-// execute runs EXECUTE name by the class of the prepared text (SPEC §2).
+// execute runs EXECUTE name [USING …] as its prepared text. The proxy takes
+// user variables after EXECUTE name as USING: so does lint.
 func (s *session) execute(x *stmt) {
 	p := s.prepared[x.st.Name]
 	if p == nil || p.st == nil {
@@ -563,14 +594,16 @@ func (s *session) execute(x *stmt) {
 	case sqlclass.Prepare, sqlclass.Execute, sqlclass.Deallocate:
 		return // not preparable
 	}
-	s.statement(&stmt{sql: p.text, shown: x.shown, st: *p.st, line: x.line, via: "EXECUTE " + x.st.Name})
+	s.statement(&stmt{sql: p.text, shown: x.shown, st: *p.st, line: x.line, via: "EXECUTE " + x.st.Name,
+		path: route.SQLExecute, params: len(x.st.UserVars) > 0})
 }
 
 // binaryExecute is COM_STMT_EXECUTE (a general log "Execute" line, which
-// shows the statement with its parameters): refused kinds were refused at
-// prepare time already.
+// shows the statement with its parameters bound, so lint cannot tell
+// whether it had any: it is judged as without). What route refuses to
+// prepare was reported at prepare time already.
 func (s *session) binaryExecute(x *stmt) {
-	if _, bad := prepareRejection(&x.st); bad {
+	if s.prepareDecision(x.sql, &x.st).Target == route.Reject {
 		return
 	}
 	x.via = "prepared statement"
@@ -579,13 +612,15 @@ func (s *session) binaryExecute(x *stmt) {
 
 // binaryPrepare is COM_STMT_PREPARE.
 func (s *session) binaryPrepare(x *stmt) {
-	if op, bad := prepareRejection(&x.st); bad {
-		s.reject(x, 1235, op, "prepared "+op+" is refused at prepare time: "+s.whyDDLLike(&x.st, op), msgNotSupported(op))
+	if d := s.prepareDecision(x.sql, &x.st); d.Target == route.Reject {
+		op := notSupportedOp(d.Err)
+		s.reject(x, d.Err, op, "prepared "+op+" is refused at prepare time: "+s.whyPrepare(&x.st, op))
 	}
 }
 
-func (s *session) reject(x *stmt, code int, op, why, msg string) {
-	s.l.report(s, x, code, SeverityError, op, why, msg)
+// reject reports a statement the client gets e for.
+func (s *session) reject(x *stmt, e *route.Error, op, why string) {
+	s.l.report(s, x, int(e.Code), SeverityError, op, why, e.Msg)
 }
 
 func (s *session) warn(x *stmt, op, why, msg string) {
