@@ -245,9 +245,6 @@ var auroraNames = [...]string{
 	"Aurora_fwd_writer_errors_rpc_timeout",
 }
 
-// AuroraStatusNames returns the Aurora_fwd_* names of SPEC §7 in its order.
-func AuroraStatusNames() []string { return append([]string(nil), auroraNames[:]...) }
-
 // StatusRows returns (Variable_name, Value) pairs in a stable order: every Aurora_fwd_* name
 // of SPEC §7 with live values, then the Fwdproxy_* extras. Durations are cumulative µs.
 func (m *Metrics) StatusRows() [][2]string {

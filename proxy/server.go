@@ -22,10 +22,11 @@ import (
 )
 
 // Forwarding status values, as Aurora reports GlobalWriteForwardingStatus.
+// Aurora also has "enabling"; here forwarding is on the moment it is
+// switched on, so that state never occurs.
 const (
 	FwdDisabled  = "disabled"
 	FwdEnabled   = "enabled"
-	FwdEnabling  = "enabling"
 	FwdDisabling = "disabling"
 )
 
@@ -355,15 +356,6 @@ func (s *Server) killQuery(ss *session) {
 		_, _ = c.exec(fmt.Sprintf("KILL QUERY %d", k.id))
 		c.close()
 	}
-}
-
-// ListenAndServe listens on cfg.Listen.
-func (s *Server) ListenAndServe() error {
-	ln, err := net.Listen("tcp", s.conf().Listen)
-	if err != nil {
-		return err
-	}
-	return s.Serve(ln)
 }
 
 // Close stops accepting and closes every session.

@@ -14,7 +14,6 @@ const (
 	comQuery           = 0x03
 	comFieldList       = 0x04
 	comStatistics      = 0x09
-	comProcessInfo     = 0x0a
 	comPing            = 0x0e
 	comChangeUser      = 0x11
 	comStmtPrepare     = 0x16
@@ -34,7 +33,6 @@ const (
 	statusSessionStateChg   = mysql.SERVER_SESSION_STATE_CHANGED
 	statusInTransReadOnly   = mysql.SERVER_STATUS_IN_TRANS_READONLY
 	statusCursorExists      = mysql.SERVER_STATUS_CURSOR_EXISTS
-	statusLastRowSent       = mysql.SERVER_STATUS_LAST_ROW_SEND
 	capSessionTrack         = mysql.CLIENT_SESSION_TRACK
 	capMultiStatements      = mysql.CLIENT_MULTI_STATEMENTS
 	capMultiResults         = mysql.CLIENT_MULTI_RESULTS
@@ -42,8 +40,6 @@ const (
 	capLocalFiles           = mysql.CLIENT_LOCAL_FILES
 	capFoundRows            = mysql.CLIENT_FOUND_ROWS
 	capIgnoreSpace          = mysql.CLIENT_IGNORE_SPACE
-	capDeprecateEOF         = mysql.CLIENT_DEPRECATE_EOF
-	capQueryAttributes      = mysql.CLIENT_QUERY_ATTRIBUTES
 	capabilitiesMirrored    = capMultiResults | capPSMultiResults | capLocalFiles | capFoundRows | capIgnoreSpace
 	maxEOFPacketPayloadSize = 9
 )
