@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -223,8 +222,7 @@ func (s *session) noteOwnGTID(stateInfo []byte) {
 	if len(stateInfo) == 0 {
 		return
 	}
-	// Flavor.OwnGTID takes the block with its length prefix, as on the wire.
-	g, ok := s.srv.flavor.OwnGTID(append(mysql.AppendLengthEncodedInteger(make([]byte, 0, len(stateInfo)+9), uint64(len(stateInfo))), stateInfo...))
+	g, ok := s.srv.flavor.OwnGTID(stateInfo)
 	if !ok || g == nil || g.IsEmpty() {
 		return
 	}
