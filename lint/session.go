@@ -110,8 +110,9 @@ type stmt struct {
 	via   string // "EXECUTE name" when run through a prepared statement
 }
 
-// active: the session forwards writes (SPEC §1; the proxy-level switch is
-// assumed on — lint checks the application, not the deployment).
+// active: the session forwards writes, which takes a non-empty
+// aurora_replica_read_consistency and the proxy-level switch on (assumed
+// on: lint checks the application, not the deployment).
 func (s *session) active() bool { return s.level != Off }
 
 func (s *session) inTx() bool { return s.txBegun || s.txImplicit || s.txWriter }
@@ -553,7 +554,8 @@ func (s *session) whyDDLLike(st *sqlclass.Statement, op string) string {
 	return "run it on the writer"
 }
 
-// execute runs EXECUTE name by the class of the prepared text (SPEC §2).
+// execute runs EXECUTE name by the class of the prepared text, as the
+// proxy routes it.
 func (s *session) execute(x *stmt) {
 	p := s.prepared[x.st.Name]
 	if p == nil || p.st == nil {

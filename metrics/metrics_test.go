@@ -15,7 +15,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// specAuroraNames is SPEC §7's list, spelled out here independently of the package.
+// specAuroraNames is Aurora's list of write-forwarding status variables, spelled out here
+// independently of the package.
 var specAuroraNames = []string{
 	"Aurora_fwd_replica_dml_stmt_count",
 	"Aurora_fwd_replica_dml_stmt_duration",

@@ -239,8 +239,9 @@ func (s *Server) Reload(next Config) error {
 func (s *Server) Forwarding() bool { return s.forwarding.Load() }
 
 // SetForwarding turns proxy-level forwarding on or off. Turning it off
-// cancels the forwarded transactions that are open (SPEC §5): their writer
-// connections are closed, which rolls them back.
+// cancels the forwarded transactions that are open, as Aurora does: their
+// writer connections are closed, which rolls them back, and each such
+// session's next statement gets the terminated error.
 func (s *Server) SetForwarding(on bool) {
 	s.forwarding.Store(on)
 	if on {
