@@ -97,7 +97,7 @@ func BenchmarkUnionMySQL(b *testing.B) {
 }
 
 func BenchmarkOwnGTIDMariaDB(b *testing.B) {
-	st, _ := SessionState(mariadbVectors[0].ok)
+	st, _ := sessionState(mariadbVectors[0].ok)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := MariaDB.OwnGTID(st); !ok {
@@ -107,7 +107,7 @@ func BenchmarkOwnGTIDMariaDB(b *testing.B) {
 }
 
 func BenchmarkOwnGTIDMySQL(b *testing.B) {
-	st, _ := SessionState(mysqlVectors[1].ok)
+	st, _ := sessionState(mysqlVectors[1].ok)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := MySQL.OwnGTID(st); !ok {

@@ -71,7 +71,7 @@ func TestCaptureOK(t *testing.T) {
 		"INSERT INTO fwdcap.tmp VALUES (1)",
 	} {
 		p := raw(q)
-		st, ok := SessionState(p)
+		st, ok := sessionState(p)
 		own, gok := f.OwnGTID(st)
 		fmt.Printf("%-75s ok=%v own=%v/%v\n  %#v\n", q, ok, own, gok, p)
 	}

@@ -16,8 +16,8 @@ type Flavor interface {
 	// of each transaction it commits.
 	TrackingSetupSQL() []string
 	// OwnGTID extracts the committed transaction's GTID from the
-	// session-state bytes of an OK packet (see SessionState).
-	OwnGTID(stateInfo []byte) (Set, bool)
+	// session-state block of a writer's OK packet (wire.OK.SessionState).
+	OwnGTID(state []byte) (Set, bool)
 	// WaitSQL is a single-value SELECT that blocks on the reader until s
 	// is applied or timeout passes.
 	WaitSQL(s Set, timeout time.Duration) string

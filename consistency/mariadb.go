@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 )
 
 // MariaDBGTID is one domain-server-sequence triple.
@@ -200,17 +202,17 @@ func (mariadbFlavor) TrackingSetupSQL() []string {
 // OwnGTID reads SESSION_TRACK_SYSTEM_VARIABLES entries named last_gtid.
 // The value is "" when the statement committed nothing; the last
 // non-empty one wins.
-func (mariadbFlavor) OwnGTID(stateInfo []byte) (Set, bool) {
+func (mariadbFlavor) OwnGTID(state []byte) (Set, bool) {
 	var val []byte
-	ok := eachTrackEntry(stateInfo, func(typ byte, data []byte) bool {
-		if typ != trackSystemVariables {
+	ok := wire.EachStateEntry(state, func(typ byte, data []byte) bool {
+		if typ != wire.TrackSystemVariables {
 			return true
 		}
-		name, n, ok := readLenEncBytes(data)
+		name, n, ok := wire.LenEncString(data)
 		if !ok || !strings.EqualFold(string(name), "last_gtid") {
 			return true
 		}
-		if v, _, ok := readLenEncBytes(data[n:]); ok && len(v) > 0 {
+		if v, _, ok := wire.LenEncString(data[n:]); ok && len(v) > 0 {
 			val = v
 		}
 		return true

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 )
 
 // maxGNO is the largest transaction number MySQL accepts (GNO_END - 1).
@@ -377,18 +379,18 @@ func (mysqlFlavor) TrackingSetupSQL() []string {
 // OwnGTID reads SESSION_TRACK_GTIDS entries: an encoding specification
 // byte (0 is the only one defined: a text GTID set), then the set as a
 // length-encoded string.
-func (mysqlFlavor) OwnGTID(stateInfo []byte) (Set, bool) {
+func (mysqlFlavor) OwnGTID(state []byte) (Set, bool) {
 	var own Set = mysqlSet{}
 	bad := false
-	ok := eachTrackEntry(stateInfo, func(typ byte, data []byte) bool {
-		if typ != trackGTIDs {
+	ok := wire.EachStateEntry(state, func(typ byte, data []byte) bool {
+		if typ != wire.TrackGTIDs {
 			return true
 		}
 		if len(data) == 0 || data[0] != 0 {
 			bad = true
 			return false
 		}
-		txt, _, ok := readLenEncBytes(data[1:])
+		txt, _, ok := wire.LenEncString(data[1:])
 		if !ok {
 			bad = true
 			return false

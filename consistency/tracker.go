@@ -70,15 +70,13 @@ type TrackerConfig struct {
 	ConfirmTimeout time.Duration
 }
 
-// ErrTrackerStopped is returned by BinlogTracker.Wait when the tracker
-// stopped before the set was covered: the caller falls back to a
-// server-side wait.
+// ErrTrackerStopped is what Start returns for a tracker that was closed.
 var ErrTrackerStopped = errors.New("binlog tracker stopped")
 
 // BinlogTracker follows the reader's binlog and advances an Applied.
-// If the stream fails it logs why and stops for good (Done is closed);
-// Applied keeps what it learned, and callers fall back to waits on the
-// server.
+// If the stream fails it logs why and stops for good (Running turns
+// false); Applied keeps what it learned, and callers fall back to waits
+// on the server.
 type BinlogTracker struct {
 	cfg     TrackerConfig
 	applied *Applied
@@ -97,10 +95,7 @@ type BinlogTracker struct {
 
 	running   atomic.Bool
 	txns      atomic.Uint64 // commits seen
-	done      chan struct{}
 	stopOnce  sync.Once
-	errMu     sync.Mutex
-	err       error
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 	ctx       context.Context
@@ -136,8 +131,8 @@ func NewBinlogTracker(cfg TrackerConfig, applied *Applied, log func(string, ...a
 	ctx, cancel := context.WithCancel(context.Background())
 	return &BinlogTracker{
 		cfg: cfg, applied: applied, logf: log,
-		kick: make(chan struct{}, 1), done: make(chan struct{}),
-		ctx: ctx, cancel: cancel,
+		kick: make(chan struct{}, 1),
+		ctx:  ctx, cancel: cancel,
 	}
 }
 
@@ -498,7 +493,7 @@ func (t *BinlogTracker) watch(s *replication.BinlogStreamer) {
 
 // stop marks the tracker stopped after a failure (once) and logs why.
 func (t *BinlogTracker) stop(err error) {
-	if t.markStopped(err) {
+	if t.markStopped() {
 		t.logf("binlog tracker: stopped, falling back to server-side waits: %v", err)
 		// Closing the syncer waits for its stream goroutine, which may be
 		// the one calling here: do it on another goroutine, counted in wg
@@ -512,15 +507,11 @@ func (t *BinlogTracker) stop(err error) {
 }
 
 // markStopped records the end; true for the first caller only.
-func (t *BinlogTracker) markStopped(err error) bool {
+func (t *BinlogTracker) markStopped() bool {
 	first := false
 	t.stopOnce.Do(func() {
 		first = true
-		t.errMu.Lock()
-		t.err = err
-		t.errMu.Unlock()
 		t.running.Store(false)
-		close(t.done)
 	})
 	return first
 }
@@ -536,7 +527,7 @@ func (t *BinlogTracker) shutdown() {
 // keeps what it learned.
 func (t *BinlogTracker) Close() {
 	t.closeOnce.Do(func() {
-		t.markStopped(nil)
+		t.markStopped()
 		t.shutdown()
 		t.wg.Wait()
 	})
@@ -545,43 +536,11 @@ func (t *BinlogTracker) Close() {
 // Running reports whether Applied is being advanced by the tracker.
 func (t *BinlogTracker) Running() bool { return t.running.Load() }
 
-// Done is closed when the tracker stops, by Close or by a failure.
-func (t *BinlogTracker) Done() <-chan struct{} { return t.done }
-
-// Err is why the tracker stopped (nil while running or after Close).
-func (t *BinlogTracker) Err() error {
-	t.errMu.Lock()
-	defer t.errMu.Unlock()
-	return t.err
-}
-
 // Transactions is the number of commits the tracker has seen.
 func (t *BinlogTracker) Transactions() uint64 { return t.txns.Load() }
 
 // ServerID is the id the tracker registers with on the reader.
 func (t *BinlogTracker) ServerID() uint32 { return t.cfg.ServerID }
-
-// Wait blocks until Applied covers s (nil), ctx ends (its error) or the
-// tracker stops first (ErrTrackerStopped: wait on the server instead).
-// A set Applied already covers returns at once, with no I/O.
-func (t *BinlogTracker) Wait(ctx context.Context, s Set) error {
-	for {
-		st := t.applied.st.Load()
-		if st.set.Contains(s) {
-			return nil
-		}
-		select {
-		case <-st.changed:
-		case <-t.done:
-			if t.applied.Covers(s) {
-				return nil
-			}
-			return ErrTrackerStopped
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
 
 func (t *BinlogTracker) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)

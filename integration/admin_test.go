@@ -22,7 +22,8 @@ func get(t *testing.T, h http.Handler, method, path, body string) (int, string) 
 	return rec.Code, string(b)
 }
 
-// The admin API and the figures, through HTTP and SQL (SPEC §7, issue 5).
+// The admin API and the figures (Aurora_fwd_* status and /metrics),
+// through HTTP and SQL (issue 5).
 func TestAdminAPIAndFigures(t *testing.T) {
 	table(t, "adm1")
 	srv, addr := startServer(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION" })

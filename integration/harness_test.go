@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 	} else {
 		code = m.Run()
 	}
-	// The invariant of SPEC §8.1, checked after everything ran.
+	// No statement that can change data reached the replica: checked
+	// after everything ran.
 	if err := p.CheckReplicaClean(); err != nil {
 		fmt.Fprintln(os.Stderr, "integration: replica is not clean:", err)
 		code = 1

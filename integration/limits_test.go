@@ -1,6 +1,6 @@
 package integration
 
-// SPEC §5: writer-side idle timeout, connection cap and the runtime switch,
+// Writer-side limits: idle timeout, connection cap and the runtime switch,
 // with the Aurora_fwd_* figures that count them.
 
 import (

@@ -1,8 +1,9 @@
 package integration
 
-// SPEC §6 and issue 4, command by command: targeted tests through
-// go-sql-driver/mysql and through raw packets with the go-mysql client
-// (github.com/go-mysql-org/go-mysql/client), against the real pair.
+// Session state and prepared statements (issue 4), command by command:
+// targeted tests through go-sql-driver/mysql and through raw packets with
+// the go-mysql client (github.com/go-mysql-org/go-mysql/client), against
+// the real pair.
 
 import (
 	"bytes"
@@ -1214,7 +1215,7 @@ func TestProtocolLastInsertIDInExpressions(t *testing.T) {
 
 // Session statements as binary prepared statements (sysbench prepares
 // BEGIN and COMMIT; Connector/J and mysql2 `execute` prepare whatever they
-// are given): SPEC §2 routes them by the class of the prepared text, so
+// are given): a prepared statement goes where its prepared text would, so
 // they behave as their text forms, with forwarding off or on.
 func TestProtocolPreparedSessionStatements(t *testing.T) {
 	protoTable(t, "ppss", "id INT AUTO_INCREMENT PRIMARY KEY, v INT")

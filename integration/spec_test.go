@@ -1,6 +1,8 @@
 package integration
 
-// Every row of SPEC.md §1-§3 against the real MariaDB pair, through the
+// Every rule of the two switches, routing, and forwarding off,
+// transactions and isolation (docs/compatibility.md) against the real
+// MariaDB pair, through the
 // proxy, as a user with ALL PRIVILEGES (who could write to the read_only
 // replica: each proxy's cleanup checks that nothing did).
 
@@ -84,7 +86,7 @@ func count(t *testing.T, db *sql.DB, q string) int {
 	return n
 }
 
-// §1 The session variable and its rules.
+// The session variable and its rules.
 func TestConsistencyVariable(t *testing.T) {
 	addr := startProxy(t, nil)
 	c := conn(t, addr, "")
@@ -182,7 +184,7 @@ func serverID(t *testing.T, c *sql.Conn, q string) string {
 	return one(t, c, q)
 }
 
-// §2 Where each statement goes.
+// Where each statement goes.
 func TestRouting(t *testing.T) {
 	table(t, "r1")
 	table(t, "r2")
@@ -293,7 +295,7 @@ func TestRouting(t *testing.T) {
 	})
 }
 
-// §2 Rejections with 1235.
+// Rejections with 1235.
 func TestRejections(t *testing.T) {
 	table(t, "rj")
 	addr := startProxy(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION" })
@@ -363,7 +365,7 @@ func TestRejections(t *testing.T) {
 	}
 }
 
-// §3 Forwarding off: writes get 1290 from the proxy and never reach the reader.
+// Forwarding off: writes get 1290 from the proxy and never reach the reader.
 func TestForwardingOff(t *testing.T) {
 	table(t, "off1")
 	for name, mutate := range map[string]func(*proxy.Config){
@@ -393,7 +395,7 @@ func TestForwardingOff(t *testing.T) {
 	}
 }
 
-// §3 Access mode decides forwarding: READ ONLY transactions get 1792.
+// Access mode decides forwarding: READ ONLY transactions get 1792.
 func TestReadOnlyAccess(t *testing.T) {
 	table(t, "ro1")
 	addr := startProxy(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION" })
@@ -426,7 +428,7 @@ func TestReadOnlyAccess(t *testing.T) {
 	}
 }
 
-// §3 Transactions: reads before the first write on the reader, after it on
+// Transactions: reads before the first write on the reader, after it on
 // the writer (SESSION/GLOBAL), on the reader with EVENTUAL.
 func TestTransactions(t *testing.T) {
 	table(t, "tx1")
@@ -585,7 +587,7 @@ func TestTransactions(t *testing.T) {
 	})
 }
 
-// §2/§3 Temporary tables live on the reader; DML on a permanent table that
+// Temporary tables live on the reader; DML on a permanent table that
 // reads one is rejected.
 func TestTemporaryTables(t *testing.T) {
 	table(t, "perm1")
@@ -610,9 +612,10 @@ func TestTemporaryTables(t *testing.T) {
 	}
 }
 
-// §8.1 in depth: a SELECT that calls a stored function which writes is
-// classified as a read and sent to the reader, whose session is pinned
-// read-only: it fails there instead of writing to the replica.
+// No write reaches the reader, in depth: a SELECT that calls a stored
+// function which writes is classified as a read and sent to the reader,
+// whose session is pinned read-only: it fails there instead of writing to
+// the replica.
 func TestReaderGuard(t *testing.T) {
 	table(t, "guard1")
 	w := writerDB(t)
@@ -636,7 +639,7 @@ func TestReaderGuard(t *testing.T) {
 	}
 }
 
-// §3 quirk, off by default: START TRANSACTION READ WRITE gets 1290 for a
+// Aurora's quirk, off by default: START TRANSACTION READ WRITE gets 1290 for a
 // user without SUPER or CONNECTION ADMIN.
 func TestReadWriteQuirk(t *testing.T) {
 	w := writerDB(t)

@@ -1,6 +1,6 @@
 // Package lint checks SQL an application sends — a SQL file, a MySQL or
 // MariaDB general query log, or a slow query log — against fwdproxy's write
-// forwarding contract (SPEC.md §2, §3): which statements fwdproxy rejects
+// forwarding contract (docs/compatibility.md): which statements fwdproxy rejects
 // (1235, 1290, 1792, …) and which it runs differently from a plain server
 // (warnings). It is pure: it reads from an io.Reader and reports findings.
 //

@@ -1,5 +1,5 @@
 // Package metrics holds fwdproxy's figures: the Aurora_fwd_* status variables that SHOW STATUS
-// answers (SPEC §7), a few proxy-only figures, and their Prometheus form for /metrics.
+// answers under Aurora's names, a few proxy-only figures, and their Prometheus form for /metrics.
 //
 // Counting is lock-free and allocation-free: atomics for the Aurora figures and prebuilt
 // histogram observers, so a statement costs a few atomic adds. Reading (SHOW STATUS, a scrape)
@@ -17,7 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Read-wait timeout actions (SPEC §4: error out, or serve the read from the writer).
+// Read-wait timeout actions: a read whose consistency wait times out either gets an error or
+// is served from the writer, as configured; each is counted.
 const (
 	ReadWaitActionError  = "error"
 	ReadWaitActionWriter = "writer"
@@ -56,7 +57,7 @@ type padded struct {
 	_ [56]byte
 }
 
-// Metrics holds every Aurora_fwd_* figure (SPEC §7) plus Prometheus histograms. One per proxy process.
+// Metrics holds every Aurora_fwd_* figure plus Prometheus histograms. One per proxy process.
 type Metrics struct {
 	// Reader (replica) side.
 	replicaDML      timed
@@ -141,7 +142,8 @@ func (m *Metrics) ReplicaSessionOpened() { m.replicaOpen.v.Add(1) }
 // ReplicaSessionClosed undoes ReplicaSessionOpened.
 func (m *Metrics) ReplicaSessionClosed() { m.replicaOpen.v.Add(-1) }
 
-// ReplicaErrorSessionLimit counts a 1040 for the writer connection limit (SPEC §5).
+// ReplicaErrorSessionLimit counts a 1040 given because the sessions holding a writer connection
+// reached aurora_fwd_writer_max_connections_pct of the writer's max_connections.
 func (m *Metrics) ReplicaErrorSessionLimit() { m.replicaErrLimit.Add(1) }
 
 // ReplicaErrorSessionTerminated counts a forwarded session ended by the writer side.
@@ -215,15 +217,17 @@ func (m *Metrics) ClientConnected() {
 // ClientDisconnected undoes the open part of ClientConnected.
 func (m *Metrics) ClientDisconnected() { m.clientsOpen.v.Add(-1) }
 
-// GlobalPositionLookup counts one look-up of the writer's position for GLOBAL reads; with
-// coalescing (SPEC §4) it is fewer than the GLOBAL reads.
+// GlobalPositionLookup counts one look-up of the writer's position for GLOBAL reads; one look-up
+// serves every GLOBAL read that arrived before it started, so it is fewer than the GLOBAL reads.
 func (m *Metrics) GlobalPositionLookup() { m.globalLookups.Add(1) }
 
 // IsolationWarning counts a forwarded statement run at REPEATABLE READ under another
-// session isolation level (SPEC §3).
+// session isolation level: forwarded work always runs at REPEATABLE READ, as on Aurora, and
+// the first such statement also gets a warning.
 func (m *Metrics) IsolationWarning() { m.isolationWarns.Add(1) }
 
-// auroraNames is SPEC §7's list, in its order.
+// auroraNames are Aurora's write-forwarding status variables, as SHOW STATUS lists them:
+// reader side, then writer side.
 var auroraNames = [...]string{
 	"Aurora_fwd_replica_dml_stmt_count",
 	"Aurora_fwd_replica_dml_stmt_duration",
@@ -245,11 +249,8 @@ var auroraNames = [...]string{
 	"Aurora_fwd_writer_errors_rpc_timeout",
 }
 
-// AuroraStatusNames returns the Aurora_fwd_* names of SPEC §7 in its order.
-func AuroraStatusNames() []string { return append([]string(nil), auroraNames[:]...) }
-
 // StatusRows returns (Variable_name, Value) pairs in a stable order: every Aurora_fwd_* name
-// of SPEC §7 with live values, then the Fwdproxy_* extras. Durations are cumulative µs.
+// with live values, then the Fwdproxy_* extras. Durations are cumulative µs.
 func (m *Metrics) StatusRows() [][2]string {
 	u := func(v *atomic.Uint64) string { return strconv.FormatUint(v.Load(), 10) }
 	i := func(v *padded) string { return strconv.FormatInt(v.v.Load(), 10) }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -89,7 +88,8 @@ func (s *session) warnIsolation() {
 		"Forwarded statement runs at REPEATABLE READ on the writer; the session's isolation level applies to reads on the reader only"})
 }
 
-// openWriter connects the writer within the connection cap (SPEC §5).
+// openWriter connects the writer within the connection cap: past it the
+// client gets 1040 and the statement does not run.
 func (s *session) openWriter() *sqlError {
 	if !s.writerSlot {
 		for {
@@ -198,8 +198,7 @@ func (s *session) noteOwnGTID(stateInfo []byte) {
 	if len(stateInfo) == 0 {
 		return
 	}
-	// Flavor.OwnGTID takes the block with its length prefix, as on the wire.
-	g, ok := s.srv.flavor.OwnGTID(append(mysql.AppendLengthEncodedInteger(make([]byte, 0, len(stateInfo)+9), uint64(len(stateInfo))), stateInfo...))
+	g, ok := s.srv.flavor.OwnGTID(stateInfo)
 	if !ok || g == nil || g.IsEmpty() {
 		return
 	}
@@ -239,7 +238,8 @@ func (s *session) writerKilled(reason int32) {
 }
 
 // takeTerminated returns the terminated error once and clears the
-// transaction state on every backend (SPEC §5).
+// transaction state on every backend: the client learns once that its
+// transaction is gone, and starts clean.
 func (s *session) takeTerminated() *sqlError {
 	s.terminated = false
 	s.srv.Metrics.ReplicaErrorSessionTerminated()

@@ -31,8 +31,13 @@ func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err e
 	defer func() {
 		// A backend that fails after part of its answer reached the client
 		// leaves the client mid-result: only closing its connection is honest.
+		if err == nil || s.seq == start {
+			return
+		}
+		// Declared here: errors.As moves be to the heap, and a relay that
+		// succeeds must allocate nothing.
 		var be *backendErr
-		if err != nil && s.seq != start && errors.As(err, &be) {
+		if errors.As(err, &be) {
 			err = &clientErr{fmt.Errorf("%s failed mid-response: %w", b.role, err)}
 		}
 	}()

@@ -22,10 +22,11 @@ import (
 )
 
 // Forwarding status values, as Aurora reports GlobalWriteForwardingStatus.
+// Aurora also has "enabling"; here forwarding is on the moment it is
+// switched on, so that state never occurs.
 const (
 	FwdDisabled  = "disabled"
 	FwdEnabled   = "enabled"
-	FwdEnabling  = "enabling"
 	FwdDisabling = "disabling"
 )
 
@@ -236,8 +237,9 @@ func (s *Server) Reload(next Config) error {
 func (s *Server) Forwarding() bool { return s.forwarding.Load() }
 
 // SetForwarding turns proxy-level forwarding on or off. Turning it off
-// cancels the forwarded transactions that are open (SPEC §5): their writer
-// connections are closed, which rolls them back.
+// cancels the forwarded transactions that are open, as Aurora does: their
+// writer connections are closed, which rolls them back, and each such
+// session's next statement gets the terminated error.
 func (s *Server) SetForwarding(on bool) {
 	s.forwarding.Store(on)
 	if on {
@@ -353,15 +355,6 @@ func (s *Server) killQuery(ss *session) {
 		_, _ = c.exec(fmt.Sprintf("KILL QUERY %d", k.id))
 		c.close()
 	}
-}
-
-// ListenAndServe listens on cfg.Listen.
-func (s *Server) ListenAndServe() error {
-	ln, err := net.Listen("tcp", s.conf().Listen)
-	if err != nil {
-		return err
-	}
-	return s.Serve(ln)
 }
 
 // Close stops accepting and closes every session.

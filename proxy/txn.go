@@ -376,7 +376,8 @@ func (s *session) setFromWriter(st *sqlclass.Statement, more bool) (bool, error)
 	return false, s.writeOK(okPacket{}, more)
 }
 
-// checkConsistencySet applies SPEC §1's rules to a new value.
+// checkConsistencySet checks a new level: settable only with forwarding on,
+// one of the known values, and not across OFF inside a transaction.
 func (s *session) checkConsistencySet(raw string) (consistency.Level, *sqlError) {
 	v := sqlclass.Unquote(raw)
 	if !s.srv.Forwarding() {

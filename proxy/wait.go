@@ -17,7 +17,9 @@ func errReadWaitTimeout(d time.Duration) *sqlError {
 }
 
 // waitForRead makes the reader fresh enough for the session's level before a
-// read (SPEC §4). fallback=true asks the caller to serve the read from the
+// read: SESSION waits for the GTIDs this session committed through the
+// writer, GLOBAL for everything the writer had committed when the read
+// arrived, EVENTUAL not at all. fallback=true asks the caller to serve the read from the
 // writer (timeout action "writer"). A wait the process already knows to be
 // satisfied costs nothing; otherwise the session waits on the reader.
 func (s *session) waitForRead() (fallback bool, e *sqlError) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 )
 
 // Commands the proxy handles itself (go-mysql names some, not all).
@@ -14,7 +16,6 @@ const (
 	comQuery           = 0x03
 	comFieldList       = 0x04
 	comStatistics      = 0x09
-	comProcessInfo     = 0x0a
 	comPing            = 0x0e
 	comChangeUser      = 0x11
 	comStmtPrepare     = 0x16
@@ -34,7 +35,6 @@ const (
 	statusSessionStateChg   = mysql.SERVER_SESSION_STATE_CHANGED
 	statusInTransReadOnly   = mysql.SERVER_STATUS_IN_TRANS_READONLY
 	statusCursorExists      = mysql.SERVER_STATUS_CURSOR_EXISTS
-	statusLastRowSent       = mysql.SERVER_STATUS_LAST_ROW_SEND
 	capSessionTrack         = mysql.CLIENT_SESSION_TRACK
 	capMultiStatements      = mysql.CLIENT_MULTI_STATEMENTS
 	capMultiResults         = mysql.CLIENT_MULTI_RESULTS
@@ -42,8 +42,6 @@ const (
 	capLocalFiles           = mysql.CLIENT_LOCAL_FILES
 	capFoundRows            = mysql.CLIENT_FOUND_ROWS
 	capIgnoreSpace          = mysql.CLIENT_IGNORE_SPACE
-	capDeprecateEOF         = mysql.CLIENT_DEPRECATE_EOF
-	capQueryAttributes      = mysql.CLIENT_QUERY_ATTRIBUTES
 	capabilitiesMirrored    = capMultiResults | capPSMultiResults | capLocalFiles | capFoundRows | capIgnoreSpace
 	maxEOFPacketPayloadSize = 9
 )
@@ -55,57 +53,16 @@ type okPacket struct {
 	status       uint16
 	warnings     uint16
 	info         []byte
-	stateInfo    []byte // session-state-change block (CLIENT_SESSION_TRACK), may be nil
+	stateInfo    []byte // session-state block without its length prefix (CLIENT_SESSION_TRACK), may be nil
 }
 
-// parseOK decodes an OK packet (first byte 0x00 or 0xfe). sessionTrack says
-// whether the connection negotiated CLIENT_SESSION_TRACK. Slices alias data.
+// parseOK decodes a backend's OK packet (header 0x00 or 0xfe).
+// sessionTrack says whether the connection negotiated
+// CLIENT_SESSION_TRACK. Slices alias data.
 func parseOK(data []byte, sessionTrack bool) (okPacket, bool) {
-	var ok okPacket
-	if len(data) < 1 {
-		return ok, false
-	}
-	pos := 1
-	var n int
-	var isNull bool
-	ok.affectedRows, isNull, n = mysql.LengthEncodedInt(data[pos:])
-	if isNull || n == 0 || pos+n > len(data) {
-		return ok, false
-	}
-	pos += n
-	ok.insertID, _, n = mysql.LengthEncodedInt(data[pos:])
-	if n == 0 || pos+n > len(data) {
-		return ok, false
-	}
-	pos += n
-	if pos+4 > len(data) {
-		return ok, pos == len(data) // 4.1 servers always send these; tolerate short
-	}
-	ok.status = binary.LittleEndian.Uint16(data[pos:])
-	ok.warnings = binary.LittleEndian.Uint16(data[pos+2:])
-	pos += 4
-	if !sessionTrack {
-		ok.info = data[pos:]
-		return ok, true
-	}
-	if pos >= len(data) {
-		return ok, true
-	}
-	info, _, n, err := mysql.LengthEncodedString(data[pos:])
-	if err != nil {
-		return ok, false
-	}
-	ok.info = info
-	pos += n
-	if ok.status&statusSessionStateChg != 0 && pos < len(data) {
-		st, _, n, err := mysql.LengthEncodedString(data[pos:])
-		if err != nil {
-			return ok, false
-		}
-		ok.stateInfo = st
-		_ = n
-	}
-	return ok, true
+	w, valid := wire.ParseOK(data, sessionTrack)
+	return okPacket{affectedRows: w.AffectedRows, insertID: w.InsertID, status: w.Status,
+		warnings: w.Warnings, info: w.Info, stateInfo: w.SessionState}, valid
 }
 
 // appendOK encodes an OK packet payload for a client.

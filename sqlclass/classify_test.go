@@ -20,10 +20,11 @@ type classCase struct {
 	opt   Options
 }
 
-// classCases covers every statement form of SPEC.md §2 and §3, every form
+// classCases covers every statement form the routing and forwarding-off
+// rules name (docs/compatibility.md), every form
 // DESIGN.md lists as unparseable by the TiDB parser, and executable comments.
 var classCases = []classCase{
-	// §2 reads
+	// reads
 	{sql: "SELECT 1", class: Read, op: "SELECT", ic: -1},
 	{sql: "SELECT c FROM sbtest1 WHERE id=42", class: Read},
 	{sql: "SELECT c FROM sbtest1 WHERE id=?", class: Read},

@@ -1,9 +1,10 @@
 package sqlclass
 
 // TempTables is a session's temporary tables, keyed "db.table" (db is the
-// session's current database when the name has none). The routing decisions
-// about them (SPEC §2) are pure functions of this set, shared by the proxy
-// and lint.
+// session's current database when the name has none). Work on temporary
+// tables runs on the reader, and DML on a permanent table that reads one is
+// rejected; these decisions are pure functions of this set, shared by the
+// proxy and lint.
 type TempTables map[string]bool
 
 // Key names a table as the set does.

@@ -61,7 +61,8 @@ func startAudit(t *testing.T) (*proxy.Server, string) {
 
 func key(code int, op string) string { return fmt.Sprintf("%d %s", code, op) }
 
-// The lint corpus (every SPEC row, 299 statements) through the mariadb CLI
+// The lint corpus (every routing and rejection rule, 299 statements)
+// through the mariadb CLI
 // and the audit proxy: the audit summary counts what lint reports.
 func TestAuditMatchesLint(t *testing.T) {
 	srv, addr := startAudit(t)

@@ -1,9 +1,9 @@
-// Package failure injects backend failures under an in-process fwdproxy
-// (SPEC §5 and §8): the writer killed and restarted mid-transaction, the
-// writer unreachable (a toxiproxy link switched off or black-holed), the
-// reader down, and a fake writer that answers garbage or closes mid-result.
-// None of them may crash the proxy, hang a client, half-commit a
-// transaction, or leak goroutines or file descriptors.
+// Package failure injects backend failures under an in-process fwdproxy:
+// the writer killed and restarted mid-transaction, the writer unreachable
+// (a toxiproxy link switched off or black-holed), the reader down, and a
+// fake writer that answers garbage or closes mid-result. None of them may
+// crash the proxy, hang a client, half-commit a transaction, or leak
+// goroutines or file descriptors.
 //
 // These tests kill servers, so TestMain always starts a private pair (never
 // the shared $FWDPROXY_PAIR_ENV one) and stops it at the end.
@@ -56,7 +56,8 @@ const (
 	childEnv   = "FWDPROXY_FAILURE_CHILD"
 	pairEnvVar = "FWDPROXY_FAILURE_PAIR_ENV"
 
-	// The errors of docs/compatibility.md (§5), both code 1105 (HY000).
+	// The errors of docs/compatibility.md ("Writer-side limits and
+	// failures"), both code 1105 (HY000).
 	msgUnreachable = "Failed to send write forwarding request to writer"
 	msgTerminated  = "Forwarded connection on Writer terminated; try restarting transaction"
 	msgRPCTimeout  = "Forwarded statement timed out on the writer (--forward-timeout); its outcome is unknown"
@@ -111,7 +112,7 @@ func parentMain(m *testing.M) (code int) {
 	fmt.Fprintf(os.Stderr, "failure: private pair ready in %s (%s)\n", time.Since(start).Round(time.Millisecond), p.Dir)
 	code = m.Run()
 	// Whatever the scenarios did, the pair must be whole again, caught up
-	// and clean (SPEC §8.1).
+	// and clean: nothing was written to the replica.
 	if err := reviveBoth(); err != nil {
 		fmt.Fprintln(os.Stderr, "failure:", err)
 		return 1

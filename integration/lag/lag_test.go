@@ -1,4 +1,5 @@
-// Package lag proves the read-consistency contract (SPEC §4) under real
+// Package lag proves the read-consistency contract (a SESSION or GLOBAL
+// read never sees data older than it was promised) under real
 // replication lag: a toxiproxy link with a latency toxic sits between the
 // replica's replication connection and the writer of a private MariaDB
 // pair, and an in-process fwdproxy serves read-after-write trials.
@@ -67,7 +68,8 @@ func run(m *testing.M) (code int) {
 	}
 	fmt.Fprintf(os.Stderr, "lag: pair and latency link ready in %s (replication via %s)\n", time.Since(start).Round(time.Millisecond), link.Listen)
 	defer func() {
-		// Back to a direct link, caught up, and clean (SPEC §8.1).
+		// Back to a direct link, caught up, and clean: nothing was
+		// written to the replica.
 		if err := tearDown(p); err != nil {
 			fmt.Fprintln(os.Stderr, "lag:", err)
 			code = 1
