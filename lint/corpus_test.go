@@ -18,7 +18,8 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 // The corpus: one application written as a SQL file with DELIMITER blocks,
 // MySQL and MariaDB general logs with interleaved connections, and slow
-// logs of both servers. Together they hold every row of SPEC.md §2 and §3.
+// logs of both servers. Together they hold every statement kind the
+// write-forwarding contract lists.
 var corpus = []struct {
 	file   string
 	format Format
