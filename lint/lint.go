@@ -4,9 +4,10 @@
 // (1235, 1290, 1792, …) and which it runs differently from a plain server
 // (warnings). It is pure: it reads from an io.Reader and reports findings.
 //
-// Each statement is classified by sqlclass, as the proxy does, and routed by
-// a model of a proxy session (session.go) that follows the input in order:
-// one session for a SQL file, one per connection id in a log.
+// Each statement is classified by sqlclass and routed by route.Decide, as
+// the proxy does, from a model of a proxy session (session.go) that follows
+// the input in order: one session for a SQL file, one per connection id in
+// a log.
 package lint
 
 import (

@@ -130,12 +130,18 @@ var decisionCases = []struct {
 		"SET aurora_replica_read_consistency = SESSION", "XA START 'x'"), Session,
 		[]string{"2 1231 SET aurora_replica_read_consistency", "3 1238 SET aurora_fwd_writer_max_connections_pct",
 			"5 1766 SET aurora_replica_read_consistency", "9 1290 INSERT", "12 1235 XA"}},
+	{"a refused write opens no transaction: forwarding may still be turned on", lines("SET autocommit = 0",
+		"INSERT INTO t VALUES (1)", "SET aurora_replica_read_consistency = 'SESSION'", "INSERT INTO t VALUES (1)"), Off,
+		[]string{"2 1290 INSERT"}},
 	{"forwarding turned on in the input", lines("INSERT INTO t VALUES (1)", "SET aurora_replica_read_consistency = 'SESSION'",
 		"INSERT INTO t VALUES (1)"), Off, []string{"1 1290 INSERT"}},
 
 	// LAST_INSERT_ID
 	{"last insert id once per session", lines("INSERT INTO t VALUES (1)", "SELECT LAST_INSERT_ID()",
 		"INSERT INTO u VALUES (LAST_INSERT_ID())"), Session, []string{"2 warning " + WarnLastInsertID}},
+	{"a read of LAST_INSERT_ID() runs on the writer: it sees the write", lines("INSERT INTO t VALUES (1)",
+		"SELECT LAST_INSERT_ID() FROM t", "SELECT * FROM t"), Eventual,
+		[]string{"2 warning " + WarnLastInsertID, "3 warning " + WarnReadAfterWrite}},
 	{"last insert id, forwarding off", lines("SELECT LAST_INSERT_ID()"), Off, nil},
 
 	// read after write
@@ -160,6 +166,8 @@ var decisionCases = []struct {
 		[]string{"3 1235 DROP TABLE", "5 1235 CALL", "10 1235 LOCK TABLES"}},
 	{"text prepared write, forwarding off", lines("PREPARE a FROM 'INSERT INTO t VALUES (?)'", "EXECUTE a",
 		"PREPARE b FROM 'SELECT * FROM t'", "EXECUTE b"), Off, []string{"2 1290 INSERT"}},
+	{"EXECUTE of a prepared SET is the proxy's SET", lines(`PREPARE a FROM "SET aurora_replica_read_consistency = ''"`,
+		"EXECUTE a", "INSERT INTO t VALUES (1)"), Session, []string{"3 1290 INSERT"}},
 	{"text prepared temp reference", lines("CREATE TEMPORARY TABLE tmp (a INT)",
 		"PREPARE a FROM 'INSERT INTO perm SELECT * FROM tmp'", "EXECUTE a", "PREPARE b FROM 'INSERT INTO tmp VALUES (1)'", "EXECUTE b"), Session,
 		[]string{"3 " + tmpRef}},
