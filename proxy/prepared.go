@@ -392,7 +392,7 @@ func (s *session) textPrepare(x *job) (bool, error) {
 	case route.Reject:
 		return s.reject(routeErr(d.Err), more)
 	case route.Proxy: // LocalPrepare: its executes never reach a backend
-		err = s.writeOK(okPacket{}, more)
+		err = s.writeOK(okPacket{info: statementPrepared}, more)
 	case route.Writer:
 		if e := s.prepareWriter(&sqlclass.Statement{}); e != nil {
 			return s.fail(e, more)
@@ -401,7 +401,7 @@ func (s *session) textPrepare(x *job) (bool, error) {
 			return s.failWith(s.writer, e, more)
 		}
 		tp.writerGen = s.writerGen
-		err = s.writeOK(okPacket{}, more)
+		err = s.writeOK(okPacket{info: statementPrepared}, more)
 	case route.ReaderWritable:
 		failed, err = s.toReaderWritable(x)
 		tp.onReader = true
@@ -414,6 +414,9 @@ func (s *session) textPrepare(x *job) (bool, error) {
 	}
 	return failed, err
 }
+
+// statementPrepared is the server's info text for PREPARE, which clients print.
+var statementPrepared = []byte("Statement prepared")
 
 // textExecute runs EXECUTE name where the routing rule says for the
 // prepared text; user variables in USING travel with it.
