@@ -160,7 +160,7 @@ var executePaths = []Path{Text, Binary, SQLExecute, LongData}
 // SQLExecute and LongData decide alike.
 func paramsException(st *sqlclass.Statement, d Decision) bool {
 	switch {
-	case st.Class == sqlclass.Set:
+	case st.Class == sqlclass.Set && !SetsProxyVar(st):
 		// SET … = ?: the reader binds it (user variables live there).
 		return d == Decision{Target: Reader}
 	case st.Class == sqlclass.Session && st.Op == "KILL":
@@ -266,6 +266,16 @@ var allPaths = []Path{Text, Binary, SQLExecute, LongData, Prepare}
 // checkAll decides st on every path in state s and returns what breaks a rule.
 func checkAll(s *State, sql string, st *sqlclass.Statement) []string {
 	bad := checkPaths(s, sql, st)
+	// No backend has a statement the proxy prepared itself.
+	if d := Decide(s, Input{SQL: sql, St: st, Path: Prepare}); d.Handler == LocalPrepare {
+		for _, p := range executePaths {
+			for _, params := range []bool{false, true} {
+				if e := Decide(s, Input{SQL: sql, St: st, Path: p, Params: params}); e.Target != Proxy {
+					bad = append(bad, fmt.Sprintf("%v params=%v: %s after LocalPrepare", p, params, line(e)))
+				}
+			}
+		}
+	}
 	for _, p := range allPaths {
 		for _, params := range []bool{false, true} {
 			in := Input{SQL: sql, St: st, Path: p, Params: params}

@@ -276,10 +276,11 @@ func (s *State) write(st *sqlclass.Statement) Decision {
 // set: SET @v = LAST_INSERT_ID() and the like evaluate where the value
 // lives; SET @v = (SELECT …) reads like a SELECT and waits for the level.
 // With parameters the backend binds them: the reader, where user variables
-// live.
+// live; but a SET of the proxy's variables was never prepared on a backend
+// (LocalPrepare), so it stays the proxy's.
 func (s *State) set(in Input) Decision {
 	st := in.St
-	if in.Params {
+	if in.Params && !SetsProxyVar(st) {
 		return reader(false)
 	}
 	if s.HasWriter && s.diagOnWriter(st.Funcs) && WriterCanSet(st) {

@@ -89,6 +89,12 @@ var decideCases = []struct {
 		State{Forwarding: true}, Text, false, Decision{Target: Proxy, Handler: ExecuteText}},
 	{"sql execute of the inner set", "SET aurora_replica_read_consistency = 'SESSION'",
 		State{Forwarding: true}, SQLExecute, false, Decision{Target: Proxy, Handler: Set}},
+	// The proxy keeps such a prepare (LocalPrepare), so its execute is the
+	// proxy's even with a parameter: no backend has the statement.
+	{"binary set of the proxy's variable with a parameter", "SET aurora_replica_read_consistency = ?",
+		State{Forwarding: true}, Binary, true, Decision{Target: Proxy, Handler: Set}},
+	{"binary set of a user variable with a parameter", "SET @v = ?",
+		State{Forwarding: true}, Binary, true, Decision{Target: Reader}},
 	{"prepare of a mixed set", "SET @x = 1, SESSION aurora_replica_read_consistency = 'GLOBAL'",
 		State{Forwarding: true}, Prepare, false, Decision{Target: Proxy, Handler: LocalPrepare}},
 	{"prepare of a backend set", "SET time_zone = '+00:00'",
