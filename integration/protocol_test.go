@@ -908,7 +908,7 @@ func TestProtocolLoadDataLocal(t *testing.T) {
 		t.Errorf("the permanent table got %d rows", n)
 	}
 	// The session goes on: the same handler, into the temporary table.
-	r, err = c.ExecContext(ctx, "LOAD DATA LOCAL INFILE 'Reader::pldl' INTO TABLE pldl_tmp FIELDS TERMINATED BY ','")
+	_, err = c.ExecContext(ctx, "LOAD DATA LOCAL INFILE 'Reader::pldl' INTO TABLE pldl_tmp FIELDS TERMINATED BY ','")
 	if err != nil {
 		t.Fatalf("second LOAD into the temporary table: %v", err)
 	}
