@@ -164,8 +164,9 @@ func paramsException(st *sqlclass.Statement, d Decision) bool {
 		// SET … = ?: the reader binds it (user variables live there).
 		return d == Decision{Target: Reader}
 	case st.Class == sqlclass.Session && st.Op == "KILL":
-		// KILL ?: the proxy cannot read the id, so it is not its Kill.
-		return d == Decision{Target: Reader}
+		// KILL ?: the proxy cannot read the id, and the reader's thread
+		// with that number is somebody else's: refused.
+		return d.Target == Reject && d.Err == ErrKillParams
 	}
 	return false
 }

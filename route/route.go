@@ -96,6 +96,7 @@ var (
 	ErrReadOnly   = &Error{1290, "HY000", "The MySQL server is running with the --read-only option so it cannot execute this statement"}
 	ErrReadOnlyTx = &Error{1792, "25006", "Cannot execute statement in a READ ONLY transaction."}
 	ErrSuper      = &Error{1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"}
+	ErrKillParams = &Error{1295, "HY000", "This command is not supported in the prepared statement protocol yet"}
 )
 
 // OpTempRef is the operation named when DML on a permanent table reads a
@@ -188,7 +189,12 @@ func Decide(s *State, in Input) Decision {
 		}
 		return reader(false)
 	case sqlclass.Session:
-		if st.Op == "KILL" && !in.Params {
+		if st.Op == "KILL" {
+			if in.Params {
+				// The proxy cannot read a bound id, and on the reader the
+				// id would name an unrelated thread.
+				return reject(ErrKillParams)
+			}
 			return proxy(Kill)
 		}
 		return reader(false)
