@@ -373,7 +373,16 @@ func showStmt(st *Statement, c *cur) {
 		case c.accept("LIKE"):
 			st.Show.Like, st.Show.HasLike = c.strings()
 			return
-		case c.is("WHERE"):
+		case c.accept("WHERE"):
+			// WHERE Variable_name LIKE 'p' is LIKE 'p' for variables and status.
+			if st.Show.What == "VARIABLES" || st.Show.What == "STATUS" {
+				if n, ok := c.ident(); ok && upperEq(n, "VARIABLE_NAME") && c.accept("LIKE") {
+					if p, ok := c.strings(); ok && c.atEnd() {
+						st.Show.Like, st.Show.HasLike = p, true
+						return
+					}
+				}
+			}
 			st.Show.Where = true
 			return
 		}

@@ -187,7 +187,7 @@ type Show struct {
 	What    string // upper case, the word after SHOW [GLOBAL|SESSION|LOCAL] [FULL]: "VARIABLES", "STATUS", "WARNINGS", "GRANTS", …
 	Like    string // the LIKE pattern, unquoted
 	HasLike bool
-	Where   bool // a WHERE filter, which only the server can evaluate
+	Where   bool // a WHERE filter, which only the server can evaluate; WHERE Variable_name LIKE p of VARIABLES and STATUS reads as LIKE p
 }
 
 // Kill describes KILL [HARD|SOFT] [CONNECTION|QUERY] id.
