@@ -116,7 +116,7 @@ func (s *session) statement(sql string, payload []byte, more bool) (failed bool,
 		return s.toReader(payload, more)
 	case sqlclass.Session:
 		if st.Op == "KILL" {
-			return s.kill(sql, more)
+			return s.kill(st.Kill, more)
 		}
 		return s.toReader(payload, more)
 	case sqlclass.UnlockTables:
