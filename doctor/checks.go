@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fwdproxy/fwdproxy/grants"
 )
 
 // --- fix lines -------------------------------------------------------------
@@ -391,7 +393,7 @@ func CheckReadOnly(ctx context.Context, e *Env) []Result {
 	if err != nil {
 		return append(out, res(Warn, r, "read_only_bypass", "cannot read SHOW GRANTS: "+errText(err)))
 	}
-	gs := ParseGrants(lines)
+	gs := grants.Parse(lines)
 	var why []string
 	var fix []string
 	if r.mysql() {
@@ -535,7 +537,7 @@ func CheckPrivileges(ctx context.Context, e *Env) []Result {
 			out = append(out, res(Warn, s, "privileges", "cannot read SHOW GRANTS: "+errText(err)))
 			continue
 		}
-		gs := ParseGrants(lines)
+		gs := grants.Parse(lines)
 		need := []string{"SELECT"}
 		if s.Role == "writer" {
 			need = []string{"SELECT", "INSERT", "UPDATE", "DELETE"}

@@ -4,13 +4,13 @@ import (
 	"encoding/binary"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fwdproxy/fwdproxy/lint"
+	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
 // Audit mode (`serve --audit`): the proxy sits in front of today's writer
@@ -50,7 +50,7 @@ func newAuditStore(reg *prometheus.Registry) *auditStore {
 
 func (a *auditStore) add(f lint.Finding) {
 	a.counter.WithLabelValues(itoa(f.Code), f.Severity, f.Operation).Inc()
-	d := digest(f.Statement)
+	d := sqlclass.Digest(f.Statement, sqlclass.Options{})
 	key := d + "\x00" + itoa(f.Code) + "\x00" + f.Operation
 	now := time.Now()
 	a.mu.Lock()
@@ -109,49 +109,6 @@ func itoa(n int) string {
 		b[i] = '-'
 	}
 	return string(b[i:])
-}
-
-// digest normalises a statement: literals become ?, blanks collapse, words
-// are lower-cased, so statements that differ only in values group together.
-func digest(sql string) string {
-	var b strings.Builder
-	space := false
-	for i := 0; i < len(sql); i++ {
-		c := sql[i]
-		switch {
-		case c == '\'' || c == '"':
-			j := i + 1
-			for j < len(sql) && sql[j] != c {
-				if sql[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			i = j
-			b.WriteByte('?')
-			space = false
-			continue
-		case c >= '0' && c <= '9' && (i == 0 || !isIdentByte(sql[i-1])):
-			for i+1 < len(sql) && (isIdentByte(sql[i+1]) || sql[i+1] == '.') {
-				i++
-			}
-			b.WriteByte('?')
-			space = false
-			continue
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			if !space && b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			space = true
-			continue
-		}
-		space = false
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b.WriteByte(c)
-	}
-	return strings.TrimSpace(b.String())
 }
 
 // auditDispatch passes one command through to the writer after the lint

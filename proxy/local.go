@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,14 +29,14 @@ func (s *session) auroraVars() [][2]string {
 // status, or rewrites it and runs the rewritten read as decided.
 // handled=false means: run the read as it is.
 func (s *session) answerLocal(d route.Decision, x *job) (handled, failed bool, err error) {
-	sql, more := x.sql, x.more
+	sql, st, more := x.sql, &x.st, x.more
 	rewritten := func(q string) (bool, bool, error) {
 		y := *x
 		y.sql, y.payload = q, append([]byte{comQuery}, q...)
 		failed, err := s.execute(d, &y)
 		return true, failed, err
 	}
-	show := showWhat(sql)
+	show := st.Show.What
 	if show == "" && (strings.Contains(sql, "_status") || strings.Contains(sql, "_STATUS")) {
 		if q, ok := s.rewriteStatusTables(sql); ok {
 			return rewritten(q)
@@ -44,96 +45,58 @@ func (s *session) answerLocal(d route.Decision, x *job) (handled, failed bool, e
 	if show != "STATUS" && !strings.Contains(sql, "aurora") && !strings.Contains(sql, "AURORA") && !strings.Contains(sql, "Aurora") {
 		return false, false, nil
 	}
-	low := strings.ToLower(sql)
-	if cols, vals, ok := s.selectOwnVars(low, sql); ok {
+	if cols, vals, ok := s.selectOwnVars(st); ok {
 		return true, false, s.writeResultSet(cols, [][]string{vals}, more)
 	}
 	if show == "VARIABLES" {
-		failed, err := s.showMerged(sql, low, s.auroraVars(), more)
+		failed, err := s.showMerged(sql, st, s.auroraVars(), more)
 		return true, failed, err
 	}
 	if show == "STATUS" {
-		failed, err := s.showMerged(sql, low, s.srv.Metrics.StatusRows(), more)
+		failed, err := s.showMerged(sql, st, s.srv.Metrics.StatusRows(), more)
 		return true, failed, err
 	}
-	if q, ok := s.rewriteOwnVars(sql); ok {
+	if q, ok := s.rewriteOwnVars(sql, st); ok {
 		return rewritten(q)
 	}
 	return false, false, nil
 }
 
-// showWhat names what a SHOW statement shows ("VARIABLES", "STATUS", …),
-// skipping GLOBAL/SESSION/LOCAL/FULL; "" for other statements.
-func showWhat(sql string) string {
-	t := strings.TrimLeft(sql, " \t\r\n(")
-	if len(t) < 5 || (t[0]|0x20) != 's' || (t[1]|0x20) != 'h' {
-		return "" // the hot path: no allocation for ordinary reads
+// ownVar is the value of one of the proxy's variables; ok is false for an
+// @@aurora_… variable it does not have.
+func (s *session) ownVar(r sqlclass.VarRef) (v string, ok bool) {
+	if r.Scope == sqlclass.ScopeGlobal && r.Name == "aurora_replica_read_consistency" {
+		return s.srv.conf().DefaultConsistency, true
 	}
-	f := strings.Fields(strings.ToUpper(sql))
-	if len(f) < 2 || f[0] != "SHOW" {
-		return ""
-	}
-	for _, w := range f[1:] {
-		switch w {
-		case "GLOBAL", "SESSION", "LOCAL", "FULL":
-			continue
+	for _, kv := range s.auroraVars() {
+		if kv[0] == r.Name {
+			return kv[1], true
 		}
-		return strings.TrimRight(w, ";")
 	}
-	return ""
+	return "", false
 }
 
-// selectOwnVars answers `SELECT @@[session.|local.]aurora_… [, …]` when every
-// item is a variable the proxy owns.
-func (s *session) selectOwnVars(low, orig string) ([]string, []string, bool) {
-	t := strings.TrimSpace(strings.TrimRight(strings.TrimSpace(low), ";"))
-	if !strings.HasPrefix(t, "select ") {
+// selectOwnVars answers `SELECT @@[session.|local.|global.]aurora_… [AS a], …`
+// when every item is a variable the proxy owns.
+func (s *session) selectOwnVars(st *sqlclass.Statement) (cols, vals []string, ok bool) {
+	if !st.OwnVarsOnly {
 		return nil, nil, false
 	}
-	origT := strings.TrimSpace(strings.TrimRight(strings.TrimSpace(orig), ";"))
-	items := strings.Split(t[len("select "):], ",")
-	origItems := strings.Split(origT[len("select "):], ",")
-	if len(items) != len(origItems) {
-		return nil, nil, false
-	}
-	vars := s.auroraVars()
-	var cols, vals []string
-	for i, it := range items {
-		it = strings.TrimSpace(it)
-		name := strings.TrimSpace(origItems[i])
-		if k := strings.Index(it, " as "); k >= 0 {
-			name = strings.Trim(strings.TrimSpace(strings.TrimSpace(origItems[i])[k+4:]), "`'\"")
-			it = strings.TrimSpace(it[:k])
-		}
-		if !strings.HasPrefix(it, "@@") {
+	for _, r := range st.OwnVars {
+		v, ok := s.ownVar(r)
+		if !ok {
 			return nil, nil, false
 		}
-		v := strings.TrimPrefix(it, "@@")
-		for _, p := range []string{"session.", "local.", "global."} {
-			v = strings.TrimPrefix(v, p)
-		}
-		found := false
-		for _, kv := range vars {
-			if kv[0] == v {
-				if strings.HasPrefix(it, "@@global.") && v == "aurora_replica_read_consistency" {
-					kv[1] = s.srv.conf().DefaultConsistency
-				}
-				cols, vals, found = append(cols, name), append(vals, kv[1]), true
-				break
-			}
-		}
-		if !found {
-			return nil, nil, false
-		}
+		cols, vals = append(cols, r.Column), append(vals, v)
 	}
 	return cols, vals, true
 }
 
 // showMerged answers SHOW VARIABLES / SHOW STATUS: the reader's rows plus the
 // proxy's own, filtered by LIKE, sorted by name as the server does.
-func (s *session) showMerged(sql, low string, own [][2]string, more bool) (bool, error) {
-	pattern, hasLike := likePattern(sql, low)
-	if !hasLike && strings.Contains(low, " where ") {
+func (s *session) showMerged(sql string, st *sqlclass.Statement, own [][2]string, more bool) (bool, error) {
+	pattern, hasLike := st.Show.Like, st.Show.HasLike
+	if st.Show.Where {
 		// WHERE filters need the server's evaluator: the reader's rows only.
 		return s.toReader(&job{sql: sql, payload: append([]byte{comQuery}, sql...), more: more})
 	}
@@ -156,20 +119,6 @@ func (s *session) showMerged(sql, low string, own [][2]string, more bool) (bool,
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return strings.ToLower(rows[i][0]) < strings.ToLower(rows[j][0]) })
 	return false, s.writeResultSet([]string{"Variable_name", "Value"}, rows, more)
-}
-
-// likePattern extracts the pattern of `… LIKE 'pat'`.
-func likePattern(sql, low string) (string, bool) {
-	i := strings.LastIndex(low, " like ")
-	if i < 0 {
-		return "", false
-	}
-	rest := strings.TrimSpace(sql[i+6:])
-	rest = strings.TrimRight(rest, "; \t\n")
-	if len(rest) < 2 || (rest[0] != '\'' && rest[0] != '"') {
-		return "", false
-	}
-	return sqlclass.Unquote(rest), true
 }
 
 // showProxyWarnings answers SHOW WARNINGS with the proxy's own warnings.
@@ -218,31 +167,18 @@ func (s *session) writeResultSet(cols []string, rows [][]string, more bool) erro
 // kill handles KILL [CONNECTION|QUERY] id for the ids the proxy gave its
 // clients. Relaying it would kill an unrelated thread on the reader (the
 // replication threads among them).
-func (s *session) kill(sql string, more bool) (bool, error) {
-	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(sql), ";")))
-	query := false
-	var idText string
-	for _, w := range f[1:] {
-		switch w {
-		case "QUERY":
-			query = true
-		case "CONNECTION", "HARD", "SOFT":
-		default:
-			idText = w
-		}
+func (s *session) kill(k sqlclass.Kill, more bool) (bool, error) {
+	var target *session
+	if k.HasID && k.ID <= math.MaxUint32 {
+		target = s.srv.sessionByConnID(uint32(k.ID))
 	}
-	id, err := strconv.ParseUint(idText, 10, 32)
-	if err != nil {
-		return s.fail(&sqlError{1094, "HY000", "Unknown thread id: " + idText}, more)
-	}
-	target := s.srv.sessionByConnID(uint32(id))
 	if target == nil {
-		return s.fail(&sqlError{1094, "HY000", "Unknown thread id: " + idText}, more)
+		return s.fail(&sqlError{1094, "HY000", "Unknown thread id: " + k.IDText}, more)
 	}
 	if target.user != s.user {
-		return s.fail(&sqlError{1095, "HY000", "You are not owner of thread " + idText}, more)
+		return s.fail(&sqlError{1095, "HY000", "You are not owner of thread " + k.IDText}, more)
 	}
-	if query {
+	if k.Query {
 		s.srv.killQuery(target)
 	} else if target == s {
 		_ = s.writeOK(okPacket{}, false)
@@ -257,92 +193,37 @@ func (s *session) kill(sql string, more bool) (bool, error) {
 // rewriteOwnVars replaces the proxy's variables inside any statement with
 // their values as string literals, so the reader can evaluate expressions
 // around them. A bare select item keeps its column name through an alias.
-func (s *session) rewriteOwnVars(sql string) (string, bool) {
-	return s.rewriteOwnVarsTo(sql, "")
+func (s *session) rewriteOwnVars(sql string, st *sqlclass.Statement) (string, bool) {
+	return s.rewriteOwnVarsTo(sql, st, "")
 }
 
 // rewriteOwnVarsTo replaces aurora_replica_read_consistency by the
-// expression expr instead of its value when expr is not empty.
-func (s *session) rewriteOwnVarsTo(sql, expr string) (string, bool) {
-	if !strings.Contains(strings.ToLower(sql), "@@") || !strings.Contains(strings.ToLower(sql), "aurora") {
+// expression expr instead of its value when expr is not empty. st is sql's
+// classification: the references are its offsets into sql.
+func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, expr string) (string, bool) {
+	var b strings.Builder
+	last, changed := 0, false
+	for _, r := range st.OwnVars {
+		v, ok := s.ownVar(r)
+		if !ok {
+			continue
+		}
+		changed = true
+		b.WriteString(sql[last:r.Start])
+		if expr != "" && r.Name == "aurora_replica_read_consistency" && r.Scope != sqlclass.ScopeGlobal {
+			b.WriteString(expr)
+		} else {
+			b.WriteString(quoteLiteral(v))
+		}
+		if r.Bare {
+			b.WriteString(" AS `" + strings.ReplaceAll(r.Column, "`", "``") + "`")
+		}
+		last = r.End
+	}
+	if !changed {
 		return sql, false
 	}
-	vars := s.auroraVars()
-	var b strings.Builder
-	changed := false
-	for i := 0; i < len(sql); {
-		c := sql[i]
-		if c == '\'' || c == '"' || c == '`' { // copy quoted text as is
-			j := i + 1
-			for j < len(sql) && sql[j] != c {
-				if sql[j] == '\\' && c != '`' && !s.sqlOpt.NoBackslashEscapes {
-					j++
-				}
-				j++
-			}
-			if j < len(sql) {
-				j++
-			}
-			b.WriteString(sql[i:min(j, len(sql))])
-			i = j
-			continue
-		}
-		if c == '@' && i+1 < len(sql) && sql[i+1] == '@' {
-			j := i + 2
-			for j < len(sql) && (isIdentByte(sql[j]) || sql[j] == '.') {
-				j++
-			}
-			name := strings.ToLower(sql[i+2 : j])
-			global := strings.HasPrefix(name, "global.")
-			for _, p := range []string{"session.", "local.", "global."} {
-				name = strings.TrimPrefix(name, p)
-			}
-			for _, kv := range vars {
-				if kv[0] != name {
-					continue
-				}
-				v := kv[1]
-				if global && name == "aurora_replica_read_consistency" {
-					v = s.srv.conf().DefaultConsistency
-				}
-				if expr != "" && name == "aurora_replica_read_consistency" && !global {
-					b.WriteString(expr)
-				} else {
-					b.WriteString(quoteLiteral(v))
-				}
-				if bareItem(sql, i, j) {
-					b.WriteString(" AS `" + sql[i:j] + "`")
-				}
-				changed = true
-				i = j
-				goto next
-			}
-			b.WriteString(sql[i:j])
-			i = j
-			continue
-		}
-		b.WriteByte(c)
-		i++
-	next:
-	}
-	return b.String(), changed
-}
-
-func isIdentByte(c byte) bool {
-	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
-}
-
-// bareItem: sql[i:j] stands alone between SELECT or ',' and ',' or FROM or
-// the end, so it names its column.
-func bareItem(sql string, i, j int) bool {
-	before := strings.TrimRight(sql[:i], " \t\r\n")
-	after := strings.TrimLeft(sql[j:], " \t\r\n")
-	lb := strings.ToLower(before)
-	okBefore := strings.HasSuffix(before, ",") || strings.HasSuffix(lb, "select")
-	la := strings.ToLower(after)
-	okAfter := after == "" || after[0] == ',' || after[0] == ';' || strings.HasPrefix(la, "from") ||
-		strings.HasPrefix(la, "into") || strings.HasPrefix(la, "limit")
-	return okBefore && okAfter
+	return b.String() + sql[last:], true
 }
 
 func quoteLiteral(v string) string {

@@ -48,7 +48,7 @@ func (s *session) comStmtPrepare(data []byte) error {
 	if st.Class == sqlclass.Read {
 		// The proxy's variables cannot be answered in the binary protocol
 		// by the proxy: read them from a user variable set before execute.
-		if q, ok := s.rewriteOwnVarsTo(sql, "@fwdproxy_arc"); ok {
+		if q, ok := s.rewriteOwnVarsTo(sql, &st, "@fwdproxy_arc"); ok {
 			data = append([]byte{comStmtPrepare}, q...)
 			p.prep, p.ownVars = q, true
 		}

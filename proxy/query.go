@@ -165,7 +165,7 @@ func (s *session) handle(d route.Decision, x *job) (bool, error) {
 	case route.End:
 		return s.endTransaction(st, more)
 	case route.Kill:
-		return s.kill(x.sql, more)
+		return s.kill(st.Kill, more)
 	case route.PrepareText:
 		return s.textPrepare(x)
 	case route.ExecuteText:

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/grants"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -129,15 +130,13 @@ func (s *session) privileged() bool {
 	if err != nil {
 		return false
 	}
+	lines := make([]string, 0, len(res.rows))
 	for _, r := range res.rows {
 		if len(r) > 0 {
-			g := strings.ToUpper(r[0].s)
-			if strings.Contains(g, "ALL PRIVILEGES ON *.*") || strings.Contains(g, "SUPER") || strings.Contains(g, "CONNECTION ADMIN") {
-				s.super = true
-			}
+			lines = append(lines, r[0].s)
 		}
 	}
-	s.superKnown = true
+	s.super, s.superKnown = grants.SuperLike(lines), true
 	return s.super
 }
 

@@ -10,6 +10,10 @@ func classify(sql string, opt Options) Statement {
 	var f features
 	f.scan(sql, opt)
 	st := Statement{Funcs: f.funcs, UserVars: f.vars}
+	if f.own != nil {
+		st.OwnVars = f.own
+		st.OwnVarsOnly = ownVarItems(sql, opt, st.OwnVars)
+	}
 	if c.isPunct(';') {
 		if !c.atEnd() {
 			return st // stray ';' before a statement
@@ -187,7 +191,7 @@ func dispatch(st *Statement, c *cur, f *features) {
 			st.Class, st.DB = Use, n
 		}
 	case "KILL":
-		st.Class, st.Op = Session, "KILL"
+		killStmt(st, c)
 	case "SIGNAL", "RESIGNAL":
 		st.Class, st.Op = Session, strings.ToUpper(c.text())
 	case "GET":
@@ -352,6 +356,11 @@ func withStmt(st *Statement, c *cur, f *features, explain bool) {
 func showStmt(st *Statement, c *cur) {
 	st.Class, st.Op = Read, "SHOW"
 	c.adv()
+	for c.accept("GLOBAL") || c.accept("SESSION") || c.accept("LOCAL") || c.accept("FULL") {
+	}
+	if c.tok.kind == tWord {
+		st.Show.What = upper(c.text())
+	}
 	if c.is("COUNT") {
 		c.adv()
 		c.skipParens()
@@ -359,6 +368,47 @@ func showStmt(st *Statement, c *cur) {
 	if c.is("WARNINGS") || c.is("ERRORS") {
 		st.Funcs |= FnShowWarnings
 	}
+	for !c.atEnd() {
+		switch {
+		case c.accept("LIKE"):
+			st.Show.Like, st.Show.HasLike = c.strings()
+			return
+		case c.accept("WHERE"):
+			// WHERE Variable_name LIKE 'p' is LIKE 'p' for variables and status.
+			if st.Show.What == "VARIABLES" || st.Show.What == "STATUS" {
+				if n, ok := c.ident(); ok && upperEq(n, "VARIABLE_NAME") && c.accept("LIKE") {
+					if p, ok := c.strings(); ok && c.atEnd() {
+						st.Show.Like, st.Show.HasLike = p, true
+						return
+					}
+				}
+			}
+			st.Show.Where = true
+			return
+		}
+		c.adv()
+	}
+}
+
+// killStmt reads KILL [HARD|SOFT] [CONNECTION|QUERY] id. KILL QUERY ID and
+// KILL USER are not read: their "id" is no thread id.
+func killStmt(st *Statement, c *cur) {
+	st.Class, st.Op = Session, "KILL"
+	c.adv()
+	if !c.accept("HARD") {
+		c.accept("SOFT")
+	}
+	if c.accept("QUERY") {
+		st.Kill.Query = true
+	} else {
+		c.accept("CONNECTION")
+	}
+	start, end := c.tok.start, c.tok.start
+	for ; !c.atEnd(); c.adv() {
+		end = c.tok.end
+	}
+	st.Kill.IDText = c.l.s[start:end]
+	st.Kill.ID, st.Kill.HasID = decimal(st.Kill.IDText)
 }
 
 // explainStmt handles what follows EXPLAIN/DESCRIBE (or MariaDB ANALYZE when
@@ -521,13 +571,7 @@ func prepareStmt(st *Statement, c *cur) {
 		st.PrepareVar = userVarName(c.text(), c.l.opt)
 		c.adv()
 	case tString:
-		// Adjacent string literals concatenate.
-		var parts []string
-		for c.tok.kind == tString {
-			parts = append(parts, unquote(c.text(), c.l.opt))
-			c.adv()
-		}
-		st.PrepareText = strings.Join(parts, "")
+		st.PrepareText, _ = c.strings()
 	default:
 		return
 	}

@@ -582,9 +582,9 @@ var detailCases = []struct {
 	{sql: "SELECT last_insert_id(), ROW_COUNT(), FOUND_ROWS()", want: Statement{Class: Read, Op: "SELECT", Funcs: FnLastInsertID | FnRowCount | FnFoundRows}},
 	{sql: "SELECT @@warning_count, @@session.error_count", want: Statement{Class: Read, Op: "SELECT", Funcs: FnWarningCount}},
 	{sql: "SELECT @@`warning_count`", want: Statement{Class: Read, Op: "SELECT", Funcs: FnWarningCount}},
-	{sql: "SHOW WARNINGS", want: Statement{Class: Read, Op: "SHOW", Funcs: FnShowWarnings}},
-	{sql: "SHOW ERRORS LIMIT 1", want: Statement{Class: Read, Op: "SHOW", Funcs: FnShowWarnings}},
-	{sql: "SHOW COUNT(*) WARNINGS", want: Statement{Class: Read, Op: "SHOW", Funcs: FnShowWarnings}},
+	{sql: "SHOW WARNINGS", want: Statement{Class: Read, Op: "SHOW", Funcs: FnShowWarnings, Show: Show{What: "WARNINGS"}}},
+	{sql: "SHOW ERRORS LIMIT 1", want: Statement{Class: Read, Op: "SHOW", Funcs: FnShowWarnings, Show: Show{What: "ERRORS"}}},
+	{sql: "SHOW COUNT(*) WARNINGS", want: Statement{Class: Read, Op: "SHOW", Funcs: FnShowWarnings, Show: Show{What: "COUNT"}}},
 	{sql: "INSERT INTO t VALUES (LAST_INSERT_ID())", want: Statement{Class: Write, Op: "INSERT", Targets: tn("t"), Funcs: FnLastInsertID}},
 
 	// SET

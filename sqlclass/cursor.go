@@ -127,6 +127,18 @@ func (c *cur) ident() (string, bool) {
 	return "", false
 }
 
+// strings reads adjacent string literals, which concatenate, unquoted.
+func (c *cur) strings() (string, bool) {
+	if c.tok.kind != tString {
+		return "", false
+	}
+	s := unquote(c.text(), c.l.opt)
+	for c.adv().kind == tString {
+		s += unquote(c.text(), c.l.opt)
+	}
+	return s, true
+}
+
 // tableName reads [schema.]name.
 func (c *cur) tableName() (TableName, bool) {
 	if c.tok.kind != tWord && c.tok.kind != tQIdent {

@@ -12,6 +12,7 @@ type features struct {
 	vars     []string
 	seqs     []TableName // sequences NEXTVAL/SETVAL/NEXT VALUE FOR change
 	seqOdd   bool        // a sequence write whose sequence could not be read
+	own      []VarRef    // @@aurora_… references
 }
 
 func (f *features) scan(s string, opt Options) {
@@ -32,8 +33,12 @@ func (f *features) scan(s string, opt Options) {
 				f.vars = addString(f.vars, userVarName(s[t.start:t.end], opt))
 			}
 		case tSysVar:
-			if n := sysVarBase(s[t.start:t.end]); upperEq(n, "WARNING_COUNT") || upperEq(n, "ERROR_COUNT") {
+			switch n := sysVarBase(s[t.start:t.end]); {
+			case upperEq(n, "WARNING_COUNT") || upperEq(n, "ERROR_COUNT"):
 				f.funcs |= FnWarningCount
+			case len(n) > 7 && upperEq(n[:7], "AURORA_"):
+				scope, name := sysVarScope(s[t.start:t.end], opt, ScopeSession)
+				f.own = append(f.own, VarRef{Start: t.start, End: t.end, Name: name, Scope: scope})
 			}
 		case tPunct:
 			if s[t.start] == ';' && !f.multi {

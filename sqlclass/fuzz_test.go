@@ -22,6 +22,9 @@ func seedCorpus(f *testing.F) {
 	}
 	f.Add("SELECT 1; SELECT 'a\\'; SELECT 2", true, false)
 	f.Add("CREATE PROCEDURE p() BEGIN IF 1 THEN SELECT 1; END IF; END; SELECT 2", false, false)
+	f.Add("SELECT @@aurora_replica_read_consistency AS `a`, @@global.aurora_fwd_writer_idle_timeout", false, false)
+	f.Add("KILL QUERY 18446744073709551615", false, false)
+	f.Add("SHOW GLOBAL VARIABLES LIKE 'aurora\\_%' 'x'", false, false)
 }
 
 // fuzzFound holds inputs the fuzzers once failed on.
@@ -83,9 +86,38 @@ func FuzzClassify(f *testing.F) {
 				}
 			}
 		}
+		checkLocal(t, sql, opt, st)
 		Tables(sql, opt)
 		checkAgainstParser(t, sql, opt, st)
 	})
+}
+
+// checkLocal checks what the proxy reads to answer statements itself: the
+// references to its variables point at @@ tokens of sql, in order.
+func checkLocal(t *testing.T, sql string, opt Options, st Statement) {
+	end := 0
+	for _, r := range st.OwnVars {
+		if r.Start < end || r.End <= r.Start || r.End > len(sql) || !strings.HasPrefix(sql[r.Start:], "@@") {
+			t.Fatalf("Classify(%q): reference %+v out of place", sql, r)
+		}
+		if r.Bare && r.Column != sql[r.Start:r.End] {
+			t.Fatalf("Classify(%q): bare reference %+v names another column", sql, r)
+		}
+		end = r.End
+	}
+	if st.OwnVarsOnly && (st.Class != Read || len(st.OwnVars) == 0) {
+		t.Fatalf("Classify(%q): OwnVarsOnly for %v with %d references", sql, st.Class, len(st.OwnVars))
+	}
+	if st.Show.What != upper(st.Show.What) || st.Show.What != "" && st.Class != Read {
+		t.Fatalf("Classify(%q): Show %+v for %v", sql, st.Show, st.Class)
+	}
+	if k := st.Kill; k != (Kill{}) {
+		id, err := strconv.ParseUint(k.IDText, 10, 64)
+		if st.Op != "KILL" || k.HasID != (err == nil && k.IDText[0] != '+') || k.HasID && id != k.ID {
+			t.Fatalf("Classify(%q): Kill %+v", sql, k)
+		}
+	}
+	Digest(sql, opt)
 }
 
 // lockFinder reports a locking clause anywhere in a parsed statement.

@@ -267,6 +267,38 @@ func upperEq(w, kw string) bool {
 	return true
 }
 
+// upper returns s in ASCII upper case, without allocating when it already is.
+func upper(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'a' && c <= 'z' {
+			b := []byte(s)
+			for j, c := range b {
+				if c >= 'a' && c <= 'z' {
+					b[j] = c - ('a' - 'A')
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// decimal reads an unsigned decimal number; ok is false for anything else,
+// or when it overflows.
+func decimal(s string) (n uint64, ok bool) {
+	if s == "" {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		d := uint64(s[i] - '0')
+		if d > 9 || n > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
 // lower returns s in lower case, without allocating when it already is.
 // Invalid UTF-8 is lowered byte-wise so that no byte is replaced.
 func lower(s string) string {

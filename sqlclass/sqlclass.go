@@ -173,6 +173,42 @@ type Statement struct {
 	ImplicitCommit bool
 	Funcs          Funcs
 	Subquery       bool // Set: a value is a nested query, which reads tables
+	Show           Show // SHOW: what, and its filter
+	Kill           Kill // KILL
+	// OwnVars are the references to @@[scope.]aurora_… variables, which the
+	// proxy answers itself, in order. OwnVarsOnly: the statement is
+	// `SELECT ref [[AS] alias], …` and nothing else.
+	OwnVars     []VarRef
+	OwnVarsOnly bool
+}
+
+// Show describes a SHOW statement.
+type Show struct {
+	What    string // upper case, the word after SHOW [GLOBAL|SESSION|LOCAL] [FULL]: "VARIABLES", "STATUS", "WARNINGS", "GRANTS", …
+	Like    string // the LIKE pattern, unquoted
+	HasLike bool
+	Where   bool // a WHERE filter, which only the server can evaluate; WHERE Variable_name LIKE p of VARIABLES and STATUS reads as LIKE p
+}
+
+// Kill describes KILL [HARD|SOFT] [CONNECTION|QUERY] id.
+type Kill struct {
+	Query  bool   // KILL QUERY: the running statement, not the connection
+	ID     uint64 // the thread id, when HasID
+	HasID  bool   // IDText is a decimal number
+	IDText string // what stands where the id goes, as written, for error messages
+}
+
+// VarRef is one reference to a variable @@[scope.]aurora_….
+type VarRef struct {
+	Start, End int      // the @@… token: sql[Start:End] of the text given to Classify
+	Name       string   // lower case, without @@ and scope
+	Scope      VarScope // ScopeGlobal for @@global., else ScopeSession
+	// Column is the name of the column a select item made only of this
+	// reference gets: its alias, unquoted, or its text; "" when it is not such
+	// an item. Bare: such an item without alias, whose column name a rewrite
+	// of the reference must keep.
+	Column string
+	Bare   bool
 }
 
 // Classify classifies one statement. A text that holds more than one
@@ -216,6 +252,7 @@ func merge(a, b Statement) Statement {
 		a.UserVars = addString(a.UserVars, v)
 	}
 	a.Funcs |= b.Funcs
+	a.OwnVarsOnly = a.OwnVarsOnly && b.OwnVarsOnly
 	a.ImplicitCommit = a.ImplicitCommit || b.ImplicitCommit
 	return a
 }

@@ -1,4 +1,5 @@
-package doctor
+// Package grants reads SHOW GRANTS: which privileges a user holds, where.
+package grants
 
 import (
 	"sort"
@@ -41,9 +42,9 @@ func NormPriv(p string) string {
 	return p
 }
 
-// ParseGrant reads one line of SHOW GRANTS. ok is false for lines that grant
+// ParseLine reads one line of SHOW GRANTS. ok is false for lines that grant
 // nothing (SET DEFAULT ROLE …) or that it cannot read.
-func ParseGrant(line string) (g Grant, ok bool) {
+func ParseLine(line string) (g Grant, ok bool) {
 	s := strings.TrimSpace(line)
 	if len(s) < 6 || !strings.EqualFold(s[:6], "GRANT ") {
 		return Grant{}, false
@@ -114,14 +115,14 @@ func splitTop(s string) []string {
 	return append(out, s[start:])
 }
 
-// Grants is a user's parsed SHOW GRANTS.
-type Grants []Grant
+// List is a user's parsed SHOW GRANTS.
+type List []Grant
 
-// ParseGrants parses every line, skipping the ones that grant nothing.
-func ParseGrants(lines []string) Grants {
-	var gs Grants
+// Parse parses every line, skipping the ones that grant nothing.
+func Parse(lines []string) List {
+	var gs List
 	for _, l := range lines {
-		if g, ok := ParseGrant(l); ok {
+		if g, ok := ParseLine(l); ok {
 			gs = append(gs, g)
 		}
 	}
@@ -132,7 +133,7 @@ func ParseGrants(lines []string) Grants {
 var tablePrivs = map[string]bool{"SELECT": true, "INSERT": true, "UPDATE": true, "DELETE": true}
 
 // HasGlobal reports whether priv is granted on *.* (directly or by ALL PRIVILEGES).
-func (gs Grants) HasGlobal(priv string) bool {
+func (gs List) HasGlobal(priv string) bool {
 	priv = NormPriv(priv)
 	for _, g := range gs {
 		if !g.Global() {
@@ -148,7 +149,7 @@ func (gs Grants) HasGlobal(priv string) bool {
 }
 
 // Scopes returns the non-global scopes where a table privilege is granted.
-func (gs Grants) Scopes(priv string) []string {
+func (gs List) Scopes(priv string) []string {
 	priv = NormPriv(priv)
 	seen := map[string]bool{}
 	for _, g := range gs {
@@ -171,11 +172,20 @@ func (gs Grants) Scopes(priv string) []string {
 
 // HasRoles reports whether some privileges come through roles, which SHOW
 // GRANTS does not always expand.
-func (gs Grants) HasRoles() bool {
+func (gs List) HasRoles() bool {
 	for _, g := range gs {
 		if g.Role {
 			return true
 		}
 	}
 	return false
+}
+
+// SuperLike reports whether SHOW GRANTS lines give SUPER or CONNECTION ADMIN
+// on *.* (ALL PRIVILEGES among them): the privileges that write through
+// read_only and that Aurora lets start a READ WRITE transaction. A role
+// counts only through the lines of its grants that SHOW GRANTS prints.
+func SuperLike(lines []string) bool {
+	gs := Parse(lines)
+	return gs.HasGlobal("SUPER") || gs.HasGlobal("CONNECTION ADMIN")
 }
