@@ -346,11 +346,12 @@ func TestRejections(t *testing.T) {
 			t.Errorf("%s: message %q", q, err)
 		}
 	}
-	// With forwarding off in the session, DDL is still rejected; XA and
-	// SAVEPOINT run on the reader like on a plain replica.
+	// With forwarding off in the session, DDL is still refused, with the
+	// plain read-only replica's 1290; XA and SAVEPOINT run on the reader
+	// like on a plain replica.
 	exec(t, c, "SET aurora_replica_read_consistency = ''")
 	for _, q := range always[:3] {
-		wantErr(t, errOf(c, q), 1235, "")
+		wantErr(t, errOf(c, q), 1290, "")
 	}
 	exec(t, c, "XA START 'xoff'")
 	exec(t, c, "XA END 'xoff'")

@@ -264,8 +264,12 @@ func (s *session) rejected(x *stmt, e *route.Error) {
 		s.reject(x, e, op, "write in a READ ONLY transaction (START TRANSACTION READ ONLY, SET TRANSACTION READ ONLY or tx_read_only=1): nothing is forwarded in it")
 	case route.ErrReadOnly.Code:
 		why := "write with forwarding off (aurora_replica_read_consistency = ''): set it to SESSION, GLOBAL or EVENTUAL, or send the write to the writer"
-		if st.Class == sqlclass.Unknown {
+		switch st.Class {
+		case sqlclass.Unknown:
 			why = "fwdproxy cannot classify this statement and treats it as a write; with forwarding off (aurora_replica_read_consistency = '') that is refused"
+		case sqlclass.DDL, sqlclass.Plugin, sqlclass.LoadData:
+			// Never forwarded: with forwarding on it gets 1235.
+			why = "refused as on a read-only replica (forwarding is off); " + s.whyNotSupported(st, op)
 		}
 		s.reject(x, e, op, why)
 	default:

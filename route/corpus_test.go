@@ -251,7 +251,8 @@ func checkDecision(s *State, in Input, d Decision) []string {
 	// Refused always, on every path.
 	if st.Class == sqlclass.DDL || st.Class == sqlclass.Plugin ||
 		st.Class == sqlclass.LoadData && (!execute || !allTemp) {
-		rule(code == 1235, "DDL, plugins and LOAD into a permanent table get 1235")
+		rule(code == 1235 && s.Forwarding || code == 1290 && !s.Forwarding,
+			"DDL, plugins and LOAD into a permanent table get 1235, 1290 with forwarding off")
 	}
 
 	if !execute {

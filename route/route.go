@@ -173,16 +173,16 @@ func Decide(s *State, in Input) Decision {
 		if s.Temp.All(s.DB, st.Targets) {
 			return writable(NoChange)
 		}
-		return reject(NotSupported(opOr(st.Op, "LOAD DATA")))
+		return s.refuse(opOr(st.Op, "LOAD DATA"))
 	case sqlclass.CreateTempTable:
 		// Its target is temporary, so reading other temporary tables is fine.
 		return writable(AddTemp)
 	case sqlclass.DropTempTable:
 		return writable(DropTemp)
 	case sqlclass.DDL:
-		return reject(NotSupported(opOr(st.Op, "DDL")))
+		return s.refuse(opOr(st.Op, "DDL"))
 	case sqlclass.Plugin:
-		return reject(NotSupported(opOr(st.Op, "INSTALL PLUGIN")))
+		return s.refuse(opOr(st.Op, "INSTALL PLUGIN"))
 	case sqlclass.XA, sqlclass.Savepoint, sqlclass.LockTables, sqlclass.Call:
 		if s.Forwarding {
 			return reject(NotSupported(opOr(st.Op, st.Class.String())))
@@ -267,7 +267,7 @@ func (s *State) write(st *sqlclass.Statement) Decision {
 			return writable(NoChange)
 		}
 		if s.Temp.RefFromPermanent(s.DB, st) != "" {
-			return reject(NotSupported(OpTempRef))
+			return s.refuse(OpTempRef)
 		}
 	}
 	if s.ReadOnly {
@@ -311,6 +311,16 @@ func WriterCanSet(st *sqlclass.Statement) bool {
 	return len(st.Assignments) > 0
 }
 
+// refuse rejects what write forwarding never runs: 1235, which names
+// forwarding, in a session that forwards; in one that does not, 1290, as a
+// plain read-only replica answers.
+func (s *State) refuse(op string) Decision {
+	if !s.Forwarding {
+		return reject(ErrReadOnly)
+	}
+	return reject(NotSupported(op))
+}
+
 // decidePrepare: where a statement is prepared, so that its metadata and
 // syntax errors come from a server. Statements Aurora refuses are refused
 // at prepare time too, so the client learns early.
@@ -318,11 +328,11 @@ func decidePrepare(s *State, in Input) Decision {
 	st := in.St
 	switch st.Class {
 	case sqlclass.DDL:
-		return reject(NotSupported(opOr(st.Op, "DDL")))
+		return s.refuse(opOr(st.Op, "DDL"))
 	case sqlclass.Plugin:
-		return reject(NotSupported(opOr(st.Op, "INSTALL PLUGIN")))
+		return s.refuse(opOr(st.Op, "INSTALL PLUGIN"))
 	case sqlclass.LoadData:
-		return reject(NotSupported(opOr(st.Op, "LOAD DATA")))
+		return s.refuse(opOr(st.Op, "LOAD DATA"))
 	case sqlclass.Read, sqlclass.Empty, sqlclass.Session:
 		return reader(false)
 	case sqlclass.Set:

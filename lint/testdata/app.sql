@@ -322,8 +322,8 @@ COMMIT;
 LOCK TABLES orders READ;
 UNLOCK TABLES;
 CALL report_only(); -- want: warning call-on-reader
-CREATE TABLE t_off (a INT); -- want: 1235
-LOAD DATA INFILE 'x.csv' INTO TABLE orders; -- want: 1235
+CREATE TABLE t_off (a INT); -- want: 1290
+LOAD DATA INFILE 'x.csv' INTO TABLE orders; -- want: 1290
 SET STATEMENT max_statement_time = 5 FOR UPDATE orders SET total = 0; -- want: 1290
 CREATE TEMPORARY TABLE tmp_off (a INT);
 INSERT INTO tmp_off VALUES (1);
