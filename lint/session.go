@@ -246,7 +246,6 @@ func (x *stmt) opOr(def string) string {
 
 // notSupported frames the operation in route's 1235 text: route.Error
 // carries only the client's message, so the operation is read back from it.
-var notSupportedPrefix, notSupportedSuffix, _ = strings.Cut(route.NotSupported("\x00").Msg, "\x00")
 
 // rejected reports route's rejection of x, with lint's explanation.
 func (s *session) rejected(x *stmt, e *route.Error) {
@@ -273,14 +272,9 @@ func (s *session) rejected(x *stmt, e *route.Error) {
 		}
 		s.reject(x, e, op, why)
 	default:
-		op = notSupportedOp(e)
+		op = e.Op
 		s.reject(x, e, op, s.whyNotSupported(st, op))
 	}
-}
-
-// notSupportedOp is the operation a 1235 names.
-func notSupportedOp(e *route.Error) string {
-	return strings.TrimSuffix(strings.TrimPrefix(e.Msg, notSupportedPrefix), notSupportedSuffix)
 }
 
 // whyNotSupported explains a 1235 by what the statement is.
@@ -463,18 +457,18 @@ func (s *session) set(x *stmt) {
 			v := sqlclass.Unquote(a.Value)
 			lvl, ok := ParseLevel(v)
 			if !ok {
-				s.reject(x, &route.Error{Code: 1231, State: "42000", Msg: "Variable 'aurora_replica_read_consistency' can't be set to the value of '" + v + "'"},
+				s.reject(x, route.ErrBadValue("aurora_replica_read_consistency", v),
 					"SET aurora_replica_read_consistency", "valid values are '', EVENTUAL, SESSION and GLOBAL")
 				return
 			}
 			if s.inTx() && (lvl == Off) != (s.level == Off) {
-				s.reject(x, &route.Error{Code: 1766, State: "HY000", Msg: "The system variable aurora_replica_read_consistency cannot be set when there is an ongoing transaction."},
+				s.reject(x, route.ErrLevelInTx,
 					"SET aurora_replica_read_consistency", "switching forwarding on or off inside a transaction is refused: set it before BEGIN")
 				return
 			}
 			newLevel, setLevel = lvl, true
 		case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
-			s.reject(x, &route.Error{Code: 1238, State: "HY000", Msg: "Variable '" + a.Name + "' is a read only variable"},
+			s.reject(x, route.ErrReadOnlyVar(a.Name),
 				"SET "+a.Name, a.Name+" is read-only in the session; fwdproxy sets it by flag")
 			return
 		case "tx_read_only", "transaction_read_only":
@@ -573,7 +567,7 @@ func (s *session) prepare(x *stmt) {
 	}
 	inner := sqlclass.Classify(text, s.opt)
 	if d := s.prepareDecision(text, &inner); d.Target == route.Reject {
-		op := notSupportedOp(d.Err)
+		op := errOp(d.Err, &inner)
 		s.reject(x, d.Err, op, "PREPARE of "+op+" is refused at prepare time: "+s.whyPrepare(&inner, op))
 		return
 	}
@@ -614,10 +608,22 @@ func (s *session) binaryExecute(x *stmt) {
 	s.statement(x)
 }
 
+// errOp names what a rejection refuses: the operation a 1235 names, else
+// the statement's.
+func errOp(e *route.Error, st *sqlclass.Statement) string {
+	if e.Op != "" {
+		return e.Op
+	}
+	if st.Op != "" {
+		return st.Op
+	}
+	return "statement"
+}
+
 // binaryPrepare is COM_STMT_PREPARE.
 func (s *session) binaryPrepare(x *stmt) {
 	if d := s.prepareDecision(x.sql, &x.st); d.Target == route.Reject {
-		op := notSupportedOp(d.Err)
+		op := errOp(d.Err, &x.st)
 		s.reject(x, d.Err, op, "prepared "+op+" is refused at prepare time: "+s.whyPrepare(&x.st, op))
 	}
 }

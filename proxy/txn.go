@@ -275,11 +275,11 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 				newLevel = &lvl
 				continue
 			case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
-				return s.reject(&sqlError{1238, "HY000", "Variable '" + a.Name + "' is a read only variable"}, more)
+				return s.reject(routeErr(route.ErrReadOnlyVar(a.Name)), more)
 			case "tx_read_only", "transaction_read_only":
 				v, ok := sqlclass.BoolValue(a.Value)
 				if !ok {
-					return s.reject(&sqlError{1231, "42000", "Variable '" + a.Name + "' can't be set to the value of '" + sqlclass.Unquote(a.Value) + "'"}, more)
+					return s.reject(routeErr(route.ErrBadValue(a.Name, sqlclass.Unquote(a.Value))), more)
 				}
 				if s.inTransaction() {
 					return s.reject(&sqlError{1568, "25001", "Transaction characteristics can't be changed while a transaction is in progress"}, more)
@@ -380,14 +380,14 @@ func (s *session) setFromWriter(st *sqlclass.Statement, more bool) (bool, error)
 func (s *session) checkConsistencySet(raw string) (consistency.Level, *sqlError) {
 	v := sqlclass.Unquote(raw)
 	if !s.srv.Forwarding() {
-		return 0, &sqlError{1238, "HY000", "Variable 'aurora_replica_read_consistency' is a read only variable"}
+		return 0, routeErr(route.ErrReadOnlyVar("aurora_replica_read_consistency"))
 	}
 	lvl, ok := parseConsistency(v)
 	if !ok {
-		return 0, &sqlError{1231, "42000", "Variable 'aurora_replica_read_consistency' can't be set to the value of '" + v + "'"}
+		return 0, routeErr(route.ErrBadValue("aurora_replica_read_consistency", v))
 	}
 	if s.inTransaction() && (lvl == 0) != (s.level == 0) {
-		return 0, &sqlError{1766, "HY000", "The system variable aurora_replica_read_consistency cannot be set when there is an ongoing transaction."}
+		return 0, routeErr(route.ErrLevelInTx)
 	}
 	return lvl, nil
 }

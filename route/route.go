@@ -89,14 +89,15 @@ type Error struct {
 	Code  uint16
 	State string
 	Msg   string
+	Op    string // the operation a 1235 names
 }
 
 // Errors of the write-forwarding contract.
 var (
-	ErrReadOnly   = &Error{1290, "HY000", "The MySQL server is running with the --read-only option so it cannot execute this statement"}
-	ErrReadOnlyTx = &Error{1792, "25006", "Cannot execute statement in a READ ONLY transaction."}
-	ErrSuper      = &Error{1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"}
-	ErrKillParams = &Error{1295, "HY000", "This command is not supported in the prepared statement protocol yet"}
+	ErrReadOnly   = &Error{Code: 1290, State: "HY000", Msg: "The MySQL server is running with the --read-only option so it cannot execute this statement"}
+	ErrReadOnlyTx = &Error{Code: 1792, State: "25006", Msg: "Cannot execute statement in a READ ONLY transaction."}
+	ErrSuper      = &Error{Code: 1227, State: "42000", Msg: "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"}
+	ErrKillParams = &Error{Code: 1295, State: "HY000", Msg: "This command is not supported in the prepared statement protocol yet"}
 )
 
 // OpTempRef is the operation named when DML on a permanent table reads a
@@ -105,8 +106,25 @@ const OpTempRef = "DML on a permanent table that references a temporary table"
 
 // NotSupported is Aurora's 1235 for op.
 func NotSupported(op string) *Error {
-	return &Error{1235, "42000", "This version of MySQL doesn't yet support '" + op + " with write forwarding'"}
+	return &Error{1235, "42000", "This version of MySQL doesn't yet support '" + op + " with write forwarding'", op}
 }
+
+// Errors of SET handling, which the proxy's Set handler gives and lint
+// reports.
+
+// ErrBadValue is 1231 for a value variable name cannot take.
+func ErrBadValue(name, value string) *Error {
+	return &Error{Code: 1231, State: "42000", Msg: "Variable '" + name + "' can't be set to the value of '" + value + "'"}
+}
+
+// ErrReadOnlyVar is 1238 for a variable the session cannot set.
+func ErrReadOnlyVar(name string) *Error {
+	return &Error{Code: 1238, State: "HY000", Msg: "Variable '" + name + "' is a read only variable"}
+}
+
+// ErrLevelInTx is 1766: forwarding cannot be switched on or off inside a
+// transaction.
+var ErrLevelInTx = &Error{Code: 1766, State: "HY000", Msg: "The system variable aurora_replica_read_consistency cannot be set when there is an ongoing transaction."}
 
 // State is the session state a decision depends on.
 type State struct {
