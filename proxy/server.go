@@ -72,6 +72,9 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	if m == nil {
 		m = metrics.New()
 	}
+	if cfg.Audit && cfg.AuditModel == nil {
+		return nil, fmt.Errorf("audit mode needs Config.AuditModel")
+	}
 	if cfg.Audit {
 		cfg.Reader = cfg.Writer // one backend: today's writer
 		cfg.PushTracking = false

@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
-	"github.com/fwdproxy/fwdproxy/lint"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -66,7 +65,7 @@ type session struct {
 	// it held a transaction: the next statement gets the terminated error.
 	terminated        bool
 	super, superKnown bool              // privileged(): SUPER or CONNECTION ADMIN
-	auditor           *lint.Auditor     // audit mode: what forwarding would do
+	auditor           AuditModel        // audit mode: what forwarding would do
 	auditStmts        map[uint32]string // audit mode: prepared texts by id
 	lastWarn          []warning         // proxy-made warnings for the next SHOW WARNINGS
 	txOpen            atomic.Bool       // inTransaction(), published for Shutdown
@@ -113,7 +112,7 @@ func (s *session) openReader() error {
 	if s.srv.conf().Audit {
 		// Audit mode passes everything through to the writer unchanged.
 		s.reader = r
-		s.auditor = lint.NewAuditor(lint.Config{Consistency: lint.Session}, s.srv.audit.add)
+		s.auditor = s.newAuditor()
 		s.auditStmts = map[uint32]string{}
 		return nil
 	}
