@@ -97,13 +97,7 @@ func (s *session) statement(sql string, payload []byte, more bool) (failed bool,
 		return s.fail(s.takeTerminated(), more)
 	}
 	s.forgetWarnings(st)
-	d := s.decide(sql, st, route.Text, false)
-	if st.Class == sqlclass.Read && (d.Target == route.Reader || d.Target == route.Writer) {
-		if handled, failed, err := s.answerLocal(d, &x); handled {
-			return failed, err
-		}
-	}
-	return s.execute(d, &x)
+	return s.execute(s.decide(sql, st, route.Text, false), &x)
 }
 
 // forgetWarnings drops the proxy's warnings of the previous statement
@@ -117,6 +111,9 @@ func (s *session) forgetWarnings(st *sqlclass.Statement) {
 // execute carries out a routing decision, then applies its state change
 // when the statement succeeded.
 func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
+	if d.Rewrite != route.NoRewrite {
+		x = s.rewritten(d.Rewrite, x)
+	}
 	switch d.Target {
 	case route.Reject:
 		return s.reject(routeErr(d.Err), x.more)
@@ -166,6 +163,12 @@ func (s *session) handle(d route.Decision, x *job) (bool, error) {
 		return s.endTransaction(st, more)
 	case route.Kill:
 		return s.kill(st.Kill, more)
+	case route.OwnVars:
+		return false, s.selectOwnVars(st, more)
+	case route.ShowVariables:
+		return s.showMerged(x.sql, st, s.auroraVars(), more)
+	case route.ShowStatus:
+		return s.showMerged(x.sql, st, s.srv.Metrics.StatusRows(), more)
 	case route.PrepareText:
 		return s.textPrepare(x)
 	case route.ExecuteText:

@@ -66,10 +66,13 @@ const (
 	ExecuteText            // EXECUTE name
 	Deallocate             // DEALLOCATE PREPARE
 	LocalPrepare           // the backends cannot prepare it (it sets the proxy's variables): the proxy keeps it
+	OwnVars                // SELECT of the proxy's own variables only: the proxy answers
+	ShowVariables          // SHOW VARIABLES that may list the proxy's variables: the reader's rows and the proxy's
+	ShowStatus             // SHOW STATUS: the reader's rows and the proxy's Aurora_fwd_* rows
 )
 
 var handlerNames = [...]string{"", "ShowWarnings", "Set", "SetTransaction", "Begin", "End", "Kill",
-	"PrepareText", "ExecuteText", "Deallocate", "LocalPrepare"}
+	"PrepareText", "ExecuteText", "Deallocate", "LocalPrepare", "OwnVars", "ShowVariables", "ShowStatus"}
 
 func (h Handler) String() string { return handlerNames[h] }
 
@@ -160,6 +163,33 @@ type Decision struct {
 	// the writer instead.
 	Wait   bool
 	Change Change
+	// Rewrite: the read names the proxy's variables or status tables, which
+	// the proxy replaces in the text before the read runs.
+	Rewrite Rewrite
+}
+
+// Rewrite is how the proxy changes a read's text before it runs.
+type Rewrite uint8
+
+// Rewrites.
+const (
+	NoRewrite    Rewrite = iota
+	OwnVarValues         // each @@aurora_… the proxy owns becomes its value
+	StatusTables         // each global_status/session_status table gains the Aurora_fwd_* rows
+)
+
+// OwnVarNames are the variables the proxy owns, in SHOW VARIABLES order.
+var OwnVarNames = []string{
+	"aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct", "aurora_replica_read_consistency",
+}
+
+func ownVar(name string) bool {
+	for _, n := range OwnVarNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 func reader(wait bool) Decision  { return Decision{Target: Reader, Wait: wait} }
@@ -253,10 +283,63 @@ func (s *State) read(in Input) Decision {
 	if s.HasWriter && (s.diagOnWriter(st.Funcs) || (s.LastForwarded && showDiag)) {
 		return Decision{Target: WriterAside}
 	}
+	d := reader(true)
 	if s.TxWriter && s.Waits && !s.readsTemp(in.SQL) {
-		return Decision{Target: Writer}
+		d = Decision{Target: Writer}
 	}
-	return reader(true)
+	if in.Path == Text {
+		return own(st, d)
+	}
+	return d
+}
+
+// own: a text read that names the proxy's own variables or status is
+// answered by the proxy, merged with the reader's rows, or rewritten so
+// that the backend d names evaluates the rest of it.
+func own(st *sqlclass.Statement, d Decision) Decision {
+	known := anyOwn(st.OwnVars)
+	show := st.Show
+	switch {
+	case st.Funcs&sqlclass.FnStatusTable != 0:
+		d.Rewrite = StatusTables
+	case show.What == "STATUS" && !show.Where:
+		return proxy(ShowStatus)
+	case st.OwnVarsOnly && allOwn(st.OwnVars):
+		return proxy(OwnVars)
+	case show.What == "VARIABLES" && !show.Where && (!show.HasLike || likeOwn(show.Like)):
+		return proxy(ShowVariables)
+	case known:
+		d.Rewrite = OwnVarValues
+	}
+	return d
+}
+
+func anyOwn(refs []sqlclass.VarRef) bool {
+	for _, r := range refs {
+		if ownVar(r.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+func allOwn(refs []sqlclass.VarRef) bool {
+	for _, r := range refs {
+		if !ownVar(r.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+// likeOwn: a SHOW VARIABLES LIKE pattern matches one of the proxy's variables.
+func likeOwn(pattern string) bool {
+	for _, n := range OwnVarNames {
+		if sqlclass.MatchLike(pattern, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // diagOnWriter: the functions a statement uses answer from the writer,
@@ -351,7 +434,15 @@ func decidePrepare(s *State, in Input) Decision {
 		return s.refuse(opOr(st.Op, "INSTALL PLUGIN"))
 	case sqlclass.LoadData:
 		return s.refuse(opOr(st.Op, "LOAD DATA"))
-	case sqlclass.Read, sqlclass.Empty, sqlclass.Session:
+	case sqlclass.Read:
+		if anyOwn(st.OwnVars) {
+			// The proxy cannot answer in the binary protocol: the reader
+			// prepares the text with the proxy's variables replaced, each
+			// execute reading the session's level from a user variable.
+			return Decision{Target: Reader, Rewrite: OwnVarValues}
+		}
+		return reader(false)
+	case sqlclass.Empty, sqlclass.Session:
 		return reader(false)
 	case sqlclass.Set:
 		if SetsProxyVar(st) {
