@@ -460,4 +460,3 @@ func BenchmarkStatusRows(b *testing.B) {
 		_ = m.StatusRows()
 	}
 }
-
