@@ -357,8 +357,6 @@ func shown(sql string) string {
 	return sql
 }
 
-var changeNames = [...]string{"-", "AddTemp", "DropTemp", "UseDB"}
-
 // line is a decision as one line: Target Handler Wait Change ErrCode.
 func line(d Decision) string {
 	h, wait, code := d.Handler.String(), "-", "-"
@@ -371,7 +369,7 @@ func line(d Decision) string {
 	if d.Err != nil {
 		code = fmt.Sprint(d.Err.Code)
 	}
-	return fmt.Sprintf("%-14s %-14s %-4s %-8s %s", d.Target, h, wait, changeNames[d.Change], code)
+	return fmt.Sprintf("%-14s %-14s %-4s %-8s %s", d.Target, h, wait, d.Change, code)
 }
 
 // TestGolden writes each statement's decision in the golden states to

@@ -73,17 +73,6 @@ var handlerNames = [...]string{"", "ShowWarnings", "Set", "SetTransaction", "Beg
 
 func (h Handler) String() string { return handlerNames[h] }
 
-// Change is the session state a statement changes when it succeeds.
-type Change uint8
-
-// Changes.
-const (
-	NoChange Change = iota
-	AddTemp         // its targets become this session's temporary tables
-	DropTemp        // its targets stop being temporary tables
-	UseDB           // the current database becomes Statement.DB
-)
-
 // Error is a rejection, as the client sees it.
 type Error struct {
 	Code  uint16
@@ -159,7 +148,7 @@ type Decision struct {
 	// needs; when the wait times out with the writer as fallback, run on
 	// the writer instead.
 	Wait   bool
-	Change Change
+	Change Change // what Session.Apply changes when the statement succeeds
 }
 
 func reader(wait bool) Decision  { return Decision{Target: Reader, Wait: wait} }
