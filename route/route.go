@@ -115,20 +115,17 @@ func ErrReadOnlyVar(name string) *Error {
 // transaction.
 var ErrLevelInTx = &Error{Code: 1766, State: "HY000", Msg: "The system variable aurora_replica_read_consistency cannot be set when there is an ongoing transaction."}
 
-// State is the session state a decision depends on.
+// State is the session state a decision depends on: the session's own
+// (Session, which only Apply changes) and what the proxy reads of its
+// connections and settings when it decides.
 type State struct {
-	Forwarding       bool // writes are forwarded: the session's level is not off and the server's switch is on
-	Waits            bool // the level is SESSION or GLOBAL
-	TxWriter         bool // the writer holds the session's open transaction
-	ReadOnly         bool // the open (or next) transaction is READ ONLY
-	ReaderInTx       bool // the reader is inside a transaction: its guard cannot be lifted
-	HasWriter        bool // the session has a writer connection
-	LastForwarded    bool // the previous statement ran on the writer
-	InsertIDOnWriter bool // LAST_INSERT_ID() lives on the writer
-	ProxyWarnings    bool // the previous statement left warnings made by the proxy
-	DB               string
-	Temp             sqlclass.TempTables
-	Opt              sqlclass.Options // how the session's sql_mode lexes
+	Session
+	Forwarding    bool             // writes are forwarded: the session's level is not off and the server's switch is on
+	Waits         bool             // the level is SESSION or GLOBAL
+	ReaderInTx    bool             // the reader is inside a transaction: its guard cannot be lifted
+	HasWriter     bool             // the session has a writer connection
+	ProxyWarnings bool             // the previous statement left warnings made by the proxy
+	Opt           sqlclass.Options // how the session's sql_mode lexes
 }
 
 // Input is one statement and how it arrived.
@@ -277,7 +274,7 @@ func (s *State) write(st *sqlclass.Statement) Decision {
 			return s.refuse(OpTempRef)
 		}
 	}
-	if s.ReadOnly {
+	if s.ReadOnly() {
 		return reject(ErrReadOnlyTx)
 	}
 	if !s.Forwarding {

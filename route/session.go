@@ -9,7 +9,13 @@ import "github.com/fwdproxy/fwdproxy/sqlclass"
 // Only Apply changes it (and a reset: the zero value, keeping the current
 // database), so every change is one of the Changes below: those Decide
 // names, what the servers' status flags say, and the transactions the
-// proxy opens and ends itself.
+// proxy opens and ends itself. To check, in the proxy, which keeps it in
+// session.state: this finds no other write (assignment, map write,
+// delete, or a pointer taken),
+//
+//	grep -rnE 's\.state\.[A-Z][A-Za-z]*(\[[^]]*\])? *([-+]?=[^=]|\+\+|--|,[^()]*[^=!<>]=[^=])|delete\(s\.state\.|&s\.state\b' proxy/
+//
+// and `grep -rn 's\.state = \|s\.state\.Apply' proxy/` lists every change.
 type Session struct {
 	// From the servers' status flags, where they say it.
 	AutocommitOff bool // the reader's AUTOCOMMIT flag is off: the client's setting
