@@ -15,7 +15,8 @@ import "github.com/fwdproxy/fwdproxy/sqlclass"
 //
 //	grep -rnE 's\.state\.[A-Z][A-Za-z]*(\[[^]]*\])? *([-+]?=[^=]|\+\+|--|,[^()]*[^=!<>]=[^=])|delete\(s\.state\.|&s\.state\b' proxy/
 //
-// and `grep -rn 's\.state = \|s\.state\.Apply' proxy/` lists every change.
+// (proxy's TestStateWrittenOnlyByApply runs it), and
+// `grep -rn 's\.state = \|s\.state\.Apply' proxy/` lists every change.
 type Session struct {
 	// From the servers' status flags, where they say it.
 	AutocommitOff bool // the reader's AUTOCOMMIT flag is off: the client's setting
