@@ -167,7 +167,7 @@ func (s *session) comStmtExecute(data []byte) error {
 	if p == nil {
 		return s.writeErr(errUnknownStmt(id, "mysqld_stmt_execute"), false)
 	}
-	if s.terminated {
+	if s.state.Terminated {
 		return s.writeErr(s.takeTerminated(), false)
 	}
 	s.forgetWarnings(&p.st)

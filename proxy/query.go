@@ -40,21 +40,17 @@ type job struct {
 	text    string    // EXECUTE of the statement PREPAREd under this name
 }
 
-// routeState is the session as the routing rule sees it.
+// routeState is the session as the routing rule sees it: its state, and
+// what its connections and settings say now.
 func (s *session) routeState() route.State {
 	return route.State{
-		Forwarding:       s.forwardingActive(),
-		Waits:            s.level.Waits(),
-		TxWriter:         s.txWriter,
-		ReadOnly:         s.readOnlyAccess(),
-		ReaderInTx:       s.reader.inTrans(),
-		HasWriter:        s.writer != nil,
-		LastForwarded:    s.lastForwarded,
-		InsertIDOnWriter: s.insertIDOnWriter,
-		ProxyWarnings:    len(s.lastWarn) > 0,
-		DB:               s.db,
-		Temp:             s.tempTables,
-		Opt:              s.sqlOpt,
+		Session:       s.state,
+		Forwarding:    s.forwardingActive(),
+		Waits:         s.level.Waits(),
+		ReaderInTx:    s.reader.inTrans(),
+		HasWriter:     s.writer != nil,
+		ProxyWarnings: len(s.lastWarn) > 0,
+		Opt:           s.sqlOpt,
 	}
 }
 
@@ -93,7 +89,7 @@ func (s *session) statement(sql string, payload []byte, more bool) (failed bool,
 	}
 	x := job{sql: sql, st: sqlclass.Classify(sql, s.sqlOpt), payload: payload, more: more}
 	st := &x.st
-	if s.terminated {
+	if s.state.Terminated {
 		return s.fail(s.takeTerminated(), more)
 	}
 	s.forgetWarnings(st)
@@ -142,7 +138,7 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 		}
 	}
 	if !failed && err == nil {
-		s.apply(d.Change, &x.st)
+		s.state.Apply(d.Change, route.Fact{Targets: x.st.Targets, DB: x.st.DB})
 	}
 	return failed, err
 }
@@ -178,22 +174,6 @@ func (s *session) handle(d route.Decision, x *job) (bool, error) {
 	}
 	// LocalPrepare is answered by comStmtPrepare; no other handler exists.
 	return s.fail(newError(1295, "This command is not supported in the prepared statement protocol yet"), more)
-}
-
-// apply makes a succeeded statement's change to the session.
-func (s *session) apply(c route.Change, st *sqlclass.Statement) {
-	switch c {
-	case route.AddTemp:
-		for _, t := range st.Targets {
-			s.tempTables[s.tempTables.Key(s.db, t)] = true
-		}
-	case route.DropTemp:
-		for _, t := range st.Targets {
-			delete(s.tempTables, s.tempTables.Key(s.db, t))
-		}
-	case route.UseDB:
-		s.db = st.DB
-	}
 }
 
 // ready returns x's packet for backend b, first preparing x's statement on
@@ -232,17 +212,6 @@ func (s *session) forwardingActive() bool {
 	return s.level != 0 && s.srv.Forwarding()
 }
 
-// readOnlyAccess: the open transaction, or the next one, is READ ONLY.
-func (s *session) readOnlyAccess() bool {
-	if s.txBegun {
-		return s.txReadOnly
-	}
-	if s.nextAccess != sqlclass.AccessDefault {
-		return s.nextAccess == sqlclass.AccessReadOnly
-	}
-	return s.sessAccess == sqlclass.AccessReadOnly
-}
-
 // reject answers with a proxy error and counts it.
 func (s *session) reject(e *sqlError, more bool) (bool, error) {
 	s.srv.Metrics.Rejected(e.code)
@@ -275,10 +244,7 @@ func (s *session) toReader(x *job) (bool, error) {
 	if err != nil {
 		return true, s.checkRelay(s.reader, err)
 	}
-	s.lastForwarded = false
-	if res.ok.insertID != 0 {
-		s.insertIDOnWriter = false
-	}
+	s.state.Apply(route.RanOnReader, route.Fact{InsertID: res.ok.insertID != 0})
 	return res.err != nil, nil
 }
 

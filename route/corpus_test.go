@@ -99,16 +99,19 @@ const (
 func stateOf(bits uint, st *sqlclass.Statement) (State, bool) {
 	has := func(b uint) bool { return bits&b != 0 }
 	s := State{
-		Forwarding:       has(bForwarding),
-		Waits:            has(bWaits),
-		TxWriter:         has(bTxWriter),
-		ReaderInTx:       has(bReaderInTx),
-		ReadOnly:         has(bReadOnly),
-		HasWriter:        has(bHasWriter),
-		LastForwarded:    has(bLastForwarded),
-		InsertIDOnWriter: has(bInsertIDOnWriter),
-		ProxyWarnings:    has(bProxyWarnings),
-		DB:               "shop",
+		Forwarding:    has(bForwarding),
+		Waits:         has(bWaits),
+		ReaderInTx:    has(bReaderInTx),
+		HasWriter:     has(bHasWriter),
+		ProxyWarnings: has(bProxyWarnings),
+		Session: Session{
+			TxWriter:         has(bTxWriter),
+			TxBegun:          has(bReadOnly), // a READ ONLY transaction
+			TxReadOnly:       has(bReadOnly),
+			LastForwarded:    has(bLastForwarded),
+			InsertIDOnWriter: has(bInsertIDOnWriter),
+			DB:               "shop",
+		},
 	}
 	// Temporary tables: none, the corpus's, or the statement's own targets
 	// (and sources), so that the temporary-table rules are reached by
@@ -127,7 +130,7 @@ func stateOf(bits uint, st *sqlclass.Statement) (State, bool) {
 		}
 	}
 	ok := (!s.TxWriter || s.Forwarding && s.HasWriter) &&
-		!(s.ReadOnly && s.TxWriter) &&
+		!(s.ReadOnly() && s.TxWriter) &&
 		(s.HasWriter || !s.LastForwarded && !s.InsertIDOnWriter)
 	return s, ok
 }
@@ -138,7 +141,7 @@ func stateName(s *State) string {
 		on   bool
 		name string
 	}{{s.Forwarding, "fwd"}, {s.Waits, "waits"}, {s.TxWriter, "txwriter"}, {s.ReaderInTx, "readerintx"},
-		{s.ReadOnly, "readonly"}, {s.HasWriter, "haswriter"}, {s.LastForwarded, "lastfwd"},
+		{s.ReadOnly(), "readonly"}, {s.HasWriter, "haswriter"}, {s.LastForwarded, "lastfwd"},
 		{s.InsertIDOnWriter, "idonwriter"}, {s.ProxyWarnings, "proxywarnings"}} {
 		if x.on {
 			f = append(f, x.name)
@@ -252,7 +255,7 @@ func checkDecision(s *State, in Input, d Decision) []string {
 	if execute && (st.Class == sqlclass.Write || st.Class == sqlclass.Unknown) && !allTemp &&
 		s.Temp.RefFromPermanent(s.DB, st) == "" {
 		switch {
-		case s.ReadOnly:
+		case s.ReadOnly():
 			rule(code == 1792, "READ ONLY: a write to a permanent table gets 1792")
 		case !s.Forwarding:
 			rule(code == 1290, "forwarding off: a write to a permanent table gets 1290")
@@ -329,16 +332,14 @@ var goldenStates = []struct {
 	params bool
 	state  State
 }{
-	{"off", Text, false, State{DB: "shop"}},
-	{"eventual", Text, false, State{Forwarding: true, DB: "shop"}},
-	{"session", Text, false, State{Forwarding: true, Waits: true, DB: "shop"}},
-	{"session-tx", Text, false, State{Forwarding: true, Waits: true, TxWriter: true, ReaderInTx: true, HasWriter: true,
-		LastForwarded: true, InsertIDOnWriter: true, DB: "shop", Temp: corpusTemp}},
-	{"readonly", Text, false, State{Forwarding: true, Waits: true, ReadOnly: true, ReaderInTx: true, DB: "shop", Temp: corpusTemp}},
-	{"binary-params", Binary, true, State{Forwarding: true, Waits: true, DB: "shop"}},
-	{"prepare", Prepare, false, State{Forwarding: true, Waits: true, DB: "shop"}},
-	{"prepare-tx", Prepare, false, State{Forwarding: true, Waits: true, TxWriter: true, ReaderInTx: true, HasWriter: true,
-		DB: "shop", Temp: corpusTemp}},
+	{"off", Text, false, State{Session: Session{DB: "shop"}}},
+	{"eventual", Text, false, State{Forwarding: true, Session: Session{DB: "shop"}}},
+	{"session", Text, false, State{Forwarding: true, Waits: true, Session: Session{DB: "shop"}}},
+	{"session-tx", Text, false, State{Forwarding: true, Waits: true, ReaderInTx: true, HasWriter: true, Session: Session{TxWriter: true, LastForwarded: true, InsertIDOnWriter: true, DB: "shop", Temp: corpusTemp}}},
+	{"readonly", Text, false, State{Forwarding: true, Waits: true, ReaderInTx: true, Session: Session{TxBegun: true, TxReadOnly: true, DB: "shop", Temp: corpusTemp}}},
+	{"binary-params", Binary, true, State{Forwarding: true, Waits: true, Session: Session{DB: "shop"}}},
+	{"prepare", Prepare, false, State{Forwarding: true, Waits: true, Session: Session{DB: "shop"}}},
+	{"prepare-tx", Prepare, false, State{Forwarding: true, Waits: true, ReaderInTx: true, HasWriter: true, Session: Session{TxWriter: true, DB: "shop", Temp: corpusTemp}}},
 }
 
 // shown is a statement on one line, without the comments before it (but
@@ -367,8 +368,6 @@ func shown(sql string) string {
 	return sql
 }
 
-var changeNames = [...]string{"-", "AddTemp", "DropTemp", "UseDB"}
-
 // line is a decision as one line: Target Handler Wait Change ErrCode.
 func line(d Decision) string {
 	h, wait, code := d.Handler.String(), "-", "-"
@@ -381,7 +380,7 @@ func line(d Decision) string {
 	if d.Err != nil {
 		code = fmt.Sprint(d.Err.Code)
 	}
-	l := fmt.Sprintf("%-14s %-14s %-4s %-8s %s", d.Target, h, wait, changeNames[d.Change], code)
+	l := fmt.Sprintf("%-14s %-14s %-4s %-8s %s", d.Target, h, wait, d.Change, code)
 	if d.Rewrite != NoRewrite {
 		l += [...]string{"", " rewrite own vars", " rewrite status tables"}[d.Rewrite]
 	}

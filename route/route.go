@@ -76,17 +76,6 @@ var handlerNames = [...]string{"", "ShowWarnings", "Set", "SetTransaction", "Beg
 
 func (h Handler) String() string { return handlerNames[h] }
 
-// Change is the session state a statement changes when it succeeds.
-type Change uint8
-
-// Changes.
-const (
-	NoChange Change = iota
-	AddTemp         // its targets become this session's temporary tables
-	DropTemp        // its targets stop being temporary tables
-	UseDB           // the current database becomes Statement.DB
-)
-
 // Error is a rejection, as the client sees it.
 type Error struct {
 	Code  uint16
@@ -129,20 +118,17 @@ func ErrReadOnlyVar(name string) *Error {
 // transaction.
 var ErrLevelInTx = &Error{Code: 1766, State: "HY000", Msg: "The system variable aurora_replica_read_consistency cannot be set when there is an ongoing transaction."}
 
-// State is the session state a decision depends on.
+// State is the session state a decision depends on: the session's own
+// (Session, which only Apply changes) and what the proxy reads of its
+// connections and settings when it decides.
 type State struct {
-	Forwarding       bool // writes are forwarded: the session's level is not off and the server's switch is on
-	Waits            bool // the level is SESSION or GLOBAL
-	TxWriter         bool // the writer holds the session's open transaction
-	ReadOnly         bool // the open (or next) transaction is READ ONLY
-	ReaderInTx       bool // the reader is inside a transaction: its guard cannot be lifted
-	HasWriter        bool // the session has a writer connection
-	LastForwarded    bool // the previous statement ran on the writer
-	InsertIDOnWriter bool // LAST_INSERT_ID() lives on the writer
-	ProxyWarnings    bool // the previous statement left warnings made by the proxy
-	DB               string
-	Temp             sqlclass.TempTables
-	Opt              sqlclass.Options // how the session's sql_mode lexes
+	Session
+	Forwarding    bool             // writes are forwarded: the session's level is not off and the server's switch is on
+	Waits         bool             // the level is SESSION or GLOBAL
+	ReaderInTx    bool             // the reader is inside a transaction: its guard cannot be lifted
+	HasWriter     bool             // the session has a writer connection
+	ProxyWarnings bool             // the previous statement left warnings made by the proxy
+	Opt           sqlclass.Options // how the session's sql_mode lexes
 }
 
 // Input is one statement and how it arrived.
@@ -162,7 +148,7 @@ type Decision struct {
 	// needs; when the wait times out with the writer as fallback, run on
 	// the writer instead.
 	Wait   bool
-	Change Change
+	Change Change // what Session.Apply changes when the statement succeeds
 	// Rewrite: the read names the proxy's variables or status tables, which
 	// the proxy replaces in the text before the read runs.
 	Rewrite Rewrite
@@ -371,7 +357,7 @@ func (s *State) write(st *sqlclass.Statement) Decision {
 			return s.refuse(OpTempRef)
 		}
 	}
-	if s.ReadOnly {
+	if s.ReadOnly() {
 		return reject(ErrReadOnlyTx)
 	}
 	if !s.Forwarding {
