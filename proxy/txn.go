@@ -63,6 +63,9 @@ func (s *session) fixStatus(st uint16, more bool) uint16 {
 
 func (s *session) writeOK(ok okPacket, more bool) error {
 	ok.status = s.clientStatus(more)
+	if ok.stateInfo != nil {
+		ok.status |= statusSessionStateChg
+	}
 	if len(s.lastWarn) > 0 && ok.warnings == 0 {
 		ok.warnings = uint16(len(s.lastWarn))
 	}
@@ -264,6 +267,7 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 	var relay []string
 	var newLevel *consistency.Level
 	var access = sqlclass.AccessDefault
+	var state []byte // the session-state changes the client's tracking asked for
 	for _, a := range st.Assignments {
 		if a.Scope == sqlclass.ScopeSession {
 			switch a.Name {
@@ -324,7 +328,7 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 			}
 			s.txBegun, s.txReadOnly = false, false
 		}
-		_ = res
+		state = res.ok.stateInfo
 	}
 	if newLevel != nil {
 		s.setLevel(*newLevel)
@@ -332,7 +336,7 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 	if access != sqlclass.AccessDefault {
 		s.sessAccess = access
 	}
-	return false, s.writeOK(okPacket{}, more)
+	return false, s.writeOK(okPacket{stateInfo: state}, more)
 }
 
 func setsSQLMode(st *sqlclass.Statement) bool {
@@ -409,8 +413,19 @@ func (s *session) rememberSet(st *sqlclass.Statement) {
 			continue
 		}
 		s.writerVars = append(s.writerVars, a.Text)
+		if trackingVars[a.Name] {
+			// The client's list replaces the writer's, which carries the
+			// proxy's own GTIDs: the proxy's tracking goes back on top.
+			for _, q := range s.srv.flavor.TrackingSetupSQL() {
+				s.writerVars = append(s.writerVars, strings.TrimPrefix(q, "SET "))
+			}
+		}
 	}
 }
+
+// trackingVars are the session-tracking settings the proxy's own GTID
+// tracking on the writer depends on.
+var trackingVars = map[string]bool{"session_track_system_variables": true, "session_track_gtids": true}
 
 // setTransaction handles SET [SESSION] TRANSACTION: isolation goes to the
 // reader, the access mode stays with the proxy.
