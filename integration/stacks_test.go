@@ -85,3 +85,46 @@ func TestStackClientSetsSessionTracking(t *testing.T) {
 		}
 	})
 }
+
+// INSERT/REPLACE/DELETE … RETURNING answer with rows, whose EOF carries no
+// session state: no GTID was learned, so the next SESSION read did not wait,
+// and SELECT LAST_INSERT_ID() ran on the reader (0).
+func TestStackReturning(t *testing.T) {
+	table(t, "st_ret")
+	delayReplica(t, 2)
+	_, addr := startBinary(t, "--default-consistency", "SESSION")
+	c := rawConn(t, addr)
+	for k, v := range []int{101, 102} {
+		id := rawValue(t, c, fmt.Sprintf("INSERT INTO st_ret (v) VALUES (%d) RETURNING id", v))
+		if n := rawValue(t, c, fmt.Sprintf("SELECT COUNT(*) FROM st_ret WHERE v = %d", v)); n != "1" {
+			t.Errorf("INSERT … RETURNING %d: the SESSION read after it finds %s rows", k, n)
+		}
+		if lid := rawValue(t, c, "SELECT LAST_INSERT_ID()"); lid != id {
+			t.Errorf("INSERT … RETURNING id gave %s, then SELECT LAST_INSERT_ID() %s", id, lid)
+		}
+	}
+	rawExec(t, c, "REPLACE INTO st_ret (id, v) VALUES (1, 201) RETURNING id")
+	if v := rawValue(t, c, "SELECT v FROM st_ret WHERE id = 1"); v != "201" {
+		t.Errorf("REPLACE … RETURNING: the SESSION read after it finds v = %s, want 201", v)
+	}
+	rawExec(t, c, "DELETE FROM st_ret WHERE id = 2 RETURNING v")
+	if n := rawValue(t, c, "SELECT COUNT(*) FROM st_ret WHERE id = 2"); n != "0" {
+		t.Errorf("DELETE … RETURNING: the SESSION read after it still finds the row")
+	}
+	st, err := c.Prepare("INSERT INTO st_ret (v) VALUES (?) RETURNING id")
+	if err != nil {
+		t.Fatalf("prepare INSERT … RETURNING: %s", errText(err))
+	}
+	defer st.Close()
+	r, err := st.Execute(301)
+	if err != nil {
+		t.Fatalf("prepared INSERT … RETURNING: %s", errText(err))
+	}
+	id := resultValue(t, r, "prepared INSERT … RETURNING")
+	if n := rawValue(t, c, "SELECT COUNT(*) FROM st_ret WHERE v = 301"); n != "1" {
+		t.Errorf("prepared INSERT … RETURNING: the SESSION read after it finds %s rows", n)
+	}
+	if lid := rawValue(t, c, "SELECT LAST_INSERT_ID()"); lid != id {
+		t.Errorf("prepared INSERT … RETURNING id gave %s, then SELECT LAST_INSERT_ID() %s", id, lid)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -184,6 +185,9 @@ func (s *session) afterForward(res *relayResult, st *sqlclass.Statement, d time.
 	if res.ok.insertID != 0 {
 		s.insertIDOnWriter = true
 	}
+	if res.resultSet && res.err == nil && st.Class != sqlclass.Read && st.Class != sqlclass.LockingRead {
+		s.afterRowsWrite(st)
+	}
 	if st.Class == sqlclass.LockingRead || (st.Class == sqlclass.Read) {
 		s.srv.Metrics.ReplicaSelect(d)
 		s.srv.Metrics.WriterSelect(d)
@@ -193,13 +197,41 @@ func (s *session) afterForward(res *relayResult, st *sqlclass.Statement, d time.
 	}
 }
 
+// afterRowsWrite follows a write that answered with rows (MariaDB's
+// INSERT/REPLACE/DELETE … RETURNING). Its result ends with an EOF, which
+// carries neither the insert id nor the session state with its GTID: the
+// id is on the writer (for INSERT and REPLACE), and once the write has
+// committed the writer's position covers its GTID.
+func (s *session) afterRowsWrite(st *sqlclass.Statement) {
+	if st.Op == "INSERT" || st.Op == "REPLACE" {
+		s.insertIDOnWriter = true
+	}
+	if s.txWriter {
+		return // the GTID comes with the COMMIT's OK
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().ReadWaitTimeout)
+	pos, err := s.srv.writerPos.Get(ctx)
+	cancel()
+	if err != nil {
+		s.srv.log.Warn("writer position after a write with rows", zap.Uint32("session", s.id), zap.Error(err))
+		return
+	}
+	s.addOwnGTIDs(pos)
+}
+
 // noteOwnGTID keeps the GTIDs this session committed through the writer.
 func (s *session) noteOwnGTID(stateInfo []byte) {
 	if len(stateInfo) == 0 {
 		return
 	}
-	g, ok := s.srv.flavor.OwnGTID(stateInfo)
-	if !ok || g == nil || g.IsEmpty() {
+	if g, ok := s.srv.flavor.OwnGTID(stateInfo); ok {
+		s.addOwnGTIDs(g)
+	}
+}
+
+// addOwnGTIDs adds g to the GTIDs this session's SESSION reads wait for.
+func (s *session) addOwnGTIDs(g consistency.Set) {
+	if g == nil || g.IsEmpty() {
 		return
 	}
 	if s.ownGTIDs == nil {
