@@ -128,3 +128,51 @@ func TestStackReturning(t *testing.T) {
 		t.Errorf("prepared INSERT … RETURNING id gave %s, then SELECT LAST_INSERT_ID() %s", id, lid)
 	}
 }
+
+// START TRANSACTION WITH CONSISTENT SNAPSHOT at SESSION or GLOBAL took the
+// reader's snapshot before the consistency wait, so the transaction missed
+// the write it had to see. Past --read-wait-timeout with the writer as
+// fallback, the snapshot is the writer's.
+func TestStackConsistentSnapshot(t *testing.T) {
+	table(t, "st_snap")
+	delayReplica(t, 2)
+	w := writerDB(t)
+	for i, tc := range []struct {
+		name, level string
+		flags       []string
+		byOther     bool // the write is another client's, on the writer directly
+	}{
+		{"SESSION, the session's own write", "SESSION", nil, false},
+		{"GLOBAL, another client's write", "GLOBAL", nil, true},
+		{"SESSION, the wait times out to the writer", "SESSION",
+			[]string{"--read-wait-timeout", "50ms", "--read-wait-timeout-action", "writer"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, addr := startBinary(t, tc.flags...)
+			c := conn(t, addr, "")
+			exec(t, c, "SET aurora_replica_read_consistency = '"+tc.level+"'")
+			stale := 0
+			const trials = 2
+			for k := 0; k < trials; k++ {
+				v := 1000*(i+1) + k
+				q := fmt.Sprintf("INSERT INTO st_snap (v) VALUES (%d)", v)
+				if tc.byOther {
+					if _, err := w.Exec(q); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					exec(t, c, q)
+				}
+				exec(t, c, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
+				n := one(t, c, fmt.Sprintf("SELECT COUNT(*) FROM st_snap WHERE v = %d", v))
+				exec(t, c, "COMMIT")
+				if n != "1" {
+					stale++
+				}
+			}
+			if stale > 0 {
+				t.Errorf("%d of %d snapshot transactions missed the write before them", stale, trials)
+			}
+		})
+	}
+}

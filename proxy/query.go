@@ -161,7 +161,7 @@ func (s *session) handle(d route.Decision, x *job) (bool, error) {
 	case route.SetTransaction:
 		return s.setTransaction(st, more)
 	case route.Begin:
-		return s.begin(st, more)
+		return s.begin(st, d.Wait, more)
 	case route.End:
 		return s.endTransaction(st, more)
 	case route.Kill:

@@ -78,8 +78,10 @@ func (s *session) writeErr(e *sqlError, more bool) error {
 
 // begin handles BEGIN / START TRANSACTION. The reader always gets a plain
 // START TRANSACTION (never READ WRITE: the reader stays read-only); the
-// writer gets its transaction at the first forwarded statement.
-func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
+// writer gets its transaction at the first forwarded statement. wait: the
+// snapshot is taken at once, so the reader must first be fresh enough for
+// the session's level.
+func (s *session) begin(st *sqlclass.Statement, wait, more bool) (bool, error) {
 	if s.srv.conf().ReadWriteQuirk && st.Txn.Access == sqlclass.AccessReadWrite && !s.privileged() {
 		return s.reject(routeErr(route.ErrReadOnly), more)
 	}
@@ -120,7 +122,39 @@ func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
 		begun()
 		return false, s.writeOK(okPacket{}, more)
 	}
+	if wait {
+		fallback, e := s.waitForRead()
+		if e != nil {
+			return s.fail(e, more)
+		}
+		if fallback {
+			return s.snapshotOnWriter(st, q, more, begun)
+		}
+	}
 	return s.readerStatement(q, more, begun)
+}
+
+// snapshotOnWriter takes a consistent snapshot on the writer when the
+// reader did not catch up in time and the timeout action is the writer:
+// the transaction is the writer's from its start, so its reads run there.
+// The reader's open transaction ends, as START TRANSACTION would end it.
+func (s *session) snapshotOnWriter(st *sqlclass.Statement, q string, more bool, begun func()) (bool, error) {
+	s.reader.dropAhead()
+	if s.reader.status&statusInTrans != 0 {
+		if _, err := s.reader.exec("COMMIT"); err != nil {
+			return s.failWith(s.reader, err, more)
+		}
+	}
+	if e := s.prepareWriter(st); e != nil {
+		return s.fail(e, more)
+	}
+	s.writer.dropAhead() // the snapshot's START TRANSACTION instead
+	if e := s.writerExec(q); e != nil {
+		return s.fail(e, more)
+	}
+	s.noteStatus(s.writer)
+	begun()
+	return false, s.writeOK(okPacket{}, more)
 }
 
 // privileged: the user holds SUPER or CONNECTION ADMIN (for the Aurora quirk
