@@ -8,6 +8,7 @@ package integration
 
 import (
 	"fmt"
+	osexec "os/exec"
 	"strings"
 	"testing"
 
@@ -172,6 +173,66 @@ func TestStackConsistentSnapshot(t *testing.T) {
 			}
 			if stale > 0 {
 				t.Errorf("%d of %d snapshot transactions missed the write before them", stale, trials)
+			}
+		})
+	}
+}
+
+// mariadb-admin extended-status sends SHOW /*!50002 GLOBAL */ STATUS, which
+// must carry the proxy's Aurora_fwd_* rows; mariadb-admin refresh sends
+// COM_REFRESH, which must be refused as FLUSH is (not 1047).
+func TestStackMariaDBAdmin(t *testing.T) {
+	aptInstall(t, "mariadb-client")
+	admin := needCommand(t, "mariadb-admin")
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		code  uint16
+	}{
+		{"forwarding session", []string{"--default-consistency", "SESSION"}, 1235},
+		{"forwarding off in the session", nil, 1290},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, addr := startBinary(t, tc.flags...)
+			host, port, _ := strings.Cut(addr, ":")
+			run := func(args ...string) (string, error) {
+				args = append([]string{"-h", host, "-P", port, "-u", thePair.User, "-p" + thePair.Password}, args...)
+				out, err := osexec.Command(admin, args...).CombinedOutput()
+				return string(out), err
+			}
+			out, err := run("extended-status")
+			if err != nil {
+				t.Fatalf("mariadb-admin extended-status: %v\n%s", err, out)
+			}
+			for _, name := range []string{"Aurora_fwd_replica_dml_stmt_count", "Aurora_fwd_writer_open_sessions", "Uptime"} {
+				if !strings.Contains(out, "| "+name+" ") {
+					t.Errorf("mariadb-admin extended-status lacks %s", name)
+				}
+			}
+			c := rawConn(t, addr)
+			r := rawExec(t, c, "SHOW /*!50002 GLOBAL */ STATUS LIKE 'Aurora_fwd_replica_dml_stmt_count'")
+			if len(r.Values) != 1 {
+				t.Errorf("SHOW /*!50002 GLOBAL */ STATUS LIKE 'Aurora_fwd_replica_dml_stmt_count': %d rows", len(r.Values))
+			}
+
+			// FLUSH's error, then COM_REFRESH's, from the raw client and
+			// from mariadb-admin.
+			_, ferr := c.Execute("FLUSH TABLES")
+			want := errText(ferr)
+			if !strings.HasPrefix(want, fmt.Sprintf("error %d:", tc.code)) {
+				t.Fatalf("FLUSH TABLES: %s, want error %d", want, tc.code)
+			}
+			sendCmd(t, c, 0x07, 0x04) // COM_REFRESH, REFRESH_TABLES
+			code, msg := errPkt(t, readPkt(t, c))
+			if got := fmt.Sprintf("error %d: %s", code, msg); got != want {
+				t.Errorf("COM_REFRESH: %s; FLUSH TABLES gets %s", got, want)
+			}
+			if v := rawValue(t, c, "SELECT 1"); v != "1" {
+				t.Errorf("after COM_REFRESH the connection answers %s", v)
+			}
+			out, err = run("refresh")
+			if err == nil || !strings.Contains(out, want[strings.Index(want, ": ")+2:]) {
+				t.Errorf("mariadb-admin refresh (%v): %s; FLUSH TABLES gets %s", err, out, want)
 			}
 		})
 	}
