@@ -7,6 +7,7 @@ package integration
 // time, not only when replication happens to lag.
 
 import (
+	"database/sql"
 	"fmt"
 	osexec "os/exec"
 	"strings"
@@ -235,5 +236,68 @@ func TestStackMariaDBAdmin(t *testing.T) {
 				t.Errorf("mariadb-admin refresh (%v): %s; FLUSH TABLES gets %s", err, out, want)
 			}
 		})
+	}
+}
+
+// Fwdproxy_reads_reader_count and _writer_count count every read, by who
+// served it: prepared ones (binary and SQL EXECUTE) as their text form,
+// and the reads the writer serves by decision (in a forwarded transaction
+// at SESSION, LAST_INSERT_ID() after a forwarded INSERT), which were not
+// counted at all.
+func TestStackReadCounts(t *testing.T) {
+	table(t, "st_cnt")
+	_, addr := startBinary(t, "--default-consistency", "SESSION")
+	reads := func() (reader, writer int) {
+		return status(t, addr, "Fwdproxy_reads_reader_count"), status(t, addr, "Fwdproxy_reads_writer_count")
+	}
+	c := conn(t, addr, "")
+	kinds := []struct {
+		name string
+		run  func(q string)
+	}{
+		{"text", func(q string) { one(t, c, q) }},
+		{"binary", func(q string) {
+			st, err := c.PrepareContext(ctx, q)
+			if err != nil {
+				t.Fatalf("prepare %s: %v", q, err)
+			}
+			defer st.Close()
+			var v sql.NullString
+			if err := st.QueryRowContext(ctx).Scan(&v); err != nil {
+				t.Fatalf("execute %s: %v", q, err)
+			}
+		}},
+		{"SQL EXECUTE", func(q string) {
+			exec(t, c, "PREPARE st_cnt_p FROM '"+q+"'")
+			one(t, c, "EXECUTE st_cnt_p")
+			exec(t, c, "DEALLOCATE PREPARE st_cnt_p")
+		}},
+	}
+	for _, k := range kinds {
+		for _, tc := range []struct {
+			name, q        string
+			before, after  []string
+			reader, writer int
+		}{
+			{"on the reader", "SELECT COUNT(*) FROM st_cnt", nil, nil, 1, 0},
+			{"in a forwarded transaction", "SELECT COUNT(*) FROM st_cnt",
+				[]string{"BEGIN", "INSERT INTO st_cnt (v) VALUES (7)"}, []string{"ROLLBACK"}, 0, 1},
+			{"LAST_INSERT_ID() after a forwarded INSERT", "SELECT LAST_INSERT_ID()",
+				[]string{"INSERT INTO st_cnt (v) VALUES (8)"}, nil, 0, 1},
+		} {
+			for _, q := range tc.before {
+				exec(t, c, q)
+			}
+			r0, w0 := reads()
+			k.run(tc.q)
+			r1, w1 := reads()
+			for _, q := range tc.after {
+				exec(t, c, q)
+			}
+			if r1-r0 != tc.reader || w1-w0 != tc.writer {
+				t.Errorf("%s read %s: counted %d by the reader, %d by the writer; want %d, %d",
+					k.name, tc.name, r1-r0, w1-w0, tc.reader, tc.writer)
+			}
+		}
 	}
 }
