@@ -301,3 +301,43 @@ func TestStackReadCounts(t *testing.T) {
 		}
 	}
 }
+
+// DDL and the other statements write forwarding always refuses get 1235 in
+// a session that forwards, and 1290, as a plain read-only replica answers,
+// in one that does not: the session's level '' or the proxy's switch off.
+func TestStackRefusalsOutsideForwarding(t *testing.T) {
+	table(t, "st_ref")
+	refused := []string{
+		"CREATE TABLE st_ref_new (i INT)",
+		"LOAD DATA INFILE '/tmp/none' INTO TABLE st_ref",
+		"INSTALL PLUGIN x SONAME 'x.so'",
+		"INSERT INTO st_ref (v) SELECT v FROM st_ref_tmp",
+	}
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		code  uint16
+	}{
+		{"forwarding session", []string{"--default-consistency", "SESSION"}, 1235},
+		{"session value ''", nil, 1290},
+		{"proxy switch off", []string{"--forwarding", "disabled", "--default-consistency", "SESSION"}, 1290},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, addr := startBinary(t, tc.flags...)
+			c := conn(t, addr, "")
+			exec(t, c, "CREATE TEMPORARY TABLE st_ref_tmp (v INT)")
+			for _, q := range refused {
+				if got := errText(errOf(c, q)); !strings.HasPrefix(got, fmt.Sprintf("error %d:", tc.code)) {
+					t.Errorf("%s: %s, want error %d", q, got, tc.code)
+				}
+			}
+			_, err := c.PrepareContext(ctx, refused[0])
+			if got := errText(err); err == nil || !strings.HasPrefix(got, fmt.Sprintf("error %d:", tc.code)) {
+				t.Errorf("prepare %s: %v, want error %d", refused[0], err, tc.code)
+			}
+		})
+	}
+	if n := count(t, writerDB(t), "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '"+testDB+"' AND table_name = 'st_ref_new'"); n != 0 {
+		t.Error("a refused CREATE TABLE ran on the writer")
+	}
+}
