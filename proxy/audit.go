@@ -145,6 +145,8 @@ func (s *session) auditDispatch(data []byte) error {
 		s.auditor.Query(string(data[1:]))
 	case comInitDB:
 		s.auditor.UseDB(string(data[1:]))
+	case comRefresh:
+		s.auditor.Query("FLUSH") // forwarding refuses it as FLUSH
 	case comStmtPrepare:
 		s.auditor.Prepare(string(data[1:]))
 		return s.auditPrepare(data)

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -181,7 +182,14 @@ func (s *session) writerExec(q string) *sqlError {
 func (s *session) afterForward(res *relayResult, st *sqlclass.Statement, d time.Duration) {
 	s.noteStatus(s.writer)
 	s.noteOwnGTID(res.ok.stateInfo)
-	s.state.Apply(route.RanOnWriter, route.Fact{InsertID: res.ok.insertID != 0})
+	// A write that answered with rows (MariaDB's … RETURNING) ends with an
+	// EOF, which carries neither the insert id nor the GTID.
+	rowsWrite := res.resultSet && res.err == nil && st.Class != sqlclass.Read && st.Class != sqlclass.LockingRead
+	insertID := res.ok.insertID != 0 || rowsWrite && (st.Op == "INSERT" || st.Op == "REPLACE")
+	s.state.Apply(route.RanOnWriter, route.Fact{InsertID: insertID})
+	if rowsWrite {
+		s.afterRowsWrite()
+	}
 	if st.Class == sqlclass.LockingRead || (st.Class == sqlclass.Read) {
 		s.srv.Metrics.ReplicaSelect(d)
 		s.srv.Metrics.WriterSelect(d)
@@ -191,13 +199,35 @@ func (s *session) afterForward(res *relayResult, st *sqlclass.Statement, d time.
 	}
 }
 
+// afterRowsWrite follows a write that answered with rows: once it has
+// committed, the writer's position covers its GTID.
+func (s *session) afterRowsWrite() {
+	if s.state.TxWriter {
+		return // the GTID comes with the COMMIT's OK
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().ReadWaitTimeout)
+	pos, err := s.srv.writerPos.Get(ctx)
+	cancel()
+	if err != nil {
+		s.srv.log.Warn("writer position after a write with rows", zap.Uint32("session", s.id), zap.Error(err))
+		return
+	}
+	s.addOwnGTIDs(pos)
+}
+
 // noteOwnGTID keeps the GTIDs this session committed through the writer.
 func (s *session) noteOwnGTID(stateInfo []byte) {
 	if len(stateInfo) == 0 {
 		return
 	}
-	g, ok := s.srv.flavor.OwnGTID(stateInfo)
-	if !ok || g == nil || g.IsEmpty() {
+	if g, ok := s.srv.flavor.OwnGTID(stateInfo); ok {
+		s.addOwnGTIDs(g)
+	}
+}
+
+// addOwnGTIDs adds g to the GTIDs this session's SESSION reads wait for.
+func (s *session) addOwnGTIDs(g consistency.Set) {
+	if g == nil || g.IsEmpty() {
 		return
 	}
 	if s.ownGTIDs == nil {

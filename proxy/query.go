@@ -122,12 +122,16 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 			}
 			return s.setFromWriter(&x.st, x.more)
 		}
+		start := time.Now()
 		failed, err = s.forward(x)
+		s.writerRead(&x.st, start)
 	case route.WriterAside:
 		if d.Handler == route.Set {
 			return s.setFromWriter(&x.st, x.more)
 		}
+		start := time.Now()
 		failed, err = s.forwardAside(x)
+		s.writerRead(&x.st, start)
 	case route.ReaderWritable:
 		failed, err = s.toReaderWritable(x)
 	case route.Reader:
@@ -154,7 +158,7 @@ func (s *session) handle(d route.Decision, x *job) (bool, error) {
 	case route.SetTransaction:
 		return s.setTransaction(st, more)
 	case route.Begin:
-		return s.begin(st, more)
+		return s.begin(st, d.Wait, more)
 	case route.End:
 		return s.endTransaction(st, more)
 	case route.Kill:
@@ -204,6 +208,15 @@ func (s *session) read(x *job) (bool, error) {
 	failed, err := s.toReader(x)
 	s.srv.Metrics.ReadServedByReader(time.Since(start))
 	return failed, err
+}
+
+// writerRead counts a read the writer served by decision: inside the
+// session's forwarded transaction, or where the previous statement's
+// figures live. (read counts the reads that wait.)
+func (s *session) writerRead(st *sqlclass.Statement, start time.Time) {
+	if st.Class == sqlclass.Read {
+		s.srv.Metrics.ReadServedByWriter(time.Since(start))
+	}
 }
 
 // forwardingActive: the session's level is not OFF and the proxy's switch

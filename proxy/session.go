@@ -206,6 +206,11 @@ func (s *session) dispatch(data []byte) error {
 		return s.comStmtFetch(data)
 	case comSetOption:
 		return s.comSetOption(data)
+	case comRefresh:
+		// FLUSH by another name (mariadb-admin refresh, flush-*): decided,
+		// and refused, as FLUSH is.
+		_, err := s.statement("FLUSH", nil, false)
+		return err
 	case comResetConnection:
 		return s.comResetConnection()
 	case comChangeUser:

@@ -63,6 +63,9 @@ func (s *session) fixStatus(st uint16, more bool) uint16 {
 
 func (s *session) writeOK(ok okPacket, more bool) error {
 	ok.status = s.clientStatus(more)
+	if ok.stateInfo != nil {
+		ok.status |= statusSessionStateChg
+	}
 	if len(s.lastWarn) > 0 && ok.warnings == 0 {
 		ok.warnings = uint16(len(s.lastWarn))
 	}
@@ -75,8 +78,10 @@ func (s *session) writeErr(e *sqlError, more bool) error {
 
 // begin handles BEGIN / START TRANSACTION. The reader always gets a plain
 // START TRANSACTION (never READ WRITE: the reader stays read-only); the
-// writer gets its transaction at the first forwarded statement.
-func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
+// writer gets its transaction at the first forwarded statement. wait: the
+// snapshot is taken at once, so the reader must first be fresh enough for
+// the session's level.
+func (s *session) begin(st *sqlclass.Statement, wait, more bool) (bool, error) {
 	if s.srv.conf().ReadWriteQuirk && st.Txn.Access == sqlclass.AccessReadWrite && !s.privileged() {
 		return s.reject(routeErr(route.ErrReadOnly), more)
 	}
@@ -106,7 +111,39 @@ func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
 		begun()
 		return false, s.writeOK(okPacket{}, more)
 	}
+	if wait {
+		fallback, e := s.waitForRead()
+		if e != nil {
+			return s.fail(e, more)
+		}
+		if fallback {
+			return s.snapshotOnWriter(st, q, more, begun)
+		}
+	}
 	return s.readerStatement(q, more, begun)
+}
+
+// snapshotOnWriter takes a consistent snapshot on the writer when the
+// reader did not catch up in time and the timeout action is the writer:
+// the transaction is the writer's from its start, so its reads run there.
+// The reader's open transaction ends, as START TRANSACTION would end it.
+func (s *session) snapshotOnWriter(st *sqlclass.Statement, q string, more bool, begun func()) (bool, error) {
+	s.reader.dropAhead()
+	if s.reader.status&statusInTrans != 0 {
+		if _, err := s.reader.exec("COMMIT"); err != nil {
+			return s.failWith(s.reader, err, more)
+		}
+	}
+	if e := s.prepareWriter(st); e != nil {
+		return s.fail(e, more)
+	}
+	s.writer.dropAhead() // the snapshot's START TRANSACTION instead
+	if e := s.writerExec(q); e != nil {
+		return s.fail(e, more)
+	}
+	s.noteStatus(s.writer)
+	begun()
+	return false, s.writeOK(okPacket{}, more)
 }
 
 // privileged: the user holds SUPER or CONNECTION ADMIN (for the Aurora quirk
@@ -250,6 +287,7 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 	var relay []string
 	var newLevel *consistency.Level
 	var access = sqlclass.AccessDefault
+	var state []byte // the session-state changes the client's tracking asked for
 	for _, a := range st.Assignments {
 		if a.Scope == sqlclass.ScopeSession {
 			switch a.Name {
@@ -310,13 +348,13 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 			}
 			s.state.Apply(route.TxCommitted, route.Fact{})
 		}
-		_ = res
+		state = res.ok.stateInfo
 	}
 	if newLevel != nil {
 		s.setLevel(*newLevel)
 	}
 	s.state.Apply(route.SetSession, route.Fact{Access: access})
-	return false, s.writeOK(okPacket{}, more)
+	return false, s.writeOK(okPacket{stateInfo: state}, more)
 }
 
 func setsSQLMode(st *sqlclass.Statement) bool {
@@ -393,8 +431,19 @@ func (s *session) rememberSet(st *sqlclass.Statement) {
 			continue
 		}
 		s.writerVars = append(s.writerVars, a.Text)
+		if trackingVars[a.Name] {
+			// The client's list replaces the writer's, which carries the
+			// proxy's own GTIDs: the proxy's tracking goes back on top.
+			for _, q := range s.srv.flavor.TrackingSetupSQL() {
+				s.writerVars = append(s.writerVars, strings.TrimPrefix(q, "SET "))
+			}
+		}
 	}
 }
+
+// trackingVars are the session-tracking settings the proxy's own GTID
+// tracking on the writer depends on.
+var trackingVars = map[string]bool{"session_track_system_variables": true, "session_track_gtids": true}
 
 // setTransaction handles SET [SESSION] TRANSACTION: isolation goes to the
 // reader, the access mode stays with the proxy.

@@ -226,8 +226,9 @@ func checkDecision(s *State, in Input, d Decision) []string {
 	rule((d.Target == Reject) == (d.Err != nil), "Reject carries Err, and only Reject")
 	rule((d.Target == Proxy) == (d.Handler != NoHandler) || (d.Target == WriterAside || d.Target == Writer) && d.Handler == Set,
 		"a Handler exactly on Proxy (and Set on WriterAside or Writer)")
-	rule(!d.Wait || d.Target == Reader || d == Decision{Target: Proxy, Handler: Set, Wait: true},
-		"Wait only before the reader or a SET")
+	rule(!d.Wait || d.Target == Reader || d == Decision{Target: Proxy, Handler: Set, Wait: true} ||
+		d == Decision{Target: Proxy, Handler: Begin, Wait: true} && st.Txn.ConsistentSnapshot,
+		"Wait only before the reader, a SET or a consistent snapshot")
 	rule(d.Change == NoChange || d.Change == UseDB && d.Target == Reader ||
 		(d.Change == AddTemp || d.Change == DropTemp) && d.Target == ReaderWritable,
 		"temporary-table changes on ReaderWritable, USE on Reader")

@@ -146,7 +146,7 @@ type Decision struct {
 	Err     *Error // Target Reject
 	// Wait: first wait until the reader has what the session's level
 	// needs; when the wait times out with the writer as fallback, run on
-	// the writer instead.
+	// the writer instead (Begin: take the snapshot there).
 	Wait   bool
 	Change Change // what Session.Apply changes when the statement succeeds
 	// Rewrite: the read names the proxy's variables or status tables, which
@@ -241,7 +241,11 @@ func Decide(s *State, in Input) Decision {
 	case sqlclass.SetTransaction:
 		return proxy(SetTransaction)
 	case sqlclass.Begin:
-		return proxy(Begin)
+		// WITH CONSISTENT SNAPSHOT takes the reader's snapshot at once: it
+		// reads, so it waits for the level first.
+		d := proxy(Begin)
+		d.Wait = st.Txn.ConsistentSnapshot && s.Waits
+		return d
 	case sqlclass.Commit, sqlclass.Rollback:
 		return proxy(End)
 	case sqlclass.Prepare:

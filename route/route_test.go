@@ -107,6 +107,17 @@ var decideCases = []struct {
 	{"commit release", "COMMIT RELEASE",
 		State{Forwarding: true, HasWriter: true, Session: Session{TxWriter: true}}, Text, false, Decision{Target: Proxy, Handler: End}},
 
+	// START TRANSACTION WITH CONSISTENT SNAPSHOT took the reader's
+	// snapshot before the consistency wait, missing the session's writes.
+	{"consistent snapshot at session waits", "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+		State{Forwarding: true, Waits: true}, Text, false, Decision{Target: Proxy, Handler: Begin, Wait: true}},
+	{"read only consistent snapshot at session waits", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+		State{Forwarding: true, Waits: true}, Text, false, Decision{Target: Proxy, Handler: Begin, Wait: true}},
+	{"consistent snapshot at eventual does not wait", "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+		State{Forwarding: true}, Text, false, Decision{Target: Proxy, Handler: Begin}},
+	{"plain begin waits at its first read", "START TRANSACTION",
+		State{Forwarding: true, Waits: true}, Text, false, Decision{Target: Proxy, Handler: Begin}},
+
 	// Around them.
 	{"text insert, forwarding off", "INSERT INTO orders VALUES (1)",
 		State{}, Text, false, Decision{Target: Reject, Err: ErrReadOnly}},
