@@ -1053,6 +1053,17 @@ func TestProtocolUnknownCommand(t *testing.T) {
 			t.Errorf("fields %v", names)
 		}
 	})
+	// No column matches the wildcard: the answer is a lone EOF, and the
+	// session goes on (the relay once waited for definitions after it).
+	t.Run("COM_FIELD_LIST matching nothing", func(t *testing.T) {
+		sendCmd(t, c, append([]byte{gmysql.COM_FIELD_LIST}, "puc\x00nomatch%"...)...)
+		if p := readPkt(t, c); !isEOF(p) {
+			t.Fatalf("answer % x, want an EOF", p)
+		}
+		if v := rawValue(t, c, "SELECT @keep + 1"); v != "42" {
+			t.Fatalf("after the field list: %s", v)
+		}
+	})
 	t.Run("COM_STATISTICS", func(t *testing.T) {
 		sendCmd(t, c, gmysql.COM_STATISTICS)
 		p := readPkt(t, c)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -168,7 +169,11 @@ func (s *session) auditDispatch(data []byte) error {
 		if err := s.reader.send(data); err != nil {
 			return s.backendFailed(s.reader, err)
 		}
-		return s.checkRelay(s.reader, s.relayRows(s.reader, nil))
+		r := wire.NewRelay(s.reader.conn, s.client, comStmtFetch, false)
+		if _, err := r.Next(); err != nil {
+			return s.checkRelay(s.reader, err)
+		}
+		return s.writePacket(r.Packet) // the EOF or ERR as it came
 	case comChangeUser:
 		s.auditor = s.newAuditor()
 		return s.comChangeUser(data)
@@ -184,25 +189,15 @@ func (s *session) auditPrepare(data []byte) error {
 	if err := s.reader.send(data); err != nil {
 		return s.backendFailed(s.reader, err)
 	}
-	first, err := s.reader.readPacket()
+	r := wire.NewRelay(s.reader.conn, s.client, comStmtPrepare, false)
+	part, err := r.Next()
 	if err != nil {
 		return s.backendFailed(s.reader, err)
 	}
-	if first[0] != 0x00 || len(first) < 12 {
-		return s.writePacket(first)
-	}
-	s.auditStmts[binary.LittleEndian.Uint32(first[1:])] = string(data[1:])
-	cols := int(binary.LittleEndian.Uint16(first[5:]))
-	params := int(binary.LittleEndian.Uint16(first[7:]))
-	if err := s.writePacket(first); err != nil {
+	if err := s.writePacket(r.Packet); err != nil || part == wire.PartErr {
 		return err
 	}
-	n := 0
-	if params > 0 {
-		n += params + 1
-	}
-	if cols > 0 {
-		n += cols + 1
-	}
-	return s.checkRelay(s.reader, s.relayPackets(s.reader, n))
+	s.auditStmts[r.Prepared.ID] = string(data[1:])
+	_, err = r.Next() // the parameter and column definitions
+	return s.checkRelay(s.reader, err)
 }

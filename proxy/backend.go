@@ -13,13 +13,15 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 )
 
 // backend is one raw connection to the reader or the writer, owned by one
 // session. go-mysql does the handshake; after that the proxy speaks packets.
 type backend struct {
 	role    string // "reader" or "writer"
-	io      *packetIO
+	conn    *wire.Conn
 	caps    uint32 // negotiated capabilities
 	status  uint16 // server status of the last OK/EOF
 	connID  uint32
@@ -32,16 +34,6 @@ type backend struct {
 	// (post); they are read, and dropped, before the next command's answer.
 	behind int
 }
-
-// backendErr marks an I/O failure on a backend connection, as opposed to the
-// client's connection: the session survives it with an error to the client.
-type backendErr struct {
-	role string
-	err  error
-}
-
-func (e *backendErr) Error() string { return e.role + ": " + e.err.Error() }
-func (e *backendErr) Unwrap() error { return e.err }
 
 type dialParams struct {
 	addr, user, password, db string
@@ -123,7 +115,7 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 	// Drop go-mysql's reader and buffers: nothing is in flight after the OK.
 	b := &backend{
 		role:    role,
-		io:      newPacketIO(conn.Conn.Conn, 16<<10, 4<<10), // results large, commands small
+		conn:    wire.NewConn(conn.Conn.Conn, wire.BackendSide, role, 16<<10, 4<<10), // results large, commands small
 		caps:    requestedCaps(p),
 		status:  statusAutocommit,
 		connID:  conn.GetConnectionID(),
@@ -170,10 +162,10 @@ func dialAddr(addr string, d time.Duration) (net.Conn, error) {
 // One non-blocking peek; anything readable on an idle connection means the
 // server is saying goodbye.
 func (b *backend) alive() bool {
-	if b.io.r.Buffered() > 0 {
+	if b.conn.Buffered() > 0 {
 		return false
 	}
-	sc, ok := b.io.conn.(syscall.Conn)
+	sc, ok := b.conn.NetConn().(syscall.Conn)
 	if !ok {
 		return true // TLS and others: the send will tell
 	}
@@ -184,7 +176,7 @@ func (b *backend) alive() bool {
 	open := true
 	var buf [1]byte
 	_ = rc.Read(func(fd uintptr) bool {
-		// RawSyscall: a non-blocking peek, no sysmon wake-up (see rawio.go).
+		// RawSyscall: a non-blocking peek, no sysmon wake-up (see proxy/wire/rawio.go).
 		// EAGAIN: nothing to read, the server is quiet. Data or EOF: it is
 		// leaving. Other errors: the send will tell.
 		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
@@ -221,37 +213,37 @@ func (b *backend) close() {
 		return
 	}
 	// COM_QUIT, best effort, so the server logs a clean disconnect.
-	_ = b.io.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	_, _ = b.io.writePacket(0, []byte{comQuit})
-	_ = b.io.flush()
-	_ = b.io.conn.Close()
+	_ = b.conn.NetConn().SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_ = b.conn.WriteCommand([]byte{comQuit})
+	_ = b.conn.Flush()
+	_ = b.conn.NetConn().Close()
 }
 
 // ask sends a command whose answer the caller reads next, letting the
-// bytes go out with that read (packetIO.flushForReply).
+// bytes go out with that read (wire.Conn.FlushForReply).
 func (b *backend) ask(payload []byte) error {
 	if b.ahead != nil || b.behind != 0 {
 		return b.send(payload)
 	}
-	return b.put(0, payload, true)
+	return b.put(payload, true)
 }
 
-// send writes one command packet (sequence 0) and flushes, with the command
+// send writes one command packet and flushes, with the command
 // waiting in ahead, if any, in front of it: one round trip, not two. The
 // answers due to post and to ahead are read before it returns, so the next
 // answer is the command's.
 func (b *backend) send(payload []byte) error {
 	if b.ahead == nil && b.behind == 0 {
-		return b.sendSeq(0, payload)
+		return b.put(payload, false)
 	}
 	ahead := b.ahead
 	b.ahead = nil
 	if ahead != nil {
-		if _, err := b.io.writePacket(0, ahead); err != nil {
-			return &backendErr{b.role, err}
+		if err := b.conn.WriteCommand(ahead); err != nil {
+			return err
 		}
 	}
-	if err := b.sendSeq(0, payload); err != nil {
+	if err := b.put(payload, false); err != nil {
 		return err
 	}
 	for ; b.behind > 0; b.behind-- {
@@ -269,7 +261,7 @@ func (b *backend) send(payload []byte) error {
 		// way the command behind it must not count as run inside the
 		// transaction, so the connection goes.
 		if se, ok := err.(*sqlError); ok {
-			return &backendErr{b.role, se}
+			return b.conn.Fail(se)
 		}
 		return err
 	}
@@ -299,38 +291,20 @@ func (b *backend) dropAhead() bool {
 	return had
 }
 
-// sendSeq writes one packet with sequence seq (2: the follow-up packets of
-// a LOCAL INFILE exchange) and flushes.
-func (b *backend) sendSeq(seq uint8, payload []byte) error { return b.put(seq, payload, false) }
-
-// put writes one packet and flushes it, now or, forReply, with the next read.
-func (b *backend) put(seq uint8, payload []byte, forReply bool) error {
-	if _, err := b.io.writePacket(seq, payload); err != nil {
-		return &backendErr{b.role, err}
+// put writes one command packet and flushes it, now or, forReply, with
+// the next read.
+func (b *backend) put(payload []byte, forReply bool) error {
+	if err := b.conn.WriteCommand(payload); err != nil {
+		return err
 	}
-	var err error
 	if forReply {
-		err = b.io.flushForReply()
-	} else {
-		err = b.io.flush()
+		return b.conn.FlushForReply()
 	}
-	if err != nil {
-		return &backendErr{b.role, err}
-	}
-	return nil
+	return b.conn.Flush()
 }
 
 // readPacket reads a whole response packet (for the proxy's own use).
-func (b *backend) readPacket() ([]byte, error) {
-	data, _, err := b.io.readPacket(1 << 30)
-	if err != nil {
-		return nil, &backendErr{b.role, err}
-	}
-	if len(data) == 0 { // no response packet is empty: the backend is broken
-		return nil, &backendErr{b.role, errors.New("empty packet")}
-	}
-	return data, nil
-}
+func (b *backend) readPacket() ([]byte, error) { return b.conn.ReadPacket(1 << 30) }
 
 // queryResult is the outcome of a statement the proxy runs for itself.
 type queryResult struct {
@@ -346,7 +320,7 @@ type sqlValue struct {
 }
 
 // exec runs one statement for the proxy's own purposes and reads the whole
-// result. A server error is returned as *sqlError; I/O failure as *backendErr.
+// result. A server error is returned as *sqlError; I/O failure as *wire.Error.
 func (b *backend) exec(query string) (*queryResult, error) {
 	pl := make([]byte, 0, 1+len(query))
 	pl = append(pl, comQuery)
@@ -379,8 +353,12 @@ func (b *backend) readResult() (*queryResult, error) {
 		case 0xff:
 			return res, parseErr(data)
 		case 0xfb:
-			// The proxy never asks for LOCAL INFILE itself: refuse it.
-			if err := b.sendSeq(2, nil); err != nil {
+			// The proxy never asks for LOCAL INFILE itself: refuse it
+			// with an empty file.
+			if err := b.conn.WritePacket(nil); err != nil {
+				return nil, err
+			}
+			if err := b.conn.Flush(); err != nil {
 				return nil, err
 			}
 			firstErr = newError(mysql.ER_UNKNOWN_ERROR, "unexpected LOCAL INFILE request")
@@ -405,7 +383,7 @@ func (b *backend) readResult() (*queryResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			if isEOF(row) {
+			if wire.IsEOF(row) {
 				st := b.status
 				if len(row) >= 5 {
 					st = uint16(row[3]) | uint16(row[4])<<8

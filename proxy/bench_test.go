@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"bufio"
-	"io"
 	"net"
 	"testing"
 
@@ -10,6 +8,7 @@ import (
 
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/metrics"
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -57,17 +56,26 @@ func resultSet(rows, width int) []byte {
 	return append(b, packet(seq, appendEOF(nil, 0, statusAutocommit))...)
 }
 
+// nopConn drops what it is sent.
 type nopConn struct{ net.Conn }
 
 func (nopConn) Write(p []byte) (int, error) { return len(p), nil }
+
+// loopConn is a backend connection that answers with l.
+type loopConn struct {
+	nopConn
+	l *loop
+}
+
+func (c loopConn) Read(p []byte) (int, error) { return c.l.Read(p) }
 
 func benchSession(response []byte) (*session, *backend) {
 	srv := &Server{Metrics: metrics.New(), flavor: consistency.MariaDB}
 	cfg := Defaults()
 	srv.live.Store(&cfg)
 	s := newSession(srv)
-	s.client = &packetIO{w: bufio.NewWriterSize(io.Discard, 16<<10)}
-	b := &backend{role: "reader", io: &packetIO{conn: nopConn{}, r: bufio.NewReaderSize(&loop{data: response}, 16<<10), w: bufio.NewWriterSize(io.Discard, 4<<10)}}
+	s.client = wire.NewConn(nopConn{}, wire.ClientSide, "client", 4<<10, 16<<10)
+	b := &backend{role: "reader", conn: wire.NewConn(loopConn{l: &loop{data: response}}, wire.BackendSide, "reader", 16<<10, 4<<10)}
 	s.reader = b
 	s.level = consistency.Eventual
 	return s, b

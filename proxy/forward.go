@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -39,13 +40,13 @@ func (s *session) writerFailed(err error) *sqlError {
 // armForwardTimeout bounds a forwarded statement by --forward-timeout.
 func (s *session) armForwardTimeout() {
 	if d := s.srv.conf().ForwardTimeout; d > 0 && s.writer != nil {
-		_ = s.writer.io.conn.SetReadDeadline(time.Now().Add(d))
+		_ = s.writer.conn.NetConn().SetReadDeadline(time.Now().Add(d))
 	}
 }
 
 func (s *session) disarmForwardTimeout() {
 	if s.srv.conf().ForwardTimeout > 0 && s.writer != nil {
-		_ = s.writer.io.conn.SetReadDeadline(time.Time{})
+		_ = s.writer.conn.NetConn().SetReadDeadline(time.Time{})
 	}
 }
 
@@ -124,7 +125,7 @@ func (s *session) openWriter() *sqlError {
 		return errWriterUnreachable()
 	}
 	s.writer = w
-	s.life.attach(w.io.conn)
+	s.life.attach(w.conn.NetConn())
 	s.writerThread.Store(w.connID)
 	s.writerGen++
 	s.writerDB = s.state.DB
@@ -278,8 +279,7 @@ func (s *session) takeTerminated() *sqlError {
 // Losing the reader ends the session: its state (temporary tables, user
 // variables) lives there.
 func (s *session) backendFailed(b *backend, err error) error {
-	var ce *clientErr
-	if errors.As(err, &ce) {
+	if wire.ClientFailed(err) {
 		return err
 	}
 	if b == s.writer {
@@ -288,7 +288,7 @@ func (s *session) backendFailed(b *backend, err error) error {
 		return nil
 	}
 	_ = s.writeErr(&sqlError{2013, "HY000", "Lost connection to reader during query"}, false)
-	_ = s.client.flush()
+	_ = s.client.Flush()
 	return err
 }
 

@@ -159,10 +159,10 @@ func (s *session) kill(k sqlclass.Kill, more bool) (bool, error) {
 		s.srv.killQuery(target)
 	} else if target == s {
 		_ = s.writeOK(okPacket{}, false)
-		_ = s.client.flush()
+		_ = s.client.Flush()
 		return true, errReleased
 	} else {
-		target.client.conn.Close()
+		target.client.NetConn().Close()
 	}
 	return false, s.writeOK(okPacket{}, more)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -82,44 +83,28 @@ func (s *session) comStmtPrepare(data []byte) error {
 	if err := b.send(data); err != nil {
 		return s.backendFailed(b, err)
 	}
-	first, err := b.readPacket()
+	r := wire.NewRelay(b.conn, s.client, comStmtPrepare, false)
+	part, err := r.Next()
 	if err != nil {
 		return s.backendFailed(b, err)
 	}
-	if first[0] == 0xff {
-		return s.writePacket(first)
-	}
-	if len(first) < 12 {
-		return s.backendFailed(b, errors.New("malformed prepare response"))
+	if part == wire.PartErr {
+		return s.writePacket(r.Packet)
 	}
 	s.nextStmtID++
-	p.params = int(binary.LittleEndian.Uint16(first[7:]))
+	p.params = int(r.Prepared.Params)
 	if b == s.reader {
-		p.readerID = le32(first[1:])
+		p.readerID = r.Prepared.ID
 	} else {
-		p.writerID, p.writerGen = le32(first[1:]), s.writerGen
+		p.writerID, p.writerGen = r.Prepared.ID, s.writerGen
 	}
 	s.stmts[s.nextStmtID] = p
-	put32(first[1:], s.nextStmtID)
-	if err := s.writePacket(first); err != nil {
+	put32(r.Packet[1:], s.nextStmtID)
+	if err := s.writePacket(r.Packet); err != nil {
 		return err
 	}
-	return s.checkRelay(b, s.relayPackets(b, prepareMetaPackets(first)))
-}
-
-// prepareMetaPackets counts the parameter and column definitions (each
-// list with its EOF) that follow a prepare OK.
-func prepareMetaPackets(first []byte) int {
-	cols := int(binary.LittleEndian.Uint16(first[5:]))
-	params := int(binary.LittleEndian.Uint16(first[7:]))
-	n := 0
-	if params > 0 {
-		n += params + 1
-	}
-	if cols > 0 {
-		n += cols + 1
-	}
-	return n
+	_, err = r.Next() // the parameter and column definitions
+	return s.checkRelay(b, err)
 }
 
 // backendPrepare prepares sql on b for the proxy's own use: the metadata
@@ -135,16 +120,16 @@ func backendPrepare(b *backend, sql string) (uint32, error) {
 	if first[0] == 0xff {
 		return 0, parseErr(first)
 	}
-	if len(first) < 12 {
+	ok, valid := wire.ParsePrepareOK(first)
+	if !valid {
 		return 0, errors.New("malformed prepare response")
 	}
-	id := le32(first[1:])
-	for n := prepareMetaPackets(first); n > 0; n-- {
+	for n := ok.MetaPackets(); n > 0; n-- {
 		if _, err := b.readPacket(); err != nil {
 			return 0, err
 		}
 	}
-	return id, nil
+	return ok.ID, nil
 }
 
 // lookupStmt finds a client statement id in a command packet.
@@ -355,19 +340,16 @@ func (s *session) comStmtFetch(data []byte) error {
 	if err := b.send(data); err != nil {
 		return s.backendFailed(b, err)
 	}
-	var last []byte
-	if err := s.relayRows(b, &last); err != nil {
+	r := wire.NewRelay(b.conn, s.client, comStmtFetch, false)
+	part, err := r.Next()
+	if err != nil {
 		return s.checkRelay(b, err)
 	}
-	if last[0] == 0xfe {
-		if len(last) >= 5 {
-			st := s.fixStatus(uint16(last[3])|uint16(last[4])<<8, false)
-			last[3], last[4] = byte(st), byte(st>>8)
-		} else {
-			last = appendEOF(s.scratch[:0], 0, s.fixStatus(0, false))
-		}
+	if part == wire.PartErr {
+		return s.writePacket(r.Packet)
 	}
-	return s.writePacket(last)
+	st, _ := r.EOFStatus()
+	return r.WriteEOF(s.fixStatus(st, false))
 }
 
 // textPrepare handles PREPARE name FROM 'text' | @var: it is prepared

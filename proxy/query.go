@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"time"
 
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -294,7 +294,7 @@ func (s *session) liftGuard() (lifted bool, err error) {
 // be restored, the reader connection, and with it the session, goes.
 func (s *session) restoreGuard() error {
 	if _, err := s.reader.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 1"); err != nil {
-		s.reader.io.conn.Close()
+		s.reader.conn.NetConn().Close()
 		return s.backendFailed(s.reader, err)
 	}
 	return nil
@@ -319,8 +319,7 @@ func (s *session) forward(x *job) (bool, error) {
 	res, err := s.relay(s.writer, payload[0], x.more)
 	s.disarmForwardTimeout()
 	if err != nil {
-		var ce *clientErr
-		if errors.As(err, &ce) {
+		if wire.ClientFailed(err) {
 			return true, err
 		}
 		return s.fail(s.writerFailed(err), x.more)
@@ -342,7 +341,7 @@ func (s *session) forwardAside(x *job) (bool, error) {
 	}
 	res, err := s.relay(s.writer, payload[0], x.more)
 	if err != nil {
-		if _, ok := err.(*clientErr); ok {
+		if wire.ClientFailed(err) {
 			return true, err
 		}
 		s.writerLost()

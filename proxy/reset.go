@@ -75,14 +75,13 @@ func (s *session) comChangeUser(data []byte) error {
 	if err := s.writePacket(sw); err != nil {
 		return err
 	}
-	if err := s.client.flush(); err != nil {
-		return &clientErr{err}
+	if err := s.client.Flush(); err != nil {
+		return err
 	}
-	reply, seq, err := s.client.readPacket(1 << 16)
+	reply, err := s.client.ReadPacket(1 << 16)
 	if err != nil {
-		return &clientErr{err}
+		return err
 	}
-	s.seq = seq + 1
 	pass, ok := s.srv.conf().Users[user]
 	if !ok || !checkNative(reply, salt, pass) {
 		return s.writeErr(newError(mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user '%s'@'%s' (using password: YES)", user, "proxy"), false)
@@ -95,7 +94,7 @@ func (s *session) comChangeUser(data []byte) error {
 		if se, ok := asSQLError(err); ok {
 			_ = s.writeErr(se, false)
 		}
-		_ = s.client.flush()
+		_ = s.client.Flush()
 		return err
 	}
 	return s.writeOK(okPacket{}, false)

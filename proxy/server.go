@@ -19,6 +19,7 @@ import (
 
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/metrics"
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 )
 
@@ -370,7 +371,7 @@ func (s *Server) Close() {
 		s.ln.Close()
 	}
 	for ss := range s.sessions {
-		ss.client.conn.Close()
+		ss.client.NetConn().Close()
 		ss.life.closeAll()
 	}
 	s.mu.Unlock()
@@ -433,7 +434,7 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	if pc, ok := raw.(*capPatchConn); ok {
 		raw = pc.Conn
 	}
-	ss.client = newPacketIO(raw, 4<<10, 16<<10) // commands are small, results large
+	ss.client = wire.NewConn(raw, wire.ClientSide, "client", 4<<10, 16<<10) // commands are small, results large
 	return ss, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -24,8 +25,7 @@ type session struct {
 	user, password string
 	collation      string
 	clientCaps     uint32
-	client         *packetIO
-	seq            uint8 // next sequence number towards the client
+	client         *wire.Conn
 
 	reader *backend
 	writer *backend
@@ -107,7 +107,7 @@ func (s *session) openReader() error {
 	}
 	s.reader = r
 	s.readerThread.Store(r.connID)
-	s.life.attachReader(r.io.conn)
+	s.life.attachReader(r.conn.NetConn())
 	return nil
 }
 
@@ -140,12 +140,11 @@ func (s *session) run() {
 		}
 	}()
 	for {
-		s.client.shrink()
-		data, seq, err := s.client.readPacket(s.srv.conf().MaxPacket)
-		if errors.Is(err, errPacketTooLarge) {
-			s.seq = seq + 1
+		s.client.Shrink()
+		data, err := s.client.ReadPacket(s.srv.conf().MaxPacket)
+		if errors.Is(err, wire.ErrPacketTooLarge) {
 			s.writeErr(newError(1153, "Got a packet bigger than 'max_allowed_packet' bytes"), false)
-			if s.client.flush() != nil {
+			if s.client.Flush() != nil {
 				return
 			}
 			continue
@@ -153,7 +152,6 @@ func (s *session) run() {
 		if err != nil {
 			return
 		}
-		s.seq = seq + 1
 		if len(data) == 0 {
 			s.writeErr(newError(1047, "Unknown command"), false)
 		} else if data[0] == comQuit {
@@ -167,7 +165,7 @@ func (s *session) run() {
 		if s.writer != nil {
 			s.life.idle(time.Duration(s.srv.conf().WriterIdleTimeout) * time.Second)
 		}
-		if err := s.client.flush(); err != nil {
+		if err := s.client.Flush(); err != nil {
 			return
 		}
 	}

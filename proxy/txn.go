@@ -256,7 +256,7 @@ func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error
 		return true, err
 	}
 	if release {
-		_ = s.client.flush()
+		_ = s.client.Flush()
 		return true, errReleased
 	}
 	return false, nil

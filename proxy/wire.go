@@ -13,38 +13,37 @@ import (
 const (
 	comQuit            = 0x01
 	comInitDB          = 0x02
-	comQuery           = 0x03
-	comFieldList       = 0x04
+	comQuery           = wire.ComQuery
+	comFieldList       = wire.ComFieldList
 	comRefresh         = 0x07
-	comStatistics      = 0x09
+	comStatistics      = wire.ComStatistics
 	comPing            = 0x0e
 	comChangeUser      = 0x11
-	comStmtPrepare     = 0x16
+	comStmtPrepare     = wire.ComStmtPrepare
 	comStmtExecute     = 0x17
 	comStmtSendLong    = 0x18
 	comStmtClose       = 0x19
 	comStmtReset       = 0x1a
 	comSetOption       = 0x1b
-	comStmtFetch       = 0x1c
+	comStmtFetch       = wire.ComStmtFetch
 	comResetConnection = 0x1f
 )
 
 const (
-	statusInTrans           = mysql.SERVER_STATUS_IN_TRANS
-	statusAutocommit        = mysql.SERVER_STATUS_AUTOCOMMIT
-	statusMoreResults       = mysql.SERVER_MORE_RESULTS_EXISTS
-	statusSessionStateChg   = mysql.SERVER_SESSION_STATE_CHANGED
-	statusInTransReadOnly   = mysql.SERVER_STATUS_IN_TRANS_READONLY
-	statusCursorExists      = mysql.SERVER_STATUS_CURSOR_EXISTS
-	capSessionTrack         = mysql.CLIENT_SESSION_TRACK
-	capMultiStatements      = mysql.CLIENT_MULTI_STATEMENTS
-	capMultiResults         = mysql.CLIENT_MULTI_RESULTS
-	capPSMultiResults       = mysql.CLIENT_PS_MULTI_RESULTS
-	capLocalFiles           = mysql.CLIENT_LOCAL_FILES
-	capFoundRows            = mysql.CLIENT_FOUND_ROWS
-	capIgnoreSpace          = mysql.CLIENT_IGNORE_SPACE
-	capabilitiesMirrored    = capMultiResults | capPSMultiResults | capLocalFiles | capFoundRows | capIgnoreSpace
-	maxEOFPacketPayloadSize = 9
+	statusInTrans         = mysql.SERVER_STATUS_IN_TRANS
+	statusAutocommit      = mysql.SERVER_STATUS_AUTOCOMMIT
+	statusMoreResults     = mysql.SERVER_MORE_RESULTS_EXISTS
+	statusSessionStateChg = mysql.SERVER_SESSION_STATE_CHANGED
+	statusInTransReadOnly = mysql.SERVER_STATUS_IN_TRANS_READONLY
+	statusCursorExists    = mysql.SERVER_STATUS_CURSOR_EXISTS
+	capSessionTrack       = mysql.CLIENT_SESSION_TRACK
+	capMultiStatements    = mysql.CLIENT_MULTI_STATEMENTS
+	capMultiResults       = mysql.CLIENT_MULTI_RESULTS
+	capPSMultiResults     = mysql.CLIENT_PS_MULTI_RESULTS
+	capLocalFiles         = mysql.CLIENT_LOCAL_FILES
+	capFoundRows          = mysql.CLIENT_FOUND_ROWS
+	capIgnoreSpace        = mysql.CLIENT_IGNORE_SPACE
+	capabilitiesMirrored  = capMultiResults | capPSMultiResults | capLocalFiles | capFoundRows | capIgnoreSpace
 )
 
 // okPacket is what the proxy learns from an OK (or EOF) packet.
@@ -62,8 +61,13 @@ type okPacket struct {
 // CLIENT_SESSION_TRACK. Slices alias data.
 func parseOK(data []byte, sessionTrack bool) (okPacket, bool) {
 	w, valid := wire.ParseOK(data, sessionTrack)
+	return fromWire(w), valid
+}
+
+// fromWire is the proxy's view of a parsed OK packet.
+func fromWire(w wire.OK) okPacket {
 	return okPacket{affectedRows: w.AffectedRows, insertID: w.InsertID, status: w.Status,
-		warnings: w.Warnings, info: w.Info, stateInfo: w.SessionState}, valid
+		warnings: w.Warnings, info: w.Info, stateInfo: w.SessionState}
 }
 
 // appendOK encodes an OK packet payload for a client.
@@ -145,10 +149,6 @@ func parseErr(data []byte) *sqlError {
 	}
 	e.msg = string(rest)
 	return e
-}
-
-func isEOF(data []byte) bool {
-	return len(data) > 0 && data[0] == 0xfe && len(data) < maxEOFPacketPayloadSize
 }
 
 // appendLenEncString appends a length-encoded string.

@@ -1,6 +1,8 @@
-// Package wire reads the MySQL protocol packets that both the proxy and
-// the consistency package need. It imports nothing of the project, so
-// either can use it.
+// Package wire is the MySQL protocol's mechanics for the proxy: packet
+// framing and sequence numbers (Conn), failures labelled with the
+// connection they happened on (Error), relaying a response until its end
+// (Relay), and the OK packet that consistency reads too. It decides
+// nothing and imports nothing of the project.
 package wire
 
 import "encoding/binary"

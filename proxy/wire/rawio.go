@@ -1,4 +1,4 @@
-package proxy
+package wire
 
 import (
 	"io"
@@ -30,7 +30,7 @@ type rawIOConn struct {
 	// netpoller's readiness for that read is reset: the read then waits for
 	// the answer straight away instead of trying a read that can only find
 	// nothing (a system call per request and per answer). hold makes Write
-	// keep what it is given there. See packetIO.flushForReply.
+	// keep what it is given there. See Conn.FlushForReply.
 	held []byte
 	hold bool
 }

@@ -1,0 +1,247 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+const (
+	stAutocommit  = 0x0002
+	stMoreResults = 0x0008
+	stCursor      = 0x0040
+)
+
+func okp(st uint16) []byte  { return []byte{0x00, 0, 0, byte(st), byte(st >> 8), 0, 0} }
+func eofp(st uint16) []byte { return []byte{0xfe, 0, 0, byte(st), byte(st >> 8)} }
+
+var (
+	errp   = []byte{0xff, 0x7a, 0x04, '#', '4', '2', 'S', '0', '2', 'n', 'o'}
+	colDef = []byte{3, 'd', 'e', 'f', 0, 0, 0, 1, 'c', 1, 'c', 0x0c, 33, 0, 0, 1, 0, 0, 0xfd, 0, 0, 0, 0, 0}
+	row    = []byte{2, 'h', 'i'}
+)
+
+// encode frames payloads as a peer would, numbering from seq, splitting
+// large ones.
+func encode(seq byte, payloads ...[]byte) []byte {
+	m := &memConn{}
+	c := NewConn(m, ClientSide, "enc", 64, 64)
+	c.seq = seq
+	for _, p := range payloads {
+		_ = c.WritePacket(p)
+	}
+	_ = c.Flush()
+	return m.out.Bytes()
+}
+
+// drive runs a relay as the proxy does, with one decision of its own: the
+// EOFs it writes say AUTOCOMMIT. It appends the parts it met to parts.
+func drive(r *Relay, parts []Part) ([]Part, error) {
+	for {
+		part, err := r.Next()
+		if err != nil {
+			return parts, err
+		}
+		parts = append(parts, part)
+		switch part {
+		case PartOK:
+			if err := r.dst.WritePacket(r.Packet); err != nil || r.OK.Status&stMoreResults == 0 {
+				return parts, err
+			}
+		case PartErr:
+			return parts, r.dst.WritePacket(r.Packet)
+		case PartColumnsEnd:
+			st, _ := r.EOFStatus()
+			if err := r.WriteEOF(st | stAutocommit); err != nil || st&stCursor != 0 {
+				return parts, err
+			}
+		case PartRowsEnd:
+			st, _ := r.EOFStatus()
+			if err := r.WriteEOF(st | stAutocommit); err != nil || st&stMoreResults == 0 {
+				return parts, err
+			}
+		case PartPrepareOK:
+			if err := r.dst.WritePacket(r.Packet); err != nil {
+				return parts, err
+			}
+		case PartDone:
+			return parts, nil
+		}
+	}
+}
+
+func TestRelay(t *testing.T) {
+	bigRow := append([]byte{0xfe}, bytes.Repeat([]byte{'z'}, MaxPayload+10)...) // a row may start 0xfe when long
+	prepOK := []byte{0x00, 9, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0}
+	tests := []struct {
+		name      string
+		cmd       byte
+		backend   [][]byte // the backend's response
+		file      [][]byte // what the client sends after a LOCAL INFILE request
+		parts     []Part
+		client    []byte // what the client receives (its command had sequence 4)
+		toBackend []byte // what the backend receives after its command
+	}{
+		{"OK", ComQuery, [][]byte{okp(2)}, nil, []Part{PartOK}, encode(5, okp(2)), nil},
+		{"ERR", ComQuery, [][]byte{errp}, nil, []Part{PartErr}, encode(5, errp), nil},
+		{"result set", ComQuery, [][]byte{{1}, colDef, eofp(0), row, row, eofp(0x20)}, nil,
+			[]Part{PartColumnsEnd, PartRowsEnd}, encode(5, []byte{1}, colDef, eofp(2), row, row, eofp(0x22)), nil},
+		{"two results", 0x17, [][]byte{okp(stMoreResults), {1}, colDef, eofp(0), row, eofp(0)}, nil,
+			[]Part{PartOK, PartColumnsEnd, PartRowsEnd}, encode(5, okp(stMoreResults), []byte{1}, colDef, eofp(2), row, eofp(2)), nil},
+		{"rows then ERR", ComQuery, [][]byte{{1}, colDef, eofp(0), row, errp}, nil,
+			[]Part{PartColumnsEnd, PartErr}, encode(5, []byte{1}, colDef, eofp(2), row, errp), nil},
+		{"short EOFs become full", ComQuery, [][]byte{{1}, colDef, {0xfe}, row, {0xfe}}, nil,
+			[]Part{PartColumnsEnd, PartRowsEnd}, encode(5, []byte{1}, colDef, eofp(2), row, eofp(2)), nil},
+		{"no EOF after columns: as it came", ComQuery, [][]byte{{1}, colDef, row, eofp(0)}, nil,
+			[]Part{PartColumnsEnd, PartRowsEnd}, encode(5, []byte{1}, colDef, row, eofp(2)), nil},
+		{"cursor", 0x17, [][]byte{{2}, colDef, colDef, eofp(stCursor)}, nil,
+			[]Part{PartColumnsEnd}, encode(5, []byte{2}, colDef, colDef, eofp(stCursor|2)), nil},
+		{"large row", ComQuery, [][]byte{{1}, colDef, eofp(0), bigRow, eofp(0)}, nil,
+			[]Part{PartColumnsEnd, PartRowsEnd}, encode(5, []byte{1}, colDef, eofp(2), bigRow, eofp(2)), nil},
+		{"field list", ComFieldList, [][]byte{colDef, colDef, eofp(2)}, nil,
+			[]Part{PartDone}, encode(5, colDef, colDef, eofp(2)), nil},
+		{"field list, no column matches", ComFieldList, [][]byte{eofp(2)}, nil,
+			[]Part{PartDone}, encode(5, eofp(2)), nil},
+		{"field list, ERR", ComFieldList, [][]byte{errp}, nil, []Part{PartErr}, encode(5, errp), nil},
+		{"statistics", ComStatistics, [][]byte{[]byte("Uptime: 1")}, nil,
+			[]Part{PartDone}, encode(5, []byte("Uptime: 1")), nil},
+		{"prepare", ComStmtPrepare, [][]byte{prepOK, colDef, colDef, eofp(0), colDef, eofp(0)}, nil,
+			[]Part{PartPrepareOK, PartDone}, encode(5, prepOK, colDef, colDef, eofp(0), colDef, eofp(0)), nil},
+		{"prepare ERR", ComStmtPrepare, [][]byte{errp}, nil, []Part{PartErr}, encode(5, errp), nil},
+		{"fetch", ComStmtFetch, [][]byte{row, row, eofp(0)}, nil,
+			[]Part{PartRowsEnd}, encode(5, row, row, eofp(2)), nil},
+		{"fetch ERR", ComStmtFetch, [][]byte{row, errp}, nil, []Part{PartErr}, encode(5, row, errp), nil},
+		{"LOCAL INFILE", ComQuery, [][]byte{{0xfb, 'f'}, okp(2)}, [][]byte{[]byte("1,2\n"), []byte("3,4\n"), {}},
+			[]Part{PartOK}, append(encode(5, []byte{0xfb, 'f'}), encode(9, okp(2))...), encode(2, []byte("1,2\n"), []byte("3,4\n"), []byte{})},
+		{"no LOCAL INFILE for an execute", 0x17, [][]byte{{0xfb}, colDef, eofp(0)}, nil,
+			[]Part{PartColumnsEnd, PartRowsEnd}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, bm := newMem(BackendSide, "reader", encode(1, tt.backend...))
+			dst, cm := newMem(ClientSide, "client", append(frame(4, []byte{tt.cmd}), encode(6, tt.file...)...))
+			if _, err := dst.ReadPacket(100); err != nil {
+				t.Fatal(err)
+			}
+			r := NewRelay(src, dst, tt.cmd, false)
+			parts, err := drive(&r, nil)
+			if err == nil {
+				err = dst.Flush()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.client != nil && !bytes.Equal(cm.out.Bytes(), tt.client) {
+				t.Fatalf("client got\n%x\nwant\n%x", head(cm.out.Bytes()), head(tt.client))
+			}
+			if !equalParts(parts, tt.parts) {
+				t.Fatalf("parts %v, want %v", parts, tt.parts)
+			}
+			if !bytes.Equal(bm.out.Bytes(), tt.toBackend) {
+				t.Fatalf("backend got %x, want %x", bm.out.Bytes(), tt.toBackend)
+			}
+			if src.Buffered() != 0 {
+				t.Fatalf("%d bytes of the response left unread", src.Buffered())
+			}
+			if tt.cmd == ComStmtPrepare && parts[0] == PartPrepareOK &&
+				(r.Prepared != PrepareOK{ID: 9, Columns: 1, Params: 2}) {
+				t.Fatalf("prepare OK parsed as %+v", r.Prepared)
+			}
+		})
+	}
+}
+
+func head(b []byte) []byte { return b[:min(len(b), 200)] }
+
+func equalParts(a, b []Part) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// A backend that fails before the client got anything is the backend's
+// failure; once part of the response is out, it is the client's (its
+// stream is broken). A client that cannot be written to is the client's.
+func TestRelayFailures(t *testing.T) {
+	result := encode(1, []byte{1}, colDef, eofp(0), row, row, eofp(0))
+	tests := []struct {
+		name       string
+		backend    []byte
+		clientDown bool
+		client     bool   // ClientFailed
+		msg        string // the error's text contains it
+	}{
+		{"backend gone before the answer", nil, false, false, "reader: EOF"},
+		{"malformed OK", encode(1, []byte{0x00, 0xfc}), false, false, "reader: malformed OK packet"},
+		{"empty first packet", encode(1, []byte{}), false, false, "reader: empty packet"},
+		{"backend gone after the column count", result[:6], false, true, "client: reader failed mid-response: reader: "},
+		{"backend gone mid-rows", result[:len(result)-12], false, true, "reader failed mid-response"},
+		{"empty row packet", append(encode(1, []byte{1}, colDef, eofp(0)), frame(4, nil)...), false, true, "reader: empty row packet"},
+		{"malformed OK after a result", append(encode(1, okp(stMoreResults)), frame(2, []byte{0x00, 0xfd})...), false, true, "malformed OK packet"},
+		{"client down", result, true, true, "client: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, _ := newMem(BackendSide, "reader", tt.backend)
+			dst, cm := newMem(ClientSide, "client", nil)
+			if tt.clientDown {
+				cm.werr = errors.New("broken pipe")
+			}
+			r := NewRelay(src, dst, ComQuery, true)
+			_, err := drive(&r, nil)
+			if err == nil && tt.clientDown {
+				err = dst.Flush()
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if ClientFailed(err) != tt.client || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("err %q (ClientFailed %v), want %q (ClientFailed %v)", err, ClientFailed(err), tt.msg, tt.client)
+			}
+		})
+	}
+}
+
+// Relaying a result set allocates nothing once the buffers are warm.
+func TestRelayAllocatesNothing(t *testing.T) {
+	resp := encode(1, []byte{1}, colDef, eofp(0), row, row, row, eofp(0))
+	in := bytes.NewReader(resp)
+	src := NewConn(&memConn{in: in}, BackendSide, "reader", 4096, 4096)
+	dst := NewConn(&memConn{}, ClientSide, "client", 64, 4096)
+	parts := make([]Part, 0, 4)
+	run := func() {
+		in.Reset(resp)
+		r := NewRelay(src, dst, ComQuery, false)
+		if _, err := drive(&r, parts[:0]); err != nil {
+			t.Fatal(err)
+		}
+		_ = dst.Flush()
+		dst.conn.(*memConn).out.Reset()
+	}
+	run()
+	if n := testing.AllocsPerRun(100, run); n != 0 {
+		t.Fatalf("%v allocations per result set", n)
+	}
+}
+
+// Whatever a backend sends, the relay neither panics nor loops: it ends
+// with a part that ends the response or an error.
+func FuzzRelay(f *testing.F) {
+	f.Add(encode(1, []byte{1}, colDef, eofp(0), row, eofp(0)), byte(ComQuery))
+	f.Add(encode(1, okp(stMoreResults), errp), byte(0x17))
+	f.Add(encode(1, []byte{0xfb}, okp(0)), byte(ComQuery))
+	f.Add(encode(1, []byte{0x00, 1, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0}, colDef, eofp(0)), byte(ComStmtPrepare))
+	f.Fuzz(func(t *testing.T, backend []byte, cmd byte) {
+		src, _ := newMem(BackendSide, "reader", backend)
+		dst, _ := newMem(ClientSide, "client", encode(1, []byte{}))
+		r := NewRelay(src, dst, cmd, true)
+		_, _ = drive(&r, nil)
+	})
+}
