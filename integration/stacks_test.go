@@ -326,3 +326,14 @@ func TestClientStackDjango(t *testing.T) {
 	id := runStack(t, c.stack, env, dir, c.extra, debianPython, "django_scenario.py")
 	checkStackWriter(t, writerDB(t), djangoDB, c.table(), id, c.extra)
 }
+
+func TestClientStackPHP(t *testing.T) {
+	timed(t, "php-cli php-mysql", func() { aptInstall(t, "php-cli", "php-mysql") })
+	php := needCommand(t, "php")
+	design := stackExtra{steps: []string{"design-savepoint"}}
+	runStacks(t, clientsDir(t, "php"), []stackCase{
+		{"php-mysqli", "mysqli", design},
+		{"php-pdo-native", "pdo-native", design},
+		{"php-pdo-emulated", "pdo-emulated", design},
+	}, php, "scenario.php")
+}
