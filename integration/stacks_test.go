@@ -337,3 +337,19 @@ func TestClientStackPHP(t *testing.T) {
 		{"php-pdo-emulated", "pdo-emulated", design},
 	}, php, "scenario.php")
 }
+
+// designRows are the rows of a design-nosavepoint step: a nested
+// transaction that joins the outer one instead of making a savepoint.
+var designRows = map[string]string{"nosp-outer": "31|NULL|NULL|NULL|NULL", "nosp-inner": "32|NULL|NULL|NULL|NULL"}
+
+func TestClientStackRuby(t *testing.T) {
+	timed(t, "ruby-mysql2 ruby-sequel ruby-activerecord", func() {
+		aptInstall(t, "ruby", "ruby-mysql2", "ruby-sequel", "ruby-activerecord")
+	})
+	ruby := needCommand(t, "ruby")
+	design := stackExtra{steps: []string{"design-savepoint", "design-nosavepoint", "design-ddl"}, rows: designRows}
+	runStacks(t, clientsDir(t, "ruby"), []stackCase{
+		{"ruby-sequel", "sequel", design},
+		{"ruby-activerecord", "activerecord", design},
+	}, ruby, "scenario.rb")
+}
