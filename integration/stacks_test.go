@@ -353,3 +353,11 @@ func TestClientStackRuby(t *testing.T) {
 		{"ruby-activerecord", "activerecord", design},
 	}, ruby, "scenario.rb")
 }
+
+func TestClientStackPerl(t *testing.T) {
+	timed(t, "libdbd-mariadb-perl", func() { aptInstall(t, "perl", "libdbi-perl", "libdbd-mariadb-perl") })
+	perl := needCommand(t, "perl")
+	runStacks(t, clientsDir(t, "perl"), []stackCase{
+		{"perl-dbd-mariadb", "", stackExtra{steps: []string{"design-savepoint"}}},
+	}, perl, "scenario.pl")
+}
