@@ -204,11 +204,15 @@ func TestClientStackGORM(t *testing.T) {
 		return want(got.N != nil && *got.N == 41, "read back %+v", got)
 	})
 	g.step("lastid", func() error {
+		r := gormRow{K: "lastid", N: ptr(9)}
+		if err := db.Create(&r).Error; err != nil {
+			return err
+		}
 		var id int64
 		if err := db.Raw("SELECT LAST_INSERT_ID()").Scan(&id).Error; err != nil {
 			return err
 		}
-		return want(id == firstID && id >= 1000, "LAST_INSERT_ID() %d, generated key %d", id, firstID)
+		return want(id == r.ID && id >= 1000, "LAST_INSERT_ID() %d, generated key %d", id, r.ID)
 	})
 	g.step("prepared", func() error {
 		// PrepareStmt: every statement is a server-side prepared statement.
@@ -439,11 +443,16 @@ func TestClientStackSqlx(t *testing.T) {
 		return want(got.N.Int64 == 1 && got.S.String == "first", "read back %+v", got)
 	})
 	g.step("lastid", func() error {
+		r, err := db.Exec("INSERT INTO " + table + " (k, n) VALUES ('lastid', 9)")
+		if err != nil {
+			return err
+		}
+		key, _ := r.LastInsertId()
 		var id int64
 		if err := db.Get(&id, "SELECT LAST_INSERT_ID()"); err != nil {
 			return err
 		}
-		return want(id == firstID && id >= 1000, "LAST_INSERT_ID() %d, generated key %d", id, firstID)
+		return want(id == key && id >= 1000, "LAST_INSERT_ID() %d, generated key %d", id, key)
 	})
 	g.step("prepared", func() error {
 		st, err := db.Preparex("INSERT INTO " + table + " (k, n, s) VALUES (?, ?, 'ps')")

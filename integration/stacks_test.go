@@ -11,7 +11,9 @@ package integration
 //	connect    the stack's own connect-time statements; the session is at
 //	           SESSION and @@autocommit is what the stack believes it is
 //	readback   insert k='first' (n=1, s='first') and read it back at once
-//	lastid     the generated key equals SELECT LAST_INSERT_ID()
+//	lastid     insert k='lastid' (n=9): its generated key equals SELECT
+//	           LAST_INSERT_ID() (its own insert: a reconnect after a failed
+//	           readback would reset LAST_INSERT_ID())
 //	prepared   a server-side prepared INSERT executed twice (k='ps1' n=11,
 //	           k='ps2' n=12, s='ps'), its generated keys, a prepared
 //	           SELECT LAST_INSERT_ID() and a prepared SELECT by parameter
@@ -68,6 +70,7 @@ func stackRows() map[string]string {
 	}
 	return map[string]string{
 		"first":    "1|first|NULL|NULL|NULL",
+		"lastid":   "9|NULL|NULL|NULL|NULL",
 		"ps1":      "11|ps|NULL|NULL|NULL",
 		"ps2":      "12|ps|NULL|NULL|NULL",
 		"commit":   "3|NULL|NULL|NULL|NULL",
@@ -360,4 +363,17 @@ func TestClientStackPerl(t *testing.T) {
 	runStacks(t, clientsDir(t, "perl"), []stackCase{
 		{"perl-dbd-mariadb", "", stackExtra{steps: []string{"design-savepoint"}}},
 	}, perl, "scenario.pl")
+}
+
+// MySQL's Connector/J is not in Debian (and Maven Central is out of reach
+// here): MariaDB's Connector/J stands for JDBC.
+func TestClientStackJava(t *testing.T) {
+	timed(t, "libmariadb-java", func() { aptInstall(t, "libmariadb-java", "default-jre-headless") })
+	java := needCommand(t, "java")
+	batch := stackExtra{steps: []string{"batch", "design-savepoint"}, rows: map[string]string{
+		"batch1": "21|NULL|NULL|NULL|NULL", "batch2": "22|NULL|NULL|NULL|NULL", "batch3": "23|NULL|NULL|NULL|NULL"}}
+	runStacks(t, clientsDir(t, "java"), []stackCase{
+		{"java-rewrite", "rewrite", batch},
+		{"java-ssps", "ssps", batch},
+	}, java, "-cp", connectorJ, "Stacks.java")
 }

@@ -84,9 +84,14 @@ def readback():
 
 
 def lastid():
-    with engine.connect() as c:
-        got = c.execute(text("SELECT LAST_INSERT_ID()")).scalar()
-        check(got == state["first"], "LAST_INSERT_ID() %r, generated key %r" % (got, state["first"]))
+    with Session(engine) as s:
+        r = Row(k="lastid", n=9)
+        s.add(r)
+        s.flush()
+        key = r.id
+        got = s.execute(text("SELECT LAST_INSERT_ID()")).scalar()
+        s.commit()
+    check(got == key, "LAST_INSERT_ID() %r, generated key %r" % (got, key))
 
 
 def prepared():
