@@ -377,3 +377,19 @@ func TestClientStackJava(t *testing.T) {
 		{"java-ssps", "ssps", batch},
 	}, java, "-cp", connectorJ, "Stacks.java")
 }
+
+func TestClientStackNode(t *testing.T) {
+	if _, err := osexec.LookPath("npm"); err != nil {
+		aptInstall(t, "nodejs", "npm")
+	}
+	needCommand(t, "node")
+	dir := clientsDir(t, "node")
+	timed(t, "npm ci (sequelize, knex, typeorm, mysql2)", func() { npmInstall(t, dir) })
+	design := stackExtra{steps: []string{"design-savepoint", "design-ddl"}}
+	runStacks(t, dir, []stackCase{
+		{"node-sequelize", "sequelize", design},
+		{"node-knex", "knex", design},
+		{"node-typeorm-mysql", "typeorm-mysql", design},
+		{"node-typeorm-mariadb", "typeorm-mariadb", design},
+	}, "node", "orm.js")
+}
