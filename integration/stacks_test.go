@@ -210,8 +210,13 @@ func runOnly(t *testing.T, stack string, env []string, dir, step, name string, a
 // "PASS" in results (step → "PASS" or "FAIL <why>"), and logs the tally.
 func checkSteps(t *testing.T, stack string, results map[string]string, extra stackExtra) {
 	t.Helper()
+	checkStepList(t, stack, results, append(append([]string{}, stackSteps...), extra.steps...))
+}
+
+func checkStepList(t *testing.T, stack string, results map[string]string, steps []string) {
+	t.Helper()
 	var passed, failed []string
-	for _, s := range append(append([]string{}, stackSteps...), extra.steps...) {
+	for _, s := range steps {
 		r, ok := results[s]
 		switch {
 		case !ok:
@@ -392,4 +397,67 @@ func TestClientStackNode(t *testing.T) {
 		{"node-typeorm-mysql", "typeorm-mysql", design},
 		{"node-typeorm-mariadb", "typeorm-mariadb", design},
 	}, "node", "orm.js")
+}
+
+// mariadb-dump through the proxy: its default LOCK TABLES and
+// --single-transaction's SAVEPOINT are refused by Aurora's design;
+// --skip-lock-tables dumps what a dump of the writer holds.
+func TestClientStackMariaDBDump(t *testing.T) {
+	timed(t, "mariadb-client", func() { aptInstall(t, "mariadb-client") })
+	needCommand(t, "mariadb-dump")
+	addr := stackProxy(t)
+	w := writerDB(t)
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS st_dump",
+		"CREATE TABLE st_dump (id INT PRIMARY KEY, s VARCHAR(32) CHARACTER SET utf8mb4) DEFAULT CHARSET = utf8mb4",
+		"INSERT INTO st_dump VALUES (1, 'one'), (2, '" + stackUTF8 + "'), (3, NULL)",
+	} {
+		if _, err := w.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	waitReplicated(t)
+	dump := func(addr string, opts ...string) (string, string, error) {
+		host, port, _ := strings.Cut(addr, ":")
+		args := append([]string{"--no-defaults", "--protocol=TCP", "-h", host, "-P", port, "-u", thePair.User,
+			"--skip-dump-date", "--default-character-set=utf8mb4"}, opts...)
+		cmd := osexec.Command("mariadb-dump", append(args, testDB, "st_dump")...)
+		cmd.Env = append(os.Environ(), "MYSQL_PWD="+thePair.Password)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		// The header names the server it dumped.
+		out := regexp.MustCompile(`(?m)^-- (Host|Server version):.*$`).ReplaceAllString(stdout.String(), "")
+		return out, strings.TrimSpace(stderr.String()), err
+	}
+	results := map[string]string{}
+	refused := func(step, wantStmt string, opts ...string) {
+		_, stderr, err := dump(addr, opts...)
+		t.Logf("DESIGN %s: mariadb-dump %v: exit %v: %s", step, opts, err, stderr)
+		if err != nil && strings.Contains(stderr, "1235") && strings.Contains(stderr, wantStmt) {
+			results[step] = "PASS"
+		} else {
+			results[step] = fmt.Sprintf("FAIL want a 1235 on %s, got exit %v: %s", wantStmt, err, stderr)
+		}
+	}
+	refused("design-lock-tables", "LOCK TABLES")
+	refused("design-single-transaction", "SAVEPOINT sp", "--single-transaction")
+	results["skip-lock-tables"] = func() string {
+		got, stderr, err := dump(addr, "--skip-lock-tables")
+		if err != nil {
+			return fmt.Sprintf("FAIL through the proxy: %v: %s", err, stderr)
+		}
+		want, stderr, err := dump(thePair.WriterAddr, "--skip-lock-tables")
+		if err != nil {
+			return fmt.Sprintf("FAIL on the writer: %v: %s", err, stderr)
+		}
+		if got != want {
+			return fmt.Sprintf("FAIL the dump through the proxy differs from the writer's:\n%s\n---- writer:\n%s", got, want)
+		}
+		if !strings.Contains(got, stackUTF8) {
+			return "FAIL the dump misses the utf8mb4 row"
+		}
+		return "PASS"
+	}()
+	checkStepList(t, "mariadb-dump", results, []string{"design-lock-tables", "design-single-transaction", "skip-lock-tables"})
 }
