@@ -276,7 +276,7 @@ public class Stacks {
                 conn.setSavepoint("sp1");
                 throw new Failed("SAVEPOINT: no error, want 1235");
             } catch (SQLException e) {
-                System.out.println("DESIGN design-savepoint: " + describe(e));
+                System.out.println("DESIGN design-savepoint: " + e.getClass().getName() + ": " + describe(e));
                 check(e.getErrorCode() == 1235, "want error 1235, got " + describe(e));
             } finally {
                 conn.rollback();

@@ -231,7 +231,7 @@ async function design(name, code, f, after) {
       await f();
     } catch (e) {
       if (e instanceof Failed) throw e;
-      console.log(`DESIGN ${name}: ${errno(e)} ${e.message}`);
+      console.log(`DESIGN ${name}: ${e.constructor.name}: ${errno(e)} ${e.message}`);
       check(errno(e) === code, `want error ${code}, got ${errno(e)}: ${e.message}`);
       if (after) await after();
       return;

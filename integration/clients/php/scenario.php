@@ -133,7 +133,7 @@ function design($name, $code, $fn, $after = null) {
         } catch (Failed $e) {
             throw $e;
         } catch (Throwable $e) {
-            echo "DESIGN $name: " . errcode($e) . ' ' . $e->getMessage() . "\n";
+            echo "DESIGN $name: " . get_class($e) . ': ' . errcode($e) . ' ' . $e->getMessage() . "\n";
             check(errcode($e) == $code, "want error $code, got " . errcode($e) . ': ' . $e->getMessage());
             if ($after) $after($db);
             return;

@@ -96,7 +96,11 @@ class Runner:
                 fn()
             except Exception as e:
                 got = errno(e)
-                print("DESIGN %s: %s" % (name, " ".join(str(getattr(e, "orig", e)).split())), flush=True)
+                orig = getattr(e, "orig", None)
+                cls = type(e).__module__ + "." + type(e).__name__
+                if orig is not None:
+                    cls += " (%s.%s)" % (type(orig).__module__, type(orig).__name__)
+                print("DESIGN %s: %s: %s" % (name, cls, " ".join(str(orig or e).split())), flush=True)
                 check(got == code, "want error %d, got %r: %s" % (code, got, e))
             else:
                 raise Failed("no error, want %d" % code)

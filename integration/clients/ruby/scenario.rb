@@ -62,7 +62,7 @@ def design(name, code, after = nil)
     rescue Failed
       raise
     rescue StandardError => e
-      puts "DESIGN #{name}: #{errno(e)} #{e.message}"
+      puts "DESIGN #{name}: #{e.class}: #{errno(e)} #{e.message}"
       check(errno(e) == code, "want error #{code}, got #{errno(e)}: #{e.message}")
       after&.call
       next
