@@ -504,7 +504,7 @@ func TestClientStackSqlx(t *testing.T) {
 			return err
 		}
 		defer tx.Rollback()
-		if _, err := tx.Exec("INSERT INTO "+table+" (k, n) VALUES ('commit', 3)"); err != nil {
+		if _, err := tx.Exec("INSERT INTO " + table + " (k, n) VALUES ('commit', 3)"); err != nil {
 			return err
 		}
 		var n int
@@ -521,7 +521,7 @@ func TestClientStackSqlx(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec("INSERT INTO "+table+" (k, n) VALUES ('rollback', 4)"); err != nil {
+		if _, err := tx.Exec("INSERT INTO " + table + " (k, n) VALUES ('rollback', 4)"); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -596,4 +596,3 @@ func TestClientStackSqlx(t *testing.T) {
 	checkSteps(t, c.stack, g.results, c.extra)
 	checkStackWriter(t, w, testDB, table, firstID, c.extra)
 }
-
