@@ -1,4 +1,4 @@
-// The stacks-matrix steps (integration/stacks_test.go) with MariaDB Connector/J (Debian:
+// The stacks-matrix steps (integration/matrix_test.go) with MariaDB Connector/J (Debian:
 // libmariadb-java), run as a single-file source program:
 //   java -cp /usr/share/java/mariadb-java-client.jar Stacks.java
 // Environment: FWD_HOST FWD_PORT FWD_USER FWD_PASSWORD FWD_DB (the proxy), FWD_TABLE (created on

@@ -1,4 +1,4 @@
-// The stacks-matrix steps (integration/stacks_test.go) with Node ORMs on mysql2: Sequelize,
+// The stacks-matrix steps (integration/matrix_test.go) with Node ORMs on mysql2: Sequelize,
 // knex and TypeORM (the versions package-lock.json pins).
 //
 // Environment: FWD_HOST FWD_PORT FWD_USER FWD_PASSWORD FWD_DB (the proxy), FWD_TABLE (created on

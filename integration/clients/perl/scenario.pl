@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# The stacks-matrix steps (integration/stacks_test.go) with Perl DBI and DBD::MariaDB
+# The stacks-matrix steps (integration/matrix_test.go) with Perl DBI and DBD::MariaDB
 # (Debian: libdbd-mariadb-perl), with mariadb_server_prepare=1: every prepare is a
 # COM_STMT_PREPARE on the server.
 #

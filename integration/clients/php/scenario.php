@@ -1,5 +1,5 @@
 <?php
-// The stacks-matrix steps (integration/stacks_test.go) with PHP's mysqlnd: mysqli, and PDO with
+// The stacks-matrix steps (integration/matrix_test.go) with PHP's mysqlnd: mysqli, and PDO with
 // native or emulated prepares.
 //
 // Environment: FWD_HOST FWD_PORT FWD_USER FWD_PASSWORD FWD_DB (the proxy), FWD_TABLE (created on

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The stacks-matrix steps (integration/stacks_test.go) with Django's ORM on mysqlclient.
+"""The stacks-matrix steps (integration/matrix_test.go) with Django's ORM on mysqlclient.
 
 Run with Debian's /usr/bin/python3 (python3-django, python3-mysqldb). Environment: FWD_HOST FWD_PORT
 (the proxy), FWD_WRITER_HOST FWD_WRITER_PORT (the writer: migrations run there), FWD_USER

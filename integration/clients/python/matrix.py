@@ -1,4 +1,4 @@
-"""The step runner of the stacks matrix (integration/stacks_test.go) for the Python stacks.
+"""The step runner of the stacks matrix (integration/matrix_test.go) for the Python stacks.
 
 Each step runs on its own: a failed step prints "FAIL <step>: <why>" and the runner reconnects
 before the next one, so one failure does not hide the next.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The stacks-matrix steps (integration/stacks_test.go) with SQLAlchemy's ORM and Core.
+"""The stacks-matrix steps (integration/matrix_test.go) with SQLAlchemy's ORM and Core.
 
 Run with Debian's /usr/bin/python3 (python3-sqlalchemy, python3-pymysql, python3-mysqldb).
 Environment: FWD_HOST FWD_PORT FWD_USER FWD_PASSWORD FWD_DB (the proxy), FWD_TABLE (created on

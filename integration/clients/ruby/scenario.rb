@@ -1,4 +1,4 @@
-# The stacks-matrix steps (integration/stacks_test.go) with Ruby's mysql2 under Sequel or
+# The stacks-matrix steps (integration/matrix_test.go) with Ruby's mysql2 under Sequel or
 # ActiveRecord (Debian: ruby-mysql2, ruby-sequel, ruby-activerecord).
 #
 # Environment: FWD_HOST FWD_PORT FWD_USER FWD_PASSWORD FWD_DB (the proxy), FWD_TABLE (created on

@@ -1,4 +1,4 @@
-"""The stacks-matrix table (integration/stacks_test.go) as a Django model."""
+"""The stacks-matrix table (integration/matrix_test.go) as a Django model."""
 import os
 
 from django.db import models

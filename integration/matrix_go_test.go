@@ -1,6 +1,6 @@
 package integration
 
-// The stacks matrix (stacks_test.go) for Go's ORMs, in this process: GORM
+// The stacks matrix (matrix_test.go) for Go's ORMs, in this process: GORM
 // on its MySQL driver and sqlx, both on go-sql-driver/mysql.
 
 import (
@@ -21,7 +21,7 @@ import (
 	"github.com/fwdproxy/fwdproxy/integration/pair"
 )
 
-// goStack runs steps in this process with stacks_test.go's rules: each
+// goStack runs steps in this process with matrix_test.go's rules: each
 // step on its own, a reconnect after a failed one.
 type goStack struct {
 	t         *testing.T
