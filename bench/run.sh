@@ -2,6 +2,11 @@
 # bench/run.sh: sysbench and memory benchmark of fwdproxy, direct vs through the proxy.
 #
 #   bench/run.sh          full run: prints a markdown table and writes docs/benchmarks.md
+#   bench/run.sh ab OLD   A/B: the proxy CPU per query of OLD (a fwdproxy binary) and of FWDPROXY_BIN
+#                         (or bin/fwdproxy) under oltp_point_select (prepared and text) and
+#                         oltp_read_write, the two binaries alternating run by run (BENCH_REPEATS
+#                         [6] each, order reversed every other repeat). Prints medians and the
+#                         new/old ratio; writes nothing in the repository.
 #   bench/run.sh smoke    (or BENCH_SMOKE=1) oltp_point_select, 2 threads, 2 s, direct and through the
 #                         proxy once; exits non-zero when the proxy run fails, has errors or zero QPS.
 #                         Writes nothing in the repository.
@@ -26,11 +31,21 @@ export PATH="$PATH:/usr/sbin:/sbin"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=full
 if [ "${1:-}" = smoke ] || [ "${BENCH_SMOKE:-0}" = 1 ]; then MODE=smoke; fi
+if [ "${1:-}" = ab ]; then
+	MODE=ab
+	OLD_BIN=${2:?usage: bench/run.sh ab OLD_FWDPROXY_BINARY}
+	[ -x "$OLD_BIN" ] || { echo "bench ab: $OLD_BIN is not an executable" >&2; exit 2; }
+fi
 if [ "$MODE" = smoke ]; then
 	REPEATS=1
 	TIME=${BENCH_TIME:-2}
 	TABLES=${BENCH_TABLES:-1}
 	TABLE_SIZE=${BENCH_TABLE_SIZE:-1000}
+elif [ "$MODE" = ab ]; then
+	REPEATS=${BENCH_REPEATS:-6}
+	TIME=${BENCH_TIME:-10}
+	TABLES=${BENCH_TABLES:-4}
+	TABLE_SIZE=${BENCH_TABLE_SIZE:-10000}
 else
 	REPEATS=${BENCH_REPEATS:-3}
 	TIME=${BENCH_TIME:-10}
@@ -98,7 +113,7 @@ start_proxy() {
 		elif [ "$cons" = ufloor ]; then
 			"$WORK/floorrelay" -uring "127.0.0.1:$port" "$reader" </dev/null >"$WORK/proxy-$name.log" 2>&1 &
 		else
-			"$BIN" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$aport" \
+			"${START_BIN:-$BIN}" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$aport" \
 				--writer "$WRITER_ADDR" --reader "$reader" --user "$TEST_USER:$TEST_PASSWORD" \
 				--default-consistency "$cons" --log-level warn </dev/null >"$WORK/proxy-$name.log" 2>&1 &
 		fi
@@ -298,6 +313,48 @@ if [ "$MODE" = smoke ]; then
 		fi
 	done <"$RUNS"
 	echo "bench smoke: $([ $status = 0 ] && echo PASS || echo FAIL) in $((SECONDS - T0)) s"
+	[ $status = 0 ] || FAILED=1
+	exit $status
+fi
+
+# ---------------------------------------------------------------- A/B: old and new binaries
+if [ "$MODE" = ab ]; then
+	stop_proxy ev
+	START_BIN=$OLD_BIN start_proxy old EVENTUAL
+	START_BIN=$OLD_BIN start_proxy olds SESSION
+	start_proxy new EVENTUAL
+	start_proxy news SESSION
+	AB=("ps8|oltp_point_select|8|" "tx8|oltp_point_select|8|--db-ps-mode=disable" "rw|oltp_read_write|8|")
+	for c in "${AB[@]}"; do
+		IFS='|' read -r cfg workload threads args <<<"$c"
+		# shellcheck disable=SC2206
+		extra=($args)
+		for rep in $(seq 1 "$REPEATS"); do
+			order=(old new)
+			[ $((rep % 2)) = 0 ] && order=(new old)
+			for who in "${order[@]}"; do
+				pname=$who
+				[ "$cfg" = rw ] && pname=${who}s
+				sysbench_run "$cfg" "$who" "$rep" "${PROXY_PORT[$pname]}" "$pname" "$workload" "$threads" ${extra[@]+"${extra[@]}"}
+			done
+		done
+	done
+	status=0
+	printf '| workload | old µs/query | new µs/query | new/old | old qps | new qps | ignored errors | failed runs |\n|---|---|---|---|---|---|---|---|\n'
+	for cfg in ps8 tx8 rw; do
+		awk -F'\t' -v cfg="$cfg" '
+			function median(a, n,   i, j, t) {
+				for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+				return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+			}
+			$1 == cfg { if ($2 == "old") { ou[++no] = $9; oq[no] = $4 } else { nu[++nn] = $9; nq[nn] = $4 }; ig += $6; e += ($7 != 0) }
+			END {
+				mo = median(ou, no); mn = median(nu, nn)
+				printf "| %s | %.2f | %.2f | %.3f | %.0f | %.0f | %d | %d |\n", cfg, mo, mn, mn / mo, median(oq, no), median(nq, nn), ig, e
+				exit e > 0
+			}' "$RUNS" || status=1
+	done
+	echo "(ps8: oltp_point_select prepared, tx8: text, rw: oltp_read_write at SESSION; 8 threads, ${TIME} s runs, $REPEATS each, alternating)"
 	[ $status = 0 ] || FAILED=1
 	exit $status
 fi

@@ -13,7 +13,8 @@ type Flavor interface {
 	// around separators are allowed, "" is the empty set.
 	ParseSet(s string) (Set, error)
 	// TrackingSetupSQL makes a writer session's OK packets carry the GTID
-	// of each transaction it commits.
+	// of each transaction it commits: SET statements, which the proxy
+	// also replays after a client's own SET of session tracking.
 	TrackingSetupSQL() []string
 	// OwnGTID extracts the committed transaction's GTID from the
 	// session-state block of a writer's OK packet (wire.OK.SessionState).

@@ -252,3 +252,60 @@ func TestRouteCommitReleaseInComment(t *testing.T) {
 		})
 	}
 }
+
+// The proxy's own variables and status, decided by route: SHOW VARIABLES
+// (whole or LIKE one of them) lists the reader's rows and the proxy's; a
+// LIKE that matches none of them is the reader's answer unchanged; SHOW
+// STATUS and the status tables gain the Aurora_fwd_* rows; a SELECT of own
+// variables only is the proxy's answer, and one mixing them with the
+// server's is rewritten for the reader.
+func TestRouteOwnVariablesAndStatus(t *testing.T) {
+	_, addr := startBinary(t, "--default-consistency", "SESSION")
+	c := rawConn(t, addr)
+	d := rawConn(t, thePair.ReaderAddr)
+	names := func(c *client.Conn, q string) map[string]string {
+		t.Helper()
+		r, err := c.Execute(q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		m := map[string]string{}
+		for i := range r.Values {
+			n, _ := r.GetString(i, 0)
+			v, _ := r.GetString(i, 1)
+			m[n] = v
+		}
+		return m
+	}
+	all, server := names(c, "SHOW GLOBAL VARIABLES"), names(d, "SHOW GLOBAL VARIABLES")
+	if len(all) != len(server)+3 || all["aurora_replica_read_consistency"] != "SESSION" || all["version"] != server["version"] {
+		t.Errorf("SHOW GLOBAL VARIABLES: %d rows (server %d), aurora_replica_read_consistency=%q, version=%q (server %q)",
+			len(all), len(server), all["aurora_replica_read_consistency"], all["version"], server["version"])
+	}
+	if got := names(c, "SHOW VARIABLES LIKE 'aurora_fwd%'"); len(got) != 2 {
+		t.Errorf("SHOW VARIABLES LIKE 'aurora_fwd%%': %v", got)
+	}
+	if got, want := names(c, "SHOW VARIABLES LIKE 'max_connections'"), names(d, "SHOW VARIABLES LIKE 'max_connections'"); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("SHOW VARIABLES LIKE 'max_connections': %v, server %v", got, want)
+	}
+	if got := names(c, "SHOW STATUS LIKE 'Aurora_fwd_writer_dml_stmt_count'"); len(got) != 1 {
+		t.Errorf("SHOW STATUS LIKE 'Aurora_fwd_writer_dml_stmt_count': %v", got)
+	}
+	if got := names(c, "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.`GLOBAL_STATUS` WHERE VARIABLE_NAME = 'Aurora_fwd_writer_dml_stmt_count'"); len(got) != 1 {
+		t.Errorf("status table: %v", got)
+	}
+	r, err := c.Execute("SELECT @@aurora_replica_read_consistency AS c, @@global.aurora_fwd_writer_idle_timeout")
+	if err != nil || len(r.Values) != 1 {
+		t.Fatalf("SELECT own vars: %v %v", r, err)
+	}
+	if v, _ := r.GetString(0, 0); v != "SESSION" {
+		t.Errorf("SELECT @@aurora_replica_read_consistency: %q", v)
+	}
+	r, err = c.Execute("SELECT CONCAT(@@aurora_replica_read_consistency, '/', @@server_id)")
+	if err != nil {
+		t.Fatalf("mixed SELECT: %v", err)
+	}
+	if v, _ := r.GetString(0, 0); v != "SESSION/2" {
+		t.Errorf("mixed SELECT: %q, want SESSION/2 (rewritten, run on the reader)", v)
+	}
+}

@@ -531,6 +531,7 @@ func TestTransactions(t *testing.T) {
 			t.Errorf("transactions that never read on the reader began there: Com_begin %s -> %s", b0, b)
 		}
 		id := count(t, w, "SELECT MAX(id) FROM tx1")
+		waitReplicated(t) // EVENTUAL reads do not wait for the row
 		exec(t, c, "BEGIN")
 		exec(t, c, "BEGIN") // nothing to commit yet on the reader
 		// Prepared: COM_STMT_PREPARE is the first statement on the reader.

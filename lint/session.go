@@ -133,33 +133,32 @@ func (s *session) isoFor() string {
 	return s.isolation
 }
 
-// readOnlyAccess mirrors proxy.session.readOnlyAccess.
-func (s *session) readOnlyAccess() bool {
-	if s.inTx() {
-		return s.txReadOnly
-	}
-	return s.accessFor() == sqlclass.AccessReadOnly
-}
-
 func (s *session) tableKey(t sqlclass.TableName) string { return s.temp.Key(s.db, t) }
 
 func (s *session) isTemp(t sqlclass.TableName) bool { return s.temp.Has(s.db, t) }
 
 // state is the session as route sees it. The server's forwarding switch is
-// assumed on: lint checks the application, not the deployment.
+// assumed on: lint checks the application, not the deployment. lint's
+// implicit transaction counts as begun: touch gave it its access mode, so
+// route.Session.ReadOnly reads it as the proxy's BEGIN would.
 func (s *session) state() route.State {
 	return route.State{
-		Forwarding:       s.level != Off,
-		Waits:            s.level.Waits(),
-		TxWriter:         s.txWriter,
-		ReadOnly:         s.readOnlyAccess(),
-		ReaderInTx:       s.txBegun || s.txImplicit,
-		HasWriter:        s.hasWriter,
-		LastForwarded:    s.lastForwarded,
-		InsertIDOnWriter: s.insertIDOnWriter,
-		DB:               s.db,
-		Temp:             s.temp,
-		Opt:              s.opt,
+		Session: route.Session{
+			TxWriter:         s.txWriter,
+			TxBegun:          s.inTx(),
+			TxReadOnly:       s.txReadOnly,
+			SessAccess:       s.sessAccess,
+			NextAccess:       s.nextAccess,
+			LastForwarded:    s.lastForwarded,
+			InsertIDOnWriter: s.insertIDOnWriter,
+			DB:               s.db,
+			Temp:             s.temp,
+		},
+		Forwarding: s.level != Off,
+		Waits:      s.level.Waits(),
+		ReaderInTx: s.txBegun || s.txImplicit,
+		HasWriter:  s.hasWriter,
+		Opt:        s.opt,
 	}
 }
 

@@ -181,7 +181,8 @@ func (m *Metrics) WriterErrorRPCTimeout() { m.writerErrRPC.Add(1) }
 func (m *Metrics) ReadServedByReader(d time.Duration) { m.readReader.add(d) }
 
 // ReadServedByWriter counts a read the proxy served from the writer (read-wait fallback,
-// SESSION/GLOBAL reads inside a forwarded transaction), not a forwarded SELECT.
+// SESSION/GLOBAL reads inside a forwarded transaction, LAST_INSERT_ID(), ROW_COUNT() or
+// SHOW WARNINGS after a forwarded statement), not a locking SELECT.
 func (m *Metrics) ReadServedByWriter(d time.Duration) { m.readWriter.add(d) }
 
 // ReadWaitTimeout counts a consistency wait that timed out, by the action taken

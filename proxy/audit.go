@@ -9,14 +9,38 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/fwdproxy/fwdproxy/lint"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
 // Audit mode (`serve --audit`): the proxy sits in front of today's writer
-// only and passes every command through unchanged, while the lint model
-// says what write forwarding would reject or change. Findings are grouped
-// by statement digest for GET /audit and counted in /metrics.
+// only and passes every command through unchanged, while a model of a
+// forwarding session (lint's, on route.Decide like the proxy) says what write
+// forwarding would reject or change. Findings are grouped by statement
+// digest for GET /audit and counted in /metrics.
+
+// AuditModel follows one client session's commands as they pass. The command
+// wires in lint.NewAuditor, so proxy does not depend on lint.
+type AuditModel interface {
+	Query(sql string)   // a COM_QUERY text
+	Prepare(sql string) // a COM_STMT_PREPARE text
+	Execute(sql string) // a COM_STMT_EXECUTE of that text
+	UseDB(db string)    // COM_INIT_DB
+}
+
+// NewAuditModel starts a model for one session; it calls emit with each
+// finding.
+type NewAuditModel func(emit func(AuditFinding)) AuditModel
+
+// AuditFinding is one statement write forwarding would reject (Code is the
+// MySQL error) or change (Code 0, Severity "warning").
+type AuditFinding struct {
+	Statement string
+	Code      int
+	Severity  string
+	Operation string
+	Why       string
+	Message   string
+}
 
 // AuditEntry is one digest's summary.
 type AuditEntry struct {
@@ -48,7 +72,7 @@ func newAuditStore(reg *prometheus.Registry) *auditStore {
 	return a
 }
 
-func (a *auditStore) add(f lint.Finding) {
+func (a *auditStore) add(f AuditFinding) {
 	a.counter.WithLabelValues(itoa(f.Code), f.Severity, f.Operation).Inc()
 	d := sqlclass.Digest(f.Statement, sqlclass.Options{})
 	key := d + "\x00" + itoa(f.Code) + "\x00" + f.Operation
@@ -111,6 +135,8 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
+func (s *session) newAuditor() AuditModel { return s.srv.conf().AuditModel(s.srv.audit.add) }
+
 // auditDispatch passes one command through to the writer after the lint
 // model has seen it.
 func (s *session) auditDispatch(data []byte) error {
@@ -119,6 +145,8 @@ func (s *session) auditDispatch(data []byte) error {
 		s.auditor.Query(string(data[1:]))
 	case comInitDB:
 		s.auditor.UseDB(string(data[1:]))
+	case comRefresh:
+		s.auditor.Query("FLUSH") // forwarding refuses it as FLUSH
 	case comStmtPrepare:
 		s.auditor.Prepare(string(data[1:]))
 		return s.auditPrepare(data)
@@ -142,10 +170,10 @@ func (s *session) auditDispatch(data []byte) error {
 		}
 		return s.checkRelay(s.reader, s.relayRows(s.reader, nil))
 	case comChangeUser:
-		s.auditor = lint.NewAuditor(lint.Config{Consistency: lint.Session}, s.srv.audit.add)
+		s.auditor = s.newAuditor()
 		return s.comChangeUser(data)
 	case comResetConnection:
-		s.auditor = lint.NewAuditor(lint.Config{Consistency: lint.Session}, s.srv.audit.add)
+		s.auditor = s.newAuditor()
 		s.auditStmts = map[uint32]string{}
 	}
 	return s.relayCommand(s.reader, data)

@@ -46,6 +46,9 @@ type Config struct {
 	// command passes through unchanged and what write forwarding would
 	// reject or change is recorded (GET /audit, /metrics).
 	Audit bool
+	// AuditModel is what audit mode asks what forwarding would do (not a
+	// setting: `fwdproxy serve` sets lint's).
+	AuditModel NewAuditModel
 }
 
 // Validate checks what a Config needs: the required settings, each row's

@@ -8,6 +8,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -18,14 +20,14 @@ var beginPacket = append([]byte{comQuery}, "START TRANSACTION"...)
 // an open transaction is gone (rolled back by the writer).
 func (s *session) writerFailed(err error) *sqlError {
 	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
-	s.srv.log.Warn("forwarding error", zap.Uint32("session", s.id), zap.Bool("in_transaction", s.txWriter), zap.Error(err))
+	s.srv.log.Warn("forwarding error", zap.Uint32("session", s.id), zap.Bool("in_transaction", s.state.TxWriter), zap.Error(err))
 	if timedOut {
 		s.srv.Metrics.ReplicaErrorRPCTimeout()
 		s.srv.Metrics.WriterErrorRPCTimeout()
 		s.srv.killQuery(s) // best effort: stop it on the writer too
 	}
 	s.writerLost()
-	if s.terminated {
+	if s.state.Terminated {
 		return s.takeTerminated()
 	}
 	if timedOut {
@@ -55,7 +57,7 @@ func (s *session) prepareWriter(st *sqlclass.Statement) *sqlError {
 	// a transaction goes to a fresh connection instead of failing.
 	if s.writer != nil && !s.writer.alive() {
 		s.writerLost()
-		if s.terminated {
+		if s.state.Terminated {
 			return s.takeTerminated()
 		}
 	}
@@ -69,14 +71,14 @@ func (s *session) prepareWriter(st *sqlclass.Statement) *sqlError {
 	}
 	// autocommit=0 works as one long transaction: the writer gets an
 	// explicit one, since its own session stays autocommit=1.
-	if (s.inTransaction() || !s.autocommit) && !s.txWriter {
+	if (s.inTransaction() || !s.state.Autocommit()) && !s.state.TxWriter {
 		// Sent together with the statement (backend.send): one round trip.
 		s.writer.ahead = beginPacket
-		s.txWriter = true
-		if s.isolation != "" && s.isolation != "REPEATABLE READ" {
+		s.state.Apply(route.WriterBegin, route.Fact{})
+		if s.state.Isolation != "" && s.state.Isolation != "REPEATABLE READ" {
 			s.warnIsolation()
 		}
-	} else if !s.txWriter && s.isolation != "" && s.isolation != "REPEATABLE READ" {
+	} else if !s.state.TxWriter && s.state.Isolation != "" && s.state.Isolation != "REPEATABLE READ" {
 		s.warnIsolation()
 	}
 	return nil
@@ -109,7 +111,7 @@ func (s *session) openWriter() *sqlError {
 		s.srv.Metrics.WriterSessionOpened()
 	}
 	w, err := dialBackend(context.Background(), "writer", dialParams{
-		addr: s.srv.conf().Writer, user: s.user, password: s.password, db: s.db,
+		addr: s.srv.conf().Writer, user: s.user, password: s.password, db: s.state.DB,
 		caps: s.clientCaps, sessionTrack: true, collation: s.collation,
 		tls: s.srv.conf().BackendTLS,
 	})
@@ -125,7 +127,7 @@ func (s *session) openWriter() *sqlError {
 	s.life.attach(w.io.conn)
 	s.writerThread.Store(w.connID)
 	s.writerGen++
-	s.writerDB = s.db
+	s.writerDB = s.state.DB
 	s.writerSent = 0
 	for _, q := range s.srv.flavor.TrackingSetupSQL() {
 		if e := s.writerExec(q); e != nil {
@@ -147,11 +149,11 @@ func (s *session) releaseWriterSlot() {
 // syncWriter replays on the writer what the client changed on its session
 // since the writer last saw it: database and session variables.
 func (s *session) syncWriter(st *sqlclass.Statement) *sqlError {
-	if s.writerDB != s.db && s.db != "" {
-		if e := s.writerExec("USE " + quoteIdent(s.db)); e != nil {
+	if s.writerDB != s.state.DB && s.state.DB != "" {
+		if e := s.writerExec("USE " + quoteIdent(s.state.DB)); e != nil {
 			return e
 		}
-		s.writerDB = s.db
+		s.writerDB = s.state.DB
 	}
 	for s.writerSent < len(s.writerVars) {
 		if e := s.writerExec("SET " + s.writerVars[s.writerSent]); e != nil {
@@ -178,11 +180,15 @@ func (s *session) writerExec(q string) *sqlError {
 
 // afterForward updates transaction state, GTIDs and figures.
 func (s *session) afterForward(res *relayResult, st *sqlclass.Statement, d time.Duration) {
-	s.txWriter = s.writer.status&statusInTrans != 0
+	s.noteStatus(s.writer)
 	s.noteOwnGTID(res.ok.stateInfo)
-	s.lastForwarded = true
-	if res.ok.insertID != 0 {
-		s.insertIDOnWriter = true
+	// A write that answered with rows (MariaDB's … RETURNING) ends with an
+	// EOF, which carries neither the insert id nor the GTID.
+	rowsWrite := res.resultSet && res.err == nil && st.Class != sqlclass.Read && st.Class != sqlclass.LockingRead
+	insertID := res.ok.insertID != 0 || rowsWrite && (st.Op == "INSERT" || st.Op == "REPLACE")
+	s.state.Apply(route.RanOnWriter, route.Fact{InsertID: insertID})
+	if rowsWrite {
+		s.afterRowsWrite()
 	}
 	if st.Class == sqlclass.LockingRead || (st.Class == sqlclass.Read) {
 		s.srv.Metrics.ReplicaSelect(d)
@@ -193,13 +199,35 @@ func (s *session) afterForward(res *relayResult, st *sqlclass.Statement, d time.
 	}
 }
 
+// afterRowsWrite follows a write that answered with rows: once it has
+// committed, the writer's position covers its GTID.
+func (s *session) afterRowsWrite() {
+	if s.state.TxWriter {
+		return // the GTID comes with the COMMIT's OK
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().ReadWaitTimeout)
+	pos, err := s.srv.writerPos.Get(ctx)
+	cancel()
+	if err != nil {
+		s.srv.log.Warn("writer position after a write with rows", zap.Uint32("session", s.id), zap.Error(err))
+		return
+	}
+	s.addOwnGTIDs(pos)
+}
+
 // noteOwnGTID keeps the GTIDs this session committed through the writer.
 func (s *session) noteOwnGTID(stateInfo []byte) {
 	if len(stateInfo) == 0 {
 		return
 	}
-	g, ok := s.srv.flavor.OwnGTID(stateInfo)
-	if !ok || g == nil || g.IsEmpty() {
+	if g, ok := s.srv.flavor.OwnGTID(stateInfo); ok {
+		s.addOwnGTIDs(g)
+	}
+}
+
+// addOwnGTIDs adds g to the GTIDs this session's SESSION reads wait for.
+func (s *session) addOwnGTIDs(g consistency.Set) {
+	if g == nil || g.IsEmpty() {
 		return
 	}
 	if s.ownGTIDs == nil {
@@ -212,9 +240,7 @@ func (s *session) noteOwnGTID(stateInfo []byte) {
 // writerLost drops a writer connection that failed. A transaction that was
 // open on it is gone: the client learns it at its next statement.
 func (s *session) writerLost() {
-	if s.txWriter {
-		s.terminated = true
-	}
+	s.state.Apply(route.WriterLost, route.Fact{})
 	s.dropWriter()
 }
 
@@ -224,7 +250,6 @@ func (s *session) dropWriter() {
 		s.writer.close()
 		s.writer = nil
 	}
-	s.txWriter = false
 	s.releaseWriterSlot()
 }
 
@@ -241,13 +266,11 @@ func (s *session) writerKilled(reason int32) {
 // transaction state on every backend: the client learns once that its
 // transaction is gone, and starts clean.
 func (s *session) takeTerminated() *sqlError {
-	s.terminated = false
+	s.state.Apply(route.TerminatedTold, route.Fact{})
 	s.srv.Metrics.ReplicaErrorSessionTerminated()
 	if s.reader != nil && !s.reader.dropAhead() && s.reader.status&statusInTrans != 0 {
 		_, _ = s.reader.exec("ROLLBACK")
 	}
-	s.txBegun = false
-	s.txReadOnly = false
 	return errTerminated()
 }
 

@@ -1,13 +1,13 @@
 package proxy
 
 import (
-	"github.com/go-mysql-org/go-mysql/mysql"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/fwdproxy/fwdproxy/metrics"
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -25,41 +25,22 @@ func (s *session) auroraVars() [][2]string {
 	}
 }
 
-// answerLocal answers a read that names the proxy's own variables or
-// status, or rewrites it and runs the rewritten read as decided.
-// handled=false means: run the read as it is.
-func (s *session) answerLocal(d route.Decision, x *job) (handled, failed bool, err error) {
-	sql, st, more := x.sql, &x.st, x.more
-	rewritten := func(q string) (bool, bool, error) {
-		y := *x
-		y.sql, y.payload = q, append([]byte{comQuery}, q...)
-		failed, err := s.execute(d, &y)
-		return true, failed, err
+// rewritten is x with the proxy's variables or status tables replaced in
+// its text, as route decided.
+func (s *session) rewritten(r route.Rewrite, x *job) *job {
+	q, changed := x.sql, false
+	switch r {
+	case route.StatusTables:
+		q, changed = s.rewriteStatusTables(x.sql)
+	case route.OwnVarValues:
+		q, changed = s.rewriteOwnVars(x.sql, &x.st)
 	}
-	show := st.Show.What
-	if show == "" && (strings.Contains(sql, "_status") || strings.Contains(sql, "_STATUS")) {
-		if q, ok := s.rewriteStatusTables(sql); ok {
-			return rewritten(q)
-		}
+	if !changed {
+		return x
 	}
-	if show != "STATUS" && !strings.Contains(sql, "aurora") && !strings.Contains(sql, "AURORA") && !strings.Contains(sql, "Aurora") {
-		return false, false, nil
-	}
-	if cols, vals, ok := s.selectOwnVars(st); ok {
-		return true, false, s.writeResultSet(cols, [][]string{vals}, more)
-	}
-	if show == "VARIABLES" {
-		failed, err := s.showMerged(sql, st, s.auroraVars(), more)
-		return true, failed, err
-	}
-	if show == "STATUS" {
-		failed, err := s.showMerged(sql, st, s.srv.Metrics.StatusRows(), more)
-		return true, failed, err
-	}
-	if q, ok := s.rewriteOwnVars(sql, st); ok {
-		return rewritten(q)
-	}
-	return false, false, nil
+	y := *x
+	y.sql, y.payload = q, append([]byte{comQuery}, q...)
+	return &y
 }
 
 // ownVar is the value of one of the proxy's variables; ok is false for an
@@ -77,33 +58,29 @@ func (s *session) ownVar(r sqlclass.VarRef) (v string, ok bool) {
 }
 
 // selectOwnVars answers `SELECT @@[session.|local.|global.]aurora_… [AS a], …`
-// when every item is a variable the proxy owns.
-func (s *session) selectOwnVars(st *sqlclass.Statement) (cols, vals []string, ok bool) {
-	if !st.OwnVarsOnly {
-		return nil, nil, false
-	}
+// (route decided every item is a variable the proxy owns).
+func (s *session) selectOwnVars(st *sqlclass.Statement, more bool) error {
+	cols, vals := s.ownValues(st)
+	return s.writeResultSet(cols, [][]string{vals}, more)
+}
+
+// ownValues are the column names and values of st's own-variable items.
+func (s *session) ownValues(st *sqlclass.Statement) (cols, vals []string) {
 	for _, r := range st.OwnVars {
-		v, ok := s.ownVar(r)
-		if !ok {
-			return nil, nil, false
-		}
+		v, _ := s.ownVar(r)
 		cols, vals = append(cols, r.Column), append(vals, v)
 	}
-	return cols, vals, true
+	return cols, vals
 }
 
 // showMerged answers SHOW VARIABLES / SHOW STATUS: the reader's rows plus the
 // proxy's own, filtered by LIKE, sorted by name as the server does.
 func (s *session) showMerged(sql string, st *sqlclass.Statement, own [][2]string, more bool) (bool, error) {
 	pattern, hasLike := st.Show.Like, st.Show.HasLike
-	if st.Show.Where {
-		// WHERE filters need the server's evaluator: the reader's rows only.
-		return s.toReader(&job{sql: sql, payload: append([]byte{comQuery}, sql...), more: more})
-	}
 	rows := [][]string{}
 	seen := map[string]bool{}
 	for _, kv := range own {
-		if !hasLike || metrics.MatchLike(pattern, kv[0]) {
+		if !hasLike || sqlclass.MatchLike(pattern, kv[0]) {
 			rows = append(rows, []string{kv[0], kv[1]})
 			seen[strings.ToLower(kv[0])] = true
 		}
@@ -241,10 +218,6 @@ var statusTables = []string{
 // table that adds the proxy's rows, so the reader evaluates the rest of the
 // query (WHERE, columns, ORDER BY) over both.
 func (s *session) rewriteStatusTables(sql string) (string, bool) {
-	low := strings.ToLower(strings.ReplaceAll(sql, "`", ""))
-	if !strings.Contains(low, "_status") {
-		return sql, false
-	}
 	plain := strings.ReplaceAll(sql, "`", "")
 	changed := false
 	for _, t := range statusTables {

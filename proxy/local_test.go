@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -17,25 +18,40 @@ func ownVarSession() *session {
 	return &session{srv: srv, level: level}
 }
 
+// The values of the items of the SELECTs route.Decide gives the OwnVars
+// handler (route's tests say which those are).
 func TestSelectOwnVars(t *testing.T) {
 	s := ownVarSession()
 	for _, tc := range []struct {
 		sql        string
-		cols, vals []string // nil: not answered by the proxy
+		cols, vals []string
 	}{
 		{"SELECT @@aurora_replica_read_consistency", []string{"@@aurora_replica_read_consistency"}, []string{"SESSION"}},
 		{"select @@Session.aurora_replica_read_consistency AS `c`, @@global.aurora_replica_read_consistency g, @@aurora_fwd_writer_idle_timeout;",
 			[]string{"c", "g", "@@aurora_fwd_writer_idle_timeout"}, []string{"SESSION", "EVENTUAL", "60"}},
 		{"SELECT @@aurora_fwd_writer_max_connections_pct AS 'p'", []string{"p"}, []string{"10"}},
-		{"SELECT @@aurora_version", nil, nil},
-		{"SELECT @@aurora_replica_read_consistency, @@autocommit", nil, nil},
-		{"SELECT @@aurora_replica_read_consistency FROM dual", nil, nil},
 	} {
 		st := sqlclass.Classify(tc.sql, sqlclass.Options{})
-		cols, vals, ok := s.selectOwnVars(&st)
-		if ok != (tc.cols != nil) || !slices.Equal(cols, tc.cols) || !slices.Equal(vals, tc.vals) {
-			t.Errorf("%s: %q %q %v, want %q %q", tc.sql, cols, vals, ok, tc.cols, tc.vals)
+		rs := route.State{}
+		if d := route.Decide(&rs, route.Input{SQL: tc.sql, St: &st, Path: route.Text}); d.Handler != route.OwnVars {
+			t.Fatalf("%s: decided %+v, want the OwnVars handler", tc.sql, d)
 		}
+		cols, vals := s.ownValues(&st)
+		if !slices.Equal(cols, tc.cols) || !slices.Equal(vals, tc.vals) {
+			t.Errorf("%s: %q %q, want %q %q", tc.sql, cols, vals, tc.cols, tc.vals)
+		}
+	}
+}
+
+// Every variable route says the proxy owns has a value here.
+func TestOwnVarNames(t *testing.T) {
+	s := ownVarSession()
+	var names []string
+	for _, kv := range s.auroraVars() {
+		names = append(names, kv[0])
+	}
+	if !slices.Equal(names, route.OwnVarNames) {
+		t.Fatalf("auroraVars names %q, route.OwnVarNames %q", names, route.OwnVarNames)
 	}
 }
 

@@ -45,15 +45,14 @@ func (s *session) comStmtPrepare(data []byte) error {
 	sql := string(data[1:])
 	st := sqlclass.Classify(sql, s.sqlOpt)
 	p := &prepared{sql: sql, prep: sql, st: st}
-	if st.Class == sqlclass.Read {
-		// The proxy's variables cannot be answered in the binary protocol
-		// by the proxy: read them from a user variable set before execute.
+	d := s.decide(sql, &p.st, route.Prepare, false)
+	if d.Rewrite == route.OwnVarValues {
+		// Each execute sets @fwdproxy_arc to the session's level first.
 		if q, ok := s.rewriteOwnVarsTo(sql, &st, "@fwdproxy_arc"); ok {
 			data = append([]byte{comStmtPrepare}, q...)
 			p.prep, p.ownVars = q, true
 		}
 	}
-	d := s.decide(sql, &p.st, route.Prepare, false)
 	b := s.reader
 	switch d.Target {
 	case route.Reject:
@@ -168,7 +167,7 @@ func (s *session) comStmtExecute(data []byte) error {
 	if p == nil {
 		return s.writeErr(errUnknownStmt(id, "mysqld_stmt_execute"), false)
 	}
-	if s.terminated {
+	if s.state.Terminated {
 		return s.writeErr(s.takeTerminated(), false)
 	}
 	s.forgetWarnings(&p.st)

@@ -40,21 +40,17 @@ type job struct {
 	text    string    // EXECUTE of the statement PREPAREd under this name
 }
 
-// routeState is the session as the routing rule sees it.
+// routeState is the session as the routing rule sees it: its state, and
+// what its connections and settings say now.
 func (s *session) routeState() route.State {
 	return route.State{
-		Forwarding:       s.forwardingActive(),
-		Waits:            s.level.Waits(),
-		TxWriter:         s.txWriter,
-		ReadOnly:         s.readOnlyAccess(),
-		ReaderInTx:       s.reader.inTrans(),
-		HasWriter:        s.writer != nil,
-		LastForwarded:    s.lastForwarded,
-		InsertIDOnWriter: s.insertIDOnWriter,
-		ProxyWarnings:    len(s.lastWarn) > 0,
-		DB:               s.db,
-		Temp:             s.tempTables,
-		Opt:              s.sqlOpt,
+		Session:       s.state,
+		Forwarding:    s.forwardingActive(),
+		Waits:         s.level.Waits(),
+		ReaderInTx:    s.reader.inTrans(),
+		HasWriter:     s.writer != nil,
+		ProxyWarnings: len(s.lastWarn) > 0,
+		Opt:           s.sqlOpt,
 	}
 }
 
@@ -93,17 +89,11 @@ func (s *session) statement(sql string, payload []byte, more bool) (failed bool,
 	}
 	x := job{sql: sql, st: sqlclass.Classify(sql, s.sqlOpt), payload: payload, more: more}
 	st := &x.st
-	if s.terminated {
+	if s.state.Terminated {
 		return s.fail(s.takeTerminated(), more)
 	}
 	s.forgetWarnings(st)
-	d := s.decide(sql, st, route.Text, false)
-	if st.Class == sqlclass.Read && (d.Target == route.Reader || d.Target == route.Writer) {
-		if handled, failed, err := s.answerLocal(d, &x); handled {
-			return failed, err
-		}
-	}
-	return s.execute(d, &x)
+	return s.execute(s.decide(sql, st, route.Text, false), &x)
 }
 
 // forgetWarnings drops the proxy's warnings of the previous statement
@@ -117,6 +107,9 @@ func (s *session) forgetWarnings(st *sqlclass.Statement) {
 // execute carries out a routing decision, then applies its state change
 // when the statement succeeded.
 func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
+	if d.Rewrite != route.NoRewrite {
+		x = s.rewritten(d.Rewrite, x)
+	}
 	switch d.Target {
 	case route.Reject:
 		return s.reject(routeErr(d.Err), x.more)
@@ -129,12 +122,16 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 			}
 			return s.setFromWriter(&x.st, x.more)
 		}
+		start := time.Now()
 		failed, err = s.forward(x)
+		s.writerRead(&x.st, start)
 	case route.WriterAside:
 		if d.Handler == route.Set {
 			return s.setFromWriter(&x.st, x.more)
 		}
+		start := time.Now()
 		failed, err = s.forwardAside(x)
+		s.writerRead(&x.st, start)
 	case route.ReaderWritable:
 		failed, err = s.toReaderWritable(x)
 	case route.Reader:
@@ -145,7 +142,7 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 		}
 	}
 	if !failed && err == nil {
-		s.apply(d.Change, &x.st)
+		s.state.Apply(d.Change, route.Fact{Targets: x.st.Targets, DB: x.st.DB})
 	}
 	return failed, err
 }
@@ -161,11 +158,17 @@ func (s *session) handle(d route.Decision, x *job) (bool, error) {
 	case route.SetTransaction:
 		return s.setTransaction(st, more)
 	case route.Begin:
-		return s.begin(st, more)
+		return s.begin(st, d.Wait, more)
 	case route.End:
 		return s.endTransaction(st, more)
 	case route.Kill:
 		return s.kill(st.Kill, more)
+	case route.OwnVars:
+		return false, s.selectOwnVars(st, more)
+	case route.ShowVariables:
+		return s.showMerged(x.sql, st, s.auroraVars(), more)
+	case route.ShowStatus:
+		return s.showMerged(x.sql, st, s.srv.Metrics.StatusRows(), more)
 	case route.PrepareText:
 		return s.textPrepare(x)
 	case route.ExecuteText:
@@ -175,22 +178,6 @@ func (s *session) handle(d route.Decision, x *job) (bool, error) {
 	}
 	// LocalPrepare is answered by comStmtPrepare; no other handler exists.
 	return s.fail(newError(1295, "This command is not supported in the prepared statement protocol yet"), more)
-}
-
-// apply makes a succeeded statement's change to the session.
-func (s *session) apply(c route.Change, st *sqlclass.Statement) {
-	switch c {
-	case route.AddTemp:
-		for _, t := range st.Targets {
-			s.tempTables[s.tempTables.Key(s.db, t)] = true
-		}
-	case route.DropTemp:
-		for _, t := range st.Targets {
-			delete(s.tempTables, s.tempTables.Key(s.db, t))
-		}
-	case route.UseDB:
-		s.db = st.DB
-	}
 }
 
 // ready returns x's packet for backend b, first preparing x's statement on
@@ -223,21 +210,19 @@ func (s *session) read(x *job) (bool, error) {
 	return failed, err
 }
 
+// writerRead counts a read the writer served by decision: inside the
+// session's forwarded transaction, or where the previous statement's
+// figures live. (read counts the reads that wait.)
+func (s *session) writerRead(st *sqlclass.Statement, start time.Time) {
+	if st.Class == sqlclass.Read {
+		s.srv.Metrics.ReadServedByWriter(time.Since(start))
+	}
+}
+
 // forwardingActive: the session's level is not OFF and the proxy's switch
 // is on.
 func (s *session) forwardingActive() bool {
 	return s.level != 0 && s.srv.Forwarding()
-}
-
-// readOnlyAccess: the open transaction, or the next one, is READ ONLY.
-func (s *session) readOnlyAccess() bool {
-	if s.txBegun {
-		return s.txReadOnly
-	}
-	if s.nextAccess != sqlclass.AccessDefault {
-		return s.nextAccess == sqlclass.AccessReadOnly
-	}
-	return s.sessAccess == sqlclass.AccessReadOnly
 }
 
 // reject answers with a proxy error and counts it.
@@ -272,10 +257,7 @@ func (s *session) toReader(x *job) (bool, error) {
 	if err != nil {
 		return true, s.checkRelay(s.reader, err)
 	}
-	s.lastForwarded = false
-	if res.ok.insertID != 0 {
-		s.insertIDOnWriter = false
-	}
+	s.state.Apply(route.RanOnReader, route.Fact{InsertID: res.ok.insertID != 0})
 	return res.err != nil, nil
 }
 

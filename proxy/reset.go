@@ -7,27 +7,24 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
-	"github.com/fwdproxy/fwdproxy/sqlclass"
+	"github.com/fwdproxy/fwdproxy/route"
 )
 
-// resetState forgets everything the client set on its session.
+// resetState forgets everything the client set on its session but the
+// current database, which COM_RESET_CONNECTION keeps (COM_CHANGE_USER
+// names its own).
 func (s *session) resetState() {
 	lvl, _ := parseConsistency(s.srv.conf().DefaultConsistency)
 	s.setLevel(lvl)
-	s.autocommit = true
-	s.txBegun, s.txReadOnly, s.txWriter, s.terminated = false, false, false, false
+	s.state = route.Session{DB: s.state.DB}
 	if s.reader != nil {
 		s.reader.dropAhead()
 	}
-	s.sessAccess, s.nextAccess = 0, 0
-	s.isolation, s.nextIso = "", ""
-	s.tempTables = sqlclass.TempTables{}
 	s.textStmts = map[string]textPrepared{}
 	s.stmts = map[uint32]*prepared{}
 	s.writerVars, s.writerSent = nil, 0
 	s.ownGTIDs = nil
 	s.lastWarn = nil
-	s.lastForwarded, s.insertIDOnWriter = false, false
 }
 
 // comResetConnection resets the proxy's state and both backends: the writer
@@ -92,7 +89,8 @@ func (s *session) comChangeUser(data []byte) error {
 	}
 	s.closeBackends()
 	s.resetState()
-	s.user, s.password, s.db = user, pass, db
+	s.user, s.password = user, pass
+	s.state.Apply(route.UseDB, route.Fact{DB: db})
 	if err := s.openReader(); err != nil {
 		if se, ok := asSQLError(err); ok {
 			_ = s.writeErr(se, false)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/metrics"
+	"github.com/fwdproxy/fwdproxy/route"
 )
 
 // Forwarding status values, as Aurora reports GlobalWriteForwardingStatus.
@@ -71,6 +72,9 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	}
 	if m == nil {
 		m = metrics.New()
+	}
+	if cfg.Audit && cfg.AuditModel == nil {
+		return nil, fmt.Errorf("audit mode needs Config.AuditModel")
 	}
 	if cfg.Audit {
 		cfg.Reader = cfg.Writer // one backend: today's writer
@@ -464,7 +468,7 @@ func (h *loginHandler) OnAuthSuccess(c *gmserver.Conn) error {
 	// sides offered. MULTI_STATEMENTS is offered by capPatchConn.
 	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | mysql.CLIENT_MULTI_STATEMENTS)
 	ss.collation = collationName(c.Charset())
-	ss.db = h.db
+	ss.state.Apply(route.UseDB, route.Fact{DB: h.db})
 	ss.connID = c.ConnectionID()
 	if err := ss.openReader(); err != nil {
 		if se, ok := asSQLError(err); ok {

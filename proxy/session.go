@@ -9,7 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
-	"github.com/fwdproxy/fwdproxy/lint"
+	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -22,7 +22,6 @@ type session struct {
 	connID uint32
 
 	user, password string
-	db             string // current database, as the client set it
 	collation      string
 	clientCaps     uint32
 	client         *packetIO
@@ -37,23 +36,13 @@ type session struct {
 	writerSent int      // how many of writerVars the current writer has applied
 	writerGen  uint64   // counts writer connections, so prepared ids can tell stale ones
 
-	// The previous statement ran on the writer: ROW_COUNT(), SHOW WARNINGS
-	// and @@warning_count answer from there. LAST_INSERT_ID() follows the
-	// last statement that produced an insert id.
-	lastForwarded    bool
-	insertIDOnWriter bool
+	// state is the session's transaction and routing state: the current
+	// database, temporary tables, the transaction and who holds it, where
+	// the last statement ran. Only state.Apply changes it, and resetState
+	// resets it; route.Session says how to check.
+	state route.Session
 
 	level      consistency.Level
-	autocommit bool
-	txBegun    bool // an explicit BEGIN/START TRANSACTION is open
-	txReadOnly bool // the open (or next implicit) transaction is READ ONLY
-	txWriter   bool // the writer holds this session's open transaction
-	sessAccess sqlclass.AccessMode
-	nextAccess sqlclass.AccessMode
-	isolation  string // the session's isolation as the client set it ("" = server default)
-	nextIso    string
-
-	tempTables sqlclass.TempTables // "db.table" of this session's temporary tables
 	textStmts  map[string]textPrepared
 	stmts      map[uint32]*prepared
 	nextStmtID uint32
@@ -62,11 +51,8 @@ type session struct {
 
 	sqlOpt sqlclass.Options
 
-	// terminated is set when the writer connection was lost or closed while
-	// it held a transaction: the next statement gets the terminated error.
-	terminated        bool
 	super, superKnown bool              // privileged(): SUPER or CONNECTION ADMIN
-	auditor           *lint.Auditor     // audit mode: what forwarding would do
+	auditor           AuditModel        // audit mode: what forwarding would do
 	auditStmts        map[uint32]string // audit mode: prepared texts by id
 	lastWarn          []warning         // proxy-made warnings for the next SHOW WARNINGS
 	txOpen            atomic.Bool       // inTransaction(), published for Shutdown
@@ -88,13 +74,11 @@ type warning struct {
 // (setLevel), so that only logged-in sessions count for push tracking.
 func newSession(s *Server) *session {
 	return &session{
-		srv:        s,
-		id:         s.nextID.Add(1),
-		autocommit: true,
-		tempTables: sqlclass.TempTables{},
-		textStmts:  map[string]textPrepared{},
-		stmts:      map[uint32]*prepared{},
-		scratch:    make([]byte, 0, 256),
+		srv:       s,
+		id:        s.nextID.Add(1),
+		textStmts: map[string]textPrepared{},
+		stmts:     map[uint32]*prepared{},
+		scratch:   make([]byte, 0, 256),
 	}
 }
 
@@ -103,7 +87,7 @@ func newSession(s *Server) *session {
 // the user's privileges (defence in depth behind the classifier).
 func (s *session) openReader() error {
 	r, err := dialBackend(context.Background(), "reader", dialParams{
-		addr: s.srv.conf().Reader, user: s.user, password: s.password, db: s.db,
+		addr: s.srv.conf().Reader, user: s.user, password: s.password, db: s.state.DB,
 		caps: s.clientCaps, sessionTrack: s.clientCaps&capSessionTrack != 0,
 		collation: s.collation, tls: s.srv.conf().BackendTLS,
 	})
@@ -113,7 +97,7 @@ func (s *session) openReader() error {
 	if s.srv.conf().Audit {
 		// Audit mode passes everything through to the writer unchanged.
 		s.reader = r
-		s.auditor = lint.NewAuditor(lint.Config{Consistency: lint.Session}, s.srv.audit.add)
+		s.auditor = s.newAuditor()
 		s.auditStmts = map[uint32]string{}
 		return nil
 	}
@@ -179,7 +163,7 @@ func (s *session) run() {
 			return
 		}
 		s.txOpen.Store(s.inTransaction())
-		s.life.holds.Store(s.txWriter)
+		s.life.holds.Store(s.state.TxWriter)
 		if s.writer != nil {
 			s.life.idle(time.Duration(s.srv.conf().WriterIdleTimeout) * time.Second)
 		}
@@ -222,6 +206,11 @@ func (s *session) dispatch(data []byte) error {
 		return s.comStmtFetch(data)
 	case comSetOption:
 		return s.comSetOption(data)
+	case comRefresh:
+		// FLUSH by another name (mariadb-admin refresh, flush-*): decided,
+		// and refused, as FLUSH is.
+		_, err := s.statement("FLUSH", nil, false)
+		return err
 	case comResetConnection:
 		return s.comResetConnection()
 	case comChangeUser:
@@ -250,7 +239,7 @@ func (s *session) comInitDB(db string) error {
 		return s.checkRelay(s.reader, err)
 	}
 	if res.err == nil {
-		s.db = db
+		s.state.Apply(route.UseDB, route.Fact{DB: db})
 	}
 	return nil
 }

@@ -13,32 +13,32 @@ import (
 // inTransaction: the client is inside a transaction, explicit or implicit
 // (autocommit=0 with work done), on any backend.
 func (s *session) inTransaction() bool {
-	if s.txBegun || s.txWriter {
+	if s.state.TxBegun || s.state.TxWriter {
 		return true
 	}
-	return !s.autocommit && s.reader != nil && s.reader.status&statusInTrans != 0
+	return !s.state.Autocommit() && s.reader != nil && s.reader.status&statusInTrans != 0
 }
 
-// noteStatus learns from a backend's status flags. Only the reader's
-// autocommit flag reflects the client's setting (the writer always runs
-// autocommit=1 and gets explicit transactions).
+// noteStatus learns from a backend's status flags: the reader's
+// AUTOCOMMIT is the client's setting, the writer's IN_TRANS says whether it
+// holds the transaction.
 func (s *session) noteStatus(b *backend) {
 	if b == s.reader {
-		s.autocommit = b.status&statusAutocommit != 0
+		s.state.Apply(route.ReaderStatus, route.Fact{Autocommit: b.status&statusAutocommit != 0})
 	} else if b == s.writer {
-		s.txWriter = b.status&statusInTrans != 0
+		s.state.Apply(route.WriterStatus, route.Fact{InTrans: b.status&statusInTrans != 0})
 	}
 }
 
 // clientStatus is the status the client should see.
 func (s *session) clientStatus(more bool) uint16 {
 	var st uint16
-	if s.autocommit {
+	if s.state.Autocommit() {
 		st |= statusAutocommit
 	}
 	if s.inTransaction() {
 		st |= statusInTrans
-		if s.txReadOnly {
+		if s.state.TxReadOnly {
 			st |= statusInTransReadOnly
 		}
 	}
@@ -63,6 +63,9 @@ func (s *session) fixStatus(st uint16, more bool) uint16 {
 
 func (s *session) writeOK(ok okPacket, more bool) error {
 	ok.status = s.clientStatus(more)
+	if ok.stateInfo != nil {
+		ok.status |= statusSessionStateChg
+	}
 	if len(s.lastWarn) > 0 && ok.warnings == 0 {
 		ok.warnings = uint16(len(s.lastWarn))
 	}
@@ -75,18 +78,14 @@ func (s *session) writeErr(e *sqlError, more bool) error {
 
 // begin handles BEGIN / START TRANSACTION. The reader always gets a plain
 // START TRANSACTION (never READ WRITE: the reader stays read-only); the
-// writer gets its transaction at the first forwarded statement.
-func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
+// writer gets its transaction at the first forwarded statement. wait: the
+// snapshot is taken at once, so the reader must first be fresh enough for
+// the session's level.
+func (s *session) begin(st *sqlclass.Statement, wait, more bool) (bool, error) {
 	if s.srv.conf().ReadWriteQuirk && st.Txn.Access == sqlclass.AccessReadWrite && !s.privileged() {
 		return s.reject(routeErr(route.ErrReadOnly), more)
 	}
-	access := st.Txn.Access
-	if access == sqlclass.AccessDefault {
-		access = s.nextAccess
-	}
-	if access == sqlclass.AccessDefault {
-		access = s.sessAccess
-	}
+	access := s.state.Access(st.Txn.Access)
 	// BEGIN commits an open transaction first (implicit commit).
 	if e := s.commitWriter(); e != nil {
 		return s.fail(e, more)
@@ -101,12 +100,7 @@ func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
 			q = "START TRANSACTION READ ONLY"
 		}
 	}
-	begun := func() {
-		s.txBegun = true
-		s.txReadOnly = access == sqlclass.AccessReadOnly
-		s.nextAccess = sqlclass.AccessDefault
-		s.nextIso = ""
-	}
+	begun := func() { s.state.Apply(route.TxBegin, route.Fact{Access: access}) }
 	// InnoDB takes the snapshot at the first read, so a plain START
 	// TRANSACTION can travel with the transaction's first statement on the
 	// reader (backend.send): one round trip less, none at all when the
@@ -117,7 +111,39 @@ func (s *session) begin(st *sqlclass.Statement, more bool) (bool, error) {
 		begun()
 		return false, s.writeOK(okPacket{}, more)
 	}
+	if wait {
+		fallback, e := s.waitForRead()
+		if e != nil {
+			return s.fail(e, more)
+		}
+		if fallback {
+			return s.snapshotOnWriter(st, q, more, begun)
+		}
+	}
 	return s.readerStatement(q, more, begun)
+}
+
+// snapshotOnWriter takes a consistent snapshot on the writer when the
+// reader did not catch up in time and the timeout action is the writer:
+// the transaction is the writer's from its start, so its reads run there.
+// The reader's open transaction ends, as START TRANSACTION would end it.
+func (s *session) snapshotOnWriter(st *sqlclass.Statement, q string, more bool, begun func()) (bool, error) {
+	s.reader.dropAhead()
+	if s.reader.status&statusInTrans != 0 {
+		if _, err := s.reader.exec("COMMIT"); err != nil {
+			return s.failWith(s.reader, err, more)
+		}
+	}
+	if e := s.prepareWriter(st); e != nil {
+		return s.fail(e, more)
+	}
+	s.writer.dropAhead() // the snapshot's START TRANSACTION instead
+	if e := s.writerExec(q); e != nil {
+		return s.fail(e, more)
+	}
+	s.noteStatus(s.writer)
+	begun()
+	return false, s.writeOK(okPacket{}, more)
 }
 
 // privileged: the user holds SUPER or CONNECTION ADMIN (for the Aurora quirk
@@ -144,15 +170,15 @@ func (s *session) privileged() bool {
 // that was only pending never started.
 func (s *session) commitWriter() *sqlError {
 	if s.writer != nil && s.writer.dropAhead() {
-		s.txWriter = false
+		s.state.Apply(route.WriterEnded, route.Fact{})
 	}
-	if !s.txWriter {
+	if !s.state.TxWriter {
 		return nil
 	}
 	if e := s.writerExec("COMMIT"); e != nil {
 		return e
 	}
-	s.txWriter = false
+	s.state.Apply(route.WriterEnded, route.Fact{})
 	return nil
 }
 
@@ -161,7 +187,7 @@ func (s *session) commitWriter() *sqlError {
 func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error) {
 	commit := st.Class == sqlclass.Commit
 	chain, release := st.Txn.Chain, st.Txn.Release
-	chainReadOnly := s.txReadOnly
+	chainReadOnly := s.state.TxReadOnly
 	verb := "ROLLBACK"
 	if commit {
 		verb = "COMMIT"
@@ -169,20 +195,20 @@ func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error
 	var werr *sqlError
 	var wok okPacket
 	if s.writer != nil && s.writer.dropAhead() { // the writer transaction never started
-		s.txWriter = false
+		s.state.Apply(route.WriterEnded, route.Fact{})
 	}
 	s.reader.dropAhead() // nor the reader's
 	// Without temporary tables the reader's part is read-only: its end cannot
 	// fail in a way the client must hear of, so the client does not wait for
 	// it (post; the answer is read before the next command's).
-	readerQuiet := s.reader.status&statusInTrans != 0 && len(s.tempTables) == 0
+	readerQuiet := s.reader.status&statusInTrans != 0 && len(s.state.Temp) == 0
 	if readerQuiet {
 		if err := s.reader.post(append([]byte{comQuery}, verb...)); err != nil {
 			return true, s.backendFailed(s.reader, err)
 		}
 		s.reader.status &^= statusInTrans
 	}
-	if s.txWriter {
+	if s.state.TxWriter {
 		res, err := s.writer.exec(verb)
 		switch e := err.(type) {
 		case nil:
@@ -192,12 +218,12 @@ func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error
 			werr = e
 		default:
 			s.writerLost()
-			s.terminated = false
+			s.state.Apply(route.TerminatedTold, route.Fact{}) // by werr, now
 			werr = errTerminated()
 			s.srv.Metrics.ReplicaErrorSessionTerminated()
 		}
 		if s.writer != nil {
-			s.txWriter = s.writer.status&statusInTrans != 0
+			s.noteStatus(s.writer)
 		}
 	}
 	if !readerQuiet && (s.reader.status&statusInTrans != 0 || werr != nil) {
@@ -211,10 +237,7 @@ func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error
 			}
 		}
 	}
-	s.txBegun = false
-	s.txReadOnly = false
-	s.nextAccess = sqlclass.AccessDefault
-	s.nextIso = ""
+	s.state.Apply(route.TxEnd, route.Fact{})
 	if werr != nil {
 		return s.fail(werr, more)
 	}
@@ -227,7 +250,7 @@ func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error
 		if _, err := s.reader.exec(q); err != nil {
 			return s.failWith(s.reader, err, more)
 		}
-		s.txBegun, s.txReadOnly = true, readOnly
+		s.state.Apply(route.TxChain, route.Fact{ReadOnly: readOnly})
 	}
 	if err := s.writeOK(okPacket{warnings: wok.warnings}, more); err != nil {
 		return true, err
@@ -264,6 +287,7 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 	var relay []string
 	var newLevel *consistency.Level
 	var access = sqlclass.AccessDefault
+	var state []byte // the session-state changes the client's tracking asked for
 	for _, a := range st.Assignments {
 		if a.Scope == sqlclass.ScopeSession {
 			switch a.Name {
@@ -306,7 +330,7 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 		}
 	}
 	if len(relay) > 0 {
-		wasAuto := s.autocommit
+		wasAuto := s.state.Autocommit()
 		res, err := s.reader.exec("SET " + strings.Join(relay, ", "))
 		if err != nil {
 			return s.failWith(s.reader, err, more)
@@ -318,21 +342,19 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 		}
 		// autocommit 0 -> 1 commits the open transaction, explicit or not,
 		// on the writer too.
-		if !wasAuto && s.autocommit {
+		if !wasAuto && s.state.Autocommit() {
 			if e := s.commitWriter(); e != nil {
 				return s.fail(e, more)
 			}
-			s.txBegun, s.txReadOnly = false, false
+			s.state.Apply(route.TxCommitted, route.Fact{})
 		}
-		_ = res
+		state = res.ok.stateInfo
 	}
 	if newLevel != nil {
 		s.setLevel(*newLevel)
 	}
-	if access != sqlclass.AccessDefault {
-		s.sessAccess = access
-	}
-	return false, s.writeOK(okPacket{}, more)
+	s.state.Apply(route.SetSession, route.Fact{Access: access})
+	return false, s.writeOK(okPacket{stateInfo: state}, more)
 }
 
 func setsSQLMode(st *sqlclass.Statement) bool {
@@ -404,13 +426,24 @@ func (s *session) rememberSet(st *sqlclass.Statement) {
 		case a.Name == "aurora_replica_read_consistency", a.Name == "tx_read_only", a.Name == "transaction_read_only",
 			a.Name == "autocommit", a.Name == "tx_isolation", a.Name == "transaction_isolation":
 			if a.Name == "tx_isolation" || a.Name == "transaction_isolation" {
-				s.isolation = normIsolation(sqlclass.Unquote(a.Value))
+				s.state.Apply(route.SetSession, route.Fact{Isolation: normIsolation(sqlclass.Unquote(a.Value))})
 			}
 			continue
 		}
 		s.writerVars = append(s.writerVars, a.Text)
+		if trackingVars[a.Name] {
+			// The client's list replaces the writer's, which carries the
+			// proxy's own GTIDs: the proxy's tracking goes back on top.
+			for _, q := range s.srv.flavor.TrackingSetupSQL() {
+				s.writerVars = append(s.writerVars, strings.TrimPrefix(q, "SET "))
+			}
+		}
 	}
 }
+
+// trackingVars are the session-tracking settings the proxy's own GTID
+// tracking on the writer depends on.
+var trackingVars = map[string]bool{"session_track_system_variables": true, "session_track_gtids": true}
 
 // setTransaction handles SET [SESSION] TRANSACTION: isolation goes to the
 // reader, the access mode stays with the proxy.
@@ -422,21 +455,11 @@ func (s *session) setTransaction(st *sqlclass.Statement, more bool) (bool, error
 		return s.reject(&sqlError{1568, "25001", "Transaction characteristics can't be changed while a transaction is in progress"}, more)
 	}
 	apply := func() {
+		c := route.SetNext
 		if st.Txn.Scope == sqlclass.TxnSession {
-			if st.Txn.Access != sqlclass.AccessDefault {
-				s.sessAccess = st.Txn.Access
-			}
-			if st.Txn.Isolation != "" {
-				s.isolation = st.Txn.Isolation
-			}
-		} else {
-			if st.Txn.Access != sqlclass.AccessDefault {
-				s.nextAccess = st.Txn.Access
-			}
-			if st.Txn.Isolation != "" {
-				s.nextIso = st.Txn.Isolation
-			}
+			c = route.SetSession
 		}
+		s.state.Apply(c, route.Fact{Access: st.Txn.Access, Isolation: st.Txn.Isolation})
 	}
 	if st.Txn.Isolation == "" {
 		apply()

@@ -66,23 +66,15 @@ const (
 	ExecuteText            // EXECUTE name
 	Deallocate             // DEALLOCATE PREPARE
 	LocalPrepare           // the backends cannot prepare it (it sets the proxy's variables): the proxy keeps it
+	OwnVars                // SELECT of the proxy's own variables only: the proxy answers
+	ShowVariables          // SHOW VARIABLES that may list the proxy's variables: the reader's rows and the proxy's
+	ShowStatus             // SHOW STATUS: the reader's rows and the proxy's Aurora_fwd_* rows
 )
 
 var handlerNames = [...]string{"", "ShowWarnings", "Set", "SetTransaction", "Begin", "End", "Kill",
-	"PrepareText", "ExecuteText", "Deallocate", "LocalPrepare"}
+	"PrepareText", "ExecuteText", "Deallocate", "LocalPrepare", "OwnVars", "ShowVariables", "ShowStatus"}
 
 func (h Handler) String() string { return handlerNames[h] }
-
-// Change is the session state a statement changes when it succeeds.
-type Change uint8
-
-// Changes.
-const (
-	NoChange Change = iota
-	AddTemp         // its targets become this session's temporary tables
-	DropTemp        // its targets stop being temporary tables
-	UseDB           // the current database becomes Statement.DB
-)
 
 // Error is a rejection, as the client sees it.
 type Error struct {
@@ -126,20 +118,17 @@ func ErrReadOnlyVar(name string) *Error {
 // transaction.
 var ErrLevelInTx = &Error{Code: 1766, State: "HY000", Msg: "The system variable aurora_replica_read_consistency cannot be set when there is an ongoing transaction."}
 
-// State is the session state a decision depends on.
+// State is the session state a decision depends on: the session's own
+// (Session, which only Apply changes) and what the proxy reads of its
+// connections and settings when it decides.
 type State struct {
-	Forwarding       bool // writes are forwarded: the session's level is not off and the server's switch is on
-	Waits            bool // the level is SESSION or GLOBAL
-	TxWriter         bool // the writer holds the session's open transaction
-	ReadOnly         bool // the open (or next) transaction is READ ONLY
-	ReaderInTx       bool // the reader is inside a transaction: its guard cannot be lifted
-	HasWriter        bool // the session has a writer connection
-	LastForwarded    bool // the previous statement ran on the writer
-	InsertIDOnWriter bool // LAST_INSERT_ID() lives on the writer
-	ProxyWarnings    bool // the previous statement left warnings made by the proxy
-	DB               string
-	Temp             sqlclass.TempTables
-	Opt              sqlclass.Options // how the session's sql_mode lexes
+	Session
+	Forwarding    bool             // writes are forwarded: the session's level is not off and the server's switch is on
+	Waits         bool             // the level is SESSION or GLOBAL
+	ReaderInTx    bool             // the reader is inside a transaction: its guard cannot be lifted
+	HasWriter     bool             // the session has a writer connection
+	ProxyWarnings bool             // the previous statement left warnings made by the proxy
+	Opt           sqlclass.Options // how the session's sql_mode lexes
 }
 
 // Input is one statement and how it arrived.
@@ -157,9 +146,36 @@ type Decision struct {
 	Err     *Error // Target Reject
 	// Wait: first wait until the reader has what the session's level
 	// needs; when the wait times out with the writer as fallback, run on
-	// the writer instead.
+	// the writer instead (Begin: take the snapshot there).
 	Wait   bool
-	Change Change
+	Change Change // what Session.Apply changes when the statement succeeds
+	// Rewrite: the read names the proxy's variables or status tables, which
+	// the proxy replaces in the text before the read runs.
+	Rewrite Rewrite
+}
+
+// Rewrite is how the proxy changes a read's text before it runs.
+type Rewrite uint8
+
+// Rewrites.
+const (
+	NoRewrite    Rewrite = iota
+	OwnVarValues         // each @@aurora_… the proxy owns becomes its value
+	StatusTables         // each global_status/session_status table gains the Aurora_fwd_* rows
+)
+
+// OwnVarNames are the variables the proxy owns, in SHOW VARIABLES order.
+var OwnVarNames = []string{
+	"aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct", "aurora_replica_read_consistency",
+}
+
+func ownVar(name string) bool {
+	for _, n := range OwnVarNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 func reader(wait bool) Decision  { return Decision{Target: Reader, Wait: wait} }
@@ -225,7 +241,11 @@ func Decide(s *State, in Input) Decision {
 	case sqlclass.SetTransaction:
 		return proxy(SetTransaction)
 	case sqlclass.Begin:
-		return proxy(Begin)
+		// WITH CONSISTENT SNAPSHOT takes the reader's snapshot at once: it
+		// reads, so it waits for the level first.
+		d := proxy(Begin)
+		d.Wait = st.Txn.ConsistentSnapshot && s.Waits
+		return d
 	case sqlclass.Commit, sqlclass.Rollback:
 		return proxy(End)
 	case sqlclass.Prepare:
@@ -253,10 +273,63 @@ func (s *State) read(in Input) Decision {
 	if s.HasWriter && (s.diagOnWriter(st.Funcs) || (s.LastForwarded && showDiag)) {
 		return Decision{Target: WriterAside}
 	}
+	d := reader(true)
 	if s.TxWriter && s.Waits && !s.readsTemp(in.SQL) {
-		return Decision{Target: Writer}
+		d = Decision{Target: Writer}
 	}
-	return reader(true)
+	if in.Path == Text {
+		return own(st, d)
+	}
+	return d
+}
+
+// own: a text read that names the proxy's own variables or status is
+// answered by the proxy, merged with the reader's rows, or rewritten so
+// that the backend d names evaluates the rest of it.
+func own(st *sqlclass.Statement, d Decision) Decision {
+	known := anyOwn(st.OwnVars)
+	show := st.Show
+	switch {
+	case st.Funcs&sqlclass.FnStatusTable != 0:
+		d.Rewrite = StatusTables
+	case show.What == "STATUS" && !show.Where:
+		return proxy(ShowStatus)
+	case st.OwnVarsOnly && allOwn(st.OwnVars):
+		return proxy(OwnVars)
+	case show.What == "VARIABLES" && !show.Where && (!show.HasLike || likeOwn(show.Like)):
+		return proxy(ShowVariables)
+	case known:
+		d.Rewrite = OwnVarValues
+	}
+	return d
+}
+
+func anyOwn(refs []sqlclass.VarRef) bool {
+	for _, r := range refs {
+		if ownVar(r.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+func allOwn(refs []sqlclass.VarRef) bool {
+	for _, r := range refs {
+		if !ownVar(r.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+// likeOwn: a SHOW VARIABLES LIKE pattern matches one of the proxy's variables.
+func likeOwn(pattern string) bool {
+	for _, n := range OwnVarNames {
+		if sqlclass.MatchLike(pattern, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // diagOnWriter: the functions a statement uses answer from the writer,
@@ -288,7 +361,7 @@ func (s *State) write(st *sqlclass.Statement) Decision {
 			return s.refuse(OpTempRef)
 		}
 	}
-	if s.ReadOnly {
+	if s.ReadOnly() {
 		return reject(ErrReadOnlyTx)
 	}
 	if !s.Forwarding {
@@ -351,7 +424,15 @@ func decidePrepare(s *State, in Input) Decision {
 		return s.refuse(opOr(st.Op, "INSTALL PLUGIN"))
 	case sqlclass.LoadData:
 		return s.refuse(opOr(st.Op, "LOAD DATA"))
-	case sqlclass.Read, sqlclass.Empty, sqlclass.Session:
+	case sqlclass.Read:
+		if anyOwn(st.OwnVars) {
+			// The proxy cannot answer in the binary protocol: the reader
+			// prepares the text with the proxy's variables replaced, each
+			// execute reading the session's level from a user variable.
+			return Decision{Target: Reader, Rewrite: OwnVarValues}
+		}
+		return reader(false)
+	case sqlclass.Empty, sqlclass.Session:
 		return reader(false)
 	case sqlclass.Set:
 		if SetsProxyVar(st) {

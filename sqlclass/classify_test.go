@@ -835,3 +835,22 @@ func TestInvariance(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusTableFlag(t *testing.T) {
+	for _, c := range []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT * FROM information_schema.global_status", true},
+		{"SELECT * FROM `performance_schema`.`session_status` WHERE 1", true},
+		{"select variable_value from INFORMATION_SCHEMA.SESSION_STATUS", true},
+		{"SELECT global_status FROM t", false},
+		{"SELECT * FROM t.global_statuses", false},
+		{"SELECT 'information_schema.global_status'", false},
+	} {
+		st := Classify(c.sql, Options{})
+		if got := st.Funcs&FnStatusTable != 0; got != c.want {
+			t.Errorf("%s: FnStatusTable = %v, want %v", c.sql, got, c.want)
+		}
+	}
+}

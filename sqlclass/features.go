@@ -28,6 +28,10 @@ func (f *features) scan(s string, opt Options) {
 			if !first {
 				f.word(&l, s[t.start:t.end], prev, prev2)
 			}
+		case tQIdent:
+			if n := t.end - t.start; n >= 15 && n <= 16 && statusTable(unquote(s[t.start:t.end], opt), s, prev) {
+				f.funcs |= FnStatusTable
+			}
 		case tUserVar:
 			if !isAccountHost(s, prev, t) {
 				f.vars = addString(f.vars, userVarName(s[t.start:t.end], opt))
@@ -115,11 +119,19 @@ func (f *features) word(l *lexer, w string, prev, prev2 token) {
 		if upperEq(w, "FOUND_ROWS") {
 			f.funcs |= FnFoundRows
 		}
-	case 14:
+	case 13, 14:
 		if upperEq(w, "LAST_INSERT_ID") {
 			f.funcs |= FnLastInsertID
+		} else if statusTable(w, l.s, prev) {
+			f.funcs |= FnStatusTable
 		}
 	}
+}
+
+// statusTable: w names a status table as schema.w.
+func statusTable(w, s string, prev token) bool {
+	return (upperEq(w, "GLOBAL_STATUS") || upperEq(w, "SESSION_STATUS")) &&
+		prev.kind == tPunct && s[prev.start] == '.'
 }
 
 // seqCall records the sequence of NEXTVAL(s) / SETVAL(s, n), or of the

@@ -154,6 +154,7 @@ const (
 	FnFoundRows
 	FnWarningCount // @@warning_count / @@error_count
 	FnShowWarnings // SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS|ERRORS
+	FnStatusTable  // a schema's global_status or session_status table, which lists status variables
 )
 
 // Statement is the classification of one SQL statement.

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fwdproxy/fwdproxy/lint"
 	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
@@ -35,6 +36,7 @@ func serve(args []string) int {
 	}
 	defer func() { _ = log.Sync() }()
 	m := metrics.New()
+	cfg.AuditModel = auditModel
 	srv, err := proxy.NewServer(cfg, log, m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fwdproxy serve:", err)
@@ -121,4 +123,13 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	}
 	zc.Level = lvl
 	return zc.Build()
+}
+
+// auditModel is lint's model of a forwarding session at SESSION, which
+// audit mode feeds each command.
+func auditModel(emit func(proxy.AuditFinding)) proxy.AuditModel {
+	return lint.NewAuditor(lint.Config{Consistency: lint.Session}, func(f lint.Finding) {
+		emit(proxy.AuditFinding{Statement: f.Statement, Code: f.Code, Severity: f.Severity,
+			Operation: f.Operation, Why: f.Why, Message: f.Message})
+	})
 }

@@ -46,6 +46,12 @@ func startAudit(t *testing.T) (*proxy.Server, string) {
 	cfg.Users = map[string]string{thePair.User: thePair.Password}
 	cfg.ProxyUser = thePair.User
 	cfg.Audit = true
+	cfg.AuditModel = func(emit func(proxy.AuditFinding)) proxy.AuditModel {
+		return lint.NewAuditor(lint.Config{Consistency: lint.Session}, func(f lint.Finding) {
+			emit(proxy.AuditFinding{Statement: f.Statement, Code: f.Code, Severity: f.Severity,
+				Operation: f.Operation, Why: f.Why, Message: f.Message})
+		})
+	}
 	srv, err := proxy.NewServer(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
