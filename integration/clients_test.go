@@ -465,15 +465,7 @@ const sysbenchDB = "sbtest_cm"
 func TestClientSysbench(t *testing.T) {
 	aptInstall(t, "sysbench")
 	needCommand(t, "sysbench")
-	if err := thePair.CreateDatabase(sysbenchDB); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if root, err := thePair.RootDB(thePair.WriterAddr); err == nil {
-			_, _ = root.Exec("DROP DATABASE IF EXISTS " + sysbenchDB)
-			root.Close()
-		}
-	})
+	scratchDatabase(t, sysbenchDB)
 	common := []string{"oltp_read_write", "--mysql-user=" + thePair.User, "--mysql-password=" + thePair.Password,
 		"--mysql-db=" + sysbenchDB, "--tables=2", "--table-size=1000", "--db-driver=mysql"}
 	hostPort := func(addr string) []string {

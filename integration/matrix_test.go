@@ -309,15 +309,7 @@ const djangoDB = "fwdit_django"
 
 func TestClientStackDjango(t *testing.T) {
 	timed(t, "python3-django", func() { aptInstall(t, "python3", "python3-django", "python3-mysqldb") })
-	if err := thePair.CreateDatabase(djangoDB); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if root, err := thePair.RootDB(thePair.WriterAddr); err == nil {
-			_, _ = root.Exec("DROP DATABASE IF EXISTS " + djangoDB)
-			root.Close()
-		}
-	})
+	scratchDatabase(t, djangoDB)
 	addr := stackProxy(t)
 	dir := clientsDir(t, "python")
 	c := stackCase{stack: "django", extra: stackExtra{
