@@ -465,15 +465,7 @@ const sysbenchDB = "sbtest_cm"
 func TestClientSysbench(t *testing.T) {
 	aptInstall(t, "sysbench")
 	needCommand(t, "sysbench")
-	if err := thePair.CreateDatabase(sysbenchDB); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if root, err := thePair.RootDB(thePair.WriterAddr); err == nil {
-			_, _ = root.Exec("DROP DATABASE IF EXISTS " + sysbenchDB)
-			root.Close()
-		}
-	})
+	scratchDatabase(t, sysbenchDB)
 	common := []string{"oltp_read_write", "--mysql-user=" + thePair.User, "--mysql-password=" + thePair.Password,
 		"--mysql-db=" + sysbenchDB, "--tables=2", "--table-size=1000", "--db-driver=mysql"}
 	hostPort := func(addr string) []string {
@@ -564,15 +556,20 @@ func TestClientPython(t *testing.T) {
 
 // ---- Node ----
 
-// npmInstall installs clients/node's locked dependencies (mysql2) into
-// clients/node/node_modules unless they are there already.
+// npmInstall installs clients/node's locked dependencies (mysql2 and the
+// ORMs of the stacks matrix) into clients/node/node_modules unless they are
+// all there already.
 func npmInstall(t *testing.T, dir string) {
 	t.Helper()
 	installMu.Lock()
 	defer installMu.Unlock()
-	check := osexec.Command("node", "-e", `const v = require("mysql2/package.json").version;
-const want = require("./package-lock.json").packages["node_modules/mysql2"].version;
-if (v !== want) { console.error("mysql2 " + v + ", lock has " + want); process.exit(1); }`)
+	check := osexec.Command("node", "-e", `const lock = require("./package-lock.json").packages;
+for (const name of Object.keys(require("./package.json").dependencies)) {
+  const want = lock["node_modules/" + name].version;
+  let v;
+  try { v = require("./node_modules/" + name + "/package.json").version; } catch (e) { v = "missing"; }
+  if (v !== want) { console.error(name + " " + v + ", lock has " + want); process.exit(1); }
+}`)
 	check.Dir = dir
 	if check.Run() == nil {
 		return
@@ -585,7 +582,7 @@ if (v !== want) { console.error("mysql2 " + v + ", lock has " + want); process.e
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("npm ci in %s failed: %v\n%s", dir, err, out)
 	}
-	t.Logf("npm ci (mysql2) in %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("npm ci in %s: %s", dir, time.Since(start).Round(time.Millisecond))
 }
 
 func TestClientNode(t *testing.T) {

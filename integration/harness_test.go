@@ -136,6 +136,21 @@ func readerDB(t testing.TB) *sql.DB {
 	return db
 }
 
+// scratchDatabase creates (or empties) database name on the writer, waits
+// for the replica, and drops it when the test ends.
+func scratchDatabase(t testing.TB, name string) {
+	t.Helper()
+	if err := thePair.CreateDatabase(name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if root, err := thePair.RootDB(thePair.WriterAddr); err == nil {
+			_, _ = root.Exec("DROP DATABASE IF EXISTS " + name)
+			root.Close()
+		}
+	})
+}
+
 func waitReplicated(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

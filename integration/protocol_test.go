@@ -332,15 +332,7 @@ func TestProtocolPing(t *testing.T) {
 
 func TestProtocolInitDB(t *testing.T) {
 	const other = "fwdit_proto_db"
-	if err := thePair.CreateDatabase(other); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if root, err := thePair.RootDB(thePair.WriterAddr); err == nil {
-			_, _ = root.Exec("DROP DATABASE IF EXISTS " + other)
-			root.Close()
-		}
-	})
+	scratchDatabase(t, other)
 	w := writerDB(t)
 	for _, q := range []string{
 		"CREATE TABLE " + other + ".pi (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
