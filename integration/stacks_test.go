@@ -304,7 +304,7 @@ func TestStackReadCounts(t *testing.T) {
 
 // DDL and the other statements write forwarding always refuses get 1235 in
 // a session that forwards, and 1290, as a plain read-only replica answers,
-// in one that does not: the session's level '' or the proxy's switch off.
+// in one that does not: the session's level ” or the proxy's switch off.
 func TestStackRefusalsOutsideForwarding(t *testing.T) {
 	table(t, "st_ref")
 	refused := []string{
