@@ -44,6 +44,11 @@ type Server struct {
 	version    string // the reader's version string, shown to clients
 	gosrv      *gmserver.Server
 
+	// The reader's greeting, shown to clients in the proxy's: its status
+	// (autocommit) and default collation.
+	greetStatus    uint16
+	greetCollation uint8
+
 	applied   *consistency.Applied        // what the reader is known to have applied
 	track     pushTracking                // push tracking of applied, while sessions need it
 	audit     *auditStore                 // audit mode findings; nil otherwise
@@ -90,6 +95,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	s.forwarding.Store(cfg.Forwarding)
 	s.version = "8.0.36-fwdproxy"
 	s.flavor = consistency.MariaDB
+	s.greetStatus, s.greetCollation = statusAutocommit, mysql.DEFAULT_COLLATION_ID
 	if err = s.probe(); err != nil {
 		// The proxy still starts: sessions get a clear error until the
 		// backends answer.
@@ -113,7 +119,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 			return nil, err
 		}
 	}
-	s.gosrv = gmserver.NewServer(s.version, mysql.DEFAULT_COLLATION_ID, cfg.AuthMethod, rsaKey, cfg.ClientTLS)
+	s.gosrv = gmserver.NewServer(s.version, s.greetCollation, cfg.AuthMethod, rsaKey, cfg.ClientTLS)
 	_ = s.gosrv.SetCapability(mysql.CLIENT_LOCAL_FILES)
 	return s, nil
 }
@@ -128,6 +134,17 @@ func (s *Server) probe() error {
 	}
 	s.version = r.version
 	s.flavor = consistency.DetectFlavor(r.version)
+	// A fresh session's status is what the reader's greeting says (PEP 249
+	// drivers decide from its AUTOCOMMIT whether to turn autocommit off).
+	res, err := r.exec("SELECT ID FROM information_schema.COLLATIONS WHERE COLLATION_NAME = @@GLOBAL.collation_server")
+	if err == nil {
+		s.greetStatus = r.status & statusAutocommit
+		if v, ok := res.value(); ok {
+			if id, err := strconv.Atoi(v.s); err == nil && id > 0 && id < 256 {
+				s.greetCollation = uint8(id)
+			}
+		}
+	}
 	r.close()
 	return s.refreshWriterLimit(user, pass)
 }
@@ -424,7 +441,7 @@ func (s *Server) handle(c net.Conn) {
 func (s *Server) login(c net.Conn) (*session, error) {
 	ss := newSession(s)
 	h := &loginHandler{s: s, ss: ss}
-	gc, err := s.gosrv.NewCustomizedConn(&capPatchConn{Conn: c}, h, h)
+	gc, err := s.gosrv.NewCustomizedConn(&capPatchConn{Conn: c, status: s.greetStatus}, h, h)
 	if err != nil {
 		return nil, err
 	}
@@ -466,8 +483,8 @@ func (h *loginHandler) OnAuthSuccess(c *gmserver.Conn) error {
 	ss.user = c.GetUser()
 	ss.password = h.s.conf().Users[ss.user]
 	// go-mysql keeps the client's raw flags; the effective set is what both
-	// sides offered. MULTI_STATEMENTS is offered by capPatchConn.
-	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | mysql.CLIENT_MULTI_STATEMENTS)
+	// sides offered. patchedCaps are offered by capPatchConn.
+	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | patchedCaps)
 	ss.collation = collationName(c.Charset())
 	ss.state.Apply(route.UseDB, route.Fact{DB: h.db})
 	ss.connID = c.ConnectionID()
@@ -477,27 +494,38 @@ func (h *loginHandler) OnAuthSuccess(c *gmserver.Conn) error {
 		}
 		return mysql.NewError(2013, "Lost connection to reader: "+err.Error())
 	}
+	// The OK that ends the handshake carries the session's status, as the
+	// reader's would.
+	ss.noteStatus(ss.reader)
+	c.SetStatus(ss.clientStatus(false))
 	return nil
 }
 
-// capPatchConn adds CLIENT_MULTI_STATEMENTS to the initial handshake that
-// go-mysql writes: its server cannot offer it, but the proxy splits batches.
+// patchedCaps are offered in addition to what go-mysql's server can:
+// the proxy splits batches itself, and mirrors CLIENT_FOUND_ROWS to the
+// backends (Connector/J asks for it: matched, not changed, rows).
+const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS
+
+// capPatchConn adds patchedCaps and the reader's status to the initial
+// handshake that go-mysql writes.
 type capPatchConn struct {
 	net.Conn
-	done bool
+	status uint16
+	done   bool
 }
 
 func (c *capPatchConn) Write(b []byte) (int, error) {
 	if !c.done {
 		c.done = true
-		patchHandshakeCaps(b, mysql.CLIENT_MULTI_STATEMENTS)
+		patchHandshake(b, patchedCaps, c.status)
 	}
 	return c.Conn.Write(b)
 }
 
-// patchHandshakeCaps ORs flags into the upper capability bytes of an initial
-// handshake packet (header included); a packet it does not recognise is left as is.
-func patchHandshakeCaps(b []byte, flags uint32) {
+// patchHandshake ORs flags into the capability bytes of an initial handshake
+// packet (header included) and sets its status; a packet it does not
+// recognise is left as is.
+func patchHandshake(b []byte, flags uint32, status uint16) {
 	if len(b) < 5 || b[4] != 10 {
 		return
 	}
@@ -513,6 +541,7 @@ func patchHandshakeCaps(b []byte, flags uint32) {
 	}
 	b[lower] |= byte(flags)
 	b[lower+1] |= byte(flags >> 8)
+	b[lower+3], b[lower+4] = byte(status), byte(status>>8)
 	b[upper] |= byte(flags >> 16)
 	b[upper+1] |= byte(flags >> 24)
 }

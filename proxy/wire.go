@@ -82,7 +82,13 @@ func appendOK(b []byte, ok okPacket, sessionTrack bool) []byte {
 	b = binary.LittleEndian.AppendUint16(b, status)
 	b = binary.LittleEndian.AppendUint16(b, ok.warnings)
 	if !sessionTrack {
-		return append(b, ok.info...)
+		// Real servers length-prefix the info text without
+		// CLIENT_SESSION_TRACK too, and drivers (PHP mysqlnd) read it so.
+		if len(ok.info) > 0 {
+			b = mysql.AppendLengthEncodedInteger(b, uint64(len(ok.info)))
+			b = append(b, ok.info...)
+		}
+		return b
 	}
 	if len(ok.info) == 0 && status&statusSessionStateChg == 0 {
 		return b

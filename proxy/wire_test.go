@@ -36,6 +36,36 @@ func TestOKStripsTrackingForPlainClients(t *testing.T) {
 	}
 }
 
+// A forwarded UPDATE's OK comes from the writer, which always tracks
+// session state; a client without CLIENT_SESSION_TRACK must get it as
+// MariaDB would send it, info length-prefixed (PHP mysqlnd lost the
+// connection on the unprefixed form).
+func TestOKInfoLengthPrefixedForPlainClients(t *testing.T) {
+	info := "Rows matched: 3  Changed: 3  Warnings: 0"
+	state := []byte{0x00, 0x12, 0x09, 'l', 'a', 's', 't', '_', 'g', 't', 'i', 'd', 0x07, '0', '-', '1', '-', '4', '1', '0'}
+	writer := append([]byte{0x00, 0x03, 0x00, 0x23, 0x40, 0x00, 0x00, byte(len(info))}, info...)
+	writer = append(append(writer, byte(len(state))), state...)
+	ok, valid := parseOK(writer, true)
+	if !valid {
+		t.Fatal("writer's OK not parsed")
+	}
+	// What MariaDB 10.11 sends a client without CLIENT_SESSION_TRACK.
+	want := append([]byte{0x00, 0x03, 0x00, 0x23, 0x00, 0x00, 0x00, byte(len(info))}, info...)
+	if got := appendOK(nil, ok, false); !bytes.Equal(got, want) {
+		t.Fatalf("to a plain client:\n got % x\nwant % x", got, want)
+	}
+	// The same OK read from a plain backend connection goes out unchanged.
+	plain, _ := parseOK(want, false)
+	if got := appendOK(nil, plain, false); !bytes.Equal(got, want) {
+		t.Fatalf("relayed from a plain backend:\n got % x\nwant % x", got, want)
+	}
+	// No info: nothing after the warnings, as the server does.
+	empty := []byte{0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00}
+	if got := appendOK(nil, okPacket{affectedRows: 1, status: statusAutocommit}, false); !bytes.Equal(got, empty) {
+		t.Fatalf("no info: got % x, want % x", got, empty)
+	}
+}
+
 func TestErrRoundTrip(t *testing.T) {
 	e := routeErr(route.NotSupported("XA"))
 	got := parseErr(appendErr(nil, e))
@@ -44,19 +74,22 @@ func TestErrRoundTrip(t *testing.T) {
 	}
 }
 
-func TestPatchHandshakeCaps(t *testing.T) {
+// go-mysql's greeting says status 0x0000; the proxy's must say what the
+// reader's does (MariaDB: 0x0002, AUTOCOMMIT), or PEP 249 drivers skip
+// their SET autocommit=0 and rollback() does nothing.
+func TestPatchHandshake(t *testing.T) {
 	// header, protocol 10, version, NUL, conn id, scramble 8, filler, caps lo, charset, status, caps hi
 	p := []byte{0, 0, 0, 0, 10}
 	p = append(p, "10.11.19-MariaDB"...)
 	p = append(p, 0, 1, 0, 0, 0)
 	p = append(p, 1, 2, 3, 4, 5, 6, 7, 8, 0)
-	p = append(p, 0xff, 0xf7, 45, 2, 0, 0x81, 0x01)
-	patchHandshakeCaps(p, 1<<16)
-	if p[len(p)-2] != 0x81|1 {
-		t.Fatalf("upper caps not patched: %x", p[len(p)-2:])
+	p = append(p, 0xfd, 0xf7, 45, 0, 0, 0x81, 0x01)
+	patchHandshake(p, 1<<16|0x02, statusAutocommit)
+	if got := p[len(p)-7:]; !bytes.Equal(got, []byte{0xff, 0xf7, 45, 0x02, 0x00, 0x81 | 1, 0x01}) {
+		t.Fatalf("caps, charset, status, caps: % x", got)
 	}
 	q := []byte{0, 0, 0, 0, 9}
-	patchHandshakeCaps(q, 1<<16) // not a v10 handshake: untouched
+	patchHandshake(q, 1<<16, statusAutocommit) // not a v10 handshake: untouched
 	if q[4] != 9 {
 		t.Fatal("changed a packet it should ignore")
 	}

@@ -33,10 +33,10 @@ type OK struct {
 // ParseOK decodes an OK packet payload: header 0x00, or 0xfe for the OK
 // that ends a result under CLIENT_DEPRECATE_EOF (a classic 5-byte EOF is
 // not an OK). sessionTrack says whether the connection negotiated
-// CLIENT_SESSION_TRACK: with it the info string is length-prefixed and a
-// session-state block may follow; without it the info is the rest of the
-// packet. A packet that ends after the insert id is accepted, as old
-// servers send it.
+// CLIENT_SESSION_TRACK: with it a session-state block may follow the
+// length-prefixed info string; without it the info is all that follows.
+// A packet that ends after the insert id is accepted, as old servers send
+// it.
 func ParseOK(data []byte, sessionTrack bool) (OK, bool) {
 	var ok OK
 	if len(data) == 0 || (data[0] != 0x00 && data[0] != 0xfe) {
@@ -63,7 +63,12 @@ func ParseOK(data []byte, sessionTrack bool) (OK, bool) {
 	ok.Warnings = binary.LittleEndian.Uint16(data[pos+2:])
 	pos += 4
 	if !sessionTrack {
+		// Servers length-prefix the info here too (net_send_ok); a packet
+		// whose rest is not one length-prefixed string keeps it whole.
 		ok.Info = data[pos:]
+		if info, n, good := LenEncString(ok.Info); good && n == len(ok.Info) {
+			ok.Info = info
+		}
 		return ok, true
 	}
 	if pos == len(data) {

@@ -36,8 +36,13 @@ func TestParseOK(t *testing.T) {
 		{"2-byte length cut short", true, []byte{0x00, 0xfc, 0x01}, false, OK{}},
 		{"NULL length", true, []byte{0x00, 0xfb, 0x00, 0x02, 0x00, 0x00, 0x00}, false, OK{}},
 		{"bad length 0xff", true, []byte{0x00, 0xff, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00}, false, OK{}},
-		{"no CLIENT_SESSION_TRACK: info is the rest", false, []byte{0x00, 0x01, 0x00, 0x02, 0x40, 0x00, 0x00, 0x01, 0x02},
-			true, OK{AffectedRows: 1, Status: 0x4002, Info: []byte{0x01, 0x02}}},
+		// Without CLIENT_SESSION_TRACK, MariaDB 10.11 sends an UPDATE's OK as
+		// 00 03 00 23 00 00 00 28 "Rows matched: 3  Changed: 3  Warnings: 0".
+		{"no CLIENT_SESSION_TRACK: length-prefixed info", false, append([]byte{0x00, 0x03, 0x00, 0x23, 0x00, 0x00, 0x00, 0x28},
+			"Rows matched: 3  Changed: 3  Warnings: 0"...), true, OK{AffectedRows: 3, Status: 0x23, Info: []byte("Rows matched: 3  Changed: 3  Warnings: 0")}},
+		{"no CLIENT_SESSION_TRACK: no info", false, []byte{0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00}, true, OK{AffectedRows: 1, Status: 2}},
+		{"no CLIENT_SESSION_TRACK: unprefixed rest kept whole", false, []byte{0x00, 0x01, 0x00, 0x02, 0x40, 0x00, 0x00, 0x01, 0x02, 0x03},
+			true, OK{AffectedRows: 1, Status: 0x4002, Info: []byte{0x01, 0x02, 0x03}}},
 	}
 	for _, tt := range tests {
 		got, valid := ParseOK(tt.in, tt.track)
