@@ -39,6 +39,9 @@ func startRig(t *testing.T, mutate func(*proxy.Config)) *rig {
 	r := &rig{writer: fb.Start(t, fb.Config{}), reader: fb.Start(t, fb.Config{})}
 	// The proxy sizes its writer connection cap from this.
 	r.writer.On("SELECT @@GLOBAL.max_connections", fb.Rows{Columns: []string{"@@GLOBAL.max_connections"}, Values: [][]any{{151}}})
+	// The greeting's collation is the reader's.
+	r.reader.On("SELECT ID FROM information_schema.COLLATIONS WHERE COLLATION_NAME = @@GLOBAL.collation_server",
+		fb.Rows{Columns: []string{"ID"}, Values: [][]any{{8}}})
 	cfg := proxy.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Admin = ""

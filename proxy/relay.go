@@ -46,7 +46,7 @@ func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err e
 			res.resultSet = true
 			st, _ := r.EOFStatus()
 			cursor := st&statusCursorExists != 0
-			if err := r.WriteEOF(s.fixStatus(st, more && cursor)); err != nil {
+			if err := r.WriteEOF(s.fixStatus(st, more || st&statusMoreResults != 0)); err != nil {
 				return res, err
 			}
 			if cursor { // rows come later through COM_STMT_FETCH

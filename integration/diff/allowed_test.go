@@ -47,10 +47,6 @@ var allowed = []*allowance{
 		why: "MariaDB clears CLIENT_MYSQL and offers extended capabilities in the reserved bytes; the proxy greets as MySQL"},
 	{field: `^session\.auth_ok\.(status|info|state\.schema)$`, ok: stateDropped, open: true,
 		why: "the proxy's handshake OK has no session-state block (MariaDB sends the schema)"},
-	{field: `\.cols_end\.eof\.status$`, ok: onlyMoreResults, open: true,
-		why: "the EOF after column definitions lacks MORE_RESULTS when more results follow (relayEOF)"},
-	{stmt: `^COM_QUERY SET `, field: `\.ok\.(status|info|state\..+)$`, ok: stateDropped, open: true,
-		why: "the proxy's OK for SET drops the reader's session-state entries (time_zone, character_set_*, autocommit)"},
 	{entry: `^session variables$`, field: `^s0\.r0\.row0\.c1$`, open: true,
 		why: "@@session.tx_read_only is 1: the reader guard shows"},
 }
@@ -130,7 +126,6 @@ func stateFlagOnly(x difference) bool {
 	return statusDiff(x) == 0x4000
 }
 
-func onlyMoreResults(x difference, _, _ fields) bool { return statusDiff(x) == 0x0008 }
 
 // statusDiff is the XOR of two status fields ("0x%04x names").
 func statusDiff(x difference) uint16 {
