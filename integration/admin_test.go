@@ -2,6 +2,7 @@ package integration
 
 import (
 	"crypto/sha1"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
 
@@ -296,5 +298,45 @@ func TestAdminPprofBinary(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "heap profile") {
 		t.Errorf("/debug/pprof/heap: %d %.200s", resp.StatusCode, b)
+	}
+}
+
+// A failed login is one warning with the client's address and the user,
+// without a stack trace.
+func TestFailedLoginLogged(t *testing.T) {
+	_, addr, logs := startBinaryLogs(t, "--log-format", "json")
+	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, "wrong-password", testDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); err == nil || !strings.Contains(err.Error(), "1045") {
+		t.Fatalf("login with a wrong password: %v", err)
+	}
+	var line map[string]any
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `"login failed"`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("%v: %s", err, l)
+			}
+			if len(l) > 400 {
+				t.Errorf("the line has %d bytes: %s", len(l), l)
+			}
+		}
+	}
+	if line == nil {
+		t.Fatalf("no login failed line in:\n%s", logs)
+	}
+	if line["level"] != "warn" || line["user"] != thePair.User || !strings.HasPrefix(line["remote"].(string), "127.0.0.1:") ||
+		!strings.Contains(line["error"].(string), "Access denied") {
+		t.Errorf("login failed line: %v", line)
+	}
+	for _, k := range []string{"errorVerbose", "stacktrace"} {
+		if _, ok := line[k]; ok {
+			t.Errorf("login failed line has %s: %v", k, line)
+		}
+	}
+	if strings.Contains(logs.String(), "wrong-password") {
+		t.Error("the password tried reached the log")
 	}
 }
