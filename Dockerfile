@@ -10,7 +10,8 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/fwdproxy /usr/local/bin/fwdproxy
-# 4000: MySQL clients; 4001: admin HTTP (/status, /metrics).
+# 4000: MySQL clients; 4001: admin HTTP (/status, /metrics), which on 0.0.0.0 needs a token:
+# docker run -e FWDPROXY_ADMIN_TOKEN=… (or --admin-token-file on a mounted secret).
 EXPOSE 4000 4001
 USER nonroot
 ENTRYPOINT ["/usr/local/bin/fwdproxy"]

@@ -113,7 +113,9 @@ start_proxy() {
 		elif [ "$cons" = ufloor ]; then
 			"$WORK/floorrelay" -uring "127.0.0.1:$port" "$reader" </dev/null >"$WORK/proxy-$name.log" 2>&1 &
 		else
-			"${START_BIN:-$BIN}" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$aport" \
+			# Profiles for the CPU profile below; by the environment, which
+			# an older binary (ab OLD) ignores, not by a flag it would refuse.
+			FWDPROXY_ADMIN_PPROF=true "${START_BIN:-$BIN}" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$aport" \
 				--writer "$WRITER_ADDR" --reader "$reader" --user "$TEST_USER:$TEST_PASSWORD" \
 				--default-consistency "$cons" --log-level warn </dev/null >"$WORK/proxy-$name.log" 2>&1 &
 		fi

@@ -280,6 +280,23 @@ func TestFwdproxyCommand(t *testing.T) {
 			t.Errorf("--%s %q, want %q", k, vals[k], v)
 		}
 	}
+	// serve takes the command and the environment: an admin address beyond
+	// loopback comes with its token.
+	v := proxy.Values{}
+	for name, text := range vals {
+		v[name] = []string{text}
+	}
+	for _, s := range proxy.Settings {
+		if text, ok := c.Services["fwdproxy"].Environment[s.Env()]; ok {
+			if m := regexp.MustCompile(`^\$\{\w+:-(.*)\}$`).FindStringSubmatch(text); m != nil {
+				text = m[1] // docker compose's ${VAR:-default}, VAR unset
+			}
+			v[s.Name] = []string{text}
+		}
+	}
+	if _, err := proxy.ConfigFrom(v, nil); err != nil {
+		t.Errorf("fwdproxy serve refuses the service's settings: %v", err)
+	}
 	// --user is the account the init SQL creates, with the same password.
 	name, pass, _ := strings.Cut(vals["user"], ":")
 	sql := read(t, "deploy/mysql/init/01-writer.sql")

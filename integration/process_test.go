@@ -62,12 +62,19 @@ func waitListening(t *testing.T, addr string) {
 // ends, then checks that nothing wrote to the replica.
 func startBinary(t *testing.T, flags ...string) (*osexec.Cmd, string) {
 	t.Helper()
+	cmd, addr, _ := startBinaryLogs(t, flags...)
+	return cmd, addr
+}
+
+// startBinaryLogs is startBinary that also returns the process's output.
+func startBinaryLogs(t *testing.T, flags ...string) (*osexec.Cmd, string, *lockedBuffer) {
+	t.Helper()
 	addr := freeAddr(t)
 	args := append([]string{"serve", "--listen", addr, "--admin", "", "--writer", thePair.WriterAddr,
 		"--reader", thePair.ReaderAddr, "--user", thePair.User + ":" + thePair.Password, "--log-level", "warn"}, flags...)
 	cmd := osexec.Command(proxyBinary(t), args...)
-	var logs lockedBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +89,7 @@ func startBinary(t *testing.T, flags ...string) (*osexec.Cmd, string) {
 		}
 	})
 	waitListening(t, addr)
-	return cmd, addr
+	return cmd, addr, logs
 }
 
 func TestProcessReloadAndShutdown(t *testing.T) {

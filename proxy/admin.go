@@ -1,22 +1,28 @@
 package proxy
 
 import (
+	"crypto/subtle"
 	"encoding/json"
+	"fmt"
+	"mime"
+	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"strings"
 	"time"
 )
 
 // AdminHandler serves the admin API: status, the forwarding switch, health
-// and Prometheus metrics.
+// and Prometheus metrics, behind adminGuard.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", s.Metrics.Handler())
-	// Profiles for whoever can reach the admin address (loopback by default).
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/heap", pprof.Index)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if s.conf().AdminPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Status())
 	})
@@ -48,7 +54,93 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	return mux
+	return s.adminGuard(mux)
+}
+
+// adminGuard lets a request through to the admin API only if
+//   - it carries the admin token, when there is one (the probes /healthz and
+//     /readyz need none);
+//   - without a token (loopback only), it names the host as a loopback
+//     address or localhost, so that a web page whose name resolves to
+//     127.0.0.1 (DNS rebinding) cannot reach it;
+//   - it changes nothing, or it is application/json and not from another
+//     origin: a web page can send a cross-origin text/plain or form POST
+//     without asking first, but not a JSON one.
+func (s *Server) adminGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := s.conf().AdminToken
+		probe := r.URL.Path == "/healthz" || r.URL.Path == "/readyz"
+		switch {
+		case token != "" && !probe && !hasToken(r, token):
+			w.Header().Set("WWW-Authenticate", `Basic realm="fwdproxy admin", charset="UTF-8"`)
+			http.Error(w, "the admin API needs its token: Authorization: Bearer TOKEN", http.StatusUnauthorized)
+		case token == "" && !loopbackHost(r.Host):
+			http.Error(w, fmt.Sprintf("Host %q is not a loopback address; without --admin-token the admin API answers only to 127.0.0.1, [::1] or localhost", r.Host), http.StatusForbidden)
+		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+			next.ServeHTTP(w, r)
+		case !isJSON(r.Header.Get("Content-Type")):
+			http.Error(w, "a request that changes state must be Content-Type: application/json", http.StatusUnsupportedMediaType)
+		case crossOrigin(r):
+			http.Error(w, "cross-origin request refused", http.StatusForbidden)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// hasToken says the request carries the token as a bearer token or as the
+// password of basic auth (any user name), compared in constant time.
+func hasToken(r *http.Request, token string) bool {
+	got, ok := "", false
+	if _, pass, basic := r.BasicAuth(); basic {
+		got, ok = pass, true
+	} else if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
+		got, ok = strings.TrimSpace(auth[7:]), true
+	}
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
+// crossOrigin says a browser sent the request from a page of another origin
+// than the admin address it went to.
+func crossOrigin(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false // not a browser's cross-origin request
+	}
+	u, err := url.Parse(origin)
+	return err != nil || !strings.EqualFold(u.Host, r.Host)
+}
+
+// IsLoopback says an address HOST:PORT can be reached from this machine
+// only: a loopback IP or localhost. An empty host (":4001") is every
+// interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && loopbackName(host)
+}
+
+// loopbackHost is IsLoopback for an HTTP Host header, whose port is optional.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return loopbackName(strings.Trim(host, "[]"))
+}
+
+func loopbackName(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Status is the JSON of GET /status. Passwords never appear in it.

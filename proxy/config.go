@@ -49,6 +49,10 @@ type Config struct {
 	// AuditModel is what audit mode asks what forwarding would do (not a
 	// setting: `fwdproxy serve` sets lint's).
 	AuditModel NewAuditModel
+	// AdminToken is what the admin API asks every request for but /healthz
+	// and /readyz (empty: no authentication, allowed on loopback only).
+	AdminToken string
+	AdminPprof bool // serve /debug/pprof/ on the admin address
 }
 
 // Validate checks what a Config needs: the required settings, each row's
@@ -62,7 +66,10 @@ func (c *Config) Validate() error {
 	case c.Reader == "" && !c.Audit:
 		return fmt.Errorf("--reader is required")
 	case len(c.Users) == 0:
-		return fmt.Errorf("at least one --user NAME:PASSWORD is required")
+		return fmt.Errorf("at least one --user NAME:PASSWORD (or --user-file) is required")
+	case c.Admin != "" && c.AdminToken == "" && !IsLoopback(c.Admin):
+		return fmt.Errorf("--admin %s is not a loopback address, so the admin API needs a token: "+
+			"set FWDPROXY_ADMIN_TOKEN or --admin-token-file (or --admin 127.0.0.1:PORT)", c.Admin)
 	}
 	for _, s := range Settings {
 		if err := s.check(c); err != nil {

@@ -413,7 +413,12 @@ func (s *Server) handle(c net.Conn) {
 	}
 	ss, err := s.login(c)
 	if err != nil {
-		s.log.Debug("login failed", zap.String("remote", c.RemoteAddr().String()), zap.Error(err))
+		// A login refused with a MySQL error was logged by loginFailed;
+		// the rest are port scans and clients gone mid-handshake. The
+		// error's text only: zap.Error adds the stack go-mysql's errors carry.
+		if !isRefusal(err) {
+			s.log.Debug("handshake failed", zap.String("remote", c.RemoteAddr().String()), zap.String("error", err.Error()))
+		}
 		c.Close()
 		return
 	}
@@ -473,9 +478,35 @@ func (h *loginHandler) GetCredential(user string) (gmserver.Credential, bool, er
 	return gmserver.Credential{Passwords: []string{p}, AuthPluginName: h.s.conf().AuthMethod}, true, nil
 }
 
-func (h *loginHandler) OnAuthFailure(*gmserver.Conn, error) {}
+// OnAuthFailure logs a wrong password or an unknown user.
+func (h *loginHandler) OnAuthFailure(c *gmserver.Conn, err error) {
+	if isRefusal(err) {
+		h.s.loginFailed(c.RemoteAddr().String(), c.GetUser(), err)
+	}
+}
 
 func (h *loginHandler) OnAuthSuccess(c *gmserver.Conn) error {
+	err := h.accept(c)
+	if err != nil {
+		h.s.loginFailed(c.RemoteAddr().String(), c.GetUser(), err)
+	}
+	return err
+}
+
+// isRefusal says a login failed with a MySQL error sent to the client, not
+// a broken connection.
+func isRefusal(err error) bool {
+	var me *mysql.MyError
+	return errors.As(err, &me)
+}
+
+// loginFailed is one line at warn: who, from where, and the client's error.
+func (s *Server) loginFailed(remote, user string, err error) {
+	s.log.Warn("login failed", zap.String("remote", remote), zap.String("user", user), zap.String("error", err.Error()))
+}
+
+// accept finishes a login whose password was right, or says why not.
+func (h *loginHandler) accept(c *gmserver.Conn) error {
 	ss := h.ss
 	if _, isTLS := c.Conn.Conn.(*tls.Conn); h.s.conf().RequireTLS && !isTLS {
 		return mysql.NewError(3159, "Connections using insecure transport are prohibited while --require-tls is on.")

@@ -56,11 +56,21 @@ var Settings = []Setting{
 	{Name: "user", kind: listKind, Reload: true,
 		help:  "a client user (repeatable); the proxy logs in to the backends as the same user. NAME:env:VAR and NAME:file:PATH read the password from the environment or a file",
 		field: func(c *Config) any { return &c.Users }},
+	{Name: "user-file", arg: "FILE",
+		help: "a file of client users, one NAME:PASSWORD a line (# comments), besides --user: keeps passwords off the command line; mode 0600. Read again on SIGHUP"},
 	{Name: "proxy-user", arg: "NAME", Reload: true,
 		help:  "the --user NAME the proxy's own backend connections log in as (writer position look-ups, the max_connections probe, the binlog tracker); default: the first --user",
 		field: func(c *Config) any { return &c.ProxyUser }},
 	{Name: "admin", arg: "HOST:PORT", Default: "127.0.0.1:4001", help: "admin HTTP address (/status, /metrics); empty to disable",
 		field: func(c *Config) any { return &c.Admin }},
+	{Name: "admin-token", arg: "TOKEN", Reload: true,
+		help:  "the admin API's bearer token (Authorization: Bearer TOKEN, or basic auth with TOKEN as the password); required when --admin is not loopback. Give it as FWDPROXY_ADMIN_TOKEN or with --admin-token-file: a flag shows in ps",
+		field: func(c *Config) any { return &c.AdminToken }},
+	{Name: "admin-token-file", arg: "FILE",
+		help: "a file holding --admin-token (its first line); mode 0600. Read again on SIGHUP"},
+	{Name: "admin-pprof", Default: "false", kind: boolKind,
+		help:  "serve Go profiles at /debug/pprof/ on the admin address",
+		field: func(c *Config) any { return &c.AdminPprof }},
 	{Name: "forwarding", Default: "enabled", kind: switchKind, Reload: true, help: "proxy-level write forwarding",
 		field: func(c *Config) any { return &c.Forwarding }},
 	{Name: "default-consistency", kind: enumKind, allowed: []string{"", "EVENTUAL", "SESSION", "GLOBAL"}, Reload: true,
@@ -180,8 +190,12 @@ func ConfigFrom(v Values, getenv func(string) string) (Config, error) {
 			s.put(&c, val)
 		}
 	}
-	if c.ProxyUser == "" && len(v["user"]) > 0 {
-		c.ProxyUser, _, _ = strings.Cut(v["user"][0], ":")
+	first, err := loadSecretFiles(&c, v, getenv)
+	if err != nil {
+		return c, err
+	}
+	if c.ProxyUser == "" {
+		c.ProxyUser = first
 	}
 	if err := loadTLS(&c, v); err != nil {
 		return c, err
@@ -302,6 +316,97 @@ func parseUsers(flag string, items []string, getenv func(string) string) (map[st
 		users[name] = pass
 	}
 	return users, nil
+}
+
+// loadSecretFiles adds the users of --user-file and reads --admin-token-file.
+// It returns the first user name, --user's before the file's: the proxy's
+// own user by default.
+func loadSecretFiles(c *Config, v Values, getenv func(string) string) (first string, err error) {
+	if len(v["user"]) > 0 {
+		first, _, _ = strings.Cut(v["user"][0], ":")
+	}
+	if path := v.Text("user-file"); path != "" {
+		lines, err := secretLines(path)
+		if err != nil {
+			return "", fmt.Errorf("--user-file: %v", err)
+		}
+		if c.Users == nil {
+			c.Users = map[string]string{}
+		}
+		for i, line := range lines {
+			if line == "" {
+				continue
+			}
+			name, _, ok := strings.Cut(line, ":")
+			if !ok || name == "" { // the line is not echoed: it may be a password
+				return "", fmt.Errorf("--user-file %s: line %d is not NAME:PASSWORD", path, i+1)
+			}
+			if _, dup := c.Users[name]; dup {
+				return "", fmt.Errorf("--user-file %s: line %d: user %q is given twice", path, i+1, name)
+			}
+			u, err := parseUsers("user-file", []string{line}, getenv)
+			if err != nil {
+				return "", err
+			}
+			c.Users[name] = u[name]
+			if first == "" {
+				first = name
+			}
+		}
+	}
+	if path := v.Text("admin-token-file"); path != "" {
+		if c.AdminToken != "" {
+			return "", fmt.Errorf("--admin-token and --admin-token-file: give one of them")
+		}
+		lines, err := secretLines(path)
+		if err != nil {
+			return "", fmt.Errorf("--admin-token-file: %v", err)
+		}
+		for _, l := range lines {
+			if c.AdminToken = strings.TrimSpace(l); c.AdminToken != "" {
+				break
+			}
+		}
+		if c.AdminToken == "" {
+			return "", fmt.Errorf("--admin-token-file %s holds no token", path)
+		}
+	}
+	return first, nil
+}
+
+// secretLines are a secret file's lines without their line ends, blank
+// lines and # comments as "".
+func secretLines(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, "\r")
+		if t := strings.TrimSpace(l); t == "" || strings.HasPrefix(t, "#") {
+			lines[i] = ""
+		}
+	}
+	return lines, nil
+}
+
+// SecretFiles are the files the settings of v read passwords, tokens or
+// keys from, for the start-up warning about files every user can read.
+func SecretFiles(v Values) []string {
+	var files []string
+	for _, name := range []string{"user-file", "admin-token-file", "tls-key"} {
+		if path := v.Text(name); path != "" {
+			files = append(files, path)
+		}
+	}
+	for _, u := range v["user"] {
+		_, pass, _ := strings.Cut(u, ":")
+		if path, ok := strings.CutPrefix(pass, "file:"); ok {
+			files = append(files, path)
+		}
+	}
+	return files
 }
 
 // check is the row's part of Validate: the range of an int or a duration,

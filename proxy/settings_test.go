@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"crypto/tls"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ var changed = map[string]string{
 	"writer-idle-timeout": "30", "writer-max-connections-pct": "20", "read-wait-timeout": "250ms",
 	"read-wait-timeout-action": "writer", "aurora-read-write-quirk": "true", "audit": "true",
 	"push-tracking": "true", "forward-timeout": "30s", "auth-method": "caching_sha2_password", "require-tls": "true",
+	"admin-token": "tok", "admin-pprof": "true",
 }
 
 // base is a valid set of values; nothing listens on port 1, so a server's
@@ -147,6 +150,12 @@ func TestValidateChecksTheRows(t *testing.T) {
 		{func(c *Config) { c.DefaultConsistency = "strong" }, "--default-consistency must be '', EVENTUAL, SESSION or GLOBAL"},
 		{func(c *Config) { c.AuthMethod = "plain" }, "--auth-method must be mysql_native_password or caching_sha2_password"},
 		{func(c *Config) { c.ProxyUser = "" }, `--proxy-user "" is not one of`},
+		{func(c *Config) { c.Admin = "0.0.0.0:4001" }, "--admin 0.0.0.0:4001 is not a loopback address, so the admin API needs a token"},
+		{func(c *Config) { c.Admin = ":4001" }, "needs a token"},
+		{func(c *Config) { c.Admin = "proxy.example:4001" }, "needs a token"},
+		{func(c *Config) { c.Admin, c.AdminToken = "0.0.0.0:4001", "tok" }, ""},
+		{func(c *Config) { c.Admin = "[::1]:4001" }, ""},
+		{func(c *Config) { c.Admin = "" }, ""},
 		{func(c *Config) { c.DefaultConsistency = "session" }, ""},
 	} {
 		c, err := ConfigFrom(base(), nil)
@@ -158,5 +167,63 @@ func TestValidateChecksTheRows(t *testing.T) {
 		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// --user-file and --admin-token-file keep secrets off the command line.
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	users := file("users", "# the application\r\napp:pw:with:colons\r\n\n  # another\nrep: spaced pass \n")
+	for _, tc := range []struct {
+		name   string
+		values Values
+		check  func(Config) bool
+		want   string // the error
+	}{
+		{"users from the file", Values{"user-file": {users}},
+			func(c Config) bool {
+				return len(c.Users) == 2 && c.Users["app"] == "pw:with:colons" && c.Users["rep"] == " spaced pass " && c.ProxyUser == "app"
+			}, ""},
+		{"with --user, which comes first", Values{"user-file": {users}, "user": {"first:x"}},
+			func(c Config) bool { return len(c.Users) == 3 && c.ProxyUser == "first" }, ""},
+		{"a user twice", Values{"user-file": {users}, "user": {"app:x"}}, nil, `line 2: user "app" is given twice`},
+		{"a line without a name", Values{"user-file": {file("bad", "app:pw\njustapassword\n")}}, nil,
+			"line 2 is not NAME:PASSWORD"},
+		{"no such file", Values{"user-file": {filepath.Join(dir, "none")}}, nil, "--user-file: open"},
+		{"token file", Values{"user": {"a:b"}, "admin": {"0.0.0.0:1"}, "admin-token-file": {file("tok", "# rotated daily\n  t0ken \n")}},
+			func(c Config) bool { return c.AdminToken == "t0ken" }, ""},
+		{"empty token file", Values{"user": {"a:b"}, "admin-token-file": {file("empty", "\n# nothing\n")}}, nil, "holds no token"},
+		{"token twice", Values{"user": {"a:b"}, "admin-token": {"x"}, "admin-token-file": {file("tok2", "y")}}, nil,
+			"--admin-token and --admin-token-file: give one of them"},
+	} {
+		v := Values{"writer": {"127.0.0.1:1"}, "reader": {"127.0.0.1:1"}}
+		for k, x := range tc.values {
+			v[k] = x
+		}
+		c, err := ConfigFrom(v, nil)
+		switch {
+		case tc.want != "":
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "justapassword") {
+				t.Errorf("%s: the error shows the line: %v", tc.name, err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.check(c):
+			t.Errorf("%s: users %v, proxy user %q, token %q", tc.name, c.Users, c.ProxyUser, c.AdminToken)
+		}
+	}
+	got := SecretFiles(Values{"user": {"a:b", "c:file:/p/c", "d:env:D"}, "user-file": {"/p/u"}, "admin-token-file": {"/p/t"}, "tls-key": {"/p/k"}})
+	if want := []string{"/p/u", "/p/t", "/p/k", "/p/c"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("SecretFiles: %v, want %v", got, want)
 	}
 }

@@ -486,20 +486,28 @@ func (u *upper) startLink(ctx context.Context, name, upstream string, up, down t
 }
 
 func (u *upper) startProxy(ctx context.Context) error {
+	// The password goes in a file only its owner reads, not on the command
+	// line, which every user of the machine sees in ps.
+	usersPath := filepath.Join(u.dir, "fwdproxy.users")
+	if err := os.WriteFile(usersPath, []byte(User+":"+Password+"\n"), 0o600); err != nil {
+		return err
+	}
 	cfgPath := filepath.Join(u.dir, "fwdproxy.yaml")
-	cfg := fmt.Sprintf(`# fwdproxy of the sandbox (written by fwdproxy sandbox up; the user is on the command line)
+	cfg := fmt.Sprintf(`# fwdproxy of the sandbox (written by fwdproxy sandbox up)
 listen: %s
 admin: %s
 # the writer, through a link with a %s round trip
 writer: %s
 # the replica, directly
 reader: %s
+# NAME:PASSWORD lines
+user-file: %s
 log-level: info
-`, u.st.Proxy, u.st.Admin, u.o.RTT, u.st.WriterLink, u.st.Replica)
+`, u.st.Proxy, u.st.Admin, u.o.RTT, u.st.WriterLink, u.st.Replica, usersPath)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
-	c, err := u.spawn(procProxy, true, u.o.Bin, "serve", "--config", cfgPath, "--user", User+":"+Password)
+	c, err := u.spawn(procProxy, true, u.o.Bin, "serve", "--config", cfgPath)
 	if err != nil {
 		return err
 	}

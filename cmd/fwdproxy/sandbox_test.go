@@ -170,6 +170,15 @@ func TestSandboxUpReadDown(t *testing.T) {
 			t.Fatalf("%s (pid %d) does not run after up returned", n, pid)
 		}
 		pids[n] = pid
+		// No password on a command line, which every user sees in ps.
+		if cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && bytes.Contains(cl, []byte("fwdpass")) {
+			t.Errorf("%s has the password on its command line: %q", n, cl)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dir, "fwdproxy.users")); err != nil {
+		t.Error(err)
+	} else if st.Mode().Perm() != 0o600 {
+		t.Errorf("fwdproxy.users has mode %v, want 0600", st.Mode().Perm())
 	}
 
 	if out, code := run("up", "--dir", dir, "--port", port); code != 1 || !strings.Contains(out, "already runs") {

@@ -21,7 +21,7 @@ import (
 )
 
 func serve(args []string) int {
-	cfg, logLevel, logFormat, err := parseServe(args, os.Getenv, os.Stdout)
+	set, err := parseServe(args, os.Getenv, os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -29,12 +29,14 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "fwdproxy serve:", err)
 		return 2
 	}
-	log, err := newLogger(logLevel, logFormat)
+	cfg := set.cfg
+	log, err := newLogger(set.logLevel, set.logFormat)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fwdproxy serve:", err)
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
+	warnReadableSecrets(log, set.secrets)
 	m := metrics.New()
 	cfg.AuditModel = auditModel
 	srv, err := proxy.NewServer(cfg, log, m)
@@ -56,6 +58,10 @@ func serve(args []string) int {
 		}
 		admin = &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = admin.Serve(aln) }()
+		if !proxy.IsLoopback(aln.Addr().String()) {
+			log.Warn("the admin API listens beyond loopback: anyone who can reach it and has the admin token can switch forwarding",
+				zap.String("admin", aln.Addr().String()), zap.Bool("pprof", cfg.AdminPprof))
+		}
 	}
 	log.Info("fwdproxy listening", zap.String("listen", ln.Addr().String()), zap.String("admin", cfg.Admin),
 		zap.String("writer", cfg.Writer), zap.String("reader", cfg.Reader), zap.String("flavor", srv.Flavor().Name()))
@@ -69,9 +75,9 @@ wait:
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				// Re-read file, environment and flags; apply what can change.
-				next, _, _, err := parseServe(args, os.Getenv, io.Discard)
+				next, err := parseServe(args, os.Getenv, io.Discard)
 				if err == nil {
-					err = srv.Reload(next)
+					err = srv.Reload(next.cfg)
 				}
 				if err != nil {
 					log.Error("reload failed; settings unchanged", zap.Error(err))
@@ -99,16 +105,34 @@ wait:
 	return 0
 }
 
+// served is what serve runs with.
+type served struct {
+	cfg                 proxy.Config
+	logLevel, logFormat string
+	secrets             []string // files that hold passwords, tokens or keys
+}
+
 // parseServe builds the config from --config FILE, FWDPROXY_* variables and
 // flags, in that order of increasing precedence, and returns the logging
 // settings with it.
-func parseServe(args []string, getenv func(string) string, out io.Writer) (proxy.Config, string, string, error) {
-	vals, err := readSettings(args, getenv, out)
+func parseServe(args []string, getenv func(string) string, out io.Writer) (served, error) {
+	vals, secrets, err := readSettings(args, getenv, out)
 	if err != nil {
-		return proxy.Config{}, "", "", err
+		return served{}, err
 	}
 	cfg, err := proxy.ConfigFrom(vals, getenv)
-	return cfg, vals.Text("log-level"), vals.Text("log-format"), err
+	return served{cfg, vals.Text("log-level"), vals.Text("log-format"), secrets}, err
+}
+
+// warnReadableSecrets warns of each secret file every user of the machine
+// can read.
+func warnReadableSecrets(log *zap.Logger, files []string) {
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.Mode().Perm()&0o004 != 0 {
+			log.Warn("a file with secrets is readable by every user; chmod o-r it",
+				zap.String("file", f), zap.String("mode", st.Mode().Perm().String()))
+		}
+	}
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {

@@ -5,12 +5,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/fwdproxy/fwdproxy/proxy"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func parseServeConfig(args []string, getenv func(string) string, out io.Writer) (proxy.Config, error) {
+	set, err := parseServe(args, getenv, out)
+	return set.cfg, err
+}
 
 func TestParseServePrecedence(t *testing.T) {
 	dir := t.TempDir()
@@ -24,7 +35,7 @@ writer-idle-timeout: 30
 default-consistency: eventual
 read-wait-timeout: 250ms
 `), 0o600)
-	cfg, _, _, err := parseServe([]string{"--config", file, "--reader", "r-flag:3306"},
+	cfg, err := parseServeConfig([]string{"--config", file, "--reader", "r-flag:3306"},
 		env(map[string]string{"FWDPROXY_WRITER": "w-env:3306", "FWDPROXY_READER": "r-env:3306"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +65,7 @@ func TestParseServeErrors(t *testing.T) {
 		{append(base, "--read-wait-timeout-action", "retry"), "--read-wait-timeout-action must be error or writer"},
 		{[]string{"--writer", "w:1", "--reader", "r:1", "--user", "nopassword"}, "--user must be NAME:PASSWORD"},
 	} {
-		_, _, _, err := parseServe(tc.args, env(nil), io.Discard)
+		_, err := parseServe(tc.args, env(nil), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want %q", tc.args, err, tc.want)
 		}
@@ -64,7 +75,7 @@ func TestParseServeErrors(t *testing.T) {
 func TestPasswordFromEnvAndFile(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(f, []byte("frompath\n"), 0o600)
-	cfg, _, _, err := parseServe([]string{"--writer", "w:1", "--reader", "r:1", "--user", "a:env:PW", "--user", "b:file:" + f},
+	cfg, err := parseServeConfig([]string{"--writer", "w:1", "--reader", "r:1", "--user", "a:env:PW", "--user", "b:file:" + f},
 		env(map[string]string{"PW": "fromenv"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +110,46 @@ func TestServeExitCode2(t *testing.T) {
 		}
 		if len(strings.TrimSpace(string(out))) == 0 {
 			t.Errorf("%v: no message", args)
+		}
+	}
+}
+
+// The files with secrets are found wherever a setting names them, and
+// serve warns of those every user can read.
+func TestReadableSecretsWarned(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), mode)
+		os.Chmod(p, mode) // whatever the umask
+		return p
+	}
+	users := file("users", "app:pw\n", 0o644)
+	token := file("token", "tok\n", 0o600)
+	pw := file("pw", "pw\n", 0o604)
+	inline := file("inline.yaml", "user: [app2:secret]\n", 0o644)
+	indirect := file("indirect.yaml", "user: [app2:env:PW]\n", 0o644)
+	for _, tc := range []struct {
+		args []string
+		want []string // the files warned of
+	}{
+		{[]string{"--user-file", users, "--admin-token-file", token, "--user", "b:file:" + pw}, []string{users, pw}},
+		{[]string{"--config", inline}, []string{inline}},
+		{[]string{"--config", indirect}, nil}, // no secret in it
+		{[]string{"--user", "a:b"}, nil},
+	} {
+		_, secrets, err := readSettings(tc.args, env(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		core, logs := observer.New(zap.WarnLevel)
+		warnReadableSecrets(zap.New(core), secrets)
+		var got []string
+		for _, e := range logs.All() {
+			got = append(got, e.ContextMap()["file"].(string))
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%v: warned of %v, want %v", tc.args, got, tc.want)
 		}
 	}
 }

@@ -43,8 +43,10 @@ func (f *settingFlag) Set(v string) error {
 func (f *settingFlag) IsBoolFlag() bool { return f.s.IsBool() }
 
 // readSettings reads --config FILE, then FWDPROXY_* variables, then flags,
-// each replacing what the one before gave (a list as a whole).
-func readSettings(args []string, getenv func(string) string, out io.Writer) (proxy.Values, error) {
+// each replacing what the one before gave (a list as a whole). It returns
+// the files that hold secrets with them: the config file if it has a
+// password or the admin token, and the files the settings name.
+func readSettings(args []string, getenv func(string) string, out io.Writer) (proxy.Values, []string, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	flags := map[string]*settingFlag{}
 	for _, s := range proxy.Settings {
@@ -57,15 +59,19 @@ func readSettings(args []string, getenv func(string) string, out io.Writer) (pro
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(out)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	vals := proxy.Values{}
+	var secrets []string
 	if *configFile != "" {
 		if err := loadFile(*configFile, vals); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if holdsSecrets(vals) {
+			secrets = append(secrets, *configFile)
 		}
 	}
 	for _, s := range proxy.Settings {
@@ -81,7 +87,19 @@ func readSettings(args []string, getenv func(string) string, out io.Writer) (pro
 			vals[name] = f.texts
 		}
 	}
-	return vals, nil
+	return vals, append(secrets, proxy.SecretFiles(vals)...), nil
+}
+
+// holdsSecrets says values have a password (not env:VAR or file:PATH) or
+// the admin token.
+func holdsSecrets(vals proxy.Values) bool {
+	for _, u := range vals["user"] {
+		_, pass, _ := strings.Cut(u, ":")
+		if !strings.HasPrefix(pass, "env:") && !strings.HasPrefix(pass, "file:") {
+			return true
+		}
+	}
+	return len(vals["admin-token"]) > 0
 }
 
 const configHelp = "YAML file with the same settings (NAME: VALUE; a list as a sequence)"

@@ -20,7 +20,11 @@ var sample = map[string]string{
 	"aurora-read-write-quirk": "true", "audit": "true", "push-tracking": "true", "forward-timeout": "30s",
 	"auth-method": "caching_sha2_password", "tls-cert": "c.pem", "tls-key": "k.pem", "require-tls": "true",
 	"backend-tls": "skip-verify", "backend-ca": "ca.pem", "log-level": "debug", "log-format": "json",
+	"user-file": "users", "admin-token": "tok", "admin-token-file": "token", "admin-pprof": "true",
 }
+
+// sampleFiles are the contents of the files the *-file samples name.
+var sampleFiles = map[string]string{"user-file": "# users\nu2:pw\n", "admin-token-file": "tok\n"}
 
 // Every setting is a flag, a YAML key and a variable, and the three give
 // the same values and the same Config.
@@ -36,6 +40,12 @@ func TestEverySettingFromEverySource(t *testing.T) {
 			t.Errorf("%s: no sample value in this test", s.Name)
 			continue
 		}
+		if content, ok := sampleFiles[s.Name]; ok {
+			text = filepath.Join(dir, text)
+			if err := os.WriteFile(text, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		set := map[string]string{"writer": "w:1", "reader": "r:1", "user": "app:pw"}
 		set[s.Name] = text
 		var args []string
@@ -50,15 +60,15 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		fromFlags, err := readSettings(args, env(nil), io.Discard)
+		fromFlags, _, err := readSettings(args, env(nil), io.Discard)
 		if err != nil {
 			t.Fatalf("%s: flags: %v", s.Name, err)
 		}
-		fromEnv, err := readSettings(nil, env(vars), io.Discard)
+		fromEnv, _, err := readSettings(nil, env(vars), io.Discard)
 		if err != nil {
 			t.Fatalf("%s: environment: %v", s.Name, err)
 		}
-		fromFile, err := readSettings([]string{"--config", file}, env(nil), io.Discard)
+		fromFile, _, err := readSettings([]string{"--config", file}, env(nil), io.Discard)
 		if err != nil {
 			t.Fatalf("%s: YAML: %v", s.Name, err)
 		}
@@ -93,7 +103,7 @@ func TestBoolFlags(t *testing.T) {
 		{[]string{"-audit", "1", "--writer", "w:9"}, "1"},
 		{[]string{"--writer", "--audit"}, ""}, // --audit is the writer's value here, as the flag package reads it
 	} {
-		v, err := readSettings(tc.args, env(nil), io.Discard)
+		v, _, err := readSettings(tc.args, env(nil), io.Discard)
 		if err != nil {
 			t.Errorf("%v: %v", tc.args, err)
 			continue
@@ -102,7 +112,7 @@ func TestBoolFlags(t *testing.T) {
 			t.Errorf("%v: audit %q, want %q", tc.args, got, tc.want)
 		}
 	}
-	if _, err := readSettings([]string{"--audit", "yes"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), `unexpected argument "yes"`) {
+	if _, _, err := readSettings([]string{"--audit", "yes"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), `unexpected argument "yes"`) {
 		t.Errorf("--audit yes: %v", err)
 	}
 }
@@ -117,7 +127,7 @@ func TestConfigFileErrors(t *testing.T) {
 	} {
 		f := filepath.Join(dir, "c.yaml")
 		os.WriteFile(f, []byte(tc.yaml), 0o600)
-		_, err := readSettings([]string{"--config", f}, env(nil), io.Discard)
+		_, _, err := readSettings([]string{"--config", f}, env(nil), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want %q", tc.yaml, err, tc.want)
 		}
@@ -135,7 +145,7 @@ func TestProxyUserFlag(t *testing.T) {
 		{append(base, "--proxy-user", "amy"), "amy"},
 		{append(base, "--proxy-user", "bob"), `--proxy-user "bob" is not one of the --user names`},
 	} {
-		cfg, _, _, err := parseServe(tc.args, env(nil), io.Discard)
+		cfg, err := parseServeConfig(tc.args, env(nil), io.Discard)
 		got := cfg.ProxyUser
 		if err != nil {
 			got = err.Error()

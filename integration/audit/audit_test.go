@@ -196,7 +196,7 @@ func TestAuditPassThroughAndSummary(t *testing.T) {
 	}
 	// GET /audit serves the same JSON.
 	rec := httptest.NewRecorder()
-	srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/audit", nil))
+	srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1:4001/audit", nil))
 	var body struct {
 		Findings []proxy.AuditEntry `json:"findings"`
 	}
@@ -204,7 +204,7 @@ func TestAuditPassThroughAndSummary(t *testing.T) {
 		t.Fatalf("/audit: %v %s", err, rec.Body.String())
 	}
 	rec = httptest.NewRecorder()
-	srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1:4001/metrics", nil))
 	if !strings.Contains(rec.Body.String(), `fwdproxy_audit_findings_total{code="1235"`) {
 		t.Fatal("/metrics lacks fwdproxy_audit_findings_total")
 	}
