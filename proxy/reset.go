@@ -85,7 +85,7 @@ func (s *session) comChangeUser(data []byte) error {
 	pass, ok := s.srv.conf().Users[user]
 	if !ok || !checkNative(reply, salt, pass) {
 		denied := newError(mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user '%s'@'%s' (using password: YES)", user, "proxy")
-		s.srv.loginFailed(s.client.String(), user, denied)
+		s.srv.loginFailed(s.client.NetConn().RemoteAddr().String(), user, denied)
 		return s.writeErr(denied, false)
 	}
 	s.closeBackends()
