@@ -445,41 +445,20 @@ func (s *session) end(x *stmt) {
 // fails the whole statement. Its errors are the handler's (proxy/txn.go),
 // which route does not hold.
 func (s *session) set(x *stmt) {
-	newLevel, setLevel := s.level, false
-	access := sqlclass.AccessDefault
-	for _, a := range x.st.Assignments {
-		if a.Scope != sqlclass.ScopeSession {
-			continue
-		}
-		switch a.Name {
-		case "aurora_replica_read_consistency":
-			v := sqlclass.Unquote(a.Value)
-			lvl, ok := ParseLevel(v)
-			if !ok {
-				s.reject(x, route.ErrBadValue("aurora_replica_read_consistency", v),
-					"SET aurora_replica_read_consistency", "valid values are '', EVENTUAL, SESSION and GLOBAL")
-				return
-			}
-			if s.inTx() && (lvl == Off) != (s.level == Off) {
-				s.reject(x, route.ErrLevelInTx,
-					"SET aurora_replica_read_consistency", "switching forwarding on or off inside a transaction is refused: set it before BEGIN")
-				return
-			}
-			newLevel, setLevel = lvl, true
-		case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
-			s.reject(x, route.ErrReadOnlyVar(a.Name),
-				"SET "+a.Name, a.Name+" is read-only in the session; fwdproxy sets it by flag")
-			return
-		case "tx_read_only", "transaction_read_only":
-			v, ok := sqlclass.BoolValue(a.Value)
-			if !ok || s.inTx() {
-				return // the server refuses it too
-			}
-			access = sqlclass.AccessReadWrite
-			if v {
-				access = sqlclass.AccessReadOnly
-			}
-		}
+	out, e := route.CheckSet(&x.st, s.level, s.inTx(), true)
+	switch {
+	case e == nil:
+	case e == route.ErrLevelInTx:
+		s.reject(x, e, "SET aurora_replica_read_consistency", "switching forwarding on or off inside a transaction is refused: set it before BEGIN")
+		return
+	case out.Refused == "aurora_replica_read_consistency":
+		s.reject(x, e, "SET aurora_replica_read_consistency", "valid values are '', EVENTUAL, SESSION and GLOBAL")
+		return
+	case route.ProxyVars[out.Refused]:
+		s.reject(x, e, "SET "+out.Refused, out.Refused+" is read-only in the session; fwdproxy sets it by flag")
+		return
+	default:
+		return // tx_read_only's errors: the server gives them too
 	}
 	for _, a := range x.st.Assignments {
 		switch {
@@ -507,14 +486,14 @@ func (s *session) set(x *stmt) {
 			s.opt.ANSIQuotes = strings.Contains(m, ",ANSI_QUOTES,") || strings.Contains(m, ",ANSI,")
 		}
 	}
-	if setLevel {
-		if newLevel != s.level {
+	if out.SetsLevel {
+		if out.Level != s.level {
 			clear(s.written) // "just wrote" starts again at the new level
 		}
-		s.level = newLevel
+		s.level = out.Level
 	}
-	if access != sqlclass.AccessDefault {
-		s.sessAccess = access
+	if out.Access != sqlclass.AccessDefault {
+		s.sessAccess = out.Access
 	}
 }
 

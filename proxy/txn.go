@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/grants"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -284,38 +283,16 @@ func (s *session) readerStatement(q string, more bool, onOK func()) (bool, error
 // wait: its value reads tables, so it waits for the session's level like a
 // SELECT, and evaluates on the writer when the wait falls back there.
 func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error) {
-	var relay []string
-	var newLevel *consistency.Level
-	var access = sqlclass.AccessDefault
 	var state []byte // the session-state changes the client's tracking asked for
+	out, e := route.CheckSet(st, s.level, s.inTransaction(), s.srv.Forwarding())
+	if e != nil {
+		return s.reject(routeErr(e), more)
+	}
+	var relay []string
 	for _, a := range st.Assignments {
-		if a.Scope == sqlclass.ScopeSession {
-			switch a.Name {
-			case "aurora_replica_read_consistency":
-				lvl, e := s.checkConsistencySet(a.Value)
-				if e != nil {
-					return s.reject(e, more)
-				}
-				newLevel = &lvl
-				continue
-			case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
-				return s.reject(routeErr(route.ErrReadOnlyVar(a.Name)), more)
-			case "tx_read_only", "transaction_read_only":
-				v, ok := sqlclass.BoolValue(a.Value)
-				if !ok {
-					return s.reject(routeErr(route.ErrBadValue(a.Name, sqlclass.Unquote(a.Value))), more)
-				}
-				if s.inTransaction() {
-					return s.reject(&sqlError{1568, "25001", "Transaction characteristics can't be changed while a transaction is in progress"}, more)
-				}
-				access = sqlclass.AccessReadWrite
-				if v {
-					access = sqlclass.AccessReadOnly
-				}
-				continue
-			}
+		if !route.OwnsAssignment(a) {
+			relay = append(relay, a.Text)
 		}
-		relay = append(relay, a.Text)
 	}
 	if len(relay) > 0 && wait {
 		fallback, e := s.waitForRead()
@@ -350,10 +327,10 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 		}
 		state = res.ok.stateInfo
 	}
-	if newLevel != nil {
-		s.setLevel(*newLevel)
+	if out.SetsLevel {
+		s.setLevel(out.Level)
 	}
-	s.state.Apply(route.SetSession, route.Fact{Access: access})
+	s.state.Apply(route.SetSession, route.Fact{Access: out.Access})
 	return false, s.writeOK(okPacket{stateInfo: state}, more)
 }
 
@@ -395,23 +372,6 @@ func (s *session) setFromWriter(st *sqlclass.Statement, more bool) (bool, error)
 		return s.fail(e, more)
 	}
 	return false, s.writeOK(okPacket{}, more)
-}
-
-// checkConsistencySet checks a new level: settable only with forwarding on,
-// one of the known values, and not across OFF inside a transaction.
-func (s *session) checkConsistencySet(raw string) (consistency.Level, *sqlError) {
-	v := sqlclass.Unquote(raw)
-	if !s.srv.Forwarding() {
-		return 0, routeErr(route.ErrReadOnlyVar("aurora_replica_read_consistency"))
-	}
-	lvl, ok := parseConsistency(v)
-	if !ok {
-		return 0, routeErr(route.ErrBadValue("aurora_replica_read_consistency", v))
-	}
-	if s.inTransaction() && (lvl == 0) != (s.level == 0) {
-		return 0, routeErr(route.ErrLevelInTx)
-	}
-	return lvl, nil
 }
 
 // rememberSet records session assignments for replay on the writer. User

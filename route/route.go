@@ -164,19 +164,13 @@ const (
 	StatusTables         // each global_status/session_status table gains the Aurora_fwd_* rows
 )
 
-// OwnVarNames are the variables the proxy owns, in SHOW VARIABLES order.
+// OwnVarNames are the variables the proxy owns (ProxyVars), in SHOW
+// VARIABLES order.
 var OwnVarNames = []string{
 	"aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct", "aurora_replica_read_consistency",
 }
 
-func ownVar(name string) bool {
-	for _, n := range OwnVarNames {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
+func ownVar(name string) bool { return ProxyVars[name] }
 
 func reader(wait bool) Decision  { return Decision{Target: Reader, Wait: wait} }
 func proxy(h Handler) Decision   { return Decision{Target: Proxy, Handler: h} }

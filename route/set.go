@@ -1,0 +1,72 @@
+package route
+
+import (
+	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/sqlclass"
+)
+
+// ErrTxCharacteristics is 1568: the access mode cannot change inside a
+// transaction.
+var ErrTxCharacteristics = &Error{Code: 1568, State: "25001", Msg: "Transaction characteristics can't be changed while a transaction is in progress"}
+
+// SetOutcome is what a SET of the variables the proxy owns changes, when
+// it is allowed: the session's consistency level (Level, when SetsLevel)
+// and its access mode (Access, AccessDefault when not set). The SET's
+// other assignments are the reader's business. When it is refused,
+// Refused names the variable whose assignment was.
+type SetOutcome struct {
+	Level     consistency.Level
+	SetsLevel bool
+	Access    sqlclass.AccessMode
+	Refused   string
+}
+
+// CheckSet is the proxy's rule for the assignments it owns in a SET: the
+// error the whole statement gets, or what it changes. level is the
+// session's consistency, inTx whether a transaction is open, switchOn the
+// proxy-level forwarding switch. The first refused assignment decides.
+func CheckSet(st *sqlclass.Statement, level consistency.Level, inTx, switchOn bool) (SetOutcome, *Error) {
+	var out SetOutcome
+	for _, a := range st.Assignments {
+		if a.Scope != sqlclass.ScopeSession {
+			continue
+		}
+		switch a.Name {
+		case "aurora_replica_read_consistency":
+			v := sqlclass.Unquote(a.Value)
+			if !switchOn {
+				return SetOutcome{Refused: a.Name}, ErrReadOnlyVar(a.Name)
+			}
+			lvl, ok := consistency.ParseLevel(v)
+			if !ok {
+				return SetOutcome{Refused: a.Name}, ErrBadValue(a.Name, v)
+			}
+			if inTx && (lvl == consistency.Off) != (level == consistency.Off) {
+				return SetOutcome{Refused: a.Name}, ErrLevelInTx
+			}
+			out.Level, out.SetsLevel = lvl, true
+		case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
+			return SetOutcome{Refused: a.Name}, ErrReadOnlyVar(a.Name)
+		case "tx_read_only", "transaction_read_only":
+			v, ok := sqlclass.BoolValue(a.Value)
+			if !ok {
+				return SetOutcome{Refused: a.Name}, ErrBadValue(a.Name, sqlclass.Unquote(a.Value))
+			}
+			if inTx {
+				return SetOutcome{Refused: a.Name}, ErrTxCharacteristics
+			}
+			out.Access = sqlclass.AccessReadWrite
+			if v {
+				out.Access = sqlclass.AccessReadOnly
+			}
+		}
+	}
+	return out, nil
+}
+
+// OwnsAssignment: the proxy keeps a itself (CheckSet's variables); the
+// reader never sees it.
+func OwnsAssignment(a sqlclass.Assignment) bool {
+	return a.Scope == sqlclass.ScopeSession &&
+		(ProxyVars[a.Name] || a.Name == "tx_read_only" || a.Name == "transaction_read_only")
+}
