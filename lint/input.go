@@ -180,14 +180,14 @@ func (l *linter) generalLog(in *lineReader) error {
 				continue
 			}
 			delete(l.sessions, id)
-			l.session(id).db = dbOf(arg)
+			l.session(id).rs.Apply(route.UseDB, route.Fact{DB: dbOf(arg)})
 		case "Quit":
 			delete(l.sessions, id)
 		case "Init DB":
-			l.session(id).db = arg
+			l.session(id).rs.Apply(route.UseDB, route.Fact{DB: arg})
 		case "Change user":
 			s := l.session(id)
-			s.db = dbOf(arg)
+			s.rs.Apply(route.UseDB, route.Fact{DB: dbOf(arg)})
 			s.reset()
 		case "Reset connection":
 			l.session(id).reset()
@@ -217,7 +217,7 @@ func (l *linter) slowLog(in *lineReader) error {
 		if first > 0 {
 			s := l.session(id)
 			if schema != "" {
-				s.db = schema
+				s.rs.Apply(route.UseDB, route.Fact{DB: schema})
 			}
 			l.query(s, body.String(), first, route.Text)
 		}

@@ -41,22 +41,17 @@ type session struct {
 	id uint64
 
 	level Level
-	db    string
 	opt   sqlclass.Options
 
-	autocommit bool
-	txBegun    bool // BEGIN / START TRANSACTION
-	txImplicit bool // autocommit=0 and a statement opened a transaction
-	txReadOnly bool
-	txWriter   bool // a forwarded statement opened the transaction on the writer
-	txIso      string
-	sessAccess sqlclass.AccessMode
-	nextAccess sqlclass.AccessMode
-	isolation  string // session isolation as set by the client, "" = server default
-	nextIso    string
+	// rs is the session as the proxy keeps it, changed by the same
+	// route.Session.Apply calls the proxy makes. What the proxy learns from
+	// the reader's status flags lint follows itself: the implicit
+	// transaction of an autocommit=0 session.
+	rs         route.Session
+	txImplicit bool
+	txIso      string // the open transaction's isolation
 	isoWarned  string // isolation level already reported
 
-	temp      sqlclass.TempTables
 	prepared  map[string]*prepared
 	userVars  map[string]string // user variables holding a known string literal
 	written   map[string]*written
@@ -64,10 +59,9 @@ type session struct {
 	lastIDOK  bool // LAST_INSERT_ID() already reported
 	n         int  // statements seen
 
-	// The proxy's figures of the writer, as far as the input shows them:
-	// whether it has a writer connection, the previous statement ran there,
-	// and LAST_INSERT_ID() lives there (an INSERT or REPLACE ran there last).
-	hasWriter, lastForwarded, insertIDOnWriter bool
+	// Whether the proxy would have a writer connection, as far as the
+	// input shows.
+	hasWriter bool
 }
 
 // rawWindow: a read counts as "right after" a write when it comes within
@@ -83,12 +77,9 @@ func newSession(l *linter, id uint64) *session {
 // reset is a new connection (or COM_RESET_CONNECTION / COM_CHANGE_USER);
 // the current database is kept by the caller when it should be.
 func (s *session) reset() {
-	db := s.db
-	*s = session{l: s.l, id: s.id, db: db}
+	*s = session{l: s.l, id: s.id, rs: route.Session{DB: s.rs.DB}}
 	s.level = s.l.cfg.Consistency
 	s.opt = s.l.cfg.Options
-	s.autocommit = true
-	s.temp = sqlclass.TempTables{}
 	s.prepared = map[string]*prepared{}
 	s.userVars = map[string]string{}
 	s.written = map[string]*written{}
@@ -106,57 +97,38 @@ type stmt struct {
 	params bool // SQLExecute: EXECUTE … USING
 }
 
-func (s *session) inTx() bool { return s.txBegun || s.txImplicit || s.txWriter }
+func (s *session) inTx() bool { return s.rs.TxBegun || s.txImplicit || s.rs.TxWriter }
 
-// touch opens the implicit transaction of an autocommit=0 session.
+// touch opens the implicit transaction of an autocommit=0 session, on the
+// reader. As for the proxy, the next transaction's characteristics last
+// until it ends.
 func (s *session) touch() {
-	if s.autocommit || s.inTx() {
+	if s.rs.Autocommit() || s.inTx() {
 		return
 	}
 	s.txImplicit = true
-	s.txReadOnly = s.accessFor() == sqlclass.AccessReadOnly
 	s.txIso = s.isoFor()
-	s.nextAccess, s.nextIso = sqlclass.AccessDefault, ""
-}
-
-func (s *session) accessFor() sqlclass.AccessMode {
-	if s.nextAccess != sqlclass.AccessDefault {
-		return s.nextAccess
-	}
-	return s.sessAccess
 }
 
 func (s *session) isoFor() string {
-	if s.nextIso != "" {
-		return s.nextIso
+	if s.rs.NextIso != "" {
+		return s.rs.NextIso
 	}
-	return s.isolation
+	return s.rs.Isolation
 }
 
-func (s *session) tableKey(t sqlclass.TableName) string { return s.temp.Key(s.db, t) }
+func (s *session) tableKey(t sqlclass.TableName) string { return s.rs.Temp.Key(s.rs.DB, t) }
 
-func (s *session) isTemp(t sqlclass.TableName) bool { return s.temp.Has(s.db, t) }
+func (s *session) isTemp(t sqlclass.TableName) bool { return s.rs.Temp.Has(s.rs.DB, t) }
 
 // state is the session as route sees it. The server's forwarding switch is
-// assumed on: lint checks the application, not the deployment. lint's
-// implicit transaction counts as begun: touch gave it its access mode, so
-// route.Session.ReadOnly reads it as the proxy's BEGIN would.
+// assumed on: lint checks the application, not the deployment.
 func (s *session) state() route.State {
 	return route.State{
-		Session: route.Session{
-			TxWriter:         s.txWriter,
-			TxBegun:          s.inTx(),
-			TxReadOnly:       s.txReadOnly,
-			SessAccess:       s.sessAccess,
-			NextAccess:       s.nextAccess,
-			LastForwarded:    s.lastForwarded,
-			InsertIDOnWriter: s.insertIDOnWriter,
-			DB:               s.db,
-			Temp:             s.temp,
-		},
+		Session:    s.rs,
 		Forwarding: s.level != Off,
 		Waits:      s.level.Waits(),
-		ReaderInTx: s.txBegun || s.txImplicit,
+		ReaderInTx: s.rs.TxBegun || s.txImplicit,
 		HasWriter:  s.hasWriter,
 		Opt:        s.opt,
 	}
@@ -189,18 +161,7 @@ func (s *session) statement(x *stmt) {
 	case sqlclass.Read, sqlclass.LockingRead, sqlclass.Write, sqlclass.Unknown, sqlclass.LoadData:
 		s.touch()
 	}
-	switch d.Change {
-	case route.AddTemp:
-		for _, t := range st.Targets {
-			s.temp[s.tableKey(t)] = true
-		}
-	case route.DropTemp:
-		for _, t := range st.Targets {
-			delete(s.temp, s.tableKey(t))
-		}
-	case route.UseDB:
-		s.db = st.DB
-	}
+	s.rs.Apply(d.Change, route.Fact{Targets: st.Targets, DB: st.DB})
 	switch d.Target {
 	case route.Reader, route.ReaderWritable:
 		s.onReader(x)
@@ -286,7 +247,7 @@ func (s *session) whyNotSupported(st *sqlclass.Statement, op string) string {
 	case sqlclass.Plugin:
 		return "plugins and components are never installed through write forwarding: run it on each server"
 	case sqlclass.Write:
-		return "changes a permanent table using temporary table " + s.temp.RefFromPermanent(s.db, st) + ", which exists only on the reader: use a permanent staging table, or pass the rows from the application"
+		return "changes a permanent table using temporary table " + s.rs.Temp.RefFromPermanent(s.rs.DB, st) + ", which exists only on the reader: use a permanent staging table, or pass the rows from the application"
 	case sqlclass.XA:
 		return "XA transactions are not supported with write forwarding: run them against the writer, or turn forwarding off in the session"
 	case sqlclass.Savepoint:
@@ -317,10 +278,7 @@ func (s *session) whyDDL(st *sqlclass.Statement, op string) string {
 
 // onReader: the statement ran on the reader.
 func (s *session) onReader(x *stmt) {
-	s.lastForwarded = false
-	if isInsert(&x.st) {
-		s.insertIDOnWriter = false
-	}
+	s.rs.Apply(route.RanOnReader, route.Fact{InsertID: isInsert(&x.st)})
 	switch x.st.Class {
 	case sqlclass.Call:
 		s.warn(x, WarnCallOnReader, "with forwarding off CALL runs on the read-only reader: a procedure that writes fails there with 1792", "")
@@ -366,12 +324,10 @@ func (s *session) readAfterWrite(x *stmt) {
 // forwarded: the statement runs on the writer (proxy.session.forward and
 // prepareWriter).
 func (s *session) forwarded(x *stmt) {
-	s.hasWriter, s.lastForwarded = true, true
-	if isInsert(&x.st) {
-		s.insertIDOnWriter = true
-	}
-	if s.inTx() || !s.autocommit {
-		s.txWriter = true
+	s.hasWriter = true
+	s.rs.Apply(route.RanOnWriter, route.Fact{InsertID: isInsert(&x.st)})
+	if s.inTx() || !s.rs.Autocommit() {
+		s.rs.Apply(route.WriterBegin, route.Fact{}) // the writer's IN_TRANS
 	}
 	iso := s.isoFor()
 	if s.inTx() {
@@ -401,9 +357,9 @@ func (s *session) endTx(commit bool) {
 		}
 	}
 	clear(s.txWritten)
-	s.txBegun, s.txImplicit, s.txWriter, s.txReadOnly = false, false, false, false
-	s.txIso = ""
-	s.nextAccess, s.nextIso = sqlclass.AccessDefault, ""
+	s.rs.Apply(route.TxEnd, route.Fact{})
+	s.rs.Apply(route.WriterEnded, route.Fact{})
+	s.txImplicit, s.txIso = false, ""
 }
 
 // begin mirrors proxy.session.begin.
@@ -412,31 +368,27 @@ func (s *session) begin(x *stmt) {
 	if st.Txn.Access == sqlclass.AccessReadWrite {
 		s.warn(x, WarnReadWrite, "Aurora answers START TRANSACTION READ WRITE with 1290 for users without SUPER or CONNECTION_ADMIN (fwdproxy only with --aurora-read-write-quirk): plain START TRANSACTION avoids it", "")
 	}
-	access := st.Txn.Access
-	if access == sqlclass.AccessDefault {
-		access = s.accessFor()
-	}
+	access := s.rs.Access(st.Txn.Access)
 	iso := s.isoFor()
 	if s.inTx() {
 		s.endTx(true) // implicit commit
 	}
-	s.txBegun = true
-	s.txReadOnly = access == sqlclass.AccessReadOnly
+	s.rs.Apply(route.TxBegin, route.Fact{Access: access})
 	s.txIso = iso
-	s.nextAccess, s.nextIso = sqlclass.AccessDefault, ""
 }
 
 // end handles COMMIT and ROLLBACK, with AND CHAIN and RELEASE.
 func (s *session) end(x *stmt) {
 	chain, release := x.st.Txn.Chain, x.st.Txn.Release
-	ro, iso := s.txReadOnly, s.txIso
+	ro, iso := s.rs.TxReadOnly, s.txIso
 	s.endTx(x.st.Class == sqlclass.Commit)
 	if release {
 		s.reset()
 		return
 	}
 	if chain {
-		s.txBegun, s.txReadOnly, s.txIso = true, ro, iso
+		s.rs.Apply(route.TxChain, route.Fact{ReadOnly: ro})
+		s.txIso = iso
 	}
 }
 
@@ -474,12 +426,12 @@ func (s *session) set(x *stmt) {
 			if !ok {
 				continue
 			}
-			if v && !s.autocommit {
+			if v && !s.rs.Autocommit() {
 				s.endTx(true) // autocommit 0 -> 1 commits
 			}
-			s.autocommit = v
+			s.rs.Apply(route.ReaderStatus, route.Fact{Autocommit: v})
 		case a.Name == "tx_isolation" || a.Name == "transaction_isolation":
-			s.isolation = strings.ToUpper(strings.ReplaceAll(sqlclass.Unquote(a.Value), "-", " "))
+			s.rs.Apply(route.SetSession, route.Fact{Isolation: strings.ToUpper(strings.ReplaceAll(sqlclass.Unquote(a.Value), "-", " "))})
 		case a.Name == "sql_mode":
 			m := "," + strings.ToUpper(strings.ReplaceAll(sqlclass.Unquote(a.Value), "'", ",")) + ","
 			s.opt.NoBackslashEscapes = strings.Contains(m, ",NO_BACKSLASH_ESCAPES,")
@@ -492,9 +444,7 @@ func (s *session) set(x *stmt) {
 		}
 		s.level = out.Level
 	}
-	if out.Access != sqlclass.AccessDefault {
-		s.sessAccess = out.Access
-	}
+	s.rs.Apply(route.SetSession, route.Fact{Access: out.Access})
 }
 
 // setTransaction mirrors proxy.session.setTransaction.
@@ -507,19 +457,9 @@ func (s *session) setTransaction(x *stmt) {
 	case t.Scope == sqlclass.TxnNext && s.inTx():
 		return // 1568 on any server
 	case t.Scope == sqlclass.TxnSession:
-		if t.Access != sqlclass.AccessDefault {
-			s.sessAccess = t.Access
-		}
-		if t.Isolation != "" {
-			s.isolation = t.Isolation
-		}
+		s.rs.Apply(route.SetSession, route.Fact{Access: t.Access, Isolation: t.Isolation})
 	default:
-		if t.Access != sqlclass.AccessDefault {
-			s.nextAccess = t.Access
-		}
-		if t.Isolation != "" {
-			s.nextIso = t.Isolation
-		}
+		s.rs.Apply(route.SetNext, route.Fact{Access: t.Access, Isolation: t.Isolation})
 	}
 }
 
