@@ -308,4 +308,35 @@ func TestRouteOwnVariablesAndStatus(t *testing.T) {
 	if v, _ := r.GetString(0, 0); v != "SESSION/2" {
 		t.Errorf("mixed SELECT: %q, want SESSION/2 (rewritten, run on the reader)", v)
 	}
+	// The session's access mode is the client's, not the reader guard's,
+	// in text and prepared reads.
+	accessMode := func() string {
+		t.Helper()
+		r, err := c.Execute("SELECT @@tx_read_only, @@session.tx_read_only + 0")
+		if err != nil {
+			t.Fatalf("SELECT @@tx_read_only: %v", err)
+		}
+		a, _ := r.GetString(0, 0)
+		b, _ := r.GetString(0, 1)
+		st, err := c.Prepare("SELECT @@tx_read_only")
+		if err != nil {
+			t.Fatalf("prepare: %v", err)
+		}
+		defer st.Close()
+		pr, err := st.Execute()
+		if err != nil {
+			t.Fatalf("execute: %v", err)
+		}
+		p, _ := pr.GetString(0, 0)
+		return a + b + p
+	}
+	if got := accessMode(); got != "000" {
+		t.Errorf("access mode read through the proxy: %q, want 000 as the server says", got)
+	}
+	if _, err := c.Execute("SET SESSION TRANSACTION READ ONLY"); err != nil {
+		t.Fatal(err)
+	}
+	if got := accessMode(); got != "111" {
+		t.Errorf("access mode after SET SESSION TRANSACTION READ ONLY: %q, want 111", got)
+	}
 }

@@ -49,6 +49,13 @@ func (s *session) ownVar(r sqlclass.VarRef) (v string, ok bool) {
 	if r.Scope == sqlclass.ScopeGlobal && r.Name == "aurora_replica_read_consistency" {
 		return s.srv.conf().DefaultConsistency, true
 	}
+	if r.Name == s.srv.dialect.readOnlyVar && r.Scope != sqlclass.ScopeGlobal {
+		// The reader's connection is read-only whatever the client set.
+		if s.state.SessAccess == sqlclass.AccessReadOnly {
+			return "1", true
+		}
+		return "0", true
+	}
 	for _, kv := range s.auroraVars() {
 		if kv[0] == r.Name {
 			return kv[1], true
@@ -171,13 +178,15 @@ func (s *session) kill(k sqlclass.Kill, more bool) (bool, error) {
 // their values as string literals, so the reader can evaluate expressions
 // around them. A bare select item keeps its column name through an alias.
 func (s *session) rewriteOwnVars(sql string, st *sqlclass.Statement) (string, bool) {
-	return s.rewriteOwnVarsTo(sql, st, "")
+	return s.rewriteOwnVarsTo(sql, st, false)
 }
 
-// rewriteOwnVarsTo replaces aurora_replica_read_consistency by the
-// expression expr instead of its value when expr is not empty. st is sql's
+// rewriteOwnVarsTo: for a statement prepared on a backend, the session's
+// consistency level and access mode become the user variables
+// @fwdproxy_arc and @fwdproxy_ro, which each execute sets first
+// (ownVarsSQL); other variables become their values. st is sql's
 // classification: the references are its offsets into sql.
-func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, expr string) (string, bool) {
+func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, prepared bool) (string, bool) {
 	var b strings.Builder
 	last, changed := 0, false
 	for _, r := range st.OwnVars {
@@ -187,9 +196,21 @@ func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, expr stri
 		}
 		changed = true
 		b.WriteString(sql[last:r.Start])
-		if expr != "" && r.Name == "aurora_replica_read_consistency" && r.Scope != sqlclass.ScopeGlobal {
-			b.WriteString(expr)
-		} else {
+		session := r.Scope != sqlclass.ScopeGlobal
+		switch {
+		case prepared && session && r.Name == "aurora_replica_read_consistency":
+			b.WriteString("@fwdproxy_arc")
+		case prepared && session && r.Name == s.srv.dialect.readOnlyVar:
+			b.WriteString("@fwdproxy_ro")
+		case r.Name == s.srv.dialect.readOnlyVar:
+			// The global value is 0 or 1: either expression is the
+			// client's setting, typed as the variable (BIGINT, nullable).
+			if v == "1" {
+				b.WriteString("GREATEST(@@global." + r.Name + ", 1)")
+			} else {
+				b.WriteString("LEAST(@@global." + r.Name + ", 0)")
+			}
+		default:
 			b.WriteString(quoteLiteral(v))
 		}
 		if r.Bare {
@@ -201,6 +222,16 @@ func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, expr stri
 		return sql, false
 	}
 	return b.String() + sql[last:], true
+}
+
+// ownVarsSQL sets the user variables a prepared statement rewritten by
+// rewriteOwnVarsTo reads.
+func (s *session) ownVarsSQL() string {
+	ro := "0"
+	if s.state.SessAccess == sqlclass.AccessReadOnly {
+		ro = "1"
+	}
+	return "SET @fwdproxy_arc = " + quoteLiteral(s.level.String()) + ", @fwdproxy_ro = " + ro
 }
 
 func quoteLiteral(v string) string {

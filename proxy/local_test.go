@@ -12,7 +12,7 @@ import (
 // ownVarSession is a session at SESSION consistency on a server whose
 // default is EVENTUAL.
 func ownVarSession() *session {
-	srv := &Server{}
+	srv := &Server{dialect: dialectFor(consistency.MariaDB)}
 	srv.live.Store(&Config{WriterIdleTimeout: 60, WriterMaxConnectionsPct: 10, DefaultConsistency: "EVENTUAL"})
 	level, _ := consistency.ParseLevel("SESSION")
 	return &session{srv: srv, level: level}
@@ -57,22 +57,30 @@ func TestOwnVarNames(t *testing.T) {
 
 func TestRewriteOwnVars(t *testing.T) {
 	s := ownVarSession()
-	for _, tc := range []struct{ sql, expr, want string }{
-		{"SELECT @@aurora_replica_read_consistency, @@autocommit", "",
+	for _, tc := range []struct {
+		sql      string
+		prepared bool
+		want     string
+	}{
+		{"SELECT @@aurora_replica_read_consistency, @@autocommit", false,
 			"SELECT 'SESSION' AS `@@aurora_replica_read_consistency`, @@autocommit"},
-		{"SELECT CONCAT('c:', @@aurora_replica_read_consistency) AS x FROM dual", "",
+		{"SELECT CONCAT('c:', @@aurora_replica_read_consistency) AS x FROM dual", false,
 			"SELECT CONCAT('c:', 'SESSION') AS x FROM dual"},
-		{"SELECT @@global.aurora_replica_read_consistency = '@@aurora_replica_read_consistency' /* @@aurora_fwd_writer_idle_timeout */", "",
+		{"SELECT @@global.aurora_replica_read_consistency = '@@aurora_replica_read_consistency' /* @@aurora_fwd_writer_idle_timeout */", false,
 			"SELECT 'EVENTUAL' = '@@aurora_replica_read_consistency' /* @@aurora_fwd_writer_idle_timeout */"},
-		{"SELECT @@`aurora_fwd_writer_idle_timeout` + 1, @@aurora_version", "",
+		{"SELECT @@`aurora_fwd_writer_idle_timeout` + 1, @@aurora_version", false,
 			"SELECT '60' + 1, @@aurora_version"},
-		{"SELECT @@`aurora_replica_read_consistency`, @@global.aurora_replica_read_consistency", "@fwdproxy_arc",
+		{"SELECT @@`aurora_replica_read_consistency`, @@global.aurora_replica_read_consistency", true,
 			"SELECT @fwdproxy_arc AS `@@``aurora_replica_read_consistency```, 'EVENTUAL' AS `@@global.aurora_replica_read_consistency`"},
-		{"SELECT @@aurora_version", "", ""},
-		{"SELECT 1", "", ""},
+		{"SELECT @@tx_read_only, @@session.tx_read_only + 0, @@global.tx_read_only, @@transaction_read_only", false,
+			"SELECT LEAST(@@global.tx_read_only, 0) AS `@@tx_read_only`, LEAST(@@global.tx_read_only, 0) + 0, @@global.tx_read_only, @@transaction_read_only"},
+		{"SELECT @@tx_read_only, @@aurora_replica_read_consistency", true,
+			"SELECT @fwdproxy_ro AS `@@tx_read_only`, @fwdproxy_arc AS `@@aurora_replica_read_consistency`"},
+		{"SELECT @@aurora_version", false, ""},
+		{"SELECT 1", false, ""},
 	} {
 		st := sqlclass.Classify(tc.sql, sqlclass.Options{})
-		got, ok := s.rewriteOwnVarsTo(tc.sql, &st, tc.expr)
+		got, ok := s.rewriteOwnVarsTo(tc.sql, &st, tc.prepared)
 		if want := tc.want; ok != (want != "") || ok && got != want {
 			t.Errorf("%s:\n got %q %v\nwant %q", tc.sql, got, ok, want)
 		}

@@ -25,7 +25,7 @@ type prepared struct {
 	boundR    bool   // the reader has seen types for this statement
 	boundW    bool   // the writer has seen types (for writerGen)
 	lastOnW   bool   // the last execute ran on the writer (for FETCH)
-	ownVars   bool   // @@aurora_* were rewritten to @fwdproxy_arc
+	ownVars   bool   // the proxy's variables were rewritten (rewriteOwnVarsTo)
 }
 
 // textPrepared is a PREPARE … FROM statement.
@@ -48,8 +48,8 @@ func (s *session) comStmtPrepare(data []byte) error {
 	p := &prepared{sql: sql, prep: sql, st: st}
 	d := s.decide(sql, &p.st, route.Prepare, false)
 	if d.Rewrite == route.OwnVarValues {
-		// Each execute sets @fwdproxy_arc to the session's level first.
-		if q, ok := s.rewriteOwnVarsTo(sql, &st, "@fwdproxy_arc"); ok {
+		// Each execute sets the session's level and access mode first.
+		if q, ok := s.rewriteOwnVarsTo(sql, &st, true); ok {
 			data = append([]byte{comStmtPrepare}, q...)
 			p.prep, p.ownVars = q, true
 		}
@@ -170,7 +170,7 @@ func (s *session) readyBinary(x *job, b *backend) ([]byte, error) {
 		return nil, err
 	}
 	if p.ownVars {
-		if _, err := b.exec("SET @fwdproxy_arc = " + quoteLiteral(s.level.String())); err != nil {
+		if _, err := b.exec(s.ownVarsSQL()); err != nil {
 			return nil, err
 		}
 	}

@@ -51,6 +51,7 @@ func (s *session) routeState() route.State {
 		HasWriter:     s.writer != nil,
 		ProxyWarnings: len(s.lastWarn) > 0,
 		Opt:           s.sqlOpt,
+		AccessVar:     s.srv.dialect.readOnlyVar,
 	}
 }
 

@@ -129,6 +129,10 @@ type State struct {
 	HasWriter     bool             // the session has a writer connection
 	ProxyWarnings bool             // the previous statement left warnings made by the proxy
 	Opt           sqlclass.Options // how the session's sql_mode lexes
+	// AccessVar is the backend's name for the session's access mode
+	// (tx_read_only on MariaDB, transaction_read_only on MySQL): reads of
+	// it get the client's setting, not the reader's guard. "": none.
+	AccessVar string
 }
 
 // Input is one statement and how it arrived.
@@ -170,7 +174,15 @@ var OwnVarNames = []string{
 	"aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct", "aurora_replica_read_consistency",
 }
 
-func ownVar(name string) bool { return ProxyVars[name] }
+// ownRef: the proxy answers r. The session's access mode is the proxy's
+// (the reader's connection stays read-only), under the name the backend
+// has; its global value is the server's.
+func (s *State) ownRef(r sqlclass.VarRef) bool {
+	return ProxyVars[r.Name] || r.Name == s.AccessVar && r.Scope != sqlclass.ScopeGlobal
+}
+
+// AccessVar: name is the session's access mode variable.
+func AccessVar(name string) bool { return name == "tx_read_only" || name == "transaction_read_only" }
 
 func reader(wait bool) Decision  { return Decision{Target: Reader, Wait: wait} }
 func proxy(h Handler) Decision   { return Decision{Target: Proxy, Handler: h} }
@@ -272,7 +284,7 @@ func (s *State) read(in Input) Decision {
 		d = Decision{Target: Writer}
 	}
 	if in.Path == Text {
-		return own(st, d)
+		return s.own(st, d)
 	}
 	return d
 }
@@ -280,15 +292,15 @@ func (s *State) read(in Input) Decision {
 // own: a text read that names the proxy's own variables or status is
 // answered by the proxy, merged with the reader's rows, or rewritten so
 // that the backend d names evaluates the rest of it.
-func own(st *sqlclass.Statement, d Decision) Decision {
-	known := anyOwn(st.OwnVars)
+func (s *State) own(st *sqlclass.Statement, d Decision) Decision {
+	known := s.anyOwn(st.OwnVars)
 	show := st.Show
 	switch {
 	case st.Funcs&sqlclass.FnStatusTable != 0:
 		d.Rewrite = StatusTables
 	case show.What == "STATUS" && !show.Where:
 		return proxy(ShowStatus)
-	case st.OwnVarsOnly && allOwn(st.OwnVars):
+	case st.OwnVarsOnly && allProxyVars(st.OwnVars):
 		return proxy(OwnVars)
 	case show.What == "VARIABLES" && !show.Where && (!show.HasLike || likeOwn(show.Like)):
 		return proxy(ShowVariables)
@@ -298,18 +310,21 @@ func own(st *sqlclass.Statement, d Decision) Decision {
 	return d
 }
 
-func anyOwn(refs []sqlclass.VarRef) bool {
+func (s *State) anyOwn(refs []sqlclass.VarRef) bool {
 	for _, r := range refs {
-		if ownVar(r.Name) {
+		if s.ownRef(r) {
 			return true
 		}
 	}
 	return false
 }
 
-func allOwn(refs []sqlclass.VarRef) bool {
+// allProxyVars: every reference is to a variable only the proxy has (the
+// access mode is the server's variable: the reader evaluates a rewritten
+// expression, so its column is typed as the server types it).
+func allProxyVars(refs []sqlclass.VarRef) bool {
 	for _, r := range refs {
-		if !ownVar(r.Name) {
+		if !ProxyVars[r.Name] {
 			return false
 		}
 	}
@@ -419,7 +434,7 @@ func decidePrepare(s *State, in Input) Decision {
 	case sqlclass.LoadData:
 		return s.refuse(opOr(st.Op, "LOAD DATA"))
 	case sqlclass.Read:
-		if anyOwn(st.OwnVars) {
+		if s.anyOwn(st.OwnVars) {
 			// The proxy cannot answer in the binary protocol: the reader
 			// prepares the text with the proxy's variables replaced, each
 			// execute reading the session's level from a user variable.

@@ -47,7 +47,7 @@ func CheckSet(st *sqlclass.Statement, level consistency.Level, inTx, switchOn bo
 			out.Level, out.SetsLevel = lvl, true
 		case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
 			return SetOutcome{Refused: a.Name}, ErrReadOnlyVar(a.Name)
-		case "tx_read_only", "transaction_read_only":
+		case "tx_read_only", "transaction_read_only": // AccessVar
 			v, ok := sqlclass.BoolValue(a.Value)
 			if !ok {
 				return SetOutcome{Refused: a.Name}, ErrBadValue(a.Name, sqlclass.Unquote(a.Value))
@@ -67,6 +67,5 @@ func CheckSet(st *sqlclass.Statement, level consistency.Level, inTx, switchOn bo
 // OwnsAssignment: the proxy keeps a itself (CheckSet's variables); the
 // reader never sees it.
 func OwnsAssignment(a sqlclass.Assignment) bool {
-	return a.Scope == sqlclass.ScopeSession &&
-		(ProxyVars[a.Name] || a.Name == "tx_read_only" || a.Name == "transaction_read_only")
+	return a.Scope == sqlclass.ScopeSession && (ProxyVars[a.Name] || AccessVar(a.Name))
 }

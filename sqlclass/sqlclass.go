@@ -176,8 +176,9 @@ type Statement struct {
 	Subquery       bool // Set: a value is a nested query, which reads tables
 	Show           Show // SHOW: what, and its filter
 	Kill           Kill // KILL
-	// OwnVars are the references to @@[scope.]aurora_… variables, which the
-	// proxy answers itself, in order. OwnVarsOnly: the statement is
+	// OwnVars are the references to @@[scope.]aurora_… variables and to the
+	// access mode (@@tx_read_only, @@transaction_read_only), which the proxy
+	// may answer itself, in order. OwnVarsOnly: the statement is
 	// `SELECT ref [[AS] alias], …` and nothing else.
 	OwnVars     []VarRef
 	OwnVarsOnly bool

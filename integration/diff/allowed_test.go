@@ -37,6 +37,8 @@ var allowed = []*allowance{
 	{field: `\.ok\.(status|info)$`, ok: onlyOwnTracking,
 		why: "SESSION_STATE_CHANGED and the empty info before a state block follow the last_gtid entries above"},
 	{entry: `^CALL at SESSION$`, field: `^s0\.`, why: "CALL gets 1235 in a forwarding session (wantProxy checks it)"},
+	{entry: `^session variables$`, field: `^s0\.r0\.col1\.length$`,
+		why: "@@session.tx_read_only is the client's access mode, not the reader guard's: the reader evaluates LEAST/GREATEST(@@global.tx_read_only, …), display width 2"},
 
 	// Found by this test, not fixed yet.
 	{field: `^(handshake|session)\.caps\.CLIENT_(COMPRESS|DEPRECATE_EOF)$`, ok: proxyAbsent, open: true,
@@ -47,8 +49,6 @@ var allowed = []*allowance{
 		why: "MariaDB clears CLIENT_MYSQL and offers extended capabilities in the reserved bytes; the proxy greets as MySQL"},
 	{field: `^session\.auth_ok\.(status|info|state\.schema)$`, ok: stateDropped, open: true,
 		why: "the proxy's handshake OK has no session-state block (MariaDB sends the schema)"},
-	{entry: `^session variables$`, field: `^s0\.r0\.row0\.c1$`, open: true,
-		why: "@@session.tx_read_only is 1: the reader guard shows"},
 }
 
 func init() {
