@@ -11,10 +11,10 @@ import (
 type Config struct {
 	Listen                  string
 	Writer                  string
-	Reader                  string   // the first reader (a Config built in code may set only this)
-	Readers                 []string // every reader, --reader repeated; ReaderAddrs reads both
-	MaxReaderLag            int      // milliseconds; 0: no bound
-	NoReaderPolicy          string   // "wait", "writer" or "error"
+	Reader                  string            // the first reader (a Config built in code may set only this)
+	Readers                 []string          // every reader, --reader repeated; ReaderAddrs reads both
+	MaxReaderLag            int               // milliseconds; 0: no bound
+	NoReaderPolicy          string            // "wait", "writer" or "error"
 	Users                   map[string]string // name -> plaintext password (needed to log in to the backends as the same user)
 	ProxyUser               string            // the user of Users the proxy's own backend connections log in as
 	Admin                   string
