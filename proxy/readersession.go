@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -71,6 +72,32 @@ func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sql
 	}
 	return target, false, nil
 }
+
+// waitPlaced waits on the session's reader in short slices and places the
+// read again between them, so that a reader whose replication stops (or
+// that falls past the lag bound) while reads wait on it loses them to a
+// healthy one instead of each paying the whole wait timeout.
+func (s *session) waitPlaced(target, need consistency.Set, deadline time.Time) (done, fallback bool, e *sqlError) {
+	for {
+		slice := time.Now().Add(waitSlice)
+		if deadline.Before(slice) {
+			slice = deadline
+		}
+		done, e = s.waitApplied(target, slice)
+		if done || e != nil || !time.Now().Before(deadline) {
+			return done, false, e
+		}
+		if target, fallback, e = s.placeRead(need); fallback || e != nil {
+			return false, fallback, e
+		}
+		if target == nil || s.readerApplied().Covers(target) {
+			return true, false, nil
+		}
+	}
+}
+
+// waitSlice is how long a wait runs before the read is placed again.
+const waitSlice = 250 * time.Millisecond
 
 // moveReader moves the session's reader connection to reader to. The new
 // connection gets the session's database (at dial), the read-only guard,

@@ -41,9 +41,10 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 		}
 		target = pos
 	}
+	need := target
 	if s.srv.readers != nil {
 		var fb bool
-		if target, fb, e = s.placeRead(target); fb || e != nil {
+		if target, fb, e = s.placeRead(need); fb || e != nil {
 			return fb, e
 		}
 	}
@@ -51,13 +52,16 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 		return false, nil
 	}
 	start := time.Now()
-	done, e := s.waitApplied(target, deadline)
-	s.srv.Metrics.ReplicaReadWait(time.Since(start))
-	if rs := s.srv.readers; rs != nil {
-		rs.nodes[s.ep.node].waits.Add(1)
+	var done, fb bool
+	if s.srv.readers != nil {
+		s.srv.readers.nodes[s.ep.node].waits.Add(1)
+		done, fb, e = s.waitPlaced(target, need, deadline)
+	} else {
+		done, e = s.waitApplied(target, deadline)
 	}
-	if e != nil {
-		return false, e
+	s.srv.Metrics.ReplicaReadWait(time.Since(start))
+	if e != nil || fb {
+		return fb, e
 	}
 	if done {
 		return false, nil
