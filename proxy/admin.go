@@ -159,6 +159,8 @@ type Status struct {
 	// PushTracking: off, idle, starting or running (it runs while some
 	// session reads at SESSION or GLOBAL).
 	PushTracking string `json:"push_tracking"`
+	// Readers: each of several --reader (absent with one).
+	Readers []ReaderStatus `json:"readers,omitempty"`
 }
 
 func (s *Server) Status() Status {
@@ -179,6 +181,7 @@ func (s *Server) Status() Status {
 		WriterSessions:              s.writerSessions.Load(),
 		ClientSessions:              n,
 		PushTracking:                s.track.state(),
+		Readers:                     s.readers.status(),
 	}
 }
 

@@ -11,7 +11,10 @@ import (
 type Config struct {
 	Listen                  string
 	Writer                  string
-	Reader                  string
+	Reader                  string            // the first reader (a Config built in code may set only this)
+	Readers                 []string          // every reader, --reader repeated; ReaderAddrs reads both
+	MaxReaderLag            int               // milliseconds; 0: no bound
+	NoReaderPolicy          string            // "wait", "writer" or "error"
 	Users                   map[string]string // name -> plaintext password (needed to log in to the backends as the same user)
 	ProxyUser               string            // the user of Users the proxy's own backend connections log in as
 	Admin                   string
@@ -55,6 +58,17 @@ type Config struct {
 	AdminPprof bool // serve /debug/pprof/ on the admin address
 }
 
+// ReaderAddrs is every reader's address: Readers, or Reader alone.
+func (c *Config) ReaderAddrs() []string {
+	if len(c.Readers) > 0 {
+		return c.Readers
+	}
+	if c.Reader != "" {
+		return []string{c.Reader}
+	}
+	return nil
+}
+
 // Validate checks what a Config needs: the required settings, each row's
 // range or values (Settings), and the settings that go together.
 func (c *Config) Validate() error {
@@ -63,7 +77,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--listen is required")
 	case c.Writer == "":
 		return fmt.Errorf("--writer is required")
-	case c.Reader == "" && !c.Audit:
+	case len(c.ReaderAddrs()) == 0 && !c.Audit:
 		return fmt.Errorf("--reader is required")
 	case len(c.Users) == 0:
 		return fmt.Errorf("at least one --user NAME:PASSWORD (or --user-file) is required")

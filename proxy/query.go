@@ -251,6 +251,7 @@ func (s *session) toReader(x *job) (bool, error) {
 	if err != nil {
 		return s.failWith(s.reader, err, x.more)
 	}
+	s.noteUserLock(payload)
 	if err := s.reader.ask(payload); err != nil {
 		return true, s.backendFailed(s.reader, err)
 	}

@@ -49,7 +49,8 @@ type Server struct {
 	greetStatus    uint16
 	greetCollation uint8
 
-	applied   *consistency.Applied        // what the reader is known to have applied
+	applied   *consistency.Applied        // what the (first) reader is known to have applied
+	readers   *readerSet                  // several --reader; nil with one
 	track     pushTracking                // push tracking of applied, while sessions need it
 	audit     *auditStore                 // audit mode findings; nil otherwise
 	writerPos *consistency.WriterPosition // coalesced GLOBAL look-ups
@@ -103,6 +104,11 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	}
 	s.dialect = dialectFor(s.flavor)
 	s.applied = consistency.NewApplied(s.flavor)
+	if addrs := cfg.ReaderAddrs(); len(addrs) > 1 && !cfg.Audit {
+		s.readers = newReaderSet(addrs, s.flavor)
+		s.applied = s.readers.nodes[0].applied // the push tracker follows the first reader
+		m.Registry().MustRegister(readerCollector{s.readers})
+	}
 	s.writerPos = consistency.NewWriterPosition(s.fetchWriterPosition)
 	s.track.linger, s.track.retry = cfg.PushTrackingLinger, 10*time.Second
 	if s.track.linger == 0 {
@@ -128,7 +134,13 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 func (s *Server) probe() error {
 	user, pass := s.proxyUser()
 	ctx := context.Background()
-	r, err := dialBackend(ctx, "reader", dialParams{addr: s.conf().Reader, user: user, password: pass, tls: s.conf().BackendTLS})
+	var r *backend
+	var err error
+	for _, addr := range s.conf().ReaderAddrs() { // the first that answers
+		if r, err = dialBackend(ctx, "reader", dialParams{addr: addr, user: user, password: pass, tls: s.conf().BackendTLS}); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -301,6 +313,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = ln
 	s.mu.Unlock()
 	go s.refreshLoop()
+	if s.readers != nil {
+		s.monitor()
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {

@@ -28,6 +28,7 @@ type session struct {
 	client         *wire.Conn
 
 	reader *backend
+	ep     endpoint // which of several readers s.reader is on
 	writer *backend
 	// writerSlot says this session counts against the writer connection cap.
 	writerSlot bool
@@ -86,11 +87,10 @@ func newSession(s *Server) *session {
 // no write can ever change the replica through this connection, whatever
 // the user's privileges (defence in depth behind the classifier).
 func (s *session) openReader() error {
-	r, err := dialBackend(context.Background(), "reader", dialParams{
-		addr: s.srv.conf().Reader, user: s.user, password: s.password, db: s.state.DB,
-		caps: s.clientCaps, sessionTrack: s.clientCaps&capSessionTrack != 0,
-		collation: s.collation, tls: s.srv.conf().BackendTLS,
-	})
+	if s.srv.readers != nil {
+		return s.openEndpointReader()
+	}
+	r, err := s.dialReader(s.srv.conf().Reader)
 	if err != nil {
 		return err
 	}
@@ -101,14 +101,29 @@ func (s *session) openReader() error {
 		s.auditStmts = map[uint32]string{}
 		return nil
 	}
+	s.attachReader(r, 0)
+	return nil
+}
+
+// dialReader connects to the reader at addr as the session's user, in its
+// database, with the read-only guard up (but in audit mode).
+func (s *session) dialReader(addr string) (*backend, error) {
+	r, err := dialBackend(context.Background(), "reader", dialParams{
+		addr: addr, user: s.user, password: s.password, db: s.state.DB,
+		caps: s.clientCaps, sessionTrack: s.clientCaps&capSessionTrack != 0,
+		collation: s.collation, tls: s.srv.conf().BackendTLS,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.srv.conf().Audit {
+		return r, nil
+	}
 	if _, err := r.exec("SET SESSION " + s.srv.dialect.readOnlyVar + " = 1"); err != nil {
 		r.close()
-		return err
+		return nil, err
 	}
-	s.reader = r
-	s.readerThread.Store(r.connID)
-	s.life.attachReader(r.conn.NetConn())
-	return nil
+	return r, nil
 }
 
 // setLevel changes the session's consistency level. Push tracking runs
@@ -128,6 +143,9 @@ func (s *session) closeBackends() {
 	if s.reader != nil {
 		s.reader.close()
 		s.reader = nil
+		if rs := s.srv.readers; rs != nil {
+			rs.nodes[s.ep.node].sessions.Add(-1)
+		}
 	}
 }
 

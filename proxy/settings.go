@@ -43,6 +43,7 @@ const (
 	enumKind                 // string, one of allowed in any case or quoted
 	switchKind               // bool: enabled or disabled (also on/off, true/false, 1/0)
 	listKind                 // map[string]string: repeatable NAME:PASSWORD
+	addrListKind             // []string: repeatable HOST:PORT|PATH
 )
 
 // Settings is the table. The order is the order of --help.
@@ -51,8 +52,15 @@ var Settings = []Setting{
 		field: func(c *Config) any { return &c.Listen }},
 	{Name: "writer", arg: "HOST:PORT|PATH", help: "writer address HOST:PORT, or a Unix socket path",
 		field: func(c *Config) any { return &c.Writer }},
-	{Name: "reader", arg: "HOST:PORT|PATH", help: "reader (GTID replica) address HOST:PORT, or a Unix socket path",
-		field: func(c *Config) any { return &c.Reader }},
+	{Name: "reader", arg: "HOST:PORT|PATH", kind: addrListKind,
+		help:  "reader (GTID replica of the writer) address HOST:PORT, or a Unix socket path; repeat it for a reader endpoint of several",
+		field: func(c *Config) any { return &c.Readers }},
+	{Name: "max-reader-lag", Default: "0", kind: intKind, min: 0, max: 86400000, Reload: true,
+		help:  "milliseconds of replication lag (from GTID positions) past which a reader takes no new reads, with several --reader; 0 for no bound",
+		field: func(c *Config) any { return &c.MaxReaderLag }},
+	{Name: "no-reader-policy", Default: "wait", kind: enumKind, allowed: []string{"wait", "writer", "error"}, Reload: true,
+		help:  "with several --reader, when none is healthy: wait on the nearest (up to --read-wait-timeout), serve the read from the writer, or fail it at once with 3024",
+		field: func(c *Config) any { return &c.NoReaderPolicy }},
 	{Name: "user", kind: listKind, Reload: true,
 		help:  "a client user (repeatable); the proxy logs in to the backends as the same user. NAME:env:VAR and NAME:file:PATH read the password from the environment or a file",
 		field: func(c *Config) any { return &c.Users }},
@@ -124,7 +132,7 @@ func (s Setting) IsBool() bool { return s.kind == boolKind }
 
 // IsList says the setting repeats: every flag adds an item, a YAML sequence
 // or a comma-separated environment variable gives them all.
-func (s Setting) IsList() bool { return s.kind == listKind }
+func (s Setting) IsList() bool { return s.kind == listKind || s.kind == addrListKind }
 
 // Arg names the value in --help: `--writer-idle-timeout N`.
 func (s Setting) Arg() string {
@@ -137,6 +145,8 @@ func (s Setting) Arg() string {
 		return "DURATION"
 	case listKind:
 		return "NAME:PASSWORD"
+	case addrListKind:
+		return s.arg
 	case enumKind:
 		return strings.Join(quoteEmpty(s.allowed), "|")
 	case switchKind:
@@ -200,6 +210,9 @@ func ConfigFrom(v Values, getenv func(string) string) (Config, error) {
 	if err := loadTLS(&c, v); err != nil {
 		return c, err
 	}
+	if len(c.Readers) > 0 {
+		c.Reader = c.Readers[0]
+	}
 	return c, c.Validate()
 }
 
@@ -245,8 +258,17 @@ func setting(name string) Setting {
 // parse reads a setting's texts (the last one, but for a list) as its kind's
 // Go type. Ranges are Validate's, so that a Config built in code gets them too.
 func (s Setting) parse(texts []string, getenv func(string) string) (any, error) {
-	if s.kind == listKind {
+	switch s.kind {
+	case listKind:
 		return parseUsers(s.Name, texts, getenv)
+	case addrListKind:
+		var out []string
+		for _, t := range texts {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+		return out, nil
 	}
 	t := texts[len(texts)-1]
 	switch s.kind {

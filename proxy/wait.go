@@ -28,9 +28,6 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 	deadline := time.Now().Add(cfg.ReadWaitTimeout)
 	switch s.level {
 	case consistency.Session:
-		if s.ownGTIDs == nil || s.srv.applied.Covers(s.ownGTIDs) {
-			return false, nil
-		}
 		target = s.ownGTIDs
 	case consistency.Global:
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -42,18 +39,29 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 			}
 			return false, errWriterUnreachable()
 		}
-		if pos == nil || s.srv.applied.Covers(pos) {
-			return false, nil
-		}
 		target = pos
-	default:
+	}
+	need := target
+	if s.srv.readers != nil {
+		var fb bool
+		if target, fb, e = s.placeRead(need); fb || e != nil {
+			return fb, e
+		}
+	}
+	if target == nil || s.readerApplied().Covers(target) {
 		return false, nil
 	}
 	start := time.Now()
-	done, e := s.waitApplied(target, deadline)
+	var done, fb bool
+	if s.srv.readers != nil {
+		s.srv.readers.nodes[s.ep.node].waits.Add(1)
+		done, fb, e = s.waitPlaced(target, need, deadline)
+	} else {
+		done, e = s.waitApplied(target, deadline)
+	}
 	s.srv.Metrics.ReplicaReadWait(time.Since(start))
-	if e != nil {
-		return false, e
+	if e != nil || fb {
+		return fb, e
 	}
 	if done {
 		return false, nil
@@ -81,7 +89,7 @@ func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool,
 	v, _ := res.value()
 	done, werr := s.srv.flavor.WaitDone(v.s, v.null)
 	if werr == nil && done {
-		s.srv.applied.Advance(target)
+		s.readerApplied().Advance(target)
 		return true, nil
 	}
 	return false, nil

@@ -1,0 +1,257 @@
+// Package readers tests a reader endpoint of several replicas against real servers: a pair
+// with three replicas (pair.sh PAIR_REPLICAS=3, or $FWDPROXY_PAIR_ENV naming one), an
+// in-process fwdproxy with one --reader each, and sessions that read their own writes while
+// replicas stop replicating, are killed and come back.
+//
+//	FWDPROXY_READER_TRIALS=10000 go test -count=1 -timeout 30m ./integration/readers/   # soak
+package readers
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/proxy"
+)
+
+const testDB = "fwdreaders"
+
+var thePair *pair.Pair
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) (code int) {
+	var err error
+	if os.Getenv(pair.EnvVar) != "" {
+		thePair, err = pair.Get()
+	} else {
+		thePair, err = pair.NewN(3)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "readers:", err)
+		return 1
+	}
+	defer func() {
+		if err := thePair.CheckReplicaClean(); err != nil {
+			fmt.Fprintln(os.Stderr, "readers:", err)
+			code = 1
+		}
+		_ = thePair.Stop()
+	}()
+	if len(thePair.Replicas) < 3 {
+		fmt.Fprintln(os.Stderr, "readers: SKIP: the pair has", len(thePair.Replicas), "replica(s); these tests need 3 (PAIR_REPLICAS=3)")
+		return 0
+	}
+	if err := thePair.CreateDatabase(testDB); err != nil {
+		fmt.Fprintln(os.Stderr, "readers:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func trials() int {
+	if n, err := strconv.Atoi(os.Getenv("FWDPROXY_READER_TRIALS")); err == nil && n > 0 {
+		return n
+	}
+	return 200
+}
+
+func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string) {
+	t.Helper()
+	cfg := proxy.Defaults()
+	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
+	cfg.Writer = thePair.WriterAddr
+	cfg.Readers = thePair.ReaderAddrs()
+	cfg.Reader = cfg.Readers[0]
+	cfg.Users = map[string]string{thePair.User: thePair.Password}
+	cfg.ProxyUser = thePair.User
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := proxy.NewServer(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Close)
+	for _, r := range thePair.Replicas { // every reader seen up before the test starts
+		pair.WaitUntil(t, "state of "+r.Name, "up", func() string { return readerState(srv, r.Addr) })
+	}
+	return srv, ln.Addr().String()
+}
+
+func readerState(srv *proxy.Server, addr string) string {
+	for _, r := range srv.Status().Readers {
+		if r.Addr == addr {
+			return r.State
+		}
+	}
+	return "absent"
+}
+
+// worker is one session reading its own writes on its own row.
+type worker struct {
+	id    int
+	conn  *sql.Conn
+	count int
+}
+
+func newWorkers(t *testing.T, addr, level string, n int) []*worker {
+	t.Helper()
+	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	table := "t_" + level
+	w, err := thePair.WriterDB(testDB) // DDL is not forwarded
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+table+" (id INT PRIMARY KEY, v BIGINT NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := thePair.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ws []*worker
+	for i := 0; i < n; i++ {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		for _, q := range []string{
+			"SET aurora_replica_read_consistency = '" + level + "'",
+			fmt.Sprintf("REPLACE INTO %s VALUES (%d, 0)", table, i),
+		} {
+			if _, err := c.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ws = append(ws, &worker{id: i, conn: c})
+	}
+	return ws
+}
+
+// trial writes once and reads it back: the read must see the write. allowed says an error
+// is one the contract documents for a lost reader (2013 once, the terminated error).
+func (w *worker) trial(table string) (stale bool, err error) {
+	ctx := context.Background()
+	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET v = v + 1 WHERE id = %d", table, w.id)); err != nil {
+		return false, err
+	}
+	w.count++
+	var v int
+	if err := w.conn.QueryRowContext(ctx, fmt.Sprintf("SELECT v FROM %s WHERE id = %d", table, w.id)).Scan(&v); err != nil {
+		return false, err
+	}
+	return v != w.count, nil
+}
+
+func documented(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 2013 || me.Number == 1105)
+}
+
+// TestFreshReadsWhileReadersComeAndGo: SESSION and GLOBAL sessions read their own writes while
+// replica2 stops replicating, the first replica is killed mid-stream and both come back: no stale read,
+// only documented errors, and the reads spread over the readers.
+func TestFreshReadsWhileReadersComeAndGo(t *testing.T) {
+	srv, addr := startProxy(t, func(c *proxy.Config) { c.MaxReaderLag = 2000 })
+	const sessions = 6
+	levels := []string{"SESSION", "GLOBAL"}
+	var all [][]*worker
+	for _, l := range levels {
+		all = append(all, newWorkers(t, addr, l, sessions))
+	}
+	n := trials()
+	// replica (the first) has the most sessions: killing it moves them.
+	r2, r3 := thePair.Replicas[1], thePair.Replicas[0]
+	events := map[int]func(){
+		n / 5:     func() { must(t, thePair.Script("pause", r2.Name)) },
+		2 * n / 5: func() { must(t, thePair.Script("kill", r3.Name)) },
+		3 * n / 5: func() { must(t, thePair.Script("resume", r2.Name)) },
+		4 * n / 5: func() { must(t, thePair.Script("revive", r3.Name)) },
+	}
+	var stale, errs, lost int
+	var mu sync.Mutex
+	for i := 0; i < n; i++ {
+		if ev := events[i]; ev != nil {
+			ev()
+		}
+		var wg sync.WaitGroup
+		for li, ws := range all {
+			for _, w := range ws {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s, err := w.trial("t_" + levels[li])
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err != nil && documented(err):
+						lost++
+						w.count = -1 // the write may or may not have happened: resync below
+					case err != nil:
+						errs++
+						t.Errorf("trial %d, %s session %d: %v", i, levels[li], w.id, err)
+					case s:
+						stale++
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		for li, ws := range all {
+			for _, w := range ws {
+				if w.count < 0 {
+					must(t, w.conn.QueryRowContext(context.Background(),
+						fmt.Sprintf("SELECT v FROM t_%s WHERE id = %d", levels[li], w.id)).Scan(&w.count))
+				}
+			}
+		}
+		if errs > 5 {
+			t.Fatal("too many errors")
+		}
+	}
+	st := srv.Status().Readers
+	t.Logf("%d trials x %d sessions: %d stale, %d documented errors; readers %+v", n, len(levels)*sessions, stale, lost, st)
+	if stale != 0 {
+		t.Errorf("%d stale reads", stale)
+	}
+	used := 0
+	for _, r := range st {
+		if r.Reads > 0 {
+			used++
+		}
+	}
+	if used < 2 {
+		t.Errorf("reads went to %d reader(s), want them spread: %+v", used, st)
+	}
+	if err := thePair.WaitReplicated(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,233 @@
+package proxy
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/readers"
+)
+
+// readerSet is the reader endpoint of several --reader: the monitor's view
+// of each reader, which package readers places reads by. With one reader
+// there is none, and the proxy runs exactly as before.
+type readerSet struct {
+	nodes []*readerNode
+
+	mu      sync.Mutex
+	samples []readers.Sample // the writer's positions over time, for lag
+	epoch   time.Time
+}
+
+// readerNode is one reader: what the monitor last saw and its counters.
+type readerNode struct {
+	idx     int
+	addr    string
+	applied *consistency.Applied
+
+	healthy atomic.Bool
+	state   atomic.Value // string: up, down, stopped (replication), writable, lagging
+	lagMs   atomic.Int64
+	// sessions is a gauge; the rest count.
+	sessions, reads, waits, moves atomic.Int64
+}
+
+// monitorEvery is how often each reader and the writer's position are read.
+const monitorEvery = 200 * time.Millisecond
+
+// samplesKept bounds the lag history (a minute at monitorEvery).
+const samplesKept = 300
+
+func newReaderSet(addrs []string, f consistency.Flavor) *readerSet {
+	rs := &readerSet{epoch: time.Now()}
+	for i, a := range addrs {
+		n := &readerNode{idx: i, addr: a, applied: consistency.NewApplied(f)}
+		n.state.Store("down")
+		rs.nodes = append(rs.nodes, n)
+	}
+	return rs
+}
+
+func (rs *readerSet) nowMs() int64 { return time.Since(rs.epoch).Milliseconds() }
+
+// view is what Pick needs of every reader now.
+func (rs *readerSet) view() []readers.Reader {
+	out := make([]readers.Reader, len(rs.nodes))
+	for i, n := range rs.nodes {
+		out[i] = readers.Reader{Healthy: n.healthy.Load(), Applied: n.applied.Get(), LagMs: n.lagMs.Load(), Load: int(n.sessions.Load())}
+	}
+	return out
+}
+
+func (rs *readerSet) addSample(pos consistency.Set) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if k := len(rs.samples); k > 0 && rs.samples[k-1].Pos.Contains(pos) {
+		return // nothing new committed: the oldest sample of a position keeps its time
+	}
+	rs.samples = append(rs.samples, readers.Sample{AtMs: rs.nowMs(), Pos: pos})
+	if len(rs.samples) > samplesKept {
+		rs.samples = rs.samples[len(rs.samples)-samplesKept:]
+	}
+}
+
+func (rs *readerSet) lag(applied consistency.Set) int64 {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return readers.Lag(rs.samples, applied, rs.nowMs())
+}
+
+// monitor starts the background checks: the writer's position, and each
+// reader's reachability, replication threads, read_only and position.
+func (s *Server) monitor() {
+	go s.sampleWriter()
+	for _, n := range s.readers.nodes {
+		go s.watchReader(n)
+	}
+}
+
+func (s *Server) sampleWriter() {
+	var c *backend
+	defer func() { c.close() }()
+	for !s.closed.Load() {
+		if c == nil {
+			user, pass := s.proxyUser()
+			c, _ = dialBackend(context.Background(), "writer", dialParams{addr: s.conf().Writer, user: user, password: pass, tls: s.conf().BackendTLS, timeout: time.Second})
+		}
+		if c != nil {
+			res, err := c.exec(s.flavor.WriterPositionSQL())
+			if err != nil {
+				c.close()
+				c = nil
+			} else if v, ok := res.value(); ok {
+				if pos, err := s.flavor.ParseSet(v.s); err == nil {
+					s.readers.addSample(pos)
+				}
+			}
+		}
+		time.Sleep(monitorEvery)
+	}
+}
+
+// replicationRunningSQL is one row: read_only, the applied position, and
+// whether both replication threads run.
+func (s *Server) replicationRunningSQL() string {
+	pos := strings.TrimPrefix(s.flavor.ReaderPositionSQL(), "SELECT ")
+	running := "(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVE_RUNNING')"
+	if s.flavor.Name() == "mysql" {
+		running = "IF((SELECT COUNT(*) FROM performance_schema.replication_connection_status WHERE SERVICE_STATE = 'ON') > 0" +
+			" AND (SELECT COUNT(*) FROM performance_schema.replication_applier_status WHERE SERVICE_STATE = 'ON') > 0, 'ON', 'OFF')"
+	}
+	return "SELECT @@GLOBAL.read_only, " + pos + ", " + running
+}
+
+func (s *Server) watchReader(n *readerNode) {
+	var c *backend
+	defer func() { c.close() }()
+	q := s.replicationRunningSQL()
+	for !s.closed.Load() {
+		state := "down"
+		if c == nil {
+			user, pass := s.proxyUser()
+			c, _ = dialBackend(context.Background(), "reader", dialParams{addr: n.addr, user: user, password: pass, tls: s.conf().BackendTLS, timeout: time.Second})
+		}
+		if c != nil {
+			res, err := c.exec(q)
+			switch {
+			case err != nil:
+				c.close()
+				c = nil
+			case len(res.rows) == 1 && len(res.rows[0]) == 3:
+				row := res.rows[0]
+				if pos, err := s.flavor.ParseSet(row[1].s); err == nil {
+					n.applied.Advance(pos)
+				}
+				n.lagMs.Store(s.readers.lag(n.applied.Get()))
+				bound := int64(s.conf().MaxReaderLag)
+				switch {
+				case row[0].s != "1" && !strings.EqualFold(row[0].s, "ON"):
+					state = "writable"
+				case !strings.EqualFold(row[2].s, "ON"):
+					state = "stopped"
+				case bound > 0 && n.lagMs.Load() > bound:
+					state = "lagging"
+				default:
+					state = "up"
+				}
+			}
+		}
+		if old := n.state.Swap(state); old != state {
+			s.log.Info("reader state", zap.String("reader", n.addr), zap.String("from", old.(string)), zap.String("to", state))
+		}
+		n.healthy.Store(state == "up")
+		time.Sleep(monitorEvery)
+	}
+}
+
+// errNoReader is the no-reader policy "error": no reader qualifies, and
+// the read fails at once rather than after the wait timeout.
+func errNoReader() *sqlError {
+	return &sqlError{3024, "HY000", "Query execution was interrupted: no reader is healthy (replication stopped, lagging past max-reader-lag, or unreachable)"}
+}
+
+// ReaderStatus is one reader in GET /status (several --reader only).
+type ReaderStatus struct {
+	Addr     string `json:"addr"`
+	State    string `json:"state"` // up, down, stopped, writable, lagging
+	LagMs    int64  `json:"lag_ms"`
+	Sessions int64  `json:"sessions"`
+	Reads    int64  `json:"reads"`
+	Waits    int64  `json:"waits"`
+	Moves    int64  `json:"moves"` // sessions that moved to it
+}
+
+func (rs *readerSet) status() []ReaderStatus {
+	if rs == nil {
+		return nil
+	}
+	out := make([]ReaderStatus, len(rs.nodes))
+	for i, n := range rs.nodes {
+		out[i] = ReaderStatus{Addr: n.addr, State: n.state.Load().(string), LagMs: n.lagMs.Load(),
+			Sessions: n.sessions.Load(), Reads: n.reads.Load(), Waits: n.waits.Load(), Moves: n.moves.Load()}
+	}
+	return out
+}
+
+// readerCollector exports the readers' figures on /metrics, labelled by address.
+type readerCollector struct{ rs *readerSet }
+
+var (
+	descReaderUp       = prometheus.NewDesc("fwdproxy_reader_healthy", "1 when the reader takes new reads", []string{"reader", "state"}, nil)
+	descReaderLag      = prometheus.NewDesc("fwdproxy_reader_lag_milliseconds", "replication lag from GTID positions over time", []string{"reader"}, nil)
+	descReaderSessions = prometheus.NewDesc("fwdproxy_reader_sessions", "sessions on the reader", []string{"reader"}, nil)
+	descReaderReads    = prometheus.NewDesc("fwdproxy_reader_reads_total", "reads placed on the reader", []string{"reader"}, nil)
+	descReaderWaits    = prometheus.NewDesc("fwdproxy_reader_waits_total", "reads that waited on the reader", []string{"reader"}, nil)
+	descReaderMoves    = prometheus.NewDesc("fwdproxy_reader_moves_total", "sessions that moved to the reader", []string{"reader"}, nil)
+)
+
+func (c readerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descReaderUp, descReaderLag, descReaderSessions, descReaderReads, descReaderWaits, descReaderMoves} {
+		ch <- d
+	}
+}
+
+func (c readerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.rs.status() {
+		up := 0.0
+		if st.State == "up" {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descReaderUp, prometheus.GaugeValue, up, st.Addr, st.State)
+		ch <- prometheus.MustNewConstMetric(descReaderLag, prometheus.GaugeValue, float64(st.LagMs), st.Addr)
+		ch <- prometheus.MustNewConstMetric(descReaderSessions, prometheus.GaugeValue, float64(st.Sessions), st.Addr)
+		ch <- prometheus.MustNewConstMetric(descReaderReads, prometheus.CounterValue, float64(st.Reads), st.Addr)
+		ch <- prometheus.MustNewConstMetric(descReaderWaits, prometheus.CounterValue, float64(st.Waits), st.Addr)
+		ch <- prometheus.MustNewConstMetric(descReaderMoves, prometheus.CounterValue, float64(st.Moves), st.Addr)
+	}
+}

@@ -1,0 +1,260 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/readers"
+)
+
+// endpoint is a session's place in a reader endpoint of several readers:
+// which reader its one reader connection is on, and its monotonic floor.
+// The session keeps a single reader connection and moves it between
+// readers when it is free to move, replaying its state on the new one.
+type endpoint struct {
+	node int // index of the reader s.reader is connected to
+	// floor is at least every position the session has read at, set when
+	// it leaves a reader; a reader below it serves the session only after
+	// waiting for it.
+	floor consistency.Set
+	// userLock: the session took a user lock (GET_LOCK), which lives on its
+	// reader connection; it stays there.
+	userLock bool
+}
+
+// readerApplied is what the session's reader is known to have applied.
+func (s *session) readerApplied() *consistency.Applied {
+	if rs := s.srv.readers; rs != nil {
+		return rs.nodes[s.ep.node].applied
+	}
+	return s.srv.applied
+}
+
+// pinned says the session's reader holds state that cannot move: an open
+// transaction, temporary tables, a user lock.
+func (s *session) pinned() bool {
+	return s.inTransaction() || (s.reader != nil && s.reader.inTrans()) || len(s.state.Temp) > 0 || s.ep.userLock
+}
+
+// placeRead chooses the reader for a read that must see target (nil:
+// nothing) and moves the session there. It returns the target the read
+// must wait for on that reader (target and, after a move, the floor), or
+// fallback for the writer / an error by the no-reader policy.
+func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sqlError) {
+	rs := s.srv.readers
+	view := rs.view()
+	need := readers.Need{Current: s.ep.node, Pinned: s.pinned(), Target: target, Floor: view[s.ep.node].Applied}
+	ch := readers.Pick(view, need)
+	if ch.Reader < 0 {
+		switch s.srv.conf().NoReaderPolicy {
+		case "writer":
+			return nil, true, nil
+		case "error":
+			return nil, false, errNoReader()
+		}
+		ch.Reader = s.ep.node // wait: on the reader the session has
+	}
+	if ch.Reader != s.ep.node {
+		if err := s.moveReader(ch.Reader, false); err != nil {
+			s.srv.log.Debug("reader move failed; staying", zap.String("to", rs.nodes[ch.Reader].addr), zap.Error(err))
+		}
+	}
+	n := rs.nodes[s.ep.node]
+	n.reads.Add(1)
+	if s.ep.floor != nil && !n.applied.Covers(s.ep.floor) {
+		if target == nil {
+			return s.ep.floor, false, nil
+		}
+		return target.Union(s.ep.floor), false, nil
+	}
+	return target, false, nil
+}
+
+// waitPlaced waits on the session's reader in short slices and places the
+// read again between them, so that a reader whose replication stops (or
+// that falls past the lag bound) while reads wait on it loses them to a
+// healthy one instead of each paying the whole wait timeout.
+func (s *session) waitPlaced(target, need consistency.Set, deadline time.Time) (done, fallback bool, e *sqlError) {
+	for {
+		slice := time.Now().Add(waitSlice)
+		if deadline.Before(slice) {
+			slice = deadline
+		}
+		done, e = s.waitApplied(target, slice)
+		if done || e != nil || !time.Now().Before(deadline) {
+			return done, false, e
+		}
+		if target, fallback, e = s.placeRead(need); fallback || e != nil {
+			return false, fallback, e
+		}
+		if target == nil || s.readerApplied().Covers(target) {
+			return true, false, nil
+		}
+	}
+}
+
+// waitSlice is how long a wait runs before the read is placed again.
+const waitSlice = 250 * time.Millisecond
+
+// moveReader moves the session's reader connection to reader to. The new
+// connection gets the session's database (at dial), the read-only guard,
+// the session variables the client set, and its prepared statements are
+// prepared again under the same client ids when next used. lost: the old
+// connection is gone, so the floor becomes the writer's position (every
+// read on the lost reader saw at most that).
+func (s *session) moveReader(to int, lost bool) error {
+	rs := s.srv.readers
+	var floor consistency.Set
+	if lost || s.reader == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().ReadWaitTimeout)
+		pos, err := s.srv.writerPos.Get(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		floor = pos
+	} else {
+		res, err := s.reader.exec(s.srv.flavor.ReaderPositionSQL())
+		if err != nil {
+			return err
+		}
+		v, _ := res.value()
+		if floor, err = s.srv.flavor.ParseSet(v.s); err != nil {
+			return err
+		}
+	}
+	nb, err := s.dialReader(rs.nodes[to].addr)
+	if err != nil {
+		rs.nodes[to].healthy.Store(false)
+		return err
+	}
+	for _, v := range s.writerVars {
+		if _, err := nb.exec("SET " + v); err != nil {
+			s.srv.log.Debug("session variable not replayed on the new reader", zap.String("set", v), zap.Error(err))
+		}
+	}
+	for _, p := range s.stmts {
+		p.readerID, p.boundR = 0, false
+	}
+	for k, tp := range s.textStmts {
+		tp.onReader = false
+		s.textStmts[k] = tp
+	}
+	if s.reader != nil {
+		s.reader.close()
+	}
+	rs.nodes[s.ep.node].sessions.Add(-1)
+	s.attachReader(nb, to)
+	if s.ep.floor != nil && floor != nil {
+		floor = floor.Union(s.ep.floor)
+	}
+	s.ep.floor = floor
+	rs.nodes[to].moves.Add(1)
+	return nil
+}
+
+// attachReader makes b, a connection to reader node, the session's reader.
+func (s *session) attachReader(b *backend, node int) {
+	s.reader = b
+	s.readerThread.Store(b.connID)
+	s.life.attachReader(b.conn.NetConn())
+	if rs := s.srv.readers; rs != nil {
+		s.ep.node = node
+		rs.nodes[node].sessions.Add(1)
+	}
+}
+
+// openEndpointReader connects a new session to the reader Pick places it
+// on, or to any other that answers: a login succeeds while any reader is up.
+func (s *session) openEndpointReader() error {
+	rs := s.srv.readers
+	view := rs.view()
+	first := readers.Pick(view, readers.Need{Current: -1}).Reader
+	order := []int{}
+	if first >= 0 {
+		order = append(order, first)
+	}
+	for i := range rs.nodes {
+		if i != first {
+			order = append(order, i)
+		}
+	}
+	var err error
+	for _, i := range order {
+		var b *backend
+		if b, err = s.dialReader(rs.nodes[i].addr); err == nil {
+			s.attachReader(b, i)
+			return nil
+		}
+		if _, ok := err.(*sqlError); ok {
+			return err // the server refused this user or database: every reader would
+		}
+	}
+	return err
+}
+
+// readerLost handles the loss of the session's reader connection with
+// several readers: the session moves to another reader. It reports
+// whether it did; the caller answers the statement that saw the loss.
+func (s *session) readerLost() bool {
+	rs := s.srv.readers
+	lostNode := s.ep.node
+	rs.nodes[lostNode].healthy.Store(false)
+	s.ep.userLock = false // user locks die with their connection
+	s.reader.close()
+	s.reader = nil
+	view := rs.view()
+	for tries := 0; tries < len(rs.nodes); tries++ {
+		ch := readers.Pick(view, readers.Need{Current: -1})
+		to := ch.Reader
+		if to < 0 {
+			for i := range rs.nodes { // none known healthy: try the others anyway
+				if i != lostNode && view[i].Load >= 0 {
+					to = i
+					break
+				}
+			}
+		}
+		if to < 0 {
+			return false
+		}
+		if err := s.moveReader(to, true); err == nil {
+			return true
+		}
+		view[to].Healthy = false
+		view[to].Load = -1 // tried
+	}
+	return false
+}
+
+// noteUserLock remembers a GET_LOCK run on the reader: the lock lives on
+// that connection, so the session stays on it.
+func (s *session) noteUserLock(payload []byte) {
+	if s.srv.readers != nil && !s.ep.userLock && len(payload) > 0 && payload[0] == comQuery && containsFoldASCII(payload[1:], "get_lock") {
+		s.ep.userLock = true
+	}
+}
+
+func containsFoldASCII(s []byte, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		match := true
+		for j := 0; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[j] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,104 @@
+// Package readers chooses which reader of a reader endpoint serves a read, from what the
+// proxy's monitor knows of each: whether it is healthy, what it has applied, its lag and how
+// much work it has. Which kind of backend a statement goes to is package route's decision; this
+// package only picks among the readers once route said "reader". It is pure: no I/O, no clock.
+package readers
+
+import "github.com/fwdproxy/fwdproxy/consistency"
+
+// Reader is the monitor's view of one reader when a read is placed.
+type Reader struct {
+	Healthy bool            // answering, replicating from the writer, read_only, lag within the bound
+	Applied consistency.Set // what it is known to have applied (a lower bound; nil: unknown)
+	LagMs   int64           // replication lag in milliseconds, from GTID positions over time
+	Load    int             // outstanding work: the sessions on it
+}
+
+// Need is one read's requirements.
+type Need struct {
+	Current int             // the session's reader, -1 for none (or lost)
+	Pinned  bool            // a transaction, temporary table, user lock or cursor holds the session on Current
+	Target  consistency.Set // what the read must see (SESSION, GLOBAL); nil: nothing (EVENTUAL)
+	Floor   consistency.Set // the highest position the session has read at: it never reads below it
+}
+
+// Choice is where the read goes.
+type Choice struct {
+	Reader int  // index into the readers; -1: none qualifies (the no-reader policy applies)
+	Wait   bool // the reader is not known to have the read's target (or, on a move, the floor) yet
+}
+
+// Pick places one read. A pinned session stays where it is. Otherwise, among healthy readers:
+// the current one when it already has the target; else one that has (the least loaded), so the
+// read waits for nothing; else the one expected to get there first (the least lag; the current
+// one on a tie, then the least loaded). A reader other than the current one must also cover
+// the floor to count as having the target.
+func Pick(rs []Reader, n Need) Choice {
+	if n.Pinned && n.Current >= 0 && n.Current < len(rs) {
+		return Choice{Reader: n.Current, Wait: !covers(rs[n.Current].Applied, n.Target)}
+	}
+	has := func(i int) bool {
+		if i == n.Current {
+			return covers(rs[i].Applied, n.Target) // a server never goes back below what it served
+		}
+		return covers(rs[i].Applied, n.Target) && covers(rs[i].Applied, n.Floor)
+	}
+	if n.Current >= 0 && n.Current < len(rs) && rs[n.Current].Healthy && has(n.Current) {
+		return Choice{Reader: n.Current}
+	}
+	best := -1
+	for i, r := range rs {
+		if r.Healthy && has(i) && (best < 0 || r.Load < rs[best].Load) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return Choice{Reader: best}
+	}
+	for i, r := range rs {
+		if !r.Healthy {
+			continue
+		}
+		if best < 0 || nearer(rs, n.Current, i, best) {
+			best = i
+		}
+	}
+	return Choice{Reader: best, Wait: best >= 0}
+}
+
+// nearer says reader i is expected to reach a target before reader j.
+func nearer(rs []Reader, current, i, j int) bool {
+	if rs[i].LagMs != rs[j].LagMs {
+		return rs[i].LagMs < rs[j].LagMs
+	}
+	if (i == current) != (j == current) {
+		return i == current // staying costs no move
+	}
+	return rs[i].Load < rs[j].Load
+}
+
+// covers says have contains want; an empty want is always covered, an unknown have covers nothing else.
+func covers(have, want consistency.Set) bool {
+	if want == nil || want.IsEmpty() {
+		return true
+	}
+	return have != nil && have.Contains(want)
+}
+
+// Lag is the replication lag of a reader at now (milliseconds since some clock): the age of the
+// oldest writer position sample the reader has not applied, 0 when it has applied the newest.
+// Samples are the writer's positions in the order taken, with their times.
+func Lag(samples []Sample, applied consistency.Set, now int64) int64 {
+	for _, s := range samples {
+		if !covers(applied, s.Pos) {
+			return max(now-s.AtMs, 0)
+		}
+	}
+	return 0
+}
+
+// Sample is the writer's GTID position at a time (milliseconds).
+type Sample struct {
+	AtMs int64
+	Pos  consistency.Set
+}

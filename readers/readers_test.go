@@ -1,0 +1,139 @@
+package readers
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/fwdproxy/fwdproxy/consistency"
+)
+
+func set(t testing.TB, s string) consistency.Set {
+	if s == "-" {
+		return nil
+	}
+	v, err := consistency.MariaDB.ParseSet(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// seq is the MariaDB position 0-1-n.
+func seq(n uint8) consistency.Set {
+	v, err := consistency.MariaDB.ParseSet("0-1-" + strconv.Itoa(int(n)))
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// r is a reader: healthy?, applied, lag ms, load.
+type r struct {
+	ok      bool
+	applied string
+	lag     int64
+	load    int
+}
+
+func TestPick(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		rs            []r
+		current       int
+		pinned        bool
+		target, floor string
+		want          Choice
+	}{
+		{"login: least loaded", []r{{true, "0-1-5", 0, 3}, {true, "0-1-5", 0, 1}, {true, "0-1-5", 0, 2}}, -1, false, "-", "-", Choice{1, false}},
+		{"eventual stays put", []r{{true, "0-1-1", 900, 9}, {true, "0-1-5", 0, 0}}, 0, false, "-", "-", Choice{0, false}},
+		{"current has the target: no move", []r{{true, "0-1-5", 0, 9}, {true, "0-1-9", 0, 0}}, 0, false, "0-1-5", "-", Choice{0, false}},
+		{"another has the target: move, no wait", []r{{true, "0-1-4", 50, 0}, {true, "0-1-9", 0, 5}, {true, "0-1-9", 0, 2}}, 0, false, "0-1-5", "-", Choice{2, false}},
+		{"nobody has it: the least lag waits", []r{{true, "0-1-1", 200, 0}, {true, "0-1-2", 50, 5}, {true, "0-1-3", 0, 9}}, 0, false, "0-1-5", "-", Choice{2, true}},
+		{"lag tie: stay on the current one", []r{{true, "0-1-1", 50, 0}, {true, "0-1-2", 50, 0}}, 1, false, "0-1-5", "-", Choice{1, true}},
+		{"unhealthy current: move", []r{{false, "0-1-9", 0, 0}, {true, "0-1-9", 0, 4}}, 0, false, "0-1-5", "-", Choice{1, false}},
+		{"unhealthy current, eventual: move", []r{{false, "0-1-9", 0, 0}, {true, "0-1-1", 0, 4}}, 0, false, "-", "-", Choice{1, false}},
+		{"below the floor does not count as having it", []r{{true, "0-1-2", 0, 0}, {true, "0-1-6", 10, 0}, {true, "0-1-8", 20, 0}}, 0, false, "-", "0-1-7", Choice{0, false}},
+		{"a move must cover the floor", []r{{false, "0-1-9", 0, 0}, {true, "0-1-6", 0, 0}, {true, "0-1-8", 20, 0}}, 0, false, "0-1-5", "0-1-7", Choice{2, false}},
+		{"a move below the floor waits", []r{{false, "0-1-9", 0, 0}, {true, "0-1-6", 0, 0}}, 0, false, "0-1-5", "0-1-7", Choice{1, true}},
+		{"pinned stays even when unhealthy", []r{{false, "0-1-1", 900, 0}, {true, "0-1-9", 0, 0}}, 0, true, "0-1-5", "-", Choice{0, true}},
+		{"pinned with the target", []r{{true, "0-1-5", 0, 0}, {true, "0-1-9", 0, 0}}, 0, true, "0-1-5", "-", Choice{0, false}},
+		{"none healthy", []r{{false, "0-1-9", 0, 0}, {false, "0-1-9", 0, 0}}, 0, false, "-", "-", Choice{-1, false}},
+		{"unknown applied covers only nothing", []r{{true, "-", 0, 0}, {true, "0-1-5", 0, 1}}, 0, false, "0-1-5", "-", Choice{1, false}},
+		{"one reader: as today", []r{{true, "0-1-1", 0, 0}}, 0, false, "0-1-5", "-", Choice{0, true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var rs []Reader
+			for _, x := range c.rs {
+				rs = append(rs, Reader{Healthy: x.ok, Applied: set(t, x.applied), LagMs: x.lag, Load: x.load})
+			}
+			got := Pick(rs, Need{Current: c.current, Pinned: c.pinned, Target: set(t, c.target), Floor: set(t, c.floor)})
+			if got != c.want {
+				t.Errorf("Pick = %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestLag(t *testing.T) {
+	samples := []Sample{{100, set(t, "0-1-1")}, {200, set(t, "0-1-2")}, {300, set(t, "0-1-3")}}
+	for _, c := range []struct {
+		applied string
+		want    int64
+	}{{"0-1-3", 0}, {"0-1-2", 50}, {"0-1-1", 150}, {"-", 250}, {"0-1-9", 0}} {
+		if got := Lag(samples, set(t, c.applied), 350); got != c.want {
+			t.Errorf("Lag(applied %s) = %d, want %d", c.applied, got, c.want)
+		}
+	}
+	if got := Lag(nil, nil, 5); got != 0 {
+		t.Errorf("Lag without samples = %d, want 0", got)
+	}
+}
+
+// FuzzPick checks Pick's promises on any readers: it returns a healthy reader (or the pinned
+// current one), -1 only when none is healthy, and "no wait" only for a reader that has the
+// target and, when it is a move, the floor.
+func FuzzPick(f *testing.F) {
+	f.Add([]byte{1, 5, 0, 1, 0, 3, 7, 2, 1, 9, 0, 0}, int8(0), false, uint8(5), uint8(0))
+	f.Add([]byte{0, 9, 0, 0, 1, 1, 200, 4}, int8(-1), true, uint8(0), uint8(3))
+	f.Fuzz(func(t *testing.T, b []byte, current int8, pinned bool, target, floor uint8) {
+		var rs []Reader
+		for i := 0; i+3 < len(b) && len(rs) < 16; i += 4 {
+			var applied consistency.Set
+			if b[i+1] > 0 {
+				applied = seq(b[i+1])
+			}
+			rs = append(rs, Reader{Healthy: b[i]&1 == 1, Applied: applied, LagMs: int64(b[i+2]), Load: int(b[i+3])})
+		}
+		mk := func(n uint8) consistency.Set {
+			if n == 0 {
+				return nil
+			}
+			return seq(n)
+		}
+		n := Need{Current: int(current), Pinned: pinned, Target: mk(target), Floor: mk(floor)}
+		got := Pick(rs, n)
+		pinnedHere := pinned && n.Current >= 0 && n.Current < len(rs)
+		anyHealthy := false
+		for _, r := range rs {
+			anyHealthy = anyHealthy || r.Healthy
+		}
+		switch {
+		case pinnedHere:
+			if got.Reader != n.Current {
+				t.Fatalf("pinned on %d, got %+v", n.Current, got)
+			}
+		case got.Reader == -1:
+			if anyHealthy {
+				t.Fatalf("-1 with a healthy reader: %+v", rs)
+			}
+		case got.Reader < 0 || got.Reader >= len(rs) || !rs[got.Reader].Healthy:
+			t.Fatalf("picked %+v, not a healthy reader of %d", got, len(rs))
+		}
+		if got.Reader >= 0 && !got.Wait {
+			have := rs[got.Reader].Applied
+			if !covers(have, n.Target) || (got.Reader != n.Current && !covers(have, n.Floor)) {
+				t.Fatalf("no wait on %d, which lacks target %v or floor %v", got.Reader, n.Target, n.Floor)
+			}
+		}
+	})
+}
