@@ -5,12 +5,25 @@
 #                        replication and users, write DIR/pair.env (shell-sourceable) and print it
 #   pair.sh stop DIR     stop both servers and remove DIR
 #   pair.sh status DIR   print both servers' GTID positions and the replica's SHOW SLAVE STATUS
-#   pair.sh kill DIR NAME    SIGKILL server NAME (writer or replica), as a crash would, and wait
+#   pair.sh kill DIR NAME    SIGKILL server NAME (writer or a replica), as a crash would, and wait
 #                            until it is gone (for failure tests; a no-op when it is not running)
 #   pair.sh revive DIR NAME  start NAME again with its my.cnf when it is not running and wait until it
-#                            answers; the replica also gets START SLAVE (it runs with skip-slave-start)
+#                            answers; a replica also gets START SLAVE (it runs with skip-slave-start)
+#   pair.sh halt DIR NAME    shut server NAME down cleanly (revive starts it again)
+#   pair.sh pause DIR NAME   STOP SLAVE on replica NAME: it answers but its replication stopped
+#   pair.sh resume DIR NAME  START SLAVE on replica NAME
+#   pair.sh delay DIR NAME SECONDS  CHANGE MASTER TO MASTER_DELAY=SECONDS on replica NAME (0: none);
+#                            for millisecond lags the Go tests put a toxiproxy link in front instead
+#                            (integration/pair SetMasterOf)
 #
-# Env: WRITER_PORT / READER_PORT pick the ports (default: free random loopback ports);
+# Replicas are named replica, replica2, replica3, ... (server_id 2, 3, 4, ...); DIR/replicas lists
+# them. NAME is writer or one of them.
+#
+# Env: PAIR_REPLICAS=N starts N replicas (default 1); with more than one, pair.env also has
+#      READER_ADDRS, READER_SOCKETS, READER_SERVER_IDS and REPLICA_NAMES (comma-separated, in
+#      order; READER_ADDR is the first), and with one it is exactly as before;
+#      WRITER_PORT / READER_PORT pick the ports of the writer and the first replica (default: free
+#      random loopback ports);
 #      PAIR_START_TIMEOUT seconds to wait for each step (default 30);
 #      PAIR_WRITER_EXTRA_CNF / PAIR_REPLICA_EXTRA_CNF: lines appended to the [mariadbd] section of
 #      the writer's / replica's my.cnf (later lines win), e.g. PAIR_WRITER_EXTRA_CNF=skip-log-bin to
@@ -32,7 +45,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 die() { echo "pair.sh: $*" >&2; exit 1; }
 
-usage() { die "usage: pair.sh start|stop|status DIR | pair.sh kill|revive DIR writer|replica"; }
+usage() { die "usage: pair.sh start|stop|status DIR | pair.sh kill|revive|halt|pause|resume DIR NAME | pair.sh delay DIR NAME SECONDS"; }
 
 ensure_installed() {
 	if command -v mariadbd >/dev/null 2>&1 && command -v mariadb-install-db >/dev/null 2>&1; then
@@ -181,6 +194,25 @@ sql() { # sql NAME STATEMENTS...: run as root over the socket
 	MYSQL_PWD="${ROOTPW:-}" mariadb --defaults-file="$DIR/$name/my.cnf" --batch ${SQL_COLUMNS:---skip-column-names} -e "$*"
 }
 
+# start_replication NAME POS: point replica NAME at the writer and wait until it has applied POS.
+# One session on the replica: its root password changes to $ROOT_PASSWORD when the writer's
+# ALTER USER replicates, which would break a later login with the install-time empty password.
+start_replication() {
+	local name=$1 pos=$2 r
+	r=$(ROOTPW="" sql "$name" "
+		CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$WPORT,
+			MASTER_USER='$REPL_USER', MASTER_PASSWORD='$REPL_PASSWORD',
+			MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+		START SLAVE;
+		SET GLOBAL read_only=ON;
+		SELECT MASTER_GTID_WAIT('$pos', $TIMEOUT);") || r=err
+	if [ "$r" != 0 ]; then
+		sql "$name" "SHOW SLAVE STATUS\G" >&2 || ROOTPW="" sql "$name" "SHOW SLAVE STATUS\G" >&2 || true
+		tail -n 20 "$DIR/$name.err" >&2 || true
+		die "$name did not reach $pos (got $r)"
+	fi
+}
+
 do_start() {
 	[ -e "$DIR" ] && [ -n "$(ls -A "$DIR" 2>/dev/null)" ] && die "$DIR exists and is not empty"
 	mkdir -p "$DIR"
@@ -194,7 +226,11 @@ do_start() {
 		echo "$SOCKDIR" >"$DIR/sockdir"
 	fi
 
-	local wfixed=0 rfixed=0
+	local wfixed=0 rfixed=0 n=${PAIR_REPLICAS:-1} i
+	case "$n" in '' | *[!0-9]* | 0) die "PAIR_REPLICAS must be a positive number, got '$n'" ;; esac
+	REPLICAS=(replica)
+	for i in $(seq 2 "$n"); do REPLICAS+=("replica$i"); done
+	printf '%s\n' "${REPLICAS[@]}" >"$DIR/replicas"
 	WPORT=${WRITER_PORT:-}
 	RPORT=${READER_PORT:-}
 	[ -n "$WPORT" ] && wfixed=1 || WPORT=$(pick_port)
@@ -204,19 +240,30 @@ do_start() {
 skip-slave-start
 ${PAIR_REPLICA_EXTRA_CNF:-}"
 	write_cnf writer "$WPORT" $WRITER_SERVER_ID "$wextra"
-	write_cnf replica "$RPORT" $READER_SERVER_ID "$rextra"
-	install_db writer &
-	local ipid=$!
-	install_db replica
-	wait "$ipid" || die "mariadb-install-db failed for writer"
+	local ipids=() name
+	for i in "${!REPLICAS[@]}"; do
+		write_cnf "${REPLICAS[$i]}" "$RPORT" $((READER_SERVER_ID + i)) "$rextra"
+		install_db "${REPLICAS[$i]}" &
+		ipids+=($!)
+	done
+	install_db writer
+	for i in "${ipids[@]}"; do wait "$i" || die "mariadb-install-db failed for a replica"; done
 
 	start_with_retry writer WPORT $WRITER_SERVER_ID "$wextra" $wfixed
 	[ "$RPORT" = "$WPORT" ] && RPORT=$(pick_port "$WPORT")
 	start_with_retry replica RPORT $READER_SERVER_ID "$rextra" $rfixed
+	# Ports of the other replicas: picked once the ones before listen, so port_busy sees them.
+	RPORTS=("$RPORT")
+	local port
+	for i in $(seq 1 $((n - 1))); do
+		port=$(pick_port "$WPORT")
+		start_with_retry "${REPLICAS[$i]}" port $((READER_SERVER_ID + i)) "$rextra" 0
+		RPORTS+=("$port")
+	done
 
-	# Users and the database are created on the writer only; they reach the replica by replication.
-	# The bootstrap does not write to the binlog, so the replica starts from an empty position and
-	# replays everything below.
+	# Users and the database are created on the writer only; they reach the replicas by
+	# replication. The bootstrap does not write to the binlog, so each replica starts from an
+	# empty position and replays everything below.
 	sql writer "
 		DROP USER IF EXISTS ''@'localhost', ''@'$(hostname)';
 		CREATE USER '$REPL_USER'@'%' IDENTIFIED BY '$REPL_PASSWORD';
@@ -231,24 +278,12 @@ ${PAIR_REPLICA_EXTRA_CNF:-}"
 	ROOTPW=$ROOT_PASSWORD
 	local pos
 	pos=$(sql writer "SELECT @@gtid_binlog_pos")
+	for name in "${REPLICAS[@]}"; do
+		start_replication "$name" "$pos"
+	done
 
-	# One session on the replica: its root password changes to $ROOT_PASSWORD when the writer's
-	# ALTER USER replicates, which would break a later login with the install-time empty password.
-	local r
-	r=$(ROOTPW="" sql replica "
-		CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$WPORT,
-			MASTER_USER='$REPL_USER', MASTER_PASSWORD='$REPL_PASSWORD',
-			MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
-		START SLAVE;
-		SET GLOBAL read_only=ON;
-		SELECT MASTER_GTID_WAIT('$pos', $TIMEOUT);") || r=err
-	if [ "$r" != 0 ]; then
-		sql replica "SHOW SLAVE STATUS\G" >&2 || ROOTPW="" sql replica "SHOW SLAVE STATUS\G" >&2 || true
-		tail -n 20 "$DIR/replica.err" >&2 || true
-		die "replica did not reach $pos (got $r)"
-	fi
-
-	cat >"$DIR/pair.env" <<EOF
+	{
+		cat <<EOF
 WRITER_ADDR=127.0.0.1:$WPORT
 READER_ADDR=127.0.0.1:$RPORT
 WRITER_SOCKET=$SOCKDIR/writer.sock
@@ -263,6 +298,20 @@ WRITER_SERVER_ID=$WRITER_SERVER_ID
 READER_SERVER_ID=$READER_SERVER_ID
 PAIR_DIR=$DIR
 EOF
+		if [ "$n" -gt 1 ]; then
+			local addrs=() socks=() ids=()
+			for i in "${!REPLICAS[@]}"; do
+				addrs+=("127.0.0.1:${RPORTS[$i]}")
+				socks+=("$SOCKDIR/${REPLICAS[$i]}.sock")
+				ids+=($((READER_SERVER_ID + i)))
+			done
+			local IFS=,
+			echo "READER_ADDRS=${addrs[*]}"
+			echo "READER_SOCKETS=${socks[*]}"
+			echo "READER_SERVER_IDS=${ids[*]}"
+			echo "REPLICA_NAMES=${REPLICAS[*]}"
+		fi
+	} >"$DIR/pair.env"
 	cat "$DIR/pair.env"
 }
 
@@ -287,11 +336,14 @@ stop_server() {
 do_stop() {
 	[ -d "$DIR" ] || return 0
 	DIR=$(cd "$DIR" && pwd)
-	# The replica first, so that it does not log connection errors for the writer going away.
-	stop_server replica &
-	local p=$!
+	# The replicas first, so that they do not log connection errors for the writer going away.
+	local pids=() name p
+	for name in $(replica_names); do
+		stop_server "$name" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || true; done
 	stop_server writer
-	wait "$p" || true
 	if [ -s "$DIR/sockdir" ]; then
 		rm -rf "$(cat "$DIR/sockdir")"
 	fi
@@ -303,12 +355,19 @@ do_status() {
 	ROOTPW=$ROOT_PASSWORD
 	SQL_COLUMNS=--column-names
 	local n
-	for n in writer replica; do
+	for n in writer $(replica_names); do
 		echo "== $n"
 		sql "$n" "SELECT @@server_id, @@read_only, @@gtid_binlog_pos, @@gtid_current_pos, @@gtid_slave_pos" || true
 	done
-	echo "== replica: SHOW SLAVE STATUS"
-	sql replica "SHOW SLAVE STATUS\G" || true
+	for n in $(replica_names); do
+		echo "== $n: SHOW SLAVE STATUS"
+		sql "$n" "SHOW SLAVE STATUS\G" || true
+	done
+}
+
+# replica_names: the replicas of DIR in order (a pair started before DIR/replicas existed has one).
+replica_names() {
+	if [ -s "$DIR/replicas" ]; then cat "$DIR/replicas"; else echo replica; fi
 }
 
 # alive PID: the process exists and is not a zombie (a killed server whose parent is gone may stay
@@ -321,10 +380,17 @@ alive() {
 
 server_name() {
 	case "$1" in
-	writer | replica) ;;
+	writer | replica | replica[0-9]*) ;;
 	*) usage ;;
 	esac
 	[ -f "$DIR/$1/my.cnf" ] || die "$DIR/$1/my.cnf does not exist"
+}
+
+replica_name() {
+	case "$1" in
+	replica | replica[0-9]*) server_name "$1" ;;
+	*) die "$1 is not a replica" ;;
+	esac
 }
 
 do_kill() {
@@ -349,12 +415,30 @@ do_revive() {
 		start_server "$name"
 		wait_up "$name" "$ROOT_PASSWORD" || die "$name: its port is taken"
 	fi
-	if [ "$name" = replica ]; then
-		ROOTPW=$ROOT_PASSWORD sql replica "START SLAVE" >/dev/null
+	if [ "$name" != writer ]; then
+		ROOTPW=$ROOT_PASSWORD sql "$name" "START SLAVE" >/dev/null
 	fi
 }
 
-[ $# -eq 2 ] || [ $# -eq 3 ] || usage
+do_halt() {
+	DIR=$(cd "$DIR" && pwd)
+	server_name "$1"
+	stop_server "$1"
+}
+
+# do_replication NAME STATEMENT: STOP SLAVE / START SLAVE / CHANGE MASTER on replica NAME.
+do_replication() {
+	DIR=$(cd "$DIR" && pwd)
+	replica_name "$1"
+	ROOTPW=$ROOT_PASSWORD sql "$1" "$2" >/dev/null
+}
+
+do_delay() {
+	case "$2" in '' | *[!0-9]*) die "delay: SECONDS must be a whole number, got '$2'" ;; esac
+	do_replication "$1" "STOP SLAVE SQL_THREAD; CHANGE MASTER TO MASTER_DELAY=$2; START SLAVE SQL_THREAD"
+}
+
+[ $# -ge 2 ] && [ $# -le 4 ] || usage
 DIR=$2
 case "$1:$#" in
 start:2) do_start ;;
@@ -362,5 +446,9 @@ stop:2) do_stop ;;
 status:2) do_status ;;
 kill:3) do_kill "$3" ;;
 revive:3) do_revive "$3" ;;
+halt:3) do_halt "$3" ;;
+pause:3) do_replication "$3" "STOP SLAVE" ;;
+resume:3) do_replication "$3" "START SLAVE" ;;
+delay:4) do_delay "$3" "$4" ;;
 *) usage ;;
 esac

@@ -46,9 +46,19 @@ const EnvVar = "FWDPROXY_PAIR_ENV"
 // DefaultWaitTimeout bounds WaitReplicated when its context has no deadline, and CreateDatabase.
 const DefaultWaitTimeout = 30 * time.Second
 
-// Pair is a running writer/replica pair.
+// Replica is one GTID replica of the writer (pair.sh names them replica, replica2, ...).
+type Replica struct {
+	Name     string // pair.sh's NAME for kill, revive, halt, pause, resume
+	Addr     string // host:port on loopback
+	Socket   string
+	ServerID uint32
+}
+
+// Pair is a running writer with one or more replicas (PAIR_REPLICAS); the Reader fields are the
+// first replica's.
 type Pair struct {
-	WriterAddr, ReaderAddr     string // host:port on loopback
+	Replicas                   []Replica // at least one; Replicas[0] is ReaderAddr
+	WriterAddr, ReaderAddr     string    // host:port on loopback
 	WriterSocket, ReaderSocket string
 	User, Password             string // the ALL PRIVILEGES test user (can write to the read_only replica)
 	RootUser, RootPassword     string
@@ -59,8 +69,9 @@ type Pair struct {
 
 	started bool // Get started it, so Stop stops it
 
-	mu                   sync.Mutex
-	rootWriter, rootRead *sql.DB // cached root handles for the helpers below
+	mu         sync.Mutex
+	rootWriter *sql.DB            // cached root handles for the helpers below
+	rootRead   map[string]*sql.DB // by replica address
 }
 
 // Get returns the pair named by $FWDPROXY_PAIR_ENV or, when that is unset, starts a new one with
@@ -79,7 +90,10 @@ func Get() (*Pair, error) {
 // New always starts a private pair with pair.sh in a temporary directory, whatever
 // $FWDPROXY_PAIR_ENV says; Stop stops it. For tests that change the pair's set-up (its
 // replication link, its limits) and so must not share it.
-func New() (*Pair, error) {
+func New() (*Pair, error) { return NewN(1) }
+
+// NewN is New with n replicas (pair.sh with PAIR_REPLICAS=n).
+func NewN(n int) (*Pair, error) {
 	script, err := scriptPath()
 	if err != nil {
 		return nil, err
@@ -91,6 +105,9 @@ func New() (*Pair, error) {
 	dir := filepath.Join(parent, "p")
 	cmd := exec.Command(script, "start", dir)
 	cmd.Stdin = nil
+	if n > 1 {
+		cmd.Env = append(os.Environ(), fmt.Sprintf("PAIR_REPLICAS=%d", n))
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		// Do not leave half-started servers behind.
@@ -162,6 +179,9 @@ func Load(envFile string) (*Pair, error) {
 	if p.Dir == "" {
 		p.Dir = filepath.Dir(envFile)
 	}
+	if err := p.loadReplicas(kv); err != nil {
+		return nil, fmt.Errorf("pair: %s: %w", envFile, err)
+	}
 	for k, dst := range map[string]*uint32{"WRITER_SERVER_ID": &p.WriterServerID, "READER_SERVER_ID": &p.ReaderServerID} {
 		if s := kv[k]; s != "" {
 			n, err := strconv.ParseUint(s, 10, 32)
@@ -174,14 +194,83 @@ func Load(envFile string) (*Pair, error) {
 	return p, nil
 }
 
+// loadReplicas fills Replicas from READER_ADDRS, READER_SOCKETS, READER_SERVER_IDS and
+// REPLICA_NAMES, or, without them (one replica), from the READER_ fields.
+func (p *Pair) loadReplicas(kv map[string]string) error {
+	if kv["READER_ADDRS"] == "" {
+		p.Replicas = []Replica{{Name: "replica", Addr: p.ReaderAddr, Socket: p.ReaderSocket, ServerID: p.ReaderServerID}}
+		return nil
+	}
+	list := func(k string) []string { return strings.Split(kv[k], ",") }
+	addrs, socks, ids, names := list("READER_ADDRS"), list("READER_SOCKETS"), list("READER_SERVER_IDS"), list("REPLICA_NAMES")
+	if len(socks) != len(addrs) || len(ids) != len(addrs) || len(names) != len(addrs) {
+		return fmt.Errorf("READER_ADDRS, READER_SOCKETS, READER_SERVER_IDS and REPLICA_NAMES differ in length")
+	}
+	for i, a := range addrs {
+		id, err := strconv.ParseUint(ids[i], 10, 32)
+		if err != nil {
+			return fmt.Errorf("READER_SERVER_IDS: %w", err)
+		}
+		p.Replicas = append(p.Replicas, Replica{Name: names[i], Addr: a, Socket: socks[i], ServerID: uint32(id)})
+	}
+	if p.Replicas[0].Addr != p.ReaderAddr {
+		return fmt.Errorf("READER_ADDRS starts with %s, READER_ADDR is %s", p.Replicas[0].Addr, p.ReaderAddr)
+	}
+	return nil
+}
+
+// ReaderAddrs is every replica's address, in order.
+func (p *Pair) ReaderAddrs() []string {
+	out := make([]string, len(p.Replicas))
+	for i, r := range p.Replicas {
+		out[i] = r.Addr
+	}
+	return out
+}
+
+// Replica returns the replica named name (pair.sh's NAME).
+func (p *Pair) Replica(name string) (Replica, error) {
+	for _, r := range p.Replicas {
+		if r.Name == name {
+			return r, nil
+		}
+	}
+	return Replica{}, fmt.Errorf("pair: no replica %q", name)
+}
+
+// Script runs `pair.sh VERB DIR ARGS...` on this pair: kill, revive, halt, pause, resume or
+// delay of one server (see pair.sh). Cached root handles to that server are dropped.
+func (p *Pair) Script(verb string, args ...string) error {
+	script, err := scriptPath()
+	if err != nil {
+		return err
+	}
+	out, err := exec.Command(script, append([]string{verb, p.Dir}, args...)...).CombinedOutput()
+	if len(args) > 0 {
+		p.mu.Lock()
+		for _, r := range p.Replicas {
+			if r.Name == args[0] && p.rootRead[r.Addr] != nil {
+				p.rootRead[r.Addr].Close()
+				delete(p.rootRead, r.Addr)
+			}
+		}
+		p.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("pair: pair.sh %s %s %v: %w\n%s", verb, p.Dir, args, err, out)
+	}
+	return nil
+}
+
 // Stop closes the helper connections and, if Get started the pair, stops it and removes its
 // directory. A pair given by $FWDPROXY_PAIR_ENV is left running for its owner (the Makefile).
 func (p *Pair) Stop() error {
 	p.mu.Lock()
-	for _, db := range []*sql.DB{p.rootWriter, p.rootRead} {
-		if db != nil {
-			db.Close()
-		}
+	if p.rootWriter != nil {
+		p.rootWriter.Close()
+	}
+	for _, db := range p.rootRead {
+		db.Close()
 	}
 	p.rootWriter, p.rootRead = nil, nil
 	started := p.started
@@ -206,10 +295,15 @@ func (p *Pair) Stop() error {
 // other replication setting (user, MASTER_USE_GTID=slave_pos) is kept, so the replica resumes
 // from its own GTID position. It returns once both replication threads run again.
 func (p *Pair) SetMaster(host string, port int) error {
+	return p.SetMasterOf(p.Replicas[0], host, port)
+}
+
+// SetMasterOf is SetMaster for replica r.
+func (p *Pair) SetMasterOf(rep Replica, host string, port int) error {
 	if host == "" || strings.ContainsAny(host, "'\\\x00") || port <= 0 || port > 65535 {
 		return fmt.Errorf("pair: bad master address %q:%d", host, port)
 	}
-	_, r, err := p.admin()
+	r, err := p.rootReplica(rep)
 	if err != nil {
 		return err
 	}
@@ -218,7 +312,7 @@ func (p *Pair) SetMaster(host string, port int) error {
 	// One connection: the three statements belong together.
 	c, err := r.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("pair: replica %s: %w", p.ReaderAddr, err)
+		return fmt.Errorf("pair: replica %s: %w", rep.Addr, err)
 	}
 	defer c.Close()
 	for _, q := range []string{
@@ -294,28 +388,57 @@ func (p *Pair) RootDB(addr string) (*sql.DB, error) {
 	return open(DSN(addr, p.RootUser, p.RootPassword, ""))
 }
 
-// admin returns cached root handles to the writer and the replica.
-func (p *Pair) admin() (w, r *sql.DB, err error) {
+// rootWriterDB returns the cached root handle to the writer.
+func (p *Pair) rootWriterDB() (*sql.DB, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.rootWriter == nil {
-		if p.rootWriter, err = p.RootDB(p.WriterAddr); err != nil {
-			return nil, nil, fmt.Errorf("pair: writer %s: %w", p.WriterAddr, err)
+		db, err := p.RootDB(p.WriterAddr)
+		if err != nil {
+			return nil, fmt.Errorf("pair: writer %s: %w", p.WriterAddr, err)
 		}
+		p.rootWriter = db
 	}
-	if p.rootRead == nil {
-		if p.rootRead, err = p.RootDB(p.ReaderAddr); err != nil {
-			return nil, nil, fmt.Errorf("pair: replica %s: %w", p.ReaderAddr, err)
-		}
-	}
-	return p.rootWriter, p.rootRead, nil
+	return p.rootWriter, nil
 }
 
-// WaitReplicated blocks until the replica has applied everything the writer has committed when
+// rootReplica returns the cached root handle to replica r.
+func (p *Pair) rootReplica(r Replica) (*sql.DB, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if db := p.rootRead[r.Addr]; db != nil {
+		return db, nil
+	}
+	db, err := p.RootDB(r.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("pair: replica %s %s: %w", r.Name, r.Addr, err)
+	}
+	if p.rootRead == nil {
+		p.rootRead = map[string]*sql.DB{}
+	}
+	p.rootRead[r.Addr] = db
+	return db, nil
+}
+
+// WaitReplicated blocks until every replica has applied everything the writer has committed when
 // it is called (MASTER_GTID_WAIT of the writer's @@gtid_binlog_pos). Without a deadline in ctx it
-// gives up after DefaultWaitTimeout; it fails at once when the replica's SQL thread has an error.
+// gives up after DefaultWaitTimeout; it fails at once when a replica's SQL thread has an error.
 func (p *Pair) WaitReplicated(ctx context.Context) error {
-	w, r, err := p.admin()
+	for _, r := range p.Replicas {
+		if err := p.WaitReplicaReplicated(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitReplicaReplicated is WaitReplicated for replica rep only.
+func (p *Pair) WaitReplicaReplicated(ctx context.Context, rep Replica) error {
+	w, err := p.rootWriterDB()
+	if err != nil {
+		return err
+	}
+	r, err := p.rootReplica(rep)
 	if err != nil {
 		return err
 	}
@@ -350,7 +473,7 @@ func (p *Pair) WaitReplicated(ctx context.Context) error {
 			return fmt.Errorf("pair: SHOW SLAVE STATUS: %w", err)
 		}
 		if st == nil {
-			return fmt.Errorf("pair: replica %s has no replication configured", p.ReaderAddr)
+			return fmt.Errorf("pair: replica %s has no replication configured", rep.Addr)
 		}
 		why := ""
 		if st["Last_SQL_Errno"] != "0" {
@@ -359,8 +482,8 @@ func (p *Pair) WaitReplicated(ctx context.Context) error {
 			why = "timed out after " + timeout.Round(time.Millisecond).String()
 		}
 		if why != "" {
-			return fmt.Errorf("pair: replica did not reach writer position %s: %s (IO=%s SQL=%s Last_IO_Error=%q Last_SQL_Error=%q)",
-				pos, why, st["Slave_IO_Running"], st["Slave_SQL_Running"], st["Last_IO_Error"], st["Last_SQL_Error"])
+			return fmt.Errorf("pair: replica %s did not reach writer position %s: %s (IO=%s SQL=%s Last_IO_Error=%q Last_SQL_Error=%q)",
+				rep.Name, pos, why, st["Slave_IO_Running"], st["Slave_SQL_Running"], st["Last_IO_Error"], st["Last_SQL_Error"])
 		}
 	}
 }
@@ -394,13 +517,22 @@ func (p *Pair) slaveStatus(ctx context.Context, r *sql.DB) (map[string]string, e
 	return m, rows.Err()
 }
 
-// CheckReplicaClean returns an error unless nothing was ever written on the replica directly (its
-// @@gtid_binlog_pos and @@gtid_current_pos hold no GTID with its own server_id) and replication is
-// healthy (Slave_IO_Running and Slave_SQL_Running Yes, Last_IO_Errno and Last_SQL_Errno 0).
+// CheckReplicaClean returns an error unless, on every replica, nothing was ever written directly
+// (its @@gtid_binlog_pos and @@gtid_current_pos hold no GTID with its own server_id) and
+// replication is healthy (Slave_IO_Running and Slave_SQL_Running Yes, Last_IO_Errno and
+// Last_SQL_Errno 0). A test that stopped or killed a replica revives it first.
 func (p *Pair) CheckReplicaClean() error {
+	var errs []error
+	for _, r := range p.Replicas {
+		errs = append(errs, p.checkClean(r))
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Pair) checkClean(rep Replica) error {
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultWaitTimeout)
 	defer cancel()
-	_, r, err := p.admin()
+	r, err := p.rootReplica(rep)
 	if err != nil {
 		return err
 	}
@@ -411,8 +543,8 @@ func (p *Pair) CheckReplicaClean() error {
 		return fmt.Errorf("pair: replica positions: %w", err)
 	}
 	var problems []string
-	if id != p.ReaderServerID {
-		problems = append(problems, fmt.Sprintf("replica @@server_id=%d, want %d", id, p.ReaderServerID))
+	if id != rep.ServerID {
+		problems = append(problems, fmt.Sprintf("replica @@server_id=%d, want %d", id, rep.ServerID))
 	}
 	if own := ownGTIDs(binlogPos, id); len(own) > 0 {
 		problems = append(problems, fmt.Sprintf("replica wrote its own transactions: gtid_binlog_pos=%s (own: %s)", binlogPos, strings.Join(own, ",")))
@@ -443,7 +575,7 @@ func (p *Pair) CheckReplicaClean() error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("pair: replica %s is not clean: %s", p.ReaderAddr, strings.Join(problems, "; "))
+		return fmt.Errorf("pair: replica %s %s is not clean: %s", rep.Name, rep.Addr, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -486,7 +618,7 @@ func (p *Pair) CreateDatabase(name string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultWaitTimeout)
 	defer cancel()
-	w, _, err := p.admin()
+	w, err := p.rootWriterDB()
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -144,5 +145,61 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load(f); err == nil {
 		t.Error("Load of an incomplete file succeeded")
+	}
+}
+
+func TestLoadReplicas(t *testing.T) {
+	f := t.TempDir() + "/pair.env"
+	env := "WRITER_ADDR=w:1\nREADER_ADDR=r:2\nTEST_USER=u\nROOT_USER=root\n"
+	if err := os.WriteFile(f, []byte(env), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Replica{{Name: "replica", Addr: "r:2", ServerID: 2}}; !reflect.DeepEqual(p.Replicas, want) {
+		t.Errorf("one replica: %+v, want %+v", p.Replicas, want)
+	}
+	env += "READER_ADDRS=r:2,r:3\nREADER_SOCKETS=/a,/b\nREADER_SERVER_IDS=2,3\nREPLICA_NAMES=replica,replica2\n"
+	if err := os.WriteFile(f, []byte(env), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = Load(f); err != nil {
+		t.Fatal(err)
+	}
+	want := []Replica{{"replica", "r:2", "/a", 2}, {"replica2", "r:3", "/b", 3}}
+	if !reflect.DeepEqual(p.Replicas, want) {
+		t.Errorf("two replicas: %+v, want %+v", p.Replicas, want)
+	}
+}
+
+// TestReplicaVerbs runs pair.sh's per-replica verbs on the last replica of a pair with several
+// (PAIR_REPLICAS; skipped with one) and checks that CheckReplicaClean sees each state.
+func TestReplicaVerbs(t *testing.T) {
+	if len(tp.Replicas) < 2 {
+		t.Skip("the pair has one replica (start it with PAIR_REPLICAS=3 for this test)")
+	}
+	last := tp.Replicas[len(tp.Replicas)-1]
+	ctx := context.Background()
+	for _, step := range []struct{ verb, clean string }{
+		{"pause", "Slave_IO_Running"}, {"resume", ""},
+		{"kill", last.Addr}, {"revive", ""},
+		{"halt", last.Addr}, {"revive", ""},
+	} {
+		if err := tp.Script(step.verb, last.Name); err != nil {
+			t.Fatal(err)
+		}
+		err := tp.CheckReplicaClean()
+		if step.clean == "" {
+			if err := tp.WaitReplicated(ctx); err != nil {
+				t.Fatalf("after %s: %v", step.verb, err)
+			}
+			if err := tp.CheckReplicaClean(); err != nil {
+				t.Fatalf("after %s: %v", step.verb, err)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), step.clean) {
+			t.Fatalf("after %s: CheckReplicaClean = %v, want an error naming %s", step.verb, err, step.clean)
+		}
 	}
 }
