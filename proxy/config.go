@@ -10,7 +10,9 @@ import (
 // settings table (settings.go); Validate says what is wrong in one line.
 type Config struct {
 	Listen                  string
-	Writer                  string
+	Writer                  string   // the first writer candidate (a Config built in code may set only this)
+	Writers                 []string // every candidate, --writer repeated; WriterAddrs reads both
+	WriterChangeWait        time.Duration
 	Reader                  string
 	Users                   map[string]string // name -> plaintext password (needed to log in to the backends as the same user)
 	ProxyUser               string            // the user of Users the proxy's own backend connections log in as
@@ -55,13 +57,24 @@ type Config struct {
 	AdminPprof bool // serve /debug/pprof/ on the admin address
 }
 
+// WriterAddrs is every writer candidate: Writers, or Writer alone.
+func (c *Config) WriterAddrs() []string {
+	if len(c.Writers) > 0 {
+		return c.Writers
+	}
+	if c.Writer != "" {
+		return []string{c.Writer}
+	}
+	return nil
+}
+
 // Validate checks what a Config needs: the required settings, each row's
 // range or values (Settings), and the settings that go together.
 func (c *Config) Validate() error {
 	switch {
 	case c.Listen == "":
 		return fmt.Errorf("--listen is required")
-	case c.Writer == "":
+	case len(c.WriterAddrs()) == 0:
 		return fmt.Errorf("--writer is required")
 	case c.Reader == "" && !c.Audit:
 		return fmt.Errorf("--reader is required")

@@ -43,14 +43,19 @@ const (
 	enumKind                 // string, one of allowed in any case or quoted
 	switchKind               // bool: enabled or disabled (also on/off, true/false, 1/0)
 	listKind                 // map[string]string: repeatable NAME:PASSWORD
+	addrListKind             // []string: repeatable HOST:PORT|PATH
 )
 
 // Settings is the table. The order is the order of --help.
 var Settings = []Setting{
 	{Name: "listen", arg: "HOST:PORT", Default: "127.0.0.1:4000", help: "address for MySQL clients",
 		field: func(c *Config) any { return &c.Listen }},
-	{Name: "writer", arg: "HOST:PORT|PATH", help: "writer address HOST:PORT, or a Unix socket path",
-		field: func(c *Config) any { return &c.Writer }},
+	{Name: "writer", arg: "HOST:PORT|PATH", kind: addrListKind,
+		help:  "writer address HOST:PORT, or a Unix socket path; repeat it to name candidates, of which the writer is the one that is writable and not replicating",
+		field: func(c *Config) any { return &c.Writers }},
+	{Name: "writer-change-wait", Default: "10s", kind: durationKind, min: 1, Reload: true,
+		help:  "with several --writer: how long a statement waits for a writer while none qualifies (a switchover or failover)",
+		field: func(c *Config) any { return &c.WriterChangeWait }},
 	{Name: "reader", arg: "HOST:PORT|PATH", help: "reader (GTID replica) address HOST:PORT, or a Unix socket path",
 		field: func(c *Config) any { return &c.Reader }},
 	{Name: "user", kind: listKind, Reload: true,
@@ -124,7 +129,7 @@ func (s Setting) IsBool() bool { return s.kind == boolKind }
 
 // IsList says the setting repeats: every flag adds an item, a YAML sequence
 // or a comma-separated environment variable gives them all.
-func (s Setting) IsList() bool { return s.kind == listKind }
+func (s Setting) IsList() bool { return s.kind == listKind || s.kind == addrListKind }
 
 // Arg names the value in --help: `--writer-idle-timeout N`.
 func (s Setting) Arg() string {
@@ -137,6 +142,8 @@ func (s Setting) Arg() string {
 		return "DURATION"
 	case listKind:
 		return "NAME:PASSWORD"
+	case addrListKind:
+		return s.arg
 	case enumKind:
 		return strings.Join(quoteEmpty(s.allowed), "|")
 	case switchKind:
@@ -200,6 +207,9 @@ func ConfigFrom(v Values, getenv func(string) string) (Config, error) {
 	if err := loadTLS(&c, v); err != nil {
 		return c, err
 	}
+	if len(c.Writers) > 0 {
+		c.Writer = c.Writers[0]
+	}
 	return c, c.Validate()
 }
 
@@ -245,8 +255,17 @@ func setting(name string) Setting {
 // parse reads a setting's texts (the last one, but for a list) as its kind's
 // Go type. Ranges are Validate's, so that a Config built in code gets them too.
 func (s Setting) parse(texts []string, getenv func(string) string) (any, error) {
-	if s.kind == listKind {
+	switch s.kind {
+	case listKind:
 		return parseUsers(s.Name, texts, getenv)
+	case addrListKind:
+		var out []string
+		for _, t := range texts {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+		return out, nil
 	}
 	t := texts[len(texts)-1]
 	switch s.kind {
