@@ -27,6 +27,7 @@ func (s *session) writerFailed(err error) *sqlError {
 		s.srv.Metrics.WriterErrorRPCTimeout()
 		s.srv.killQuery(s) // best effort: stop it on the writer too
 	}
+	s.writerBroke()
 	s.writerLost()
 	if s.state.Terminated {
 		return s.takeTerminated()
@@ -56,7 +57,7 @@ func (s *session) prepareWriter(st *sqlclass.Statement) *sqlError {
 	// The writer may have closed the connection since its last use (restart,
 	// wait_timeout): find out before sending into it, so a statement outside
 	// a transaction goes to a fresh connection instead of failing.
-	if s.writer != nil && !s.writer.alive() {
+	if s.writer != nil && (!s.writer.alive() || s.writerMovedAway()) {
 		s.writerLost()
 		if s.state.Terminated {
 			return s.takeTerminated()
@@ -111,8 +112,8 @@ func (s *session) openWriter() *sqlError {
 		s.srv.Metrics.ReplicaSessionOpened()
 		s.srv.Metrics.WriterSessionOpened()
 	}
-	w, err := dialBackend(context.Background(), "writer", dialParams{
-		addr: s.srv.conf().Writer, user: s.user, password: s.password, db: s.state.DB,
+	w, err := s.dialWriter(dialParams{
+		user: s.user, password: s.password, db: s.state.DB,
 		caps: s.clientCaps, sessionTrack: true, collation: s.collation,
 		tls: s.srv.conf().BackendTLS,
 	})
