@@ -19,8 +19,9 @@ type Config struct {
 	Admin                   string
 	Forwarding              bool
 	DefaultConsistency      string
-	WriterIdleTimeout       int // seconds
-	WriterMaxConnectionsPct int // percent of the writer's max_connections
+	WriterIdleTimeout       int  // seconds
+	WriterMaxConnectionsPct int  // percent of the writer's max_connections
+	SharedWriterLimits      bool // count the cap on the writer (named locks), across instances
 	ReadWaitTimeout         time.Duration
 	ReadWaitTimeoutAction   string // "error" or "writer"
 	MaxPacket               int    // largest client command accepted, bytes

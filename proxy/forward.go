@@ -99,10 +99,7 @@ func (s *session) openWriter() *sqlError {
 		for {
 			n := s.srv.writerSessions.Load()
 			if n >= s.srv.writerLimit.Load() {
-				s.srv.Metrics.ReplicaErrorSessionLimit()
-				s.srv.Metrics.WriterErrorSessionLimit()
-				s.srv.Metrics.Rejected(1040)
-				return errSessionLimit()
+				return s.sessionLimit()
 			}
 			if s.srv.writerSessions.CompareAndSwap(n, n+1) {
 				break
@@ -135,6 +132,10 @@ func (s *session) openWriter() *sqlError {
 		if e := s.writerExec(q); e != nil {
 			return e
 		}
+	}
+	if e := s.takeSlot(); e != nil {
+		s.dropWriter()
+		return e
 	}
 	return nil
 }

@@ -70,10 +70,16 @@ func (s *session) dialWriter(p dialParams) (*backend, error) {
 		p.addr = addr
 		b, err := dialBackend(context.Background(), "writer", p)
 		if err == nil {
-			s.writerTo = addr
-			return b, nil
+			if err = checkWritable(b); err == nil {
+				s.writerTo = addr
+				return b, nil
+			}
+			b.close()
 		}
-		if _, isSQL := asSQLError(err); isSQL || try > 0 || !movedSignal(err) {
+		if _, isSQL := asSQLError(err); err != errDemoted && (isSQL || try > 0 || !movedSignal(err)) {
+			return nil, err
+		}
+		if try > 0 {
 			return nil, err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().WriterChangeWait)
@@ -85,7 +91,25 @@ func (s *session) dialWriter(p dialParams) (*backend, error) {
 	}
 }
 
-var errNoWriter = errors.New("no writer candidate qualifies")
+var (
+	errNoWriter = errors.New("no writer candidate qualifies")
+	errDemoted  = errors.New("the writer turned read_only")
+)
+
+// checkWritable refuses a writer connection to a server that turned
+// read_only since the watch last asked. A user whose privileges pass
+// read_only (READ ONLY ADMIN, SUPER) would otherwise write to a demoted
+// writer, and those writes would be lost with it.
+func checkWritable(b *backend) error {
+	res, err := b.exec("SELECT @@GLOBAL.read_only")
+	if err != nil {
+		return err
+	}
+	if v, _ := res.value(); v.s != "0" {
+		return errDemoted
+	}
+	return nil
+}
 
 // movedSignal: a connection failure that says the server is not there
 // (refused, reset, unreachable), as a writer that moved leaves it.

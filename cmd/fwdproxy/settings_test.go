@@ -16,7 +16,7 @@ import (
 var sample = map[string]string{
 	"listen": "127.0.0.1:5000", "writer": "w:2", "reader": "r:2", "user": "other:pw", "proxy-user": "app",
 	"admin": "127.0.0.1:4444", "forwarding": "disabled", "default-consistency": "GLOBAL", "writer-idle-timeout": "30",
-	"writer-max-connections-pct": "20", "read-wait-timeout": "250ms", "read-wait-timeout-action": "writer", "writer-change-wait": "3s",
+	"writer-max-connections-pct": "20", "read-wait-timeout": "250ms", "read-wait-timeout-action": "writer", "writer-change-wait": "3s", "shared-writer-limits": "true",
 	"aurora-read-write-quirk": "true", "audit": "true", "push-tracking": "true", "forward-timeout": "30s",
 	"auth-method": "caching_sha2_password", "tls-cert": "c.pem", "tls-key": "k.pem", "require-tls": "true",
 	"backend-tls": "skip-verify", "backend-ca": "ca.pem", "log-level": "debug", "log-format": "json",
