@@ -161,6 +161,9 @@ type Status struct {
 	PushTracking string `json:"push_tracking"`
 	// Readers: each of several --reader (absent with one).
 	Readers []ReaderStatus `json:"readers,omitempty"`
+	// Writers: with several --writer candidates, who is the writer, what
+	// each candidate said, and the changes seen.
+	Writers *WriterStatus `json:"writers,omitempty"`
 }
 
 func (s *Server) Status() Status {
@@ -168,10 +171,15 @@ func (s *Server) Status() Status {
 	n := len(s.sessions)
 	s.mu.Unlock()
 	st := s.ForwardingStatus()
+	var ws *WriterStatus
+	if s.watch != nil {
+		ws = s.watch.status()
+	}
 	return Status{
+		Writers:                     ws,
 		GlobalWriteForwardingStatus: st,
 		Flavor:                      s.flavor.Name(),
-		Writer:                      s.conf().Writer,
+		Writer:                      s.writerAddr(),
 		Reader:                      s.conf().Reader,
 		ReaderVersion:               s.version,
 		DefaultConsistency:          s.conf().DefaultConsistency,
@@ -196,7 +204,10 @@ func (s *Server) AuditSummary() []AuditEntry {
 
 // Ready reports whether both backends accept connections.
 func (s *Server) Ready() error {
-	for _, a := range []string{s.conf().Writer, s.conf().Reader} {
+	for _, a := range []string{s.writerAddr(), s.conf().Reader} {
+		if a == "" {
+			return errNoWriter
+		}
 		c, err := dialAddr(a, 2*time.Second)
 		if err != nil {
 			return err

@@ -10,7 +10,9 @@ import (
 // settings table (settings.go); Validate says what is wrong in one line.
 type Config struct {
 	Listen                  string
-	Writer                  string
+	Writer                  string   // the first writer candidate (a Config built in code may set only this)
+	Writers                 []string // every candidate, --writer repeated; WriterAddrs reads both
+	WriterChangeWait        time.Duration
 	Reader                  string            // the first reader (a Config built in code may set only this)
 	Readers                 []string          // every reader, --reader repeated; ReaderAddrs reads both
 	MaxReaderLag            int               // milliseconds; 0: no bound
@@ -20,8 +22,9 @@ type Config struct {
 	Admin                   string
 	Forwarding              bool
 	DefaultConsistency      string
-	WriterIdleTimeout       int // seconds
-	WriterMaxConnectionsPct int // percent of the writer's max_connections
+	WriterIdleTimeout       int  // seconds
+	WriterMaxConnectionsPct int  // percent of the writer's max_connections
+	SharedWriterLimits      bool // count the cap on the writer (named locks), across instances
 	ReadWaitTimeout         time.Duration
 	ReadWaitTimeoutAction   string // "error" or "writer"
 	MaxPacket               int    // largest client command accepted, bytes
@@ -69,13 +72,24 @@ func (c *Config) ReaderAddrs() []string {
 	return nil
 }
 
+// WriterAddrs is every writer candidate: Writers, or Writer alone.
+func (c *Config) WriterAddrs() []string {
+	if len(c.Writers) > 0 {
+		return c.Writers
+	}
+	if c.Writer != "" {
+		return []string{c.Writer}
+	}
+	return nil
+}
+
 // Validate checks what a Config needs: the required settings, each row's
 // range or values (Settings), and the settings that go together.
 func (c *Config) Validate() error {
 	switch {
 	case c.Listen == "":
 		return fmt.Errorf("--listen is required")
-	case c.Writer == "":
+	case len(c.WriterAddrs()) == 0:
 		return fmt.Errorf("--writer is required")
 	case len(c.ReaderAddrs()) == 0 && !c.Audit:
 		return fmt.Errorf("--reader is required")

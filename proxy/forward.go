@@ -27,6 +27,7 @@ func (s *session) writerFailed(err error) *sqlError {
 		s.srv.Metrics.WriterErrorRPCTimeout()
 		s.srv.killQuery(s) // best effort: stop it on the writer too
 	}
+	s.writerBroke()
 	s.writerLost()
 	if s.state.Terminated {
 		return s.takeTerminated()
@@ -56,7 +57,7 @@ func (s *session) prepareWriter(st *sqlclass.Statement) *sqlError {
 	// The writer may have closed the connection since its last use (restart,
 	// wait_timeout): find out before sending into it, so a statement outside
 	// a transaction goes to a fresh connection instead of failing.
-	if s.writer != nil && !s.writer.alive() {
+	if s.writer != nil && (!s.writer.alive() || s.writerMovedAway()) {
 		s.writerLost()
 		if s.state.Terminated {
 			return s.takeTerminated()
@@ -98,10 +99,7 @@ func (s *session) openWriter() *sqlError {
 		for {
 			n := s.srv.writerSessions.Load()
 			if n >= s.srv.writerLimit.Load() {
-				s.srv.Metrics.ReplicaErrorSessionLimit()
-				s.srv.Metrics.WriterErrorSessionLimit()
-				s.srv.Metrics.Rejected(1040)
-				return errSessionLimit()
+				return s.sessionLimit()
 			}
 			if s.srv.writerSessions.CompareAndSwap(n, n+1) {
 				break
@@ -111,8 +109,8 @@ func (s *session) openWriter() *sqlError {
 		s.srv.Metrics.ReplicaSessionOpened()
 		s.srv.Metrics.WriterSessionOpened()
 	}
-	w, err := dialBackend(context.Background(), "writer", dialParams{
-		addr: s.srv.conf().Writer, user: s.user, password: s.password, db: s.state.DB,
+	w, err := s.dialWriter(dialParams{
+		user: s.user, password: s.password, db: s.state.DB,
 		caps: s.clientCaps, sessionTrack: true, collation: s.collation,
 		tls: s.srv.conf().BackendTLS,
 	})
@@ -134,6 +132,10 @@ func (s *session) openWriter() *sqlError {
 		if e := s.writerExec(q); e != nil {
 			return e
 		}
+	}
+	if e := s.takeSlot(); e != nil {
+		s.dropWriter()
+		return e
 	}
 	return nil
 }

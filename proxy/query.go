@@ -306,6 +306,7 @@ func (s *session) restoreGuard() error {
 // needed, brings the session's state there, opens the transaction when the
 // client is in one, relays the result and records the committed GTID.
 func (s *session) forward(x *job) (bool, error) {
+	began := !s.state.TxWriter // a transaction that starts on the writer with x
 	if e := s.prepareWriter(&x.st); e != nil {
 		return s.fail(e, x.more)
 	}
@@ -326,7 +327,13 @@ func (s *session) forward(x *job) (bool, error) {
 		}
 		return s.fail(s.writerFailed(err), x.more)
 	}
+	if res.refused {
+		return s.forwardRefused(x, res.err, began)
+	}
 	s.afterForward(&res, &x.st, time.Since(start))
+	if res.err == nil {
+		s.forwardedOK()
+	}
 	return res.err != nil, nil
 }
 

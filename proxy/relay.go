@@ -9,6 +9,7 @@ type relayResult struct {
 	ok        okPacket  // the last OK packet (affected rows, insert id, GTID data)
 	err       *sqlError // the backend's ERR, already relayed to the client
 	resultSet bool      // the response carried rows (a write's … RETURNING among them)
+	refused   bool      // err is the writer's 1290 of a demoted writer, not relayed (refusedByWriter)
 }
 
 // relay copies one command's response from b to the client (wire.Relay
@@ -18,7 +19,7 @@ type relayResult struct {
 // not ask for is stripped, and the backend's status is noted.
 func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err error) {
 	r := wire.NewRelay(b.conn, s.client, cmd, b.caps&capSessionTrack != 0)
-	for {
+	for first := true; ; first = false {
 		part, err := r.Next()
 		if err != nil {
 			return res, err
@@ -41,6 +42,10 @@ func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err e
 		case wire.PartErr:
 			// An ERR ends a batch: it carries no MORE_RESULTS flag.
 			res.err = parseErr(r.Packet)
+			if first && s.refusedByWriter(b, res.err) {
+				res.refused = true
+				return res, nil
+			}
 			return res, s.writePacket(r.Packet)
 		case wire.PartColumnsEnd:
 			res.resultSet = true

@@ -56,6 +56,8 @@ type Server struct {
 	writerPos *consistency.WriterPosition // coalesced GLOBAL look-ups
 	posMu     sync.Mutex                  // guards posConn
 	posConn   *backend                    // the proxy's own writer connection for look-ups
+	posAddr   string                      // the server posConn is on
+	watch     *writerWatch                // which --writer candidate is the writer; nil with one
 
 	writerLimit    atomic.Int64 // sessions that may hold a writer connection
 	writerSessions atomic.Int64
@@ -97,6 +99,9 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	s.version = "8.0.36-fwdproxy"
 	s.flavor = consistency.MariaDB
 	s.greetStatus, s.greetCollation = statusAutocommit, mysql.DEFAULT_COLLATION_ID
+	if addrs := cfg.WriterAddrs(); len(addrs) > 1 && !cfg.Audit {
+		s.watch = newWriterWatch(s, addrs)
+	}
 	if err = s.probe(); err != nil {
 		// The proxy still starts: sessions get a clear error until the
 		// backends answer.
@@ -162,7 +167,11 @@ func (s *Server) probe() error {
 }
 
 func (s *Server) refreshWriterLimit(user, pass string) error {
-	w, err := dialBackend(context.Background(), "writer", dialParams{addr: s.conf().Writer, user: user, password: pass, tls: s.conf().BackendTLS})
+	addr := s.writerAddr()
+	if addr == "" {
+		return errNoWriter // the cap stays as it was until there is a writer
+	}
+	w, err := dialBackend(context.Background(), "writer", dialParams{addr: addr, user: user, password: pass, tls: s.conf().BackendTLS})
 	if err != nil {
 		s.writerLimit.Store(int64(151 * s.conf().WriterMaxConnectionsPct / 100))
 		return err
@@ -187,13 +196,21 @@ func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, erro
 	s.posMu.Lock()
 	defer s.posMu.Unlock()
 	s.Metrics.GlobalPositionLookup()
+	addr := s.writerAddr()
+	if s.posConn != nil && s.posAddr != addr { // the writer moved
+		s.posConn.close()
+		s.posConn = nil
+	}
 	if s.posConn == nil {
+		if addr == "" {
+			return nil, errNoWriter
+		}
 		user, pass := s.proxyUser()
-		c, err := dialBackend(ctx, "writer", dialParams{addr: s.conf().Writer, user: user, password: pass, tls: s.conf().BackendTLS})
+		c, err := dialBackend(ctx, "writer", dialParams{addr: addr, user: user, password: pass, tls: s.conf().BackendTLS})
 		if err != nil {
 			return nil, err
 		}
-		s.posConn = c
+		s.posConn, s.posAddr = c, addr
 	}
 	res, err := s.posConn.exec(s.flavor.WriterPositionSQL())
 	if err != nil {
@@ -381,7 +398,7 @@ func (s *Server) killQuery(ss *session) {
 	for _, k := range []struct {
 		addr string
 		id   uint32
-	}{{s.conf().Reader, ss.readerThread.Load()}, {s.conf().Writer, ss.writerThread.Load()}} {
+	}{{s.conf().Reader, ss.readerThread.Load()}, {ss.writerTo, ss.writerThread.Load()}} {
 		if k.id == 0 {
 			continue
 		}
@@ -398,6 +415,9 @@ func (s *Server) killQuery(ss *session) {
 func (s *Server) Close() {
 	s.closed.Store(true)
 	s.track.close()
+	if s.watch != nil {
+		s.watch.close()
+	}
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()

@@ -36,6 +36,8 @@ type session struct {
 	writerVars []string // SET assignments made by the client, replayed on a new writer
 	writerSent int      // how many of writerVars the current writer has applied
 	writerGen  uint64   // counts writer connections, so prepared ids can tell stale ones
+	writerTo   string   // the server the writer connection is on
+	resending  bool     // a statement the old writer refused goes to the new one
 
 	// state is the session's transaction and routing state: the current
 	// database, temporary tables, the transaction and who holds it, where

@@ -50,8 +50,12 @@ const (
 var Settings = []Setting{
 	{Name: "listen", arg: "HOST:PORT", Default: "127.0.0.1:4000", help: "address for MySQL clients",
 		field: func(c *Config) any { return &c.Listen }},
-	{Name: "writer", arg: "HOST:PORT|PATH", help: "writer address HOST:PORT, or a Unix socket path",
-		field: func(c *Config) any { return &c.Writer }},
+	{Name: "writer", arg: "HOST:PORT|PATH", kind: addrListKind,
+		help:  "writer address HOST:PORT, or a Unix socket path; repeat it to name candidates, of which the writer is the one that is writable and not replicating",
+		field: func(c *Config) any { return &c.Writers }},
+	{Name: "writer-change-wait", Default: "10s", kind: durationKind, min: 1, Reload: true,
+		help:  "with several --writer: how long a statement waits for a writer while none qualifies (a switchover or failover)",
+		field: func(c *Config) any { return &c.WriterChangeWait }},
 	{Name: "reader", arg: "HOST:PORT|PATH", kind: addrListKind,
 		help:  "reader (GTID replica of the writer) address HOST:PORT, or a Unix socket path; repeat it for a reader endpoint of several",
 		field: func(c *Config) any { return &c.Readers }},
@@ -90,6 +94,9 @@ var Settings = []Setting{
 	{Name: "writer-max-connections-pct", Default: "10", kind: intKind, min: 0, max: 90, Reload: true,
 		help:  "percent of the writer's max_connections sessions may hold",
 		field: func(c *Config) any { return &c.WriterMaxConnectionsPct }},
+	{Name: "shared-writer-limits", Default: "false", kind: boolKind, Reload: true,
+		help:  "several proxy instances in front of one writer: count --writer-max-connections-pct on the writer itself (a named lock a writer connection), so all of them together stay within it",
+		field: func(c *Config) any { return &c.SharedWriterLimits }},
 	{Name: "read-wait-timeout", Default: "10s", kind: durationKind, min: 1, Reload: true,
 		help:  "longest consistency wait before a read (e.g. 500ms, 10s)",
 		field: func(c *Config) any { return &c.ReadWaitTimeout }},
@@ -212,6 +219,9 @@ func ConfigFrom(v Values, getenv func(string) string) (Config, error) {
 	}
 	if len(c.Readers) > 0 {
 		c.Reader = c.Readers[0]
+	}
+	if len(c.Writers) > 0 {
+		c.Writer = c.Writers[0]
 	}
 	return c, c.Validate()
 }

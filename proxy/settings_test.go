@@ -18,7 +18,7 @@ var changed = map[string]string{
 	"listen": "127.0.0.1:5000", "writer": "127.0.0.1:2", "reader": "127.0.0.1:3", "user": "other:pw",
 	"proxy-user": "other", "admin": "", "forwarding": "disabled", "default-consistency": "session",
 	"writer-idle-timeout": "30", "writer-max-connections-pct": "20", "read-wait-timeout": "250ms",
-	"read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error", "aurora-read-write-quirk": "true", "audit": "true",
+	"read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error", "writer-change-wait": "3s", "shared-writer-limits": "true", "aurora-read-write-quirk": "true", "audit": "true",
 	"push-tracking": "true", "forward-timeout": "30s", "auth-method": "caching_sha2_password", "require-tls": "true",
 	"admin-token": "tok", "admin-pprof": "true",
 }
@@ -225,5 +225,21 @@ func TestSecretFiles(t *testing.T) {
 	got := SecretFiles(Values{"user": {"a:b", "c:file:/p/c", "d:env:D"}, "user-file": {"/p/u"}, "admin-token-file": {"/p/t"}, "tls-key": {"/p/k"}})
 	if want := []string{"/p/u", "/p/t", "/p/k", "/p/c"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("SecretFiles: %v, want %v", got, want)
+	}
+}
+
+// --writer repeats: every candidate is kept, Writer is the first.
+func TestWriterCandidates(t *testing.T) {
+	v := base()
+	v["writer"] = []string{"127.0.0.1:2", " 127.0.0.1:5 "}
+	c, err := ConfigFrom(v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Writer != "127.0.0.1:2" || !reflect.DeepEqual(c.WriterAddrs(), []string{"127.0.0.1:2", "127.0.0.1:5"}) {
+		t.Errorf("Writer %q, WriterAddrs %v", c.Writer, c.WriterAddrs())
+	}
+	if got := (&Config{Writer: "w:1"}).WriterAddrs(); !reflect.DeepEqual(got, []string{"w:1"}) {
+		t.Errorf("a Config built in code: WriterAddrs %v", got)
 	}
 }

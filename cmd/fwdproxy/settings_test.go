@@ -17,6 +17,7 @@ var sample = map[string]string{
 	"listen": "127.0.0.1:5000", "writer": "w:2", "reader": "r:2", "user": "other:pw", "proxy-user": "app",
 	"admin": "127.0.0.1:4444", "forwarding": "disabled", "default-consistency": "GLOBAL", "writer-idle-timeout": "30",
 	"writer-max-connections-pct": "20", "read-wait-timeout": "250ms", "read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error",
+	"writer-change-wait": "3s", "shared-writer-limits": "true",
 	"aurora-read-write-quirk": "true", "audit": "true", "push-tracking": "true", "forward-timeout": "30s",
 	"auth-method": "caching_sha2_password", "tls-cert": "c.pem", "tls-key": "k.pem", "require-tls": "true",
 	"backend-tls": "skip-verify", "backend-ca": "ca.pem", "log-level": "debug", "log-format": "json",
@@ -121,7 +122,7 @@ func TestConfigFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct{ yaml, want string }{
 		{"writer: w:1\nno-such: 1\n", `line 2: unknown setting "no-such"`},
-		{"writer: [a, b]\n", "line 1: writer takes one value"},
+		{"listen: [a, b]\n", "line 1: listen takes one value"},
 		{"- writer\n", "want NAME: VALUE lines"},
 		{"writer: [unclosed\n", "--config"},
 	} {

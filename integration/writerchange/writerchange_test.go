@@ -1,0 +1,427 @@
+// Package writerchange tests writer changes through fwdproxy against real servers: a planned
+// switchover under a mixed load through two proxy instances, and back. It needs a pair with two
+// replicas (PAIR_REPLICAS=2): one is promoted, the other keeps serving reads.
+package writerchange
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/proxy"
+	"github.com/fwdproxy/fwdproxy/sandbox"
+)
+
+var p *pair.Pair
+
+func TestMain(m *testing.M) {
+	var err error
+	if p, err = pair.Get(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := p.CheckReplicaClean(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	p.Stop()
+	os.Exit(code)
+}
+
+func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string) {
+	t.Helper()
+	cfg := proxy.Defaults()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Writers = []string{p.WriterAddr, p.Replicas[0].Addr, p.Replicas[1].Addr}
+	cfg.Writer = cfg.Writers[0]
+	cfg.Reader = p.Replicas[1].Addr
+	cfg.Users = map[string]string{p.User: p.Password}
+	cfg.ProxyUser = p.User
+	cfg.Admin = ""
+	cfg.WriterChangeWait = 30 * time.Second
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := proxy.NewServer(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Close)
+	return srv, ln.Addr().String()
+}
+
+func open(t *testing.T, addr, db string) *sql.DB {
+	t.Helper()
+	d, err := sql.Open("mysql", pair.DSN(addr, p.User, p.Password, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func member(t *testing.T, addr string) sandbox.Member {
+	t.Helper()
+	db, err := p.RootDB(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	host, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return sandbox.Member{DB: db, Host: host, Port: n}
+}
+
+// outcome is what one client statement got.
+type outcome struct {
+	kind string // ok, terminated, unreachable, unknown, duplicate, readonly, other
+	msg  string
+}
+
+func classify(err error) outcome {
+	if err == nil {
+		return outcome{kind: "ok"}
+	}
+	msg := err.Error()
+	var me *mysql.MySQLError
+	if ok := asMySQL(err, &me); ok {
+		switch {
+		case me.Number == 1062:
+			return outcome{"duplicate", msg}
+		case me.Number == 1290:
+			return outcome{"readonly", msg}
+		case strings.Contains(me.Message, "Forwarded connection on Writer terminated"):
+			return outcome{"terminated", msg}
+		case strings.Contains(me.Message, "Failed to send write forwarding request"):
+			return outcome{"unreachable", msg}
+		case strings.Contains(me.Message, "outcome is unknown"):
+			return outcome{"unknown", msg}
+		}
+	}
+	return outcome{"other", msg}
+}
+
+func asMySQL(err error, me **mysql.MySQLError) bool {
+	e, ok := err.(*mysql.MySQLError)
+	if ok {
+		*me = e
+	}
+	return ok
+}
+
+// client runs autocommit inserts and two-insert transactions with SESSION reads of its own rows,
+// one statement at a time, and records what each got. Every insert has its own (client, seq):
+// a write that ran twice would fail its second time with 1062.
+type client struct {
+	id       int
+	acked    []int // seqs whose insert (or transaction) was acknowledged
+	counts   map[string]int
+	txErrs   map[string]int // errors inside an open transaction, by kind
+	stale    int            // SESSION reads that missed an acknowledged write of the client
+	firstOK  map[time.Time]bool
+	lastOKAt []time.Time // times of acknowledged writes
+}
+
+func (c *client) run(ctx context.Context, t *testing.T, db *sql.DB) {
+	c.counts, c.txErrs = map[string]int{}, map[string]int{}
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close()
+	bg := context.Background()
+	if _, err := conn.ExecContext(bg, "SET aurora_replica_read_consistency = 'SESSION'"); err != nil {
+		t.Error(err)
+		return
+	}
+	seq := 0
+	for i := 0; ctx.Err() == nil; i++ {
+		seq++
+		if i%3 == 2 { // a transaction of two inserts
+			a, b := seq, seq+1
+			seq++
+			o := classify(func() error {
+				if _, err := conn.ExecContext(bg, "BEGIN"); err != nil {
+					return err
+				}
+				for _, s := range []int{a, b} {
+					if _, err := conn.ExecContext(bg, "INSERT INTO t (client, seq) VALUES (?, ?)", c.id, s); err != nil {
+						c.txErrs[classify(err).kind]++
+						_, _ = conn.ExecContext(bg, "ROLLBACK")
+						return err
+					}
+				}
+				_, err := conn.ExecContext(bg, "COMMIT")
+				if err != nil {
+					c.txErrs[classify(err).kind]++
+				}
+				return err
+			}())
+			c.counts["tx_"+o.kind]++
+			if o.kind == "ok" {
+				c.acked = append(c.acked, a, b)
+				c.lastOKAt = append(c.lastOKAt, time.Now())
+			} else if o.kind == "other" {
+				t.Logf("client %d transaction: %s", c.id, o.msg)
+			}
+		} else {
+			_, err := conn.ExecContext(bg, "INSERT INTO t (client, seq) VALUES (?, ?)", c.id, seq)
+			o := classify(err)
+			c.counts[o.kind]++
+			if o.kind == "ok" {
+				c.acked = append(c.acked, seq)
+				c.lastOKAt = append(c.lastOKAt, time.Now())
+			} else if o.kind == "other" {
+				t.Logf("client %d insert: %s", c.id, o.msg)
+			}
+		}
+		var n int
+		err := conn.QueryRowContext(bg, "SELECT COUNT(*) FROM t WHERE client = ?", c.id).Scan(&n)
+		if o := classify(err); o.kind != "ok" {
+			c.counts["read_"+o.kind]++
+			if c.counts["read_"+o.kind] == 1 {
+				t.Logf("client %d read: %s", c.id, o.msg)
+			}
+			continue
+		}
+		if n < len(c.acked) {
+			c.stale++
+		}
+	}
+}
+
+func TestSwitchoverUnderLoad(t *testing.T) {
+	if len(p.Replicas) < 2 {
+		t.Skip("needs a pair with two replicas (PAIR_REPLICAS=2): one is promoted, the other keeps serving reads")
+	}
+	if err := p.CreateDatabase("wchange"); err != nil {
+		t.Fatal(err)
+	}
+	w := open(t, p.WriterAddr, "wchange")
+	if _, err := w.Exec("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, client INT, seq INT, UNIQUE KEY (client, seq))"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitReplicated(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srvA, addrA := startProxy(t, nil)
+	srvB, addrB := startProxy(t, nil)
+	dbs := []*sql.DB{open(t, addrA, "wchange"), open(t, addrB, "wchange")}
+
+	orig, promoted, other := member(t, p.WriterAddr), member(t, p.Replicas[0].Addr), member(t, p.Replicas[1].Addr)
+	change := sandbox.Change{Writer: orig, Target: promoted, Others: []sandbox.Member{other},
+		ReplUser: p.ReplUser, ReplPass: p.ReplPassword}
+	back := sandbox.Change{Writer: promoted, Target: orig, Others: []sandbox.Member{other},
+		ReplUser: p.ReplUser, ReplPass: p.ReplPassword}
+
+	for round, ch := range []struct {
+		name   string
+		change sandbox.Change
+		to     string
+	}{{"switchover", change, p.Replicas[0].Addr}, {"switchback", back, p.WriterAddr}} {
+		ctx, stop := context.WithCancel(context.Background())
+		clients := make([]*client, 8)
+		var wg sync.WaitGroup
+		for i := range clients {
+			clients[i] = &client{id: round*100 + i}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				clients[i].run(ctx, t, dbs[i%2])
+			}()
+		}
+		time.Sleep(time.Second)
+		started := time.Now()
+		if err := sandbox.Switchover(context.Background(), ch.change); err != nil {
+			stop()
+			wg.Wait()
+			t.Fatalf("%s: %v", ch.name, err)
+		}
+		done := time.Now()
+		time.Sleep(2 * time.Second)
+		stop()
+		wg.Wait()
+
+		// Every acknowledged write is on the new writer, once.
+		nw := open(t, ch.to, "wchange")
+		total := map[string]int{}
+		tx := map[string]int{}
+		stale := 0
+		var firstAfter time.Time
+		for _, c := range clients {
+			for k, v := range c.counts {
+				total[k] += v
+			}
+			for k, v := range c.txErrs {
+				tx[k] += v
+			}
+			stale += c.stale
+			for _, at := range c.lastOKAt {
+				if at.After(started) && (firstAfter.IsZero() || at.Before(firstAfter)) {
+					firstAfter = at
+				}
+			}
+			rows := map[int]int{}
+			r, err := nw.Query("SELECT seq, COUNT(*) FROM t WHERE client = ? GROUP BY seq", c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for r.Next() {
+				var s, n int
+				_ = r.Scan(&s, &n)
+				rows[s] = n
+			}
+			r.Close()
+			for _, s := range c.acked {
+				if rows[s] != 1 {
+					t.Errorf("%s: client %d seq %d acknowledged, %d rows on the new writer", ch.name, c.id, s, rows[s])
+				}
+			}
+		}
+		t.Logf("%s took %s; statements by outcome %v; errors inside transactions %v", ch.name, done.Sub(started).Round(time.Millisecond), total, tx)
+		if !firstAfter.IsZero() {
+			t.Logf("%s: first acknowledged write %s after the switchover began", ch.name, firstAfter.Sub(started).Round(time.Millisecond))
+		}
+		for _, s := range []*proxy.Server{srvA, srvB} {
+			st := s.Status()
+			if st.Writer != ch.to {
+				t.Errorf("%s: the proxy's writer is %q, want %q", ch.name, st.Writer, ch.to)
+			}
+			if ws := st.Writers; ws != nil && len(ws.Changes) > 0 {
+				last := ws.Changes[len(ws.Changes)-1]
+				if last.FirstWrite != nil {
+					t.Logf("%s: instance saw the writer lost at +%s, found at +%s, first forwarded write at +%s", ch.name,
+						last.Lost.Sub(started).Round(time.Millisecond), last.At.Sub(started).Round(time.Millisecond),
+						last.FirstWrite.Sub(started).Round(time.Millisecond))
+				}
+			}
+		}
+		for _, k := range []string{"duplicate", "tx_duplicate"} {
+			if total[k] > 0 {
+				t.Errorf("%s: %d writes ran twice (1062)", ch.name, total[k])
+			}
+		}
+		for _, k := range []string{"readonly", "tx_readonly", "read_readonly"} {
+			if total[k] > 0 {
+				t.Errorf("%s: %d statements got the demoted writer's 1290", ch.name, total[k])
+			}
+		}
+		if tx["other"]+total["other"]+total["tx_other"] > 0 {
+			t.Errorf("%s: errors other than the terminated and unreachable ones: %v / %v", ch.name, total, tx)
+		}
+		if stale > 0 {
+			t.Errorf("%s: %d SESSION reads missed the session's own acknowledged write", ch.name, stale)
+		}
+	}
+	// The original writer writes last, so no replica's position names a GTID of its own.
+	if _, err := w.Exec("INSERT INTO t (client, seq) VALUES (-1, -1)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitReplicated(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two instances at pct = 10 share the writer's cap: together they never hold more than
+// floor(max_connections × 10 / 100) writer connections, and an instance that goes frees its share.
+func TestSharedWriterCap(t *testing.T) {
+	if err := p.CreateDatabase("wcap"); err != nil {
+		t.Fatal(err)
+	}
+	w := open(t, p.WriterAddr, "wcap")
+	if _, err := w.Exec("CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	var maxConn int
+	if err := w.QueryRow("SELECT @@GLOBAL.max_connections").Scan(&maxConn); err != nil {
+		t.Fatal(err)
+	}
+	limit := maxConn * 10 / 100
+	shared := func(c *proxy.Config) {
+		c.Writers, c.Writer, c.Reader = nil, p.WriterAddr, p.ReaderAddr
+		c.WriterMaxConnectionsPct, c.SharedWriterLimits = 10, true
+	}
+	srvA, addrA := startProxy(t, shared)
+	_, addrB := startProxy(t, shared)
+	dbA, dbB := open(t, addrA, "wcap"), open(t, addrB, "wcap")
+	held := func() int {
+		var n int
+		q := "SELECT 0"
+		for i := 0; i < limit+5; i++ {
+			q += fmt.Sprintf(" + (IS_USED_LOCK('fwdproxy_slot_%d') IS NOT NULL)", i)
+		}
+		if err := w.QueryRow(q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Sessions that hold a writer connection: an open transaction with a forwarded write.
+	var open []*sql.Conn
+	got := map[string]int{}
+	for i := 0; i < limit+6; i++ {
+		db := dbA
+		if i%2 == 1 {
+			db = dbB
+		}
+		c, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+		_, err = c.ExecContext(context.Background(), "SET aurora_replica_read_consistency = 'SESSION'")
+		if err == nil {
+			_, err = c.ExecContext(context.Background(), "BEGIN")
+		}
+		if err == nil {
+			_, err = c.ExecContext(context.Background(), "INSERT INTO t VALUES ()")
+		}
+		var me *mysql.MySQLError
+		switch {
+		case err == nil:
+			got["ok"]++
+		case asMySQL(err, &me) && me.Number == 1040:
+			got["1040"]++
+		default:
+			t.Fatalf("session %d: %v", i, err)
+		}
+		if n := held(); n > limit {
+			t.Fatalf("%d slots held on the writer, the cap is %d", n, limit)
+		}
+	}
+	t.Logf("cap %d: sessions %v", limit, got)
+	if got["ok"] != limit || got["1040"] != 6 {
+		t.Errorf("got %v, want %d forwarded and 6 refused with 1040", got, limit)
+	}
+	for _, c := range open {
+		_, _ = c.ExecContext(context.Background(), "ROLLBACK")
+		c.Close()
+	}
+	// Instance A goes, and B's clients leave: the shares free themselves with the connections.
+	srvA.Close()
+	dbB.Close()
+	var free bool
+	for i := 0; i < 100 && !free; i++ {
+		free = held() == 0
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !free {
+		t.Errorf("%d slots still held after the sessions ended", held())
+	}
+}
