@@ -56,8 +56,8 @@ func (p *packetIO) readPacket(limit int) ([]byte, uint8, error) {
 			if err := p.discard(n); err != nil {
 				return nil, 0, err
 			}
-			for n == maxPayload {
-				if n, _, err = p.readHeader(); err != nil {
+			for n == maxPayload { // the answer follows the last packet
+				if n, seq, err = p.readHeader(); err != nil {
 					return nil, 0, err
 				}
 				if err := p.discard(n); err != nil {

@@ -269,7 +269,7 @@ func (s *session) relayLocalInfile(b *backend, req []byte) error {
 	}
 	bseq := uint8(2)
 	for {
-		data, seq, err := s.client.readPacket(1 << 30)
+		data, seq, err := s.client.readPacket(s.srv.conf().MaxPacket)
 		if err != nil {
 			return &clientErr{err}
 		}

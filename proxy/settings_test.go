@@ -18,6 +18,8 @@ var changed = map[string]string{
 	"writer-idle-timeout": "30", "writer-max-connections-pct": "20", "read-wait-timeout": "250ms",
 	"read-wait-timeout-action": "writer", "aurora-read-write-quirk": "true", "audit": "true",
 	"push-tracking": "true", "forward-timeout": "30s", "auth-method": "caching_sha2_password", "require-tls": "true",
+	"max-client-connections": "10", "handshake-timeout": "3s", "max-allowed-packet": "1048576", "max-connect-errors": "0",
+	"host-block-time": "1m", "shutdown-timeout": "5s",
 }
 
 // base is a valid set of values; nothing listens on port 1, so a server's

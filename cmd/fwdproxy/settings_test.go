@@ -20,6 +20,8 @@ var sample = map[string]string{
 	"aurora-read-write-quirk": "true", "audit": "true", "push-tracking": "true", "forward-timeout": "30s",
 	"auth-method": "caching_sha2_password", "tls-cert": "c.pem", "tls-key": "k.pem", "require-tls": "true",
 	"backend-tls": "skip-verify", "backend-ca": "ca.pem", "log-level": "debug", "log-format": "json",
+	"max-client-connections": "10", "handshake-timeout": "3s", "max-allowed-packet": "1048576",
+	"max-connect-errors": "0", "host-block-time": "1m", "shutdown-timeout": "5s",
 }
 
 // Every setting is a flag, a YAML key and a variable, and the three give
