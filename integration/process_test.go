@@ -200,6 +200,30 @@ func rssKB(t *testing.T, pid int) int {
 	return 0
 }
 
+// sampleRSS samples a process's RSS every 10 ms from now on; it returns
+// the RSS now and the function that stops and returns the peak.
+func sampleRSS(t *testing.T, pid int) (before int, stop func() (peak int)) {
+	before = rssKB(t, pid)
+	peak := before
+	done, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+				peak = max(peak, rssKB(t, pid))
+			}
+		}
+	}()
+	return before, func() int {
+		close(done)
+		<-sampled
+		return peak
+	}
+}
+
 // Issue 4: 1 GB of result through the proxy with RSS growth under 32 MB —
 // rows are relayed packet by packet, never held.
 func TestLargeResultBoundedMemory(t *testing.T) {
@@ -209,23 +233,7 @@ func TestLargeResultBoundedMemory(t *testing.T) {
 	cmd, addr := startBinary(t)
 	c := conn(t, addr, "")
 	one(t, c, "SELECT 1")
-	before := rssKB(t, cmd.Process.Pid)
-	peak := before
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-				if r := rssKB(t, cmd.Process.Pid); r > peak {
-					peak = r
-				}
-			}
-		}
-	}()
+	before, peakRSS := sampleRSS(t, cmd.Process.Pid)
 	// 100,000 rows of 10,000 bytes: 1 GB of values.
 	rows, err := c.QueryContext(ctx, "SELECT REPEAT('x', 10000) FROM seq_1_to_100000")
 	if err != nil {
@@ -244,8 +252,7 @@ func TestLargeResultBoundedMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows.Close()
-	close(stop)
-	<-sampled
+	peak := peakRSS()
 	if n != 100000 || total != 1e9 {
 		t.Fatalf("got %d rows, %d bytes", n, total)
 	}

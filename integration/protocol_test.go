@@ -940,7 +940,8 @@ func TestProtocolLargeRow(t *testing.T) {
 	setMaxAllowedPacket(t, 64<<20)
 	protoTable(t, "pbig", "id INT PRIMARY KEY, b LONGBLOB")
 	delayReplica(t, 1) // read-your-write below must wait
-	addr := startProxy(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION" })
+	// The proxy's max-allowed-packet goes up with the backends'.
+	addr := startProxy(t, func(c *proxy.Config) { c.DefaultConsistency = "SESSION"; c.MaxPacket = 64 << 20 })
 	r := rand.New(rand.NewPCG(3, 4))
 	mk := func(n int) []byte {
 		b := make([]byte, n+8)

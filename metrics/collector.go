@@ -29,6 +29,12 @@ var (
 		"Writer position look-ups made for GLOBAL reads.", nil, nil)
 	descIsolationWarns = prometheus.NewDesc("fwdproxy_isolation_level_warnings_total",
 		"Forwarded statements run at REPEATABLE READ under another session isolation level.", nil, nil)
+	descLimited = prometheus.NewDesc("fwdproxy_limited_total",
+		"Client connections and commands stopped by a limit (docs/operations.md), by limit.", []string{"limit"}, nil)
+	descAcceptErrors = prometheus.NewDesc("fwdproxy_accept_errors_total",
+		"Failed accepts of client connections (EMFILE, ENFILE, …); the proxy backs off and accepts again.", nil, nil)
+	descHostsBlocked = prometheus.NewDesc("fwdproxy_hosts_blocked_total",
+		"Client addresses blocked after --max-connect-errors failed logins.", nil, nil)
 )
 
 type collector struct{ m *Metrics }
@@ -37,6 +43,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descReplicaOpen, descWriterOpen, descReplicaErrors, descWriterErrors, descWaitTimeouts,
 		descRejected, descClientsOpen, descClientsTotal, descGlobalLookups, descIsolationWarns,
+		descLimited, descAcceptErrors, descHostsBlocked,
 	} {
 		ch <- d
 	}
@@ -68,4 +75,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descClientsTotal, &m.clientsTotal)
 	counter(descGlobalLookups, &m.globalLookups)
 	counter(descIsolationWarns, &m.isolationWarns)
+	for k := range m.limited {
+		counter(descLimited, &m.limited[k], limitNames[k])
+	}
+	counter(descAcceptErrors, &m.acceptErrors)
+	counter(descHostsBlocked, &m.hostsBlocked)
 }

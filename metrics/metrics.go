@@ -28,6 +28,26 @@ const (
 // Fixed so the hot path never creates a series.
 var rejectCodes = [...]uint16{1040, 1231, 1235, 1238, 1290, 1766, 1792}
 
+// Limit is one of the proxy's client limits (docs/operations.md); Limited counts the client
+// connections and commands each one stopped.
+type Limit int
+
+// The limits, in the order of limitNames.
+const (
+	LimitHandshakeTimeout  Limit = iota // the handshake did not finish within --handshake-timeout
+	LimitClientConnections              // 1040: more clients than --max-client-connections
+	LimitHostBlocked                    // 1129: a client from an address blocked by --max-connect-errors
+	LimitChangeUser                     // 1047: COM_CHANGE_USER after three failed ones on the connection
+	LimitPacket                         // 1153: a command bigger than --max-allowed-packet
+	LimitShutdown                       // 1053: a new session or transaction during the SIGTERM drain
+	numLimits
+)
+
+// limitNames label the limits in /metrics and name their Fwdproxy_limited_* rows.
+var limitNames = [numLimits]string{
+	"handshake_timeout", "max_client_connections", "host_blocked", "change_user", "max_allowed_packet", "shutdown",
+}
+
 // Buckets from a loopback round trip (~50 µs) to cross-region waits (seconds).
 var latencyBuckets = []float64{
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -87,6 +107,9 @@ type Metrics struct {
 	clientsTotal   atomic.Uint64
 	globalLookups  atomic.Uint64
 	isolationWarns atomic.Uint64
+	limited        [numLimits]atomic.Uint64
+	acceptErrors   atomic.Uint64
+	hostsBlocked   atomic.Uint64
 
 	reg *prometheus.Registry
 }
@@ -227,6 +250,16 @@ func (m *Metrics) GlobalPositionLookup() { m.globalLookups.Add(1) }
 // the first such statement also gets a warning.
 func (m *Metrics) IsolationWarning() { m.isolationWarns.Add(1) }
 
+// Limited counts a client connection or command that limit l stopped.
+func (m *Metrics) Limited(l Limit) { m.limited[l].Add(1) }
+
+// AcceptFailed counts a failed accept of a client connection (EMFILE, ENFILE, …), after which
+// the proxy backs off and accepts again.
+func (m *Metrics) AcceptFailed() { m.acceptErrors.Add(1) }
+
+// HostBlocked counts a client address blocked after --max-connect-errors failed logins.
+func (m *Metrics) HostBlocked() { m.hostsBlocked.Add(1) }
+
 // auroraNames are Aurora's write-forwarding status variables, as SHOW STATUS lists them:
 // reader side, then writer side.
 var auroraNames = [...]string{
@@ -266,7 +299,7 @@ func (m *Metrics) StatusRows() [][2]string {
 		i(&m.writerOpen),
 		u(&m.writerErrTimeout), u(&m.writerErrLimit), u(&m.writerErrRPC),
 	}
-	rows := make([][2]string, 0, len(auroraNames)+16+len(m.rejected))
+	rows := make([][2]string, 0, len(auroraNames)+16+len(m.rejected)+len(m.limited))
 	for k, n := range auroraNames {
 		rows = append(rows, [2]string{n, vals[k]})
 	}
@@ -282,7 +315,12 @@ func (m *Metrics) StatusRows() [][2]string {
 		[2]string{"Fwdproxy_read_wait_timeouts_other", u(&m.waitTimeoutOth)},
 		[2]string{"Fwdproxy_global_position_lookups", u(&m.globalLookups)},
 		[2]string{"Fwdproxy_isolation_level_warnings", u(&m.isolationWarns)},
+		[2]string{"Fwdproxy_accept_errors", u(&m.acceptErrors)},
+		[2]string{"Fwdproxy_hosts_blocked", u(&m.hostsBlocked)},
 	)
+	for k := range m.limited {
+		rows = append(rows, [2]string{"Fwdproxy_limited_" + limitNames[k], u(&m.limited[k])})
+	}
 	for k := range m.rejected {
 		rows = append(rows, [2]string{"Fwdproxy_rejected_" + rejectLabel(k), u(&m.rejected[k])})
 	}

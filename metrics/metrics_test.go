@@ -108,6 +108,11 @@ func TestStatusRows(t *testing.T) {
 	m.ClientDisconnected()
 	m.GlobalPositionLookup()
 	m.IsolationWarning()
+	m.Limited(LimitHandshakeTimeout)
+	m.Limited(LimitShutdown)
+	m.Limited(LimitShutdown)
+	m.AcceptFailed()
+	m.HostBlocked()
 	m.ReplicaDML(-time.Second) // clock went back: counts, adds nothing
 
 	want := map[string]string{
@@ -145,6 +150,14 @@ func TestStatusRows(t *testing.T) {
 		"Fwdproxy_rejected_1792":                       "0",
 		"Fwdproxy_rejected_1040":                       "0",
 		"Fwdproxy_rejected_other":                      "1",
+		"Fwdproxy_accept_errors":                       "1",
+		"Fwdproxy_hosts_blocked":                       "1",
+		"Fwdproxy_limited_handshake_timeout":           "1",
+		"Fwdproxy_limited_max_client_connections":      "0",
+		"Fwdproxy_limited_host_blocked":                "0",
+		"Fwdproxy_limited_change_user":                 "0",
+		"Fwdproxy_limited_max_allowed_packet":          "0",
+		"Fwdproxy_limited_shutdown":                    "2",
 	}
 	after := m.StatusRows()
 	got := rowsMap(after)
@@ -215,6 +228,8 @@ func TestPrometheus(t *testing.T) {
 	m.ReadWaitTimeout(ReadWaitActionWriter)
 	m.ClientConnected()
 	m.GlobalPositionLookup()
+	m.Limited(LimitClientConnections)
+	m.AcceptFailed()
 	fams := gather(t, m)
 
 	h := value(t, fams, "fwdproxy_replica_dml_duration_seconds", nil).GetHistogram()
@@ -243,6 +258,10 @@ func TestPrometheus(t *testing.T) {
 		{"fwdproxy_read_wait_timeouts_total", map[string]string{"action": "writer"}, 1},
 		{"fwdproxy_client_connections_total", nil, 1},
 		{"fwdproxy_global_position_lookups_total", nil, 1},
+		{"fwdproxy_limited_total", map[string]string{"limit": "max_client_connections"}, 1},
+		{"fwdproxy_limited_total", map[string]string{"limit": "handshake_timeout"}, 0},
+		{"fwdproxy_accept_errors_total", nil, 1},
+		{"fwdproxy_hosts_blocked_total", nil, 0},
 	} {
 		if got := value(t, fams, c.name, c.labels).GetCounter().GetValue(); got != c.want {
 			t.Errorf("%s%v = %g, want %g", c.name, c.labels, got, c.want)
@@ -292,6 +311,9 @@ func touchAll(m *Metrics) {
 	m.ClientConnected()
 	m.GlobalPositionLookup()
 	m.IsolationWarning()
+	m.Limited(LimitPacket)
+	m.AcceptFailed()
+	m.HostBlocked()
 }
 
 func TestDashboardUsesRegisteredMetrics(t *testing.T) {
@@ -419,6 +441,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		"ReadServedByReader": func() { m.ReadServedByReader(123 * time.Microsecond) },
 		"ReadWaitTimeout":    func() { m.ReadWaitTimeout(ReadWaitActionWriter) },
 		"Rejected":           func() { m.Rejected(1235) },
+		"Limited":            func() { m.Limited(LimitPacket) },
 	} {
 		if a := testing.AllocsPerRun(1000, f); a != 0 {
 			t.Errorf("%s: %v allocs per call", name, a)

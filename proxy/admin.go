@@ -217,33 +217,6 @@ func (s *Server) Ready() error {
 	return nil
 }
 
-// Shutdown stops accepting clients, lets sessions in a transaction finish up
-// to the deadline, then closes every session.
-func (s *Server) Shutdown(d time.Duration) {
-	s.closed.Store(true)
-	s.mu.Lock()
-	if s.ln != nil {
-		s.ln.Close()
-	}
-	s.mu.Unlock()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		busy := false
-		s.mu.Lock()
-		for ss := range s.sessions {
-			if ss.txOpen.Load() {
-				busy = true
-			}
-		}
-		s.mu.Unlock()
-		if !busy {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.Close()
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -27,7 +27,6 @@ type Config struct {
 	SharedWriterLimits      bool // count the cap on the writer (named locks), across instances
 	ReadWaitTimeout         time.Duration
 	ReadWaitTimeoutAction   string // "error" or "writer"
-	MaxPacket               int    // largest client command accepted, bytes
 	// ReadWriteQuirk reproduces Aurora's 1290 for START TRANSACTION READ
 	// WRITE by a user without SUPER or CONNECTION_ADMIN (off by default).
 	ReadWriteQuirk bool
@@ -48,6 +47,13 @@ type Config struct {
 	// ForwardTimeout bounds one forwarded statement on the writer (0: no
 	// bound); past it the statement is killed and counted as an RPC timeout.
 	ForwardTimeout time.Duration
+	// The client limits (docs/operations.md).
+	MaxClientConnections int           // connections held at once, logged in or not; beyond: 1040
+	HandshakeTimeout     time.Duration // to log in, from the connect
+	MaxPacket            int           // largest client command, bytes (max_allowed_packet); beyond: 1153
+	MaxConnectErrors     int           // failed logins in a row before an address is blocked (0: never)
+	HostBlockTime        time.Duration // how long a blocked address stays blocked
+	ShutdownTimeout      time.Duration // SIGTERM: how long open transactions may take to finish
 	// Audit runs in front of the current writer only (no reader): every
 	// command passes through unchanged and what write forwarding would
 	// reject or change is recorded (GET /audit, /metrics).

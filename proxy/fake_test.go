@@ -36,6 +36,12 @@ var trackingSetup = consistency.MariaDB.TrackingSetupSQL()[0]
 // end of the test it fails if a backend got a statement nobody scripted.
 func startRig(t *testing.T, mutate func(*proxy.Config)) *rig {
 	t.Helper()
+	return startRigOn(t, mutate, nil)
+}
+
+// startRigOn is startRig with the proxy's listener wrapped by wrap.
+func startRigOn(t *testing.T, mutate func(*proxy.Config), wrap func(net.Listener) net.Listener) *rig {
+	t.Helper()
 	r := &rig{writer: fb.Start(t, fb.Config{}), reader: fb.Start(t, fb.Config{})}
 	// The proxy sizes its writer connection cap from this.
 	r.writer.On("SELECT @@GLOBAL.max_connections", fb.Rows{Columns: []string{"@@GLOBAL.max_connections"}, Values: [][]any{{151}}})
@@ -60,8 +66,11 @@ func startRig(t *testing.T, mutate func(*proxy.Config)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = srv.Serve(ln) }()
 	r.srv, r.addr = srv, ln.Addr().String()
+	if wrap != nil {
+		ln = wrap(ln)
+	}
+	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() {
 		srv.Close()
 		for name, b := range map[string]*fb.Server{"writer": r.writer, "reader": r.reader} {

@@ -19,6 +19,7 @@ type relayResult struct {
 // not ask for is stripped, and the backend's status is noted.
 func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err error) {
 	r := wire.NewRelay(b.conn, s.client, cmd, b.caps&capSessionTrack != 0)
+	r.ClientMax = s.srv.conf().MaxPacket
 	for first := true; ; first = false {
 		part, err := r.Next()
 		if err != nil {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"crypto/subtle"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/route"
 )
 
@@ -47,7 +49,15 @@ func (s *session) comResetConnection() error {
 
 // comChangeUser re-authenticates the client (mysql_native_password through an
 // auth switch with a fresh scramble) and starts a clean session as that user.
+// As in MariaDB, a connection has changeUserTries failures; later attempts
+// get 1047 without a password check. Failures count against the client's
+// address too.
 func (s *session) comChangeUser(data []byte) error {
+	if s.changeUserFails >= changeUserTries {
+		s.srv.Metrics.Limited(metrics.LimitChangeUser)
+		time.Sleep(changeUserPause)
+		return s.writeErr(newError(mysql.ER_UNKNOWN_COM_ERROR, "Unknown command"), false)
+	}
 	rest := data[1:]
 	i := bytes.IndexByte(rest, 0)
 	if i < 0 {
@@ -84,10 +94,18 @@ func (s *session) comChangeUser(data []byte) error {
 	}
 	pass, ok := s.srv.conf().Users[user]
 	if !ok || !checkNative(reply, salt, pass) {
-		denied := newError(mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user '%s'@'%s' (using password: YES)", user, "proxy")
-		s.srv.loginFailed(s.client.NetConn().RemoteAddr().String(), user, denied)
+		s.changeUserFails++
+		s.srv.loginFailed(s.host, false)
+		time.Sleep(changeUserPause)
+		using := "YES"
+		if len(reply) == 0 {
+			using = "NO"
+		}
+		denied := newError(mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user '%s'@'%s' (using password: %s)", user, s.host, using)
+		s.srv.logLoginFailed(s.client.NetConn().RemoteAddr().String(), user, denied)
 		return s.writeErr(denied, false)
 	}
+	s.srv.hosts.succeeded(s.host)
 	s.closeBackends()
 	s.resetState()
 	s.user, s.password = user, pass

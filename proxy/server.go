@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -68,6 +69,13 @@ type Server struct {
 	wg       sync.WaitGroup
 	closed   atomic.Bool
 	nextID   atomic.Uint32
+
+	conns    atomic.Int64 // client connections held, logged in or not
+	hosts    hosts        // failed logins by client address
+	draining atomic.Bool  // SIGTERM: new sessions and transactions get 1053
+	// decoy is the password an unknown user is checked against, so that
+	// the answer and the work are those of a wrong password.
+	decoy string
 }
 
 // NewServer probes the backends (version, flavour, writer max_connections)
@@ -89,8 +97,9 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 		cfg.Reader = cfg.Writer // one backend: today's writer
 		cfg.PushTracking = false
 	}
-	s := &Server{log: log, Metrics: m, sessions: map[*session]struct{}{}}
+	s := &Server{log: log, Metrics: m, sessions: map[*session]struct{}{}, decoy: rand.Text()}
 	s.live.Store(&cfg)
+	warnFileLimit(log, cfg.MaxClientConnections)
 	var err error
 	if cfg.Audit {
 		s.audit = newAuditStore(m.Registry())
@@ -274,6 +283,7 @@ func (s *Server) Reload(next Config) error {
 		}
 	}
 	s.live.Store(&cur)
+	s.hosts.reset()
 	if cur.Forwarding != s.Forwarding() {
 		s.SetForwarding(cur.Forwarding)
 	}
@@ -324,7 +334,10 @@ func (s *Server) ForwardingStatus() string {
 // Flavor is the detected backend flavour.
 func (s *Server) Flavor() consistency.Flavor { return s.flavor }
 
-// Serve accepts connections until Close.
+// Serve accepts connections until Close. A failed accept (out of file
+// descriptors: EMFILE, ENFILE) is logged and counted, and accepting resumes
+// after a pause that doubles up to a second while it keeps failing: the
+// sessions that hold descriptors go on, and free them as they end.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
@@ -333,24 +346,47 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.readers != nil {
 		s.monitor()
 	}
+	var pause time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if s.closed.Load() {
+			if s.closed.Load() || s.draining.Load() {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.Metrics.AcceptFailed()
+			s.log.Warn("accept failed; accepting again after a pause", zap.Error(err), zap.Duration("pause", pause))
+			time.Sleep(pause)
+			continue
 		}
+		pause = 0
+		over := s.conns.Add(1) > int64(s.conf().MaxClientConnections)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer s.conns.Add(-1)
+			if over {
+				s.refuse(c, metrics.LimitClientConnections, mysql.ER_CON_COUNT_ERROR, "Too many connections")
+				return
+			}
 			s.handle(c)
 		}()
+	}
+}
+
+// warnFileLimit warns when the descriptor limit is below what the client
+// cap needs: a client connection and its reader connection each.
+func warnFileLimit(log *zap.Logger, clients int) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	if need := uint64(2*clients + 64); rl.Cur < need {
+		log.Warn("the open files limit is below what --max-client-connections needs; accepts will fail with EMFILE before the cap",
+			zap.Uint64("limit", rl.Cur), zap.Uint64("needs", need), zap.Int("max-client-connections", clients))
 	}
 }
 
@@ -411,6 +447,41 @@ func (s *Server) killQuery(ss *session) {
 	}
 }
 
+// Shutdown drains: it stops accepting clients, and while sessions have a
+// transaction open or a command running (up to --shutdown-timeout), it lets
+// them finish and refuses new sessions and new transactions with 1053; then
+// it closes every session.
+func (s *Server) Shutdown() {
+	s.draining.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Unlock()
+	deadline := time.Now().Add(s.conf().ShutdownTimeout)
+	for time.Now().Before(deadline) && s.busy() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.Close()
+}
+
+// busy says some session has a transaction open or a command running.
+func (s *Server) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		if ss.txOpen.Load() || ss.running.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// errShutdown is what a new session or transaction gets during the drain.
+func errShutdown() *sqlError {
+	return newError(mysql.ER_SERVER_SHUTDOWN, "Server shutdown in progress")
+}
+
 // Close stops accepting and closes every session.
 func (s *Server) Close() {
 	s.closed.Store(true)
@@ -446,6 +517,12 @@ func (s *Server) handle(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	host := clientHost(c.RemoteAddr())
+	if s.hosts.blocked(host, time.Now()) {
+		s.refuse(c, metrics.LimitHostBlocked, mysql.ER_HOST_IS_BLOCKED, fmt.Sprintf(
+			"Host '%s' is blocked because of many connection errors; unblock with a reload of fwdproxy (SIGHUP), or wait %s", host, s.conf().HostBlockTime))
+		return
+	}
 	ss, err := s.login(c)
 	if err != nil {
 		// A login refused with a MySQL error was logged by loginFailed;
@@ -457,6 +534,8 @@ func (s *Server) handle(c net.Conn) {
 		c.Close()
 		return
 	}
+	_ = c.SetDeadline(time.Time{})
+	ss.host = host
 	s.mu.Lock()
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
@@ -480,13 +559,17 @@ func (s *Server) handle(c net.Conn) {
 // down gives the client a proper error.
 func (s *Server) login(c net.Conn) (*session, error) {
 	ss := newSession(s)
-	h := &loginHandler{s: s, ss: ss}
-	gc, err := s.gosrv.NewCustomizedConn(&capPatchConn{Conn: c, status: s.greetStatus}, h, h)
+	h := &loginHandler{s: s, ss: ss, deadline: time.Now().Add(s.conf().HandshakeTimeout)}
+	_ = c.SetDeadline(h.deadline)
+	pc := &capPatchConn{Conn: c, status: s.greetStatus}
+	gc, err := s.gosrv.NewCustomizedConn(pc, h, h)
 	if err != nil {
+		ss.closeBackends() // the reader, when the client left at the last step
 		return nil, err
 	}
 	// From here on the proxy speaks raw packets on the same socket (without
 	// the handshake patcher in the way, unless TLS wraps it).
+	pc.in = true
 	raw := gc.Conn.Conn
 	if pc, ok := raw.(*capPatchConn); ok {
 		raw = pc.Conn
@@ -495,12 +578,27 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	return ss, nil
 }
 
+// loginFailed counts a failed login (a handshake or a COM_CHANGE_USER)
+// against the client's address, and the handshakes that timed out. It runs
+// before the client hears of the failure.
+func (s *Server) loginFailed(host string, timedOut bool) {
+	if timedOut {
+		s.Metrics.Limited(metrics.LimitHandshakeTimeout)
+	}
+	if s.hosts.failed(host, s.conf().MaxConnectErrors, s.conf().HostBlockTime, time.Now()) {
+		s.Metrics.HostBlocked()
+		s.log.Warn("client address blocked after failed logins", zap.String("host", host),
+			zap.Int("max-connect-errors", s.conf().MaxConnectErrors), zap.Duration("for", s.conf().HostBlockTime))
+	}
+}
+
 // loginHandler supplies credentials and opens the reader at auth success.
 type loginHandler struct {
 	gmserver.EmptyHandler
-	s  *Server
-	ss *session
-	db string
+	s        *Server
+	ss       *session
+	db       string
+	deadline time.Time // --handshake-timeout
 }
 
 func (h *loginHandler) UseDB(db string) error { h.db = db; return nil }
@@ -508,22 +606,26 @@ func (h *loginHandler) UseDB(db string) error { h.db = db; return nil }
 func (h *loginHandler) GetCredential(user string) (gmserver.Credential, bool, error) {
 	p, ok := h.s.conf().Users[user]
 	if !ok {
-		return gmserver.Credential{}, false, nil
+		p = h.s.decoy // no user of that name: the same 1045 as a wrong password
 	}
 	return gmserver.Credential{Passwords: []string{p}, AuthPluginName: h.s.conf().AuthMethod}, true, nil
 }
 
-// OnAuthFailure logs a wrong password or an unknown user.
+// OnAuthFailure is every failed handshake: a wrong password or user, a
+// malformed or abandoned one, a timeout. What fails after the password was
+// right (the reader is down, the drain) does not come here. Refusals are
+// logged; every failure counts against the client's address.
 func (h *loginHandler) OnAuthFailure(c *gmserver.Conn, err error) {
 	if isRefusal(err) {
-		h.s.loginFailed(c.RemoteAddr().String(), c.GetUser(), err)
+		h.s.logLoginFailed(c.RemoteAddr().String(), c.GetUser(), err)
 	}
+	h.s.loginFailed(clientHost(c.RemoteAddr()), !time.Now().Before(h.deadline))
 }
 
 func (h *loginHandler) OnAuthSuccess(c *gmserver.Conn) error {
 	err := h.accept(c)
 	if err != nil {
-		h.s.loginFailed(c.RemoteAddr().String(), c.GetUser(), err)
+		h.s.logLoginFailed(c.RemoteAddr().String(), c.GetUser(), err)
 	}
 	return err
 }
@@ -535,14 +637,20 @@ func isRefusal(err error) bool {
 	return errors.As(err, &me)
 }
 
-// loginFailed is one line at warn: who, from where, and the client's error.
-func (s *Server) loginFailed(remote, user string, err error) {
+// logLoginFailed is one line at warn: who, from where, and the client's error.
+func (s *Server) logLoginFailed(remote, user string, err error) {
 	s.log.Warn("login failed", zap.String("remote", remote), zap.String("user", user), zap.String("error", err.Error()))
 }
 
 // accept finishes a login whose password was right, or says why not.
 func (h *loginHandler) accept(c *gmserver.Conn) error {
 	ss := h.ss
+	h.s.hosts.succeeded(clientHost(c.RemoteAddr()))
+	if h.s.draining.Load() {
+		h.s.Metrics.Limited(metrics.LimitShutdown)
+		e := errShutdown()
+		return mysql.NewError(e.code, e.msg)
+	}
 	if _, isTLS := c.Conn.Conn.(*tls.Conn); h.s.conf().RequireTLS && !isTLS {
 		return mysql.NewError(3159, "Connections using insecure transport are prohibited while --require-tls is on.")
 	}
@@ -573,12 +681,30 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS
 
 // capPatchConn adds patchedCaps and the reader's status to the initial
-// handshake that go-mysql writes.
+// handshake that go-mysql writes. It is the login's connection only: it
+// also bounds what the client sends before it is logged in, and names the
+// client by its host in go-mysql's errors.
 type capPatchConn struct {
 	net.Conn
 	status uint16
 	done   bool
+	read   int  // bytes read before login
+	in     bool // logged in: no more bound
 }
+
+func (c *capPatchConn) Read(b []byte) (int, error) {
+	if c.in {
+		return c.Conn.Read(b)
+	}
+	if c.read >= handshakeMaxBytes {
+		return 0, errHandshakeTooBig
+	}
+	n, err := c.Conn.Read(b[:min(len(b), handshakeMaxBytes-c.read)])
+	c.read += n
+	return n, err
+}
+
+func (c *capPatchConn) RemoteAddr() net.Addr { return hostAddr{c.Conn.RemoteAddr()} }
 
 func (c *capPatchConn) Write(b []byte) (int, error) {
 	if !c.done {

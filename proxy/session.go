@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -23,6 +24,7 @@ type session struct {
 	connID uint32
 
 	user, password string
+	host           string // the client's address, without the port
 	collation      string
 	clientCaps     uint32
 	client         *wire.Conn
@@ -59,6 +61,8 @@ type session struct {
 	auditStmts        map[uint32]string // audit mode: prepared texts by id
 	lastWarn          []warning         // proxy-made warnings for the next SHOW WARNINGS
 	txOpen            atomic.Bool       // inTransaction(), published for Shutdown
+	running           atomic.Bool       // a command is being served, for Shutdown
+	changeUserFails   int               // failed COM_CHANGE_USER on this connection
 	life              writerLife        // idle timeout and forwarding switch end the writer
 	// Backend thread ids, for KILL QUERY from another session.
 	readerThread, writerThread atomic.Uint32
@@ -163,6 +167,7 @@ func (s *session) run() {
 		s.client.Shrink()
 		data, err := s.client.ReadPacket(s.srv.conf().MaxPacket)
 		if errors.Is(err, wire.ErrPacketTooLarge) {
+			s.srv.Metrics.Limited(metrics.LimitPacket)
 			s.writeErr(newError(1153, "Got a packet bigger than 'max_allowed_packet' bytes"), false)
 			if s.client.Flush() != nil {
 				return
@@ -172,15 +177,30 @@ func (s *session) run() {
 		if err != nil {
 			return
 		}
+		if len(data) > 0 && data[0] == comQuit {
+			return
+		}
+		// Set before the drain is checked, so that Shutdown, which sets
+		// draining before it looks for running commands, sees this one or
+		// this one sees the drain.
+		s.running.Store(true)
+		if s.srv.draining.Load() && !s.inTransaction() {
+			// The drain lets open transactions finish; a session without one
+			// would start new work, so it gets 1053 and ends, as at a
+			// MariaDB shutdown.
+			s.srv.Metrics.Limited(metrics.LimitShutdown)
+			s.writeErr(errShutdown(), false)
+			_ = s.client.Flush()
+			return
+		}
 		if len(data) == 0 {
 			s.writeErr(newError(1047, "Unknown command"), false)
-		} else if data[0] == comQuit {
-			return
 		} else if err := s.dispatch(data); err != nil {
 			s.srv.log.Debug("session ends", zap.Uint32("id", s.id), zap.Error(err))
 			return
 		}
 		s.txOpen.Store(s.inTransaction())
+		s.running.Store(false) // after txOpen: Shutdown never sees neither
 		s.life.holds.Store(s.state.TxWriter)
 		if s.writer != nil {
 			s.life.idle(time.Duration(s.srv.conf().WriterIdleTimeout) * time.Second)

@@ -114,6 +114,24 @@ var Settings = []Setting{
 		field: func(c *Config) any { return &c.PushTracking }},
 	{Name: "forward-timeout", Default: "0", kind: durationKind, help: "bound on one forwarded statement (e.g. 30s); 0 for none",
 		field: func(c *Config) any { return &c.ForwardTimeout }},
+	{Name: "max-client-connections", Default: "2048", kind: intKind, min: 1, max: 1000000, Reload: true,
+		help:  "client connections held at once, logged in or not; one more gets 1040 Too many connections",
+		field: func(c *Config) any { return &c.MaxClientConnections }},
+	{Name: "handshake-timeout", Default: "10s", kind: durationKind, min: 1, Reload: true,
+		help:  "a client that has not logged in within it is disconnected (MariaDB's connect_timeout)",
+		field: func(c *Config) any { return &c.HandshakeTimeout }},
+	{Name: "max-allowed-packet", Default: "16777216", kind: intKind, min: 1024, max: 1 << 30, Reload: true,
+		help:  "largest client command in bytes, as max_allowed_packet (MariaDB's default); a bigger one gets 1153 and is skipped: the proxy holds at most this much of it",
+		field: func(c *Config) any { return &c.MaxPacket }},
+	{Name: "max-connect-errors", Default: "100", kind: intKind, min: 0, max: 1 << 30, Reload: true,
+		help:  "failed logins in a row from one client address before it is blocked with 1129 (MariaDB's max_connect_errors); 0 never blocks",
+		field: func(c *Config) any { return &c.MaxConnectErrors }},
+	{Name: "host-block-time", Default: "5m", kind: durationKind, min: 1, Reload: true,
+		help:  "how long a client address blocked by --max-connect-errors stays blocked; SIGHUP unblocks every address",
+		field: func(c *Config) any { return &c.HostBlockTime }},
+	{Name: "shutdown-timeout", Default: "30s", kind: durationKind, Reload: true,
+		help:  "on SIGTERM, how long open transactions may take to finish; new sessions and transactions get 1053 meanwhile",
+		field: func(c *Config) any { return &c.ShutdownTimeout }},
 	{Name: "auth-method", Default: "mysql_native_password", kind: enumKind,
 		allowed: []string{"mysql_native_password", "caching_sha2_password"}, help: "client authentication",
 		field: func(c *Config) any { return &c.AuthMethod }},
@@ -228,7 +246,7 @@ func ConfigFrom(v Values, getenv func(string) string) (Config, error) {
 
 // Defaults returns a Config with every setting at its default.
 func Defaults() Config {
-	c := Config{MaxPacket: 1 << 30}
+	var c Config
 	for _, s := range Settings {
 		if s.field == nil {
 			continue

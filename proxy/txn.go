@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/fwdproxy/fwdproxy/grants"
+	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -81,6 +82,12 @@ func (s *session) writeErr(e *sqlError, more bool) error {
 // snapshot is taken at once, so the reader must first be fresh enough for
 // the session's level.
 func (s *session) begin(st *sqlclass.Statement, wait, more bool) (bool, error) {
+	if s.srv.draining.Load() {
+		// Inside a transaction (the drain ends every other session): the
+		// open one may finish, no new one starts.
+		s.srv.Metrics.Limited(metrics.LimitShutdown)
+		return s.fail(errShutdown(), more)
+	}
 	if s.srv.conf().ReadWriteQuirk && st.Txn.Access == sqlclass.AccessReadWrite && !s.privileged() {
 		return s.reject(routeErr(route.ErrReadOnly), more)
 	}

@@ -87,7 +87,7 @@ wait:
 				continue
 			}
 			log.Info("shutting down", zap.String("signal", s.String()))
-			srv.Shutdown(30 * time.Second)
+			srv.Shutdown()
 			break wait
 		case err := <-done:
 			if err != nil {

@@ -226,3 +226,24 @@ func FuzzReadPacket(f *testing.F) {
 		}
 	})
 }
+
+// A command over the limit is read to its end; the answer's sequence number
+// follows its last packet, as the client counts.
+func TestReadPacketTooLargeAnswersAfterTheLastPacket(t *testing.T) {
+	var stream []byte
+	for seq, n := range []int{MaxPayload, MaxPayload, 10} {
+		stream = append(stream, byte(n), byte(n>>8), byte(n>>16), byte(seq))
+		stream = append(stream, make([]byte, n)...)
+	}
+	stream = append(stream, 1, 0, 0, 0, ComQuery) // the next command
+	a, b := net.Pipe()
+	defer a.Close()
+	go func() { _, _ = b.Write(stream); b.Close() }()
+	c := NewConn(a, ClientSide, "client", 4<<10, 4<<10)
+	if _, err := c.ReadPacket(1 << 20); !errors.Is(err, ErrPacketTooLarge) || c.seq != 3 {
+		t.Fatalf("got next seq %d, %v; want 3, ErrPacketTooLarge", c.seq, err)
+	}
+	if data, err := c.ReadPacket(1 << 20); err != nil || c.seq != 1 || len(data) != 1 || data[0] != ComQuery {
+		t.Fatalf("the next command: %v %d %v", data, c.seq, err)
+	}
+}

@@ -54,6 +54,9 @@ const maxResponse = 1 << 30
 // response reached the client is the client's failure: only closing its
 // connection is honest.
 type Relay struct {
+	// ClientMax bounds a packet of the client's LOCAL INFILE data (0:
+	// the response bound).
+	ClientMax    int
 	src, dst     *Conn
 	cmd          byte
 	sessionTrack bool
@@ -254,7 +257,11 @@ func (r *Relay) localInfile(req []byte) error {
 		return err
 	}
 	for {
-		data, err := r.dst.ReadPacket(maxResponse)
+		limit := r.ClientMax
+		if limit <= 0 {
+			limit = maxResponse
+		}
+		data, err := r.dst.ReadPacket(limit)
 		if err != nil {
 			return err
 		}

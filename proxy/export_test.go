@@ -1,0 +1,11 @@
+package proxy
+
+import "time"
+
+// SetChangeUserPause sets the pause after a failed COM_CHANGE_USER for a
+// test, and returns the function that restores it.
+func SetChangeUserPause(d time.Duration) (restore func()) {
+	old := changeUserPause
+	changeUserPause = d
+	return func() { changeUserPause = old }
+}
