@@ -52,6 +52,7 @@ demo: build
 
 fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzClassify -fuzztime=$${FUZZTIME:-5m} ./sqlclass/
+	$(GO) test -run=NONE -fuzz=FuzzClientCommands -fuzztime=$${FUZZTIME:-5m} ./proxy/
 
 clean:
 	rm -rf bin .pair
