@@ -5,7 +5,7 @@ GO ?= go
 PAIR_DIR ?= $(CURDIR)/.pair
 BIN := bin/fwdproxy
 
-.PHONY: build test unit integration demo fuzz vet clean soak-consistency bench bench-smoke
+.PHONY: build test unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fwdproxy
@@ -27,6 +27,19 @@ test: build vet
 
 unit:
 	$(GO) test -count=1 -short ./sqlclass/ ./route/ ./grants/ ./consistency/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./proxy/... ./sandbox/
+
+# 1,000 sessions for 5 minutes through a -race build of the proxy, against a
+# private pair sized for them (integration/soak; FWDPROXY_SOAK_SESSIONS and
+# FWDPROXY_SOAK_DURATION change the size). Not part of `make test`.
+SOAK_PAIR_DIR ?= $(CURDIR)/.soak-pair
+soak:
+	$(GO) build -race -o bin/fwdproxy-race ./cmd/fwdproxy
+	@bash integration/pair.sh stop $(SOAK_PAIR_DIR) >/dev/null 2>&1 || true
+	PAIR_WRITER_EXTRA_CNF=max_connections=2000 PAIR_REPLICA_EXTRA_CNF=max_connections=2000 \
+		bash integration/pair.sh start $(SOAK_PAIR_DIR)
+	@trap 'bash integration/pair.sh stop $(SOAK_PAIR_DIR) >/dev/null 2>&1' EXIT; \
+	FWDPROXY_SOAK=1 FWDPROXY_PAIR_ENV=$(SOAK_PAIR_DIR)/pair.env FWDPROXY_SOAK_BIN=$(CURDIR)/bin/fwdproxy-race \
+		$(GO) test -count=1 -v -timeout 30m -run TestSoak ./integration/soak/
 
 # 10,000 read-after-write trials per lag level (about 5 minutes).
 soak-consistency:
@@ -52,6 +65,7 @@ demo: build
 
 fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzClassify -fuzztime=$${FUZZTIME:-5m} ./sqlclass/
+	$(GO) test -run=NONE -fuzz=FuzzClientCommands -fuzztime=$${FUZZTIME:-5m} ./proxy/
 
 clean:
-	rm -rf bin .pair
+	rm -rf bin .pair .soak-pair

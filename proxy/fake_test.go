@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	gomysql "github.com/go-sql-driver/mysql"
+	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/proxy"
@@ -36,13 +37,26 @@ var trackingSetup = consistency.MariaDB.TrackingSetupSQL()[0]
 // end of the test it fails if a backend got a statement nobody scripted.
 func startRig(t *testing.T, mutate func(*proxy.Config)) *rig {
 	t.Helper()
-	return startRigOn(t, mutate, nil)
+	return newRig(t, rigOptions{mutate: mutate})
 }
 
 // startRigOn is startRig with the proxy's listener wrapped by wrap.
 func startRigOn(t *testing.T, mutate func(*proxy.Config), wrap func(net.Listener) net.Listener) *rig {
 	t.Helper()
-	r := &rig{writer: fb.Start(t, fb.Config{}), reader: fb.Start(t, fb.Config{})}
+	return newRig(t, rigOptions{mutate: mutate, wrap: wrap})
+}
+
+// rigOptions are what newRig changes from startRig's rig.
+type rigOptions struct {
+	fake   fb.Config                       // both backends'
+	mutate func(*proxy.Config)             // the proxy's settings
+	log    *zap.Logger                     // the proxy's log (nil: none)
+	wrap   func(net.Listener) net.Listener // the proxy's listener (nil: as it is)
+}
+
+func newRig(t testing.TB, o rigOptions) *rig {
+	t.Helper()
+	r := &rig{writer: fb.Start(t, o.fake), reader: fb.Start(t, o.fake)}
 	// The proxy sizes its writer connection cap from this.
 	r.writer.On("SELECT @@GLOBAL.max_connections", fb.Rows{Columns: []string{"@@GLOBAL.max_connections"}, Values: [][]any{{151}}})
 	// The greeting's collation is the reader's.
@@ -55,10 +69,10 @@ func startRigOn(t *testing.T, mutate func(*proxy.Config), wrap func(net.Listener
 	cfg.Users = map[string]string{"app": "secret"}
 	cfg.ProxyUser = "app"
 	cfg.DefaultConsistency = "EVENTUAL"
-	if mutate != nil {
-		mutate(&cfg)
+	if o.mutate != nil {
+		o.mutate(&cfg)
 	}
-	srv, err := proxy.NewServer(cfg, nil, nil)
+	srv, err := proxy.NewServer(cfg, o.log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +81,8 @@ func startRigOn(t *testing.T, mutate func(*proxy.Config), wrap func(net.Listener
 		t.Fatal(err)
 	}
 	r.srv, r.addr = srv, ln.Addr().String()
-	if wrap != nil {
-		ln = wrap(ln)
+	if o.wrap != nil {
+		ln = o.wrap(ln)
 	}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() {

@@ -36,6 +36,10 @@ const MariaDB = "10.11.19-MariaDB-log"
 type Config struct {
 	Version        string // the handshake's version string (default MariaDB)
 	User, Password string // the one account that may log in (default app / secret)
+	// Unrecorded keeps no log and no list of unscripted statements, for a
+	// fuzz target's long runs, where both would grow without bound:
+	// Received, Since and Unscripted stay empty.
+	Unrecorded bool
 }
 
 // Command is one command the server received.
@@ -234,7 +238,9 @@ func (quiet) UseDB(string) error { return nil }
 func (s *Server) record(c Command) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.log = append(s.log, c)
+	if !s.cfg.Unrecorded {
+		s.log = append(s.log, c)
+	}
 }
 
 // answerFor takes the answer to sql from the script, or a built-in one;
@@ -255,7 +261,9 @@ func (s *Server) answerFor(sql string) (a answer, ok bool) {
 	if builtin(sql) {
 		return answer{OK{}}, true
 	}
-	s.unscripted = append(s.unscripted, sql)
+	if !s.cfg.Unrecorded {
+		s.unscripted = append(s.unscripted, sql)
+	}
 	return answer{Err{Code: 1105, Message: fmt.Sprintf("fakebackend: nothing scripted for %q", sql)}}, false
 }
 
