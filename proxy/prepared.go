@@ -25,6 +25,7 @@ type prepared struct {
 	boundW    bool   // the writer has seen types (for writerGen)
 	lastOnW   bool   // the last execute ran on the writer (for FETCH)
 	ownVars   bool   // @@aurora_* were rewritten to @fwdproxy_arc
+	db        string // the database at prepare time, where the server resolves its names
 }
 
 // textPrepared is a PREPARE … FROM statement.
@@ -33,6 +34,7 @@ type textPrepared struct {
 	st        sqlclass.Statement
 	onReader  bool   // prepared on the reader
 	writerGen uint64 // writer generation it was prepared on (0 = not)
+	db        string // the database at PREPARE, where the server resolves its names
 }
 
 func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
@@ -44,7 +46,8 @@ func put32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
 func (s *session) comStmtPrepare(data []byte) error {
 	sql := string(data[1:])
 	st := sqlclass.Classify(sql, s.sqlOpt)
-	p := &prepared{sql: sql, prep: sql, st: st}
+	st.Qualify(s.db)
+	p := &prepared{sql: sql, prep: sql, st: st, db: s.db}
 	d := s.decide(sql, &p.st, route.Prepare, false)
 	if d.Rewrite == route.OwnVarValues {
 		// Each execute sets @fwdproxy_arc to the session's level first.
@@ -384,7 +387,8 @@ func (s *session) textPrepare(x *job) (bool, error) {
 		v, _ := res.value()
 		text = v.s
 	}
-	tp := textPrepared{text: text, st: sqlclass.Classify(text, s.sqlOpt)}
+	tp := textPrepared{text: text, st: sqlclass.Classify(text, s.sqlOpt), db: s.db}
+	tp.st.Qualify(s.db)
 	var failed bool
 	var err error
 	switch d := s.decide(text, &tp.st, route.Prepare, false); d.Target {

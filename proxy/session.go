@@ -52,7 +52,8 @@ type session struct {
 	isolation  string // the session's isolation as the client set it ("" = server default)
 	nextIso    string
 
-	tempTables sqlclass.TempTables // "db.table" of this session's temporary tables
+	tempTables sqlclass.TempTables  // "db.table" of this session's temporary tables
+	tempUnsure []sqlclass.TableName // tables a failed temporary-table statement left in doubt (guard.go)
 	textStmts  map[string]textPrepared
 	stmts      map[uint32]*prepared
 	nextStmtID uint32
