@@ -25,11 +25,34 @@ func SuspectsOf(sql string, opt Options) Suspects {
 		code, _ = normalize(sql, opt, true)
 	}
 	s := Suspects{Calls: calls(code, opt)}
+	if createsOnly(code, opt) {
+		return s
+	}
 	s.Tables, _ = Tables(sql, opt)
 	for _, r := range lexRefs(code, opt) {
 		s.Tables = addTable(s.Tables, r.t)
 	}
 	return s
+}
+
+// createsOnly: a CREATE TEMPORARY TABLE that reads nothing (no SELECT,
+// TABLE, VALUES or LIKE after its name) names only the table it makes,
+// which no view stands for.
+func createsOnly(s string, opt Options) bool {
+	c := newCur(s, opt)
+	if !c.accept("CREATE") {
+		return false
+	}
+	c.acceptSeq("OR", "REPLACE")
+	if !c.accept("TEMPORARY") || !c.accept("TABLE") {
+		return false
+	}
+	for ; c.tok.kind != tEOF; c.adv() {
+		if c.is("SELECT") || c.is("WITH") || c.is("TABLE") || c.is("VALUES") || c.is("VALUE") || c.is("LIKE") {
+			return false
+		}
+	}
+	return true
 }
 
 // calls finds every [qualifier.]name followed by '(' that may call a

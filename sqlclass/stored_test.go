@@ -85,7 +85,23 @@ func TestSuspectTables(t *testing.T) {
 			}
 		}
 	}
-	if s := SuspectsOf("DROP TEMPORARY TABLE tt", Options{}); len(s.Calls) != 0 {
-		t.Errorf("DROP TEMPORARY TABLE calls %v", s.Calls)
+	// A CREATE TEMPORARY TABLE that reads nothing needs no question.
+	for _, sql := range []string{
+		"CREATE TEMPORARY TABLE tt (x INT)",
+		"CREATE OR REPLACE TEMPORARY TABLE IF NOT EXISTS t.tt (id INT(11) PRIMARY KEY, d DATETIME(6) DEFAULT CURRENT_TIMESTAMP(6), KEY k (d)) ENGINE=InnoDB",
+	} {
+		if s := SuspectsOf(sql, Options{}); !s.Empty() {
+			t.Errorf("%s: suspects %+v", sql, s)
+		}
+	}
+	for _, sql := range []string{
+		"CREATE TEMPORARY TABLE a SELECT * FROM a",
+		"CREATE TEMPORARY TABLE a LIKE a",
+		"CREATE TEMPORARY TABLE a TABLE a",
+		"CREATE TEMPORARY TABLE a /*!SELECT * FROM a*/",
+	} {
+		if s := SuspectsOf(sql, Options{}); !slices.Contains(s.Tables, TableName{Name: "a"}) {
+			t.Errorf("%s: tables %v, missing a", sql, s.Tables)
+		}
 	}
 }
