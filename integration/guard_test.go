@@ -39,6 +39,8 @@ var guardObjects = []string{
 	"CREATE TABLE fwguard.m1 (x INT) ENGINE=MyISAM",
 	"CREATE TABLE fwguard.trg_src (v INT)",
 	"CREATE TABLE fwguard.beat (id INT AUTO_INCREMENT PRIMARY KEY)",
+	"INSERT INTO fwguard.beat VALUES ()",
+	"CREATE TABLE fwguard2.a (id INT PRIMARY KEY, v INT)",
 	"CREATE SEQUENCE fwguard.sq",
 	"CREATE TRIGGER fwguard.trg AFTER INSERT ON fwguard.trg_src FOR EACH ROW INSERT INTO fwguard.log (v) VALUES (3)",
 	"CREATE FUNCTION fwguard.fw() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO fwguard.log (v) VALUES (1); RETURN 1; END",
@@ -61,7 +63,7 @@ var guardObjects = []string{
 }
 
 // guardTables are compared between writer and replica after each attack.
-const guardTables = "fwguard.a, fwguard.log, fwguard.mlog, fwguard.m1, fwguard.trg_src, fwguard.sq"
+const guardTables = "fwguard.a, fwguard.log, fwguard.mlog, fwguard.m1, fwguard.trg_src, fwguard.sq, fwguard2.a"
 
 var (
 	guardOnce sync.Once
@@ -206,6 +208,20 @@ const anyCode = 0xffff
 // run runs the steps on c in form f and reports each step that got another
 // answer than it should.
 func runSteps(c *sql.Conn, f guardForm, steps []guardStep) []string {
+	if f.batch {
+		// One multi-statement query up to the first statement that must
+		// fail (an error ends a batch); the rest one by one.
+		i := 0
+		for i < len(steps)-1 && steps[i].want == 0 {
+			i++
+		}
+		qs := make([]string, i+1)
+		for j := range qs {
+			qs[j] = steps[j].sql
+		}
+		head := guardStep{strings.Join(qs, "; "), steps[i].want}
+		return append(runSteps(c, formText, []guardStep{head}), runSteps(c, formText, steps[i+1:])...)
+	}
 	var bad []string
 	for _, s := range steps {
 		err := f.run(c, s.sql)
@@ -219,21 +235,24 @@ func runSteps(c *sql.Conn, f guardForm, steps []guardStep) []string {
 	return bad
 }
 
-// guardForm is how a statement reaches the proxy.
+// guardForm is how a statement reaches the proxy; batch: an attack's
+// statements go as one multi-statement query.
 type guardForm struct {
-	name string
-	run  func(c *sql.Conn, q string) error
+	name  string
+	run   func(c *sql.Conn, q string) error
+	batch bool
 }
 
 var (
 	formText = guardForm{"text", func(c *sql.Conn, q string) error {
 		_, err := c.ExecContext(ctx, q)
 		return err
-	}}
+	}, false}
 	formMulti = guardForm{"multi", func(c *sql.Conn, q string) error {
 		_, err := c.ExecContext(ctx, "DO 0; "+q+"; DO 1")
 		return err
-	}}
+	}, false}
+	formBatch      = guardForm{"batch", formText.run, true}
 	formSQLPrepare = guardForm{"sql-prepare", func(c *sql.Conn, q string) error {
 		if _, err := c.ExecContext(ctx, "PREPARE gs FROM '"+strings.ReplaceAll(q, "'", "''")+"'"); err != nil {
 			return err
@@ -241,16 +260,16 @@ var (
 		_, err := c.ExecContext(ctx, "EXECUTE gs")
 		_, _ = c.ExecContext(ctx, "DEALLOCATE PREPARE gs")
 		return err
-	}}
-	formBinary      = guardForm{"binary", prepErrOf}
+	}, false}
+	formBinary      = guardForm{"binary", prepErrOf, false}
 	formExecComment = guardForm{"exec-comment", func(c *sql.Conn, q string) error {
 		_, err := c.ExecContext(ctx, "/*!100000 "+q+" */")
 		return err
-	}}
+	}, false}
 	formMariaDBComment = guardForm{"mariadb-comment", func(c *sql.Conn, q string) error {
 		_, err := c.ExecContext(ctx, "/*M! "+q+" */")
 		return err
-	}}
+	}, false}
 )
 
 // The attacks of issue 14, each in the forms the issue names, with what
@@ -275,7 +294,7 @@ func TestGuardAttacks(t *testing.T) {
 		steps func(fwd bool) []guardStep
 	}
 	offOnly, both := []bool{false}, []bool{false, true}
-	allForms := []guardForm{formText, formMulti, formSQLPrepare, formBinary}
+	allForms := []guardForm{formText, formMulti, formBatch, formSQLPrepare, formBinary}
 	attacks := []attack{
 		{"for update calling fw", offOnly, allForms, func(bool) []guardStep {
 			return []guardStep{{"SELECT fwguard.fw() FROM fwguard.a LIMIT 1 FOR UPDATE", 1290}}
@@ -298,7 +317,7 @@ func TestGuardAttacks(t *testing.T) {
 		{"create temp select fw", both, allForms, func(fwd bool) []guardStep {
 			return []guardStep{{"CREATE TEMPORARY TABLE tt SELECT fw() AS x", refused(fwd)}}
 		}},
-		{"load data into temp set fw", both, []guardForm{formText, formMulti}, func(bool) []guardStep {
+		{"load data into temp set fw", both, []guardForm{formText, formMulti, formBatch}, func(bool) []guardStep {
 			return []guardStep{{tmp, 0}, {"LOAD DATA LOCAL INFILE 'Reader::guard' INTO TABLE tt (@v) SET x = fw()", 1792}}
 		}},
 		{"for update of a view calling fw", offOnly, allForms, func(bool) []guardStep {
@@ -366,11 +385,11 @@ func TestTempTablesFollowServer(t *testing.T) {
 		{"create if not exists twice", []guardStep{{"CREATE TEMPORARY TABLE IF NOT EXISTS a (id INT, v INT)", 0}, {"CREATE TEMPORARY TABLE IF NOT EXISTS a (id INT, v INT)", 0}, {"DROP TEMPORARY TABLE a", 0}}},
 		{"drop temporary if exists", []guardStep{{shadow, 0}, {"DROP TEMPORARY TABLE IF EXISTS nosuch, a", 0}}},
 		// Stored code cannot drop it behind the proxy's back: the guard is up.
-		{"function dropping it", []guardStep{{shadow, 0}, {"SELECT fdrop()", 1792}, {"SELECT fdrop() FROM a FOR UPDATE", 1290}, {"INSERT INTO a VALUES (5, 5)", 0}, {"DROP TEMPORARY TABLE a", 0}}},
+		{"function dropping it", []guardStep{{shadow, 0}, {"SELECT fdrop()", 1792}, {"SELECT fdrop() FROM beat LIMIT 1 FOR UPDATE", 1290}, {"INSERT INTO a VALUES (5, 5)", 0}, {"DROP TEMPORARY TABLE a", 0}}},
 		{"procedure dropping it", []guardStep{{shadow, 0}, {"CALL pdrop()", 1792}, {"INSERT INTO a VALUES (5, 5)", 0}, {"DROP TEMPORARY TABLE a", 0}}},
 	}
 	for _, sc := range scenarios {
-		for _, f := range []guardForm{formText, formMulti} {
+		for _, f := range []guardForm{formText, formMulti, formBatch} {
 			t.Run(sc.name+"/"+f.name, func(t *testing.T) {
 				c := guardConn(t, addr, false)
 				for _, b := range runSteps(c, f, append(append([]guardStep(nil), sc.steps...), permanent...)) {
