@@ -1229,17 +1229,8 @@ func TestProtocolPreparedSessionStatements(t *testing.T) {
 		t.Run("consistency '"+level+"'", func(t *testing.T) {
 			c := conn(t, addr, "")
 			exec(t, c, "SET aurora_replica_read_consistency = '"+level+"'")
-			pexec := func(q string) error {
-				st, err := c.PrepareContext(ctx, q)
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-				_, err = st.ExecContext(ctx)
-				return err
-			}
 			for _, q := range []string{"SET @a = 1", "BEGIN", "COMMIT", "START TRANSACTION", "ROLLBACK", "SET SESSION sql_mode = 'STRICT_ALL_TABLES'"} {
-				if err := pexec(q); err != nil {
+				if err := prepErrOf(c, q); err != nil {
 					t.Errorf("prepared %s: %v", q, err)
 				}
 			}
@@ -1258,7 +1249,7 @@ func TestProtocolPreparedSessionStatements(t *testing.T) {
 			if level == "" {
 				return
 			}
-			if err := pexec("SET @b = 7"); err != nil {
+			if err := prepErrOf(c, "SET @b = 7"); err != nil {
 				t.Errorf("prepared SET @b = 7: %v", err)
 			}
 			exec(t, c, "INSERT INTO ppss (v) VALUES (@b)")
@@ -1266,27 +1257,27 @@ func TestProtocolPreparedSessionStatements(t *testing.T) {
 				t.Errorf("@b from a prepared SET did not reach the writer")
 			}
 			// A prepared BEGIN opens a transaction the proxy knows about.
-			if err := pexec("BEGIN"); err != nil {
+			if err := prepErrOf(c, "BEGIN"); err != nil {
 				t.Fatalf("prepared BEGIN: %v", err)
 			}
 			exec(t, c, "INSERT INTO ppss (v) VALUES (1)")
 			if id := one(t, c, "SELECT @@server_id"); id != "1" {
 				t.Errorf("read in a forwarded transaction opened by a prepared BEGIN ran on server %s", id)
 			}
-			if err := pexec("ROLLBACK"); err != nil {
+			if err := prepErrOf(c, "ROLLBACK"); err != nil {
 				t.Fatalf("prepared ROLLBACK: %v", err)
 			}
 			if n := count(t, w, "SELECT COUNT(*) FROM ppss WHERE v = 1"); n != 0 {
 				t.Errorf("prepared ROLLBACK left the forwarded INSERT committed")
 			}
-			if err := pexec("START TRANSACTION"); err != nil {
+			if err := prepErrOf(c, "START TRANSACTION"); err != nil {
 				t.Fatalf("prepared START TRANSACTION: %v", err)
 			}
 			exec(t, c, "INSERT INTO ppss (v) VALUES (2)")
 			if n := count(t, w, "SELECT COUNT(*) FROM ppss WHERE v = 2"); n != 0 {
 				t.Errorf("INSERT after a prepared START TRANSACTION committed at once")
 			}
-			if err := pexec("COMMIT"); err != nil {
+			if err := prepErrOf(c, "COMMIT"); err != nil {
 				t.Fatalf("prepared COMMIT: %v", err)
 			}
 			if n := count(t, w, "SELECT COUNT(*) FROM ppss WHERE v = 2"); n != 1 {

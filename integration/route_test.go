@@ -193,15 +193,7 @@ func TestRoutePreparedSetConsistency(t *testing.T) {
 		run  func(c *sql.Conn) error
 	}{
 		{"text, for comparison", func(c *sql.Conn) error { return errOf(c, set) }},
-		{"binary prepared", func(c *sql.Conn) error {
-			st, err := c.PrepareContext(ctx, set)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			_, err = st.ExecContext(ctx)
-			return err
-		}},
+		{"binary prepared", func(c *sql.Conn) error { return prepErrOf(c, set) }},
 		{"PREPARE … FROM, EXECUTE", func(c *sql.Conn) error {
 			if err := errOf(c, "PREPARE rt_set FROM \""+set+"\""); err != nil {
 				return err

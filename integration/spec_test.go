@@ -77,6 +77,18 @@ func errOf(c *sql.Conn, q string) error {
 	return err
 }
 
+// prepErrOf runs q as a binary prepared statement (COM_STMT_PREPARE,
+// EXECUTE, CLOSE) and returns its error.
+func prepErrOf(c *sql.Conn, q string) error {
+	st, err := c.PrepareContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.ExecContext(ctx)
+	return err
+}
+
 func count(t *testing.T, db *sql.DB, q string) int {
 	t.Helper()
 	var n int

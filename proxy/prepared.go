@@ -26,6 +26,7 @@ type prepared struct {
 	boundW    bool   // the writer has seen types (for writerGen)
 	lastOnW   bool   // the last execute ran on the writer (for FETCH)
 	ownVars   bool   // the proxy's variables were rewritten (rewriteOwnVarsTo)
+	db        string // the database at prepare time, where the server resolves its names
 }
 
 // textPrepared is a PREPARE … FROM statement.
@@ -34,6 +35,7 @@ type textPrepared struct {
 	st        sqlclass.Statement
 	onReader  bool   // prepared on the reader
 	writerGen uint64 // writer generation it was prepared on (0 = not)
+	db        string // the database at PREPARE, where the server resolves its names
 }
 
 func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
@@ -45,7 +47,8 @@ func put32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
 func (s *session) comStmtPrepare(data []byte) error {
 	sql := string(data[1:])
 	st := sqlclass.Classify(sql, s.sqlOpt)
-	p := &prepared{sql: sql, prep: sql, st: st}
+	st.Qualify(s.state.DB)
+	p := &prepared{sql: sql, prep: sql, st: st, db: s.state.DB}
 	d := s.decide(sql, &p.st, route.Prepare, false)
 	if d.Rewrite == route.OwnVarValues {
 		// Each execute sets the session's level and access mode first.
@@ -366,7 +369,8 @@ func (s *session) textPrepare(x *job) (bool, error) {
 		v, _ := res.value()
 		text = v.s
 	}
-	tp := textPrepared{text: text, st: sqlclass.Classify(text, s.sqlOpt)}
+	tp := textPrepared{text: text, st: sqlclass.Classify(text, s.sqlOpt), db: s.state.DB}
+	tp.st.Qualify(s.state.DB)
 	var failed bool
 	var err error
 	switch d := s.decide(text, &tp.st, route.Prepare, false); d.Target {

@@ -57,6 +57,7 @@ func (s *session) routeState() route.State {
 
 // decide asks the routing rule about one statement.
 func (s *session) decide(sql string, st *sqlclass.Statement, path route.Path, params bool) route.Decision {
+	s.settleTemp(st)
 	rs := s.routeState()
 	return route.Decide(&rs, route.Input{SQL: sql, St: st, Path: path, Params: params})
 }
@@ -134,7 +135,20 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 		failed, err = s.forwardAside(x)
 		s.writerRead(&x.st, start)
 	case route.ReaderWritable:
+		if d.Prove {
+			safe, err := s.runsNoStoredCode(x)
+			if err != nil {
+				return true, s.backendFailed(s.reader, err)
+			}
+			if !safe {
+				rs := s.routeState()
+				return s.execute(route.Unproven(&rs), x)
+			}
+		}
 		failed, err = s.toReaderWritable(x)
+		if failed && err == nil && d.Change != route.NoChange {
+			s.tempFailed(&x.st)
+		}
 	case route.Reader:
 		if d.Wait {
 			failed, err = s.read(x)
@@ -263,8 +277,9 @@ func (s *session) toReader(x *job) (bool, error) {
 	return res.err != nil, nil
 }
 
-// toReaderWritable runs temporary-table work on the reader, lifting the
-// session's read-only guard for just that statement.
+// toReaderWritable runs a statement the server refuses with the guard up
+// (see guard.go) on the reader, lifting the session's read-only guard for
+// just that statement.
 func (s *session) toReaderWritable(x *job) (bool, error) {
 	lifted, err := s.liftGuard()
 	if err != nil {

@@ -48,6 +48,7 @@ type session struct {
 	state route.Session
 
 	level      consistency.Level
+	tempUnsure []sqlclass.TableName // tables a failed temporary-table statement left in doubt (guard.go)
 	textStmts  map[string]textPrepared
 	stmts      map[uint32]*prepared
 	nextStmtID uint32

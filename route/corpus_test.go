@@ -234,16 +234,25 @@ func checkDecision(s *State, in Input, d Decision) []string {
 		"temporary-table changes on ReaderWritable, USE on Reader")
 
 	// Nothing that can change permanent data reaches the reader; its guard
-	// is lifted only for temporary-table work and, with forwarding off,
-	// locking reads.
+	// is lifted only for CREATE and DROP TEMPORARY TABLE (which the server
+	// refuses with it up) and, with forwarding off, locking reads, and on
+	// the execute paths only once the statement is proven to run no stored
+	// code (DROP names nothing that runs). DML on temporary tables runs
+	// with the guard up.
 	if execute {
-		rule(!neverReader[st.Class] || d.Target == ReaderWritable || d.Target == Writer || d.Target == Reject,
-			"a write, DDL, LOAD or Unknown runs on ReaderWritable, Writer or is rejected")
+		rule(!neverReader[st.Class] || d.Target == ReaderWritable || d.Target == Writer || d.Target == Reject ||
+			d == Decision{Target: Reader} && (st.Class == sqlclass.Write || st.Class == sqlclass.LoadData) && allTemp,
+			"a write, DDL, LOAD or Unknown runs on ReaderWritable, Writer, is rejected, or is temporary-table DML with the guard up")
 		rule(d.Target != ReaderWritable ||
 			st.Class == sqlclass.CreateTempTable || st.Class == sqlclass.DropTempTable ||
-			(st.Class == sqlclass.Write || st.Class == sqlclass.LoadData) && allTemp ||
 			st.Class == sqlclass.LockingRead && !s.Forwarding,
-			"ReaderWritable only for temporary-table work, or a locking read with forwarding off")
+			"ReaderWritable only for CREATE/DROP TEMPORARY TABLE, or a locking read with forwarding off")
+		rule(d.Target != ReaderWritable || d.Prove == (st.Class != sqlclass.DropTempTable),
+			"ReaderWritable proves, but for DROP TEMPORARY TABLE")
+		rule(d.Target == ReaderWritable || !d.Prove, "Prove only on ReaderWritable")
+		rule(!((st.Class == sqlclass.Write || st.Class == sqlclass.LoadData) && allTemp) ||
+			d.Target == Reader || d.Target == Reject,
+			"temporary-table DML runs with the guard up")
 	}
 
 	// Forwarding off: a plain replica. The writer answers only for figures
@@ -273,6 +282,7 @@ func checkDecision(s *State, in Input, d Decision) []string {
 		rule(s.ReaderInTx || d.Target != Writer, "Prepare: never Writer outside a reader transaction")
 		rule(!d.Wait && d.Change == NoChange && (d.Handler == NoHandler || d.Handler == LocalPrepare),
 			"Prepare: no wait, change or handler but LocalPrepare")
+		rule(!d.Prove, "Prepare: no proof (a prepare runs nothing)")
 	}
 	return bad
 }
@@ -369,7 +379,8 @@ func shown(sql string) string {
 	return sql
 }
 
-// line is a decision as one line: Target Handler Wait Change ErrCode.
+// line is a decision as one line: Target Handler Wait Change ErrCode, then
+// its rewrite and proof.
 func line(d Decision) string {
 	h, wait, code := d.Handler.String(), "-", "-"
 	if h == "" {
@@ -385,6 +396,9 @@ func line(d Decision) string {
 	if d.Rewrite != NoRewrite {
 		l += [...]string{"", " rewrite own vars", " rewrite status tables"}[d.Rewrite]
 	}
+	if d.Prove {
+		l += " prove"
+	}
 	return l
 }
 
@@ -393,7 +407,7 @@ func line(d Decision) string {
 func TestGolden(t *testing.T) {
 	var b bytes.Buffer
 	b.WriteString("# route.Decide for each statement of lint/testdata/app.sql (go test ./route -update rewrites this).\n")
-	b.WriteString("# Per statement: its number, class and text; then per state: Target Handler Wait Change ErrCode.\n")
+	b.WriteString("# Per statement: its number, class and text; then per state: Target Handler Wait Change ErrCode [rewrite] [prove].\n")
 	for _, g := range goldenStates {
 		fmt.Fprintf(&b, "# %-13s %v params=%v %s\n", g.name, g.path, g.params, stateName(&g.state))
 	}

@@ -34,7 +34,7 @@ type Target uint8
 // Targets.
 const (
 	Reader         Target = iota // the reader, read-only guard up
-	ReaderWritable               // the reader with its guard lifted for this statement only
+	ReaderWritable               // the reader with its guard lifted for this statement only (see Decision.Prove)
 	Writer                       // forwarded to the writer
 	WriterAside                  // run on the writer without becoming "the last forwarded statement": the previous statement's figures live there
 	Proxy                        // the proxy answers it itself; Handler says how
@@ -91,6 +91,10 @@ var (
 	ErrSuper      = &Error{Code: 1227, State: "42000", Msg: "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"}
 	ErrKillParams = &Error{Code: 1295, State: "HY000", Msg: "This command is not supported in the prepared statement protocol yet"}
 )
+
+// OpStoredCode is the operation named when a statement that runs on the
+// reader with its guard lifted may call a stored function or read a view.
+const OpStoredCode = "CREATE TEMPORARY TABLE calling a stored function or reading a view"
 
 // OpTempRef is the operation named when DML on a permanent table reads a
 // temporary one, which exists only on the reader.
@@ -156,6 +160,12 @@ type Decision struct {
 	// Rewrite: the read names the proxy's variables or status tables, which
 	// the proxy replaces in the text before the read runs.
 	Rewrite Rewrite
+	// Prove (ReaderWritable): the guard comes down only once the reader
+	// shows that nothing the statement names (sqlclass.SuspectsOf) is a
+	// stored function or a view, so that it can change nothing but the
+	// session's temporary tables whatever the user's privileges; otherwise
+	// Unproven decides.
+	Prove bool
 }
 
 // Rewrite is how the proxy changes a read's text before it runs.
@@ -184,10 +194,18 @@ func (s *State) ownRef(r sqlclass.VarRef) bool {
 // AccessVar: name is the session's access mode variable.
 func AccessVar(name string) bool { return name == "tx_read_only" || name == "transaction_read_only" }
 
-func reader(wait bool) Decision  { return Decision{Target: Reader, Wait: wait} }
-func proxy(h Handler) Decision   { return Decision{Target: Proxy, Handler: h} }
-func reject(e *Error) Decision   { return Decision{Target: Reject, Err: e} }
-func writable(c Change) Decision { return Decision{Target: ReaderWritable, Change: c} }
+func reader(wait bool) Decision { return Decision{Target: Reader, Wait: wait} }
+func proxy(h Handler) Decision  { return Decision{Target: Proxy, Handler: h} }
+func reject(e *Error) Decision  { return Decision{Target: Reject, Err: e} }
+
+// proven lifts the guard once the reader shows the statement runs no
+// stored code.
+func proven(c Change) Decision { return Decision{Target: ReaderWritable, Change: c, Prove: true} }
+
+// guardUp runs DML on temporary tables with the guard up: the server
+// allows it there and refuses whatever else the statement would write (a
+// stored function, a MERGE table's permanent children) with 1792.
+var guardUp = Decision{Target: Reader}
 
 // Decide is the routing rule. Every path decides with it.
 func Decide(s *State, in Input) Decision {
@@ -206,19 +224,21 @@ func Decide(s *State, in Input) Decision {
 		}
 		// As on a plain replica; MariaDB refuses locking reads in a
 		// read-only transaction, so the guard is lifted for it.
-		return writable(NoChange)
+		return proven(NoChange)
 	case sqlclass.Write, sqlclass.Unknown:
 		return s.write(st)
 	case sqlclass.LoadData:
 		if s.Temp.All(s.DB, st.Targets) {
-			return writable(NoChange)
+			return guardUp
 		}
 		return s.refuse(opOr(st.Op, "LOAD DATA"))
 	case sqlclass.CreateTempTable:
-		// Its target is temporary, so reading other temporary tables is fine.
-		return writable(AddTemp)
+		// The server refuses it with the guard up. Its target is
+		// temporary, so reading other temporary tables is fine.
+		return proven(AddTemp)
 	case sqlclass.DropTempTable:
-		return writable(DropTemp)
+		// It only names tables, and drops only temporary ones.
+		return Decision{Target: ReaderWritable, Change: DropTemp}
 	case sqlclass.DDL:
 		return s.refuse(opOr(st.Op, "DDL"))
 	case sqlclass.Plugin:
@@ -364,7 +384,7 @@ func (s *State) readsTemp(sql string) bool {
 func (s *State) write(st *sqlclass.Statement) Decision {
 	if st.Class == sqlclass.Write {
 		if s.Temp.All(s.DB, st.Targets) {
-			return writable(NoChange)
+			return guardUp
 		}
 		if s.Temp.RefFromPermanent(s.DB, st) != "" {
 			return s.refuse(OpTempRef)
@@ -411,6 +431,15 @@ func WriterCanSet(st *sqlclass.Statement) bool {
 	return len(st.Assignments) > 0
 }
 
+// Unproven is the decision for a statement whose Decision.Prove failed:
+// the reader showed, or could not show otherwise, that it may call a
+// stored function or read a view. It is refused as a write: no backend
+// can run it safely (its temporary tables live on the reader, a locking
+// read with forwarding off has nowhere else to go).
+func Unproven(s *State) Decision {
+	return s.refuse(OpStoredCode)
+}
+
 // refuse rejects what write forwarding never runs: 1235, which names
 // forwarding, in a session that forwards; in one that does not, 1290, as a
 // plain read-only replica answers.
@@ -455,7 +484,7 @@ func decidePrepare(s *State, in Input) Decision {
 	// allowed there, anything else is prepared on the writer.
 	switch {
 	case !s.ReaderInTx:
-		return writable(NoChange)
+		return Decision{Target: ReaderWritable}
 	case tempWork(s, st) || !s.Forwarding:
 		return reader(false)
 	}

@@ -22,20 +22,20 @@ var decideCases = []struct {
 	// A prepared CREATE TEMPORARY TABLE got 1290 with forwarding off, and
 	// was created on the writer with it on.
 	{"binary create temp, forwarding off", "CREATE TEMPORARY TABLE tmp_ids (id INT PRIMARY KEY)",
-		State{Session: Session{DB: "shop"}}, Binary, false, Decision{Target: ReaderWritable, Change: AddTemp}},
+		State{Session: Session{DB: "shop"}}, Binary, false, Decision{Target: ReaderWritable, Change: AddTemp, Prove: true}},
 	{"binary create temp, forwarding on", "CREATE TEMPORARY TABLE tmp_ids (id INT PRIMARY KEY)",
-		State{Forwarding: true, Waits: true, Session: Session{DB: "shop"}}, Binary, false, Decision{Target: ReaderWritable, Change: AddTemp}},
+		State{Forwarding: true, Waits: true, Session: Session{DB: "shop"}}, Binary, false, Decision{Target: ReaderWritable, Change: AddTemp, Prove: true}},
 	{"binary create temp in a writer transaction", "CREATE TEMPORARY TABLE tmp_ids (id INT PRIMARY KEY)",
-		State{Forwarding: true, Waits: true, HasWriter: true, Session: Session{TxWriter: true, DB: "shop"}}, Binary, false, Decision{Target: ReaderWritable, Change: AddTemp}},
+		State{Forwarding: true, Waits: true, HasWriter: true, Session: Session{TxWriter: true, DB: "shop"}}, Binary, false, Decision{Target: ReaderWritable, Change: AddTemp, Prove: true}},
 	{"binary drop temp, forwarding on", "DROP TEMPORARY TABLE tmp_ids",
 		State{Forwarding: true, Session: Session{DB: "shop", Temp: tmpIDs}}, Binary, false, Decision{Target: ReaderWritable, Change: DropTemp}},
 
 	// A prepared locking read with forwarding off got 1792 where the text
 	// form ran with the guard lifted.
 	{"binary for update, forwarding off", "SELECT * FROM orders WHERE id = ? FOR UPDATE",
-		State{Session: Session{DB: "shop"}}, Binary, true, Decision{Target: ReaderWritable}},
+		State{Session: Session{DB: "shop"}}, Binary, true, Decision{Target: ReaderWritable, Prove: true}},
 	{"text for update, forwarding off", "SELECT * FROM orders WHERE id = 1 FOR UPDATE",
-		State{Session: Session{DB: "shop"}}, Text, false, Decision{Target: ReaderWritable}},
+		State{Session: Session{DB: "shop"}}, Text, false, Decision{Target: ReaderWritable, Prove: true}},
 	{"binary for update, forwarding on", "SELECT * FROM orders WHERE id = ? FOR UPDATE",
 		State{Forwarding: true, Session: Session{DB: "shop"}}, Binary, true, Decision{Target: Writer}},
 
@@ -118,17 +118,45 @@ var decideCases = []struct {
 	{"plain begin waits at its first read", "START TRANSACTION",
 		State{Forwarding: true, Waits: true}, Text, false, Decision{Target: Proxy, Handler: Begin}},
 
+	// Issue 14: stored functions ran on the replica in statements that ran
+	// with the guard lifted. DML on temporary tables keeps the guard up
+	// (the server allows it there and refuses any other write with 1792);
+	// what needs the guard lifted lifts it only once proven free of
+	// stored functions and views.
+	{"locking read calling a function, forwarding off", "SELECT t.fw() FROM t.a LIMIT 1 FOR UPDATE",
+		State{Session: Session{DB: "shop"}}, Text, false, Decision{Target: ReaderWritable, Prove: true}},
+	{"lock in share mode, forwarding off", "SELECT t.fw() FROM t.a LIMIT 1 LOCK IN SHARE MODE",
+		State{Session: Session{DB: "shop"}}, SQLExecute, false, Decision{Target: ReaderWritable, Prove: true}},
+	{"locking read, forwarding on", "SELECT t.fw() FROM t.a LIMIT 1 FOR UPDATE",
+		State{Forwarding: true, Session: Session{DB: "shop"}}, Text, false, Decision{Target: Writer}},
+	{"insert select into a temp table", "INSERT INTO tmp_ids SELECT t.fw()",
+		State{Forwarding: true, Session: Session{DB: "shop", Temp: tmpIDs}}, Text, false, Decision{Target: Reader}},
+	{"insert values into a temp table, forwarding off", "INSERT INTO tmp_ids VALUES (fw())",
+		State{Session: Session{DB: "shop", Temp: tmpIDs}}, Binary, false, Decision{Target: Reader}},
+	{"update of a temp table", "UPDATE tmp_ids SET id = fw()",
+		State{Session: Session{DB: "shop", Temp: tmpIDs}}, SQLExecute, false, Decision{Target: Reader}},
+	{"delete from a temp table", "DELETE FROM tmp_ids WHERE fw()",
+		State{Forwarding: true, Waits: true, HasWriter: true, Session: Session{TxWriter: true, DB: "shop", Temp: tmpIDs}}, Text, false, Decision{Target: Reader}},
+	{"load data into a temp table setting a function", "LOAD DATA LOCAL INFILE 'f' INTO TABLE tmp_ids (@v) SET id = fw()",
+		State{Session: Session{DB: "shop", Temp: tmpIDs}}, Text, false, Decision{Target: Reader}},
+	{"create temp select", "CREATE TEMPORARY TABLE tt SELECT fw() AS x",
+		State{Forwarding: true, Session: Session{DB: "shop"}}, Text, false, Decision{Target: ReaderWritable, Change: AddTemp, Prove: true}},
+	{"drop temp proves nothing", "DROP TEMPORARY TABLE tmp_ids, nosuch",
+		State{Session: Session{DB: "shop", Temp: tmpIDs}}, SQLExecute, false, Decision{Target: ReaderWritable, Change: DropTemp}},
+	{"prepare of a locking read proves nothing: a prepare runs nothing", "SELECT fw() FROM a FOR UPDATE",
+		State{}, Prepare, false, Decision{Target: ReaderWritable}},
+
 	// Around them.
 	{"text insert, forwarding off", "INSERT INTO orders VALUES (1)",
 		State{}, Text, false, Decision{Target: Reject, Err: ErrReadOnly}},
 	{"binary insert in a read only transaction", "INSERT INTO orders VALUES (?)",
 		State{Forwarding: true, Session: Session{TxBegun: true, TxReadOnly: true}}, Binary, true, Decision{Target: Reject, Err: ErrReadOnlyTx}},
 	{"insert into a temp table in a read only transaction", "INSERT INTO tmp_ids VALUES (1)",
-		State{Forwarding: true, Session: Session{TxBegun: true, TxReadOnly: true, DB: "shop", Temp: tmpIDs}}, Text, false, Decision{Target: ReaderWritable}},
+		State{Forwarding: true, Session: Session{TxBegun: true, TxReadOnly: true, DB: "shop", Temp: tmpIDs}}, Text, false, Decision{Target: Reader}},
 	{"insert reading a temp table", "INSERT INTO archive SELECT * FROM tmp_ids",
 		State{Forwarding: true, Session: Session{DB: "shop", Temp: tmpIDs}}, SQLExecute, false, Decision{Target: Reject, Err: NotSupported(OpTempRef)}},
 	{"load data into a temp table", "LOAD DATA LOCAL INFILE 'ids.csv' INTO TABLE tmp_ids",
-		State{Forwarding: true, Session: Session{DB: "shop", Temp: tmpIDs}}, Text, false, Decision{Target: ReaderWritable}},
+		State{Forwarding: true, Session: Session{DB: "shop", Temp: tmpIDs}}, Text, false, Decision{Target: Reader}},
 	{"prepare of a write outside a transaction", "INSERT INTO orders VALUES (?)",
 		State{Forwarding: true, ReaderInTx: false}, Prepare, false, Decision{Target: ReaderWritable}},
 	{"prepare of a write in a reader transaction", "INSERT INTO orders VALUES (?)",
@@ -199,6 +227,17 @@ func TestDecide(t *testing.T) {
 				t.Errorf("%s on %v (%v): got %s %v, want %s %v", c.sql, c.path, st.Class, line(got), got.Err, line(c.want), c.want.Err)
 			}
 		})
+	}
+}
+
+// TestUnproven: a statement that may run stored code with the guard down
+// is refused as a write: 1235 naming it with forwarding, 1290 without.
+func TestUnproven(t *testing.T) {
+	if d := Unproven(&State{Forwarding: true}); d.Target != Reject || *d.Err != *NotSupported(OpStoredCode) {
+		t.Errorf("forwarding on: %s %v", line(d), d.Err)
+	}
+	if d := Unproven(&State{}); d.Target != Reject || d.Err != ErrReadOnly {
+		t.Errorf("forwarding off: %s %v", line(d), d.Err)
 	}
 }
 

@@ -230,6 +230,21 @@ func Classify(sql string, opt Options) Statement {
 	return merge(st, classify(b, opt))
 }
 
+// Qualify gives db to the tables the statement names without a database:
+// a prepared statement's names resolve where it was prepared.
+func (st *Statement) Qualify(db string) {
+	if db == "" {
+		return
+	}
+	for _, ts := range [][]TableName{st.Targets, st.Sources} {
+		for i := range ts {
+			if ts[i].Schema == "" {
+				ts[i].Schema = db
+			}
+		}
+	}
+}
+
 func merge(a, b Statement) Statement {
 	switch {
 	case b.Class == Empty:
