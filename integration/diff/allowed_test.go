@@ -126,7 +126,6 @@ func stateFlagOnly(x difference) bool {
 	return statusDiff(x) == 0x4000
 }
 
-
 // statusDiff is the XOR of two status fields ("0x%04x names").
 func statusDiff(x difference) uint16 {
 	var a, b uint16
