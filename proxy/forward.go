@@ -17,25 +17,58 @@ import (
 var beginPacket = append([]byte{comQuery}, "START TRANSACTION"...)
 
 // writerFailed turns a failure of the writer connection during a forwarded
-// statement into the client's error. The statement may or may not have run;
-// an open transaction is gone (rolled back by the writer).
-func (s *session) writerFailed(err error) *sqlError {
+// statement into the client's error, which says only what is certain.
+// mayCommit: the statement could have committed before the connection
+// broke, so its outcome is unknown; otherwise an open transaction is gone,
+// rolled back by the writer when it lost the connection.
+func (s *session) writerFailed(err error, mayCommit bool) *sqlError {
 	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
-	s.srv.log.Warn("forwarding error", zap.Uint32("session", s.id), zap.Bool("in_transaction", s.state.TxWriter), zap.Error(err))
+	s.srv.log.Warn("forwarding error", zap.Uint32("session", s.id), zap.Bool("in_transaction", s.state.TxWriter),
+		zap.Bool("may_commit", mayCommit), zap.Error(err))
 	if timedOut {
 		s.srv.Metrics.ReplicaErrorRPCTimeout()
 		s.srv.Metrics.WriterErrorRPCTimeout()
 		s.srv.killQuery(s) // best effort: stop it on the writer too
 	}
-	s.writerBroke()
+	s.writerBroke(mayCommit)
 	s.writerLost()
-	if s.state.Terminated {
+	switch {
+	case timedOut:
+		if s.state.Terminated {
+			s.takeTerminated() // told now, by this error
+		}
+		return &sqlError{1105, "HY000", "Forwarded statement timed out on the writer (--forward-timeout); its outcome is unknown"}
+	case mayCommit:
+		if s.state.Terminated {
+			s.takeTerminated()
+		}
+		return errMayHaveCommitted()
+	case s.state.Terminated:
 		return s.takeTerminated()
 	}
-	if timedOut {
-		return &sqlError{1105, "HY000", "Forwarded statement timed out on the writer (--forward-timeout); its outcome is unknown"}
-	}
 	return errTerminated()
+}
+
+// errMayHaveCommitted: the connection to the writer broke under a statement
+// that may have committed there; the client must find out whether it did.
+func errMayHaveCommitted() *sqlError {
+	return &sqlError{2013, "HY000", "Lost connection to writer during query; the statement may have committed"}
+}
+
+// mayCommit: st, about to be forwarded, could end in a commit on the
+// writer: it runs outside a transaction there, commits one implicitly, or
+// is of a kind that may (CALL, what the classifier could not place).
+// Inside a transaction a read or DML statement cannot: losing the
+// connection rolls it back with the transaction.
+func (s *session) mayCommit(st *sqlclass.Statement) bool {
+	if !s.state.TxWriter || st.ImplicitCommit {
+		return true
+	}
+	switch st.Class {
+	case sqlclass.Read, sqlclass.LockingRead, sqlclass.Write, sqlclass.LoadData, sqlclass.Savepoint:
+		return false
+	}
+	return true
 }
 
 // armForwardTimeout bounds a forwarded statement by --forward-timeout.

@@ -329,9 +329,10 @@ func (s *session) forward(x *job) (bool, error) {
 	if err != nil {
 		return s.failWith(s.writer, err, x.more)
 	}
+	mayCommit := s.mayCommit(&x.st)
 	start := time.Now()
 	if err := s.writer.ask(payload); err != nil {
-		return s.fail(s.writerFailed(err), x.more)
+		return s.fail(s.writerFailed(err, mayCommit), x.more)
 	}
 	s.armForwardTimeout()
 	res, err := s.relay(s.writer, payload[0], x.more)
@@ -340,7 +341,7 @@ func (s *session) forward(x *job) (bool, error) {
 		if wire.ClientFailed(err) {
 			return true, err
 		}
-		return s.fail(s.writerFailed(err), x.more)
+		return s.fail(s.writerFailed(err, mayCommit), x.more)
 	}
 	if res.refused {
 		return s.forwardRefused(x, res.err, began)

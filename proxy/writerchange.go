@@ -155,17 +155,17 @@ func (s *session) forwardRefused(x *job, refusal *sqlError, began bool) (bool, e
 
 // writerBroke tells the watch that a forwarded statement's writer
 // connection failed: the writer may have moved. The statement is not sent
-// again (it may have run).
-func (s *session) writerBroke() {
+// again (it may have run: mayCommit).
+func (s *session) writerBroke(mayCommit bool) {
 	if w := s.srv.watch; w != nil {
 		select {
 		case w.kick <- struct{}{}:
 		default:
 		}
-		if s.state.TxWriter {
-			w.countErr(changeErrTerminated)
-		} else {
+		if mayCommit {
 			w.countErr(changeErrUnknown)
+		} else {
+			w.countErr(changeErrTerminated)
 		}
 	}
 }

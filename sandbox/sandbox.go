@@ -59,6 +59,9 @@ type Options struct {
 	RTT       time.Duration // round trip between fwdproxy and the writer (RTT/2 each way)
 	Bin       string        // the fwdproxy binary, run as `serve` and `sandbox link`
 	Out       io.Writer     // progress lines; nil for none
+	// AllowDataLoss: failover may promote a replica that lacks writes (the
+	// failover command's flag).
+	AllowDataLoss bool
 }
 
 // State describes a sandbox; Up writes it to DIR/sandbox.json.
@@ -436,11 +439,14 @@ func (u *upper) startServer(ctx context.Context, name string, port *int, id int)
 }
 
 // rootDB is the install-time root account over the server's Unix socket.
-func (u *upper) rootDB(name string) (*sql.DB, error) {
+func (u *upper) rootDB(name string) (*sql.DB, error) { return socketDB(u.socket(name)) }
+
+// socketDB connects as root over a server's Unix socket, one connection.
+func socketDB(socket string) (*sql.DB, error) {
 	cfg := mysql.NewConfig()
 	cfg.User = "root"
 	cfg.Net = "unix"
-	cfg.Addr = u.socket(name)
+	cfg.Addr = socket
 	cfg.Timeout = 2 * time.Second
 	cfg.AllowNativePasswords = true
 	c, err := mysql.NewConnector(cfg)
@@ -496,14 +502,15 @@ func (u *upper) startProxy(ctx context.Context) error {
 	cfg := fmt.Sprintf(`# fwdproxy of the sandbox (written by fwdproxy sandbox up)
 listen: %s
 admin: %s
-# the writer, through a link with a %s round trip
-writer: %s
+# the writer, through a link with a %s round trip, and the replica, directly:
+# both are writer candidates, so fwdproxy follows fwdproxy sandbox switchover and failover
+writer: [%s, %s]
 # the replica, directly
 reader: %s
 # NAME:PASSWORD lines
 user-file: %s
 log-level: info
-`, u.st.Proxy, u.st.Admin, u.o.RTT, u.st.WriterLink, u.st.Replica, usersPath)
+`, u.st.Proxy, u.st.Admin, u.o.RTT, u.st.WriterLink, u.st.Replica, u.st.Replica, usersPath)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}

@@ -85,6 +85,13 @@ func Switchover(ctx context.Context, c Change) error {
 // had not applied is lost. Without allowDataLoss it refuses when another
 // replica is ahead of Target (that replica could not follow it).
 func Failover(ctx context.Context, c Change, allowDataLoss bool) error {
+	// What the replicas received before the writer went is not lost:
+	// each applies its relay log before the positions are compared.
+	for _, m := range append([]Member{c.Target}, c.Others...) {
+		if err := drainRelay(ctx, m, c.CatchUpFor); err != nil && m == c.Target {
+			return err
+		}
+	}
 	var tpos string
 	if err := c.Target.DB.QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_current_pos").Scan(&tpos); err != nil {
 		return err
@@ -169,4 +176,32 @@ func killClients(ctx context.Context, conn *sql.Conn) error {
 		_, _ = conn.ExecContext(ctx, fmt.Sprintf("KILL %d", id)) // gone already is fine
 	}
 	return nil
+}
+
+// drainRelay waits until m's SQL thread has applied every event its IO
+// thread received (the writer is gone, so no more arrive), up to wait
+// (30 s when 0).
+func drainRelay(ctx context.Context, m Member, wait time.Duration) error {
+	if wait == 0 {
+		wait = 30 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		st, err := rowMap(ctx, m.DB, "SHOW SLAVE STATUS")
+		if err != nil || len(st) == 0 {
+			return err // not a replica: nothing to apply
+		}
+		if st["Relay_Master_Log_File"] == st["Master_Log_File"] && st["Exec_Master_Log_Pos"] == st["Read_Master_Log_Pos"] {
+			return nil
+		}
+		if st["Slave_SQL_Running"] != "Yes" || time.Now().After(deadline) {
+			return fmt.Errorf("%s:%d has not applied its relay log (SQL thread %s, executed %s of %s)",
+				m.Host, m.Port, st["Slave_SQL_Running"], st["Exec_Master_Log_Pos"], st["Read_Master_Log_Pos"])
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

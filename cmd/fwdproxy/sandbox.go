@@ -17,7 +17,7 @@ import (
 	"github.com/fwdproxy/fwdproxy/sandbox"
 )
 
-const sandboxUsage = `usage: fwdproxy sandbox up|down|status [flags]
+const sandboxUsage = `usage: fwdproxy sandbox up|down|status|switchover|failover [flags]
 
 A secondary region on a laptop: a writer and a GTID replica started from the
 mariadbd (or mysqld) on PATH, the replica replicating through a link that
@@ -28,6 +28,10 @@ replica, reaching the writer through a link with a --rtt round trip. All on
   up      start everything, return when it is ready, print how to connect
   down    stop everything and remove --dir
   status  what runs, the replica's lag and fwdproxy's /status
+  switchover  make the replica the writer with no data loss; the writer
+          replicates from it (fwdproxy has both as --writer candidates)
+  failover --allow-data-loss  kill the writer and promote the replica with
+          what it has applied, as Aurora's FailoverGlobalCluster does
 
 The account is fwd / fwdpass (ALL PRIVILEGES), the database fwdtest with a
 table demo (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(100)).
@@ -50,7 +54,7 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "link":
 		return sandboxLink(args, stderr)
-	case "up", "down", "status":
+	case "up", "down", "status", "switchover", "failover":
 	default:
 		fmt.Fprintf(stderr, "fwdproxy sandbox: unknown command %q\n%s", cmd, sandboxUsage)
 		sandboxFlags("up", nil, stderr)
@@ -99,6 +103,12 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 		if err := sandbox.Down(o.Dir, stdout); err != nil {
 			return fail(err)
 		}
+	case "switchover", "failover":
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := sandbox.ChangeWriter(ctx, o.Dir, cmd == "failover", o.AllowDataLoss, stdout); err != nil {
+			return fail(err)
+		}
 	case "status":
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -127,6 +137,9 @@ func sandboxFlags(cmd string, o *sandbox.Options, out io.Writer) *flag.FlagSet {
 		fs.DurationVar(&o.RTT, "rtt", 70*time.Millisecond, "round trip between fwdproxy and the writer (half each way)")
 		fs.IntVar(&o.Port, "port", 4000, "fwdproxy's MySQL port on 127.0.0.1")
 		fs.IntVar(&o.AdminPort, "admin-port", 0, "fwdproxy's admin HTTP port (default --port + 1)")
+	}
+	if cmd == "failover" {
+		fs.BoolVar(&o.AllowDataLoss, "allow-data-loss", false, "promote the replica although the writes it has not applied are lost (required)")
 	}
 	if out != io.Discard {
 		fs.SetOutput(out)
