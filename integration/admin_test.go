@@ -327,7 +327,7 @@ func TestFailedLoginLogged(t *testing.T) {
 	if line == nil {
 		t.Fatalf("no login failed line in:\n%s", logs)
 	}
-	if line["level"] != "warn" || line["user"] != thePair.User || !strings.HasPrefix(line["remote"].(string), "127.0.0.1:") ||
+	if line["level"] != "warn" || line["user"] != thePair.User || !strings.HasPrefix(line["remote"].(string), "127.0.0.1") ||
 		!strings.Contains(line["error"].(string), "Access denied") {
 		t.Errorf("login failed line: %v", line)
 	}
