@@ -311,19 +311,21 @@ func (s *session) forward(x *job) (bool, error) {
 	if err != nil {
 		return s.failWith(s.writer, err, x.more)
 	}
+	mayCommit := s.mayCommit(&x.st)
 	start := time.Now()
-	if err := s.writer.ask(payload); err != nil {
-		return s.fail(s.writerFailed(err), x.more)
+	s.watchWriter(mayCommit)
+	var res relayResult
+	err = s.writer.ask(payload)
+	if err == nil {
+		res, err = s.relay(s.writer, payload[0], x.more)
 	}
-	s.armForwardTimeout()
-	res, err := s.relay(s.writer, payload[0], x.more)
-	s.disarmForwardTimeout()
+	s.unwatchWriter()
 	if err != nil {
 		var ce *clientErr
 		if errors.As(err, &ce) {
 			return true, err
 		}
-		return s.fail(s.writerFailed(err), x.more)
+		return s.fail(s.writerFailed(err, mayCommit), x.more)
 	}
 	s.afterForward(&res, &x.st, time.Since(start))
 	return res.err != nil, nil
@@ -336,17 +338,18 @@ func (s *session) forwardAside(x *job) (bool, error) {
 	if err != nil {
 		return s.failWith(s.writer, err, x.more)
 	}
-	if err := s.writer.send(payload); err != nil {
-		s.writerLost()
-		return s.fail(errWriterUnreachable(), x.more)
+	s.watchWriter(false) // it reads the previous statement's figures
+	var res relayResult
+	err = s.writer.send(payload)
+	if err == nil {
+		res, err = s.relay(s.writer, payload[0], x.more)
 	}
-	res, err := s.relay(s.writer, payload[0], x.more)
+	s.unwatchWriter()
 	if err != nil {
 		if _, ok := err.(*clientErr); ok {
 			return true, err
 		}
-		s.writerLost()
-		return s.fail(errTerminated(), x.more)
+		return s.fail(s.writerFailed(err, false), x.more)
 	}
 	return res.err != nil, nil
 }

@@ -49,6 +49,7 @@ type Server struct {
 	writerPos *consistency.WriterPosition // coalesced GLOBAL look-ups
 	posMu     sync.Mutex                  // guards posConn
 	posConn   *backend                    // the proxy's own writer connection for look-ups
+	control   writerControl               // delivers the forward timeout's KILLs
 
 	writerLimit    atomic.Int64 // sessions that may hold a writer connection
 	writerSessions atomic.Int64
@@ -375,6 +376,7 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.control.close()
 	s.posMu.Lock()
 	if s.posConn != nil {
 		s.posConn.close()
