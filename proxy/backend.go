@@ -158,7 +158,8 @@ func dialAddr(addr string, d time.Duration) (net.Conn, error) {
 }
 
 // alive reports whether an idle connection is still open: the server may
-// have closed it (wait_timeout, restart) while the session did not use it.
+// have closed it (wait_timeout, restart) while the session did not use it,
+// or another goroutine of the proxy.
 // One non-blocking peek; anything readable on an idle connection means the
 // server is saying goodbye.
 func (b *backend) alive() bool {
@@ -175,7 +176,8 @@ func (b *backend) alive() bool {
 	}
 	open := true
 	var buf [1]byte
-	_ = rc.Read(func(fd uintptr) bool {
+	// An error: the proxy closed it itself (writerLife).
+	err = rc.Read(func(fd uintptr) bool {
 		// RawSyscall: a non-blocking peek, no sysmon wake-up (see proxy/wire/rawio.go).
 		// EAGAIN: nothing to read, the server is quiet. Data or EOF: it is
 		// leaving. Other errors: the send will tell.
@@ -184,7 +186,7 @@ func (b *backend) alive() bool {
 		open = errno != 0
 		return true
 	})
-	return open
+	return open && err == nil
 }
 
 // connectSafely runs go-mysql's handshake, turning a panic on a malformed

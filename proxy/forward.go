@@ -2,8 +2,7 @@ package proxy
 
 import (
 	"context"
-	"errors"
-	"os"
+	"net"
 	"time"
 
 	"go.uber.org/zap"
@@ -16,43 +15,47 @@ import (
 
 var beginPacket = append([]byte{comQuery}, "START TRANSACTION"...)
 
-// writerFailed turns a failure of the writer connection during a forwarded
-// statement into the client's error, which says only what is certain.
-// mayCommit: the statement could have committed before the connection
-// broke, so its outcome is unknown; otherwise an open transaction is gone,
-// rolled back by the writer when it lost the connection.
+// writerFailed turns a failure of the writer connection under a round trip
+// into the client's error, which says only what is certain. A round trip
+// that could commit (mayCommit) may have: nothing more can be said. Any
+// other leaves an open transaction rolled back by the writer when it lost
+// the connection, and outside one it did not run.
 func (s *session) writerFailed(err error, mayCommit bool) *sqlError {
-	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
+	timedOut := s.life.reason.Load() == killTimeout
 	s.srv.log.Warn("forwarding error", zap.Uint32("session", s.id), zap.Bool("in_transaction", s.state.TxWriter),
-		zap.Bool("may_commit", mayCommit), zap.Error(err))
-	if timedOut {
-		s.srv.Metrics.ReplicaErrorRPCTimeout()
-		s.srv.Metrics.WriterErrorRPCTimeout()
-		s.srv.killQuery(s) // best effort: stop it on the writer too
-	}
+		zap.Bool("may_commit", mayCommit), zap.Bool("forward_timeout", timedOut), zap.Error(err))
 	s.writerBroke(mayCommit)
 	s.writerLost()
 	switch {
-	case timedOut:
+	case mayCommit:
 		if s.state.Terminated {
 			s.takeTerminated() // told now, by this error
 		}
-		return &sqlError{1105, "HY000", "Forwarded statement timed out on the writer (--forward-timeout); its outcome is unknown"}
-	case mayCommit:
-		if s.state.Terminated {
-			s.takeTerminated()
-		}
 		return errMayHaveCommitted()
+	case s.state.Terminated && timedOut:
+		s.takeTerminated()
+		return errTimeoutRolledBack(s.srv.conf().ForwardTimeout)
 	case s.state.Terminated:
 		return s.takeTerminated()
+	case timedOut:
+		return errTimeoutNotRun(s.srv.conf().ForwardTimeout)
 	}
-	return errTerminated()
+	return errWriterUnreachable()
 }
 
-// errMayHaveCommitted: the connection to the writer broke under a statement
-// that may have committed there; the client must find out whether it did.
+// The errors of a round trip the writer did not finish (docs/operations.md).
 func errMayHaveCommitted() *sqlError {
 	return &sqlError{2013, "HY000", "Lost connection to writer during query; the statement may have committed"}
+}
+
+func errTimeoutRolledBack(d time.Duration) *sqlError {
+	return &sqlError{1105, "HY000", "Forwarded connection on Writer terminated; try restarting transaction (no answer within --forward-timeout " +
+		d.String() + ": the writer rolls the transaction back)"}
+}
+
+func errTimeoutNotRun(d time.Duration) *sqlError {
+	return &sqlError{1105, "HY000", "Failed to send write forwarding request to writer (no answer within --forward-timeout " +
+		d.String() + "; the statement did not run)"}
 }
 
 // mayCommit: st, about to be forwarded, could end in a commit on the
@@ -71,17 +74,49 @@ func (s *session) mayCommit(st *sqlclass.Statement) bool {
 	return true
 }
 
-// armForwardTimeout bounds a forwarded statement by --forward-timeout.
-func (s *session) armForwardTimeout() {
+// watchWriter bounds the round trip about to start on the writer by
+// --forward-timeout (writerLife.watch).
+func (s *session) watchWriter(mayCommit bool) {
 	if d := s.srv.conf().ForwardTimeout; d > 0 && s.writer != nil {
-		_ = s.writer.conn.NetConn().SetReadDeadline(time.Now().Add(d))
+		s.life.watch(d, mayCommit)
 	}
 }
 
-func (s *session) disarmForwardTimeout() {
-	if s.srv.conf().ForwardTimeout > 0 && s.writer != nil {
-		_ = s.writer.conn.NetConn().SetReadDeadline(time.Time{})
+// unwatchWriter ends the watch. A KILL QUERY that went out must have run on
+// the writer before the connection carries another statement, which it
+// could interrupt: without its answer within the grace, the connection is
+// closed (the session drops it before its next use, alive).
+func (s *session) unwatchWriter() {
+	if s.srv.conf().ForwardTimeout == 0 {
+		return
 	}
+	ack, grace := s.life.unwatch()
+	if ack == nil || s.life.reason.Load() != 0 {
+		return // not timed out, or the connection is closed already
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case ok := <-ack:
+		if ok {
+			return
+		}
+	case <-t.C:
+	}
+	s.life.kill(killUnacked)
+}
+
+// forwardTimedOut runs on the timer's goroutine when a round trip on the
+// writer passes --forward-timeout: it counts it and sends the KILL.
+func (s *session) forwardTimedOut(p dialParams, thread uint32, mayCommit bool) <-chan bool {
+	s.srv.Metrics.ReplicaErrorRPCTimeout()
+	s.srv.Metrics.WriterErrorRPCTimeout()
+	msg := "forwarded statement past --forward-timeout: KILL QUERY sent; the connection closes if the writer does not answer"
+	if mayCommit {
+		msg = "forwarded statement past --forward-timeout: KILL QUERY sent; it may commit, so the client waits for the writer's answer"
+	}
+	s.srv.log.Warn(msg, zap.Uint32("session", s.id), zap.Uint32("writer_thread", thread))
+	return s.srv.control.kill(p, thread)
 }
 
 // prepareWriter makes the writer ready for a forwarded statement. It returns
@@ -156,7 +191,13 @@ func (s *session) openWriter() *sqlError {
 		return errWriterUnreachable()
 	}
 	s.writer = w
-	s.life.attach(w.conn.NetConn())
+	var onTimeout func(bool) <-chan bool
+	if s.srv.conf().ForwardTimeout > 0 {
+		ctl, thread := dialParams{addr: s.writerTo, user: s.user, password: s.password, tls: s.srv.conf().BackendTLS}, w.connID
+		s.srv.control.ensure(ctl)
+		onTimeout = func(mayCommit bool) <-chan bool { return s.forwardTimedOut(ctl, thread, mayCommit) }
+	}
+	s.life.attach(w.conn.NetConn(), onTimeout)
 	s.writerThread.Store(w.connID)
 	s.writerGen++
 	s.writerDB = s.state.DB
@@ -200,15 +241,26 @@ func (s *session) syncWriter(st *sqlclass.Statement) *sqlError {
 	return s.carryUserVars(st)
 }
 
-// writerExec runs a statement of the proxy's own on the writer.
-func (s *session) writerExec(q string) *sqlError {
+// writerExec runs a statement of the proxy's own on the writer, one that
+// cannot commit.
+func (s *session) writerExec(q string) *sqlError { return s.writerRun(q, false) }
+
+// writerRun runs a statement on the writer for the proxy; mayCommit as for
+// mayCommit.
+func (s *session) writerRun(q string, mayCommit bool) *sqlError {
+	if mayCommit && !s.writer.alive() {
+		// Closed before it went: it cannot commit (and an open transaction
+		// is rolled back).
+		return s.writerFailed(net.ErrClosed, false)
+	}
+	s.watchWriter(mayCommit)
 	res, err := s.writer.exec(q)
+	s.unwatchWriter()
 	if err != nil {
 		if se, ok := err.(*sqlError); ok {
 			return se
 		}
-		s.writerLost()
-		return errWriterUnreachable()
+		return s.writerFailed(err, mayCommit)
 	}
 	s.noteOwnGTID(res.ok.stateInfo)
 	return nil

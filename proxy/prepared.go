@@ -208,13 +208,14 @@ func (s *session) writerPrepare(p *prepared) *sqlError {
 	if p.writerID != 0 && p.writerGen == s.writerGen {
 		return nil
 	}
+	s.watchWriter(false)
 	id, err := backendPrepare(s.writer, p.prep)
+	s.unwatchWriter()
 	if se, ok := err.(*sqlError); ok {
 		return se
 	}
 	if err != nil {
-		s.writerLost()
-		return errWriterUnreachable()
+		return s.writerFailed(err, false)
 	}
 	p.writerID, p.writerGen, p.boundW = id, s.writerGen, false
 	return nil

@@ -331,12 +331,13 @@ func (s *session) forward(x *job) (bool, error) {
 	}
 	mayCommit := s.mayCommit(&x.st)
 	start := time.Now()
-	if err := s.writer.ask(payload); err != nil {
-		return s.fail(s.writerFailed(err, mayCommit), x.more)
+	s.watchWriter(mayCommit)
+	var res relayResult
+	err = s.writer.ask(payload)
+	if err == nil {
+		res, err = s.relay(s.writer, payload[0], x.more)
 	}
-	s.armForwardTimeout()
-	res, err := s.relay(s.writer, payload[0], x.more)
-	s.disarmForwardTimeout()
+	s.unwatchWriter()
 	if err != nil {
 		if wire.ClientFailed(err) {
 			return true, err
@@ -360,17 +361,18 @@ func (s *session) forwardAside(x *job) (bool, error) {
 	if err != nil {
 		return s.failWith(s.writer, err, x.more)
 	}
-	if err := s.writer.send(payload); err != nil {
-		s.writerLost()
-		return s.fail(errWriterUnreachable(), x.more)
+	s.watchWriter(false) // it reads the previous statement's figures
+	var res relayResult
+	err = s.writer.send(payload)
+	if err == nil {
+		res, err = s.relay(s.writer, payload[0], x.more)
 	}
-	res, err := s.relay(s.writer, payload[0], x.more)
+	s.unwatchWriter()
 	if err != nil {
 		if wire.ClientFailed(err) {
 			return true, err
 		}
-		s.writerLost()
-		return s.fail(errTerminated(), x.more)
+		return s.fail(s.writerFailed(err, false), x.more)
 	}
 	return res.err != nil, nil
 }

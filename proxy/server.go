@@ -59,6 +59,7 @@ type Server struct {
 	posConn   *backend                    // the proxy's own writer connection for look-ups
 	posAddr   string                      // the server posConn is on
 	watch     *writerWatch                // which --writer candidate is the writer; nil with one
+	control   writerControl               // delivers the forward timeout's KILLs
 
 	writerLimit    atomic.Int64 // sessions that may hold a writer connection
 	writerSessions atomic.Int64
@@ -499,6 +500,7 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.control.close()
 	s.posMu.Lock()
 	if s.posConn != nil {
 		s.posConn.close()

@@ -181,7 +181,7 @@ func (s *session) commitWriter() *sqlError {
 	if !s.state.TxWriter {
 		return nil
 	}
-	if e := s.writerExec("COMMIT"); e != nil {
+	if e := s.writerRun("COMMIT", true); e != nil {
 		return e
 	}
 	s.state.Apply(route.WriterEnded, route.Fact{})
@@ -214,8 +214,14 @@ func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error
 		}
 		s.reader.status &^= statusInTrans
 	}
-	if s.state.TxWriter {
+	if s.state.TxWriter && !s.writer.alive() {
+		// Closed before the COMMIT went: nothing of it commits.
+		s.writerLost()
+		werr = s.takeTerminated()
+	} else if s.state.TxWriter {
+		s.watchWriter(commit)
 		res, err := s.writer.exec(verb)
+		s.unwatchWriter()
 		switch e := err.(type) {
 		case nil:
 			s.noteOwnGTID(res.ok.stateInfo)
@@ -223,10 +229,7 @@ func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error
 		case *sqlError:
 			werr = e
 		default:
-			s.writerLost()
-			s.state.Apply(route.TerminatedTold, route.Fact{}) // by werr, now
-			werr = errTerminated()
-			s.srv.Metrics.ReplicaErrorSessionTerminated()
+			werr = s.writerFailed(err, commit)
 		}
 		if s.writer != nil {
 			s.noteStatus(s.writer)
@@ -372,7 +375,8 @@ func (s *session) setFromWriter(st *sqlclass.Statement, more bool) (bool, error)
 		texts = append(texts, a.Text)
 		names = append(names, a.Name)
 	}
-	if e := s.writerExec("SET " + strings.Join(texts, ", ")); e != nil {
+	// Its functions may write, and commit outside a transaction.
+	if e := s.writerRun("SET "+strings.Join(texts, ", "), true); e != nil {
 		return s.fail(e, more)
 	}
 	if e := s.copyUserVars(s.writer, s.reader, names); e != nil {
