@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 
@@ -312,6 +313,11 @@ func TestFailedLoginLogged(t *testing.T) {
 	defer db.Close()
 	if err := db.Ping(); err == nil || !strings.Contains(err.Error(), "1045") {
 		t.Fatalf("login with a wrong password: %v", err)
+	}
+	// The client may hear of the failure before the line has come through
+	// the process's output pipe.
+	for i := 0; i < 100 && !strings.Contains(logs.String(), `"login failed"`); i++ {
+		time.Sleep(50 * time.Millisecond)
 	}
 	var line map[string]any
 	for _, l := range strings.Split(logs.String(), "\n") {
