@@ -2,12 +2,15 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/readers"
+	"github.com/fwdproxy/fwdproxy/route"
+	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
 // endpoint is a session's place in a reader endpoint of several readers:
@@ -107,24 +110,9 @@ const waitSlice = 250 * time.Millisecond
 // read on the lost reader saw at most that).
 func (s *session) moveReader(to int, lost bool) error {
 	rs := s.srv.readers
-	var floor consistency.Set
-	if lost || s.reader == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().ReadWaitTimeout)
-		pos, err := s.srv.writerPos.Get(ctx)
-		cancel()
-		if err != nil {
-			return err
-		}
-		floor = pos
-	} else {
-		res, err := s.reader.exec(s.srv.flavor.ReaderPositionSQL())
-		if err != nil {
-			return err
-		}
-		v, _ := res.value()
-		if floor, err = s.srv.flavor.ParseSet(v.s); err != nil {
-			return err
-		}
+	floor, err := s.readerPosition(lost)
+	if err != nil {
+		return err
 	}
 	nb, err := s.dialReader(rs.nodes[to].addr)
 	if err != nil {
@@ -154,6 +142,26 @@ func (s *session) moveReader(to int, lost bool) error {
 	s.ep.floor = floor
 	rs.nodes[to].moves.Add(1)
 	return nil
+}
+
+// readerPosition bounds what the session read on its reader: the
+// reader's applied position, or the writer's when the reader is lost or
+// does not answer (every read there saw at most that).
+func (s *session) readerPosition(lost bool) (consistency.Set, error) {
+	if !lost && s.reader != nil {
+		if res, err := s.reader.exec(s.srv.flavor.ReaderPositionSQL()); err == nil {
+			if v, ok := res.value(); ok {
+				if pos, err := s.srv.flavor.ParseSet(v.s); err == nil {
+					return pos, nil
+				}
+			}
+		} else if _, ok := err.(*sqlError); ok {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().ReadWaitTimeout)
+	defer cancel()
+	return s.srv.writerPos.Get(ctx)
 }
 
 // attachReader makes b, a connection to reader node, the session's reader.
@@ -207,6 +215,7 @@ func (s *session) readerLost() bool {
 	s.reader.close()
 	s.reader = nil
 	view := rs.view()
+	view[lostNode].Healthy = false
 	for tries := 0; tries < len(rs.nodes); tries++ {
 		ch := readers.Pick(view, readers.Need{Current: -1})
 		to := ch.Reader
@@ -228,6 +237,68 @@ func (s *session) readerLost() bool {
 		view[to].Load = -1 // tried
 	}
 	return false
+}
+
+// readerGone handles the loss of the session's reader with several
+// readers. moved: the session is on another reader now, and e is the
+// error for the statement that saw the loss: the terminated error when a
+// transaction or temporary tables lived on the lost reader (a forwarded
+// transaction's writer half rolls back with it), else 2013.
+func (s *session) readerGone() (e *sqlError, moved bool) {
+	held := s.pinned()
+	if !s.readerLost() {
+		return nil, false
+	}
+	if held {
+		if s.state.TxWriter {
+			s.dropWriter()
+		}
+		s.state = route.Session{DB: s.state.DB, AutocommitOff: s.state.AutocommitOff}
+		return errTerminated(), true
+	}
+	return errLostReader(), true
+}
+
+// orLost is e, or 2013 when there is none.
+func orLost(e *sqlError) *sqlError {
+	if e == nil {
+		return errLostReader()
+	}
+	return e
+}
+
+func errLostReader() *sqlError {
+	return &sqlError{2013, "HY000", "Lost connection to reader during query"}
+}
+
+// errReadAgain asks execute to run a read again: its reader was lost
+// before any of its answer reached the client, and the session moved.
+var errReadAgain = errors.New("read again on another reader")
+
+// readerFailed answers x, whose reader connection failed before any of
+// its answer reached the client. An autocommit read that holds nothing on
+// the reader runs once more on another reader (errReadAgain), so the
+// client sees no error; anything else gets readerGone's error.
+func (s *session) readerFailed(x *job, err error) (bool, error) {
+	if s.srv.readers == nil || !s.retryable(x) {
+		return true, s.backendFailed(s.reader, err)
+	}
+	if _, moved := s.readerGone(); !moved {
+		_ = s.writeErr(errLostReader(), false)
+		_ = s.client.Flush()
+		return true, err // no reader answers: the session ends
+	}
+	x.retried = true
+	s.srv.log.Debug("read retried on another reader", zap.Uint32("session", s.id), zap.Error(err))
+	return true, errReadAgain
+}
+
+// retryable: x may run again on another reader, having had no effect the
+// client could see: a plain read, run once, by a session its reader holds
+// nothing for. A user lock function is not run twice.
+func (s *session) retryable(x *job) bool {
+	return !x.retried && x.st.Class == sqlclass.Read && !s.pinned() &&
+		!containsFoldASCII(x.payload, "_lock") && !containsFoldASCII(x.payload, "release_all_locks")
 }
 
 // noteUserLock remembers a GET_LOCK run on the reader: the lock lives on

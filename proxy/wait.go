@@ -84,7 +84,15 @@ func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool,
 		if se, ok := err.(*sqlError); ok {
 			return false, se
 		}
-		return false, &sqlError{2013, "HY000", "Lost connection to reader during query"}
+		if s.srv.readers != nil {
+			// The read has not run: with nothing held on the lost
+			// reader it waits on the one the session moved to.
+			if e, moved := s.readerGone(); !moved || e.code != 2013 {
+				return false, orLost(e)
+			}
+			return false, nil
+		}
+		return false, errLostReader()
 	}
 	v, _ := res.value()
 	done, werr := s.srv.flavor.WaitDone(v.s, v.null)
