@@ -290,10 +290,9 @@ func (s *session) backendFailed(b *backend, err error) error {
 		return nil
 	}
 	if s.srv.readers != nil && b == s.reader {
-		if e, moved := s.readerGone(); moved {
-			_ = s.writeErr(e, false)
-			return nil
-		}
+		e, _ := s.readerGone()
+		_ = s.writeErr(e, false)
+		return nil
 	}
 	_ = s.writeErr(errLostReader(), false)
 	_ = s.client.Flush()

@@ -112,6 +112,9 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 	if d.Rewrite != route.NoRewrite {
 		x = s.rewritten(d.Rewrite, x)
 	}
+	if s.srv.readers != nil && s.reader == nil && needsReader(d, x) && !s.reattachReader() {
+		return s.withoutReader(d, x)
+	}
 	switch d.Target {
 	case route.Reject:
 		return s.reject(routeErr(d.Err), x.more)
@@ -144,6 +147,10 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 				failed, err = s.toReader(x)
 			}
 			if err != errReadAgain {
+				break
+			}
+			if s.reader == nil && !s.reattachReader() {
+				failed, err = s.withoutReader(d, x)
 				break
 			}
 		}

@@ -52,18 +52,18 @@ func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sql
 	need := readers.Need{Current: s.ep.node, Pinned: s.pinned(), Target: target, Floor: view[s.ep.node].Applied}
 	ch := readers.Pick(view, need)
 	if ch.Reader < 0 {
-		switch s.srv.conf().NoReaderPolicy {
-		case "writer":
-			return nil, true, nil
-		case "error":
-			return nil, false, errNoReader()
+		if s.srv.conf().NoReaderPolicy != "wait" || s.reader == nil {
+			return s.noReader()
 		}
 		ch.Reader = s.ep.node // wait: on the reader the session has
 	}
-	if ch.Reader != s.ep.node {
+	if ch.Reader != s.ep.node || s.reader == nil {
 		if err := s.moveReader(ch.Reader, false); err != nil {
 			s.srv.log.Debug("reader move failed; staying", zap.String("to", rs.nodes[ch.Reader].addr), zap.Error(err))
 		}
+	}
+	if s.reader == nil && !s.reattachReader() {
+		return s.noReader()
 	}
 	n := rs.nodes[s.ep.node]
 	n.reads.Add(1)
@@ -74,6 +74,16 @@ func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sql
 		return target.Union(s.ep.floor), false, nil
 	}
 	return target, false, nil
+}
+
+// noReader answers a read no reader can serve by --no-reader-policy:
+// the writer serves it, or it fails at once with 3024 (so does "wait"
+// when the session has no reader connection to wait on).
+func (s *session) noReader() (consistency.Set, bool, *sqlError) {
+	if s.srv.conf().NoReaderPolicy == "writer" {
+		return nil, true, nil
+	}
+	return nil, false, errNoReader()
 }
 
 // waitPlaced waits on the session's reader in short slices and places the
@@ -124,17 +134,7 @@ func (s *session) moveReader(to int, lost bool) error {
 			s.srv.log.Debug("session variable not replayed on the new reader", zap.String("set", v), zap.Error(err))
 		}
 	}
-	for _, p := range s.stmts {
-		p.readerID, p.boundR = 0, false
-	}
-	for k, tp := range s.textStmts {
-		tp.onReader = false
-		s.textStmts[k] = tp
-	}
-	if s.reader != nil {
-		s.reader.close()
-	}
-	rs.nodes[s.ep.node].sessions.Add(-1)
+	s.detachReader()
 	s.attachReader(nb, to)
 	if s.ep.floor != nil && floor != nil {
 		floor = floor.Union(s.ep.floor)
@@ -175,25 +175,34 @@ func (s *session) attachReader(b *backend, node int) {
 	}
 }
 
+// detachReader closes the session's reader connection, if any.
+func (s *session) detachReader() {
+	if s.reader == nil {
+		return
+	}
+	s.reader.close()
+	s.reader = nil
+	if rs := s.srv.readers; rs != nil {
+		rs.nodes[s.ep.node].sessions.Add(-1)
+	}
+	// Prepared statements are prepared again, under the same client ids,
+	// on the next reader when next used.
+	for _, p := range s.stmts {
+		p.readerID, p.boundR = 0, false
+	}
+	for k, tp := range s.textStmts {
+		tp.onReader = false
+		s.textStmts[k] = tp
+	}
+}
+
 // openEndpointReader connects a new session to the reader Pick places it
 // on, or to any other that answers: a login succeeds while any reader is up.
 func (s *session) openEndpointReader() error {
-	rs := s.srv.readers
-	view := rs.view()
-	first := readers.Pick(view, readers.Need{Current: -1}).Reader
-	order := []int{}
-	if first >= 0 {
-		order = append(order, first)
-	}
-	for i := range rs.nodes {
-		if i != first {
-			order = append(order, i)
-		}
-	}
 	var err error
-	for _, i := range order {
+	for _, i := range s.readerOrder(false) {
 		var b *backend
-		if b, err = s.dialReader(rs.nodes[i].addr); err == nil {
+		if b, err = s.dialReader(s.srv.readers.nodes[i].addr); err == nil {
 			s.attachReader(b, i)
 			return nil
 		}
@@ -201,7 +210,77 @@ func (s *session) openEndpointReader() error {
 			return err // the server refused this user or database: every reader would
 		}
 	}
-	return err
+	// No reader answers: the session starts without one, forwarded writes
+	// work, and its reads follow --no-reader-policy until one comes back.
+	s.srv.log.Info("session without a reader", zap.Uint32("session", s.id), zap.Error(err))
+	return nil
+}
+
+// readerOrder is the order to try readers in: the one Pick places a new
+// session on, then every other; answering: only those the monitor
+// reaches (a session without a reader tries them at each statement).
+func (s *session) readerOrder(answering bool) []int {
+	rs := s.srv.readers
+	first := readers.Pick(rs.view(), readers.Need{Current: -1}).Reader
+	order := []int{}
+	if first >= 0 {
+		order = append(order, first)
+	}
+	for i, n := range rs.nodes {
+		if i != first && (!answering || n.state.Load().(string) != "down") {
+			order = append(order, i)
+		}
+	}
+	return order
+}
+
+// reattachReader connects a session that has no reader connection to
+// one, as a move after a loss. It reports whether one answered.
+func (s *session) reattachReader() bool {
+	for _, i := range s.readerOrder(true) {
+		if s.moveReader(i, true) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// needsReader says d cannot run while the session has no reader
+// connection: anything but a rejection, a SET of the proxy's own
+// variables and a forwarded statement that carries no user variables
+// (they live on the reader).
+func needsReader(d route.Decision, x *job) bool {
+	switch d.Target {
+	case route.Reject:
+		return false
+	case route.Writer, route.WriterAside:
+		return d.Handler == route.Set || len(x.st.UserVars) > 0
+	case route.Proxy:
+		if d.Handler == route.Set { // the proxy's own variables need none
+			for _, a := range x.st.Assignments {
+				if !route.OwnsAssignment(a) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// withoutReader runs x, which needs a reader, while none answers: a read
+// follows --no-reader-policy, anything else fails at once with 3024.
+func (s *session) withoutReader(d route.Decision, x *job) (bool, error) {
+	if d.Target == route.Reader && x.st.Class == sqlclass.Read {
+		if _, fallback, e := s.noReader(); !fallback {
+			return s.fail(e, x.more)
+		}
+		start := time.Now()
+		failed, err := s.forward(x)
+		s.srv.Metrics.ReadServedByWriter(time.Since(start))
+		return failed, err
+	}
+	return s.fail(errNoReader(), x.more)
 }
 
 // readerLost handles the loss of the session's reader connection with
@@ -212,8 +291,7 @@ func (s *session) readerLost() bool {
 	lostNode := s.ep.node
 	rs.nodes[lostNode].healthy.Store(false)
 	s.ep.userLock = false // user locks die with their connection
-	s.reader.close()
-	s.reader = nil
+	s.detachReader()
 	view := rs.view()
 	view[lostNode].Healthy = false
 	for tries := 0; tries < len(rs.nodes); tries++ {
@@ -240,31 +318,22 @@ func (s *session) readerLost() bool {
 }
 
 // readerGone handles the loss of the session's reader with several
-// readers. moved: the session is on another reader now, and e is the
-// error for the statement that saw the loss: the terminated error when a
+// readers. moved: the session is on another reader now (else it has none
+// until one answers again); e is the error for the statement that saw
+// the loss: the terminated error when a
 // transaction or temporary tables lived on the lost reader (a forwarded
 // transaction's writer half rolls back with it), else 2013.
 func (s *session) readerGone() (e *sqlError, moved bool) {
 	held := s.pinned()
-	if !s.readerLost() {
-		return nil, false
-	}
+	moved = s.readerLost()
 	if held {
 		if s.state.TxWriter {
 			s.dropWriter()
 		}
 		s.state = route.Session{DB: s.state.DB, AutocommitOff: s.state.AutocommitOff}
-		return errTerminated(), true
+		return errTerminated(), moved
 	}
-	return errLostReader(), true
-}
-
-// orLost is e, or 2013 when there is none.
-func orLost(e *sqlError) *sqlError {
-	if e == nil {
-		return errLostReader()
-	}
-	return e
+	return errLostReader(), moved
 }
 
 func errLostReader() *sqlError {
@@ -278,16 +347,13 @@ var errReadAgain = errors.New("read again on another reader")
 // readerFailed answers x, whose reader connection failed before any of
 // its answer reached the client. An autocommit read that holds nothing on
 // the reader runs once more on another reader (errReadAgain), so the
-// client sees no error; anything else gets readerGone's error.
+// client sees no error, or by the no-reader policy when none answers;
+// anything else gets readerGone's error.
 func (s *session) readerFailed(x *job, err error) (bool, error) {
 	if s.srv.readers == nil || !s.retryable(x) {
 		return true, s.backendFailed(s.reader, err)
 	}
-	if _, moved := s.readerGone(); !moved {
-		_ = s.writeErr(errLostReader(), false)
-		_ = s.client.Flush()
-		return true, err // no reader answers: the session ends
-	}
+	s.readerGone() // moved or not: the read runs again, or by the no-reader policy
 	x.retried = true
 	s.srv.log.Debug("read retried on another reader", zap.Uint32("session", s.id), zap.Error(err))
 	return true, errReadAgain

@@ -86,11 +86,11 @@ func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool,
 		}
 		if s.srv.readers != nil {
 			// The read has not run: with nothing held on the lost
-			// reader it waits on the one the session moved to.
-			if e, moved := s.readerGone(); !moved || e.code != 2013 {
-				return false, orLost(e)
+			// reader it waits on another.
+			if e, _ := s.readerGone(); e.code != 2013 {
+				return false, e
 			}
-			return false, nil
+			return false, nil // placed again by waitPlaced, or by the no-reader policy
 		}
 		return false, errLostReader()
 	}

@@ -9,12 +9,16 @@ package readers
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy"
@@ -78,8 +82,16 @@ func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string
 	}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Close)
-	for _, r := range thePair.Replicas { // every reader seen up before the test starts
-		pair.WaitUntil(t, "state of "+r.Name, "up", func() string { return readerState(srv, r.Addr) })
+	pair.WaitUntil(t, "writer session limit known", "yes", func() string { // the first refresh
+		if srv.Status().WriterSessionLimit > 0 {
+			return "yes"
+		}
+		return "no"
+	})
+	for _, r := range thePair.Replicas { // every replica it reads from seen up before the test starts
+		if slices.Contains(cfg.Readers, r.Addr) {
+			pair.WaitUntil(t, "state of "+r.Name, "up", func() string { return readerState(srv, r.Addr) })
+		}
 	}
 	return srv, ln.Addr().String()
 }
@@ -270,6 +282,70 @@ func TestFreshReadsWhileReadersComeAndGo(t *testing.T) {
 	if err := thePair.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// closedAddrs are n loopback addresses where nothing listens: readers that never answer.
+func closedAddrs(t *testing.T, n int) []string {
+	var out []string
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ln.Addr().String())
+		ln.Close()
+	}
+	return out
+}
+
+// TestNoReaderAtAll: with every reader down a client still logs in, its forwarded writes and
+// the proxy's own SET work, and its reads follow --no-reader-policy: served by the writer, or
+// 3024 at once (wait, with no reader connection to wait on, answers as error does).
+func TestNoReaderAtAll(t *testing.T) {
+	w, err := thePair.WriterDB(testDB)
+	must(t, err)
+	defer w.Close()
+	_, err = w.Exec("CREATE TABLE IF NOT EXISTS t_none (id INT PRIMARY KEY, v INT NOT NULL)")
+	must(t, err)
+	must(t, thePair.WaitReplicated(context.Background()))
+	for _, policy := range []string{"writer", "error", "wait"} {
+		t.Run(policy, func(t *testing.T) {
+			_, addr := startProxy(t, func(c *proxy.Config) {
+				c.Readers = closedAddrs(t, 2)
+				c.Reader = c.Readers[0]
+				c.NoReaderPolicy = policy
+			})
+			db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
+			must(t, err)
+			defer db.Close()
+			ctx := context.Background()
+			c, err := db.Conn(ctx)
+			must(t, err) // the login needs no reader
+			defer c.Close()
+			for _, q := range []string{
+				"SET aurora_replica_read_consistency = 'SESSION'",
+				"REPLACE INTO t_none VALUES (1, 7)",
+				"UPDATE t_none SET v = v + 1 WHERE id = 1",
+			} {
+				if _, err := c.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			var v int
+			err = c.QueryRowContext(ctx, "SELECT v FROM t_none WHERE id = 1").Scan(&v)
+			var me *mysql.MySQLError
+			switch {
+			case policy == "writer" && (err != nil || v != 8):
+				t.Fatalf("read served by the writer: v=%d, %v; want 8", v, err)
+			case policy != "writer" && !(errors.As(err, &me) && me.Number == 3024):
+				t.Fatalf("read with policy %s: %v, want 3024", policy, err)
+			}
+			if _, err := c.ExecContext(ctx, "UPDATE t_none SET v = v + 1 WHERE id = 1"); err != nil {
+				t.Fatalf("a write after the read: %v", err) // the connection stays usable
+			}
+		})
+	}
+	must(t, thePair.WaitReplicated(context.Background()))
 }
 
 func must(t *testing.T, err error) {
