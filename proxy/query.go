@@ -112,6 +112,9 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 	if d.Rewrite != route.NoRewrite {
 		x = s.rewritten(d.Rewrite, x)
 	}
+	if s.srv.readers != nil {
+		s.ep.noteUserVars(x.st.UserVars)
+	}
 	if s.srv.readers != nil && s.reader == nil && needsReader(d, x) && !s.reattachReader() {
 		return s.withoutReader(d, x)
 	}

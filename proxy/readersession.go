@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,6 +27,18 @@ type endpoint struct {
 	// userLock: the session took a user lock (GET_LOCK), which lives on its
 	// reader connection; it stays there.
 	userLock bool
+	// userVars names every user variable the session's statements used:
+	// their values live on the reader and are copied to the next one.
+	userVars []string
+}
+
+// noteUserVars remembers the user variables a statement uses.
+func (e *endpoint) noteUserVars(names []string) {
+	for _, n := range names {
+		if !slices.Contains(e.userVars, n) {
+			e.userVars = append(e.userVars, n)
+		}
+	}
 }
 
 // readerApplied is what the session's reader is known to have applied.
@@ -133,6 +146,16 @@ func (s *session) moveReader(to int, lost bool) error {
 		if _, err := nb.exec("SET " + v); err != nil {
 			s.srv.log.Debug("session variable not replayed on the new reader", zap.String("set", v), zap.Error(err))
 		}
+	}
+	if !lost && s.reader != nil && len(s.ep.userVars) > 0 {
+		// Without its user variables the session stays where it is.
+		if e := s.copyUserVars(s.reader, nb, s.ep.userVars); e != nil {
+			nb.close()
+			return e
+		}
+	}
+	if lost {
+		s.ep.userVars = nil // gone with the reader: the statement that saw it was told
 	}
 	s.detachReader()
 	s.attachReader(nb, to)
@@ -361,9 +384,10 @@ func (s *session) readerFailed(x *job, err error) (bool, error) {
 
 // retryable: x may run again on another reader, having had no effect the
 // client could see: a plain read, run once, by a session its reader holds
-// nothing for. A user lock function is not run twice.
+// nothing for (user variables die with it too, and the client must hear
+// of it). A user lock function is not run twice.
 func (s *session) retryable(x *job) bool {
-	return !x.retried && x.st.Class == sqlclass.Read && !s.pinned() &&
+	return !x.retried && x.st.Class == sqlclass.Read && !s.pinned() && len(s.ep.userVars) == 0 &&
 		!containsFoldASCII(x.payload, "_lock") && !containsFoldASCII(x.payload, "release_all_locks")
 }
 

@@ -86,8 +86,9 @@ func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool,
 		}
 		if s.srv.readers != nil {
 			// The read has not run: with nothing held on the lost
-			// reader it waits on another.
-			if e, _ := s.readerGone(); e.code != 2013 {
+			// reader, user variables included, it waits on another.
+			held := len(s.ep.userVars) > 0 // their values die with the reader
+			if e, _ := s.readerGone(); e.code != 2013 || held {
 				return false, e
 			}
 			return false, nil // placed again by waitPlaced, or by the no-reader policy

@@ -284,6 +284,77 @@ func TestFreshReadsWhileReadersComeAndGo(t *testing.T) {
 	}
 }
 
+// TestUserVariablesMove: a session that moves to another reader (its own stopped
+// replicating) keeps its user variables, with their types, and its prepared statement.
+func TestUserVariablesMove(t *testing.T) {
+	w, err := thePair.WriterDB(testDB)
+	must(t, err)
+	defer w.Close()
+	_, err = w.Exec("CREATE TABLE IF NOT EXISTS t_vars (id INT PRIMARY KEY, v INT NOT NULL)")
+	must(t, err)
+	must(t, thePair.WaitReplicated(context.Background()))
+	r1, r2 := thePair.Replicas[0], thePair.Replicas[1]
+	srv, addr := startProxy(t, func(c *proxy.Config) { c.Readers = []string{r1.Addr, r2.Addr} })
+	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
+	must(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	must(t, err)
+	defer c.Close()
+	for _, q := range []string{
+		"SET aurora_replica_read_consistency = 'SESSION'",
+		"SET @n = 42, @s = 'forty-two', @b = X'00ff', @z = NULL, @d = 4.25",
+		"REPLACE INTO t_vars VALUES (1, 0)",
+	} {
+		_, err := c.ExecContext(ctx, q)
+		must(t, err)
+	}
+	stmt, err := c.PrepareContext(ctx, "SELECT v FROM t_vars WHERE id = ?")
+	must(t, err)
+	defer stmt.Close()
+	var v int
+	must(t, stmt.QueryRowContext(ctx, 1).Scan(&v))
+	on := r1
+	if sessionsOn(srv, r2.Addr) == 1 {
+		on = r2
+	}
+	must(t, thePair.Script("pause", on.Name))
+	t.Cleanup(func() { _ = thePair.Script("resume", on.Name) })
+	pair.WaitUntil(t, "state of "+on.Name, "stopped", func() string { return readerState(srv, on.Addr) })
+	// A write the stopped replica never applies: the read after it moves.
+	_, err = c.ExecContext(ctx, "UPDATE t_vars SET v = 5 WHERE id = 1")
+	must(t, err)
+	must(t, stmt.QueryRowContext(ctx, 1).Scan(&v))
+	if v != 5 {
+		t.Fatalf("read after the write: %d, want 5", v)
+	}
+	if sessionsOn(srv, on.Addr) != 0 {
+		t.Fatalf("the session did not move off %s: %+v", on.Name, srv.Status().Readers)
+	}
+	var n int
+	var str, typ string
+	var b []byte
+	var z sql.NullString
+	var d string
+	must(t, c.QueryRowContext(ctx, "SELECT @n + 1, @s, @b, @z, @d, CONCAT(COLLATION(@s), '/', @n DIV 5)").Scan(&n, &str, &b, &z, &d, &typ))
+	if n != 43 || str != "forty-two" || string(b) != "\x00\xff" || z.Valid || d != "4.25" {
+		t.Errorf("user variables after the move: @n+1=%d @s=%q @b=%x @z=%v @d=%s", n, str, b, z, d)
+	}
+	t.Logf("after the move: %s; readers %+v", typ, srv.Status().Readers)
+	must(t, thePair.Script("resume", on.Name))
+	must(t, thePair.WaitReplicated(ctx))
+}
+
+func sessionsOn(srv *proxy.Server, addr string) int64 {
+	for _, r := range srv.Status().Readers {
+		if r.Addr == addr {
+			return r.Sessions
+		}
+	}
+	return -1
+}
+
 // closedAddrs are n loopback addresses where nothing listens: readers that never answer.
 func closedAddrs(t *testing.T, n int) []string {
 	var out []string
