@@ -105,6 +105,18 @@ func readerState(srv *proxy.Server, addr string) string {
 	return "absent"
 }
 
+// createTable creates table (id, v) on the writer, DDL not being forwarded, and waits until
+// every replica has it.
+func createTable(t *testing.T, table string) {
+	t.Helper()
+	w, err := thePair.WriterDB(testDB)
+	must(t, err)
+	defer w.Close()
+	_, err = w.Exec("CREATE TABLE IF NOT EXISTS " + table + " (id INT PRIMARY KEY, v BIGINT NOT NULL)")
+	must(t, err)
+	must(t, thePair.WaitReplicated(context.Background()))
+}
+
 // worker is one session reading its own writes on its own row.
 type worker struct {
 	id    int
@@ -121,17 +133,7 @@ func newWorkers(t *testing.T, addr, level string, n int) []*worker {
 	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()
 	table := "t_" + level
-	w, err := thePair.WriterDB(testDB) // DDL is not forwarded
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+table+" (id INT PRIMARY KEY, v BIGINT NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
-	if err := thePair.WaitReplicated(ctx); err != nil {
-		t.Fatal(err)
-	}
+	createTable(t, table)
 	var ws []*worker
 	for i := 0; i < n; i++ {
 		c, err := db.Conn(ctx)
@@ -287,12 +289,7 @@ func TestFreshReadsWhileReadersComeAndGo(t *testing.T) {
 // TestUserVariablesMove: a session that moves to another reader (its own stopped
 // replicating) keeps its user variables, with their types, and its prepared statement.
 func TestUserVariablesMove(t *testing.T) {
-	w, err := thePair.WriterDB(testDB)
-	must(t, err)
-	defer w.Close()
-	_, err = w.Exec("CREATE TABLE IF NOT EXISTS t_vars (id INT PRIMARY KEY, v INT NOT NULL)")
-	must(t, err)
-	must(t, thePair.WaitReplicated(context.Background()))
+	createTable(t, "t_vars")
 	r1, r2 := thePair.Replicas[0], thePair.Replicas[1]
 	srv, addr := startProxy(t, func(c *proxy.Config) { c.Readers = []string{r1.Addr, r2.Addr} })
 	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
@@ -373,12 +370,7 @@ func closedAddrs(t *testing.T, n int) []string {
 // the proxy's own SET work, and its reads follow --no-reader-policy: served by the writer, or
 // 3024 at once (wait, with no reader connection to wait on, answers as error does).
 func TestNoReaderAtAll(t *testing.T) {
-	w, err := thePair.WriterDB(testDB)
-	must(t, err)
-	defer w.Close()
-	_, err = w.Exec("CREATE TABLE IF NOT EXISTS t_none (id INT PRIMARY KEY, v INT NOT NULL)")
-	must(t, err)
-	must(t, thePair.WaitReplicated(context.Background()))
+	createTable(t, "t_none")
 	for _, policy := range []string{"writer", "error", "wait"} {
 		t.Run(policy, func(t *testing.T) {
 			_, addr := startProxy(t, func(c *proxy.Config) {
