@@ -278,6 +278,9 @@ func (s *session) toReader(x *job) (bool, error) {
 		}
 		return s.readerFailed(x, err)
 	}
+	if x.bin != nil {
+		x.bin.cursor = res.cursor // a new execute closes the statement's old cursor
+	}
 	s.state.Apply(route.RanOnReader, route.Fact{InsertID: res.ok.insertID != 0})
 	return res.err != nil, nil
 }

@@ -50,9 +50,21 @@ func (s *session) readerApplied() *consistency.Applied {
 }
 
 // pinned says the session's reader holds state that cannot move: an open
-// transaction, temporary tables, a user lock.
+// transaction, temporary tables, a user lock, an open cursor.
 func (s *session) pinned() bool {
-	return s.inTransaction() || (s.reader != nil && s.reader.inTrans()) || len(s.state.Temp) > 0 || s.ep.userLock
+	return s.inTransaction() || (s.reader != nil && s.reader.inTrans()) || len(s.state.Temp) > 0 || s.ep.userLock || s.cursorOpen()
+}
+
+// cursorOpen: a prepared statement's cursor waits on the reader for
+// COM_STMT_FETCH (kept until the statement is executed again, reset or
+// closed, fetched to the end or not).
+func (s *session) cursorOpen() bool {
+	for _, p := range s.stmts {
+		if p.cursor {
+			return true
+		}
+	}
+	return false
 }
 
 // placeRead chooses the reader for a read that must see target (nil:
@@ -211,7 +223,7 @@ func (s *session) detachReader() {
 	// Prepared statements are prepared again, under the same client ids,
 	// on the next reader when next used.
 	for _, p := range s.stmts {
-		p.readerID, p.boundR = 0, false
+		p.readerID, p.boundR, p.cursor = 0, false, false
 	}
 	for k, tp := range s.textStmts {
 		tp.onReader = false
