@@ -281,8 +281,10 @@ func (b *backend) post(payload []byte) error {
 }
 
 // inTrans: a transaction is open on this connection, or opens with its next
-// command.
-func (b *backend) inTrans() bool { return b.ahead != nil || b.status&statusInTrans != 0 }
+// command (none: a session without a reader connection).
+func (b *backend) inTrans() bool {
+	return b != nil && (b.ahead != nil || b.status&statusInTrans != 0)
+}
 
 // dropAhead forgets a START TRANSACTION that has not been sent: the
 // transaction ended before it used this connection. It reports whether

@@ -375,23 +375,11 @@ func (s *session) backendFailed(b *backend, err error) error {
 		return nil
 	}
 	if s.srv.readers != nil && b == s.reader {
-		// Several readers: the session moves on. What lived only on the
-		// lost reader (a transaction, temporary tables) is gone.
-		held := s.pinned()
-		if s.readerLost() {
-			if held {
-				if s.state.TxWriter {
-					s.dropWriter() // the transaction's writer half rolls back with it
-				}
-				s.state = route.Session{DB: s.state.DB, AutocommitOff: s.state.AutocommitOff}
-				_ = s.writeErr(errTerminated(), false)
-				return nil
-			}
-			_ = s.writeErr(&sqlError{2013, "HY000", "Lost connection to reader during query"}, false)
-			return nil
-		}
+		e, _ := s.readerGone()
+		_ = s.writeErr(e, false)
+		return nil
 	}
-	_ = s.writeErr(&sqlError{2013, "HY000", "Lost connection to reader during query"}, false)
+	_ = s.writeErr(errLostReader(), false)
 	_ = s.client.Flush()
 	return err
 }

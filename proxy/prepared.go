@@ -25,6 +25,7 @@ type prepared struct {
 	boundR    bool   // the reader has seen types for this statement
 	boundW    bool   // the writer has seen types (for writerGen)
 	lastOnW   bool   // the last execute ran on the writer (for FETCH)
+	cursor    bool   // its last execute left a cursor open on the reader (pins the session)
 	ownVars   bool   // the proxy's variables were rewritten (rewriteOwnVarsTo)
 	db        string // the database at prepare time, where the server resolves its names
 }
@@ -295,6 +296,7 @@ func (s *session) comStmtClose(data []byte) error {
 		return nil
 	}
 	delete(s.stmts, id)
+	p.cursor = false
 	if p.readerID != 0 {
 		put32(data[1:], p.readerID)
 		if err := s.reader.send(data); err != nil {
@@ -317,6 +319,7 @@ func (s *session) comStmtReset(data []byte) error {
 	if p == nil {
 		return s.writeErr(errUnknownStmt(id, "mysqld_stmt_reset"), false)
 	}
+	p.cursor = false // the reset closes it
 	if s.writer != nil && p.writerID != 0 && p.writerGen == s.writerGen {
 		put32(data[1:], p.writerID)
 		if _, err := s.writer.execCommand(data); err != nil {

@@ -38,6 +38,7 @@ type job struct {
 	more    bool      // a multi-statement batch continues after it
 	bin     *prepared // COM_STMT_EXECUTE of this statement
 	text    string    // EXECUTE of the statement PREPAREd under this name
+	retried bool      // the read runs again after its reader was lost
 }
 
 // routeState is the session as the routing rule sees it: its state, and
@@ -112,6 +113,12 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 	if d.Rewrite != route.NoRewrite {
 		x = s.rewritten(d.Rewrite, x)
 	}
+	if s.srv.readers != nil {
+		s.ep.noteUserVars(x.st.UserVars)
+	}
+	if s.srv.readers != nil && s.reader == nil && needsReader(d, x) && !s.reattachReader() {
+		return s.withoutReader(d, x)
+	}
 	switch d.Target {
 	case route.Reject:
 		return s.reject(routeErr(d.Err), x.more)
@@ -150,10 +157,19 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 			s.tempFailed(&x.st)
 		}
 	case route.Reader:
-		if d.Wait {
-			failed, err = s.read(x)
-		} else {
-			failed, err = s.toReader(x)
+		for {
+			if d.Wait {
+				failed, err = s.read(x)
+			} else {
+				failed, err = s.toReader(x)
+			}
+			if err != errReadAgain {
+				break
+			}
+			if s.reader == nil && !s.reattachReader() {
+				failed, err = s.withoutReader(d, x)
+				break
+			}
 		}
 	}
 	if !failed && err == nil {
@@ -267,11 +283,17 @@ func (s *session) toReader(x *job) (bool, error) {
 	}
 	s.noteUserLock(payload)
 	if err := s.reader.ask(payload); err != nil {
-		return true, s.backendFailed(s.reader, err)
+		return s.readerFailed(x, err)
 	}
 	res, err := s.relay(s.reader, payload[0], x.more)
 	if err != nil {
-		return true, s.checkRelay(s.reader, err)
+		if wire.ClientFailed(err) { // the client, or a result cut mid-stream
+			return true, s.checkRelay(s.reader, err)
+		}
+		return s.readerFailed(x, err)
+	}
+	if x.bin != nil {
+		x.bin.cursor = res.cursor // a new execute closes the statement's old cursor
 	}
 	s.state.Apply(route.RanOnReader, route.Fact{InsertID: res.ok.insertID != 0})
 	return res.err != nil, nil

@@ -2,12 +2,16 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/readers"
+	"github.com/fwdproxy/fwdproxy/route"
+	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
 // endpoint is a session's place in a reader endpoint of several readers:
@@ -23,6 +27,18 @@ type endpoint struct {
 	// userLock: the session took a user lock (GET_LOCK), which lives on its
 	// reader connection; it stays there.
 	userLock bool
+	// userVars names every user variable the session's statements used:
+	// their values live on the reader and are copied to the next one.
+	userVars []string
+}
+
+// noteUserVars remembers the user variables a statement uses.
+func (e *endpoint) noteUserVars(names []string) {
+	for _, n := range names {
+		if !slices.Contains(e.userVars, n) {
+			e.userVars = append(e.userVars, n)
+		}
+	}
 }
 
 // readerApplied is what the session's reader is known to have applied.
@@ -34,9 +50,21 @@ func (s *session) readerApplied() *consistency.Applied {
 }
 
 // pinned says the session's reader holds state that cannot move: an open
-// transaction, temporary tables, a user lock.
+// transaction, temporary tables, a user lock, an open cursor.
 func (s *session) pinned() bool {
-	return s.inTransaction() || (s.reader != nil && s.reader.inTrans()) || len(s.state.Temp) > 0 || s.ep.userLock
+	return s.inTransaction() || (s.reader != nil && s.reader.inTrans()) || len(s.state.Temp) > 0 || s.ep.userLock || s.cursorOpen()
+}
+
+// cursorOpen: a prepared statement's cursor waits on the reader for
+// COM_STMT_FETCH (kept until the statement is executed again, reset or
+// closed, fetched to the end or not).
+func (s *session) cursorOpen() bool {
+	for _, p := range s.stmts {
+		if p.cursor {
+			return true
+		}
+	}
+	return false
 }
 
 // placeRead chooses the reader for a read that must see target (nil:
@@ -49,18 +77,18 @@ func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sql
 	need := readers.Need{Current: s.ep.node, Pinned: s.pinned(), Target: target, Floor: view[s.ep.node].Applied}
 	ch := readers.Pick(view, need)
 	if ch.Reader < 0 {
-		switch s.srv.conf().NoReaderPolicy {
-		case "writer":
-			return nil, true, nil
-		case "error":
-			return nil, false, errNoReader()
+		if s.srv.conf().NoReaderPolicy != "wait" || s.reader == nil {
+			return s.noReader()
 		}
 		ch.Reader = s.ep.node // wait: on the reader the session has
 	}
-	if ch.Reader != s.ep.node {
+	if ch.Reader != s.ep.node || s.reader == nil {
 		if err := s.moveReader(ch.Reader, false); err != nil {
 			s.srv.log.Debug("reader move failed; staying", zap.String("to", rs.nodes[ch.Reader].addr), zap.Error(err))
 		}
+	}
+	if s.reader == nil && !s.reattachReader() {
+		return s.noReader()
 	}
 	n := rs.nodes[s.ep.node]
 	n.reads.Add(1)
@@ -71,6 +99,16 @@ func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sql
 		return target.Union(s.ep.floor), false, nil
 	}
 	return target, false, nil
+}
+
+// noReader answers a read no reader can serve by --no-reader-policy:
+// the writer serves it, or it fails at once with 3024 (so does "wait"
+// when the session has no reader connection to wait on).
+func (s *session) noReader() (consistency.Set, bool, *sqlError) {
+	if s.srv.conf().NoReaderPolicy == "writer" {
+		return nil, true, nil
+	}
+	return nil, false, errNoReader()
 }
 
 // waitPlaced waits on the session's reader in short slices and places the
@@ -107,24 +145,9 @@ const waitSlice = 250 * time.Millisecond
 // read on the lost reader saw at most that).
 func (s *session) moveReader(to int, lost bool) error {
 	rs := s.srv.readers
-	var floor consistency.Set
-	if lost || s.reader == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().ReadWaitTimeout)
-		pos, err := s.srv.writerPos.Get(ctx)
-		cancel()
-		if err != nil {
-			return err
-		}
-		floor = pos
-	} else {
-		res, err := s.reader.exec(s.srv.flavor.ReaderPositionSQL())
-		if err != nil {
-			return err
-		}
-		v, _ := res.value()
-		if floor, err = s.srv.flavor.ParseSet(v.s); err != nil {
-			return err
-		}
+	floor, err := s.readerPosition(lost)
+	if err != nil {
+		return err
 	}
 	nb, err := s.dialReader(rs.nodes[to].addr)
 	if err != nil {
@@ -136,17 +159,17 @@ func (s *session) moveReader(to int, lost bool) error {
 			s.srv.log.Debug("session variable not replayed on the new reader", zap.String("set", v), zap.Error(err))
 		}
 	}
-	for _, p := range s.stmts {
-		p.readerID, p.boundR = 0, false
+	if !lost && s.reader != nil && len(s.ep.userVars) > 0 {
+		// Without its user variables the session stays where it is.
+		if e := s.copyUserVars(s.reader, nb, s.ep.userVars); e != nil {
+			nb.close()
+			return e
+		}
 	}
-	for k, tp := range s.textStmts {
-		tp.onReader = false
-		s.textStmts[k] = tp
+	if lost {
+		s.ep.userVars = nil // gone with the reader: the statement that saw it was told
 	}
-	if s.reader != nil {
-		s.reader.close()
-	}
-	rs.nodes[s.ep.node].sessions.Add(-1)
+	s.detachReader()
 	s.attachReader(nb, to)
 	if s.ep.floor != nil && floor != nil {
 		floor = floor.Union(s.ep.floor)
@@ -154,6 +177,26 @@ func (s *session) moveReader(to int, lost bool) error {
 	s.ep.floor = floor
 	rs.nodes[to].moves.Add(1)
 	return nil
+}
+
+// readerPosition bounds what the session read on its reader: the
+// reader's applied position, or the writer's when the reader is lost or
+// does not answer (every read there saw at most that).
+func (s *session) readerPosition(lost bool) (consistency.Set, error) {
+	if !lost && s.reader != nil {
+		if res, err := s.reader.exec(s.srv.flavor.ReaderPositionSQL()); err == nil {
+			if v, ok := res.value(); ok {
+				if pos, err := s.srv.flavor.ParseSet(v.s); err == nil {
+					return pos, nil
+				}
+			}
+		} else if _, ok := err.(*sqlError); ok {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().ReadWaitTimeout)
+	defer cancel()
+	return s.srv.writerPos.Get(ctx)
 }
 
 // attachReader makes b, a connection to reader node, the session's reader.
@@ -167,25 +210,34 @@ func (s *session) attachReader(b *backend, node int) {
 	}
 }
 
+// detachReader closes the session's reader connection, if any.
+func (s *session) detachReader() {
+	if s.reader == nil {
+		return
+	}
+	s.reader.close()
+	s.reader = nil
+	if rs := s.srv.readers; rs != nil {
+		rs.nodes[s.ep.node].sessions.Add(-1)
+	}
+	// Prepared statements are prepared again, under the same client ids,
+	// on the next reader when next used.
+	for _, p := range s.stmts {
+		p.readerID, p.boundR, p.cursor = 0, false, false
+	}
+	for k, tp := range s.textStmts {
+		tp.onReader = false
+		s.textStmts[k] = tp
+	}
+}
+
 // openEndpointReader connects a new session to the reader Pick places it
 // on, or to any other that answers: a login succeeds while any reader is up.
 func (s *session) openEndpointReader() error {
-	rs := s.srv.readers
-	view := rs.view()
-	first := readers.Pick(view, readers.Need{Current: -1}).Reader
-	order := []int{}
-	if first >= 0 {
-		order = append(order, first)
-	}
-	for i := range rs.nodes {
-		if i != first {
-			order = append(order, i)
-		}
-	}
 	var err error
-	for _, i := range order {
+	for _, i := range s.readerOrder(false) {
 		var b *backend
-		if b, err = s.dialReader(rs.nodes[i].addr); err == nil {
+		if b, err = s.dialReader(s.srv.readers.nodes[i].addr); err == nil {
 			s.attachReader(b, i)
 			return nil
 		}
@@ -193,7 +245,77 @@ func (s *session) openEndpointReader() error {
 			return err // the server refused this user or database: every reader would
 		}
 	}
-	return err
+	// No reader answers: the session starts without one, forwarded writes
+	// work, and its reads follow --no-reader-policy until one comes back.
+	s.srv.log.Info("session without a reader", zap.Uint32("session", s.id), zap.Error(err))
+	return nil
+}
+
+// readerOrder is the order to try readers in: the one Pick places a new
+// session on, then every other; answering: only those the monitor
+// reaches (a session without a reader tries them at each statement).
+func (s *session) readerOrder(answering bool) []int {
+	rs := s.srv.readers
+	first := readers.Pick(rs.view(), readers.Need{Current: -1}).Reader
+	order := []int{}
+	if first >= 0 {
+		order = append(order, first)
+	}
+	for i, n := range rs.nodes {
+		if i != first && (!answering || n.state.Load().(string) != "down") {
+			order = append(order, i)
+		}
+	}
+	return order
+}
+
+// reattachReader connects a session that has no reader connection to
+// one, as a move after a loss. It reports whether one answered.
+func (s *session) reattachReader() bool {
+	for _, i := range s.readerOrder(true) {
+		if s.moveReader(i, true) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// needsReader says d cannot run while the session has no reader
+// connection: anything but a rejection, a SET of the proxy's own
+// variables and a forwarded statement that carries no user variables
+// (they live on the reader).
+func needsReader(d route.Decision, x *job) bool {
+	switch d.Target {
+	case route.Reject:
+		return false
+	case route.Writer, route.WriterAside:
+		return d.Handler == route.Set || len(x.st.UserVars) > 0
+	case route.Proxy:
+		if d.Handler == route.Set { // the proxy's own variables need none
+			for _, a := range x.st.Assignments {
+				if !route.OwnsAssignment(a) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// withoutReader runs x, which needs a reader, while none answers: a read
+// follows --no-reader-policy, anything else fails at once with 3024.
+func (s *session) withoutReader(d route.Decision, x *job) (bool, error) {
+	if d.Target == route.Reader && x.st.Class == sqlclass.Read {
+		if _, fallback, e := s.noReader(); !fallback {
+			return s.fail(e, x.more)
+		}
+		start := time.Now()
+		failed, err := s.forward(x)
+		s.srv.Metrics.ReadServedByWriter(time.Since(start))
+		return failed, err
+	}
+	return s.fail(errNoReader(), x.more)
 }
 
 // readerLost handles the loss of the session's reader connection with
@@ -204,9 +326,9 @@ func (s *session) readerLost() bool {
 	lostNode := s.ep.node
 	rs.nodes[lostNode].healthy.Store(false)
 	s.ep.userLock = false // user locks die with their connection
-	s.reader.close()
-	s.reader = nil
+	s.detachReader()
 	view := rs.view()
+	view[lostNode].Healthy = false
 	for tries := 0; tries < len(rs.nodes); tries++ {
 		ch := readers.Pick(view, readers.Need{Current: -1})
 		to := ch.Reader
@@ -228,6 +350,57 @@ func (s *session) readerLost() bool {
 		view[to].Load = -1 // tried
 	}
 	return false
+}
+
+// readerGone handles the loss of the session's reader with several
+// readers. moved: the session is on another reader now (else it has none
+// until one answers again); e is the error for the statement that saw
+// the loss: the terminated error when a
+// transaction or temporary tables lived on the lost reader (a forwarded
+// transaction's writer half rolls back with it), else 2013.
+func (s *session) readerGone() (e *sqlError, moved bool) {
+	held := s.pinned()
+	moved = s.readerLost()
+	if held {
+		if s.state.TxWriter {
+			s.dropWriter()
+		}
+		s.state = route.Session{DB: s.state.DB, AutocommitOff: s.state.AutocommitOff}
+		return errTerminated(), moved
+	}
+	return errLostReader(), moved
+}
+
+func errLostReader() *sqlError {
+	return &sqlError{2013, "HY000", "Lost connection to reader during query"}
+}
+
+// errReadAgain asks execute to run a read again: its reader was lost
+// before any of its answer reached the client, and the session moved.
+var errReadAgain = errors.New("read again on another reader")
+
+// readerFailed answers x, whose reader connection failed before any of
+// its answer reached the client. An autocommit read that holds nothing on
+// the reader runs once more on another reader (errReadAgain), so the
+// client sees no error, or by the no-reader policy when none answers;
+// anything else gets readerGone's error.
+func (s *session) readerFailed(x *job, err error) (bool, error) {
+	if s.srv.readers == nil || !s.retryable(x) {
+		return true, s.backendFailed(s.reader, err)
+	}
+	s.readerGone() // moved or not: the read runs again, or by the no-reader policy
+	x.retried = true
+	s.srv.log.Debug("read retried on another reader", zap.Uint32("session", s.id), zap.Error(err))
+	return true, errReadAgain
+}
+
+// retryable: x may run again on another reader, having had no effect the
+// client could see: a plain read, run once, by a session its reader holds
+// nothing for (user variables die with it too, and the client must hear
+// of it). A user lock function is not run twice.
+func (s *session) retryable(x *job) bool {
+	return !x.retried && x.st.Class == sqlclass.Read && !s.pinned() && len(s.ep.userVars) == 0 &&
+		!containsFoldASCII(x.payload, "_lock") && !containsFoldASCII(x.payload, "release_all_locks")
 }
 
 // noteUserLock remembers a GET_LOCK run on the reader: the lock lives on

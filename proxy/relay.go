@@ -10,6 +10,7 @@ type relayResult struct {
 	err       *sqlError // the backend's ERR, already relayed to the client
 	resultSet bool      // the response carried rows (a write's … RETURNING among them)
 	refused   bool      // err is the writer's 1290 of a demoted writer, not relayed (refusedByWriter)
+	cursor    bool      // the response opened a cursor: rows come through COM_STMT_FETCH
 }
 
 // relay copies one command's response from b to the client (wire.Relay
@@ -56,6 +57,7 @@ func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err e
 				return res, err
 			}
 			if cursor { // rows come later through COM_STMT_FETCH
+				res.cursor = true
 				return res, nil
 			}
 		case wire.PartRowsEnd:

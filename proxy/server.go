@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -151,7 +152,13 @@ func (s *Server) probe() error {
 	ctx := context.Background()
 	var r *backend
 	var err error
-	for _, addr := range s.conf().ReaderAddrs() { // the first that answers
+	addrs := s.conf().ReaderAddrs()
+	if len(addrs) > 1 && s.writerAddr() != "" {
+		// A reader endpoint may start with no reader up: the writer is of
+		// the same kind, and its cap is learnt all the same.
+		addrs = append(slices.Clip(addrs), s.writerAddr())
+	}
+	for _, addr := range addrs { // the first that answers
 		if r, err = dialBackend(ctx, "reader", dialParams{addr: addr, user: user, password: pass, tls: s.conf().BackendTLS}); err == nil {
 			break
 		}
@@ -672,7 +679,9 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	}
 	// The OK that ends the handshake carries the session's status, as the
 	// reader's would.
-	ss.noteStatus(ss.reader)
+	if ss.reader != nil {
+		ss.noteStatus(ss.reader)
+	}
 	c.SetStatus(ss.clientStatus(false))
 	return nil
 }

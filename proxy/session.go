@@ -147,13 +147,7 @@ func (s *session) setLevel(l consistency.Level) {
 
 func (s *session) closeBackends() {
 	s.dropWriter()
-	if s.reader != nil {
-		s.reader.close()
-		s.reader = nil
-		if rs := s.srv.readers; rs != nil {
-			rs.nodes[s.ep.node].sessions.Add(-1)
-		}
-	}
+	s.detachReader()
 }
 
 // run reads client commands until the client leaves or its connection fails.
@@ -222,6 +216,9 @@ func (s *session) dispatch(data []byte) error {
 	if r := s.life.reason.Load(); r != 0 && s.writer != nil {
 		s.writerKilled(r)
 	}
+	if s.srv.readers != nil && s.reader == nil && !readerless(data[0]) && !s.reattachReader() {
+		return s.writeErr(errNoReader(), false)
+	}
 	switch data[0] {
 	case comQuery:
 		return s.comQuery(data)
@@ -258,6 +255,12 @@ func (s *session) dispatch(data []byte) error {
 		s.writeErr(newError(1047, "Unknown command"), false)
 		return nil
 	}
+}
+
+// readerless: the command can run while the session has no reader
+// connection (a statement's own decision says whether it needs one).
+func readerless(cmd byte) bool {
+	return cmd == comQuery || cmd == comPing || cmd == comStmtExecute || cmd == comStmtClose || cmd == comSetOption
 }
 
 // relayCommand sends a command to one backend and relays its response.

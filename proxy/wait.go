@@ -84,7 +84,16 @@ func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool,
 		if se, ok := err.(*sqlError); ok {
 			return false, se
 		}
-		return false, &sqlError{2013, "HY000", "Lost connection to reader during query"}
+		if s.srv.readers != nil {
+			// The read has not run: with nothing held on the lost
+			// reader, user variables included, it waits on another.
+			held := len(s.ep.userVars) > 0 // their values die with the reader
+			if e, _ := s.readerGone(); e.code != 2013 || held {
+				return false, e
+			}
+			return false, nil // placed again by waitPlaced, or by the no-reader policy
+		}
+		return false, errLostReader()
 	}
 	v, _ := res.value()
 	done, werr := s.srv.flavor.WaitDone(v.s, v.null)

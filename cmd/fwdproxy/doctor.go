@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,11 +14,13 @@ import (
 	"github.com/fwdproxy/fwdproxy/doctor"
 )
 
-const doctorUsage = `usage: fwdproxy doctor --writer HOST:PORT --reader HOST:PORT --user NAME:PASSWORD [--max-lag 5s] [--format text|json]
+const doctorUsage = `usage: fwdproxy doctor --writer HOST:PORT --reader HOST:PORT [--reader …] --user NAME:PASSWORD [--max-lag 5s] [--format text|json]
 
 Checks that the writer and its GTID replica are set up as fwdproxy needs them and
 prints a PASS/WARN/FAIL table; every WARN and FAIL carries the statement or config
-line that fixes it. Exit status: 0 no FAIL, 1 some FAIL, 2 usage error.
+line that fixes it. With several --reader (repeated or comma-separated) every one
+is checked against the writer: one table each (JSON: an array of reports).
+Exit status: 0 no FAIL, 1 some FAIL, 2 usage error.
 
 flags:
 `
@@ -27,7 +30,15 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	writer := fs.String("writer", "", "writer address HOST:PORT, or a Unix socket path")
-	reader := fs.String("reader", "", "reader (GTID replica) address HOST:PORT, or a Unix socket path")
+	var readerAddrs []string
+	fs.Func("reader", "reader (GTID replica) address HOST:PORT, or a Unix socket path; repeats", func(v string) error {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				readerAddrs = append(readerAddrs, a)
+			}
+		}
+		return nil
+	})
 	user := fs.String("user", "", "NAME:PASSWORD of the account fwdproxy logs in to the backends with")
 	maxLag := fs.Duration("max-lag", 5*time.Second, "replica lag above this fails")
 	format := fs.String("format", "text", "text|json")
@@ -51,7 +62,7 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case fs.NArg() > 0:
 		return usageErr(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
-	case *writer == "" || *reader == "":
+	case *writer == "" || len(readerAddrs) == 0:
 		return usageErr("--writer and --reader are required")
 	case !strings.Contains(*user, ":"):
 		return usageErr("--user NAME:PASSWORD is required")
@@ -64,15 +75,20 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 6**timeout)
 	defer cancel()
-	// Both servers are reached at once, so that two unreachable ones cost one timeout.
-	servers := make([]*doctor.Server, 2)
-	closers := make([]func() error, 2)
+	// Every server is reached at once, so that unreachable ones cost one timeout.
+	addrs := append([]string{*writer}, readerAddrs...)
+	servers := make([]*doctor.Server, len(addrs))
+	closers := make([]func() error, len(addrs))
 	var wg sync.WaitGroup
-	for i, t := range []struct{ role, addr string }{{"writer", *writer}, {"replica", *reader}} {
+	for i, addr := range addrs {
+		role := "replica"
+		if i == 0 {
+			role = "writer"
+		}
 		wg.Go(func() {
-			q, closeFn, err := doctor.Connect(ctx, t.addr, name, password, *timeout)
+			q, closeFn, err := doctor.Connect(ctx, addr, name, password, *timeout)
 			closers[i] = closeFn
-			servers[i] = doctor.NewServer(ctx, t.role, t.addr, q, err)
+			servers[i] = doctor.NewServer(ctx, role, addr, q, err)
 		})
 	}
 	wg.Wait()
@@ -83,19 +99,44 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
-	rep := doctor.Run(ctx, servers[0], servers[1], doctor.Options{MaxLag: *maxLag})
-	var err error
-	if *format == "json" {
-		err = rep.WriteJSON(stdout)
-	} else {
-		err = rep.WriteText(stdout)
+	var reps []*doctor.Report
+	failed := false
+	for _, r := range servers[1:] {
+		rep := doctor.Run(ctx, servers[0], r, doctor.Options{MaxLag: *maxLag})
+		reps = append(reps, rep)
+		failed = failed || rep.Failed()
 	}
-	if err != nil {
+	if err := writeReports(stdout, reps, *format); err != nil {
 		fmt.Fprintln(stderr, "fwdproxy doctor:", err)
 		return 1
 	}
-	if rep.Failed() {
+	if failed {
 		return 1
 	}
 	return 0
+}
+
+// writeReports prints one report as before, or several: text tables one
+// after another, each under its replica's address, or a JSON array.
+func writeReports(w io.Writer, reps []*doctor.Report, format string) error {
+	if format == "json" {
+		if len(reps) == 1 {
+			return reps[0].WriteJSON(w)
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(reps)
+	}
+	for i, rep := range reps {
+		if len(reps) > 1 {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "== replica %d of %d: %s\n", i+1, len(reps), rep.Replica.Addr)
+		}
+		if err := rep.WriteText(w); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -58,6 +59,31 @@ func TestDoctorUnreachable(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "FAIL    writer   connect") || !strings.Contains(out.String(), "FAIL    replica  connect") {
 		t.Fatalf("want connect FAILs:\n%s", out.String())
+	}
+}
+
+// Several readers: each is checked against the writer, one table (or JSON report) each.
+func TestDoctorSeveralReaders(t *testing.T) {
+	args := []string{"--writer", "127.0.0.1:1", "--reader", "127.0.0.1:2,127.0.0.1:3", "--reader", "127.0.0.1:4", "--user", "u:p", "--timeout", "2s"}
+	var out, errOut bytes.Buffer
+	if code := doctorMain(args, &out, &errOut); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out.String(), errOut.String())
+	}
+	for i, addr := range []string{"127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"} {
+		if !strings.Contains(out.String(), fmt.Sprintf("== replica %d of 3: %s", i+1, addr)) {
+			t.Fatalf("no table for %s:\n%s", addr, out.String())
+		}
+	}
+	if n := strings.Count(out.String(), "FAIL    replica  connect"); n != 3 {
+		t.Fatalf("%d replica connect FAILs, want 3:\n%s", n, out.String())
+	}
+	out.Reset()
+	if code := doctorMain(append(args, "--format", "json"), &out, &errOut); code != 1 {
+		t.Fatalf("json: exit %d", code)
+	}
+	var reps []struct{ Replica struct{ Addr string } }
+	if err := json.Unmarshal(out.Bytes(), &reps); err != nil || len(reps) != 3 || reps[2].Replica.Addr != "127.0.0.1:4" {
+		t.Fatalf("json: %v %+v\n%s", err, reps, out.String())
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -81,8 +82,16 @@ func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string
 	}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Close)
-	for _, r := range thePair.Replicas { // every reader seen up before the test starts
-		pair.WaitUntil(t, "state of "+r.Name, "up", func() string { return readerState(srv, r.Addr) })
+	pair.WaitUntil(t, "writer session limit known", "yes", func() string { // the first refresh
+		if srv.Status().WriterSessionLimit > 0 {
+			return "yes"
+		}
+		return "no"
+	})
+	for _, r := range thePair.Replicas { // every replica it reads from seen up before the test starts
+		if slices.Contains(cfg.Readers, r.Addr) {
+			pair.WaitUntil(t, "state of "+r.Name, "up", func() string { return readerState(srv, r.Addr) })
+		}
 	}
 	return srv, ln.Addr().String()
 }
@@ -94,6 +103,18 @@ func readerState(srv *proxy.Server, addr string) string {
 		}
 	}
 	return "absent"
+}
+
+// createTable creates table (id, v) on the writer, DDL not being forwarded, and waits until
+// every replica has it.
+func createTable(t *testing.T, table string) {
+	t.Helper()
+	w, err := thePair.WriterDB(testDB)
+	must(t, err)
+	defer w.Close()
+	_, err = w.Exec("CREATE TABLE IF NOT EXISTS " + table + " (id INT PRIMARY KEY, v BIGINT NOT NULL)")
+	must(t, err)
+	must(t, thePair.WaitReplicated(context.Background()))
 }
 
 // worker is one session reading its own writes on its own row.
@@ -112,17 +133,7 @@ func newWorkers(t *testing.T, addr, level string, n int) []*worker {
 	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()
 	table := "t_" + level
-	w, err := thePair.WriterDB(testDB) // DDL is not forwarded
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+table+" (id INT PRIMARY KEY, v BIGINT NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
-	if err := thePair.WaitReplicated(ctx); err != nil {
-		t.Fatal(err)
-	}
+	createTable(t, table)
 	var ws []*worker
 	for i := 0; i < n; i++ {
 		c, err := db.Conn(ctx)
@@ -130,10 +141,11 @@ func newWorkers(t *testing.T, addr, level string, n int) []*worker {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		for _, q := range []string{
-			"SET aurora_replica_read_consistency = '" + level + "'",
-			fmt.Sprintf("REPLACE INTO %s VALUES (%d, 0)", table, i),
-		} {
+		qs := []string{"SET aurora_replica_read_consistency = '" + level + "'"}
+		if level != "EVENTUAL" { // an EVENTUAL session only watches, and holds no writer connection
+			qs = append(qs, fmt.Sprintf("REPLACE INTO %s VALUES (%d, 0)", table, i))
+		}
+		for _, q := range qs {
 			if _, err := c.ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}
@@ -143,8 +155,9 @@ func newWorkers(t *testing.T, addr, level string, n int) []*worker {
 	return ws
 }
 
-// trial writes once and reads it back: the read must see the write. allowed says an error
-// is one the contract documents for a lost reader (2013 once, the terminated error).
+// trial writes once and reads it back: the read must see the write. Neither may fail: the
+// write goes to the writer, and an autocommit read whose reader is lost before it answered
+// runs again on another reader.
 func (w *worker) trial(table string) (stale bool, err error) {
 	ctx := context.Background()
 	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET v = v + 1 WHERE id = %d", table, w.id)); err != nil {
@@ -158,33 +171,66 @@ func (w *worker) trial(table string) (stale bool, err error) {
 	return v != w.count, nil
 }
 
-func documented(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 2013 || me.Number == 1105)
+// watch is an EVENTUAL read of the SESSION workers' total, which only grows: a session
+// that moves between readers never reads below what it has read (monotonic reads).
+func (w *worker) watch() (backwards bool, err error) {
+	var sum int
+	if err := w.conn.QueryRowContext(context.Background(), "SELECT COALESCE(SUM(v), 0) FROM t_SESSION").Scan(&sum); err != nil {
+		return false, err
+	}
+	backwards = sum < w.count
+	w.count = sum
+	return backwards, nil
 }
 
-// TestFreshReadsWhileReadersComeAndGo: SESSION and GLOBAL sessions read their own writes while
-// replica2 stops replicating, the first replica is killed mid-stream and both come back: no stale read,
-// only documented errors, and the reads spread over the readers.
+// TestFreshReadsWhileReadersComeAndGo: SESSION and GLOBAL sessions read their own writes, and
+// EVENTUAL sessions watch a total grow, while replica3 lags a second behind the others,
+// replica2 stops replicating, the first replica is killed mid-stream and both come back: no
+// stale read, no read that goes backwards, no error at all, and the reads spread over the
+// readers.
 func TestFreshReadsWhileReadersComeAndGo(t *testing.T) {
-	srv, addr := startProxy(t, func(c *proxy.Config) { c.MaxReaderLag = 2000 })
+	r1, r2, r3 := thePair.Replicas[0], thePair.Replicas[1], thePair.Replicas[2]
+	must(t, thePair.Script("delay", r3.Name, "1"))
+	t.Cleanup(func() { // whatever happens below, every replica replicates again
+		for _, r := range []pair.Replica{r1, r2} {
+			_ = thePair.Script("revive", r.Name)
+			_ = thePair.Script("resume", r.Name)
+		}
+		_ = thePair.Script("delay", r3.Name, "0")
+	})
+	srv, addr := startProxy(t, func(c *proxy.Config) { c.MaxReaderLag = 3000 })
 	const sessions = 6
 	levels := []string{"SESSION", "GLOBAL"}
 	var all [][]*worker
 	for _, l := range levels {
 		all = append(all, newWorkers(t, addr, l, sessions))
 	}
+	watchers := newWorkers(t, addr, "EVENTUAL", sessions)
 	n := trials()
-	// replica (the first) has the most sessions: killing it moves them.
-	r2, r3 := thePair.Replicas[1], thePair.Replicas[0]
+	// The first replica has the most sessions: killing it moves them.
 	events := map[int]func(){
 		n / 5:     func() { must(t, thePair.Script("pause", r2.Name)) },
-		2 * n / 5: func() { must(t, thePair.Script("kill", r3.Name)) },
+		2 * n / 5: func() { must(t, thePair.Script("kill", r1.Name)) },
 		3 * n / 5: func() { must(t, thePair.Script("resume", r2.Name)) },
-		4 * n / 5: func() { must(t, thePair.Script("revive", r3.Name)) },
+		4 * n / 5: func() { must(t, thePair.Script("revive", r1.Name)) },
 	}
-	var stale, errs, lost int
+	var stale, backwards, errs int
 	var mu sync.Mutex
+	count := func(what string, i int, bad bool, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			errs++
+			t.Errorf("trial %d, %s: %v", i, what, err)
+		case bad:
+			if what[0] == 'E' {
+				backwards++
+			} else {
+				stale++
+			}
+		}
+	}
 	for i := 0; i < n; i++ {
 		if ev := events[i]; ev != nil {
 			ev()
@@ -196,51 +242,173 @@ func TestFreshReadsWhileReadersComeAndGo(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					s, err := w.trial("t_" + levels[li])
-					mu.Lock()
-					defer mu.Unlock()
-					switch {
-					case err != nil && documented(err):
-						lost++
-						w.count = -1 // the write may or may not have happened: resync below
-					case err != nil:
-						errs++
-						t.Errorf("trial %d, %s session %d: %v", i, levels[li], w.id, err)
-					case s:
-						stale++
-					}
+					count(fmt.Sprintf("%s session %d", levels[li], w.id), i, s, err)
 				}()
 			}
 		}
-		wg.Wait()
-		for li, ws := range all {
-			for _, w := range ws {
-				if w.count < 0 {
-					must(t, w.conn.QueryRowContext(context.Background(),
-						fmt.Sprintf("SELECT v FROM t_%s WHERE id = %d", levels[li], w.id)).Scan(&w.count))
-				}
-			}
+		for _, w := range watchers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b, err := w.watch()
+				count(fmt.Sprintf("EVENTUAL session %d", w.id), i, b, err)
+			}()
 		}
+		wg.Wait()
 		if errs > 5 {
 			t.Fatal("too many errors")
 		}
 	}
 	st := srv.Status().Readers
-	t.Logf("%d trials x %d sessions: %d stale, %d documented errors; readers %+v", n, len(levels)*sessions, stale, lost, st)
+	t.Logf("%d trials x %d sessions: %d stale, %d backwards, %d errors; readers %+v", n, (len(levels)+1)*sessions, stale, backwards, errs, st)
 	if stale != 0 {
 		t.Errorf("%d stale reads", stale)
 	}
-	used := 0
+	if backwards != 0 {
+		t.Errorf("%d reads went backwards", backwards)
+	}
+	used, moves := 0, int64(0)
 	for _, r := range st {
 		if r.Reads > 0 {
 			used++
 		}
+		moves += r.Moves
 	}
 	if used < 2 {
 		t.Errorf("reads went to %d reader(s), want them spread: %+v", used, st)
 	}
+	if moves == 0 {
+		t.Errorf("no session moved between readers: %+v", st)
+	}
+	must(t, thePair.Script("delay", r3.Name, "0"))
 	if err := thePair.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestUserVariablesMove: a session that moves to another reader (its own stopped
+// replicating) keeps its user variables, with their types, and its prepared statement.
+func TestUserVariablesMove(t *testing.T) {
+	createTable(t, "t_vars")
+	r1, r2 := thePair.Replicas[0], thePair.Replicas[1]
+	srv, addr := startProxy(t, func(c *proxy.Config) { c.Readers = []string{r1.Addr, r2.Addr} })
+	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
+	must(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	must(t, err)
+	defer c.Close()
+	for _, q := range []string{
+		"SET aurora_replica_read_consistency = 'SESSION'",
+		"SET @n = 42, @s = 'forty-two', @b = X'00ff', @z = NULL, @d = 4.25",
+		"REPLACE INTO t_vars VALUES (1, 0)",
+	} {
+		_, err := c.ExecContext(ctx, q)
+		must(t, err)
+	}
+	stmt, err := c.PrepareContext(ctx, "SELECT v FROM t_vars WHERE id = ?")
+	must(t, err)
+	defer stmt.Close()
+	var v int
+	must(t, stmt.QueryRowContext(ctx, 1).Scan(&v))
+	on := r1
+	if sessionsOn(srv, r2.Addr) == 1 {
+		on = r2
+	}
+	must(t, thePair.Script("pause", on.Name))
+	t.Cleanup(func() { _ = thePair.Script("resume", on.Name) })
+	pair.WaitUntil(t, "state of "+on.Name, "stopped", func() string { return readerState(srv, on.Addr) })
+	// A write the stopped replica never applies: the read after it moves.
+	_, err = c.ExecContext(ctx, "UPDATE t_vars SET v = 5 WHERE id = 1")
+	must(t, err)
+	must(t, stmt.QueryRowContext(ctx, 1).Scan(&v))
+	if v != 5 {
+		t.Fatalf("read after the write: %d, want 5", v)
+	}
+	if sessionsOn(srv, on.Addr) != 0 {
+		t.Fatalf("the session did not move off %s: %+v", on.Name, srv.Status().Readers)
+	}
+	var n int
+	var str, typ string
+	var b []byte
+	var z sql.NullString
+	var d string
+	must(t, c.QueryRowContext(ctx, "SELECT @n + 1, @s, @b, @z, @d, CONCAT(COLLATION(@s), '/', @n DIV 5)").Scan(&n, &str, &b, &z, &d, &typ))
+	if n != 43 || str != "forty-two" || string(b) != "\x00\xff" || z.Valid || d != "4.25" {
+		t.Errorf("user variables after the move: @n+1=%d @s=%q @b=%x @z=%v @d=%s", n, str, b, z, d)
+	}
+	t.Logf("after the move: %s; readers %+v", typ, srv.Status().Readers)
+	must(t, thePair.Script("resume", on.Name))
+	must(t, thePair.WaitReplicated(ctx))
+}
+
+func sessionsOn(srv *proxy.Server, addr string) int64 {
+	for _, r := range srv.Status().Readers {
+		if r.Addr == addr {
+			return r.Sessions
+		}
+	}
+	return -1
+}
+
+// closedAddrs are n loopback addresses where nothing listens: readers that never answer.
+func closedAddrs(t *testing.T, n int) []string {
+	var out []string
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ln.Addr().String())
+		ln.Close()
+	}
+	return out
+}
+
+// TestNoReaderAtAll: with every reader down a client still logs in, its forwarded writes and
+// the proxy's own SET work, and its reads follow --no-reader-policy: served by the writer, or
+// 3024 at once (wait, with no reader connection to wait on, answers as error does).
+func TestNoReaderAtAll(t *testing.T) {
+	createTable(t, "t_none")
+	for _, policy := range []string{"writer", "error", "wait"} {
+		t.Run(policy, func(t *testing.T) {
+			_, addr := startProxy(t, func(c *proxy.Config) {
+				c.Readers = closedAddrs(t, 2)
+				c.Reader = c.Readers[0]
+				c.NoReaderPolicy = policy
+			})
+			db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
+			must(t, err)
+			defer db.Close()
+			ctx := context.Background()
+			c, err := db.Conn(ctx)
+			must(t, err) // the login needs no reader
+			defer c.Close()
+			for _, q := range []string{
+				"SET aurora_replica_read_consistency = 'SESSION'",
+				"REPLACE INTO t_none VALUES (1, 7)",
+				"UPDATE t_none SET v = v + 1 WHERE id = 1",
+			} {
+				if _, err := c.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			var v int
+			err = c.QueryRowContext(ctx, "SELECT v FROM t_none WHERE id = 1").Scan(&v)
+			var me *mysql.MySQLError
+			switch {
+			case policy == "writer" && (err != nil || v != 8):
+				t.Fatalf("read served by the writer: v=%d, %v; want 8", v, err)
+			case policy != "writer" && !(errors.As(err, &me) && me.Number == 3024):
+				t.Fatalf("read with policy %s: %v, want 3024", policy, err)
+			}
+			if _, err := c.ExecContext(ctx, "UPDATE t_none SET v = v + 1 WHERE id = 1"); err != nil {
+				t.Fatalf("a write after the read: %v", err) // the connection stays usable
+			}
+		})
+	}
+	must(t, thePair.WaitReplicated(context.Background()))
 }
 
 func must(t *testing.T, err error) {
