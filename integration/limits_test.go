@@ -382,8 +382,8 @@ func TestLimitLoginErrorsAreMariaDBs(t *testing.T) {
 // were possible from one client.
 func TestLimitFailedLoginsBlockTheAddress(t *testing.T) {
 	cmd, addr := startBinary(t, "--max-connect-errors", "10")
-	// startBinary's probe of the port was an abandoned handshake: a login
-	// starts the count again.
+	// startBinary's probe of the port sent nothing, which does not count;
+	// a login starts the count again anyway.
 	if err := tryLogin(addr, thePair.User, thePair.Password); err != nil {
 		t.Fatal(err)
 	}

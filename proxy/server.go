@@ -571,6 +571,7 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	h := &loginHandler{s: s, ss: ss, deadline: time.Now().Add(s.conf().HandshakeTimeout)}
 	_ = c.SetDeadline(h.deadline)
 	pc := &capPatchConn{Conn: c, status: s.greetStatus}
+	h.pc = pc
 	gc, err := s.gosrv.NewCustomizedConn(pc, h, h)
 	if err != nil {
 		ss.closeBackends() // the reader, when the client left at the last step
@@ -607,7 +608,8 @@ type loginHandler struct {
 	s        *Server
 	ss       *session
 	db       string
-	deadline time.Time // --handshake-timeout
+	deadline time.Time     // --handshake-timeout
+	pc       *capPatchConn // the login's connection
 }
 
 func (h *loginHandler) UseDB(db string) error { h.db = db; return nil }
@@ -627,6 +629,11 @@ func (h *loginHandler) GetCredential(user string) (gmserver.Credential, bool, er
 func (h *loginHandler) OnAuthFailure(c *gmserver.Conn, err error) {
 	if isRefusal(err) {
 		h.s.logLoginFailed(c.RemoteAddr().String(), c.GetUser(), err)
+	}
+	// A connection closed before it sent a byte (a TCP health check, a
+	// port probe) tried no login: it does not count towards blocking.
+	if h.pc.read == 0 && !isRefusal(err) && time.Now().Before(h.deadline) {
+		return
 	}
 	h.s.loginFailed(clientHost(c.RemoteAddr()), !time.Now().Before(h.deadline))
 }
