@@ -17,7 +17,7 @@ vet:
 # (stopped again however the tests end) plus the packages that start private
 # pairs (lag, failure, doctor's broken setups), then a short benchmark run.
 test: build vet
-	$(GO) test -count=1 ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/internal/... ./metrics/ ./cmd/... ./lint/ ./deploy/ ./sandbox/
+	$(GO) test -count=1 ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/internal/... ./metrics/ ./cmd/... ./lint/ ./deploy/ ./sandbox/ ./readers/ ./writers/
 	@bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1 || true
 	bash integration/pair.sh start $(PAIR_DIR)
 	@set -o pipefail; trap 'bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1' EXIT; \
@@ -26,7 +26,7 @@ test: build vet
 	FWDPROXY_PAIR_ENV=$(PAIR_DIR)/pair.env FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke
 
 unit:
-	$(GO) test -count=1 -short ./sqlclass/ ./route/ ./grants/ ./consistency/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./proxy/... ./sandbox/
+	$(GO) test -count=1 -short ./sqlclass/ ./route/ ./grants/ ./consistency/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./proxy/... ./sandbox/ ./readers/ ./writers/
 
 # 1,000 sessions for 5 minutes through a -race build of the proxy, against a
 # private pair sized for them (integration/soak; FWDPROXY_SOAK_SESSIONS and
