@@ -121,7 +121,7 @@ func TestDifferential(t *testing.T) {
 			kind = "OPEN"
 		}
 		t.Logf("%s %5d× %s: %s", kind, used[a], a.field, a.why)
-		if full && used[a] == 0 {
+		if full && used[a] == 0 && !a.rare {
 			t.Errorf("allowed row %s matched nothing in the whole matrix: delete it", a.field)
 		}
 	}
