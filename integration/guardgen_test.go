@@ -108,11 +108,10 @@ var guardSequences = [][]string{
 	{"SELECT 1 /*!, fw() FROM a FOR UPDATE */"},
 }
 
-// guardSequencesOff run with forwarding off only. With it on, the proxy
-// carries sql_log_bin = 0 to the writer, whose forwarded writes then never
-// reach the replica: a divergence of the writer's making, not a write to
-// the replica (issue 14's report lists it).
-var guardSequencesOff = [][]string{
+// guardSequencesLogBin: the session's sql_log_bin is refused with 1227 (a
+// reader session has no SUPER), so with forwarding on it never reaches
+// the writer, whose forwarded writes would then miss every replica.
+var guardSequencesLogBin = [][]string{
 	{"SET SESSION sql_log_bin = 0", "SELECT fm() FROM a FOR UPDATE", "INSERT INTO tt VALUES (fm())", "SELECT fm()", "SET SESSION sql_log_bin = 1"},
 }
 
@@ -153,10 +152,7 @@ func guardCases() []guardCase {
 				}
 			}
 		}
-		seqs := guardSequences
-		if !fwd {
-			seqs = append(append([][]string(nil), seqs...), guardSequencesOff...)
-		}
+		seqs := append(append([][]string(nil), guardSequences...), guardSequencesLogBin...)
 		for _, seq := range seqs {
 			out = append(out, guardCase{fwd, formText, seq})
 			out = append(out, guardCase{fwd, formMulti, []string{strings.Join(seq, "; ")}})

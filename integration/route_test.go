@@ -14,7 +14,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -330,5 +332,38 @@ func TestRouteOwnVariablesAndStatus(t *testing.T) {
 	}
 	if got := accessMode(); got != "111" {
 		t.Errorf("access mode after SET SESSION TRANSACTION READ ONLY: %q, want 111", got)
+	}
+}
+
+// SET sql_log_bin = 0 is refused with 1227 in every session: with
+// forwarding on it was carried to the writer, whose forwarded writes then
+// reached no replica.
+func TestRouteSQLLogBinRefused(t *testing.T) {
+	_, addr := startBinary(t, "--default-consistency", "SESSION")
+	c := rawConn(t, addr)
+	if _, err := c.Execute("CREATE TABLE IF NOT EXISTS rt_logbin (id INT PRIMARY KEY)"); err == nil {
+		t.Fatal("DDL through the proxy succeeded")
+	}
+	w := rawConn(t, thePair.WriterAddr)
+	if _, err := w.Execute("CREATE TABLE IF NOT EXISTS rt_logbin (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicated(t)
+	for _, q := range []string{"SET sql_log_bin = 0", "SET SESSION sql_log_bin = OFF, @a = 1"} {
+		if _, err := c.Execute(q); err == nil || !strings.Contains(errText(err), "error 1227") {
+			t.Errorf("%s: %v, want 1227", q, err)
+		}
+	}
+	id := time.Now().UnixNano() % 1e9 // a row no earlier run wrote
+	if _, err := c.Execute(fmt.Sprintf("INSERT INTO rt_logbin VALUES (%d)", id)); err != nil {
+		t.Fatal(err)
+	}
+	// A SESSION read waits for the insert's GTID: the writer logged it.
+	r, err := c.Execute(fmt.Sprintf("SELECT COUNT(*) FROM rt_logbin WHERE id = %d", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := r.GetInt(0, 0); n != 1 {
+		t.Errorf("the replica has %d rows of the forwarded insert, want 1", n)
 	}
 }

@@ -47,6 +47,10 @@ func CheckSet(st *sqlclass.Statement, level consistency.Level, inTx, switchOn bo
 			out.Level, out.SetsLevel = lvl, true
 		case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
 			return SetOutcome{Refused: a.Name}, ErrReadOnlyVar(a.Name)
+		case "sql_log_bin":
+			// An Aurora reader session has no SUPER; replayed on the
+			// writer, it would keep forwarded writes from every replica.
+			return SetOutcome{Refused: a.Name}, ErrSuper
 		case "tx_read_only", "transaction_read_only": // AccessVar
 			v, ok := sqlclass.BoolValue(a.Value)
 			if !ok {

@@ -34,6 +34,7 @@ func TestCheckSet(t *testing.T) {
 		{"SET tx_read_only = 1", ses, true, true, SetOutcome{Refused: "tx_read_only"}, ErrTxCharacteristics},
 		{"SET GLOBAL aurora_replica_read_consistency = 'x', @b = 2", ses, false, true, SetOutcome{}, nil},
 		{"SET names utf8mb4, time_zone = '+00:00'", ses, true, false, SetOutcome{}, nil},
+		{"SET @a = 1, SESSION sql_log_bin = 0", ses, false, true, SetOutcome{Refused: "sql_log_bin"}, ErrSuper},
 	} {
 		st := sqlclass.Classify(c.sql, sqlclass.Options{})
 		got, err := CheckSet(&st, c.level, c.inTx, c.switchOn)
