@@ -353,13 +353,7 @@ func (s *session) forward(x *job) (bool, error) {
 	}
 	mayCommit := s.mayCommit(&x.st)
 	start := time.Now()
-	s.watchWriter(mayCommit)
-	var res relayResult
-	err = s.writer.ask(payload)
-	if err == nil {
-		res, err = s.relay(s.writer, payload[0], x.more)
-	}
-	s.unwatchWriter()
+	res, err := s.onWriter(payload, x.more, mayCommit)
 	if err != nil {
 		if wire.ClientFailed(err) {
 			return true, err
@@ -376,6 +370,17 @@ func (s *session) forward(x *job) (bool, error) {
 	return res.err != nil, nil
 }
 
+// onWriter sends payload to the writer and relays its answer, the round
+// trip bounded by --forward-timeout.
+func (s *session) onWriter(payload []byte, more, mayCommit bool) (relayResult, error) {
+	s.watchWriter(mayCommit)
+	defer s.unwatchWriter()
+	if err := s.writer.ask(payload); err != nil {
+		return relayResult{}, err
+	}
+	return s.relay(s.writer, payload[0], more)
+}
+
 // forwardAside runs a statement on the writer without it becoming the last
 // forwarded one: it reads the previous statement's figures there.
 func (s *session) forwardAside(x *job) (bool, error) {
@@ -383,13 +388,7 @@ func (s *session) forwardAside(x *job) (bool, error) {
 	if err != nil {
 		return s.failWith(s.writer, err, x.more)
 	}
-	s.watchWriter(false) // it reads the previous statement's figures
-	var res relayResult
-	err = s.writer.send(payload)
-	if err == nil {
-		res, err = s.relay(s.writer, payload[0], x.more)
-	}
-	s.unwatchWriter()
+	res, err := s.onWriter(payload, x.more, false) // it reads the previous statement's figures
 	if err != nil {
 		if wire.ClientFailed(err) {
 			return true, err
