@@ -66,6 +66,7 @@ demo: build
 fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzClassify -fuzztime=$${FUZZTIME:-5m} ./sqlclass/
 	$(GO) test -run=NONE -fuzz=FuzzClientCommands -fuzztime=$${FUZZTIME:-5m} ./proxy/
+	$(GO) test -run=NONE -fuzz=FuzzReadResult -fuzztime=$${FUZZTIME:-5m} ./proxy/
 
 clean:
 	rm -rf bin .pair .soak-pair

@@ -368,7 +368,10 @@ func (b *backend) readResult() (*queryResult, error) {
 			firstErr = newError(mysql.ER_UNKNOWN_ERROR, "unexpected LOCAL INFILE request")
 			continue
 		}
-		cols, _, _ := mysql.LengthEncodedInt(data)
+		cols, _, ok := wire.LenEncInt(data)
+		if !ok || cols > 4096 {
+			return nil, b.conn.Fail(fmt.Errorf("malformed result set header % x", data[:min(len(data), 9)]))
+		}
 		res.types, res.charsets = res.types[:0], res.charsets[:0]
 		for i := uint64(0); i < cols; i++ {
 			def, err := b.readPacket()
@@ -410,8 +413,8 @@ func (b *backend) readResult() (*queryResult, error) {
 func columnType(def []byte) (byte, uint16) {
 	pos := 0
 	for i := 0; i < 6; i++ { // catalog, schema, table, org_table, name, org_name
-		_, _, n, err := mysql.LengthEncodedString(def[pos:])
-		if err != nil {
+		_, n, ok := wire.LenEncString(def[pos:])
+		if !ok {
 			return 0xfd, 0
 		}
 		pos += n
@@ -440,8 +443,8 @@ func parseTextRow(data []byte, cols int) []sqlValue {
 			pos++
 			continue
 		}
-		v, _, n, err := mysql.LengthEncodedString(data[pos:])
-		if err != nil {
+		v, n, ok := wire.LenEncString(data[pos:])
+		if !ok {
 			break
 		}
 		row[i].s = string(v)

@@ -45,11 +45,11 @@ func ParseOK(data []byte, sessionTrack bool) (OK, bool) {
 	pos := 1
 	var n int
 	var good bool
-	if ok.AffectedRows, n, good = lenEncInt(data[pos:]); !good {
+	if ok.AffectedRows, n, good = LenEncInt(data[pos:]); !good {
 		return ok, false
 	}
 	pos += n
-	if ok.InsertID, n, good = lenEncInt(data[pos:]); !good {
+	if ok.InsertID, n, good = LenEncInt(data[pos:]); !good {
 		return ok, false
 	}
 	pos += n
@@ -107,7 +107,7 @@ func EachStateEntry(state []byte, fn func(typ byte, data []byte) bool) bool {
 // LenEncString reads the length-encoded string at the start of b: the
 // string, which aliases b, and the bytes it took.
 func LenEncString(b []byte) (s []byte, n int, ok bool) {
-	l, n, ok := lenEncInt(b)
+	l, n, ok := LenEncInt(b)
 	if !ok || l > uint64(len(b)-n) {
 		return nil, 0, false
 	}
@@ -115,9 +115,10 @@ func LenEncString(b []byte) (s []byte, n int, ok bool) {
 	return b[n:end:end], end, true
 }
 
-// lenEncInt reads a length-encoded integer. 0xfb (NULL) and 0xff are not
+// LenEncInt reads a length-encoded integer (bounds-checked, unlike
+// go-mysql's, which panics on a short packet). 0xfb (NULL) and 0xff are not
 // valid in an OK packet, so they fail.
-func lenEncInt(b []byte) (v uint64, n int, ok bool) {
+func LenEncInt(b []byte) (v uint64, n int, ok bool) {
 	if len(b) == 0 {
 		return 0, 0, false
 	}

@@ -151,7 +151,7 @@ func (r *Relay) Next() (Part, error) {
 			return PartDone, r.dst.WritePacket(r.Packet)
 		}
 		// A result set: column count, columns, EOF, rows, EOF.
-		cols, _, _ := lenEncInt(p)
+		cols, _, _ := LenEncInt(p)
 		if err := r.dst.WritePacket(p); err != nil {
 			return 0, err
 		}
