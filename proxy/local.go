@@ -22,6 +22,8 @@ func (s *session) auroraVars() [][2]string {
 		{"aurora_fwd_writer_idle_timeout", strconv.Itoa(s.srv.conf().WriterIdleTimeout)},
 		{"aurora_fwd_writer_max_connections_pct", strconv.Itoa(s.srv.conf().WriterMaxConnectionsPct)},
 		{"aurora_replica_read_consistency", s.level.String()},
+		{"fwdproxy_causal_token", s.causalToken()},
+		{"fwdproxy_read_after", s.state.ReadAfter},
 	}
 }
 

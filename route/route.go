@@ -113,6 +113,12 @@ func ErrBadValue(name, value string) *Error {
 	return &Error{Code: 1231, State: "42000", Msg: "Variable '" + name + "' can't be set to the value of '" + value + "'"}
 }
 
+// ErrBadToken is 1231 for a causal token the proxy cannot wait for; why
+// says what is wrong with it.
+func ErrBadToken(why string) *Error {
+	return &Error{Code: 1231, State: "42000", Msg: "Variable 'fwdproxy_read_after' can't be set to this value: " + why}
+}
+
 // ErrReadOnlyVar is 1238 for a variable the session cannot set.
 func ErrReadOnlyVar(name string) *Error {
 	return &Error{Code: 1238, State: "HY000", Msg: "Variable '" + name + "' is a read only variable"}
@@ -182,6 +188,7 @@ const (
 // VARIABLES order.
 var OwnVarNames = []string{
 	"aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct", "aurora_replica_read_consistency",
+	"fwdproxy_causal_token", "fwdproxy_read_after",
 }
 
 // ownRef: the proxy answers r. The session's access mode is the proxy's
@@ -508,6 +515,8 @@ var ProxyVars = map[string]bool{
 	"aurora_replica_read_consistency":       true,
 	"aurora_fwd_writer_idle_timeout":        true,
 	"aurora_fwd_writer_max_connections_pct": true,
+	"fwdproxy_causal_token":                 true, // what this session committed, for another session to wait for
+	"fwdproxy_read_after":                   true, // a token this session's reads wait for
 }
 
 // SetsProxyVar: a SET assigns one of ProxyVars, which no backend can
