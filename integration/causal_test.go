@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	gmysql "github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/fwdproxy/fwdproxy/proxy"
+	"github.com/fwdproxy/fwdproxy/proxy/wire"
 )
 
 // causalToken reads the session's token.
@@ -111,5 +114,41 @@ func TestCausalTokenRefused(t *testing.T) {
 	}
 	if _, err := r.ExecContext(ctx, "SET fwdproxy_causal_token = 'x'"); errCode(err) != 1238 {
 		t.Errorf("SET fwdproxy_causal_token: %v, want 1238", err)
+	}
+}
+
+// TestCausalTokenTrackedAndReset: a client that negotiated session
+// tracking finds the token in the OK packet of the write that changed it;
+// COM_RESET_CONNECTION clears fwdproxy_read_after.
+func TestCausalTokenTrackedAndReset(t *testing.T) {
+	table(t, "causal3")
+	addr := startProxy(t, func(c *proxy.Config) { c.DefaultConsistency = "EVENTUAL" })
+	c := rawConn(t, addr, sessionTrack)
+	sendCmd(t, c, append([]byte{gmysql.COM_QUERY}, "INSERT INTO causal3 (v) VALUES (5)"...)...)
+	p := readPkt(t, c)
+	ok, valid := wire.ParseOK(p, true)
+	if !valid {
+		t.Fatalf("INSERT answered %x, want an OK", p)
+	}
+	var tracked string
+	wire.EachStateEntry(ok.SessionState, func(typ byte, data []byte) bool {
+		if name, n, good := wire.LenEncString(data); good && typ == wire.TrackSystemVariables && string(name) == "fwdproxy_causal_token" {
+			v, _, _ := wire.LenEncString(data[n:])
+			tracked = string(v)
+		}
+		return true
+	})
+	tok := rawValue(t, c, "SELECT @@fwdproxy_causal_token")
+	if tracked == "" || tracked != tok {
+		t.Fatalf("tracked fwdproxy_causal_token %q, @@fwdproxy_causal_token %q: want the same token", tracked, tok)
+	}
+	rawExec(t, c, "SET fwdproxy_read_after = '"+tok+"'")
+	sendCmd(t, c, gmysql.COM_RESET_CONNECTION)
+	wantOKPkt(t, readPkt(t, c), "COM_RESET_CONNECTION")
+	if v := rawValue(t, c, "SELECT @@fwdproxy_read_after"); v != "" {
+		t.Errorf("fwdproxy_read_after after COM_RESET_CONNECTION = %q, want ''", v)
+	}
+	if v := rawValue(t, c, "SELECT @@fwdproxy_causal_token"); v != "" {
+		t.Errorf("fwdproxy_causal_token after COM_RESET_CONNECTION = %q, want ''", v)
 	}
 }
