@@ -88,8 +88,19 @@ func TestCausalTokenRefused(t *testing.T) {
 	table(t, "causal2")
 	addr := startProxy(t, func(c *proxy.Config) { c.DefaultConsistency = "EVENTUAL" })
 	w := conn(t, addr, "")
+	// Prepared before the write, executed after it: the token is the
+	// execute's.
+	ps, err := w.PrepareContext(ctx, "SELECT @@fwdproxy_causal_token, @@fwdproxy_read_after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
 	exec(t, w, "INSERT INTO causal2 (v) VALUES (7)")
 	tok := causalToken(t, w)
+	var ptok, pra string
+	if err := ps.QueryRowContext(ctx).Scan(&ptok, &pra); err != nil || ptok != tok || pra != "" {
+		t.Errorf("prepared read of the token = %q, %q, %v; want %q, ''", ptok, pra, err, tok)
+	}
 	parts := strings.SplitN(tok, ":", 4)
 	if len(parts) != 4 {
 		t.Fatalf("token %q has no four parts", tok)
