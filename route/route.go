@@ -275,9 +275,9 @@ func Decide(s *State, in Input) Decision {
 		return proxy(SetTransaction)
 	case sqlclass.Begin:
 		// WITH CONSISTENT SNAPSHOT takes the reader's snapshot at once: it
-		// reads, so it waits for the level first.
+		// reads, so it waits for the level (or a causal token) first.
 		d := proxy(Begin)
-		d.Wait = st.Txn.ConsistentSnapshot && s.Waits
+		d.Wait = st.Txn.ConsistentSnapshot && s.readWaits()
 		return d
 	case sqlclass.Commit, sqlclass.Rollback:
 		return proxy(End)
@@ -423,8 +423,12 @@ func (s *State) set(in Input) Decision {
 		// It reads where a SELECT would: in the writer's transaction.
 		return Decision{Target: Writer, Handler: Set}
 	}
-	return Decision{Target: Proxy, Handler: Set, Wait: st.Subquery && s.Waits}
+	return Decision{Target: Proxy, Handler: Set, Wait: st.Subquery && s.readWaits()}
 }
+
+// readWaits: a statement that reads the reader waits first, for the level
+// or for the causal token the session set.
+func (s *State) readWaits() bool { return s.Waits || s.ReadAfter != "" }
 
 // WriterCanSet: a SET assigns only user variables, so it can be evaluated
 // on the writer and its values copied to the reader (a Set decision whose

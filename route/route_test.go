@@ -115,6 +115,8 @@ var decideCases = []struct {
 		State{Forwarding: true, Waits: true}, Text, false, Decision{Target: Proxy, Handler: Begin, Wait: true}},
 	{"consistent snapshot at eventual does not wait", "START TRANSACTION WITH CONSISTENT SNAPSHOT",
 		State{Forwarding: true}, Text, false, Decision{Target: Proxy, Handler: Begin}},
+	{"consistent snapshot at eventual waits for a causal token", "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+		State{Forwarding: true, Session: Session{ReadAfter: "fp1:ma:1.0:0-1-5"}}, Text, false, Decision{Target: Proxy, Handler: Begin, Wait: true}},
 	{"plain begin waits at its first read", "START TRANSACTION",
 		State{Forwarding: true, Waits: true}, Text, false, Decision{Target: Proxy, Handler: Begin}},
 
@@ -173,6 +175,8 @@ var decideCases = []struct {
 		State{Forwarding: true}, Binary, false, Decision{Target: Proxy, Handler: Kill}},
 	{"set with a subquery waits", "SET @n = (SELECT COUNT(*) FROM orders)",
 		State{Forwarding: true, Waits: true}, Text, false, Decision{Target: Proxy, Handler: Set, Wait: true}},
+	{"set with a subquery at eventual waits for a causal token", "SET @n = (SELECT COUNT(*) FROM orders)",
+		State{Forwarding: true, Session: Session{ReadAfter: "fp1:ma:1.0:0-1-5"}}, Text, false, Decision{Target: Proxy, Handler: Set, Wait: true}},
 	{"use", "USE shop", State{}, Text, false, Decision{Target: Reader, Change: UseDB}},
 	{"set global", "SET GLOBAL max_connections = 500", State{Forwarding: true}, Text, false, Decision{Target: Reject, Err: ErrSuper}},
 	{"xa with forwarding on", "XA START 'x'", State{Forwarding: true}, Text, false, Decision{Target: Reject, Err: NotSupported("XA")}},
