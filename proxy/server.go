@@ -51,18 +51,17 @@ type Server struct {
 	greetStatus    uint16
 	greetCollation uint8
 
-	applied     *consistency.Applied        // what the (first) reader is known to have applied
-	readers     *readerSet                  // several --reader; nil with one
-	track       pushTracking                // push tracking of applied, while sessions need it
-	audit       *auditStore                 // audit mode findings; nil otherwise
-	writerPos   *consistency.WriterPosition // coalesced GLOBAL look-ups
-	posMu       sync.Mutex                  // guards posConn
-	posConn     *backend                    // the proxy's own writer connection for look-ups
-	posAddr     string                      // the server posConn is on
-	cluster     string                      // the writer's identity for causal tokens, "" until asked; guarded by posMu
-	clusterAddr string                      // the writer cluster was asked of
-	watch       *writerWatch                // which --writer candidate is the writer; nil with one
-	control     writerControl               // delivers the forward timeout's KILLs
+	applied   *consistency.Applied          // what the (first) reader is known to have applied
+	readers   *readerSet                    // several --reader; nil with one
+	track     pushTracking                  // push tracking of applied, while sessions need it
+	audit     *auditStore                   // audit mode findings; nil otherwise
+	writerPos *consistency.WriterPosition   // coalesced GLOBAL look-ups
+	posMu     sync.Mutex                    // guards posConn
+	posConn   *backend                      // the proxy's own writer connection for look-ups
+	posAddr   string                        // the server posConn is on
+	cluster   atomic.Pointer[writerCluster] // the writer's identity for causal tokens; nil until asked
+	watch     *writerWatch                  // which --writer candidate is the writer; nil with one
+	control   writerControl                 // delivers the forward timeout's KILLs
 
 	writerLimit    atomic.Int64 // sessions that may hold a writer connection
 	writerSessions atomic.Int64
@@ -222,20 +221,27 @@ func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, erro
 	return s.flavor.ParseSet(v)
 }
 
+// writerCluster is the identity one writer gave.
+type writerCluster struct{ addr, id string }
+
 // clusterID is the writer's identity in causal tokens (Flavor.ClusterSQL),
-// asked once per writer.
+// asked once per writer; once known it costs no lock, so a write's OK
+// never queues behind a GLOBAL look-up.
 func (s *Server) clusterID(ctx context.Context) (string, error) {
+	addr := s.writerAddr()
+	if c := s.cluster.Load(); c != nil && c.addr == addr {
+		return c.id, nil
+	}
 	s.posMu.Lock()
 	defer s.posMu.Unlock()
-	addr := s.writerAddr()
-	if s.cluster != "" && s.clusterAddr == addr {
-		return s.cluster, nil
+	if c := s.cluster.Load(); c != nil && c.addr == addr {
+		return c.id, nil
 	}
 	v, err := s.askWriter(ctx, s.flavor.ClusterSQL())
 	if err != nil {
 		return "", err
 	}
-	s.cluster, s.clusterAddr = v, addr
+	s.cluster.Store(&writerCluster{addr: addr, id: v})
 	return v, nil
 }
 
