@@ -30,6 +30,9 @@ type Flavor interface {
 	// ReaderPositionSQL reads what the reader has applied, in the same
 	// terms the wait function compares against.
 	ReaderPositionSQL() string
+	// ClusterSQL reads the writer's identity for causal tokens: one value
+	// every proxy in front of the same writer reads alike.
+	ClusterSQL() string
 }
 
 var (

@@ -239,6 +239,13 @@ func (mariadbFlavor) WaitDone(result string, isNull bool) (bool, error) {
 
 func (mariadbFlavor) WriterPositionSQL() string { return "SELECT @@GLOBAL.gtid_binlog_pos" }
 
+// ClusterSQL: the writer's server_id and GTID domain. Both are the
+// server's configuration, the same for every proxy that asks and across
+// restarts, and they are what the writer stamps on the GTIDs a token holds.
+func (mariadbFlavor) ClusterSQL() string {
+	return "SELECT CONCAT(@@GLOBAL.server_id, '.', @@GLOBAL.gtid_domain_id)"
+}
+
 // ReaderPositionSQL uses gtid_slave_pos: it is what MASTER_GTID_WAIT
 // compares against, and it holds only replicated transactions
 // (gtid_current_pos would also count local writes on the replica).

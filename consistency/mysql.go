@@ -423,6 +423,10 @@ func (mysqlFlavor) WaitDone(result string, isNull bool) (bool, error) {
 
 func (mysqlFlavor) WriterPositionSQL() string { return "SELECT @@GLOBAL.gtid_executed" }
 
+// ClusterSQL: the writer's server_uuid, the source part of the GTIDs it
+// commits; the same for every proxy that asks and across restarts.
+func (mysqlFlavor) ClusterSQL() string { return "SELECT @@GLOBAL.server_uuid" }
+
 // ReaderPositionSQL: gtid_executed is what WAIT_FOR_EXECUTED_GTID_SET
 // compares against.
 func (mysqlFlavor) ReaderPositionSQL() string { return "SELECT @@GLOBAL.gtid_executed" }

@@ -272,7 +272,10 @@ func TestRouteOwnVariablesAndStatus(t *testing.T) {
 		return m
 	}
 	all, server := names(c, "SHOW GLOBAL VARIABLES"), names(d, "SHOW GLOBAL VARIABLES")
-	if len(all) != len(server)+3 || all["aurora_replica_read_consistency"] != "SESSION" || all["version"] != server["version"] {
+	// The proxy's five: three aurora_… and the two fwdproxy_… of causal tokens.
+	_, tok := all["fwdproxy_causal_token"]
+	_, after := all["fwdproxy_read_after"]
+	if len(all) != len(server)+5 || !tok || !after || all["aurora_replica_read_consistency"] != "SESSION" || all["version"] != server["version"] {
 		t.Errorf("SHOW GLOBAL VARIABLES: %d rows (server %d), aurora_replica_read_consistency=%q, version=%q (server %q)",
 			len(all), len(server), all["aurora_replica_read_consistency"], all["version"], server["version"])
 	}

@@ -22,6 +22,8 @@ func (s *session) auroraVars() [][2]string {
 		{"aurora_fwd_writer_idle_timeout", strconv.Itoa(s.srv.conf().WriterIdleTimeout)},
 		{"aurora_fwd_writer_max_connections_pct", strconv.Itoa(s.srv.conf().WriterMaxConnectionsPct)},
 		{"aurora_replica_read_consistency", s.level.String()},
+		{"fwdproxy_causal_token", s.causalToken()},
+		{"fwdproxy_read_after", s.state.ReadAfter},
 	}
 }
 
@@ -182,8 +184,9 @@ func (s *session) rewriteOwnVars(sql string, st *sqlclass.Statement) (string, bo
 }
 
 // rewriteOwnVarsTo: for a statement prepared on a backend, the session's
-// consistency level and access mode become the user variables
-// @fwdproxy_arc and @fwdproxy_ro, which each execute sets first
+// consistency level, access mode, causal token and read_after become the
+// user variables @fwdproxy_arc, @fwdproxy_ro, @fwdproxy_tok and
+// @fwdproxy_ra, which each execute sets first
 // (ownVarsSQL); other variables become their values. st is sql's
 // classification: the references are its offsets into sql.
 func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, prepared bool) (string, bool) {
@@ -202,6 +205,10 @@ func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, prepared 
 			b.WriteString("@fwdproxy_arc")
 		case prepared && session && r.Name == s.srv.dialect.readOnlyVar:
 			b.WriteString("@fwdproxy_ro")
+		case prepared && r.Name == "fwdproxy_causal_token":
+			b.WriteString("@fwdproxy_tok")
+		case prepared && r.Name == "fwdproxy_read_after":
+			b.WriteString("@fwdproxy_ra")
 		case r.Name == s.srv.dialect.readOnlyVar:
 			// The global value is 0 or 1: either expression is the
 			// client's setting, typed as the variable (BIGINT, nullable).
@@ -231,7 +238,8 @@ func (s *session) ownVarsSQL() string {
 	if s.state.SessAccess == sqlclass.AccessReadOnly {
 		ro = "1"
 	}
-	return "SET @fwdproxy_arc = " + quoteLiteral(s.level.String()) + ", @fwdproxy_ro = " + ro
+	return "SET @fwdproxy_arc = " + quoteLiteral(s.level.String()) + ", @fwdproxy_ro = " + ro +
+		", @fwdproxy_tok = " + quoteLiteral(s.causalToken()) + ", @fwdproxy_ra = " + quoteLiteral(s.state.ReadAfter)
 }
 
 func quoteLiteral(v string) string {

@@ -33,6 +33,7 @@ func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err e
 			s.noteStatus(b)
 			backendMore := ok.status&statusMoreResults != 0
 			ok.status = s.fixStatus(ok.status, more || backendMore)
+			ok.stateInfo = s.tokenTracked(b, ok.stateInfo)
 			res.ok = ok
 			if err := s.writePacket(appendOK(s.scratch[:0], ok, s.clientCaps&capSessionTrack != 0)); err != nil {
 				return res, err

@@ -51,16 +51,17 @@ type Server struct {
 	greetStatus    uint16
 	greetCollation uint8
 
-	applied   *consistency.Applied        // what the (first) reader is known to have applied
-	readers   *readerSet                  // several --reader; nil with one
-	track     pushTracking                // push tracking of applied, while sessions need it
-	audit     *auditStore                 // audit mode findings; nil otherwise
-	writerPos *consistency.WriterPosition // coalesced GLOBAL look-ups
-	posMu     sync.Mutex                  // guards posConn
-	posConn   *backend                    // the proxy's own writer connection for look-ups
-	posAddr   string                      // the server posConn is on
-	watch     *writerWatch                // which --writer candidate is the writer; nil with one
-	control   writerControl               // delivers the forward timeout's KILLs
+	applied   *consistency.Applied          // what the (first) reader is known to have applied
+	readers   *readerSet                    // several --reader; nil with one
+	track     pushTracking                  // push tracking of applied, while sessions need it
+	audit     *auditStore                   // audit mode findings; nil otherwise
+	writerPos *consistency.WriterPosition   // coalesced GLOBAL look-ups
+	posMu     sync.Mutex                    // guards posConn
+	posConn   *backend                      // the proxy's own writer connection for look-ups
+	posAddr   string                        // the server posConn is on
+	cluster   atomic.Pointer[writerCluster] // the writer's identity for causal tokens; nil until asked
+	watch     *writerWatch                  // which --writer candidate is the writer; nil with one
+	control   writerControl                 // delivers the forward timeout's KILLs
 
 	writerLimit    atomic.Int64 // sessions that may hold a writer connection
 	writerSessions atomic.Int64
@@ -213,6 +214,41 @@ func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, erro
 	s.posMu.Lock()
 	defer s.posMu.Unlock()
 	s.Metrics.GlobalPositionLookup()
+	v, err := s.askWriter(ctx, s.flavor.WriterPositionSQL())
+	if err != nil {
+		return nil, err
+	}
+	return s.flavor.ParseSet(v)
+}
+
+// writerCluster is the identity one writer gave.
+type writerCluster struct{ addr, id string }
+
+// clusterID is the writer's identity in causal tokens (Flavor.ClusterSQL),
+// asked once per writer; once known it costs no lock, so a write's OK
+// never queues behind a GLOBAL look-up.
+func (s *Server) clusterID(ctx context.Context) (string, error) {
+	addr := s.writerAddr()
+	if c := s.cluster.Load(); c != nil && c.addr == addr {
+		return c.id, nil
+	}
+	s.posMu.Lock()
+	defer s.posMu.Unlock()
+	if c := s.cluster.Load(); c != nil && c.addr == addr {
+		return c.id, nil
+	}
+	v, err := s.askWriter(ctx, s.flavor.ClusterSQL())
+	if err != nil {
+		return "", err
+	}
+	s.cluster.Store(&writerCluster{addr: addr, id: v})
+	return v, nil
+}
+
+// askWriter runs a single-value query on the proxy's own writer
+// connection, which it opens or moves to the current writer first. The
+// caller holds posMu.
+func (s *Server) askWriter(ctx context.Context, q string) (string, error) {
 	addr := s.writerAddr()
 	if s.posConn != nil && s.posAddr != addr { // the writer moved
 		s.posConn.close()
@@ -220,23 +256,23 @@ func (s *Server) fetchWriterPosition(ctx context.Context) (consistency.Set, erro
 	}
 	if s.posConn == nil {
 		if addr == "" {
-			return nil, errNoWriter
+			return "", errNoWriter
 		}
 		user, pass := s.proxyUser()
 		c, err := dialBackend(ctx, "writer", dialParams{addr: addr, user: user, password: pass, tls: s.conf().BackendTLS})
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		s.posConn, s.posAddr = c, addr
 	}
-	res, err := s.posConn.exec(s.flavor.WriterPositionSQL())
+	res, err := s.posConn.exec(q)
 	if err != nil {
 		s.posConn.close()
 		s.posConn = nil
-		return nil, err
+		return "", err
 	}
 	v, _ := res.value()
-	return s.flavor.ParseSet(v.s)
+	return v.s, nil
 }
 
 // proxyUser is the user and password of the proxy's own backend

@@ -294,7 +294,7 @@ func (s *session) readerStatement(q string, more bool, onOK func()) (bool, error
 // SELECT, and evaluates on the writer when the wait falls back there.
 func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error) {
 	var state []byte // the session-state changes the client's tracking asked for
-	out, e := route.CheckSet(st, s.level, s.inTransaction(), s.srv.Forwarding())
+	out, e := route.CheckSet(st, s.level, s.inTransaction(), s.srv.Forwarding(), s.checkToken)
 	if e != nil {
 		return s.reject(routeErr(e), more)
 	}
@@ -341,6 +341,9 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 		s.setLevel(out.Level)
 	}
 	s.state.Apply(route.SetSession, route.Fact{Access: out.Access})
+	if out.SetsReadAfter {
+		s.state.Apply(route.SetReadAfter, route.Fact{Token: out.ReadAfter, TokenSet: out.ReadAfterSet})
+	}
 	return false, s.writeOK(okPacket{stateInfo: state}, more)
 }
 
@@ -394,7 +397,7 @@ func (s *session) rememberSet(st *sqlclass.Statement) {
 		case a.Scope == sqlclass.ScopeUser:
 			continue
 		case a.Scope == sqlclass.ScopeNames:
-		case a.Name == "aurora_replica_read_consistency", a.Name == "tx_read_only", a.Name == "transaction_read_only",
+		case a.Name == "aurora_replica_read_consistency", a.Name == "fwdproxy_read_after", a.Name == "tx_read_only", a.Name == "transaction_read_only",
 			a.Name == "autocommit", a.Name == "tx_isolation", a.Name == "transaction_isolation":
 			if a.Name == "tx_isolation" || a.Name == "transaction_isolation" {
 				s.state.Apply(route.SetSession, route.Fact{Isolation: normIsolation(sqlclass.Unquote(a.Value))})

@@ -19,7 +19,8 @@ func errReadWaitTimeout(d time.Duration) *sqlError {
 // waitForRead makes the reader fresh enough for the session's level before a
 // read: SESSION waits for the GTIDs this session committed through the
 // writer, GLOBAL for everything the writer had committed when the read
-// arrived, EVENTUAL not at all. fallback=true asks the caller to serve the read from the
+// arrived, EVENTUAL not at all; a causal token the client set
+// (fwdproxy_read_after) adds its GTIDs at every level. fallback=true asks the caller to serve the read from the
 // writer (timeout action "writer"). A wait the process already knows to be
 // satisfied costs nothing; otherwise the session waits on the reader.
 func (s *session) waitForRead() (fallback bool, e *sqlError) {
@@ -40,6 +41,13 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 			return false, errWriterUnreachable()
 		}
 		target = pos
+	}
+	if after := s.state.ReadAfterSet; after != nil && !after.IsEmpty() {
+		if target == nil {
+			target = after
+		} else {
+			target = target.Union(after)
+		}
 	}
 	need := target
 	if s.srv.readers != nil {

@@ -113,6 +113,12 @@ func ErrBadValue(name, value string) *Error {
 	return &Error{Code: 1231, State: "42000", Msg: "Variable '" + name + "' can't be set to the value of '" + value + "'"}
 }
 
+// ErrBadToken is 1231 for a causal token the proxy cannot wait for; why
+// says what is wrong with it.
+func ErrBadToken(why string) *Error {
+	return &Error{Code: 1231, State: "42000", Msg: "Variable 'fwdproxy_read_after' can't be set to this value: " + why}
+}
+
 // ErrReadOnlyVar is 1238 for a variable the session cannot set.
 func ErrReadOnlyVar(name string) *Error {
 	return &Error{Code: 1238, State: "HY000", Msg: "Variable '" + name + "' is a read only variable"}
@@ -182,6 +188,7 @@ const (
 // VARIABLES order.
 var OwnVarNames = []string{
 	"aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct", "aurora_replica_read_consistency",
+	"fwdproxy_causal_token", "fwdproxy_read_after",
 }
 
 // ownRef: the proxy answers r. The session's access mode is the proxy's
@@ -268,9 +275,9 @@ func Decide(s *State, in Input) Decision {
 		return proxy(SetTransaction)
 	case sqlclass.Begin:
 		// WITH CONSISTENT SNAPSHOT takes the reader's snapshot at once: it
-		// reads, so it waits for the level first.
+		// reads, so it waits for the level (or a causal token) first.
 		d := proxy(Begin)
-		d.Wait = st.Txn.ConsistentSnapshot && s.Waits
+		d.Wait = st.Txn.ConsistentSnapshot && s.readWaits()
 		return d
 	case sqlclass.Commit, sqlclass.Rollback:
 		return proxy(End)
@@ -416,8 +423,12 @@ func (s *State) set(in Input) Decision {
 		// It reads where a SELECT would: in the writer's transaction.
 		return Decision{Target: Writer, Handler: Set}
 	}
-	return Decision{Target: Proxy, Handler: Set, Wait: st.Subquery && s.Waits}
+	return Decision{Target: Proxy, Handler: Set, Wait: st.Subquery && s.readWaits()}
 }
+
+// readWaits: a statement that reads the reader waits first, for the level
+// or for the causal token the session set.
+func (s *State) readWaits() bool { return s.Waits || s.ReadAfter != "" }
 
 // WriterCanSet: a SET assigns only user variables, so it can be evaluated
 // on the writer and its values copied to the reader (a Set decision whose
@@ -508,6 +519,8 @@ var ProxyVars = map[string]bool{
 	"aurora_replica_read_consistency":       true,
 	"aurora_fwd_writer_idle_timeout":        true,
 	"aurora_fwd_writer_max_connections_pct": true,
+	"fwdproxy_causal_token":                 true, // what this session committed, for another session to wait for
+	"fwdproxy_read_after":                   true, // a token this session's reads wait for
 }
 
 // SetsProxyVar: a SET assigns one of ProxyVars, which no backend can

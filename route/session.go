@@ -1,6 +1,9 @@
 package route
 
-import "github.com/fwdproxy/fwdproxy/sqlclass"
+import (
+	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/sqlclass"
+)
 
 // Session is the session's own state: what Decide reads of it and what
 // lives from one statement to the next. Its zero value is a new session:
@@ -44,6 +47,12 @@ type Session struct {
 
 	DB   string              // the current database
 	Temp sqlclass.TempTables // "db.table" of this session's temporary tables
+
+	// ReadAfter is the causal token the client set (fwdproxy_read_after):
+	// every read waits for its GTIDs, ReadAfterSet, on top of what the
+	// level waits for. "": none.
+	ReadAfter    string
+	ReadAfterSet consistency.Set
 }
 
 // Change is one change to a Session. Decide names the one a statement makes
@@ -74,13 +83,14 @@ const (
 	TxCommitted    // SET autocommit=1 committed the open transaction
 	TerminatedTold // the client got the terminated error: it starts clean
 
-	SetSession // SET [SESSION] TRANSACTION, tx_read_only, tx_isolation: Access, Isolation when set
-	SetNext    // SET TRANSACTION (the next one only): Access, Isolation when set
+	SetSession   // SET [SESSION] TRANSACTION, tx_read_only, tx_isolation: Access, Isolation when set
+	SetNext      // SET TRANSACTION (the next one only): Access, Isolation when set
+	SetReadAfter // SET fwdproxy_read_after: Token, TokenSet ("" clears)
 )
 
 var changeNames = [...]string{"-", "AddTemp", "DropTemp", "UseDB", "RanOnReader", "RanOnWriter",
 	"ReaderStatus", "WriterStatus", "WriterBegin", "WriterEnded", "WriterLost",
-	"TxBegin", "TxEnd", "TxChain", "TxCommitted", "TerminatedTold", "SetSession", "SetNext"}
+	"TxBegin", "TxEnd", "TxChain", "TxCommitted", "TerminatedTold", "SetSession", "SetNext", "SetReadAfter"}
 
 func (c Change) String() string { return changeNames[c] }
 
@@ -96,6 +106,8 @@ type Fact struct {
 	ReadOnly   bool
 	Access     sqlclass.AccessMode
 	Isolation  string
+	Token      string
+	TokenSet   consistency.Set
 }
 
 // Apply makes change c to the session. It is the only code that writes a
@@ -164,6 +176,8 @@ func (t *Session) Apply(c Change, f Fact) {
 		if f.Isolation != "" {
 			t.NextIso = f.Isolation
 		}
+	case SetReadAfter:
+		t.ReadAfter, t.ReadAfterSet = f.Token, f.TokenSet
 	}
 }
 

@@ -86,6 +86,10 @@ var applyCases = []struct {
 		Session{SessAccess: rw, NextAccess: ro, NextIso: "READ COMMITTED"}},
 	{"next, nothing named", Session{NextAccess: ro, NextIso: "READ COMMITTED"}, SetNext, Fact{},
 		Session{NextAccess: ro, NextIso: "READ COMMITTED"}},
+	{"read after a token", Session{DB: "shop"}, SetReadAfter, Fact{Token: "fp1:ma:1.0:0-1-5", TokenSet: gtids("0-1-5")},
+		Session{DB: "shop", ReadAfter: "fp1:ma:1.0:0-1-5", ReadAfterSet: gtids("0-1-5")}},
+	{"read after cleared", Session{ReadAfter: "fp1:ma:1.0:0-1-5", ReadAfterSet: gtids("0-1-5")}, SetReadAfter, Fact{},
+		Session{}},
 }
 
 func TestApply(t *testing.T) {

@@ -11,7 +11,9 @@ var ErrTxCharacteristics = &Error{Code: 1568, State: "25001", Msg: "Transaction 
 
 // SetOutcome is what a SET of the variables the proxy owns changes, when
 // it is allowed: the session's consistency level (Level, when SetsLevel)
-// and its access mode (Access, AccessDefault when not set). The SET's
+// its access mode (Access, AccessDefault when not set) and the causal
+// token its reads wait for (ReadAfter and its GTIDs, when SetsReadAfter;
+// "" clears it). The SET's
 // other assignments are the reader's business. When it is refused,
 // Refused names the variable whose assignment was.
 type SetOutcome struct {
@@ -19,13 +21,23 @@ type SetOutcome struct {
 	SetsLevel bool
 	Access    sqlclass.AccessMode
 	Refused   string
+
+	ReadAfter     string
+	ReadAfterSet  consistency.Set
+	SetsReadAfter bool
 }
+
+// TokenCheck reads a causal token for this proxy's writer: its GTIDs, or
+// why the proxy cannot wait for it (consistency.ParseToken, with the
+// flavour and cluster the proxy knows).
+type TokenCheck func(tok string) (consistency.Set, error)
 
 // CheckSet is the proxy's rule for the assignments it owns in a SET: the
 // error the whole statement gets, or what it changes. level is the
 // session's consistency, inTx whether a transaction is open, switchOn the
-// proxy-level forwarding switch. The first refused assignment decides.
-func CheckSet(st *sqlclass.Statement, level consistency.Level, inTx, switchOn bool) (SetOutcome, *Error) {
+// proxy-level forwarding switch, token reads a causal token. The first
+// refused assignment decides.
+func CheckSet(st *sqlclass.Statement, level consistency.Level, inTx, switchOn bool, token TokenCheck) (SetOutcome, *Error) {
 	var out SetOutcome
 	for _, a := range st.Assignments {
 		if a.Scope != sqlclass.ScopeSession {
@@ -45,7 +57,17 @@ func CheckSet(st *sqlclass.Statement, level consistency.Level, inTx, switchOn bo
 				return SetOutcome{Refused: a.Name}, ErrLevelInTx
 			}
 			out.Level, out.SetsLevel = lvl, true
-		case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct":
+		case "fwdproxy_read_after":
+			v := sqlclass.Unquote(a.Value)
+			var set consistency.Set
+			if v != "" {
+				var err error
+				if set, err = token(v); err != nil {
+					return SetOutcome{Refused: a.Name}, ErrBadToken(err.Error())
+				}
+			}
+			out.ReadAfter, out.ReadAfterSet, out.SetsReadAfter = v, set, true
+		case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct", "fwdproxy_causal_token":
 			return SetOutcome{Refused: a.Name}, ErrReadOnlyVar(a.Name)
 		case "sql_log_bin":
 			// An Aurora reader session has no SUPER; replayed on the

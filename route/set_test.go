@@ -35,13 +35,45 @@ func TestCheckSet(t *testing.T) {
 		{"SET GLOBAL aurora_replica_read_consistency = 'x', @b = 2", ses, false, true, SetOutcome{}, nil},
 		{"SET names utf8mb4, time_zone = '+00:00'", ses, true, false, SetOutcome{}, nil},
 		{"SET @a = 1, SESSION sql_log_bin = 0", ses, false, true, SetOutcome{Refused: "sql_log_bin"}, ErrSuper},
+		// Causal tokens: any level, in a transaction too; "" clears.
+		{"SET fwdproxy_read_after = 'fp1:ma:1.0:0-1-5'", consistency.Eventual, true, true,
+			SetOutcome{ReadAfter: "fp1:ma:1.0:0-1-5", ReadAfterSet: gtids("0-1-5"), SetsReadAfter: true}, nil},
+		{"SET @@session.fwdproxy_read_after = ''", ses, false, true, SetOutcome{SetsReadAfter: true}, nil},
+		{"SET fwdproxy_read_after = 'fp1:ma:2.0:0-2-5'", ses, false, true, SetOutcome{Refused: "fwdproxy_read_after"},
+			ErrBadToken("causal token is from another cluster (2.0), this proxy's writer is 1.0")},
+		{"SET fwdproxy_read_after = 'nope', tx_read_only = 1", ses, false, true, SetOutcome{Refused: "fwdproxy_read_after"},
+			ErrBadToken("not a fwdproxy causal token (want fp1:<flavour>:<cluster>:<gtids>)")},
+		{"SET fwdproxy_causal_token = 'fp1:ma:1.0:0-1-5'", ses, false, true, SetOutcome{Refused: "fwdproxy_causal_token"},
+			ErrReadOnlyVar("fwdproxy_causal_token")},
 	} {
 		st := sqlclass.Classify(c.sql, sqlclass.Options{})
-		got, err := CheckSet(&st, c.level, c.inTx, c.switchOn)
-		if got != c.want || (err == nil) != (c.err == nil) || err != nil && *err != *c.err {
-			t.Errorf("%s: %+v %v, want %+v %v", c.sql, got, err, c.want, c.err)
+		got, err := CheckSet(&st, c.level, c.inTx, c.switchOn, token)
+		gotSet, wantSet := got.ReadAfterSet, c.want.ReadAfterSet
+		got.ReadAfterSet, c.want.ReadAfterSet = nil, nil
+		if got != c.want || !sameSet(gotSet, wantSet) || (err == nil) != (c.err == nil) || err != nil && *err != *c.err {
+			t.Errorf("%s: %+v %v %v, want %+v %v %v", c.sql, got, gotSet, err, c.want, wantSet, c.err)
 		}
 	}
+}
+
+// token reads tokens as a MariaDB proxy in front of writer 1.0 does.
+func token(tok string) (consistency.Set, error) {
+	return consistency.ParseToken(consistency.MariaDB, "1.0", tok)
+}
+
+func gtids(s string) consistency.Set {
+	set, err := consistency.MariaDB.ParseSet(s)
+	if err != nil {
+		panic(err)
+	}
+	return set
+}
+
+func sameSet(a, b consistency.Set) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Contains(b) && b.Contains(a)
 }
 
 // OwnVarNames lists exactly ProxyVars.

@@ -12,7 +12,7 @@ type features struct {
 	vars     []string
 	seqs     []TableName // sequences NEXTVAL/SETVAL/NEXT VALUE FOR change
 	seqOdd   bool        // a sequence write whose sequence could not be read
-	own      []VarRef    // @@aurora_…, @@tx_read_only and @@transaction_read_only references
+	own      []VarRef    // @@aurora_…, @@fwdproxy_…, @@tx_read_only and @@transaction_read_only references
 }
 
 func (f *features) scan(s string, opt Options) {
@@ -40,7 +40,8 @@ func (f *features) scan(s string, opt Options) {
 			switch n := sysVarBase(s[t.start:t.end]); {
 			case upperEq(n, "WARNING_COUNT") || upperEq(n, "ERROR_COUNT"):
 				f.funcs |= FnWarningCount
-			case len(n) > 7 && upperEq(n[:7], "AURORA_") || upperEq(n, "TX_READ_ONLY") || upperEq(n, "TRANSACTION_READ_ONLY"):
+			case len(n) > 7 && upperEq(n[:7], "AURORA_") || len(n) > 9 && upperEq(n[:9], "FWDPROXY_") ||
+				upperEq(n, "TX_READ_ONLY") || upperEq(n, "TRANSACTION_READ_ONLY"):
 				scope, name := sysVarScope(s[t.start:t.end], opt, ScopeSession)
 				f.own = append(f.own, VarRef{Start: t.start, End: t.end, Name: name, Scope: scope})
 			}

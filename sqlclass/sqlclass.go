@@ -176,7 +176,7 @@ type Statement struct {
 	Subquery       bool // Set: a value is a nested query, which reads tables
 	Show           Show // SHOW: what, and its filter
 	Kill           Kill // KILL
-	// OwnVars are the references to @@[scope.]aurora_… variables and to the
+	// OwnVars are the references to @@[scope.]aurora_… and fwdproxy_… variables and to the
 	// access mode (@@tx_read_only, @@transaction_read_only), which the proxy
 	// may answer itself, in order. OwnVarsOnly: the statement is
 	// `SELECT ref [[AS] alias], …` and nothing else.
@@ -200,7 +200,7 @@ type Kill struct {
 	IDText string // what stands where the id goes, as written, for error messages
 }
 
-// VarRef is one reference to a variable @@[scope.]aurora_….
+// VarRef is one reference to a variable @@[scope.]aurora_… or fwdproxy_….
 type VarRef struct {
 	Start, End int      // the @@… token: sql[Start:End] of the text given to Classify
 	Name       string   // lower case, without @@ and scope
