@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/fwdproxy/fwdproxy/proxy"
@@ -135,20 +136,16 @@ func TestCausalTokenTrackedAndReset(t *testing.T) {
 	table(t, "causal3")
 	addr := startProxy(t, func(c *proxy.Config) { c.DefaultConsistency = "EVENTUAL" })
 	c := rawConn(t, addr, sessionTrack)
-	sendCmd(t, c, append([]byte{gmysql.COM_QUERY}, "INSERT INTO causal3 (v) VALUES (5)"...)...)
-	p := readPkt(t, c)
-	ok, valid := wire.ParseOK(p, true)
-	if !valid {
-		t.Fatalf("INSERT answered %x, want an OK", p)
+	// Untracked by default: the OK is what the writer sent.
+	if tr := insertTracked(t, c, "INSERT INTO causal3 (v) VALUES (4)"); tr != "" {
+		t.Fatalf("with the server's tracking list, the OK tracks fwdproxy_causal_token %q, want nothing", tr)
 	}
-	var tracked string
-	wire.EachStateEntry(ok.SessionState, func(typ byte, data []byte) bool {
-		if name, n, good := wire.LenEncString(data); good && typ == wire.TrackSystemVariables && string(name) == "fwdproxy_causal_token" {
-			v, _, _ := wire.LenEncString(data[n:])
-			tracked = string(v)
-		}
-		return true
-	})
+	// The name is taken out of the list the servers see (they refuse it).
+	rawExec(t, c, "SET session_track_system_variables = 'autocommit,fwdproxy_causal_token'")
+	if v := rawValue(t, c, "SELECT @@session_track_system_variables"); v != "autocommit" {
+		t.Errorf("@@session_track_system_variables = %q, want autocommit", v)
+	}
+	tracked := insertTracked(t, c, "INSERT INTO causal3 (v) VALUES (5)")
 	tok := rawValue(t, c, "SELECT @@fwdproxy_causal_token")
 	if tracked == "" || tracked != tok {
 		t.Fatalf("tracked fwdproxy_causal_token %q, @@fwdproxy_causal_token %q: want the same token", tracked, tok)
@@ -162,4 +159,32 @@ func TestCausalTokenTrackedAndReset(t *testing.T) {
 	if v := rawValue(t, c, "SELECT @@fwdproxy_causal_token"); v != "" {
 		t.Errorf("fwdproxy_causal_token after COM_RESET_CONNECTION = %q, want ''", v)
 	}
+	if tr := insertTracked(t, c, "INSERT INTO causal3 (v) VALUES (6)"); tr != "" {
+		t.Errorf("after COM_RESET_CONNECTION the OK tracks fwdproxy_causal_token %q, want nothing", tr)
+	}
+	rawExec(t, c, "SET SESSION session_track_system_variables = '*'")
+	if tr := insertTracked(t, c, "INSERT INTO causal3 (v) VALUES (7)"); tr == "" {
+		t.Errorf("with '*' tracked, the OK has no fwdproxy_causal_token")
+	}
+}
+
+// insertTracked runs a write and returns the fwdproxy_causal_token its OK
+// tracks, "" when none.
+func insertTracked(t *testing.T, c *client.Conn, q string) string {
+	t.Helper()
+	sendCmd(t, c, append([]byte{gmysql.COM_QUERY}, q...)...)
+	p := readPkt(t, c)
+	ok, valid := wire.ParseOK(p, true)
+	if !valid {
+		t.Fatalf("%s answered %x, want an OK", q, p)
+	}
+	var tracked string
+	wire.EachStateEntry(ok.SessionState, func(typ byte, data []byte) bool {
+		if name, n, good := wire.LenEncString(data); good && typ == wire.TrackSystemVariables && string(name) == "fwdproxy_causal_token" {
+			v, _, _ := wire.LenEncString(data[n:])
+			tracked = string(v)
+		}
+		return true
+	})
+	return tracked
 }

@@ -3,12 +3,14 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
+	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
 // Causal tokens: a session reads what it committed through the writer
@@ -47,10 +49,11 @@ func (s *session) checkToken(tok string) (consistency.Set, error) {
 
 // tokenTracked is a writer OK's session-state block with the session's new
 // causal token added as a tracked system variable, for a client that
-// negotiated session tracking: it learns the token without asking. An OK
+// negotiated session tracking and asked to track the token (trackingList):
+// it learns the token without asking. An OK
 // from elsewhere, or one that committed nothing, keeps its block.
 func (s *session) tokenTracked(b *backend, state []byte) []byte {
-	if b != s.writer || s.clientCaps&capSessionTrack == 0 {
+	if b != s.writer || !s.trackToken || s.clientCaps&capSessionTrack == 0 {
 		return state
 	}
 	g, ok := s.srv.flavor.OwnGTID(state)
@@ -72,4 +75,52 @@ func (s *session) tokenTracked(b *backend, state []byte) []byte {
 	out := append(append([]byte(nil), state...), wire.TrackSystemVariables)
 	out = mysql.AppendLengthEncodedInteger(out, uint64(len(entry)))
 	return append(out, entry...)
+}
+
+// tokenVar is the name a client puts in session_track_system_variables to
+// be told its causal token in every forwarded write's OK.
+const tokenVar = "fwdproxy_causal_token"
+
+// trackingList looks at a SET of the session's session_track_system_variables.
+// The token is tracked when the list names it or is '*'; otherwise the OK
+// packets stay what the server sent. The name is taken out of the list the
+// servers see: they refuse a variable they do not know (1193).
+// sets: the statement sets the list; out is st, or a copy without the name.
+func trackingList(st *sqlclass.Statement) (out *sqlclass.Statement, track, sets bool) {
+	out = st
+	for i, a := range st.Assignments {
+		if a.Scope == sqlclass.ScopeGlobal || a.Name != "session_track_system_variables" {
+			continue
+		}
+		sets, track = true, false
+		v := strings.TrimSpace(a.Value)
+		if v == "" || (v[0] != '\'' && v[0] != '"') {
+			continue // DEFAULT, a variable: the server's list
+		}
+		names := strings.Split(sqlclass.Unquote(v), ",")
+		var keep []string
+		for _, name := range names {
+			name = strings.TrimSpace(name)
+			switch {
+			case strings.EqualFold(name, tokenVar):
+				track = true
+				continue
+			case name == "*":
+				track = true
+			}
+			keep = append(keep, name)
+		}
+		if len(keep) == len(names) {
+			continue
+		}
+		if out == st {
+			c := *st
+			c.Assignments = append([]sqlclass.Assignment(nil), st.Assignments...)
+			out = &c
+		}
+		a.Value = "'" + strings.ReplaceAll(strings.Join(keep, ","), "'", "''") + "'"
+		a.Text = "SESSION session_track_system_variables = " + a.Value
+		out.Assignments[i] = a
+	}
+	return out, track, sets
 }

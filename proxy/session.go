@@ -53,7 +53,8 @@ type session struct {
 	stmts      map[uint32]*prepared
 	nextStmtID uint32
 
-	ownGTIDs consistency.Set // committed through forwarding, for SESSION reads
+	ownGTIDs   consistency.Set // committed through forwarding, for SESSION reads
+	trackToken bool            // the client tracks fwdproxy_causal_token (causal.go)
 
 	sqlOpt sqlclass.Options
 

@@ -298,6 +298,7 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 	if e != nil {
 		return s.reject(routeErr(e), more)
 	}
+	st, track, setsTrack := trackingList(st)
 	var relay []string
 	for _, a := range st.Assignments {
 		if !route.OwnsAssignment(a) {
@@ -324,6 +325,9 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 		}
 		s.noteStatus(s.reader)
 		s.rememberSet(st)
+		if setsTrack {
+			s.trackToken = track
+		}
 		if setsSQLMode(st) {
 			s.refreshSQLMode()
 		}
