@@ -60,9 +60,10 @@ type counts struct {
 }
 
 // New returns a table holding at most max distinct digests (at least one
-// per shard).
+// per shard). Each shard holds its share, so a digest may count as Other
+// while another shard still has room.
 func New(max int) *Table {
-	t := &Table{seed: maphash.MakeSeed(), perCap: (max + shards - 1) / shards}
+	t := &Table{seed: maphash.MakeSeed(), perCap: max / shards}
 	if t.perCap < 1 {
 		t.perCap = 1
 	}
