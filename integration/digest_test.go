@@ -34,6 +34,10 @@ func TestDigestStatistics(t *testing.T) {
 	wantErr(t, errOf(c, "SET sql_log_bin = 0"), 1227, "")
 	other := conn(t, addr, "")
 	one(t, other, "SELECT 'x' FROM DUAL") // nothing of its own to wait for: the reader
+	// A statement is recorded after its answer, before the session reads
+	// the next one: these answers say the ones above are recorded.
+	one(t, c, "SELECT 1")
+	one(t, other, "SELECT 1")
 
 	_, body := get(t, srv.AdminHandler(), "GET", "/status", "")
 	var st proxy.Status
@@ -87,5 +91,23 @@ func TestDigestStatistics(t *testing.T) {
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("statement log:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The serve flag turns the statement log on. A statement's line is written
+// after its answer, before the session reads its next statement: the next
+// statement's answer says the line is there.
+func TestStatementLogFlag(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "statements.jsonl")
+	_, addr := startBinary(t, "--statement-log", logFile)
+	c := conn(t, addr, "")
+	one(t, c, "SELECT 42 FROM DUAL")
+	one(t, c, "SELECT 1")
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"digest":"select ? from dual","route":"reader","wait_us":0,"error":0}`) {
+		t.Errorf("statement log:\n%s", b)
 	}
 }
