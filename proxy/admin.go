@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/fwdproxy/fwdproxy/digest"
 )
 
 // AdminHandler serves the admin API: status, the forwarding switch, health
@@ -161,6 +163,8 @@ type Status struct {
 	PushTracking string `json:"push_tracking"`
 	// Readers: each of several --reader (absent with one).
 	Readers []ReaderStatus `json:"readers,omitempty"`
+	// Digests: the statement digests run most often (--digest-top).
+	Digests []digest.Stats `json:"digests,omitempty"`
 	// Writers: with several --writer candidates, who is the writer, what
 	// each candidate said, and the changes seen.
 	Writers *WriterStatus `json:"writers,omitempty"`
@@ -190,6 +194,7 @@ func (s *Server) Status() Status {
 		ClientSessions:              n,
 		PushTracking:                s.track.state(),
 		Readers:                     s.readers.status(),
+		Digests:                     s.topDigests(),
 	}
 }
 

@@ -64,7 +64,13 @@ type Config struct {
 	// AdminToken is what the admin API asks every request for but /healthz
 	// and /readyz (empty: no authentication, allowed on loopback only).
 	AdminToken string
-	AdminPprof bool // serve /debug/pprof/ on the admin address
+	// DigestTop is how many statement digests /status shows; 0 keeps no
+	// digest statistics.
+	DigestTop int
+	// StatementLog names a file that gets one JSON line per statement; ""
+	// for none.
+	StatementLog string
+	AdminPprof   bool // serve /debug/pprof/ on the admin address
 }
 
 // ReaderAddrs is every reader's address: Readers, or Reader alone.

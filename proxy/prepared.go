@@ -417,7 +417,7 @@ func (s *session) textExecute(x *job) (bool, error) {
 	y := job{sql: tp.text, st: tp.st, payload: x.payload, more: x.more, text: x.st.Name}
 	y.st.UserVars = append(append([]string(nil), tp.st.UserVars...), x.st.UserVars...)
 	d := s.decide(tp.text, &y.st, route.SQLExecute, len(x.st.UserVars) > 0)
-	return s.execute(d, &y)
+	return s.carry(d, &y) // counted as the EXECUTE, where it ran
 }
 
 // readyText prepares the statement PREPAREd as name on b, if b lacks it.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/fwdproxy/fwdproxy/digest"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -107,9 +108,18 @@ func (s *session) forgetWarnings(st *sqlclass.Statement) {
 	}
 }
 
-// execute carries out a routing decision, then applies its state change
-// when the statement succeeded.
+// execute carries out a routing decision and records the statement's
+// outcome: the one place a statement's route and result are counted.
 func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
+	s.out = digest.Outcome{}
+	failed, err = s.carry(d, x)
+	s.srv.recordStatement(s.id, x.sql, s.out)
+	return failed, err
+}
+
+// carry carries out a routing decision, then applies its state change
+// when the statement succeeded. It notes the route in s.out.
+func (s *session) carry(d route.Decision, x *job) (failed bool, err error) {
 	if d.Rewrite != route.NoRewrite {
 		x = s.rewritten(d.Rewrite, x)
 	}
@@ -123,8 +133,10 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 	case route.Reject:
 		return s.reject(routeErr(d.Err), x.more)
 	case route.Proxy:
+		s.out.Route = digest.Local
 		return s.handle(d, x)
 	case route.Writer:
+		s.out.Route = writerRoute(&x.st)
 		if d.Handler == route.Set {
 			if e := s.prepareWriter(&x.st); e != nil {
 				return s.fail(e, x.more)
@@ -135,6 +147,7 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 		failed, err = s.forward(x)
 		s.writerRead(&x.st, start)
 	case route.WriterAside:
+		s.out.Route = writerRoute(&x.st)
 		if d.Handler == route.Set {
 			return s.setFromWriter(&x.st, x.more)
 		}
@@ -142,6 +155,7 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 		failed, err = s.forwardAside(x)
 		s.writerRead(&x.st, start)
 	case route.ReaderWritable:
+		s.out.Route = digest.Reader
 		if d.Prove {
 			safe, err := s.runsNoStoredCode(x)
 			if err != nil {
@@ -149,7 +163,7 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 			}
 			if !safe {
 				rs := s.routeState()
-				return s.execute(route.Unproven(&rs), x)
+				return s.carry(route.Unproven(&rs), x)
 			}
 		}
 		failed, err = s.toReaderWritable(x)
@@ -157,6 +171,7 @@ func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 			s.tempFailed(&x.st)
 		}
 	case route.Reader:
+		s.out.Route = digest.Reader
 		for {
 			if d.Wait {
 				failed, err = s.read(x)
@@ -232,6 +247,7 @@ func (s *session) read(x *job) (bool, error) {
 		return s.fail(e, x.more)
 	}
 	if fallback {
+		s.out.Route = digest.Writer
 		failed, err := s.forward(x)
 		s.srv.Metrics.ReadServedByWriter(time.Since(start))
 		return failed, err
@@ -239,6 +255,15 @@ func (s *session) read(x *job) (bool, error) {
 	failed, err := s.toReader(x)
 	s.srv.Metrics.ReadServedByReader(time.Since(start))
 	return failed, err
+}
+
+// writerRoute is the route of a statement the writer runs: a read it
+// serves, or anything else forwarded.
+func writerRoute(st *sqlclass.Statement) digest.Route {
+	if st.Class == sqlclass.Read {
+		return digest.Writer
+	}
+	return digest.Forwarded
 }
 
 // writerRead counts a read the writer served by decision: inside the
@@ -258,6 +283,7 @@ func (s *session) forwardingActive() bool {
 
 // reject answers with a proxy error and counts it.
 func (s *session) reject(e *sqlError, more bool) (bool, error) {
+	s.out.Route = digest.Rejected
 	s.srv.Metrics.Rejected(e.code)
 	return s.fail(e, more)
 }

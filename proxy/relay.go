@@ -45,6 +45,7 @@ func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err e
 		case wire.PartErr:
 			// An ERR ends a batch: it carries no MORE_RESULTS flag.
 			res.err = parseErr(r.Packet)
+			s.out.Err = res.err.code
 			if first && s.refusedByWriter(b, res.err) {
 				res.refused = true
 				return res, nil

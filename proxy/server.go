@@ -55,6 +55,7 @@ type Server struct {
 	readers   *readerSet                    // several --reader; nil with one
 	track     pushTracking                  // push tracking of applied, while sessions need it
 	audit     *auditStore                   // audit mode findings; nil otherwise
+	stmts     statements                    // per-digest statistics and the statement log
 	writerPos *consistency.WriterPosition   // coalesced GLOBAL look-ups
 	posMu     sync.Mutex                    // guards posConn
 	posConn   *backend                      // the proxy's own writer connection for look-ups
@@ -106,6 +107,9 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	var err error
 	if cfg.Audit {
 		s.audit = newAuditStore(m.Registry())
+	}
+	if s.stmts, err = openStatements(&cfg); err != nil {
+		return nil, err
 	}
 	s.forwarding.Store(cfg.Forwarding)
 	s.version = "8.0.36-fwdproxy"
@@ -544,6 +548,7 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	s.wg.Wait()
 	s.control.close()
+	s.stmts.close()
 	s.posMu.Lock()
 	if s.posConn != nil {
 		s.posConn.close()

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"github.com/fwdproxy/fwdproxy/digest"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,8 @@ type session struct {
 	collation      string
 	clientCaps     uint32
 	client         *wire.Conn
+
+	out digest.Outcome // the current statement's, for the digest statistics
 
 	reader *backend
 	ep     endpoint // which of several readers s.reader is on

@@ -73,6 +73,7 @@ func (s *session) writeOK(ok okPacket, more bool) error {
 }
 
 func (s *session) writeErr(e *sqlError, more bool) error {
+	s.out.Err = e.code
 	return s.writePacket(appendErr(s.scratch[:0], e))
 }
 

@@ -67,7 +67,9 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 	} else {
 		done, e = s.waitApplied(target, deadline)
 	}
-	s.srv.Metrics.ReplicaReadWait(time.Since(start))
+	waited := time.Since(start)
+	s.out.Wait += waited
+	s.srv.Metrics.ReplicaReadWait(waited)
 	if e != nil || fb {
 		return fb, e
 	}
@@ -113,6 +115,7 @@ func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool,
 }
 
 func (s *session) waitTimedOut(cfg *Config) (bool, *sqlError) {
+	s.out.Timeout = true
 	if cfg.ReadWaitTimeoutAction == "writer" {
 		s.srv.Metrics.ReadWaitTimeout("writer")
 		return true, nil
