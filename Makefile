@@ -60,7 +60,7 @@ demo: build
 		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y mariadb-server mariadb-client && \
 		{ $$sudo systemctl stop mariadb 2>/dev/null || $$sudo service mariadb stop 2>/dev/null || true; }; }
 	@$(BIN) sandbox up --lag 250ms || exit 1; \
-	trap '$(BIN) sandbox down' EXIT; trap 'exit 130' INT TERM; \
+	trap '$(BIN) sandbox down' EXIT; trap 'exit 130' INT TERM HUP; \
 	echo "Press Ctrl-C to stop the writer, the replica and the proxy."; sleep infinity
 
 fuzz:

@@ -100,6 +100,11 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprint(stdout, st.ConnectHelp(down))
 	case "down":
+		// down is the cleanup of `make demo | tee`, run after Ctrl-C or a
+		// closed terminal took the reader of its output away: it must finish
+		// whatever happens to stdout, so output is best-effort (a write to a
+		// pipe without a reader fails instead of killing the process).
+		signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
 		if err := sandbox.Down(o.Dir, stdout); err != nil {
 			return fail(err)
 		}
