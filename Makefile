@@ -1,5 +1,6 @@
 # The commands the README names. `make test` needs nothing installed but Go:
-# integration/pair.sh installs mariadb-server from Debian's packages when missing.
+# integration/pair.sh installs mariadb-server from Debian's packages when
+# missing, the client tests their languages' packages (the README lists them).
 SHELL := /bin/bash
 GO ?= go
 PAIR_DIR ?= $(CURDIR)/.pair

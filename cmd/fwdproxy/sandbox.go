@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -94,7 +95,12 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		down := "fwdproxy sandbox down"
+		// As it was started (bin/fwdproxy from make demo), which may not be on PATH.
+		name := "fwdproxy"
+		if strings.ContainsRune(os.Args[0], filepath.Separator) {
+			name = os.Args[0]
+		}
+		down := name + " sandbox down"
 		if def, _ := sandbox.DefaultDir(); o.Dir != "" && filepath.Clean(st.Dir) != filepath.Clean(def) {
 			down += " --dir " + st.Dir
 		}
