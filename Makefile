@@ -1,5 +1,6 @@
 # The commands the README names. `make test` needs nothing installed but Go:
-# integration/pair.sh installs mariadb-server from Debian's packages when missing.
+# integration/pair.sh installs mariadb-server from Debian's packages when
+# missing, the client tests their languages' packages (the README lists them).
 SHELL := /bin/bash
 GO ?= go
 PAIR_DIR ?= $(CURDIR)/.pair
@@ -15,14 +16,17 @@ vet:
 
 # Unit tests, then every test that needs servers: the shared MariaDB pair
 # (stopped again however the tests end) plus the packages that start private
-# pairs (lag, failure, doctor's broken setups), then a short benchmark run.
+# pairs or a sandbox (lag, failure, doctor's broken setups, cmd/fwdproxy,
+# sandbox), then a short benchmark run. Those run after pair.sh start, which
+# installs mariadb-server, and with FWDPROXY_PAIR_ENV set, so none of their
+# tests skips for want of a server.
 test: build vet
-	$(GO) test -count=1 ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/internal/... ./metrics/ ./cmd/... ./lint/ ./deploy/ ./sandbox/ ./readers/ ./writers/
+	$(GO) test -count=1 ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/
 	@bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1 || true
 	bash integration/pair.sh start $(PAIR_DIR)
 	@set -o pipefail; trap 'bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1' EXIT; \
 	FWDPROXY_PAIR_ENV=$(PAIR_DIR)/pair.env FWDPROXY_BIN=$(CURDIR)/$(BIN) \
-		$(GO) test -count=1 -p 1 -timeout 30m ./consistency/ ./proxy/ ./doctor/ ./integration/... && \
+		$(GO) test -count=1 -p 1 -timeout 30m ./cmd/... ./sandbox/ ./consistency/ ./proxy/ ./doctor/ ./integration/... && \
 	FWDPROXY_PAIR_ENV=$(PAIR_DIR)/pair.env FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke
 
 unit:
@@ -60,7 +64,7 @@ demo: build
 		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y mariadb-server mariadb-client && \
 		{ $$sudo systemctl stop mariadb 2>/dev/null || $$sudo service mariadb stop 2>/dev/null || true; }; }
 	@$(BIN) sandbox up --lag 250ms || exit 1; \
-	trap '$(BIN) sandbox down' EXIT; trap 'exit 130' INT TERM; \
+	trap '$(BIN) sandbox down' EXIT; trap 'exit 130' INT TERM HUP; \
 	echo "Press Ctrl-C to stop the writer, the replica and the proxy."; sleep infinity
 
 fuzz:

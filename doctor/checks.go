@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -100,11 +101,9 @@ func CheckConnect(_ context.Context, e *Env) []Result {
 			r := res(Fail, s, "connect", fmt.Sprintf("cannot connect to %s: %s", s.Addr, errText(s.ConnErr)))
 			switch errNumber(s.ConnErr) {
 			case 1045: // access denied
-				r.Detail += " (create the user on the writer; it replicates)"
-				r.Fix = []string{
-					"CREATE USER '<name>'@'%' IDENTIFIED BY '<password>';",
-					"GRANT SELECT, INSERT, UPDATE, DELETE, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '<name>'@'%';",
-				}
+				why, fix := accessDenied(e, s)
+				r.Detail += " (" + why + ")"
+				r.Fix = fix
 			default:
 				flag := "--writer"
 				if s.Role == "replica" {
@@ -125,6 +124,40 @@ func CheckConnect(_ context.Context, e *Env) []Result {
 	}
 	return out
 }
+
+// accessDenied explains a 1045 and what to do. The server gives one error
+// for a wrong password and a missing account, so the password, the likelier
+// slip, comes first; a login that works on the other server narrows it down
+// to an account that differs between the two, where a CREATE or ALTER USER
+// on the writer would replicate into a conflict, so the fix is to look.
+func accessDenied(e *Env, s *Server) (string, []string) {
+	msg := s.ConnErr.Error()
+	if strings.Contains(msg, "using password: NO") {
+		return "no password was given", []string{"--user NAME:PASSWORD"}
+	}
+	other := e.W
+	if s == e.W {
+		other = e.R
+	}
+	if other.ConnErr == nil {
+		name := "<name>"
+		if m := deniedUser.FindStringSubmatch(msg); m != nil {
+			name = m[1]
+		}
+		return fmt.Sprintf("the same --user logs in to the %s, so the account or its password differs here: "+
+				"created or changed on one server alone, or for a host that does not match this client", other.Role),
+			[]string{fmt.Sprintf("on both servers, compare: SELECT user, host, plugin, authentication_string FROM mysql.user WHERE user = %s;", sqlQuote(name))}
+	}
+	return "the password in --user is wrong, or no account matches this user and client host",
+		[]string{
+			"check the password: --user NAME:PASSWORD",
+			"if the account is missing, on the writer (it replicates): CREATE USER '<name>'@'%' IDENTIFIED BY '<password>';",
+			"GRANT SELECT, INSERT, UPDATE, DELETE, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '<name>'@'%';",
+		}
+}
+
+// deniedUser finds the user name in "Access denied for user 'NAME'@'HOST'".
+var deniedUser = regexp.MustCompile(`for user '((?:[^'\\]|\\.)*)'@`)
 
 func flavorName(s *Server) string {
 	if s.mysql() {
@@ -286,6 +319,9 @@ func CheckReplication(ctx context.Context, e *Env) []Result {
 		return []Result{res(Fail, r, "replication", r.statusSQL+": "+errText(err))}
 	}
 	if st == nil {
+		if e.swapped(ctx) {
+			return []Result{swappedResult(ctx, e)}
+		}
 		return []Result{res(Fail, r, "replication",
 			fmt.Sprintf("%s is empty: %s is not a replica (run on the replica, with the replication user's password)", r.statusSQL, r.Addr),
 			changeSource(e), startReplica(r))}
@@ -352,11 +388,29 @@ func CheckReplication(ctx context.Context, e *Env) []Result {
 	return out
 }
 
+// swappedResult says that --writer and --reader look given the wrong way
+// round, instead of advising CHANGE MASTER on the writer and read_only
+// changes on both.
+func swappedResult(ctx context.Context, e *Env) Result {
+	st, _ := e.W.ReplicaStatus(ctx)
+	_, host := col(st, "Source_Host", "Master_Host")
+	_, port := col(st, "Source_Port", "Master_Port")
+	detail := fmt.Sprintf("--reader %s is not a replica, and --writer %s replicates from %s", e.R.Addr, e.W.Addr, net.JoinHostPort(host, port))
+	if v, _ := e.W.v("read_only"); on(v) {
+		detail += " with read_only=ON"
+	}
+	detail += ": the two addresses look swapped; change nothing on the servers"
+	return res(Fail, nil, "swapped", detail, fmt.Sprintf("--writer %s --reader %s", e.R.Addr, e.W.Addr))
+}
+
 // --- read_only -------------------------------------------------------------
 
 // CheckReadOnly: the writer is writable, the replica read_only (MySQL: and
 // super_read_only); WARN when the proxy's user can write through read_only.
 func CheckReadOnly(ctx context.Context, e *Env) []Result {
+	if e.swapped(ctx) {
+		return nil // read_only is the right way round for the servers; CheckReplication says so
+	}
 	var out []Result
 	if w := e.W; w.ok() {
 		v, _ := w.v("read_only")

@@ -91,6 +91,19 @@ type Env struct {
 	Opt  Options
 }
 
+// swapped reports whether --writer and --reader look given the wrong way
+// round: the reader replicates from nowhere while the writer is a replica.
+func (e *Env) swapped(ctx context.Context) bool {
+	if !e.W.ok() || !e.R.ok() {
+		return false
+	}
+	if st, err := e.R.ReplicaStatus(ctx); err != nil || st != nil {
+		return false
+	}
+	st, err := e.W.ReplicaStatus(ctx)
+	return err == nil && st != nil
+}
+
 // varNames are the global variables the checks read, in one statement per server.
 var varNames = []string{
 	"log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata",

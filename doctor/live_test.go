@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -266,6 +267,21 @@ func TestLive(t *testing.T) {
 			}
 			c := caseNamed("healthy")
 			checkReport(t, c, doctorRun(t, c, p, p.User, p.Password))
+		})
+
+		t.Run("swapped", func(t *testing.T) {
+			sw := &pair.Pair{WriterAddr: a.ReaderAddr, ReaderAddr: a.WriterAddr} // doctorRun reads only the addresses
+			c := caseNamed("swapped")
+			rep := doctorRun(t, c, sw, a.User, a.Password)
+			checkReport(t, c, rep)
+			if f := rep.Find("swapped"); len(f) == 1 && !slices.Contains(f[0].Fix, "--writer "+a.WriterAddr+" --reader "+a.ReaderAddr) {
+				t.Errorf("swapped: fix %q does not give the addresses the right way round", f[0].Fix)
+			}
+		})
+
+		t.Run("wrong-password", func(t *testing.T) {
+			c := caseNamed("wrong-password")
+			checkReport(t, c, doctorRun(t, c, a, a.User, a.Password+"-wrong"))
 		})
 
 		t.Run("stopped-replication", func(t *testing.T) {

@@ -200,19 +200,49 @@ func TestMySQLWrongSourceAndLag(t *testing.T) {
 	}}, rep)
 }
 
-// A server that cannot be reached is one FAIL; the other is still checked.
-func TestConnectFailure(t *testing.T) {
-	rec, err := LoadRecording("testdata/mariadb-healthy.json")
-	if err != nil {
-		t.Fatal(err)
+// The advice for a server that refuses the login (1045) depends on whether
+// the other server accepted the same --user; the other server is still checked.
+func TestAccessDeniedAdvice(t *testing.T) {
+	denied := func(pw string) *ErrRecord {
+		return &ErrRecord{Number: 1045, SQLState: "28000", Message: "Access denied for user 'fwd'@'127.0.0.1' (using password: " + pw + ")"}
 	}
-	rec.ReplicaConnectError = &ErrRecord{Number: 1045, SQLState: "28000", Message: "Access denied for user 'fwd'@'127.0.0.1' (using password: YES)"}
-	rep := replay(t, rec, Options{MaxLag: 5 * time.Second})
-	checkReport(t, docCase{name: "connect", want: []wantResult{
-		{Fail, "replica", "connect", "Access denied", []string{"CREATE USER '<name>'@'%' IDENTIFIED BY '<password>';"}},
-	}}, rep)
-	var b strings.Builder
-	if err := rep.WriteJSON(&b); err != nil || !strings.Contains(b.String(), `"status": "FAIL"`) {
-		t.Fatalf("json: %v\n%s", err, b.String())
+	compare := "on both servers, compare: SELECT user, host, plugin, authentication_string FROM mysql.user WHERE user = 'fwd';"
+	for _, tc := range []struct {
+		name            string
+		writer, replica *ErrRecord
+		want            []wantResult
+	}{
+		{"replica only", nil, denied("YES"), []wantResult{
+			{Fail, "replica", "connect", "the same --user logs in to the writer, so the account or its password differs here", []string{compare}}}},
+		{"writer only", denied("YES"), nil, []wantResult{
+			{Fail, "writer", "connect", "the same --user logs in to the replica", []string{compare}}}},
+		{"both", denied("YES"), denied("YES"), []wantResult{
+			{Fail, "writer", "connect", "the password in --user is wrong, or no account matches", []string{"check the password: --user NAME:PASSWORD"}},
+			{Fail, "replica", "connect", "the password in --user is wrong, or no account matches", []string{"check the password: --user NAME:PASSWORD"}}}},
+		{"no password", nil, denied("NO"), []wantResult{
+			{Fail, "replica", "connect", "no password was given", []string{"--user NAME:PASSWORD"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, err := LoadRecording("testdata/mariadb-healthy.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.WriterConnectError, rec.ReplicaConnectError = tc.writer, tc.replica
+			rep := replay(t, rec, Options{MaxLag: 5 * time.Second})
+			want := tc.want
+			if tc.replica == nil { // the healthy recording's one WARN
+				want = append(want, wantResult{Warn, "replica", "read_only_bypass", "", nil})
+			}
+			checkReport(t, docCase{name: tc.name, want: want}, rep)
+			for _, r := range rep.Find("connect") {
+				if len(r.Fix) > 0 && strings.Contains(r.Fix[0], "CREATE USER") {
+					t.Errorf("%s connect: CREATE USER offered as the first remedy: %q", r.Server, r.Fix)
+				}
+			}
+			var b strings.Builder
+			if err := rep.WriteJSON(&b); err != nil || !strings.Contains(b.String(), `"status": "FAIL"`) {
+				t.Fatalf("json: %v\n%s", err, b.String())
+			}
+		})
 	}
 }

@@ -326,10 +326,14 @@ func (u *upper) run(ctx context.Context) error {
 			return fmt.Errorf("replica: %s: %v", q, err)
 		}
 	}
+	// The link delays every answer the replica's I/O thread gets, and it
+	// makes about 14 round trips (log-in, its SET and SELECT statements,
+	// registration) before the first event: a lag of seconds takes a minute.
+	wait := 60 + int((20 * u.o.Lag).Seconds())
 	var res sql.NullInt64
-	if err := r.QueryRowContext(ctx, u.fl.waitSQL(), pos, 60).Scan(&res); err != nil || !res.Valid || res.Int64 != 0 {
-		return fmt.Errorf("the replica did not reach the writer's position %s in 60s (%v); see %s",
-			pos, err, filepath.Join(u.dir, procReplica+".log"))
+	if err := r.QueryRowContext(ctx, u.fl.waitSQL(), pos, wait).Scan(&res); err != nil || !res.Valid || res.Int64 != 0 {
+		return fmt.Errorf("the replica did not reach the writer's position %s in %ds (%v); see %s",
+			pos, wait, err, filepath.Join(u.dir, procReplica+".log"))
 	}
 
 	half := u.o.RTT / 2

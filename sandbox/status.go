@@ -246,7 +246,8 @@ Connect through fwdproxy:
 
   %s -h 127.0.0.1 -P %s -u %s -p%s %s
 
-Then try:
+Then try (paste each INSERT together with the SELECT after it: typed by
+hand, the replica has caught up before the SELECT):
 
   SET aurora_replica_read_consistency = 'eventual';
   INSERT INTO demo (note) VALUES ('eventual');   -- forwarded to the writer

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -94,12 +95,22 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		down := "fwdproxy sandbox down"
+		// As it was started (bin/fwdproxy from make demo), which may not be on PATH.
+		name := "fwdproxy"
+		if strings.ContainsRune(os.Args[0], filepath.Separator) {
+			name = os.Args[0]
+		}
+		down := name + " sandbox down"
 		if def, _ := sandbox.DefaultDir(); o.Dir != "" && filepath.Clean(st.Dir) != filepath.Clean(def) {
 			down += " --dir " + st.Dir
 		}
 		fmt.Fprint(stdout, st.ConnectHelp(down))
 	case "down":
+		// down is the cleanup of `make demo | tee`, run after Ctrl-C or a
+		// closed terminal took the reader of its output away: it must finish
+		// whatever happens to stdout, so output is best-effort (a write to a
+		// pipe without a reader fails instead of killing the process).
+		signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
 		if err := sandbox.Down(o.Dir, stdout); err != nil {
 			return fail(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -291,5 +292,53 @@ func TestSandboxUpReadDown(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("down left %s: %v", dir, err)
+	}
+}
+
+// `make demo 2>&1 | tee demo.log` and Ctrl-C: tee is gone when the EXIT
+// trap runs `sandbox down`, so its stdout and stderr are a pipe without a
+// reader. down must still stop the processes and remove the directory.
+func TestSandboxDownWithoutReader(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "sbx")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sandbox.json"), []byte(`{"dir": "`+dir+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A stand-in for the writer: down only signals processes that have the
+	// sandbox directory on their command line.
+	writer := exec.Command("sh", "-c", "sleep 300", dir+"/writer")
+	if err := writer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = writer.Process.Kill(); _ = writer.Wait() })
+	if err := os.WriteFile(filepath.Join(dir, "writer.pid"), []byte(strconv.Itoa(writer.Process.Pid)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	down := exec.Command(exe, "sandbox", "down", "--dir", dir)
+	down.Env = append(os.Environ(), asBinaryEnv+"=1")
+	down.Stdout, down.Stderr = w, w
+	err = down.Run()
+	w.Close()
+	if err != nil {
+		t.Fatalf("sandbox down with a closed stdout: %v (%v)", err, down.ProcessState)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s is still there (%v)", dir, err)
+	}
+	// Gone, or a zombie until the Wait above reaps it.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", writer.Process.Pid)); err == nil && !strings.Contains(string(b), ") Z ") {
+		t.Errorf("the writer's stand-in still runs: %s", b)
 	}
 }

@@ -88,7 +88,7 @@ func TestPasswordFromEnvAndFile(t *testing.T) {
 // Invalid flags or config give one clear line and exit code 2.
 func TestServeExitCode2(t *testing.T) {
 	if testing.Short() {
-		t.Skip()
+		t.Skip("builds the binary with go build (-short)")
 	}
 	bin := filepath.Join(t.TempDir(), "fwdproxy")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

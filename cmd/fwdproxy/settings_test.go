@@ -115,6 +115,17 @@ func TestBoolFlags(t *testing.T) {
 			t.Errorf("%v: audit %q, want %q", tc.args, got, tc.want)
 		}
 	}
+	// Every boolean setting, bare, before another flag.
+	for _, st := range proxy.Settings {
+		if !st.IsBool() {
+			continue
+		}
+		args := []string{"--" + st.Name, "--writer", "w:9"}
+		v, _, err := readSettings(args, env(nil), io.Discard)
+		if err != nil || v.Text(st.Name) != "true" || v.Text("writer") != "w:9" {
+			t.Errorf("%v: %s %q, writer %q, %v", args, st.Name, v.Text(st.Name), v.Text("writer"), err)
+		}
+	}
 	if _, _, err := readSettings([]string{"--audit", "yes"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), `unexpected argument "yes"`) {
 		t.Errorf("--audit yes: %v", err)
 	}
