@@ -6,6 +6,12 @@ GO ?= go
 PAIR_DIR ?= $(CURDIR)/.pair
 BIN := bin/fwdproxy
 
+# Every fuzz target, package:Name; `make fuzz` runs each for FUZZTIME (1m).
+FUZZ_TARGETS := sqlclass:FuzzClassify sqlclass:FuzzSplit route:FuzzDecide \
+	consistency:FuzzOwnGTID consistency:FuzzMySQLSet consistency:FuzzMariaDBSet consistency:FuzzParseToken \
+	readers:FuzzPick proxy:FuzzClientCommands proxy:FuzzReadResult \
+	proxy/wire:FuzzParseOK proxy/wire:FuzzRelay proxy/wire:FuzzReadPacket
+
 .PHONY: build test unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke
 
 build:
@@ -30,7 +36,7 @@ test: build vet
 	FWDPROXY_PAIR_ENV=$(PAIR_DIR)/pair.env FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke
 
 unit:
-	$(GO) test -count=1 -short ./sqlclass/ ./route/ ./grants/ ./consistency/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./proxy/... ./sandbox/ ./readers/ ./writers/
+	$(GO) test -count=1 -short ./sqlclass/ ./route/ ./grants/ ./consistency/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./proxy/... ./sandbox/ ./readers/ ./writers/ ./digest/
 
 # 1,000 sessions for 5 minutes through a -race build of the proxy, against a
 # private pair sized for them (integration/soak; FWDPROXY_SOAK_SESSIONS and
@@ -68,9 +74,10 @@ demo: build
 	echo "Press Ctrl-C to stop the writer, the replica and the proxy."; sleep infinity
 
 fuzz:
-	$(GO) test -run=NONE -fuzz=FuzzClassify -fuzztime=$${FUZZTIME:-5m} ./sqlclass/
-	$(GO) test -run=NONE -fuzz=FuzzClientCommands -fuzztime=$${FUZZTIME:-5m} ./proxy/
-	$(GO) test -run=NONE -fuzz=FuzzReadResult -fuzztime=$${FUZZTIME:-5m} ./proxy/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t#*:} ($${t%%:*})"; \
+		$(GO) test -run=NONE -fuzz="^$${t#*:}\$$" -fuzztime=$${FUZZTIME:-1m} ./$${t%%:*}/; \
+	done
 
 clean:
 	rm -rf bin .pair .soak-pair
