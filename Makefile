@@ -12,7 +12,7 @@ FUZZ_TARGETS := sqlclass:FuzzClassify sqlclass:FuzzSplit route:FuzzDecide \
 	readers:FuzzPick proxy:FuzzClientCommands proxy:FuzzReadResult \
 	proxy/wire:FuzzParseOK proxy/wire:FuzzRelay proxy/wire:FuzzReadPacket
 
-.PHONY: build test unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke
+.PHONY: build test test-lists unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fwdproxy
@@ -26,17 +26,27 @@ vet:
 # sandbox), then a short benchmark run. Those run after pair.sh start, which
 # installs mariadb-server, and with FWDPROXY_PAIR_ENV set, so none of their
 # tests skips for want of a server.
-test: build vet
-	$(GO) test -count=1 ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/
+# Packages whose tests need no server, and those that run after the pair
+# starts; test-lists fails when a package with tests is in neither.
+UNIT_PKGS := ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/
+SERVER_PKGS := ./cmd/... ./sandbox/ ./consistency/ ./proxy/ ./doctor/ ./integration/...
+
+test-lists:
+	@missing=$$(comm -23 <($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./... | sort) \
+		<($(GO) list $(UNIT_PKGS) $(SERVER_PKGS) | sort)); \
+	if [ -n "$$missing" ]; then echo "packages with tests that make test does not run:"; echo "$$missing"; exit 1; fi
+
+test: build vet test-lists
+	$(GO) test -count=1 $(UNIT_PKGS)
 	@bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1 || true
 	bash integration/pair.sh start $(PAIR_DIR)
 	@set -o pipefail; trap 'bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1' EXIT; \
 	FWDPROXY_PAIR_ENV=$(PAIR_DIR)/pair.env FWDPROXY_BIN=$(CURDIR)/$(BIN) \
-		$(GO) test -count=1 -p 1 -timeout 30m ./cmd/... ./sandbox/ ./consistency/ ./proxy/ ./doctor/ ./integration/... && \
+		$(GO) test -count=1 -p 1 -timeout 30m $(SERVER_PKGS) && \
 	FWDPROXY_PAIR_ENV=$(PAIR_DIR)/pair.env FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke
 
 unit:
-	$(GO) test -count=1 -short ./sqlclass/ ./route/ ./grants/ ./consistency/ ./metrics/ ./cmd/... ./lint/ ./deploy/ ./proxy/... ./sandbox/ ./readers/ ./writers/ ./digest/
+	$(GO) test -count=1 -short $(UNIT_PKGS) ./consistency/ ./cmd/... ./proxy/ ./sandbox/
 
 # 1,000 sessions for 5 minutes through a -race build of the proxy, against a
 # private pair sized for them (integration/soak; FWDPROXY_SOAK_SESSIONS and
