@@ -229,20 +229,20 @@ func (s *session) rejected(x *stmt, e *route.Error) {
 			why = "fwdproxy cannot classify this statement and treats it as a write; with forwarding off (aurora_replica_read_consistency = '') that is refused"
 		case sqlclass.DDL, sqlclass.Plugin, sqlclass.LoadData:
 			// Never forwarded: with forwarding on it gets 1235.
-			why = "refused as on a read-only replica (forwarding is off); " + s.whyNotSupported(st, op)
+			why = "refused as on a read-only replica (forwarding is off); " + s.whyNotSupported(st, op, x.sql)
 		}
 		s.reject(x, e, op, why)
 	default:
 		op = e.Op
-		s.reject(x, e, op, s.whyNotSupported(st, op))
+		s.reject(x, e, op, s.whyNotSupported(st, op, x.sql))
 	}
 }
 
 // whyNotSupported explains a 1235 by what the statement is.
-func (s *session) whyNotSupported(st *sqlclass.Statement, op string) string {
+func (s *session) whyNotSupported(st *sqlclass.Statement, op, sql string) string {
 	switch st.Class {
 	case sqlclass.DDL:
-		return s.whyDDL(st, op)
+		return s.whyDDL(st, op, sql)
 	case sqlclass.LoadData:
 		return op + " into a permanent table is never forwarded: run the load on the writer"
 	case sqlclass.Plugin:
@@ -254,14 +254,37 @@ func (s *session) whyNotSupported(st *sqlclass.Statement, op string) string {
 	case sqlclass.Savepoint:
 		return "savepoints are not supported with write forwarding: remove them, or run the transaction against the writer"
 	case sqlclass.LockTables:
-		return "LOCK TABLES is not supported with write forwarding: use a transaction with SELECT … FOR UPDATE"
+		if op == "LOCK TABLES" && !lockWrite(sql) {
+			return "LOCK TABLES is not supported with write forwarding; a dump tool's READ locks (mariadb-dump, mysqldump): dump a server directly with --single-transaction for a consistent snapshot (its SAVEPOINT is refused through the proxy), or through the proxy with --skip-lock-tables where tables do not change together"
+		}
+		if op == "LOCK TABLES" {
+			return "LOCK TABLES is not supported with write forwarding: use a transaction with SELECT … FOR UPDATE; a dump file's WRITE locks: restore it on the writer directly, or dump with --skip-add-locks"
+		}
+		return op + " is not supported with write forwarding: run it on the writer directly"
 	case sqlclass.Call:
 		return "stored procedures are not called through write forwarding: call it on the writer, or move its statements into the application"
 	}
 	return "not supported with write forwarding"
 }
 
-func (s *session) whyDDL(st *sqlclass.Statement, op string) string {
+// lockWrite: a LOCK TABLES statement takes a WRITE lock somewhere.
+func lockWrite(sql string) bool {
+	for _, w := range strings.FieldsFunc(strings.ToUpper(sql), func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '\n' || r == '\r' }) {
+		if w == "WRITE" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *session) whyDDL(st *sqlclass.Statement, op, sql string) string {
+	up := strings.ToUpper(sql)
+	switch {
+	case op == "FLUSH":
+		return "FLUSH is a server operation, never forwarded: run it on each server that needs it, not through the reader endpoint (mariadb-dump's --lock-all-tables and --master-data send it: dump a server directly)"
+	case op == "ALTER TABLE" && (strings.Contains(up, "DISABLE KEYS") || strings.Contains(up, "ENABLE KEYS")):
+		return "a dump's ALTER TABLE … DISABLE/ENABLE KEYS: restore dumps on the writer directly, or dump with --skip-disable-keys"
+	}
 	for _, t := range st.Targets {
 		if !s.isTemp(t) {
 			continue
@@ -493,15 +516,15 @@ func (s *session) prepare(x *stmt) {
 	inner := sqlclass.Classify(text, s.opt)
 	if d := s.prepareDecision(text, &inner); d.Target == route.Reject {
 		op := errOp(d.Err, &inner)
-		s.reject(x, d.Err, op, "PREPARE of "+op+" is refused at prepare time: "+s.whyPrepare(&inner, op))
+		s.reject(x, d.Err, op, "PREPARE of "+op+" is refused at prepare time: "+s.whyPrepare(&inner, op, text))
 		return
 	}
 	s.prepared[st.Name] = &prepared{text: text, st: &inner}
 }
 
-func (s *session) whyPrepare(st *sqlclass.Statement, op string) string {
+func (s *session) whyPrepare(st *sqlclass.Statement, op, sql string) string {
 	if st.Class == sqlclass.DDL {
-		return s.whyDDL(st, op)
+		return s.whyDDL(st, op, sql)
 	}
 	return "run it on the writer"
 }
@@ -549,7 +572,7 @@ func errOp(e *route.Error, st *sqlclass.Statement) string {
 func (s *session) binaryPrepare(x *stmt) {
 	if d := s.prepareDecision(x.sql, &x.st); d.Target == route.Reject {
 		op := errOp(d.Err, &x.st)
-		s.reject(x, d.Err, op, "prepared "+op+" is refused at prepare time: "+s.whyPrepare(&x.st, op))
+		s.reject(x, d.Err, op, "prepared "+op+" is refused at prepare time: "+s.whyPrepare(&x.st, op, x.sql))
 	}
 }
 

@@ -55,7 +55,7 @@ func appStatements(t testing.TB) []string {
 
 // appStatementCount is how many statements lint reads in appSQL (issue 12
 // says 299: the number of its lines holding a ';').
-const appStatementCount = 295
+const appStatementCount = 297
 
 type corpusStatement struct {
 	sql string

@@ -165,6 +165,9 @@ var classCases = []classCase{
 	{sql: "SELECT 1 /*!99999 FOR UPDATE", class: LockingRead},
 	{sql: "/*M!100000 CREATE TEMPORARY TABLE t (a int) */ SELECT 1", class: Unknown},
 	{sql: "/* plain */ /*+ hint */ DELETE FROM t", class: Write},
+	{sql: "/*M!999999\\- enable the sandbox mode */ ", class: Empty},
+	{sql: "/*M!999999 DELETE FROM t WHERE 1 OR */ SELECT 1", class: Read},
+	{sql: "/*!999999 DELETE FROM t WHERE 1 OR */ SELECT 1", class: Write},
 
 	// LOAD
 	{sql: "LOAD DATA INFILE '/tmp/x' INTO TABLE t", class: LoadData, op: "LOAD DATA", ic: -1},

@@ -437,7 +437,11 @@ func normalize(s string, opt Options, keepCond bool) (out string, cond bool) {
 				}
 				isCond := m || k > j
 				cond = cond || isCond
-				inExec, drop, execStart = true, isCond && !keepCond, i
+				// /*M!999999 is for no server: mariadb-dump's
+				// "/*M!999999\- enable the sandbox mode */" is read by the
+				// mariadb client alone.
+				never := m && s[j:k] == "999999"
+				inExec, drop, execStart = true, never || isCond && !keepCond, i
 				blank(i, k)
 				i = k
 				continue

@@ -174,6 +174,8 @@ XA ROLLBACK 'trx2'; -- want: 1235
 XA RECOVER; -- want: 1235
 LOCK TABLES orders WRITE, customers READ; -- want: 1235
 UNLOCK TABLES;
+LOCK TABLES `orders` READ /*!32311 LOCAL */,`customers` READ /*!32311 LOCAL */; -- want: 1235
+UNLOCK TABLES;
 BEGIN;
 INSERT INTO orders (customer_id, total) VALUES (47, 1);
 SAVEPOINT before_items; -- want: 1235
