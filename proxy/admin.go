@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net"
@@ -209,6 +210,9 @@ func (s *Server) AuditSummary() []AuditEntry {
 
 // Ready reports whether both backends accept connections.
 func (s *Server) Ready() error {
+	if s.unready.Load() {
+		return errShuttingDown
+	}
 	for _, a := range []string{s.writerAddr(), s.conf().Reader} {
 		if a == "" {
 			return errNoWriter
@@ -221,6 +225,8 @@ func (s *Server) Ready() error {
 	}
 	return nil
 }
+
+var errShuttingDown = errors.New("shutting down")
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

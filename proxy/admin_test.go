@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -182,5 +184,36 @@ func TestIsLoopback(t *testing.T) {
 		if got := IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v", addr, got)
 		}
+	}
+}
+
+// On shutdown /readyz fails first, for graceful-wait-before-shutdown, while
+// the listener still accepts; then the drain closes it.
+func TestShutdownUnreadyBeforeDrain(t *testing.T) {
+	srv, h := adminServer(t, func(v Values) { v["graceful-wait-before-shutdown"] = []string{"3s"} })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	done := make(chan struct{})
+	go func() { srv.Shutdown(); close(done) }()
+	for srv.Ready() != errShuttingDown {
+		runtime.Gosched()
+	}
+	if rec := (adminReq{method: "GET", url: "http://127.0.0.1:4001/readyz"}).do(h); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "shutting down") {
+		t.Errorf("/readyz during the wait: %d %q, want 503 shutting down", rec.Code, rec.Body.String())
+	}
+	if srv.draining.Load() {
+		t.Fatal("the drain started before the graceful wait ended")
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("the listener refused a client during the graceful wait: %v", err)
+	}
+	c.Close()
+	<-done
+	if !srv.draining.Load() {
+		t.Error("Shutdown returned without draining")
 	}
 }

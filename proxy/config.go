@@ -53,6 +53,7 @@ type Config struct {
 	MaxPacket            int           // largest client command, bytes (max_allowed_packet); beyond: 1153
 	MaxConnectErrors     int           // failed logins in a row before an address is blocked (0: never)
 	HostBlockTime        time.Duration // how long a blocked address stays blocked
+	GracefulWait         time.Duration // SIGTERM: unready this long before the drain starts
 	ShutdownTimeout      time.Duration // SIGTERM: how long open transactions may take to finish
 	// Audit runs in front of the current writer only (no reader): every
 	// command passes through unchanged and what write forwarding would

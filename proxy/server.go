@@ -77,6 +77,7 @@ type Server struct {
 	conns    atomic.Int64 // client connections held, logged in or not
 	hosts    hosts        // failed logins by client address
 	draining atomic.Bool  // SIGTERM: new sessions and transactions get 1053
+	unready  atomic.Bool  // SIGTERM: /readyz fails, before and during the drain
 	// decoy is the password an unknown user is checked against, so that
 	// the answer and the work are those of a wrong password.
 	decoy string
@@ -500,6 +501,10 @@ func (s *Server) killQuery(ss *session) {
 // them finish and refuses new sessions and new transactions with 1053; then
 // it closes every session.
 func (s *Server) Shutdown() {
+	// Unready first, serving as usual: a load balancer that polls /readyz
+	// stops sending clients before any is refused.
+	s.unready.Store(true)
+	time.Sleep(s.conf().GracefulWait)
 	s.draining.Store(true)
 	s.mu.Lock()
 	if s.ln != nil {
