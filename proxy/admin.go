@@ -40,7 +40,10 @@ func (s *Server) AdminHandler() http.Handler {
 			http.Error(w, "body must be {\"enabled\": true|false}", http.StatusBadRequest)
 			return
 		}
-		s.SetForwarding(*req.Enabled)
+		if err := s.SetForwarding(*req.Enabled); err != nil {
+			http.Error(w, "the shared forwarding switch on the writer: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		writeJSON(w, http.StatusOK, s.Status())
 	})
 	if s.audit != nil {

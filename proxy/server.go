@@ -41,6 +41,7 @@ type Server struct {
 	Metrics *metrics.Metrics
 
 	forwarding atomic.Bool
+	fwdSwitch  *sharedSwitch
 	flavor     consistency.Flavor
 	dialect    dialect
 	version    string // the reader's version string, shown to clients
@@ -112,6 +113,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 		return nil, err
 	}
 	s.forwarding.Store(cfg.Forwarding)
+	s.fwdSwitch = &sharedSwitch{srv: s}
 	s.version = "8.0.36-fwdproxy"
 	s.flavor = consistency.MariaDB
 	s.greetStatus, s.greetCollation = statusAutocommit, mysql.DEFAULT_COLLATION_ID
@@ -324,7 +326,8 @@ func (s *Server) Reload(next Config) error {
 	if err := next.Validate(); err != nil {
 		return err
 	}
-	cur := *s.conf()
+	prev := *s.conf()
+	cur := prev
 	for _, st := range Settings {
 		if st.Reload {
 			st.copy(&cur, &next)
@@ -332,8 +335,12 @@ func (s *Server) Reload(next Config) error {
 	}
 	s.live.Store(&cur)
 	s.hosts.reset()
-	if cur.Forwarding != s.Forwarding() {
-		s.SetForwarding(cur.Forwarding)
+	// A shared switch follows the other instances too: only a changed
+	// setting acts on it.
+	if cur.Forwarding != s.Forwarding() && (!cur.SharedWriterLimits || cur.Forwarding != prev.Forwarding) {
+		if err := s.SetForwarding(cur.Forwarding); err != nil {
+			s.log.Warn("forwarding switch change failed", zap.Error(err))
+		}
 	}
 	user, pass := s.proxyUser()
 	if err := s.refreshWriterLimit(user, pass); err != nil {
@@ -345,11 +352,23 @@ func (s *Server) Reload(next Config) error {
 // Forwarding reports the proxy-level switch.
 func (s *Server) Forwarding() bool { return s.forwarding.Load() }
 
-// SetForwarding turns proxy-level forwarding on or off. Turning it off
-// cancels the forwarded transactions that are open, as Aurora does: their
-// writer connections are closed, which rolls them back, and each such
-// session's next statement gets the terminated error.
-func (s *Server) SetForwarding(on bool) {
+// SetForwarding turns proxy-level forwarding on or off: with
+// --shared-writer-limits on the writer, for every instance in front of it.
+func (s *Server) SetForwarding(on bool) error {
+	if s.sharedForwarding() {
+		if err := s.fwdSwitch.set(on); err != nil {
+			return err
+		}
+	}
+	s.applyForwarding(on)
+	return nil
+}
+
+// applyForwarding sets this instance's switch. Turning it off cancels the
+// forwarded transactions that are open, as Aurora does: their writer
+// connections are closed, which rolls them back, and each such session's
+// next statement gets the terminated error.
+func (s *Server) applyForwarding(on bool) {
 	s.forwarding.Store(on)
 	if on {
 		return
@@ -391,6 +410,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = ln
 	s.mu.Unlock()
 	go s.refreshLoop()
+	go s.fwdSwitch.loop()
 	if s.readers != nil {
 		s.monitor()
 	}
@@ -549,6 +569,7 @@ func (s *Server) Close() {
 	s.wg.Wait()
 	s.control.close()
 	s.stmts.close()
+	s.fwdSwitch.stop()
 	s.posMu.Lock()
 	if s.posConn != nil {
 		s.posConn.close()

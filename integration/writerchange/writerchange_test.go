@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -595,5 +596,99 @@ func rejoin(t *testing.T, old, promoted, other sandbox.Member) {
 	}
 	if err := p.CreateDatabase("wfail"); err != nil { // the old writer writes last
 		t.Fatal(err)
+	}
+}
+
+// With --shared-writer-limits the forwarding switch is one for every instance in front of the
+// writer: turned off through one instance's admin API, both refuse forwarded writes (an open
+// transaction on the other one gets the terminated error); turned on through the other, both
+// forward again; and the instance that holds it off takes the switch with it when it stops.
+func TestSharedForwardingSwitch(t *testing.T) {
+	if err := p.CreateDatabase("wswitch"); err != nil {
+		t.Fatal(err)
+	}
+	w := open(t, p.WriterAddr, "wswitch")
+	if _, err := w.Exec("CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	shared := func(c *proxy.Config) {
+		c.Writers, c.Writer, c.Reader = nil, p.WriterAddr, p.ReaderAddr
+		c.SharedWriterLimits = true
+		c.DefaultConsistency = "SESSION"
+	}
+	srvA, addrA := startProxy(t, shared)
+	srvB, addrB := startProxy(t, shared)
+	dbA, dbB := open(t, addrA, "wswitch"), open(t, addrB, "wswitch")
+	post := func(srv *proxy.Server, enabled bool) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "http://127.0.0.1:4001/forwarding", strings.NewReader(fmt.Sprintf(`{"enabled": %v}`, enabled)))
+		req.Header.Set("Content-Type", "application/json")
+		srv.AdminHandler().ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("POST /forwarding enabled=%v: %d %s", enabled, rec.Code, rec.Body.String())
+		}
+	}
+	// until waits for an instance to take the switch's state from the writer (it looks twice a
+	// second); the bound only keeps a broken switch from hanging the test.
+	until := func(srv *proxy.Server, want string) {
+		t.Helper()
+		for i := 0; srv.ForwardingStatus() != want; i++ {
+			if i == 600 {
+				t.Fatalf("forwarding status %s, want %s", srv.ForwardingStatus(), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	insert := func(db *sql.DB) outcome {
+		_, err := db.Exec("INSERT INTO t VALUES ()")
+		return classify(err)
+	}
+	for name, db := range map[string]*sql.DB{"A": dbA, "B": dbB} {
+		if o := insert(db); o.kind != "ok" {
+			t.Fatalf("%s before: %v", name, o)
+		}
+	}
+	tx, err := dbB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	for _, q := range []string{"BEGIN", "INSERT INTO t VALUES ()"} {
+		if _, err := tx.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	post(srvA, false)
+	until(srvA, "disabled")
+	until(srvB, "disabled")
+	for name, db := range map[string]*sql.DB{"A": dbA, "B": dbB} {
+		if o := insert(db); o.kind != "readonly" {
+			t.Errorf("%s after A turned forwarding off: %v, want the forwarding-disabled 1290", name, o)
+		}
+	}
+	_, err = tx.ExecContext(context.Background(), "COMMIT")
+	if o := classify(err); o.kind != "terminated" {
+		t.Errorf("B's open transaction after A turned forwarding off: %v, want terminated", o)
+	}
+
+	post(srvB, true)
+	until(srvB, "enabled")
+	until(srvA, "enabled")
+	for name, db := range map[string]*sql.DB{"A": dbA, "B": dbB} {
+		if o := insert(db); o.kind != "ok" {
+			t.Errorf("%s after B turned forwarding on: %v", name, o)
+		}
+	}
+
+	// Off through A again, and A stops: the switch goes with it, as a switch turned off on one
+	// instance lasted until that instance's restart.
+	post(srvA, false)
+	until(srvB, "disabled")
+	srvA.Close()
+	until(srvB, "enabled")
+	if o := insert(dbB); o.kind != "ok" {
+		t.Errorf("B after A stopped: %v", o)
 	}
 }
