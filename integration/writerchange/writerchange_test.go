@@ -70,6 +70,19 @@ func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string
 	return srv, ln.Addr().String()
 }
 
+// freshTable creates database name afresh with one table on the writer and returns the writer.
+func freshTable(t *testing.T, name, ddl string) *sql.DB {
+	t.Helper()
+	if err := p.CreateDatabase(name); err != nil {
+		t.Fatal(err)
+	}
+	w := open(t, p.WriterAddr, name)
+	if _, err := w.Exec(ddl); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 func open(t *testing.T, addr, db string) *sql.DB {
 	t.Helper()
 	d, err := sql.Open("mysql", pair.DSN(addr, p.User, p.Password, db))
@@ -279,13 +292,7 @@ func tally(t *testing.T, name string, clients []*client, since time.Time, nw, ol
 }
 
 func TestSwitchoverUnderLoad(t *testing.T) {
-	if err := p.CreateDatabase("wchange"); err != nil {
-		t.Fatal(err)
-	}
-	w := open(t, p.WriterAddr, "wchange")
-	if _, err := w.Exec("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, client INT, seq INT, UNIQUE KEY (client, seq))"); err != nil {
-		t.Fatal(err)
-	}
+	w := freshTable(t, "wchange", "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, client INT, seq INT, UNIQUE KEY (client, seq))")
 	if err := p.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -377,13 +384,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 // Two instances at pct = 10 share the writer's cap: together they never hold more than
 // floor(max_connections × 10 / 100) writer connections, and an instance that goes frees its share.
 func TestSharedWriterCap(t *testing.T) {
-	if err := p.CreateDatabase("wcap"); err != nil {
-		t.Fatal(err)
-	}
-	w := open(t, p.WriterAddr, "wcap")
-	if _, err := w.Exec("CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY)"); err != nil {
-		t.Fatal(err)
-	}
+	w := freshTable(t, "wcap", "CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY)")
 	var maxConn int
 	if err := w.QueryRow("SELECT @@GLOBAL.max_connections").Scan(&maxConn); err != nil {
 		t.Fatal(err)
@@ -467,13 +468,7 @@ func TestSharedWriterCap(t *testing.T) {
 // is lost only when it is in the un-replicated tail that the revived old writer still has.
 // The second replica replicates through a delay link, so the promoted one is the most advanced.
 func TestFailoverUnderLoad(t *testing.T) {
-	if err := p.CreateDatabase("wfail"); err != nil {
-		t.Fatal(err)
-	}
-	w := open(t, p.WriterAddr, "wfail")
-	if _, err := w.Exec("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, client INT, seq INT, UNIQUE KEY (client, seq))"); err != nil {
-		t.Fatal(err)
-	}
+	freshTable(t, "wfail", "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, client INT, seq INT, UNIQUE KEY (client, seq))")
 	if err := p.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -604,13 +599,7 @@ func rejoin(t *testing.T, old, promoted, other sandbox.Member) {
 // transaction on the other one gets the terminated error); turned on through the other, both
 // forward again; and the instance that holds it off takes the switch with it when it stops.
 func TestSharedForwardingSwitch(t *testing.T) {
-	if err := p.CreateDatabase("wswitch"); err != nil {
-		t.Fatal(err)
-	}
-	w := open(t, p.WriterAddr, "wswitch")
-	if _, err := w.Exec("CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY)"); err != nil {
-		t.Fatal(err)
-	}
+	freshTable(t, "wswitch", "CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY)")
 	shared := func(c *proxy.Config) {
 		c.Writers, c.Writer, c.Reader = nil, p.WriterAddr, p.ReaderAddr
 		c.SharedWriterLimits = true
