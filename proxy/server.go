@@ -354,13 +354,13 @@ func (s *Server) Forwarding() bool { return s.forwarding.Load() }
 
 // SetForwarding turns proxy-level forwarding on or off: with
 // --shared-writer-limits on the writer, for every instance in front of it.
+// This instance switches even when the writer cannot keep the switch:
+// the error says the others did not follow.
 func (s *Server) SetForwarding(on bool) error {
-	if s.sharedForwarding() {
-		if err := s.fwdSwitch.set(on); err != nil {
-			return err
-		}
-	}
 	s.applyForwarding(on)
+	if s.sharedForwarding() {
+		return s.fwdSwitch.set(on)
+	}
 	return nil
 }
 

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fwdproxy/fwdproxy/writerlocks"
 )
 
 // With --shared-writer-limits the forwarding switch is kept on the writer
@@ -22,35 +25,29 @@ import (
 //   - an instance that turns forwarding on holds fwdproxy_forwarding_on
 //     until the holder of _off, which looks every round, has let go; turning
 //     it off takes _on first too, so that the two never cross.
-//   - each instance holds one of fwdproxy_instance_0 … _{maxInstances-1}
-//     on the connection it looks with, which is how fwdproxy doctor sees the
-//     instances in front of a writer.
-const (
-	lockFwdOff     = "fwdproxy_forwarding_off"
-	lockFwdOn      = "fwdproxy_forwarding_on"
-	instanceLock   = "fwdproxy_instance_"
-	maxInstances   = 64
-	switchWaitSecs = 10 // longest a change waits for the other instances
-)
-
-// InstanceLock is the name of the lock instance slot n holds.
-func InstanceLock(n int) string { return instanceLock + strconv.Itoa(n) }
-
-// MaxInstances is how many instance locks there are.
-const MaxInstances = maxInstances
+//   - each instance holds one of fwdproxy_instance_0 … _{MaxInstances-1}
+//     on the connection it looks with: that is how the instances (and
+//     fwdproxy doctor) see how many share the writer.
+//
+// Without --shared-writer-limits none of it runs: the writer sees no more
+// of an instance than its sessions' connections.
+const switchWaitSecs = 10 // longest a change waits for the other instances
 
 var errSwitchBusy = errors.New("another fwdproxy instance is changing the shared forwarding switch")
 
 type sharedSwitch struct {
 	srv *Server
 	mu  sync.Mutex // one change or round at a time; guards the fields
-	// holder holds lockFwdOff for this instance; nil unless this instance
+	// holder holds writerlocks.ForwardingOff for this instance; nil unless this instance
 	// turned forwarding off.
 	holder   *backend
 	holderAt string
 	look     *backend // holds an instance lock; asks whether forwarding is off
 	lookAt   string
 	stopped  bool
+	// instances is how many fwdproxy instances hold an instance lock on
+	// the writer, this one included, at the last look (0: not looked).
+	instances atomic.Int64
 }
 
 func (s *Server) sharedForwarding() bool { return s.conf().SharedWriterLimits }
@@ -86,21 +83,21 @@ func (w *sharedSwitch) set(on bool) error {
 			return err
 		}
 		defer b.close()
-		if v, err := ask(b, fmt.Sprintf("SELECT GET_LOCK('%s', %d)", lockFwdOn, switchWaitSecs)); err != nil || v != "1" {
+		if v, err := ask(b, fmt.Sprintf("SELECT GET_LOCK('%s', %d)", writerlocks.ForwardingOn, switchWaitSecs)); err != nil || v != "1" {
 			return errors.Join(errSwitchBusy, err)
 		}
 		for i := 0; i < switchWaitSecs*10; i++ {
-			v, err := ask(b, "SELECT IS_USED_LOCK('"+lockFwdOff+"') IS NULL")
+			v, err := ask(b, "SELECT IS_USED_LOCK('"+writerlocks.ForwardingOff+"') IS NULL")
 			if err != nil {
 				return err
 			}
 			if v == "1" {
-				_, err = ask(b, "SELECT RELEASE_LOCK('"+lockFwdOn+"')")
+				_, err = ask(b, "SELECT RELEASE_LOCK('"+writerlocks.ForwardingOn+"')")
 				return err
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		return fmt.Errorf("the fwdproxy instance holding %s did not let go within %d s", lockFwdOff, switchWaitSecs)
+		return fmt.Errorf("the fwdproxy instance holding %s did not let go within %d s", writerlocks.ForwardingOff, switchWaitSecs)
 	}
 	if w.holder != nil && w.holderAt == addr {
 		return nil
@@ -109,7 +106,7 @@ func (w *sharedSwitch) set(on bool) error {
 	return w.take(addr, switchWaitSecs)
 }
 
-// take holds lockFwdOff on a new connection to addr, unless another
+// take holds writerlocks.ForwardingOff on a new connection to addr, unless another
 // instance is turning forwarding on (waiting up to wait seconds for it).
 // When another instance holds it already, forwarding is off all the same.
 func (w *sharedSwitch) take(addr string, wait int) error {
@@ -117,13 +114,13 @@ func (w *sharedSwitch) take(addr string, wait int) error {
 	if err != nil {
 		return err
 	}
-	if v, err := ask(b, fmt.Sprintf("SELECT GET_LOCK('%s', %d)", lockFwdOn, wait)); err != nil || v != "1" {
+	if v, err := ask(b, fmt.Sprintf("SELECT GET_LOCK('%s', %d)", writerlocks.ForwardingOn, wait)); err != nil || v != "1" {
 		b.close()
 		return errors.Join(errSwitchBusy, err)
 	}
-	v, err := ask(b, "SELECT GET_LOCK('"+lockFwdOff+"', 0)")
+	v, err := ask(b, "SELECT GET_LOCK('"+writerlocks.ForwardingOff+"', 0)")
 	if err == nil {
-		_, err = ask(b, "SELECT RELEASE_LOCK('"+lockFwdOn+"')")
+		_, err = ask(b, "SELECT RELEASE_LOCK('"+writerlocks.ForwardingOn+"')")
 	}
 	if err != nil || v != "1" {
 		b.close()
@@ -133,7 +130,7 @@ func (w *sharedSwitch) take(addr string, wait int) error {
 	return nil
 }
 
-// release lets go of lockFwdOff (closing its connection frees it).
+// release lets go of writerlocks.ForwardingOff (closing its connection frees it).
 func (w *sharedSwitch) release() {
 	if w.holder != nil {
 		w.holder.close()
@@ -148,19 +145,17 @@ func (w *sharedSwitch) round() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	addr := w.srv.writerAddr()
-	if w.stopped {
-		return
-	}
 	if !w.srv.sharedForwarding() {
 		w.release()
 		w.dropLook()
+		w.instances.Store(0)
 		return
 	}
-	if addr == "" {
+	if w.stopped || addr == "" {
 		return
 	}
 	if w.holder != nil {
-		v, err := ask(w.holder, "SELECT COALESCE(IS_USED_LOCK('"+lockFwdOn+"') <> CONNECTION_ID(), 0)")
+		v, err := ask(w.holder, "SELECT COALESCE(IS_USED_LOCK('"+writerlocks.ForwardingOn+"') <> CONNECTION_ID(), 0)")
 		switch {
 		case err == nil && v == "1":
 			w.release() // turned on elsewhere
@@ -173,32 +168,34 @@ func (w *sharedSwitch) round() {
 			}
 		}
 	}
-	off, err := w.lookOff(addr)
+	off, n, err := w.lookOff(addr)
 	if err != nil {
 		w.srv.log.Debug("forwarding switch: the writer did not answer", zap.Error(err))
 		return // the last state stands
 	}
+	w.instances.Store(n)
 	if off == w.srv.Forwarding() {
 		w.srv.applyForwarding(!off)
 	}
 }
 
-// lookOff asks the writer whether some instance holds the switch off, on
-// the connection that holds this instance's lock.
-func (w *sharedSwitch) lookOff(addr string) (bool, error) {
+// lookOff asks the writer whether some instance holds the switch off and
+// how many instances there are, on the connection that holds this
+// instance's lock.
+func (w *sharedSwitch) lookOff(addr string) (off bool, instances int64, err error) {
 	if w.look != nil && w.lookAt != addr {
 		w.dropLook()
 	}
 	if w.look == nil {
 		b, err := w.dial(addr)
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
-		for n := range maxInstances { // the first free one; none past the last
-			v, err := ask(b, "SELECT GET_LOCK('"+InstanceLock(n)+"', 0)")
+		for n := range writerlocks.MaxInstances { // the first free one; none past the last
+			v, err := ask(b, "SELECT GET_LOCK('"+writerlocks.Instance(n)+"', 0)")
 			if err != nil {
 				b.close()
-				return false, err
+				return false, 0, err
 			}
 			if v == "1" {
 				break
@@ -206,12 +203,13 @@ func (w *sharedSwitch) lookOff(addr string) (bool, error) {
 		}
 		w.look, w.lookAt = b, addr
 	}
-	v, err := ask(w.look, "SELECT IS_USED_LOCK('"+lockFwdOff+"') IS NOT NULL")
-	if err != nil {
+	res, err := w.look.exec("SELECT IS_USED_LOCK('" + writerlocks.ForwardingOff + "') IS NOT NULL, " + writerlocks.InstancesSQL())
+	if err != nil || len(res.rows) != 1 || len(res.rows[0]) != 2 {
 		w.dropLook()
-		return false, err
+		return false, 0, errors.Join(errors.New("the writer's answer about the instance locks"), err)
 	}
-	return v == "1", nil
+	n, _ := strconv.ParseInt(res.rows[0][1].s, 10, 64)
+	return res.rows[0][0].s == "1", n, nil
 }
 
 func (w *sharedSwitch) dropLook() {

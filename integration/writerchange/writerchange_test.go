@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/fwdproxy/fwdproxy/doctor"
 	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy"
 	"github.com/fwdproxy/fwdproxy/sandbox"
@@ -633,6 +634,30 @@ func TestSharedForwardingSwitch(t *testing.T) {
 		_, err := db.Exec("INSERT INTO t VALUES ()")
 		return classify(err)
 	}
+	// fwdproxy doctor sees both instances on the writer, and which one holds the switch off.
+	for i := 0; srvA.Status().Instances != 2 || srvB.Status().Instances != 2; i++ {
+		if i == 600 {
+			t.Fatalf("instances seen: A %d, B %d, want 2", srvA.Status().Instances, srvB.Status().Instances)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	doctorSays := func() string {
+		t.Helper()
+		q, closeQ, err := doctor.Connect(context.Background(), p.WriterAddr, p.User, p.Password, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeQ()
+		r := doctor.CheckInstances(context.Background(), &doctor.Env{W: doctor.NewServer(context.Background(), "writer", p.WriterAddr, q, nil)})
+		if len(r) != 1 {
+			t.Fatalf("doctor: %+v", r)
+		}
+		t.Logf("doctor: %s", r[0].Detail)
+		return r[0].Detail
+	}
+	if d := doctorSays(); !strings.Contains(d, "2 fwdproxy instances share this writer") || strings.Contains(d, "switched off") {
+		t.Errorf("doctor with two instances: %s", d)
+	}
 	for name, db := range map[string]*sql.DB{"A": dbA, "B": dbB} {
 		if o := insert(db); o.kind != "ok" {
 			t.Fatalf("%s before: %v", name, o)
@@ -652,6 +677,9 @@ func TestSharedForwardingSwitch(t *testing.T) {
 	post(srvA, false)
 	until(srvA, "disabled")
 	until(srvB, "disabled")
+	if d := doctorSays(); !strings.Contains(d, "forwarding is switched off for all of them") {
+		t.Errorf("doctor with forwarding off: %s", d)
+	}
 	for name, db := range map[string]*sql.DB{"A": dbA, "B": dbB} {
 		if o := insert(db); o.kind != "readonly" {
 			t.Errorf("%s after A turned forwarding off: %v, want the forwarding-disabled 1290", name, o)
