@@ -95,9 +95,10 @@ var (
 )
 
 // checkWritable refuses a writer connection to a server that turned
-// read_only since the watch last asked. A user whose privileges pass
-// read_only (READ ONLY ADMIN, SUPER) would otherwise write to a demoted
-// writer, and those writes would be lost with it.
+// read_only (on MySQL, super_read_only turns it on too) since the watch
+// last asked. A user whose privileges pass read_only (READ ONLY ADMIN,
+// SUPER) would otherwise write to a demoted writer, and those writes
+// would be lost with it.
 func checkWritable(b *backend) error {
 	res, err := b.exec("SELECT @@GLOBAL.read_only")
 	if err != nil {
