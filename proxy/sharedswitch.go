@@ -45,6 +45,7 @@ type sharedSwitch struct {
 	look     *backend // holds an instance lock; asks whether forwarding is off
 	lookAt   string
 	stopped  bool
+	shared   bool // the last round ran with --shared-writer-limits
 	// instances is how many fwdproxy instances hold an instance lock on
 	// the writer, this one included, at the last look (0: not looked).
 	instances atomic.Int64
@@ -149,10 +150,21 @@ func (w *sharedSwitch) round() {
 		w.release()
 		w.dropLook()
 		w.instances.Store(0)
+		w.shared = false
 		return
 	}
 	if w.stopped || addr == "" {
 		return
+	}
+	if !w.shared {
+		// Sharing starts (at start, or a reload turned it on): this
+		// instance's switch, when off, is now every instance's.
+		w.shared = true
+		if !w.srv.Forwarding() && w.holder == nil {
+			if err := w.take(addr, switchWaitSecs); err != nil {
+				w.srv.log.Warn("forwarding switch: turning it off on the writer failed", zap.Error(err))
+			}
+		}
 	}
 	if w.holder != nil {
 		v, err := ask(w.holder, "SELECT COALESCE(IS_USED_LOCK('"+writerlocks.ForwardingOn+"') <> CONNECTION_ID(), 0)")
@@ -220,11 +232,6 @@ func (w *sharedSwitch) dropLook() {
 }
 
 func (w *sharedSwitch) loop() {
-	if !w.srv.conf().Forwarding && w.srv.sharedForwarding() {
-		if err := w.set(false); err != nil {
-			w.srv.log.Warn("forwarding switch: turning it off on the writer failed", zap.Error(err))
-		}
-	}
 	for !w.srv.closed.Load() {
 		w.round()
 		time.Sleep(writerCheckEvery)

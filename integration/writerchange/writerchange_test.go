@@ -709,3 +709,78 @@ func TestSharedForwardingSwitch(t *testing.T) {
 		t.Errorf("B after A stopped: %v", o)
 	}
 }
+
+// The shared forwarding switch follows a switchover: the instance holding it off takes it on the
+// new writer, and both instances stay off there until it is turned on again. An instance
+// started with forwarding off turns it off for the others too.
+func TestSharedForwardingSwitchFollowsSwitchover(t *testing.T) {
+	freshTable(t, "wswitch2", "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY)")
+	if err := p.WaitReplicated(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	shared := func(c *proxy.Config) { c.SharedWriterLimits = true; c.DefaultConsistency = "SESSION" }
+	srvA, _ := startProxy(t, func(c *proxy.Config) { shared(c); c.Forwarding = false })
+	srvB, addrB := startProxy(t, shared)
+	dbB := open(t, addrB, "wswitch2")
+	held := func(addr string) bool {
+		var used sql.NullInt64
+		if err := open(t, addr, "").QueryRow("SELECT IS_USED_LOCK('fwdproxy_forwarding_off')").Scan(&used); err != nil {
+			t.Fatal(err)
+		}
+		return used.Valid
+	}
+	// until waits for a condition the instances reach within a round or two; the bound only
+	// keeps a broken switch from hanging the test.
+	until := func(what string, ok func() bool) {
+		t.Helper()
+		for i := 0; !ok(); i++ {
+			if i == 600 {
+				t.Fatalf("never: %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	until("B off: A started with forwarding off", func() bool { return srvB.ForwardingStatus() == "disabled" })
+	if !held(p.WriterAddr) {
+		t.Fatal("the switch is not held on the writer")
+	}
+
+	orig, promoted, other := member(t, p.WriterAddr), member(t, p.Replicas[0].Addr), member(t, p.Replicas[1].Addr)
+	if err := sandbox.Switchover(context.Background(), sandbox.Change{Writer: orig, Target: promoted,
+		Others: []sandbox.Member{other}, ReplUser: p.ReplUser, ReplPass: p.ReplPassword}); err != nil {
+		t.Fatal(err)
+	}
+	until("the switch held on the new writer", func() bool { return held(p.Replicas[0].Addr) })
+	until("both on the new writer", func() bool {
+		return srvA.Status().Writer == p.Replicas[0].Addr && srvB.Status().Writer == p.Replicas[0].Addr
+	})
+	for _, s := range []*proxy.Server{srvA, srvB} {
+		if st := s.ForwardingStatus(); st != "disabled" {
+			t.Errorf("after the switchover: forwarding %s", st)
+		}
+	}
+	if _, err := dbB.Exec("INSERT INTO t VALUES ()"); classify(err).kind != "readonly" {
+		t.Errorf("a forwarded write through B after the switchover: %v, want the forwarding-disabled 1290", err)
+	}
+	if err := srvB.SetForwarding(true); err != nil {
+		t.Fatal(err)
+	}
+	until("A on", func() bool { return srvA.ForwardingStatus() == "enabled" })
+	if held(p.Replicas[0].Addr) {
+		t.Error("the switch is still held after B turned forwarding on")
+	}
+
+	if err := sandbox.Switchover(context.Background(), sandbox.Change{Writer: promoted, Target: orig,
+		Others: []sandbox.Member{other}, ReplUser: p.ReplUser, ReplPass: p.ReplPassword}); err != nil {
+		t.Fatal(err)
+	}
+	// Back with no write in between (the original writer has the position in its own binlog),
+	// and forwarding is on: a write through B goes to the original writer, which so writes last
+	// and no replica's position names a GTID of its own.
+	if _, err := dbB.Exec("INSERT INTO t VALUES ()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitReplicated(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
