@@ -280,7 +280,9 @@ func TestSandboxUpReadDown(t *testing.T) {
 	}
 	// The first write right after the failover succeeds: the dead writer's link still accepts
 	// (and closes at once), which must send the statement on to the promoted replica.
+	failedOver := time.Now()
 	write("after failover")
+	t.Logf("the first write after the failover command returned took %s", time.Since(failedOver).Round(time.Millisecond))
 
 	out, code = run("down", "--dir", dir)
 	if code != 0 {
