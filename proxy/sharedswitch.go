@@ -58,8 +58,11 @@ func (w *sharedSwitch) dial(addr string) (*backend, error) {
 	return dialBackend(context.Background(), "writer", dialParams{addr: addr, user: user, password: pass, tls: w.srv.conf().BackendTLS})
 }
 
-// ask runs q on b and returns the first value.
+// ask runs q on b and returns the first value. A writer that stops
+// answering must not hold the switch (and POST /forwarding) for ever.
 func ask(b *backend, q string) (string, error) {
+	_ = b.conn.NetConn().SetDeadline(time.Now().Add((switchWaitSecs + 5) * time.Second))
+	defer func() { _ = b.conn.NetConn().SetDeadline(time.Time{}) }()
 	res, err := b.exec(q)
 	if err != nil {
 		return "", err
@@ -215,7 +218,9 @@ func (w *sharedSwitch) lookOff(addr string) (off bool, instances int64, err erro
 		}
 		w.look, w.lookAt = b, addr
 	}
+	_ = w.look.conn.NetConn().SetDeadline(time.Now().Add(5 * time.Second))
 	res, err := w.look.exec("SELECT IS_USED_LOCK('" + writerlocks.ForwardingOff + "') IS NOT NULL, " + writerlocks.InstancesSQL())
+	_ = w.look.conn.NetConn().SetDeadline(time.Time{})
 	if err != nil || len(res.rows) != 1 || len(res.rows[0]) != 2 {
 		w.dropLook()
 		return false, 0, errors.Join(errors.New("the writer's answer about the instance locks"), err)
