@@ -607,7 +607,8 @@ func TestSharedForwardingSwitch(t *testing.T) {
 		c.DefaultConsistency = "SESSION"
 	}
 	srvA, addrA := startProxy(t, shared)
-	srvB, addrB := startProxy(t, shared)
+	var cfgB proxy.Config
+	srvB, addrB := startProxy(t, func(c *proxy.Config) { shared(c); cfgB = *c })
 	dbA, dbB := open(t, addrA, "wswitch"), open(t, addrB, "wswitch")
 	post := func(srv *proxy.Server, enabled bool) {
 		t.Helper()
@@ -688,6 +689,13 @@ func TestSharedForwardingSwitch(t *testing.T) {
 	_, err = tx.ExecContext(context.Background(), "COMMIT")
 	if o := classify(err); o.kind != "terminated" {
 		t.Errorf("B's open transaction after A turned forwarding off: %v, want terminated", o)
+	}
+	// A reload of B with its unchanged forwarding: true leaves the shared switch alone.
+	if err := srvB.Reload(cfgB); err != nil {
+		t.Fatal(err)
+	}
+	if st := srvB.ForwardingStatus(); st != "disabled" {
+		t.Errorf("B after a reload with its settings unchanged: forwarding %s, want disabled", st)
 	}
 
 	post(srvB, true)
