@@ -236,10 +236,14 @@ func (w *sharedSwitch) dropLook() {
 	}
 }
 
+// loop runs a round every writerCheckEvery until the server closes, and
+// notices the close within a tenth of that.
 func (w *sharedSwitch) loop() {
-	for !w.srv.closed.Load() {
-		w.round()
-		time.Sleep(writerCheckEvery)
+	for i := 0; !w.srv.closed.Load(); i++ {
+		if i%10 == 0 {
+			w.round()
+		}
+		time.Sleep(writerCheckEvery / 10)
 	}
 }
 
