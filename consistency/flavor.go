@@ -33,6 +33,27 @@ type Flavor interface {
 	// ClusterSQL reads the writer's identity for causal tokens: one value
 	// every proxy in front of the same writer reads alike.
 	ClusterSQL() string
+	// ReplicationSQL lists a server's replication channels, one row each
+	// (none when it replicates from nobody): with read_only, what tells a
+	// writer from a replica.
+	ReplicationSQL() string
+	// ReplicationChannel reads one row of ReplicationSQL, by column name:
+	// whether a replication thread runs (the server applies another's
+	// writes) and the source's server id (0: unknown), running or not.
+	ReplicationChannel(col func(name string) string) (running bool, sourceID uint32)
+}
+
+// replicationChannel reads the receiver (IO) and applier (SQL) thread
+// states and the source id under the flavour's column names. A receiver
+// "Connecting" runs: it has not reached its source yet.
+func replicationChannel(col func(string) string, io, sql, source string) (bool, uint32) {
+	r := col(io)
+	running := r == "Yes" || r == "Connecting" || col(sql) == "Yes"
+	id, err := strconv.ParseUint(col(source), 10, 32)
+	if err != nil {
+		id = 0
+	}
+	return running, uint32(id)
 }
 
 var (

@@ -164,3 +164,34 @@ func TestFlavorSQL(t *testing.T) {
 		}
 	}
 }
+
+// What tells a writer from a replica, per flavour: one channel row of SHOW REPLICA STATUS
+// (MySQL 8.0.22+) or SHOW ALL SLAVES STATUS (MariaDB), by column name.
+func TestReplicationChannel(t *testing.T) {
+	if MySQL.ReplicationSQL() != "SHOW REPLICA STATUS" || MariaDB.ReplicationSQL() != "SHOW ALL SLAVES STATUS" {
+		t.Errorf("replication SQL %q, %q", MySQL.ReplicationSQL(), MariaDB.ReplicationSQL())
+	}
+	for _, tc := range []struct {
+		name    string
+		fl      Flavor
+		row     map[string]string
+		running bool
+		source  uint32
+	}{
+		{"mysql running", MySQL, map[string]string{"Replica_IO_Running": "Yes", "Replica_SQL_Running": "Yes", "Source_Server_Id": "1"}, true, 1},
+		{"mysql source gone", MySQL, map[string]string{"Replica_IO_Running": "Connecting", "Replica_SQL_Running": "Yes", "Source_Server_Id": "1"}, true, 1},
+		{"mysql applier only", MySQL, map[string]string{"Replica_IO_Running": "No", "Replica_SQL_Running": "Yes", "Source_Server_Id": "1"}, true, 1},
+		{"mysql STOP REPLICA", MySQL, map[string]string{"Replica_IO_Running": "No", "Replica_SQL_Running": "No", "Source_Server_Id": "7"}, false, 7},
+		{"mysql never connected", MySQL, map[string]string{"Replica_IO_Running": "No", "Replica_SQL_Running": "No", "Source_Server_Id": "0"}, false, 0},
+		// A MariaDB row read with MySQL's names says nothing, and the other way round.
+		{"mysql names on mariadb", MariaDB, map[string]string{"Replica_IO_Running": "Yes", "Source_Server_Id": "1"}, false, 0},
+		{"mariadb running", MariaDB, map[string]string{"Slave_IO_Running": "Yes", "Slave_SQL_Running": "Yes", "Master_Server_Id": "1"}, true, 1},
+		{"mariadb source gone", MariaDB, map[string]string{"Slave_IO_Running": "Connecting", "Slave_SQL_Running": "Yes", "Master_Server_Id": "1"}, true, 1},
+		{"mariadb STOP SLAVE", MariaDB, map[string]string{"Slave_IO_Running": "No", "Slave_SQL_Running": "No", "Master_Server_Id": "2"}, false, 2},
+	} {
+		running, source := tc.fl.ReplicationChannel(func(c string) string { return tc.row[c] })
+		if running != tc.running || source != tc.source {
+			t.Errorf("%s: running %v, source %d; want %v, %d", tc.name, running, source, tc.running, tc.source)
+		}
+	}
+}

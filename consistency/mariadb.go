@@ -250,3 +250,11 @@ func (mariadbFlavor) ClusterSQL() string {
 // compares against, and it holds only replicated transactions
 // (gtid_current_pos would also count local writes on the replica).
 func (mariadbFlavor) ReaderPositionSQL() string { return "SELECT @@GLOBAL.gtid_slave_pos" }
+
+// ReplicationSQL: SHOW ALL SLAVES STATUS has one row per connection of a
+// multi-source replica; SHOW SLAVE STATUS would show the default one only.
+func (mariadbFlavor) ReplicationSQL() string { return "SHOW ALL SLAVES STATUS" }
+
+func (mariadbFlavor) ReplicationChannel(col func(string) string) (bool, uint32) {
+	return replicationChannel(col, "Slave_IO_Running", "Slave_SQL_Running", "Master_Server_Id")
+}

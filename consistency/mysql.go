@@ -430,3 +430,11 @@ func (mysqlFlavor) ClusterSQL() string { return "SELECT @@GLOBAL.server_uuid" }
 // ReaderPositionSQL: gtid_executed is what WAIT_FOR_EXECUTED_GTID_SET
 // compares against.
 func (mysqlFlavor) ReaderPositionSQL() string { return "SELECT @@GLOBAL.gtid_executed" }
+
+// ReplicationSQL: SHOW REPLICA STATUS (MySQL 8.0.22+) has one row per
+// channel.
+func (mysqlFlavor) ReplicationSQL() string { return "SHOW REPLICA STATUS" }
+
+func (mysqlFlavor) ReplicationChannel(col func(string) string) (bool, uint32) {
+	return replicationChannel(col, "Replica_IO_Running", "Replica_SQL_Running", "Source_Server_Id")
+}

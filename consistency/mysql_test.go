@@ -247,3 +247,31 @@ func expand(s mysqlSet, limit int) (map[gtidKey]bool, bool) {
 	}
 	return m, true
 }
+
+// A MySQL failover: a session's target from the old writer (server_uuid A) carries over to the
+// promoted replica (B), whose gtid_executed, as @@GLOBAL.gtid_executed prints it (a newline
+// after each comma), holds A's transactions it applied and B's own since.
+func TestMySQLTargetsAcrossWriterChange(t *testing.T) {
+	const promoted = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-57,\n8a94f357-aab4-11df-86ab-c80aa9429562:1-3"
+	pos, err := MySQL.ParseSet(promoted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		target string
+		want   bool
+	}{
+		{"3e11fa47-71ca-11e1-9e33-c80aa9429562:57", true},  // acknowledged on the old writer, replicated
+		{"3e11fa47-71ca-11e1-9e33-c80aa9429562:58", false}, // the old writer's un-replicated tail
+		{"8a94f357-aab4-11df-86ab-c80aa9429562:3", true},   // written on the new writer
+		{"3e11fa47-71ca-11e1-9e33-c80aa9429562:1-57,8a94f357-aab4-11df-86ab-c80aa9429562:2", true},
+	} {
+		s, err := MySQL.ParseSet(tc.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pos.Contains(s); got != tc.want {
+			t.Errorf("%s: reached %v, want %v", tc.target, got, tc.want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fwdproxy/fwdproxy/grants"
+	"github.com/fwdproxy/fwdproxy/writerlocks"
 )
 
 // --- fix lines -------------------------------------------------------------
@@ -720,4 +721,47 @@ func CheckMaxConnections(_ context.Context, e *Env) []Result {
 			setGlobal(w, "max_connections", strconv.Itoa(max(need, 151)), strconv.Itoa(max(need, 151)))...)}
 	}
 	return []Result{res(Pass, w, "max_connections", detail)}
+}
+
+// --- fwdproxy instances ------------------------------------------------------
+
+// CheckInstances lists the fwdproxy instances that share the writer
+// (--shared-writer-limits): each holds an instance lock there, and the one
+// that turned forwarding off holds that switch. Instances without the flag
+// leave no trace on the writer beyond their sessions' connections.
+func CheckInstances(ctx context.Context, e *Env) []Result {
+	w := e.W
+	if !w.ok() {
+		return nil
+	}
+	rows, err := w.Q.Query(ctx, writerlocks.HoldersSQL())
+	if err != nil {
+		return []Result{res(Info, w, "fwdproxy_instances", "cannot look for fwdproxy instances: "+errText(err))}
+	}
+	var instances []string
+	off := ""
+	for _, m := range rows.Maps() {
+		who := "connection " + m["id"]
+		if m["USER"] != "" {
+			who = m["USER"] + "@" + m["HOST"] + " (" + who + ")"
+		}
+		if m["kind"] == "forwarding_off" {
+			off = who
+		} else {
+			instances = append(instances, who)
+		}
+	}
+	var detail string
+	switch len(instances) {
+	case 0:
+		detail = "no fwdproxy instance shares this writer (only instances run with --shared-writer-limits show here)"
+	case 1:
+		detail = "1 fwdproxy instance shares this writer (--shared-writer-limits): " + instances[0]
+	default:
+		detail = fmt.Sprintf("%d fwdproxy instances share this writer (--shared-writer-limits): %s", len(instances), strings.Join(instances, ", "))
+	}
+	if off != "" {
+		detail += "; forwarding is switched off for all of them, held by " + off
+	}
+	return []Result{res(Info, w, "fwdproxy_instances", detail)}
 }

@@ -271,6 +271,7 @@ var Checks = []Check{
 	CheckPrivileges,
 	CheckSessionTracking,
 	CheckMaxConnections,
+	CheckInstances,
 }
 
 // Run runs every check.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/writerlocks"
 )
 
 func TestVersionAtLeast(t *testing.T) {
@@ -134,6 +135,7 @@ func (m mysqlSetup) run(t *testing.T, maxLag time.Duration) *Report {
 		{Query: "SHOW GRANTS", Rows: g},
 		{Query: "SET SESSION session_track_gtids = OWN_GTID", Rows: &Rows{}},
 		{Query: "SELECT @@SESSION.session_track_gtids", Rows: rows([]string{"@@SESSION.session_track_gtids"}, []string{"OWN_GTID"})},
+		{Query: writerlocks.HoldersSQL(), Rows: rows([]string{"kind", "id", "USER", "HOST"})},
 	}
 	rlog := []Exchange{
 		{Query: identSQL, Rows: ident},
@@ -244,5 +246,28 @@ func TestAccessDeniedAdvice(t *testing.T) {
 				t.Fatalf("json: %v\n%s", err, b.String())
 			}
 		})
+	}
+}
+
+// The instances that share a writer, as its lock holders and process list show them.
+func TestInstances(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		rows *Rows
+		want string
+	}{
+		{rows([]string{"kind", "id", "USER", "HOST"}), "no fwdproxy instance shares this writer"},
+		{rows([]string{"kind", "id", "USER", "HOST"},
+			[]string{"forwarding_off", "41", "fwd", "10.0.0.7:51200"},
+			[]string{"instance", "40", "fwd", "10.0.0.7:51190"},
+			[]string{"instance", "52", "fwd", "10.0.0.8:40400"}),
+			"2 fwdproxy instances share this writer (--shared-writer-limits): fwd@10.0.0.7:51190 (connection 40), fwd@10.0.0.8:40400 (connection 52); " +
+				"forwarding is switched off for all of them, held by fwd@10.0.0.7:51200 (connection 41)"},
+	} {
+		w := &Server{Role: "writer", Q: NewReplay([]Exchange{{Query: writerlocks.HoldersSQL(), Rows: tc.rows}}), Flavor: consistency.MariaDB}
+		got := CheckInstances(ctx, &Env{W: w})
+		if len(got) != 1 || got[0].Status != Info || !strings.Contains(got[0].Detail, tc.want) {
+			t.Errorf("got %+v, want INFO %q", got, tc.want)
+		}
 	}
 }

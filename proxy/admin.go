@@ -41,7 +41,10 @@ func (s *Server) AdminHandler() http.Handler {
 			http.Error(w, "body must be {\"enabled\": true|false}", http.StatusBadRequest)
 			return
 		}
-		s.SetForwarding(*req.Enabled)
+		if err := s.SetForwarding(*req.Enabled); err != nil {
+			http.Error(w, "this instance switched, but the shared switch on the writer did not: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		writeJSON(w, http.StatusOK, s.Status())
 	})
 	if s.audit != nil {
@@ -169,6 +172,13 @@ type Status struct {
 	// Writers: with several --writer candidates, who is the writer, what
 	// each candidate said, and the changes seen.
 	Writers *WriterStatus `json:"writers,omitempty"`
+	// Instances: with SharedWriterLimits, the fwdproxy instances in front
+	// of the writer, this one included, by the instance locks they hold
+	// there (0: not looked).
+	Instances int64 `json:"instances,omitempty"`
+	// SharedWriterLimits: the cap and the forwarding switch are kept on
+	// the writer, for every instance.
+	SharedWriterLimits bool `json:"shared_writer_limits"`
 }
 
 func (s *Server) Status() Status {
@@ -182,6 +192,8 @@ func (s *Server) Status() Status {
 	}
 	return Status{
 		Writers:                     ws,
+		Instances:                   s.fwdSwitch.instances.Load(),
+		SharedWriterLimits:          s.conf().SharedWriterLimits,
 		GlobalWriteForwardingStatus: st,
 		Flavor:                      s.flavor.Name(),
 		Writer:                      s.writerAddr(),

@@ -41,6 +41,7 @@ type Server struct {
 	Metrics *metrics.Metrics
 
 	forwarding atomic.Bool
+	fwdSwitch  *sharedSwitch
 	flavor     consistency.Flavor
 	dialect    dialect
 	version    string // the reader's version string, shown to clients
@@ -113,6 +114,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 		return nil, err
 	}
 	s.forwarding.Store(cfg.Forwarding)
+	s.fwdSwitch = &sharedSwitch{srv: s}
 	s.version = "8.0.36-fwdproxy"
 	s.flavor = consistency.MariaDB
 	s.greetStatus, s.greetCollation = statusAutocommit, mysql.DEFAULT_COLLATION_ID
@@ -325,7 +327,8 @@ func (s *Server) Reload(next Config) error {
 	if err := next.Validate(); err != nil {
 		return err
 	}
-	cur := *s.conf()
+	prev := *s.conf()
+	cur := prev
 	for _, st := range Settings {
 		if st.Reload {
 			st.copy(&cur, &next)
@@ -333,8 +336,12 @@ func (s *Server) Reload(next Config) error {
 	}
 	s.live.Store(&cur)
 	s.hosts.reset()
-	if cur.Forwarding != s.Forwarding() {
-		s.SetForwarding(cur.Forwarding)
+	// A shared switch follows the other instances too: only a changed
+	// setting acts on it.
+	if cur.Forwarding != s.Forwarding() && (!cur.SharedWriterLimits || cur.Forwarding != prev.Forwarding) {
+		if err := s.SetForwarding(cur.Forwarding); err != nil {
+			s.log.Warn("forwarding switch change failed", zap.Error(err))
+		}
 	}
 	user, pass := s.proxyUser()
 	if err := s.refreshWriterLimit(user, pass); err != nil {
@@ -346,11 +353,23 @@ func (s *Server) Reload(next Config) error {
 // Forwarding reports the proxy-level switch.
 func (s *Server) Forwarding() bool { return s.forwarding.Load() }
 
-// SetForwarding turns proxy-level forwarding on or off. Turning it off
-// cancels the forwarded transactions that are open, as Aurora does: their
-// writer connections are closed, which rolls them back, and each such
-// session's next statement gets the terminated error.
-func (s *Server) SetForwarding(on bool) {
+// SetForwarding turns proxy-level forwarding on or off: with
+// --shared-writer-limits on the writer, for every instance in front of it.
+// This instance switches even when the writer cannot keep the switch:
+// the error says the others did not follow.
+func (s *Server) SetForwarding(on bool) error {
+	s.applyForwarding(on)
+	if s.sharedForwarding() {
+		return s.fwdSwitch.set(on)
+	}
+	return nil
+}
+
+// applyForwarding sets this instance's switch. Turning it off cancels the
+// forwarded transactions that are open, as Aurora does: their writer
+// connections are closed, which rolls them back, and each such session's
+// next statement gets the terminated error.
+func (s *Server) applyForwarding(on bool) {
 	s.forwarding.Store(on)
 	if on {
 		return
@@ -392,6 +411,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = ln
 	s.mu.Unlock()
 	go s.refreshLoop()
+	go s.fwdSwitch.loop()
 	if s.readers != nil {
 		s.monitor()
 	}
@@ -554,6 +574,7 @@ func (s *Server) Close() {
 	s.wg.Wait()
 	s.control.close()
 	s.stmts.close()
+	s.fwdSwitch.stop()
 	s.posMu.Lock()
 	if s.posConn != nil {
 		s.posConn.close()

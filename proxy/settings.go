@@ -95,7 +95,7 @@ var Settings = []Setting{
 		help:  "percent of the writer's max_connections sessions may hold",
 		field: func(c *Config) any { return &c.WriterMaxConnectionsPct }},
 	{Name: "shared-writer-limits", Default: "false", kind: boolKind, Reload: true,
-		help:  "several proxy instances in front of one writer: count --writer-max-connections-pct on the writer itself (a named lock a writer connection), so all of them together stay within it",
+		help:  "several proxy instances in front of one writer: count --writer-max-connections-pct on the writer itself (a named lock a writer connection), so all of them together stay within it, and keep the forwarding switch (POST /forwarding) there, so it acts on all of them",
 		field: func(c *Config) any { return &c.SharedWriterLimits }},
 	{Name: "read-wait-timeout", Default: "10s", kind: durationKind, min: 1, Reload: true,
 		help:  "longest consistency wait before a read (e.g. 500ms, 10s)",

@@ -3,8 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"net"
-	"syscall"
 
 	"go.uber.org/zap"
 
@@ -53,7 +51,7 @@ func (s *session) writerMovedAway() bool {
 
 // dialWriter connects the session's writer connection to the current
 // writer. With several candidates, a statement arriving while none
-// qualifies waits for one (--writer-change-wait), and a refused connection
+// qualifies waits for one (--writer-change-wait), and a failed connection
 // asks the candidates again before it fails: the writer may have moved.
 func (s *session) dialWriter(p dialParams) (*backend, error) {
 	w := s.srv.watch
@@ -76,10 +74,10 @@ func (s *session) dialWriter(p dialParams) (*backend, error) {
 			}
 			b.close()
 		}
-		if _, isSQL := asSQLError(err); err != errDemoted && (isSQL || try > 0 || !movedSignal(err)) {
-			return nil, err
-		}
-		if try > 0 {
+		// Nothing was sent yet, so any failure that is not the server's own
+		// answer may be the writer moving: refused, reset, or closed before
+		// the greeting (as a relay in front of a dead writer does). Ask once.
+		if _, isSQL := asSQLError(err); isSQL || try > 0 {
 			return nil, err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().WriterChangeWait)
@@ -97,9 +95,10 @@ var (
 )
 
 // checkWritable refuses a writer connection to a server that turned
-// read_only since the watch last asked. A user whose privileges pass
-// read_only (READ ONLY ADMIN, SUPER) would otherwise write to a demoted
-// writer, and those writes would be lost with it.
+// read_only (on MySQL, super_read_only turns it on too) since the watch
+// last asked. A user whose privileges pass read_only (READ ONLY ADMIN,
+// SUPER) would otherwise write to a demoted writer, and those writes
+// would be lost with it.
 func checkWritable(b *backend) error {
 	res, err := b.exec("SELECT @@GLOBAL.read_only")
 	if err != nil {
@@ -109,14 +108,6 @@ func checkWritable(b *backend) error {
 		return errDemoted
 	}
 	return nil
-}
-
-// movedSignal: a connection failure that says the server is not there
-// (refused, reset, unreachable), as a writer that moved leaves it.
-func movedSignal(err error) bool {
-	var ne net.Error
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENOENT) || errors.As(err, &ne)
 }
 
 // refusedByWriter: the writer answered a forwarded statement with 1290, the

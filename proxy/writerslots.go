@@ -2,7 +2,8 @@ package proxy
 
 import (
 	"math/rand/v2"
-	"strconv"
+
+	"github.com/fwdproxy/fwdproxy/writerlocks"
 )
 
 // With --shared-writer-limits, the writer connection cap is counted on the
@@ -25,7 +26,7 @@ func (s *session) takeSlot() *sqlError {
 	}
 	start := rand.IntN(limit) // spread the sessions: few tries while slots are free
 	for i := 0; i < limit; i++ {
-		res, err := s.writer.exec("SELECT GET_LOCK('" + slotName((start+i)%limit) + "', 0)")
+		res, err := s.writer.exec("SELECT GET_LOCK('" + writerlocks.Slot((start+i)%limit) + "', 0)")
 		if err != nil {
 			if se, ok := err.(*sqlError); ok {
 				return se
@@ -39,8 +40,6 @@ func (s *session) takeSlot() *sqlError {
 	}
 	return s.sessionLimit()
 }
-
-func slotName(n int) string { return "fwdproxy_slot_" + strconv.Itoa(n) }
 
 // sessionLimit counts and returns the 1040 of a full writer.
 func (s *session) sessionLimit() *sqlError {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/writers"
 )
 
@@ -371,9 +372,9 @@ func probeTLS(cfg *tls.Config, addr string) *tls.Config {
 	return cfg
 }
 
-// askCandidate fills o from the server: read_only and server id, and its
-// replication channels (MariaDB's SHOW ALL SLAVES STATUS, MySQL's SHOW
-// REPLICA STATUS).
+// askCandidate fills o from the server: read_only (on MySQL also set by
+// super_read_only), server id, and its replication channels, as the
+// server's flavour lists them.
 func askCandidate(c *client.Conn, o *writers.Observation) error {
 	_ = c.SetDeadline(time.Now().Add(time.Second))
 	defer func() { _ = c.SetDeadline(time.Time{}) }()
@@ -387,25 +388,19 @@ func askCandidate(c *client.Conn, o *writers.Observation) error {
 	o.ReadOnly = ro == "1" || strings.EqualFold(ro, "ON")
 	n, _ := strconv.ParseUint(id, 10, 32)
 	o.ServerID = uint32(n)
-	q, io, sql, master := "SHOW REPLICA STATUS", "Replica_IO_Running", "Replica_SQL_Running", "Source_Server_Id"
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		q, io, sql, master = "SHOW ALL SLAVES STATUS", "Slave_IO_Running", "Slave_SQL_Running", "Master_Server_Id"
-	}
-	r, err = c.Execute(q)
+	fl := consistency.DetectFlavor(version)
+	r, err = c.Execute(fl.ReplicationSQL())
 	if err != nil {
 		return err
 	}
 	for i := range r.RowNumber() {
-		ioRun, _ := r.GetStringByName(i, io)
-		sqlRun, _ := r.GetStringByName(i, sql)
-		// "Connecting" is a running IO thread that has not reached its source.
-		if ioRun == "Yes" || ioRun == "Connecting" || sqlRun == "Yes" {
-			o.Replicating = true
-		}
-		if m, _ := r.GetStringByName(i, master); m != "" {
-			if v, err := strconv.ParseUint(m, 10, 32); err == nil && v != 0 {
-				o.MasterIDs = append(o.MasterIDs, uint32(v))
-			}
+		running, source := fl.ReplicationChannel(func(name string) string {
+			v, _ := r.GetStringByName(i, name)
+			return v
+		})
+		o.Replicating = o.Replicating || running
+		if source != 0 {
+			o.MasterIDs = append(o.MasterIDs, source)
 		}
 	}
 	return nil

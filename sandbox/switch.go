@@ -61,9 +61,8 @@ func Switchover(ctx context.Context, c Change) error {
 	if wait == 0 {
 		wait = 30 * time.Second
 	}
-	var res sql.NullInt64
-	if err := c.Target.DB.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, ?)", pos, wait.Seconds()).Scan(&res); err != nil || res.Int64 != 0 {
-		return undo(fmt.Errorf("the target did not reach %s within %s (%v)", pos, wait, err))
+	if err := catchUp(ctx, c.Target, pos, wait); err != nil {
+		return undo(err)
 	}
 	if err := promote(ctx, c.Target); err != nil {
 		return undo(err)
@@ -79,6 +78,29 @@ func Switchover(ctx context.Context, c Change) error {
 		return fmt.Errorf("the old writer as a replica: %w", err)
 	}
 	return pointOthers(ctx, c)
+}
+
+// catchUp waits until m has every transaction of the GTID position pos.
+// MASTER_GTID_WAIT compares with what m applied as a replica only: a
+// target that wrote pos itself (a switchback with no writes since the
+// switchover) has it in its own binlog, which gtid_current_pos includes.
+func catchUp(ctx context.Context, m Member, pos string, wait time.Duration) error {
+	var cur string
+	if err := m.DB.QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_current_pos").Scan(&cur); err != nil {
+		return err
+	}
+	want, err := consistency.MariaDB.ParseSet(pos)
+	if err != nil {
+		return err
+	}
+	if have, err := consistency.MariaDB.ParseSet(cur); err == nil && have.Contains(want) {
+		return nil
+	}
+	var res sql.NullInt64
+	if err := m.DB.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, ?)", pos, wait.Seconds()).Scan(&res); err != nil || res.Int64 != 0 {
+		return fmt.Errorf("the target did not reach %s within %s (%v)", pos, wait, err)
+	}
+	return nil
 }
 
 // Failover promotes Target without the writer, which is gone: what Target

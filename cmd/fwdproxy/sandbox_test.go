@@ -278,8 +278,11 @@ func TestSandboxUpReadDown(t *testing.T) {
 	} else {
 		t.Logf("failover: %s", out)
 	}
-	// A write right after the failover is not checked yet: it got 1105 unreachable or 1290
-	// (the dead writer's link accepts, then closes, which the monitor does not take as a move).
+	// The first write right after the failover succeeds: the dead writer's link still accepts
+	// (and closes at once), which must send the statement on to the promoted replica.
+	failedOver := time.Now()
+	write("after failover")
+	t.Logf("the first write after the failover command returned took %s", time.Since(failedOver).Round(time.Millisecond))
 
 	out, code = run("down", "--dir", dir)
 	if code != 0 {

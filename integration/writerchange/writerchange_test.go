@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/fwdproxy/fwdproxy/doctor"
 	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy"
 	"github.com/fwdproxy/fwdproxy/sandbox"
@@ -67,6 +69,19 @@ func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Close)
 	return srv, ln.Addr().String()
+}
+
+// freshTable creates database name afresh with one table on the writer and returns the writer.
+func freshTable(t *testing.T, name, ddl string) *sql.DB {
+	t.Helper()
+	if err := p.CreateDatabase(name); err != nil {
+		t.Fatal(err)
+	}
+	w := open(t, p.WriterAddr, name)
+	if _, err := w.Exec(ddl); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 func open(t *testing.T, addr, db string) *sql.DB {
@@ -278,13 +293,7 @@ func tally(t *testing.T, name string, clients []*client, since time.Time, nw, ol
 }
 
 func TestSwitchoverUnderLoad(t *testing.T) {
-	if err := p.CreateDatabase("wchange"); err != nil {
-		t.Fatal(err)
-	}
-	w := open(t, p.WriterAddr, "wchange")
-	if _, err := w.Exec("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, client INT, seq INT, UNIQUE KEY (client, seq))"); err != nil {
-		t.Fatal(err)
-	}
+	w := freshTable(t, "wchange", "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, client INT, seq INT, UNIQUE KEY (client, seq))")
 	if err := p.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -376,13 +385,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 // Two instances at pct = 10 share the writer's cap: together they never hold more than
 // floor(max_connections × 10 / 100) writer connections, and an instance that goes frees its share.
 func TestSharedWriterCap(t *testing.T) {
-	if err := p.CreateDatabase("wcap"); err != nil {
-		t.Fatal(err)
-	}
-	w := open(t, p.WriterAddr, "wcap")
-	if _, err := w.Exec("CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY)"); err != nil {
-		t.Fatal(err)
-	}
+	w := freshTable(t, "wcap", "CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY)")
 	var maxConn int
 	if err := w.QueryRow("SELECT @@GLOBAL.max_connections").Scan(&maxConn); err != nil {
 		t.Fatal(err)
@@ -466,13 +469,7 @@ func TestSharedWriterCap(t *testing.T) {
 // is lost only when it is in the un-replicated tail that the revived old writer still has.
 // The second replica replicates through a delay link, so the promoted one is the most advanced.
 func TestFailoverUnderLoad(t *testing.T) {
-	if err := p.CreateDatabase("wfail"); err != nil {
-		t.Fatal(err)
-	}
-	w := open(t, p.WriterAddr, "wfail")
-	if _, err := w.Exec("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, client INT, seq INT, UNIQUE KEY (client, seq))"); err != nil {
-		t.Fatal(err)
-	}
+	freshTable(t, "wfail", "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, client INT, seq INT, UNIQUE KEY (client, seq))")
 	if err := p.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -594,6 +591,204 @@ func rejoin(t *testing.T, old, promoted, other sandbox.Member) {
 		t.Fatalf("switch back to the old writer: %v", err)
 	}
 	if err := p.CreateDatabase("wfail"); err != nil { // the old writer writes last
+		t.Fatal(err)
+	}
+}
+
+// With --shared-writer-limits the forwarding switch is one for every instance in front of the
+// writer: turned off through one instance's admin API, both refuse forwarded writes (an open
+// transaction on the other one gets the terminated error); turned on through the other, both
+// forward again; and the instance that holds it off takes the switch with it when it stops.
+func TestSharedForwardingSwitch(t *testing.T) {
+	freshTable(t, "wswitch", "CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY)")
+	shared := func(c *proxy.Config) {
+		c.Writers, c.Writer, c.Reader = nil, p.WriterAddr, p.ReaderAddr
+		c.SharedWriterLimits = true
+		c.DefaultConsistency = "SESSION"
+	}
+	srvA, addrA := startProxy(t, shared)
+	var cfgB proxy.Config
+	srvB, addrB := startProxy(t, func(c *proxy.Config) { shared(c); cfgB = *c })
+	dbA, dbB := open(t, addrA, "wswitch"), open(t, addrB, "wswitch")
+	post := func(srv *proxy.Server, enabled bool) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "http://127.0.0.1:4001/forwarding", strings.NewReader(fmt.Sprintf(`{"enabled": %v}`, enabled)))
+		req.Header.Set("Content-Type", "application/json")
+		srv.AdminHandler().ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("POST /forwarding enabled=%v: %d %s", enabled, rec.Code, rec.Body.String())
+		}
+	}
+	// until waits for an instance to take the switch's state from the writer (it looks twice a
+	// second); the bound only keeps a broken switch from hanging the test.
+	until := func(srv *proxy.Server, want string) {
+		t.Helper()
+		for i := 0; srv.ForwardingStatus() != want; i++ {
+			if i == 600 {
+				t.Fatalf("forwarding status %s, want %s", srv.ForwardingStatus(), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	insert := func(db *sql.DB) outcome {
+		_, err := db.Exec("INSERT INTO t VALUES ()")
+		return classify(err)
+	}
+	// fwdproxy doctor sees both instances on the writer, and which one holds the switch off.
+	for i := 0; srvA.Status().Instances != 2 || srvB.Status().Instances != 2; i++ {
+		if i == 600 {
+			t.Fatalf("instances seen: A %d, B %d, want 2", srvA.Status().Instances, srvB.Status().Instances)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	doctorSays := func() string {
+		t.Helper()
+		q, closeQ, err := doctor.Connect(context.Background(), p.WriterAddr, p.User, p.Password, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeQ()
+		r := doctor.CheckInstances(context.Background(), &doctor.Env{W: doctor.NewServer(context.Background(), "writer", p.WriterAddr, q, nil)})
+		if len(r) != 1 {
+			t.Fatalf("doctor: %+v", r)
+		}
+		t.Logf("doctor: %s", r[0].Detail)
+		return r[0].Detail
+	}
+	if d := doctorSays(); !strings.Contains(d, "2 fwdproxy instances share this writer") || strings.Contains(d, "switched off") {
+		t.Errorf("doctor with two instances: %s", d)
+	}
+	for name, db := range map[string]*sql.DB{"A": dbA, "B": dbB} {
+		if o := insert(db); o.kind != "ok" {
+			t.Fatalf("%s before: %v", name, o)
+		}
+	}
+	tx, err := dbB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	for _, q := range []string{"BEGIN", "INSERT INTO t VALUES ()"} {
+		if _, err := tx.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	post(srvA, false)
+	until(srvA, "disabled")
+	until(srvB, "disabled")
+	if d := doctorSays(); !strings.Contains(d, "forwarding is switched off for all of them") {
+		t.Errorf("doctor with forwarding off: %s", d)
+	}
+	for name, db := range map[string]*sql.DB{"A": dbA, "B": dbB} {
+		if o := insert(db); o.kind != "readonly" {
+			t.Errorf("%s after A turned forwarding off: %v, want the forwarding-disabled 1290", name, o)
+		}
+	}
+	_, err = tx.ExecContext(context.Background(), "COMMIT")
+	if o := classify(err); o.kind != "terminated" {
+		t.Errorf("B's open transaction after A turned forwarding off: %v, want terminated", o)
+	}
+	// A reload of B with its unchanged forwarding: true leaves the shared switch alone.
+	if err := srvB.Reload(cfgB); err != nil {
+		t.Fatal(err)
+	}
+	if st := srvB.ForwardingStatus(); st != "disabled" {
+		t.Errorf("B after a reload with its settings unchanged: forwarding %s, want disabled", st)
+	}
+
+	post(srvB, true)
+	until(srvB, "enabled")
+	until(srvA, "enabled")
+	for name, db := range map[string]*sql.DB{"A": dbA, "B": dbB} {
+		if o := insert(db); o.kind != "ok" {
+			t.Errorf("%s after B turned forwarding on: %v", name, o)
+		}
+	}
+
+	// Off through A again, and A stops: the switch goes with it, as a switch turned off on one
+	// instance lasted until that instance's restart.
+	post(srvA, false)
+	until(srvB, "disabled")
+	srvA.Close()
+	until(srvB, "enabled")
+	if o := insert(dbB); o.kind != "ok" {
+		t.Errorf("B after A stopped: %v", o)
+	}
+}
+
+// The shared forwarding switch follows a switchover: the instance holding it off takes it on the
+// new writer, and both instances stay off there until it is turned on again. An instance
+// started with forwarding off turns it off for the others too.
+func TestSharedForwardingSwitchFollowsSwitchover(t *testing.T) {
+	freshTable(t, "wswitch2", "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY)")
+	if err := p.WaitReplicated(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	shared := func(c *proxy.Config) { c.SharedWriterLimits = true; c.DefaultConsistency = "SESSION" }
+	srvA, _ := startProxy(t, func(c *proxy.Config) { shared(c); c.Forwarding = false })
+	srvB, addrB := startProxy(t, shared)
+	dbB := open(t, addrB, "wswitch2")
+	held := func(addr string) bool {
+		var used sql.NullInt64
+		if err := open(t, addr, "").QueryRow("SELECT IS_USED_LOCK('fwdproxy_forwarding_off')").Scan(&used); err != nil {
+			t.Fatal(err)
+		}
+		return used.Valid
+	}
+	// until waits for a condition the instances reach within a round or two; the bound only
+	// keeps a broken switch from hanging the test.
+	until := func(what string, ok func() bool) {
+		t.Helper()
+		for i := 0; !ok(); i++ {
+			if i == 600 {
+				t.Fatalf("never: %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	until("B off: A started with forwarding off", func() bool { return srvB.ForwardingStatus() == "disabled" })
+	if !held(p.WriterAddr) {
+		t.Fatal("the switch is not held on the writer")
+	}
+
+	orig, promoted, other := member(t, p.WriterAddr), member(t, p.Replicas[0].Addr), member(t, p.Replicas[1].Addr)
+	if err := sandbox.Switchover(context.Background(), sandbox.Change{Writer: orig, Target: promoted,
+		Others: []sandbox.Member{other}, ReplUser: p.ReplUser, ReplPass: p.ReplPassword}); err != nil {
+		t.Fatal(err)
+	}
+	until("the switch held on the new writer", func() bool { return held(p.Replicas[0].Addr) })
+	until("both on the new writer", func() bool {
+		return srvA.Status().Writer == p.Replicas[0].Addr && srvB.Status().Writer == p.Replicas[0].Addr
+	})
+	for _, s := range []*proxy.Server{srvA, srvB} {
+		if st := s.ForwardingStatus(); st != "disabled" {
+			t.Errorf("after the switchover: forwarding %s", st)
+		}
+	}
+	if _, err := dbB.Exec("INSERT INTO t VALUES ()"); classify(err).kind != "readonly" {
+		t.Errorf("a forwarded write through B after the switchover: %v, want the forwarding-disabled 1290", err)
+	}
+	if err := srvB.SetForwarding(true); err != nil {
+		t.Fatal(err)
+	}
+	until("A on", func() bool { return srvA.ForwardingStatus() == "enabled" })
+	if held(p.Replicas[0].Addr) {
+		t.Error("the switch is still held after B turned forwarding on")
+	}
+
+	if err := sandbox.Switchover(context.Background(), sandbox.Change{Writer: promoted, Target: orig,
+		Others: []sandbox.Member{other}, ReplUser: p.ReplUser, ReplPass: p.ReplPassword}); err != nil {
+		t.Fatal(err)
+	}
+	// Back with no write in between (the original writer has the position in its own binlog),
+	// and forwarding is on: a write through B goes to the original writer, which so writes last
+	// and no replica's position names a GTID of its own.
+	if _, err := dbB.Exec("INSERT INTO t VALUES ()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
