@@ -36,7 +36,12 @@ test-lists:
 		<($(GO) list $(UNIT_PKGS) $(SERVER_PKGS) | sort)); \
 	if [ -n "$$missing" ]; then echo "packages with tests that make test does not run:"; echo "$$missing"; exit 1; fi
 
-test: build vet test-lists
+# helm, for the chart's test (deploy/helm_test.go), built from the Go module proxy.
+HELM_VERSION := v4.3.2
+bin/tools/helm:
+	GOBIN=$(CURDIR)/bin/tools $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+test: build vet test-lists bin/tools/helm
 	$(GO) test -count=1 $(UNIT_PKGS)
 	@bash integration/pair.sh stop $(PAIR_DIR) >/dev/null 2>&1 || true
 	bash integration/pair.sh start $(PAIR_DIR)

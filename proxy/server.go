@@ -133,6 +133,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 		s.applied = s.readers.nodes[0].applied // the push tracker follows the first reader
 		m.Registry().MustRegister(readerCollector{s.readers})
 	}
+	m.Registry().MustRegister(backendUpCollector{s})
 	s.writerPos = consistency.NewWriterPosition(s.fetchWriterPosition)
 	s.track.linger, s.track.retry = cfg.PushTrackingLinger, 10*time.Second
 	if s.track.linger == 0 {
