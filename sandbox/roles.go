@@ -29,7 +29,7 @@ func ChangeWriter(ctx context.Context, dir string, failover, allowDataLoss bool,
 	}
 	st, err := loadState(dir)
 	if err != nil {
-		return fmt.Errorf("no sandbox in %s (fwdproxy sandbox up): %v", dir, err)
+		return fmt.Errorf("no sandbox in %s (%s sandbox up): %v", dir, Command, err)
 	}
 	if st.Flavor != "MariaDB" {
 		return fmt.Errorf("writer changes need a MariaDB sandbox, this one is %s", st.Flavor)
@@ -70,8 +70,8 @@ func ChangeWriter(ctx context.Context, dir string, failover, allowDataLoss bool,
 	if err := Failover(ctx, c, true); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "failover done: %s (%s) is the writer; %s was killed and stays down (what it had not sent is lost; fwdproxy sandbox down and up start afresh)\n",
-		next, servers[next], cur)
+	fmt.Fprintf(out, "failover done: %s (%s) is the writer; %s was killed and stays down (what it had not sent is lost; %s sandbox down and up start afresh)\n",
+		next, servers[next], cur, Command)
 	return nil
 }
 

@@ -110,6 +110,10 @@ func realDir(dir string) string {
 // ErrRunning is returned by Up when the directory holds a running sandbox.
 var ErrRunning = errors.New("a sandbox already runs there")
 
+// Command is how the user runs fwdproxy (bin/fwdproxy after make demo),
+// for the commands messages suggest.
+var Command = "fwdproxy"
+
 // Up starts a writer, a replica, the two links and fwdproxy, and returns
 // once fwdproxy answers; the processes keep running after the caller exits.
 // On failure it stops whatever it started (the logs stay in the directory).
@@ -180,7 +184,7 @@ func Up(ctx context.Context, o Options) (*State, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("interrupted (%v); stopped what had started, files in %s", err, dir)
 		}
-		return nil, fmt.Errorf("%v\n(stopped what had started; logs in %s; fwdproxy sandbox down removes it)", err, dir)
+		return nil, fmt.Errorf("%v\n(stopped what had started; logs in %s; %s sandbox down removes it)", err, dir, Command)
 	}
 	st.Ready = true
 	return st, writeState(st)
@@ -204,8 +208,8 @@ func checkDir(dir string) (old *State, err error) {
 		return nil, fmt.Errorf("%s exists and is not a sandbox directory; pick another with --dir", dir)
 	}
 	if running := runningProcs(real); len(running) > 0 {
-		return nil, fmt.Errorf("%w: %s (%s); see fwdproxy sandbox status, or stop it with fwdproxy sandbox down",
-			ErrRunning, dir, strings.Join(running, ", "))
+		return nil, fmt.Errorf("%w: %s (%s); see %s sandbox status, or stop it with %s sandbox down",
+			ErrRunning, dir, strings.Join(running, ", "), Command, Command)
 	}
 	return old, nil
 }

@@ -30,14 +30,14 @@ func Status(ctx context.Context, dir string, out io.Writer) (bool, error) {
 	dir = realDir(dir)
 	st, err := loadState(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return false, fmt.Errorf("%w in %s (start one with fwdproxy sandbox up)", ErrNoSandbox, dir)
+		return false, fmt.Errorf("%w in %s (start one with %s sandbox up)", ErrNoSandbox, dir, Command)
 	} else if err != nil {
 		return false, err
 	}
 	fmt.Fprintf(out, "sandbox in %s: %s %s; replication lag %s (writer → replica), fwdproxy ↔ writer round trip %s\n",
 		dir, st.Flavor, st.Version, st.Lag, st.RTT)
 	if !st.Ready {
-		fmt.Fprintln(out, "(its start did not finish: fwdproxy sandbox down, then up again)")
+		fmt.Fprintf(out, "(its start did not finish: %s sandbox down, then up again)\n", Command)
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	allUp := true

@@ -81,6 +81,11 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fwdproxy sandbox %s: %v\n", cmd, err)
 		return 1
 	}
+	// Messages name commands as this one was started (bin/fwdproxy from
+	// make demo), which may not be on PATH.
+	if strings.ContainsRune(os.Args[0], filepath.Separator) {
+		sandbox.Command = os.Args[0]
+	}
 	switch cmd {
 	case "up":
 		exe, err := os.Executable()
@@ -95,12 +100,7 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		// As it was started (bin/fwdproxy from make demo), which may not be on PATH.
-		name := "fwdproxy"
-		if strings.ContainsRune(os.Args[0], filepath.Separator) {
-			name = os.Args[0]
-		}
-		down := name + " sandbox down"
+		down := sandbox.Command + " sandbox down"
 		if def, _ := sandbox.DefaultDir(); o.Dir != "" && filepath.Clean(st.Dir) != filepath.Clean(def) {
 			down += " --dir " + st.Dir
 		}
@@ -109,8 +109,10 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 		// down is the cleanup of `make demo | tee`, run after Ctrl-C or a
 		// closed terminal took the reader of its output away: it must finish
 		// whatever happens to stdout, so output is best-effort (a write to a
-		// pipe without a reader fails instead of killing the process).
-		signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
+		// pipe without a reader fails instead of killing the process). A
+		// second Ctrl-C reaches it too (make demo runs it from its trap):
+		// stopping half-way would leave servers running.
+		signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP, syscall.SIGINT)
 		if err := sandbox.Down(o.Dir, stdout); err != nil {
 			return fail(err)
 		}

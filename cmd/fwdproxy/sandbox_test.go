@@ -345,3 +345,13 @@ func TestSandboxDownWithoutReader(t *testing.T) {
 		t.Errorf("the writer's stand-in still runs: %s", b)
 	}
 }
+
+// Messages name the command as it was started: after make demo that is
+// bin/fwdproxy, which is not on PATH.
+func TestSandboxMessagesNameTheCommandAsStarted(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := sandboxMain([]string{"status", "--dir", filepath.Join(t.TempDir(), "none")}, &out, &errOut)
+	if want := os.Args[0] + " sandbox up"; code == 0 || !strings.Contains(errOut.String(), want) {
+		t.Fatalf("status of no sandbox: exit %d, %q; want it to say %q", code, errOut.String(), want)
+	}
+}
