@@ -41,6 +41,13 @@ type Flavor interface {
 	// whether a replication thread runs (the server applies another's
 	// writes) and the source's server id (0: unknown), running or not.
 	ReplicationChannel(col func(name string) string) (running bool, sourceID uint32)
+	// StraySQL is one row on any server: its GTID state and the identity
+	// its own transactions carry (MariaDB server_id, MySQL server_uuid).
+	StraySQL() string
+	// Stray reads StraySQL's row from a replica and the first value from
+	// the writer, read after the replica's: the replica's own GTIDs the
+	// writer lacks, "" when none.
+	Stray(replicaState, replicaID, writerState string) (string, error)
 }
 
 // replicationChannel reads the receiver (IO) and applier (SQL) thread

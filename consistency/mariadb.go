@@ -258,3 +258,9 @@ func (mariadbFlavor) ReplicationSQL() string { return "SHOW ALL SLAVES STATUS" }
 func (mariadbFlavor) ReplicationChannel(col func(string) string) (bool, uint32) {
 	return replicationChannel(col, "Slave_IO_Running", "Slave_SQL_Running", "Master_Server_Id")
 }
+
+func (mariadbFlavor) StraySQL() string { return mariadbStraySQL }
+
+func (mariadbFlavor) Stray(replicaState, replicaID, writerState string) (string, error) {
+	return mariadbStray(replicaState, replicaID, writerState)
+}

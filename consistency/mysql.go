@@ -438,3 +438,9 @@ func (mysqlFlavor) ReplicationSQL() string { return "SHOW REPLICA STATUS" }
 func (mysqlFlavor) ReplicationChannel(col func(string) string) (bool, uint32) {
 	return replicationChannel(col, "Replica_IO_Running", "Replica_SQL_Running", "Source_Server_Id")
 }
+
+func (mysqlFlavor) StraySQL() string { return mysqlStraySQL }
+
+func (mysqlFlavor) Stray(replicaState, replicaID, writerState string) (string, error) {
+	return mysqlStray(replicaState, replicaID, writerState)
+}

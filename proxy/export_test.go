@@ -9,3 +9,7 @@ func SetChangeUserPause(d time.Duration) (restore func()) {
 	changeUserPause = d
 	return func() { changeUserPause = old }
 }
+
+// SetStrayEvery sets how often srv looks for readers' own GTIDs (0: never),
+// before Serve.
+func SetStrayEvery(srv *Server, d time.Duration) { srv.strayEvery = d }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
@@ -52,6 +53,7 @@ type rigOptions struct {
 	mutate func(*proxy.Config)             // the proxy's settings
 	log    *zap.Logger                     // the proxy's log (nil: none)
 	wrap   func(net.Listener) net.Listener // the proxy's listener (nil: as it is)
+	stray  time.Duration                   // how often the proxy looks for stray GTIDs (0: never)
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -80,6 +82,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	proxy.SetStrayEvery(srv, o.stray)
 	r.srv, r.addr = srv, ln.Addr().String()
 	if o.wrap != nil {
 		ln = o.wrap(ln)

@@ -79,6 +79,9 @@ type Server struct {
 	hosts    hosts        // failed logins by client address
 	draining atomic.Bool  // SIGTERM: new sessions and transactions get 1053
 	unready  atomic.Bool  // SIGTERM: /readyz fails, before and during the drain
+
+	stray      strayWatch    // readers' GTIDs of their own (stray.go)
+	strayEvery time.Duration // how often they are looked for
 	// decoy is the password an unknown user is checked against, so that
 	// the answer and the work are those of a wrong password.
 	decoy string
@@ -134,6 +137,8 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 		m.Registry().MustRegister(readerCollector{s.readers})
 	}
 	m.Registry().MustRegister(backendUpCollector{s})
+	s.stray.found, s.strayEvery = map[string]string{}, strayEvery
+	m.Registry().MustRegister(&s.stray)
 	s.writerPos = consistency.NewWriterPosition(s.fetchWriterPosition)
 	s.track.linger, s.track.retry = cfg.PushTrackingLinger, 10*time.Second
 	if s.track.linger == 0 {
@@ -413,6 +418,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	go s.refreshLoop()
 	go s.fwdSwitch.loop()
+	if !s.conf().Audit && s.strayEvery > 0 {
+		go s.strayLoop(s.strayEvery)
+	}
 	if s.readers != nil {
 		s.monitor()
 	}
