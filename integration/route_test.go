@@ -352,7 +352,7 @@ func TestRouteSQLLogBinRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReplicated(t)
-	for _, q := range []string{"SET sql_log_bin = 0", "SET SESSION sql_log_bin = OFF, @a = 1"} {
+	for _, q := range []string{"SET sql_log_bin = 0", "SET SESSION sql_log_bin = OFF, @a = 1", "SET STATEMENT sql_log_bin = 0 FOR INSERT INTO rt_logbin VALUES (0)"} {
 		if _, err := c.Execute(q); err == nil || !strings.Contains(errText(err), "error 1227") {
 			t.Errorf("%s: %v, want 1227", q, err)
 		}

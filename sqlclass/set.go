@@ -28,6 +28,13 @@ func setStmt(st *Statement, c *cur, f *features) {
 		return
 	case c.is("STATEMENT"):
 		st.Op = "SET STATEMENT" // MariaDB SET STATEMENT … FOR <stmt>: the inner statement decides
+		// but sql_log_bin, which needs SUPER as SET sql_log_bin does: on the
+		// writer it would keep the statement from every replica.
+		for c.adv(); !c.atEnd() && !c.is("FOR"); c.adv() {
+			if c.is("SQL_LOG_BIN") {
+				st.Class = SetGlobal
+			}
+		}
 		return
 	case c.is("RESOURCE") && c.peekIs("GROUP"):
 		st.Op = "SET RESOURCE GROUP"
