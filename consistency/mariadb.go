@@ -42,20 +42,29 @@ var errMariaDBSyntax = errors.New("malformed MariaDB GTID")
 // (as in gtid_binlog_state) collapse to the highest sequence number.
 func parseMariaDB(s string) (mariadbSet, error) {
 	var out []MariaDBGTID
+	if err := eachMariaDBGTID(s, func(g MariaDBGTID) { out = append(out, g) }); err != nil {
+		return mariadbSet{}, err
+	}
+	return mariadbSet{g: normalizeMariaDB(out)}, nil
+}
+
+// eachMariaDBGTID calls f with each GTID of "D-S-N[,D-S-N...]", in order;
+// empty items ("a,,b", a trailing comma) are skipped.
+func eachMariaDBGTID(s string, f func(MariaDBGTID)) error {
 	for rest := s; rest != ""; {
 		var part string
 		part, rest, _ = strings.Cut(rest, ",")
 		part = trimSpace(part)
-		if part == "" { // tolerate "a,,b" and a trailing comma
+		if part == "" {
 			continue
 		}
 		g, err := parseMariaDBGTID(part)
 		if err != nil {
-			return mariadbSet{}, fmt.Errorf("%w %q in %q", errMariaDBSyntax, part, s)
+			return fmt.Errorf("%w %q in %q", errMariaDBSyntax, part, s)
 		}
-		out = append(out, g)
+		f(g)
 	}
-	return mariadbSet{g: normalizeMariaDB(out)}, nil
+	return nil
 }
 
 func parseMariaDBGTID(s string) (MariaDBGTID, error) {

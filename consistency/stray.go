@@ -41,21 +41,6 @@ func mariadbStray(replicaState, replicaID, writerState string) (string, error) {
 	return strings.Join(stray, ","), err
 }
 
-func eachMariaDBGTID(s string, f func(MariaDBGTID)) error {
-	for _, part := range strings.Split(s, ",") {
-		part = trimSpace(part)
-		if part == "" {
-			continue
-		}
-		g, err := parseMariaDBGTID(part)
-		if err != nil {
-			return fmt.Errorf("%w %q in %q", errMariaDBSyntax, part, s)
-		}
-		f(g)
-	}
-	return nil
-}
-
 const mysqlStraySQL = "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.server_uuid"
 
 // mysqlStray: the replica's GTIDs of its own server_uuid (any tag) that

@@ -229,13 +229,20 @@ func (s *Server) Ready() error {
 		if a == "" {
 			return errNoWriter
 		}
-		c, err := dialAddr(a, 2*time.Second)
-		if err != nil {
+		if err := reachable(a, 2*time.Second); err != nil {
 			return err
 		}
-		c.Close()
 	}
 	return nil
+}
+
+// reachable: addr accepts a connection within d.
+func reachable(addr string, d time.Duration) error {
+	c, err := dialAddr(addr, d)
+	if err == nil {
+		c.Close()
+	}
+	return err
 }
 
 var errShuttingDown = errors.New("shutting down")

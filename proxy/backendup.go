@@ -32,11 +32,8 @@ func (c backendUpCollector) Collect(ch chan<- prometheus.Metric) {
 		go func() {
 			defer wg.Done()
 			up := 0.0
-			if t.addr != "" {
-				if conn, err := dialAddr(t.addr, backendUpTimeout); err == nil {
-					conn.Close()
-					up = 1
-				}
+			if t.addr != "" && reachable(t.addr, backendUpTimeout) == nil {
+				up = 1
 			}
 			ch <- prometheus.MustNewConstMetric(descBackendUp, prometheus.GaugeValue, up, t.role, t.addr)
 		}()

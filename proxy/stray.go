@@ -40,18 +40,16 @@ func (w *strayWatch) Collect(ch chan<- prometheus.Metric) {
 // strayLoop checks every reader until the server closes.
 func (s *Server) strayLoop(every time.Duration) {
 	for !s.closed.Load() {
-		for _, addr := range s.conf().ReaderAddrs() {
-			s.checkStray(addr)
-		}
+		s.checkStray()
 		for t := time.Duration(0); t < every && !s.closed.Load(); t += 100 * time.Millisecond {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
 }
 
-// checkStray reads the reader's GTID state, then the writer's: the writer
-// has by then everything the reader applied from it.
-func (s *Server) checkStray(addr string) {
+// checkStray reads every reader's GTID state, then the writer's once: the
+// writer has by then everything the readers applied from it.
+func (s *Server) checkStray() {
 	user, pass := s.proxyUser()
 	ask := func(role, addr string) ([]sqlValue, error) {
 		c, err := dialBackend(context.Background(), role, dialParams{addr: addr, user: user, password: pass, tls: s.conf().BackendTLS, timeout: 2 * time.Second})
@@ -65,9 +63,15 @@ func (s *Server) checkStray(addr string) {
 		}
 		return res.rows[0], nil
 	}
-	r, err := ask("reader", addr)
-	if r == nil {
-		s.log.Debug("stray GTID check: reader", zap.String("reader", addr), zap.Error(err))
+	readers := map[string][]sqlValue{}
+	for _, addr := range s.conf().ReaderAddrs() {
+		if r, err := ask("reader", addr); r != nil {
+			readers[addr] = r
+		} else {
+			s.log.Debug("stray GTID check: reader", zap.String("reader", addr), zap.Error(err))
+		}
+	}
+	if len(readers) == 0 {
 		return
 	}
 	w, err := ask("writer", s.writerAddr())
@@ -75,17 +79,19 @@ func (s *Server) checkStray(addr string) {
 		s.log.Debug("stray GTID check: writer", zap.Error(err))
 		return
 	}
-	gtids, err := s.flavor.Stray(r[0].s, r[1].s, w[0].s)
-	if err != nil {
-		s.log.Debug("stray GTID check", zap.String("reader", addr), zap.Error(err))
-		return
-	}
-	s.stray.mu.Lock()
-	before, seen := s.stray.found[addr]
-	s.stray.found[addr] = gtids
-	s.stray.mu.Unlock()
-	if gtids != "" && (gtids != before || !seen) {
-		s.log.Error("a reader has GTIDs of its own: a write reached the replica directly; GTID-strict replication stops at the writer's next commit in that domain",
-			zap.String("reader", addr), zap.String("gtids", gtids))
+	for addr, r := range readers {
+		gtids, err := s.flavor.Stray(r[0].s, r[1].s, w[0].s)
+		if err != nil {
+			s.log.Debug("stray GTID check", zap.String("reader", addr), zap.Error(err))
+			continue
+		}
+		s.stray.mu.Lock()
+		before, seen := s.stray.found[addr]
+		s.stray.found[addr] = gtids
+		s.stray.mu.Unlock()
+		if gtids != "" && (gtids != before || !seen) {
+			s.log.Error("a reader has GTIDs of its own: a write reached the replica directly; GTID-strict replication stops at the writer's next commit in that domain",
+				zap.String("reader", addr), zap.String("gtids", gtids))
+		}
 	}
 }
