@@ -370,3 +370,62 @@ func TestRouteSQLLogBinRefused(t *testing.T) {
 		t.Errorf("the replica has %d rows of the forwarded insert, want 1", n)
 	}
 }
+
+// 8. A prepared statement resolves its names in the database that was
+// current at PREPARE, as on the server, also when the proxy prepares it on
+// the other backend later (here: on the writer, once a transaction has
+// written), and when prepared inside such a transaction.
+func TestRoutePreparedNamesResolveInPrepareDatabase(t *testing.T) {
+	scratchDatabase(t, "rt_dba")
+	scratchDatabase(t, "rt_dbb")
+	w := writerDB(t)
+	for _, q := range []string{
+		"CREATE TABLE rt_dba.t (v VARCHAR(8))", "INSERT INTO rt_dba.t VALUES ('a')",
+		"CREATE TABLE rt_dbb.t (v VARCHAR(8))", "INSERT INTO rt_dbb.t VALUES ('b')",
+		"CREATE TABLE rt_dbb.w (v INT)",
+	} {
+		if _, err := w.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	waitReplicated(t)
+	reads := func(t *testing.T, c *sql.Conn) []string {
+		var got []string
+		exec(t, c, "USE rt_dba")
+		early, err := c.PrepareContext(ctx, "SELECT v FROM t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer early.Close()
+		exec(t, c, "PREPARE rt_early FROM 'SELECT v FROM t'")
+		exec(t, c, "BEGIN")
+		exec(t, c, "INSERT INTO rt_dbb.w VALUES (1)")
+		inTx, err := c.PrepareContext(ctx, "SELECT v FROM t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer inTx.Close()
+		exec(t, c, "PREPARE rt_intx FROM 'SELECT v FROM t'")
+		exec(t, c, "USE rt_dbb")
+		var v string
+		if err := early.QueryRowContext(ctx).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, "binary-in-tx "+v, "EXECUTE-in-tx "+one(t, c, "EXECUTE rt_early"))
+		exec(t, c, "ROLLBACK")
+		if err := inTx.QueryRowContext(ctx).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, "binary-after "+v, "EXECUTE-after "+one(t, c, "EXECUTE rt_intx"))
+		return got
+	}
+	server := reads(t, conn(t, thePair.WriterAddr, ""))
+	want := "[binary-in-tx a EXECUTE-in-tx a binary-after a EXECUTE-after a]"
+	if fmt.Sprint(server) != want {
+		t.Fatalf("on the server itself: %v, want %s", server, want)
+	}
+	_, addr := startBinary(t, "--default-consistency", "SESSION")
+	if got := reads(t, conn(t, addr, "")); fmt.Sprint(got) != fmt.Sprint(server) {
+		t.Errorf("prepared statements through the proxy: %q, want %q (as the server itself)", got, server)
+	}
+}

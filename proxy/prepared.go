@@ -195,7 +195,11 @@ func (s *session) stmtID(p *prepared, b *backend) (uint32, error) {
 		return p.writerID, nil
 	}
 	if p.readerID == 0 {
-		id, err := backendPrepare(s.reader, p.prep)
+		var id uint32
+		err := s.inPrepareDB(s.reader, p.db, func() (err error) {
+			id, err = backendPrepare(s.reader, p.prep)
+			return err
+		})
 		if err != nil {
 			return 0, err
 		}
@@ -210,7 +214,11 @@ func (s *session) writerPrepare(p *prepared) *sqlError {
 		return nil
 	}
 	s.watchWriter(false)
-	id, err := backendPrepare(s.writer, p.prep)
+	var id uint32
+	err := s.inPrepareDB(s.writer, p.db, func() (err error) {
+		id, err = backendPrepare(s.writer, p.prep)
+		return err
+	})
 	s.unwatchWriter()
 	if se, ok := err.(*sqlError); ok {
 		return se
@@ -220,6 +228,35 @@ func (s *session) writerPrepare(p *prepared) *sqlError {
 	}
 	p.writerID, p.writerGen, p.boundW = id, s.writerGen, false
 	return nil
+}
+
+// inPrepareDB runs prepare on b in db, the database the client prepared in:
+// the server resolves a statement's names, at PREPARE and at each EXECUTE,
+// in the database that was current when it was prepared. The writer is
+// put back by syncWriter before its next statement; the reader at once.
+func (s *session) inPrepareDB(b *backend, db string, prepare func() error) error {
+	if b == s.writer {
+		if db != "" && s.writerDB != db {
+			if e := s.writerExec("USE " + quoteIdent(db)); e != nil {
+				return e
+			}
+			s.writerDB = db
+		}
+		return prepare()
+	}
+	// The reader follows the session's database. With none (the database
+	// was dropped under it) it cannot go back, so it stays where it is.
+	if db == "" || db == s.state.DB || s.state.DB == "" {
+		return prepare()
+	}
+	if _, err := b.exec("USE " + quoteIdent(db)); err != nil {
+		return err
+	}
+	err := prepare()
+	if _, e := b.exec("USE " + quoteIdent(s.state.DB)); err == nil {
+		err = e
+	}
+	return err
 }
 
 // fixExecute puts the backend's statement id into an execute packet and,
@@ -435,7 +472,7 @@ func (s *session) readyText(name string, b *backend) error {
 		}
 		tp.onReader = true
 	}
-	if err := s.prepareTextOn(b, name, tp.text); err != nil {
+	if err := s.inPrepareDB(b, tp.db, func() error { return s.prepareTextOn(b, name, tp.text) }); err != nil {
 		return err
 	}
 	s.textStmts[key] = tp
