@@ -725,10 +725,9 @@ func CheckMaxConnections(_ context.Context, e *Env) []Result {
 
 // --- fwdproxy instances ------------------------------------------------------
 
-// CheckInstances lists the fwdproxy instances that share the writer
-// (--shared-writer-limits): each holds an instance lock there, and the one
-// that turned forwarding off holds that switch. Instances without the flag
-// leave no trace on the writer beyond their sessions' connections.
+// CheckInstances lists the fwdproxy instances that use the writer: each
+// holds an instance lock there, and the one that turned forwarding off
+// (with --shared-writer-limits) holds that switch.
 func CheckInstances(ctx context.Context, e *Env) []Result {
 	w := e.W
 	if !w.ok() {
@@ -754,11 +753,11 @@ func CheckInstances(ctx context.Context, e *Env) []Result {
 	var detail string
 	switch len(instances) {
 	case 0:
-		detail = "no fwdproxy instance shares this writer (only instances run with --shared-writer-limits show here)"
+		detail = "no fwdproxy instance uses this writer"
 	case 1:
-		detail = "1 fwdproxy instance shares this writer (--shared-writer-limits): " + instances[0]
+		detail = "1 fwdproxy instance uses this writer: " + instances[0]
 	default:
-		detail = fmt.Sprintf("%d fwdproxy instances share this writer (--shared-writer-limits): %s", len(instances), strings.Join(instances, ", "))
+		detail = fmt.Sprintf("%d fwdproxy instances use this writer: %s; unless all run with --shared-writer-limits each allows the whole writer connection cap", len(instances), strings.Join(instances, ", "))
 	}
 	if off != "" {
 		detail += "; forwarding is switched off for all of them, held by " + off

@@ -256,12 +256,12 @@ func TestInstances(t *testing.T) {
 		rows *Rows
 		want string
 	}{
-		{rows([]string{"kind", "id", "USER", "HOST"}), "no fwdproxy instance shares this writer"},
+		{rows([]string{"kind", "id", "USER", "HOST"}), "no fwdproxy instance uses this writer"},
 		{rows([]string{"kind", "id", "USER", "HOST"},
 			[]string{"forwarding_off", "41", "fwd", "10.0.0.7:51200"},
 			[]string{"instance", "40", "fwd", "10.0.0.7:51190"},
 			[]string{"instance", "52", "fwd", "10.0.0.8:40400"}),
-			"2 fwdproxy instances share this writer (--shared-writer-limits): fwd@10.0.0.7:51190 (connection 40), fwd@10.0.0.8:40400 (connection 52); " +
+			"2 fwdproxy instances use this writer: fwd@10.0.0.7:51190 (connection 40), fwd@10.0.0.8:40400 (connection 52); unless all run with --shared-writer-limits each allows the whole writer connection cap; " +
 				"forwarding is switched off for all of them, held by fwd@10.0.0.7:51200 (connection 41)"},
 	} {
 		w := &Server{Role: "writer", Q: NewReplay([]Exchange{{Query: writerlocks.HoldersSQL(), Rows: tc.rows}}), Flavor: consistency.MariaDB}

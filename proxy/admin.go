@@ -172,9 +172,8 @@ type Status struct {
 	// Writers: with several --writer candidates, who is the writer, what
 	// each candidate said, and the changes seen.
 	Writers *WriterStatus `json:"writers,omitempty"`
-	// Instances: with SharedWriterLimits, the fwdproxy instances in front
-	// of the writer, this one included, by the instance locks they hold
-	// there (0: not looked).
+	// Instances: the fwdproxy instances in front of the writer, this one
+	// included, by the instance locks they hold there (0: not looked).
 	Instances int64 `json:"instances,omitempty"`
 	// SharedWriterLimits: the cap and the forwarding switch are kept on
 	// the writer, for every instance.

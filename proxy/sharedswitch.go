@@ -29,9 +29,14 @@ import (
 //     on the connection it looks with: that is how the instances (and
 //     fwdproxy doctor) see how many share the writer.
 //
-// Without --shared-writer-limits none of it runs: the writer sees no more
-// of an instance than its sessions' connections.
+// Without --shared-writer-limits only the last runs (one connection and one
+// query per round), so that an instance can warn that others use the
+// writer with limits of their own.
 const switchWaitSecs = 10 // longest a change waits for the other instances
+
+// unsharedCountEvery is how often an instance without --shared-writer-limits
+// counts the instances: only for a warning, so seldom.
+const unsharedCountEvery = 10 * time.Second
 
 var errSwitchBusy = errors.New("another fwdproxy instance is changing the shared forwarding switch")
 
@@ -46,6 +51,9 @@ type sharedSwitch struct {
 	lookAt   string
 	stopped  bool
 	shared   bool // the last round ran with --shared-writer-limits
+	// countedAt is when the instances were last counted without
+	// --shared-writer-limits.
+	countedAt time.Time
 	// instances is how many fwdproxy instances hold an instance lock on
 	// the writer, this one included, at the last look (0: not looked).
 	instances atomic.Int64
@@ -149,14 +157,13 @@ func (w *sharedSwitch) round() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	addr := w.srv.writerAddr()
-	if !w.srv.sharedForwarding() {
-		w.release()
-		w.dropLook()
-		w.instances.Store(0)
-		w.shared = false
+	if w.stopped || addr == "" {
 		return
 	}
-	if w.stopped || addr == "" {
+	if !w.srv.sharedForwarding() {
+		w.release()
+		w.shared = false
+		w.countUnshared(addr)
 		return
 	}
 	if !w.shared {
@@ -191,6 +198,25 @@ func (w *sharedSwitch) round() {
 	w.instances.Store(n)
 	if off == w.srv.Forwarding() {
 		w.srv.applyForwarding(!off)
+	}
+}
+
+// countUnshared counts the instances in front of the writer when this one
+// keeps its limits to itself, and says once per count above one that each
+// instance then allows the whole writer connection cap.
+func (w *sharedSwitch) countUnshared(addr string) {
+	if time.Since(w.countedAt) < unsharedCountEvery && w.lookAt == addr {
+		return
+	}
+	w.countedAt = time.Now()
+	_, n, err := w.lookOff(addr)
+	if err != nil {
+		w.srv.log.Debug("instance count: the writer did not answer", zap.Error(err))
+		return
+	}
+	if w.instances.Swap(n) != n && n > 1 {
+		w.srv.log.Warn("several fwdproxy instances use this writer without --shared-writer-limits: each allows the whole writer connection cap and has its own forwarding switch",
+			zap.String("writer", addr), zap.Int64("instances", n))
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fwdproxy/fwdproxy/doctor"
 	"github.com/fwdproxy/fwdproxy/integration/pair"
@@ -46,6 +48,11 @@ func TestMain(m *testing.M) {
 
 func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
+	return startProxyLog(t, mutate, nil)
+}
+
+func startProxyLog(t *testing.T, mutate func(*proxy.Config), log *zap.Logger) (*proxy.Server, string) {
+	t.Helper()
 	cfg := proxy.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Writers = []string{p.WriterAddr, p.Replicas[0].Addr, p.Replicas[1].Addr}
@@ -58,7 +65,7 @@ func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := proxy.NewServer(cfg, nil, nil)
+	srv, err := proxy.NewServer(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +663,7 @@ func TestSharedForwardingSwitch(t *testing.T) {
 		t.Logf("doctor: %s", r[0].Detail)
 		return r[0].Detail
 	}
-	if d := doctorSays(); !strings.Contains(d, "2 fwdproxy instances share this writer") || strings.Contains(d, "switched off") {
+	if d := doctorSays(); !strings.Contains(d, "2 fwdproxy instances use this writer") || strings.Contains(d, "switched off") {
 		t.Errorf("doctor with two instances: %s", d)
 	}
 	for name, db := range map[string]*sql.DB{"A": dbA, "B": dbB} {
@@ -790,5 +797,26 @@ func TestSharedForwardingSwitchFollowsSwitchover(t *testing.T) {
 	}
 	if err := p.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two instances without --shared-writer-limits each allow the whole writer connection cap:
+// each still counts the instances on the writer (an instance lock, looked at every 10 s) and
+// warns that the other one keeps limits of its own.
+func TestUnsharedInstancesWarn(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	one := func(c *proxy.Config) { c.Writers, c.Writer, c.Reader = nil, p.WriterAddr, p.ReaderAddr }
+	srvA, _ := startProxyLog(t, one, zap.New(core))
+	srvB, _ := startProxy(t, one)
+	// The bound only keeps a broken count from hanging the test: A counts again after 10 s.
+	for i := 0; srvA.Status().Instances != 2 || srvB.Status().Instances != 2; i++ {
+		if i == 600 {
+			t.Fatalf("instances seen without --shared-writer-limits: A %d, B %d, want 2", srvA.Status().Instances, srvB.Status().Instances)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	warned := logs.FilterMessageSnippet("without --shared-writer-limits")
+	if warned.Len() != 1 || warned.All()[0].ContextMap()["instances"] != int64(2) {
+		t.Errorf("A's warnings about unshared limits: %+v, want one naming 2 instances", warned.All())
 	}
 }
