@@ -13,3 +13,7 @@ func SetChangeUserPause(d time.Duration) (restore func()) {
 // SetStrayEvery sets how often srv looks for readers' own GTIDs (0: never),
 // before Serve.
 func SetStrayEvery(srv *Server, d time.Duration) { srv.strayEvery = d }
+
+// SetInstanceCountEvery sets how often srv counts the instances on the
+// writer without --shared-writer-limits (0: never), before Serve.
+func SetInstanceCountEvery(srv *Server, d time.Duration) { srv.fwdSwitch.countEvery = d }

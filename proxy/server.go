@@ -117,7 +117,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 		return nil, err
 	}
 	s.forwarding.Store(cfg.Forwarding)
-	s.fwdSwitch = &sharedSwitch{srv: s}
+	s.fwdSwitch = &sharedSwitch{srv: s, countEvery: unsharedCountEvery}
 	s.version = "8.0.36-fwdproxy"
 	s.flavor = consistency.MariaDB
 	s.greetStatus, s.greetCollation = statusAutocommit, mysql.DEFAULT_COLLATION_ID

@@ -52,8 +52,9 @@ type sharedSwitch struct {
 	stopped  bool
 	shared   bool // the last round ran with --shared-writer-limits
 	// countedAt is when the instances were last counted without
-	// --shared-writer-limits.
-	countedAt time.Time
+	// --shared-writer-limits, every countEvery (0: never).
+	countedAt  time.Time
+	countEvery time.Duration
 	// instances is how many fwdproxy instances hold an instance lock on
 	// the writer, this one included, at the last look (0: not looked).
 	instances atomic.Int64
@@ -205,7 +206,7 @@ func (w *sharedSwitch) round() {
 // keeps its limits to itself, and says once per count above one that each
 // instance then allows the whole writer connection cap.
 func (w *sharedSwitch) countUnshared(addr string) {
-	if time.Since(w.countedAt) < unsharedCountEvery && w.lookAt == addr {
+	if w.countEvery == 0 || time.Since(w.countedAt) < w.countEvery && w.lookAt == addr {
 		return
 	}
 	w.countedAt = time.Now()

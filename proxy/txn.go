@@ -97,6 +97,9 @@ func (s *session) begin(st *sqlclass.Statement, wait, more bool) (bool, error) {
 	if e := s.commitWriter(); e != nil {
 		return s.fail(e, more)
 	}
+	// A START TRANSACTION not sent to the reader yet would only be
+	// committed there by this one.
+	s.reader.dropAhead()
 	q := "START TRANSACTION"
 	if st.Txn.ConsistentSnapshot {
 		q += " WITH CONSISTENT SNAPSHOT"
