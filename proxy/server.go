@@ -80,6 +80,11 @@ type Server struct {
 	draining atomic.Bool  // SIGTERM: new sessions and transactions get 1053
 	unready  atomic.Bool  // SIGTERM: /readyz fails, before and during the drain
 
+	// readerIsWriter: a writer change made the one reader the writer; it
+	// has applied every write, and MASTER_GTID_WAIT there would wait for
+	// ever for the writes it makes itself (they never reach gtid_slave_pos).
+	readerIsWriter atomic.Bool
+
 	stray      strayWatch    // readers' GTIDs of their own (stray.go)
 	strayEvery time.Duration // how often they are looked for
 	// decoy is the password an unknown user is checked against, so that

@@ -25,6 +25,9 @@ func errReadWaitTimeout(d time.Duration) *sqlError {
 // satisfied costs nothing; otherwise the session waits on the reader.
 func (s *session) waitForRead() (fallback bool, e *sqlError) {
 	cfg := s.srv.conf()
+	if s.srv.readers == nil && s.srv.readerIsWriter.Load() {
+		return false, nil
+	}
 	var target consistency.Set
 	deadline := time.Now().Add(cfg.ReadWaitTimeout)
 	switch s.level {

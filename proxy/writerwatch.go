@@ -233,6 +233,7 @@ func (w *writerWatch) check() {
 		w.srv.log.Warn("several writer candidates are writable; the replicas' choice wins",
 			zap.Strings("writable", d.Contenders), zap.String("chosen", d.Writer))
 	}
+	w.srv.readerIsWriter.Store(readerIsWriter(w.srv.conf().Reader, d.Writer, obs, votes))
 	w.mu.Lock()
 	prev := w.current
 	w.current = d.Writer
@@ -270,6 +271,27 @@ func (w *writerWatch) check() {
 	if d.Writer != prev {
 		w.srv.writerMoved()
 	}
+}
+
+// readerIsWriter: the (one) reader is the writer, as after a switchover
+// that promoted it: named as the chosen candidate, or the same server_id.
+func readerIsWriter(reader, writer string, obs, votes []writers.Observation) bool {
+	if reader == "" || writer == "" {
+		return false
+	}
+	if reader == writer {
+		return true
+	}
+	for _, o := range obs {
+		if o.Addr == writer {
+			for _, v := range votes {
+				if v.Addr == reader && v.Reachable && v.ServerID == o.ServerID {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // firstWrite notes a forwarded statement that succeeded on addr.

@@ -141,3 +141,28 @@ func TestWriterWatchMySQL(t *testing.T) {
 		t.Errorf("after a failover the writer is candidate %d, want 1: a replica still connecting to the dead writer is no writer", i)
 	}
 }
+
+// The one reader is the writer when the watch chose it, by address or by server_id.
+func TestReaderIsWriter(t *testing.T) {
+	cand := func(addr string, id uint32) writers.Observation {
+		return writers.Observation{Addr: addr, Reachable: true, ServerID: id}
+	}
+	obs := []writers.Observation{cand("w:1", 1), cand("r:2", 2)}
+	for _, tc := range []struct {
+		name, reader, writer string
+		votes                []writers.Observation
+		want                 bool
+	}{
+		{"reader is a candidate, not chosen", "r:2", "w:1", nil, false},
+		{"reader is the chosen candidate", "r:2", "r:2", nil, true},
+		{"reader through a link, same server_id", "link:9", "r:2", []writers.Observation{cand("link:9", 2)}, true},
+		{"reader through a link, another server", "link:9", "w:1", []writers.Observation{cand("link:9", 2)}, false},
+		{"reader unreachable", "link:9", "r:2", []writers.Observation{{Addr: "link:9"}}, false},
+		{"no writer", "r:2", "", nil, false},
+		{"no reader", "", "w:1", nil, false},
+	} {
+		if got := readerIsWriter(tc.reader, tc.writer, obs, tc.votes); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
