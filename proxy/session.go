@@ -31,6 +31,10 @@ type session struct {
 	client         *wire.Conn
 
 	out digest.Outcome // the current statement's, for the digest statistics
+	// readerBroken: the one reader's connection broke where the statement
+	// could answer with an error: the session ends after it, as on any
+	// other loss of its only reader.
+	readerBroken bool
 
 	reader *backend
 	ep     endpoint // which of several readers s.reader is on
@@ -196,6 +200,10 @@ func (s *session) run() {
 			s.writeErr(newError(1047, "Unknown command"), false)
 		} else if err := s.dispatch(data); err != nil {
 			s.srv.log.Debug("session ends", zap.Uint32("id", s.id), zap.Error(err))
+			return
+		}
+		if s.readerBroken {
+			_ = s.client.Flush()
 			return
 		}
 		s.txOpen.Store(s.inTransaction())

@@ -106,6 +106,7 @@ func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool,
 			}
 			return false, nil // placed again by waitPlaced, or by the no-reader policy
 		}
+		s.readerBroken = true
 		return false, errLostReader()
 	}
 	v, _ := res.value()

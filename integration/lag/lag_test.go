@@ -691,3 +691,53 @@ func TestSetWithSubqueryWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderKilledDuringWait: the session's reader connection is killed while a SESSION read
+// waits on it (as a switchover that demotes the reader's server kills its connections). The
+// read gets 2013 and the session ends, so the client reconnects; it used to stay open with the
+// dead connection and answer every later read with 2013.
+func TestReaderKilledDuringWait(t *testing.T) {
+	_, addr := startProxy(t, nil)
+	caughtUp(t)
+	c := sessions(t, addr, 1, "SESSION")[0]
+	root, err := thePair.RootDB(thePair.ReaderAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	setLag(3 * time.Second)
+	defer setLag(0)
+	ctx := context.Background()
+	if _, err := c.ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	killed := make(chan error, 1)
+	go func() {
+		// The waiting connection is the one running MASTER_GTID_WAIT.
+		var id int64
+		err := errors.New("no connection waits on the reader")
+		for i := 0; i < 100 && err != nil; i++ {
+			time.Sleep(20 * time.Millisecond)
+			err = root.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%MASTER_GTID_WAIT%' AND ID <> CONNECTION_ID()").Scan(&id)
+		}
+		if err == nil {
+			_, err = root.Exec(fmt.Sprintf("KILL %d", id))
+		}
+		killed <- err
+	}()
+	var v int
+	err = c.QueryRowContext(ctx, "SELECT v FROM t WHERE id = 1").Scan(&v)
+	if kerr := <-killed; kerr != nil {
+		t.Fatalf("killing the waiting reader connection: %v", kerr)
+	}
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 2013 {
+		t.Fatalf("the read whose reader connection was killed: %v, want 2013", err)
+	}
+	setLag(0)
+	caughtUp(t)
+	err = c.QueryRowContext(ctx, "SELECT v FROM t WHERE id = 1").Scan(&v)
+	if errors.As(err, &me) || err == nil {
+		t.Errorf("the next read of that session: %v, want the connection closed (the session ended)", err)
+	}
+}

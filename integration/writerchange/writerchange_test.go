@@ -46,9 +46,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// startProxy starts an instance whose warnings the test prints when it fails: what the proxy
+// saw of a writer change explains what a client got.
 func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
-	return startProxyLog(t, mutate, nil)
+	core, logs := observer.New(zap.WarnLevel)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, e := range logs.All() {
+				t.Logf("proxy %s: %s %v", e.Time.Format("15:04:05.000"), e.Message, e.ContextMap())
+			}
+		}
+	})
+	return startProxyLog(t, mutate, zap.New(core))
 }
 
 func startProxyLog(t *testing.T, mutate func(*proxy.Config), log *zap.Logger) (*proxy.Server, string) {
