@@ -25,6 +25,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -626,4 +627,38 @@ func TestClientJava(t *testing.T) {
 			checkMatrixWriter(t, table, id)
 		})
 	}
+}
+
+// TestClientMariaDBCLILostReader: the session's reader connection is killed under a read. The
+// CLI (libmariadb) shows the proxy's lost-connection error as sent; an ERR packet with the client
+// code 2013 used to arrive as "ERROR 2027 (HY000): Received malformed packet".
+func TestClientMariaDBCLILostReader(t *testing.T) {
+	aptInstall(t, "mariadb-client")
+	needCommand(t, "mariadb")
+	addr := startProxy(t, nil)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := thePair.RootDB(thePair.ReaderAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	go func() {
+		var id int64
+		for i := 0; i < 200; i++ {
+			time.Sleep(20 * time.Millisecond)
+			if root.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(5)%' AND ID <> CONNECTION_ID()").Scan(&id) == nil {
+				_, _ = root.Exec(fmt.Sprintf("KILL %d", id))
+				return
+			}
+		}
+	}()
+	out, _ := osexec.Command("mariadb", "-h", host, "-P", port, "-u", thePair.User, "-p"+thePair.Password,
+		"--skip-ssl", "-e", "SELECT SLEEP(5) AS fwdproxy_lost_reader").CombinedOutput()
+	if !strings.Contains(string(out), "ERROR 1158 (08S01)") || !strings.Contains(string(out), "Lost connection to reader during query") {
+		t.Errorf("the CLI's answer to a read whose reader connection was killed:\n%s", out)
+	}
+	t.Logf("the CLI: %s", out)
 }

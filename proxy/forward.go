@@ -45,7 +45,7 @@ func (s *session) writerFailed(err error, mayCommit bool) *sqlError {
 
 // The errors of a round trip the writer did not finish (docs/operations.md).
 func errMayHaveCommitted() *sqlError {
-	return &sqlError{2013, "HY000", "Lost connection to writer during query; the statement may have committed"}
+	return errLostConnection("writer", "; the statement may have committed")
 }
 
 func errTimeoutRolledBack(d time.Duration) *sqlError {

@@ -18,6 +18,16 @@ func errTerminated() *sqlError {
 	return &sqlError{1105, "HY000", "Forwarded connection on Writer terminated; try restarting transaction"}
 }
 
+// errLostConnection is the error for a statement whose connection to a
+// backend (role: "writer", "reader") broke under it. It carries a server
+// code, 1158 (ER_NET_READ_ERROR, SQLSTATE 08S01, a communication failure),
+// not the client's 2013: libmariadb clients (Python mysqlclient, the
+// mariadb CLI, Ruby mysql2) report an ERR packet with a client-range code
+// as 2027 "Received malformed packet".
+func errLostConnection(role, more string) *sqlError {
+	return &sqlError{1158, "08S01", "Lost connection to " + role + " during query" + more}
+}
+
 func errWriterUnreachable() *sqlError {
 	return &sqlError{1105, "HY000", "Failed to send write forwarding request to writer"}
 }

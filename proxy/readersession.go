@@ -357,7 +357,8 @@ func (s *session) readerLost() bool {
 // until one answers again); e is the error for the statement that saw
 // the loss: the terminated error when a
 // transaction or temporary tables lived on the lost reader (a forwarded
-// transaction's writer half rolls back with it), else 2013.
+// transaction's writer half rolls back with it), else the lost-connection
+// error.
 func (s *session) readerGone() (e *sqlError, moved bool) {
 	held := s.pinned()
 	moved = s.readerLost()
@@ -372,7 +373,7 @@ func (s *session) readerGone() (e *sqlError, moved bool) {
 }
 
 func errLostReader() *sqlError {
-	return &sqlError{2013, "HY000", "Lost connection to reader during query"}
+	return errLostConnection("reader", "")
 }
 
 // errReadAgain asks execute to run a read again: its reader was lost

@@ -763,7 +763,8 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 		if se, ok := asSQLError(err); ok {
 			return mysql.NewError(se.code, se.msg)
 		}
-		return mysql.NewError(2013, "Lost connection to reader: "+err.Error())
+		e := errLostConnection("reader", ": "+err.Error())
+		return mysql.NewError(e.code, e.msg)
 	}
 	// The OK that ends the handshake carries the session's status, as the
 	// reader's would.

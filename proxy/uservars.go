@@ -33,7 +33,7 @@ func (s *session) copyUserVars(from, to *backend, vars []string) *sqlError {
 		if se, ok := err.(*sqlError); ok {
 			return se
 		}
-		return &sqlError{2013, "HY000", "Lost connection to " + from.role + " during query"}
+		return errLostConnection(from.role, "")
 	}
 	if len(res.rows) != 1 {
 		return nil
@@ -54,7 +54,7 @@ func (s *session) copyUserVars(from, to *backend, vars []string) *sqlError {
 		if se, ok := err.(*sqlError); ok {
 			return se
 		}
-		return &sqlError{2013, "HY000", "Lost connection to " + to.role + " during query"}
+		return errLostConnection(to.role, "")
 	}
 	return nil
 }

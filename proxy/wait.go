@@ -101,7 +101,7 @@ func (s *session) waitApplied(target consistency.Set, deadline time.Time) (bool,
 			// The read has not run: with nothing held on the lost
 			// reader, user variables included, it waits on another.
 			held := len(s.ep.userVars) > 0 // their values die with the reader
-			if e, _ := s.readerGone(); e.code != 2013 || held {
+			if e, _ := s.readerGone(); e.code != errLostReader().code || held {
 				return false, e
 			}
 			return false, nil // placed again by waitPlaced, or by the no-reader policy

@@ -64,7 +64,7 @@ const (
 	msgTerminated  = "Forwarded connection on Writer terminated; try restarting transaction"
 	// Past --forward-timeout (3 s here, startProxy) with no answer from the
 	// writer: a statement that cannot commit has its connection closed; one
-	// that may commit gets 2013 only when the connection fails.
+	// that may commit gets 1158 only when the connection fails.
 	msgTimeoutRolledBack = "Forwarded connection on Writer terminated; try restarting transaction " +
 		"(no answer within --forward-timeout 3s: the writer rolls the transaction back)"
 	msgMayHaveCommitted = "Lost connection to writer during query; the statement may have committed"
@@ -683,7 +683,7 @@ func TestWriterUnreachable(t *testing.T) {
 		link.Stop() // refuses new connections, closes the open ones
 		o := run(a, "INSERT INTO wu VALUES (10, 0)", hangBound)
 		var me *mysql.MySQLError
-		if errors.As(o.err, &me) && me.Number == 2013 && me.Message == msgMayHaveCommitted {
+		if errors.As(o.err, &me) && me.Number == 1158 && me.Message == msgMayHaveCommitted {
 			// Sent before the proxy saw the close (a loaded machine delays
 			// it): the proxy cannot tell it never reached the writer.
 			t.Logf("autocommit INSERT, its writer connection closed: raced the close: %s", o)
@@ -771,7 +771,7 @@ func TestWriterUnreachable(t *testing.T) {
 		}
 		link.Stop()
 		o := <-onOpen
-		wantErr(t, "autocommit INSERT on an established writer connection, once the link closes", o, 2013, msgMayHaveCommitted)
+		wantErr(t, "autocommit INSERT on an established writer connection, once the link closes", o, 1158, msgMayHaveCommitted)
 		if err := link.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -792,7 +792,7 @@ func TestWriterUnreachable(t *testing.T) {
 // TestForwardTimeout checks every answer a forwarded statement past
 // --forward-timeout gets against what the writer has once it runs again:
 // interrupted (1317) or rolled back (the terminated error) means the row
-// never appears; success means it is there; 2013 ("may have committed")
+// never appears; success means it is there; 1158 ("may have committed")
 // allows either. A statement that may commit is never answered while the
 // writer is stopped. How long each client waited is logged, not asserted.
 func TestForwardTimeout(t *testing.T) {
@@ -885,10 +885,10 @@ func TestForwardTimeout(t *testing.T) {
 			promises = append(promises, promise{id, o, true})
 		case errors.As(o.err, &me) && me.Number == 1317:
 			promises = append(promises, promise{id, o, false})
-		case errors.As(o.err, &me) && me.Number == 2013 && me.Message == msgMayHaveCommitted:
+		case errors.As(o.err, &me) && me.Number == 1158 && me.Message == msgMayHaveCommitted:
 			t.Logf("%s: %s, either fate is allowed", what, o)
 		default:
-			t.Errorf("%s: want success, 1317 or 2013 %q, got %s", what, msgMayHaveCommitted, o)
+			t.Errorf("%s: want success, 1317 or 1158 %q, got %s", what, msgMayHaveCommitted, o)
 		}
 	}
 	t.Run("writer stopped under an autocommit INSERT", func(t *testing.T) {
@@ -1161,7 +1161,7 @@ func garbageScenario(t *testing.T, mode string) {
 	fake.release() // frees sessions stuck on a silent connection
 	var me *mysql.MySQLError
 	if errors.As(o.err, &me) && (me.Number == 1105 && (me.Message == msgTerminated || me.Message == msgUnreachable) ||
-		me.Number == 2013 && me.Message == msgMayHaveCommitted) {
+		me.Number == 1158 && me.Message == msgMayHaveCommitted) {
 		// A clean error: the session must go on.
 		_, o2 := read(a, "SELECT 1", quickBound)
 		wantOK(t, "a read on the same session after the error", o2)

@@ -694,8 +694,8 @@ func TestSetWithSubqueryWaits(t *testing.T) {
 
 // TestReaderKilledDuringWait: the session's reader connection is killed while a SESSION read
 // waits on it (as a switchover that demotes the reader's server kills its connections). The
-// read gets 2013 and the session ends, so the client reconnects; it used to stay open with the
-// dead connection and answer every later read with 2013.
+// read gets 1158 (lost connection) and the session ends, so the client reconnects; it used to stay open with the
+// dead connection and answer every later read with that error.
 func TestReaderKilledDuringWait(t *testing.T) {
 	_, addr := startProxy(t, nil)
 	caughtUp(t)
@@ -731,8 +731,8 @@ func TestReaderKilledDuringWait(t *testing.T) {
 		t.Fatalf("killing the waiting reader connection: %v", kerr)
 	}
 	var me *mysql.MySQLError
-	if !errors.As(err, &me) || me.Number != 2013 {
-		t.Fatalf("the read whose reader connection was killed: %v, want 2013", err)
+	if !errors.As(err, &me) || me.Number != 1158 {
+		t.Fatalf("the read whose reader connection was killed: %v, want 1158", err)
 	}
 	setLag(0)
 	caughtUp(t)
