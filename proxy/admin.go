@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fwdproxy/fwdproxy/digest"
+	"github.com/fwdproxy/fwdproxy/proxy/statuspage"
 )
 
 // AdminHandler serves the admin API: status, the forwarding switch, health
@@ -21,6 +23,7 @@ import (
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", s.Metrics.Handler())
+	mux.Handle("/", statuspage.Handler())
 	if s.conf().AdminPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -178,6 +181,9 @@ type Status struct {
 	// SharedWriterLimits: the cap and the forwarding switch are kept on
 	// the writer, for every instance.
 	SharedWriterLimits bool `json:"shared_writer_limits"`
+	// StatusVariables: what SHOW STATUS answers (Aurora_fwd_* and the
+	// proxy's own counters), for the status page and scripts.
+	StatusVariables map[string]uint64 `json:"status_variables"`
 }
 
 func (s *Server) Status() Status {
@@ -189,7 +195,14 @@ func (s *Server) Status() Status {
 	if s.watch != nil {
 		ws = s.watch.status()
 	}
+	vars := map[string]uint64{}
+	for _, r := range s.Metrics.StatusRows() {
+		if n, err := strconv.ParseUint(r[1], 10, 64); err == nil {
+			vars[r[0]] = n
+		}
+	}
 	return Status{
+		StatusVariables:             vars,
 		Writers:                     ws,
 		Instances:                   s.fwdSwitch.instances.Load(),
 		SharedWriterLimits:          s.conf().SharedWriterLimits,

@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -215,5 +217,44 @@ func TestShutdownUnreadyBeforeDrain(t *testing.T) {
 	<-done
 	if !srv.draining.Load() {
 		t.Error("Shutdown returned without draining")
+	}
+}
+
+// The status page is served at / (and nothing else that is not the API),
+// self-contained, and every figure it shows names a field /status has.
+func TestStatusPage(t *testing.T) {
+	_, h := adminServer(t, nil)
+	rec := adminReq{method: "GET", url: "http://127.0.0.1:4001/"}.do(h)
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") ||
+		!strings.Contains(rec.Header().Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("GET /: %d %v", rec.Code, rec.Header())
+	}
+	page := rec.Body.String()
+	if rec := (adminReq{method: "GET", url: "http://127.0.0.1:4001/statu"}).do(h); rec.Code != 404 {
+		t.Errorf("GET /statu: %d, want 404", rec.Code)
+	}
+	// No external assets: the only absolute URL is the SVG namespace, which is never fetched.
+	if n := strings.Count(page, "http://") + strings.Count(page, "https://") - strings.Count(page, "http://www.w3.org/2000/svg"); n != 0 {
+		t.Errorf("the page names %d absolute URLs", n)
+	}
+	rec = adminReq{method: "GET", url: "http://127.0.0.1:4001/status"}.do(h)
+	var st map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	fields := regexp.MustCompile(`data-field="([^"]+)"`).FindAllStringSubmatch(page, -1)
+	if len(fields) < 8 {
+		t.Fatalf("%d figures on the page", len(fields))
+	}
+	for _, f := range fields {
+		var v any = st
+		for _, k := range strings.Split(f[1], ".") {
+			m, _ := v.(map[string]any)
+			var ok bool
+			if v, ok = m[k]; !ok {
+				t.Errorf("the page shows %s, which /status does not have", f[1])
+				break
+			}
+		}
 	}
 }
