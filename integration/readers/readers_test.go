@@ -124,13 +124,18 @@ type worker struct {
 	count int
 }
 
-func newWorkers(t *testing.T, addr, level string, n int) []*worker {
+// openDB is a pool of connections through the proxy at addr, closed with the test.
+func openDB(t *testing.T, addr string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newWorkers(t *testing.T, addr, level string, n int) []*worker {
+	t.Helper()
+	db := openDB(t, addr)
 	ctx := context.Background()
 	table := "t_" + level
 	createTable(t, table)
@@ -292,11 +297,8 @@ func TestUserVariablesMove(t *testing.T) {
 	createTable(t, "t_vars")
 	r1, r2 := thePair.Replicas[0], thePair.Replicas[1]
 	srv, addr := startProxy(t, func(c *proxy.Config) { c.Readers = []string{r1.Addr, r2.Addr} })
-	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
-	must(t, err)
-	defer db.Close()
 	ctx := context.Background()
-	c, err := db.Conn(ctx)
+	c, err := openDB(t, addr).Conn(ctx)
 	must(t, err)
 	defer c.Close()
 	for _, q := range []string{
@@ -378,11 +380,8 @@ func TestNoReaderAtAll(t *testing.T) {
 				c.Reader = c.Readers[0]
 				c.NoReaderPolicy = policy
 			})
-			db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
-			must(t, err)
-			defer db.Close()
 			ctx := context.Background()
-			c, err := db.Conn(ctx)
+			c, err := openDB(t, addr).Conn(ctx)
 			must(t, err) // the login needs no reader
 			defer c.Close()
 			for _, q := range []string{
