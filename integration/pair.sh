@@ -9,11 +9,12 @@
 #                            until it is gone (for failure tests; a no-op when it is not running)
 #   pair.sh revive DIR NAME  start NAME again with its my.cnf when it is not running and wait until it
 #                            answers; a replica also gets START SLAVE (it runs with skip-slave-start)
+#                            and is waited for until its I/O thread is connected
 #   pair.sh halt DIR NAME    shut server NAME down cleanly (revive starts it again)
 #   pair.sh pause DIR NAME   STOP SLAVE on replica NAME: it answers but its replication stopped
-#   pair.sh resume DIR NAME  START SLAVE on replica NAME
+#   pair.sh resume DIR NAME  START SLAVE on replica NAME, and wait until its I/O thread is connected
 #   pair.sh delay DIR NAME SECONDS  CHANGE MASTER TO MASTER_DELAY=SECONDS on replica NAME (0: none;
-#                            MariaDB wants both threads stopped for it);
+#                            MariaDB wants both threads stopped for it; waits as resume does);
 #                            for millisecond lags the Go tests put a toxiproxy link in front instead
 #                            (integration/pair SetMasterOf)
 #
@@ -418,6 +419,7 @@ do_revive() {
 	fi
 	if [ "$name" != writer ]; then
 		ROOTPW=$ROOT_PASSWORD sql "$name" "START SLAVE" >/dev/null
+		wait_io "$name"
 	fi
 }
 
@@ -425,6 +427,20 @@ do_halt() {
 	DIR=$(cd "$DIR" && pwd)
 	server_name "$1"
 	stop_server "$1"
+}
+
+# wait_io NAME: wait until replica NAME's I/O thread is connected to the writer (START SLAVE
+# returns while it is still Connecting or Preparing).
+wait_io() {
+	local i st
+	for i in $(seq 1 $((TIMEOUT * 10))); do
+		st=$(ROOTPW=$ROOT_PASSWORD SQL_COLUMNS=--column-names sql "$1" "SHOW SLAVE STATUS\G")
+		if grep -q '^ *Slave_IO_Running: Yes$' <<<"$st"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "$1: the replication I/O thread did not connect within ${TIMEOUT}s"
 }
 
 # do_replication NAME STATEMENT: STOP SLAVE / START SLAVE / CHANGE MASTER on replica NAME.
@@ -437,6 +453,7 @@ do_replication() {
 do_delay() {
 	case "$2" in '' | *[!0-9]*) die "delay: SECONDS must be a whole number, got '$2'" ;; esac
 	do_replication "$1" "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=$2; START SLAVE"
+	wait_io "$1"
 }
 
 [ $# -ge 2 ] && [ $# -le 4 ] || usage
@@ -449,7 +466,7 @@ kill:3) do_kill "$3" ;;
 revive:3) do_revive "$3" ;;
 halt:3) do_halt "$3" ;;
 pause:3) do_replication "$3" "STOP SLAVE" ;;
-resume:3) do_replication "$3" "START SLAVE" ;;
+resume:3) do_replication "$3" "START SLAVE" && wait_io "$3" ;;
 delay:4) do_delay "$3" "$4" ;;
 *) usage ;;
 esac

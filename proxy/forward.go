@@ -363,9 +363,15 @@ func (s *session) takeTerminated() *sqlError {
 }
 
 // backendFailed handles an I/O failure on a backend outside forwarding.
-// Losing the reader ends the session: its state (temporary tables, user
-// variables) lives there.
+// Losing the only reader ends the session: its state (temporary tables,
+// user variables) lives there.
 func (s *session) backendFailed(b *backend, err error) error {
+	if s.srv.readers != nil && b != nil && b == s.reader && wire.IsCut(err) {
+		// Lost between two packets of a result the client had begun to
+		// get: an ERR ends it in-band, and the session goes on elsewhere.
+		s.readerGone()
+		return s.writeErr(errTerminated(), false)
+	}
 	if wire.ClientFailed(err) {
 		return err
 	}

@@ -393,6 +393,9 @@ func (s *session) comStmtFetch(data []byte) error {
 		return s.writePacket(r.Packet)
 	}
 	st, _ := r.EOFStatus()
+	if st&statusLastRowSent != 0 && b == s.reader {
+		p.cursor = false // the server closes a cursor with its last row
+	}
 	return r.WriteEOF(s.fixStatus(st, false))
 }
 

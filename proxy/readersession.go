@@ -56,8 +56,8 @@ func (s *session) pinned() bool {
 }
 
 // cursorOpen: a prepared statement's cursor waits on the reader for
-// COM_STMT_FETCH (kept until the statement is executed again, reset or
-// closed, fetched to the end or not).
+// COM_STMT_FETCH (until its last row was fetched, or the statement is
+// executed again, reset or closed).
 func (s *session) cursorOpen() bool {
 	for _, p := range s.stmts {
 		if p.cursor {

@@ -36,6 +36,7 @@ const (
 	statusSessionStateChg = mysql.SERVER_SESSION_STATE_CHANGED
 	statusInTransReadOnly = mysql.SERVER_STATUS_IN_TRANS_READONLY
 	statusCursorExists    = mysql.SERVER_STATUS_CURSOR_EXISTS
+	statusLastRowSent     = mysql.SERVER_STATUS_LAST_ROW_SEND
 	capSessionTrack       = mysql.CLIENT_SESSION_TRACK
 	capMultiStatements    = mysql.CLIENT_MULTI_STATEMENTS
 	capMultiResults       = mysql.CLIENT_MULTI_RESULTS

@@ -124,13 +124,18 @@ type worker struct {
 	count int
 }
 
-func newWorkers(t *testing.T, addr, level string, n int) []*worker {
+// openDB is a pool of connections through the proxy at addr, closed with the test.
+func openDB(t *testing.T, addr string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newWorkers(t *testing.T, addr, level string, n int) []*worker {
+	t.Helper()
+	db := openDB(t, addr)
 	ctx := context.Background()
 	table := "t_" + level
 	createTable(t, table)
@@ -292,11 +297,8 @@ func TestUserVariablesMove(t *testing.T) {
 	createTable(t, "t_vars")
 	r1, r2 := thePair.Replicas[0], thePair.Replicas[1]
 	srv, addr := startProxy(t, func(c *proxy.Config) { c.Readers = []string{r1.Addr, r2.Addr} })
-	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
-	must(t, err)
-	defer db.Close()
 	ctx := context.Background()
-	c, err := db.Conn(ctx)
+	c, err := openDB(t, addr).Conn(ctx)
 	must(t, err)
 	defer c.Close()
 	for _, q := range []string{
@@ -378,11 +380,8 @@ func TestNoReaderAtAll(t *testing.T) {
 				c.Reader = c.Readers[0]
 				c.NoReaderPolicy = policy
 			})
-			db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
-			must(t, err)
-			defer db.Close()
 			ctx := context.Background()
-			c, err := db.Conn(ctx)
+			c, err := openDB(t, addr).Conn(ctx)
 			must(t, err) // the login needs no reader
 			defer c.Close()
 			for _, q := range []string{
@@ -416,4 +415,58 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestEventualLeavesUnhealthyReader: an EVENTUAL session, whose reads wait for nothing, leaves
+// a reader that takes no new reads (its replication stopped, or its lag past
+// --max-reader-lag) at its first read outside a transaction; an open transaction keeps it
+// there until COMMIT.
+func TestEventualLeavesUnhealthyReader(t *testing.T) {
+	createTable(t, "t_eventual")
+	r1, r2 := thePair.Replicas[0], thePair.Replicas[1]
+	srv, addr := startProxy(t, func(c *proxy.Config) {
+		c.Readers = []string{r1.Addr, r2.Addr}
+		c.MaxReaderLag = 1000
+	})
+	db := openDB(t, addr)
+	w, err := thePair.WriterDB(testDB)
+	must(t, err)
+	defer w.Close()
+	ctx := context.Background()
+	for i, how := range []string{"stopped", "lagging"} {
+		t.Run(how, func(t *testing.T) {
+			c := sessionOn(t, db, r1.ServerID)
+			for _, q := range []string{"SET aurora_replica_read_consistency = 'EVENTUAL'", "BEGIN"} {
+				_, err := c.ExecContext(ctx, q)
+				must(t, err)
+			}
+			if how == "stopped" {
+				must(t, thePair.Script("pause", r1.Name))
+				t.Cleanup(func() { _ = thePair.Script("resume", r1.Name) })
+			} else {
+				must(t, thePair.Script("delay", r1.Name, "5"))
+				t.Cleanup(func() { _ = thePair.Script("delay", r1.Name, "0") })
+				// A write the delayed replica applies 5 s late: its lag grows past the bound.
+				_, err := w.Exec("REPLACE INTO t_eventual VALUES (?, 0)", i)
+				must(t, err)
+			}
+			pair.WaitUntil(t, "state of "+r1.Name, how, func() string { return readerState(srv, r1.Addr) })
+			if id := serverID(t, c); id != r1.ServerID {
+				t.Fatalf("inside a transaction the session moved to server %d", id)
+			}
+			_, err := c.ExecContext(ctx, "COMMIT")
+			must(t, err)
+			if id := serverID(t, c); id != r2.ServerID {
+				t.Errorf("after COMMIT the session still reads from server %d (%s), want %d", id, how, r2.ServerID)
+			}
+			if how == "stopped" {
+				must(t, thePair.Script("resume", r1.Name))
+			} else {
+				must(t, thePair.Script("delay", r1.Name, "0"))
+			}
+			pair.WaitUntil(t, "state of "+r1.Name, "up", func() string { return readerState(srv, r1.Addr) })
+		})
+	}
+	t.Logf("readers %+v", srv.Status().Readers)
+	must(t, thePair.WaitReplicated(ctx))
 }

@@ -73,6 +73,9 @@ type Conn struct {
 	whdr    [4]byte // header scratch for writes (a local array would escape)
 	eof     [5]byte // a full EOF written in place of a short one
 	buf     []byte  // reused payload buffer for ReadPacket
+	// held is a result set's column definitions, read whole before any
+	// of them is relayed (Relay.columns): 4-byte length, payload, …
+	held []byte
 }
 
 // NewConn wraps c; rsize and wsize are the buffer sizes. Plain TCP and
@@ -108,40 +111,51 @@ func (c *Conn) readHeader() (int, error) {
 // reused buffer, valid until the next read. limit bounds its size. No
 // server sends an empty packet: from a backend one is a failure.
 func (c *Conn) ReadPacket(limit int) ([]byte, error) {
-	c.buf = c.buf[:0]
+	b, err := c.appendPacket(c.buf[:0], limit)
+	if b != nil {
+		c.buf = b
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 && c.side == BackendSide {
+		return nil, c.Fail(errors.New("empty packet"))
+	}
+	return b, nil
+}
+
+// appendPacket reads one logical packet's payload onto b. A payload over
+// limit is skipped so the stream stays in step for the error reply.
+func (c *Conn) appendPacket(b []byte, limit int) ([]byte, error) {
+	base := len(b)
 	for {
 		n, err := c.readHeader()
 		if err != nil {
-			return nil, err
+			return b, err
 		}
-		if len(c.buf)+n > limit {
-			// Skip the rest so the stream stays in step for the error reply.
+		if len(b)-base+n > limit {
 			if err := c.discard(n); err != nil {
-				return nil, err
+				return b, err
 			}
 			for n == MaxPayload {
 				if n, err = c.readHeader(); err != nil {
-					return nil, err
+					return b, err
 				}
 				if err := c.discard(n); err != nil {
-					return nil, err
+					return b, err
 				}
 			}
-			return nil, c.Fail(ErrPacketTooLarge)
+			return b, c.Fail(ErrPacketTooLarge)
 		}
-		start := len(c.buf)
-		c.buf = growTo(c.buf, start+n)
-		if _, err := io.ReadFull(c.r, c.buf[start:start+n]); err != nil {
-			return nil, c.Fail(err)
+		start := len(b)
+		b = growTo(b, start+n)
+		if _, err := io.ReadFull(c.r, b[start:start+n]); err != nil {
+			return b, c.Fail(err)
 		}
 		if n < MaxPayload {
-			break
+			return b, nil
 		}
 	}
-	if len(c.buf) == 0 && c.side == BackendSide {
-		return nil, c.Fail(errors.New("empty packet"))
-	}
-	return c.buf, nil
 }
 
 // readTerminator reads the payload of a packet whose header was read: the
@@ -174,6 +188,9 @@ func (c *Conn) peekByte() (byte, error) {
 func (c *Conn) Shrink() {
 	if cap(c.buf) > 64<<10 {
 		c.buf = nil
+	}
+	if cap(c.held) > 64<<10 {
+		c.held = nil
 	}
 }
 
@@ -268,23 +285,4 @@ func (c *Conn) copyPayload(src *Conn, n int) error {
 		n -= len(b)
 	}
 	return nil
-}
-
-// copyPacket streams one packet (with its continuations) from src.
-func (c *Conn) copyPacket(src *Conn) error {
-	for {
-		n, err := src.readHeader()
-		if err != nil {
-			return err
-		}
-		if err := c.writeHeader(n); err != nil {
-			return err
-		}
-		if err := c.copyPayload(src, n); err != nil {
-			return err
-		}
-		if n < MaxPayload {
-			return nil
-		}
-	}
 }

@@ -49,10 +49,13 @@ const maxResponse = 1 << 30
 // packet by packet, rewriting sequence numbers, and stops at each packet
 // whose content the proxy decides about (Part). Rows and column and
 // parameter definitions are streamed without being held, so memory does
-// not grow with results. A LOCAL INFILE request (to COM_QUERY) is relayed
-// with the client's file. A failure of the backend after part of the
-// response reached the client is the client's failure: only closing its
-// connection is honest.
+// not grow with results (a result set's column definitions are held until
+// all came, so a backend lost among them has sent the client nothing). A
+// LOCAL INFILE request (to COM_QUERY) is relayed with the client's file.
+// A failure of the backend after part of the response reached the client
+// is the client's failure: between packets it is a Cut, which an ERR can
+// still end in-band; inside a packet only closing the client's connection
+// is honest.
 type Relay struct {
 	// ClientMax bounds a packet of the client's LOCAL INFILE data (0:
 	// the response bound).
@@ -62,6 +65,7 @@ type Relay struct {
 	sessionTrack bool
 	state        uint8
 	start        uint64 // dst.written when the response began
+	inPacket     bool   // a packet's header went to dst, not yet all its payload
 	// Packet is the packet Next stopped at; it aliases src's buffer.
 	Packet []byte
 	// OK is the parsed packet at PartOK; its slices alias Packet.
@@ -95,8 +99,8 @@ func (r *Relay) Next() (Part, error) {
 	case stateMetadata:
 		r.state = stateDone
 		for n := r.Prepared.MetaPackets(); n > 0; n-- {
-			if err := r.dst.copyPacket(r.src); err != nil {
-				return 0, r.broke(err)
+			if err := r.copyPacket(); err != nil {
+				return 0, err
 			}
 		}
 		return PartDone, nil
@@ -151,17 +155,8 @@ func (r *Relay) Next() (Part, error) {
 			return PartDone, r.dst.WritePacket(r.Packet)
 		}
 		// A result set: column count, columns, EOF, rows, EOF.
-		cols, _, _ := LenEncInt(p)
-		if err := r.dst.WritePacket(p); err != nil {
+		if err := r.columns(p); err != nil {
 			return 0, err
-		}
-		for ; cols > 0; cols-- {
-			if err := r.dst.copyPacket(r.src); err != nil {
-				return 0, r.broke(err)
-			}
-		}
-		if r.Packet, err = r.src.ReadPacket(maxResponse); err != nil {
-			return 0, r.broke(err)
 		}
 		r.state = stateRows
 		return PartColumnsEnd, nil
@@ -195,21 +190,96 @@ func (r *Relay) rows() (Part, error) {
 			r.state = stateFirst
 			return PartRowsEnd, nil
 		}
-		for {
+		if n <= src.r.Size() {
+			// The whole row is in before its header goes out: a backend
+			// lost before it leaves the client between packets.
+			b, err := src.r.Peek(n)
+			if err != nil {
+				return 0, r.broke(src.Fail(err))
+			}
 			if err := dst.writeHeader(n); err != nil {
 				return 0, err
 			}
-			if err := dst.copyPayload(src, n); err != nil {
-				return 0, r.broke(err)
+			if _, err := dst.w.Write(b); err != nil {
+				return 0, dst.Fail(err)
 			}
-			if n < MaxPayload {
-				break
-			}
-			if n, err = src.readHeader(); err != nil { // continuation of a large row
-				return 0, r.broke(err)
-			}
+			_, _ = src.r.Discard(n)
+			continue
+		}
+		if err := r.stream(n); err != nil { // a row larger than the buffer
+			return 0, err
 		}
 	}
+}
+
+// copyPacket streams one packet (with its continuations) from src to dst.
+func (r *Relay) copyPacket() error {
+	n, err := r.src.readHeader()
+	if err != nil {
+		return r.broke(err)
+	}
+	return r.stream(n)
+}
+
+// stream copies a packet whose header src read, n payload bytes, and its
+// continuations, as they come.
+func (r *Relay) stream(n int) error {
+	r.inPacket = true
+	for {
+		if err := r.dst.writeHeader(n); err != nil {
+			return err
+		}
+		if err := r.dst.copyPayload(r.src, n); err != nil {
+			return r.broke(err)
+		}
+		if n < MaxPayload {
+			r.inPacket = false
+			return nil
+		}
+		var err error
+		if n, err = r.src.readHeader(); err != nil { // a continuation
+			return r.broke(err)
+		}
+	}
+}
+
+// columns relays a result set's column count p, its column definitions
+// and the EOF after them, where Next stops (r.Packet). All are read before
+// any is written, so a backend lost among them has sent the client nothing.
+func (r *Relay) columns(p []byte) error {
+	cols, _, _ := LenEncInt(p)
+	h := appendHeld(r.src.held[:0], p)
+	for ; cols > 0; cols-- {
+		at := len(h)
+		h = append(h, 0, 0, 0, 0)
+		var err error
+		h, err = r.src.appendPacket(h, maxResponse)
+		r.src.held = h
+		if err != nil {
+			return r.broke(err)
+		}
+		binary.LittleEndian.PutUint32(h[at:], uint32(len(h)-at-4))
+	}
+	r.src.held = h
+	eof, err := r.src.ReadPacket(maxResponse)
+	if err != nil {
+		return r.broke(err)
+	}
+	for len(h) > 0 {
+		n := binary.LittleEndian.Uint32(h)
+		if err := r.dst.WritePacket(h[4 : 4+n]); err != nil {
+			return err
+		}
+		h = h[4+n:]
+	}
+	r.Packet = eof
+	return nil
+}
+
+// appendHeld appends one held packet: its length, then p.
+func appendHeld(h, p []byte) []byte {
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(p)))
+	return append(h, p...)
 }
 
 // EOFStatus is the status flags of the EOF Next stopped at; false for a
@@ -239,12 +309,33 @@ func (r *Relay) WriteEOF(st uint16) error {
 }
 
 // broke labels a backend failure after part of the response reached the
-// client as the client's failure.
+// client as the client's failure: a Cut between packets, else a packet
+// the client will never see the end of.
 func (r *Relay) broke(err error) error {
 	if r.dst.written == r.start || ClientFailed(err) {
 		return err
 	}
-	return r.dst.Fail(fmt.Errorf("%s failed mid-response: %w", r.src.role, err))
+	if r.inPacket {
+		return r.dst.Fail(fmt.Errorf("%s failed mid-response, inside a packet: %w", r.src.role, err))
+	}
+	return r.dst.Fail(&Cut{Role: r.src.role, Err: err})
+}
+
+// Cut is a backend's failure after part of a response reached the client,
+// between two of its packets: the client is where an ERR packet, written
+// next, ends the response (a result set cut short, as a killed query's).
+type Cut struct {
+	Role string
+	Err  error
+}
+
+func (c *Cut) Error() string { return c.Role + " failed mid-response: " + c.Err.Error() }
+func (c *Cut) Unwrap() error { return c.Err }
+
+// IsCut reports whether err is, or wraps, a Cut.
+func IsCut(err error) bool {
+	var c *Cut
+	return errors.As(err, &c)
 }
 
 // localInfile relays a LOCAL INFILE request and the client's file, which

@@ -171,21 +171,28 @@ func equalParts(a, b []Part) bool {
 // stream is broken). A client that cannot be written to is the client's.
 func TestRelayFailures(t *testing.T) {
 	result := encode(1, []byte{1}, colDef, eofp(0), row, row, eofp(0))
+	bigRow := bytes.Repeat([]byte{'z'}, 100) // larger than the test's 64-byte read buffer
+	big := encode(1, []byte{1}, colDef, eofp(0), row, bigRow, eofp(0))
 	tests := []struct {
 		name       string
 		backend    []byte
 		clientDown bool
 		client     bool   // ClientFailed
+		cut        bool   // IsCut: the client is between packets
 		msg        string // the error's text contains it
 	}{
-		{"backend gone before the answer", nil, false, false, "reader: EOF"},
-		{"malformed OK", encode(1, []byte{0x00, 0xfc}), false, false, "reader: malformed OK packet"},
-		{"empty first packet", encode(1, []byte{}), false, false, "reader: empty packet"},
-		{"backend gone after the column count", result[:6], false, true, "client: reader failed mid-response: reader: "},
-		{"backend gone mid-rows", result[:len(result)-12], false, true, "reader failed mid-response"},
-		{"empty row packet", append(encode(1, []byte{1}, colDef, eofp(0)), frame(4, nil)...), false, true, "reader: empty row packet"},
-		{"malformed OK after a result", append(encode(1, okp(stMoreResults)), frame(2, []byte{0x00, 0xfd})...), false, true, "malformed OK packet"},
-		{"client down", result, true, true, "client: "},
+		{"backend gone before the answer", nil, false, false, false, "reader: EOF"},
+		{"malformed OK", encode(1, []byte{0x00, 0xfc}), false, false, false, "reader: malformed OK packet"},
+		{"empty first packet", encode(1, []byte{}), false, false, false, "reader: empty packet"},
+		// The column definitions are held until all came: nothing reached the client.
+		{"backend gone after the column count", result[:6], false, false, false, "reader: unexpected EOF"},
+		{"backend gone before the columns' EOF", result[:len(encode(1, []byte{1}, colDef))+2], false, false, false, "reader: "},
+		{"backend gone mid-rows", result[:len(result)-12], false, true, true, "client: reader failed mid-response: reader: "},
+		{"backend gone inside a row", result[:len(result)-11], false, true, true, "reader failed mid-response"},
+		{"backend gone inside a row larger than the buffer", big[:len(big)-40], false, true, false, "reader failed mid-response, inside a packet"},
+		{"empty row packet", append(encode(1, []byte{1}, colDef, eofp(0)), frame(4, nil)...), false, true, true, "reader: empty row packet"},
+		{"malformed OK after a result", append(encode(1, okp(stMoreResults)), frame(2, []byte{0x00, 0xfd})...), false, true, true, "malformed OK packet"},
+		{"client down", result, true, true, false, "client: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,8 +209,8 @@ func TestRelayFailures(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if ClientFailed(err) != tt.client || !strings.Contains(err.Error(), tt.msg) {
-				t.Fatalf("err %q (ClientFailed %v), want %q (ClientFailed %v)", err, ClientFailed(err), tt.msg, tt.client)
+			if ClientFailed(err) != tt.client || IsCut(err) != tt.cut || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("err %q (ClientFailed %v, IsCut %v), want %q (ClientFailed %v, IsCut %v)", err, ClientFailed(err), IsCut(err), tt.msg, tt.client, tt.cut)
 			}
 		})
 	}
