@@ -148,6 +148,18 @@ var decideCases = []struct {
 	{"prepare of a locking read proves nothing: a prepare runs nothing", "SELECT fw() FROM a FOR UPDATE",
 		State{}, Prepare, false, Decision{Target: ReaderWritable}},
 
+	// SELECT … INTO OUTFILE / DUMPFILE / @v are reads: they run on the
+	// reader on every path, the file lands on the reader's host (as on an
+	// Aurora replica), and a locking form goes to the writer.
+	{"text into outfile", "SELECT * FROM orders INTO OUTFILE '/tmp/o.csv'",
+		State{Forwarding: true}, Text, false, Decision{Target: Reader, Wait: true}},
+	{"sql execute into dumpfile", "SELECT id FROM orders LIMIT 1 INTO DUMPFILE '/tmp/o.bin'",
+		State{Forwarding: true}, SQLExecute, false, Decision{Target: Reader, Wait: true}},
+	{"binary into outfile, forwarding off", "SELECT * FROM orders WHERE id = ? INTO OUTFILE '/tmp/o.csv'",
+		State{}, Binary, true, Decision{Target: Reader, Wait: true}},
+	{"binary into a user variable", "SELECT id INTO @v FROM orders WHERE id = ?",
+		State{Forwarding: true}, Binary, true, Decision{Target: Reader, Wait: true}},
+
 	// Around them.
 	{"text insert, forwarding off", "INSERT INTO orders VALUES (1)",
 		State{}, Text, false, Decision{Target: Reject, Err: ErrReadOnly}},
