@@ -95,6 +95,12 @@ var decideCases = []struct {
 		State{Forwarding: true}, Binary, true, Decision{Target: Proxy, Handler: Set}},
 	{"binary set of a user variable with a parameter", "SET @v = ?",
 		State{Forwarding: true}, Binary, true, Decision{Target: Reader}},
+	// A bound SET autocommit = ? went to the reader as is: turning
+	// autocommit on left the writer's transaction open.
+	{"binary set of autocommit with a parameter", "SET autocommit = ?",
+		State{Forwarding: true, HasWriter: true, Session: Session{AutocommitOff: true, TxWriter: true}}, Binary, true, Decision{Target: Proxy, Handler: Set}},
+	{"sql execute using of a set of autocommit", "SET autocommit = ?",
+		State{Forwarding: true, HasWriter: true, Session: Session{AutocommitOff: true, TxWriter: true}}, SQLExecute, true, Decision{Target: Proxy, Handler: Set}},
 	{"prepare of a mixed set", "SET @x = 1, SESSION aurora_replica_read_consistency = 'GLOBAL'",
 		State{Forwarding: true}, Prepare, false, Decision{Target: Proxy, Handler: LocalPrepare}},
 	{"prepare of a backend set", "SET time_zone = '+00:00'",
