@@ -251,7 +251,10 @@ func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error
 	if werr != nil {
 		return s.fail(werr, more)
 	}
-	if chain { // a new transaction with the same characteristics
+	// A new transaction with the same characteristics; not during a drain,
+	// which lets open transactions end and starts no new one: the session's
+	// next statement gets 1053, as after a plain COMMIT.
+	if chain && !s.srv.draining.Load() {
 		readOnly := chainReadOnly
 		q := "START TRANSACTION"
 		if readOnly {
