@@ -128,7 +128,7 @@ func classify(err error) outcome {
 			return outcome{"terminated", msg}
 		case strings.Contains(me.Message, "Failed to send write forwarding request"):
 			return outcome{"unreachable", msg}
-		case me.Number == 2013 || strings.Contains(me.Message, "outcome is unknown"):
+		case me.Number == 2013: // may have committed
 			return outcome{"unknown", msg}
 		}
 	}
