@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -1285,4 +1286,51 @@ func TestProtocolPreparedSessionStatements(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A command packet with a wrong sequence number: MariaDB answers 1156
+// (08S01) "Got packets out of order" at sequence 0 and closes the
+// connection; the proxy answers the same bytes and closes too. Before, it
+// ran the command.
+func TestProtocolCommandOutOfOrder(t *testing.T) {
+	addr := startProxy(t, nil)
+	for _, seq := range []byte{1, 5, 255} {
+		want := outOfOrder(t, thePair.WriterAddr, seq)
+		if got := outOfOrder(t, addr, seq); got != want {
+			t.Errorf("COM_QUERY at sequence %d: the proxy answered\n  %s\nMariaDB\n  %s", seq, got, want)
+		}
+	}
+}
+
+// outOfOrder logs in to addr, sends COM_QUERY "SELECT 1" at sequence seq
+// and describes every packet of the answer, then whether the connection
+// closed.
+func outOfOrder(t *testing.T, addr string, seq byte) string {
+	t.Helper()
+	c, err := client.Connect(addr, thePair.User, thePair.Password, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw := c.Conn.Conn
+	q := "SELECT 1"
+	if _, err := raw.Write(append([]byte{byte(len(q) + 1), 0, 0, seq, 0x03}, q...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second)) // a bound that only catches a connection left open
+	var out []string
+	for len(out) < 8 {
+		var h [4]byte
+		if _, err := io.ReadFull(raw, h[:]); errors.Is(err, os.ErrDeadlineExceeded) {
+			return strings.Join(append(out, "still open"), "; ")
+		} else if err != nil {
+			return strings.Join(append(out, "closed"), "; ")
+		}
+		p := make([]byte, int(h[0])|int(h[1])<<8|int(h[2])<<16)
+		if _, err := io.ReadFull(raw, p); err != nil {
+			return strings.Join(append(out, "cut"), "; ")
+		}
+		out = append(out, fmt.Sprintf("seq %d %q", h[3], p))
+	}
+	return strings.Join(append(out, "still open"), "; ")
 }

@@ -508,6 +508,43 @@ func TestTransactions(t *testing.T) {
 		}
 	})
 
+	t.Run("prepared SET autocommit = ? commits like the text form", func(t *testing.T) {
+		c := conn(t, addr, "")
+		ctx := context.Background()
+		exec(t, c, "SET aurora_replica_read_consistency = 'GLOBAL'")
+		st, err := c.PrepareContext(ctx, "SET autocommit = ?") // COM_STMT_PREPARE
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		exec(t, c, "SET autocommit = 0")
+		exec(t, c, "INSERT INTO tx1 (v) VALUES (58)")
+		if _, err := st.ExecContext(ctx, 0); err != nil { // 0 -> 0 commits nothing
+			t.Fatal(err)
+		}
+		if n := count(t, w, "SELECT COUNT(*) FROM tx1 WHERE v = 58"); n != 0 {
+			t.Errorf("binary SET autocommit = 0 committed")
+		}
+		if _, err := st.ExecContext(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, w, "SELECT COUNT(*) FROM tx1 WHERE v = 58"); n != 1 {
+			t.Errorf("binary SET autocommit = 1 did not commit the writer's transaction")
+		}
+		exec(t, c, "SET autocommit = 0")
+		exec(t, c, "INSERT INTO tx1 (v) VALUES (59)")
+		exec(t, c, "PREPARE sa FROM 'SET autocommit = ?'")
+		exec(t, c, "SET @one = 1")
+		exec(t, c, "EXECUTE sa USING @one")
+		if n := count(t, w, "SELECT COUNT(*) FROM tx1 WHERE v = 59"); n != 1 {
+			t.Errorf("EXECUTE … USING of SET autocommit = ? did not commit the writer's transaction")
+		}
+		exec(t, c, "ROLLBACK") // nothing left to roll back
+		if n := count(t, w, "SELECT COUNT(*) FROM tx1 WHERE v IN (58, 59)"); n != 2 {
+			t.Errorf("after ROLLBACK: %d rows, want 2", n)
+		}
+	})
+
 	t.Run("BEGIN commits the open transaction", func(t *testing.T) {
 		c := conn(t, addr, "")
 		exec(t, c, "SET aurora_replica_read_consistency = 'SESSION'")

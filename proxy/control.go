@@ -7,14 +7,14 @@ import (
 	"time"
 )
 
-// writerControl keeps, per user, one connection of the proxy's own to the
-// writer, opened before it is needed, that delivers KILL QUERY for a
+// writerControl keeps, per user and writer address, one connection of the
+// proxy's own to the writer, opened before it is needed, that delivers KILL QUERY for a
 // forwarded statement past --forward-timeout. A connection dialled at that
 // moment would wait in the handshake of a writer that stopped answering.
 // The user's own login: anyone may kill their own threads.
 type writerControl struct {
 	mu      sync.Mutex
-	conns   map[string]*controlConn // by user
+	conns   map[string]*controlConn // by controlKey: a KILL after a writer change must not reach the old writer
 	dialing map[string]bool
 	closed  bool
 	ctx     context.Context // ends the dials in flight on close
@@ -33,18 +33,21 @@ type controlConn struct {
 	dead bool
 }
 
-// ensure starts a control connection for p.user in the background unless
+func controlKey(p dialParams) string { return p.user + "@" + p.addr }
+
+// ensure starts a control connection for p.user to p.addr in the background unless
 // there is one.
 func (c *writerControl) ensure(p dialParams) {
+	k := controlKey(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.conns[p.user].live() || c.dialing[p.user] {
+	if c.closed || c.conns[k].live() || c.dialing[k] {
 		return
 	}
 	c.startDialLocked(p, nil)
 }
 
-// kill sends KILL QUERY thread for p.user and returns the channel that says
+// kill sends KILL QUERY thread for p.user on p.addr and returns the channel that says
 // when it can no longer reach the writer later: true once the writer ran it,
 // or when it was never sent (no control connection could be made); false
 // when its connection failed after sending. It never blocks on the writer.
@@ -52,7 +55,7 @@ func (c *writerControl) kill(p dialParams, thread uint32) <-chan bool {
 	ack := make(chan bool, 1)
 	pkt := append([]byte{comQuery}, "KILL QUERY "+strconv.FormatUint(uint64(thread), 10)...)
 	c.mu.Lock()
-	cc := c.conns[p.user]
+	cc := c.conns[controlKey(p)]
 	c.mu.Unlock()
 	if cc != nil && cc.send(pkt, ack) {
 		return ack
@@ -79,7 +82,7 @@ func (c *writerControl) startDialLocked(p dialParams, then func(*controlConn)) {
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 		c.conns, c.dialing = map[string]*controlConn{}, map[string]bool{}
 	}
-	c.dialing[p.user] = true
+	c.dialing[controlKey(p)] = true
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -96,21 +99,22 @@ func (c *writerControl) dial(p dialParams) *controlConn {
 		// The server's wait_timeout must not close it while it waits for use.
 		_, err = b.exec("SET SESSION wait_timeout = 31536000")
 	}
+	k := controlKey(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.dialing[p.user] = false
+	c.dialing[k] = false
 	if err != nil || c.closed {
 		if b != nil {
 			b.conn.NetConn().Close()
 		}
-		return c.conns[p.user]
+		return c.conns[k]
 	}
-	if old := c.conns[p.user]; old.live() { // another dial won
+	if old := c.conns[k]; old.live() { // another dial won
 		b.conn.NetConn().Close()
 		return old
 	}
 	cc := &controlConn{ctl: c, b: b}
-	c.conns[p.user] = cc
+	c.conns[k] = cc
 	c.wg.Add(1)
 	go cc.readAnswers()
 	return cc

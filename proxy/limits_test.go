@@ -276,7 +276,24 @@ func TestDrainFinishesOpenTransactions(t *testing.T) {
 	exec(t, tx, "BEGIN")
 	exec(t, tx, "INSERT INTO t VALUES (1)")
 	m := r.mark()
-	done := make(chan struct{})
+	done := drain(t, r)
+	_, err := idle.ExecContext(context.Background(), "BEGIN")
+	wantErr(t, err, 1053, "Server shutdown in progress")
+	_, err = tx.ExecContext(context.Background(), "BEGIN")
+	wantErr(t, err, 1053, "Server shutdown in progress")
+	exec(t, tx, "COMMIT")
+	<-done
+	r.expect(t, m, []string{"COMMIT"}, nil)
+	if got := figure(r, "Fwdproxy_limited_shutdown"); got != "2" {
+		t.Errorf("Fwdproxy_limited_shutdown = %s", got)
+	}
+}
+
+// drain starts r's Shutdown and returns once the drain began (the listener
+// closed); done closes when Shutdown returns.
+func drain(t *testing.T, r *rig) (done chan struct{}) {
+	t.Helper()
+	done = make(chan struct{})
 	go func() {
 		r.srv.Shutdown()
 		close(done)
@@ -288,14 +305,32 @@ func TestDrainFinishesOpenTransactions(t *testing.T) {
 		}
 		return err != nil
 	})
-	_, err := idle.ExecContext(context.Background(), "BEGIN")
-	wantErr(t, err, 1053, "Server shutdown in progress")
-	_, err = tx.ExecContext(context.Background(), "BEGIN")
-	wantErr(t, err, 1053, "Server shutdown in progress")
-	exec(t, tx, "COMMIT")
-	<-done
-	r.expect(t, m, []string{"COMMIT"}, nil)
-	if got := figure(r, "Fwdproxy_limited_shutdown"); got != "2" {
-		t.Errorf("Fwdproxy_limited_shutdown = %s", got)
+	return done
+}
+
+// The drain ends a COMMIT AND CHAIN or ROLLBACK AND CHAIN as it ends a
+// plain COMMIT: the transaction ends, no new one starts, and the session's
+// next statement gets 1053. Before, the chain opened a new transaction and
+// the drain waited on it.
+func TestDrainEndsChain(t *testing.T) {
+	for _, verb := range []string{"COMMIT", "ROLLBACK"} {
+		t.Run(verb, func(t *testing.T) {
+			r := startRig(t, func(c *proxy.Config) { c.ShutdownTimeout = 5 * time.Second })
+			r.writer.On("INSERT INTO t VALUES (1)", fb.OK{AffectedRows: 1})
+			r.writer.On("COMMIT", fb.OK{GTID: "0-1-11"})
+			r.writer.On("ROLLBACK", fb.OK{})
+			tx := r.client(t, "")
+			exec(t, tx, "BEGIN")
+			exec(t, tx, "INSERT INTO t VALUES (1)")
+			m := r.mark()
+			done := drain(t, r)
+			exec(t, tx, verb+" AND CHAIN")
+			_, err := tx.ExecContext(context.Background(), "INSERT INTO t VALUES (1)")
+			wantErr(t, err, 1053, "Server shutdown in progress")
+			<-done
+			if got := r.writer.Since(m.w); !matches(got, []string{verb}) {
+				t.Errorf("the writer received %q, want only %s", got, verb)
+			}
+		})
 	}
 }

@@ -161,7 +161,7 @@ func (s *session) comStmtExecute(data []byte) error {
 	}
 	s.forgetWarnings(&p.st)
 	d := s.decide(p.sql, &p.st, route.Binary, p.params > 0)
-	_, err := s.execute(d, &job{sql: p.sql, st: p.st, payload: data, bin: p})
+	_, err := s.execute(d, &job{sql: p.sql, st: p.st, payload: data, bin: p, bound: p.params > 0})
 	return err
 }
 
@@ -454,9 +454,10 @@ func (s *session) textExecute(x *job) (bool, error) {
 	if !ok {
 		return s.toReader(x) // the reader reports 1243
 	}
-	y := job{sql: tp.text, st: tp.st, payload: x.payload, more: x.more, text: x.st.Name}
+	using := len(x.st.UserVars) > 0
+	y := job{sql: tp.text, st: tp.st, payload: x.payload, more: x.more, text: x.st.Name, bound: using}
 	y.st.UserVars = append(append([]string(nil), tp.st.UserVars...), x.st.UserVars...)
-	d := s.decide(tp.text, &y.st, route.SQLExecute, len(x.st.UserVars) > 0)
+	d := s.decide(tp.text, &y.st, route.SQLExecute, using)
 	return s.carry(d, &y) // counted as the EXECUTE, where it ran
 }
 

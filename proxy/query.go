@@ -49,6 +49,7 @@ type job struct {
 	more    bool      // a multi-statement batch continues after it
 	bin     *prepared // COM_STMT_EXECUTE of this statement
 	text    string    // EXECUTE of the statement PREPAREd under this name
+	bound   bool      // bin or text with values bound (parameters, USING): only the backend knows them
 	retried bool      // the read runs again after its reader was lost
 }
 
@@ -210,7 +211,7 @@ func (s *session) handle(d route.Decision, x *job) (bool, error) {
 	case route.ShowWarnings:
 		return false, s.showProxyWarnings(more)
 	case route.Set:
-		return s.set(st, d.Wait, more)
+		return s.set(x, d.Wait)
 	case route.SetTransaction:
 		return s.setTransaction(st, more)
 	case route.Begin:

@@ -511,24 +511,36 @@ func (s *Server) sessionByConnID(id uint32) *session {
 	return nil
 }
 
-// killQuery stops the statement a session runs, on whichever backend, with
-// KILL QUERY on fresh connections of the proxy's own.
+// killQuery stops the statement a session runs, on whichever backend. On
+// the writer the KILL goes over the user's control connection
+// (writerControl), kept open for it: a connection dialled now would wait
+// in the handshake of a writer that stopped answering. The client's OK
+// waits for the writer's answer up to killWait; on the reader a fresh
+// connection of the proxy's own does it.
 func (s *Server) killQuery(ss *session) {
-	for _, k := range []struct {
-		addr string
-		id   uint32
-	}{{s.conf().Reader, ss.readerThread.Load()}, {ss.writerTo, ss.writerThread.Load()}} {
-		if k.id == 0 {
-			continue
+	var ack <-chan bool
+	if id := ss.writerThread.Load(); id != 0 {
+		ack = s.control.kill(dialParams{addr: ss.writerTo, user: ss.user, password: ss.password, tls: s.conf().BackendTLS}, id)
+	}
+	if id := ss.readerThread.Load(); id != 0 {
+		if c, err := dialBackend(context.Background(), "admin", dialParams{addr: s.conf().Reader, user: ss.user, password: ss.password, tls: s.conf().BackendTLS}); err == nil {
+			_, _ = c.exec(fmt.Sprintf("KILL QUERY %d", id))
+			c.close()
 		}
-		c, err := dialBackend(context.Background(), "admin", dialParams{addr: k.addr, user: ss.user, password: ss.password, tls: s.conf().BackendTLS})
-		if err != nil {
-			continue
+	}
+	if ack != nil {
+		t := time.NewTimer(killWait)
+		defer t.Stop()
+		select {
+		case <-ack:
+		case <-t.C:
 		}
-		_, _ = c.exec(fmt.Sprintf("KILL QUERY %d", k.id))
-		c.close()
 	}
 }
+
+// killWait bounds how long a client's KILL QUERY waits for the writer to
+// run it; past it the KILL stays queued and runs when the writer answers.
+const killWait = 5 * time.Second
 
 // Shutdown drains: it stops accepting clients, and while sessions have a
 // transaction open or a command running (up to --shutdown-timeout), it lets

@@ -168,7 +168,13 @@ func (s *session) run() {
 	}()
 	for {
 		s.client.Shrink()
-		data, err := s.client.ReadPacket(s.srv.conf().MaxPacket)
+		data, err := s.client.ReadCommand(s.srv.conf().MaxPacket)
+		if errors.Is(err, wire.ErrOutOfOrder) {
+			// As MariaDB: the error at sequence 0, then the connection closes.
+			_ = s.client.WriteCommand(appendErr(s.scratch[:0], &sqlError{1156, "08S01", "Got packets out of order"}))
+			_ = s.client.Flush()
+			return
+		}
 		if errors.Is(err, wire.ErrPacketTooLarge) {
 			s.srv.Metrics.Limited(metrics.LimitPacket)
 			s.writeErr(newError(1153, "Got a packet bigger than 'max_allowed_packet' bytes"), false)

@@ -254,7 +254,10 @@ func (s *session) endTransaction(st *sqlclass.Statement, more bool) (bool, error
 	if werr != nil {
 		return s.fail(werr, more)
 	}
-	if chain { // a new transaction with the same characteristics
+	// A new transaction with the same characteristics; not during a drain,
+	// which lets open transactions end and starts no new one: the session's
+	// next statement gets 1053, as after a plain COMMIT.
+	if chain && !s.srv.draining.Load() {
 		readOnly := chainReadOnly
 		q := "START TRANSACTION"
 		if readOnly {
@@ -296,7 +299,8 @@ func (s *session) readerStatement(q string, more bool, onOK func()) (bool, error
 // to the reader and is remembered for the writer.
 // wait: its value reads tables, so it waits for the session's level like a
 // SELECT, and evaluates on the writer when the wait falls back there.
-func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error) {
+func (s *session) set(x *job, wait bool) (bool, error) {
+	st, more := &x.st, x.more
 	var state []byte // the session-state changes the client's tracking asked for
 	out, e := route.CheckSet(st, s.level, s.inTransaction(), s.srv.Forwarding(), s.checkToken)
 	if e != nil {
@@ -323,12 +327,14 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 	}
 	if len(relay) > 0 {
 		wasAuto := s.state.Autocommit()
-		res, err := s.reader.exec("SET " + strings.Join(relay, ", "))
+		res, err := s.setOnReader(x, relay)
 		if err != nil {
 			return s.failWith(s.reader, err, more)
 		}
 		s.noteStatus(s.reader)
-		s.rememberSet(st)
+		if !x.bound { // its text names no values to replay
+			s.rememberSet(st)
+		}
 		if setsTrack {
 			s.trackToken = track
 		}
@@ -353,6 +359,19 @@ func (s *session) set(st *sqlclass.Statement, wait bool, more bool) (bool, error
 		s.state.Apply(route.SetReadAfter, route.Fact{Token: out.ReadAfter, TokenSet: out.ReadAfterSet})
 	}
 	return false, s.writeOK(okPacket{stateInfo: state}, more)
+}
+
+// setOnReader runs a SET's backend part on the reader: as text, or, when
+// its values are bound, as the client's own execute.
+func (s *session) setOnReader(x *job, relay []string) (*queryResult, error) {
+	if !x.bound {
+		return s.reader.exec("SET " + strings.Join(relay, ", "))
+	}
+	payload, err := s.ready(x, s.reader)
+	if err != nil {
+		return nil, err
+	}
+	return s.reader.execCommand(payload)
 }
 
 func setsSQLMode(st *sqlclass.Statement) bool {

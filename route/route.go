@@ -410,10 +410,12 @@ func (s *State) write(st *sqlclass.Statement) Decision {
 // lives; SET @v = (SELECT …) reads like a SELECT and waits for the level.
 // With parameters the backend binds them: the reader, where user variables
 // live; but a SET of the proxy's variables was never prepared on a backend
-// (LocalPrepare), so it stays the proxy's.
+// (LocalPrepare), so it stays the proxy's, and a SET of autocommit goes
+// through the Set handler, which runs it bound on the reader and commits
+// the writer's transaction when it turns autocommit on.
 func (s *State) set(in Input) Decision {
 	st := in.St
-	if in.Params && !SetsProxyVar(st) {
+	if in.Params && !SetsProxyVar(st) && !setsAutocommit(st) {
 		return reader(false)
 	}
 	if s.HasWriter && s.diagOnWriter(st.Funcs) && WriterCanSet(st) {
@@ -526,8 +528,17 @@ var ProxyVars = map[string]bool{
 // SetsProxyVar: a SET assigns one of ProxyVars, which no backend can
 // prepare.
 func SetsProxyVar(st *sqlclass.Statement) bool {
+	return setsSession(st, func(name string) bool { return ProxyVars[name] })
+}
+
+// setsAutocommit: a SET assigns the session's autocommit.
+func setsAutocommit(st *sqlclass.Statement) bool {
+	return setsSession(st, func(name string) bool { return name == "autocommit" })
+}
+
+func setsSession(st *sqlclass.Statement, match func(string) bool) bool {
 	for _, a := range st.Assignments {
-		if a.Scope == sqlclass.ScopeSession && ProxyVars[a.Name] {
+		if a.Scope == sqlclass.ScopeSession && match(a.Name) {
 			return true
 		}
 	}

@@ -95,6 +95,12 @@ var decideCases = []struct {
 		State{Forwarding: true}, Binary, true, Decision{Target: Proxy, Handler: Set}},
 	{"binary set of a user variable with a parameter", "SET @v = ?",
 		State{Forwarding: true}, Binary, true, Decision{Target: Reader}},
+	// A bound SET autocommit = ? went to the reader as is: turning
+	// autocommit on left the writer's transaction open.
+	{"binary set of autocommit with a parameter", "SET autocommit = ?",
+		State{Forwarding: true, HasWriter: true, Session: Session{AutocommitOff: true, TxWriter: true}}, Binary, true, Decision{Target: Proxy, Handler: Set}},
+	{"sql execute using of a set of autocommit", "SET autocommit = ?",
+		State{Forwarding: true, HasWriter: true, Session: Session{AutocommitOff: true, TxWriter: true}}, SQLExecute, true, Decision{Target: Proxy, Handler: Set}},
 	{"prepare of a mixed set", "SET @x = 1, SESSION aurora_replica_read_consistency = 'GLOBAL'",
 		State{Forwarding: true}, Prepare, false, Decision{Target: Proxy, Handler: LocalPrepare}},
 	{"prepare of a backend set", "SET time_zone = '+00:00'",
@@ -147,6 +153,18 @@ var decideCases = []struct {
 		State{Session: Session{DB: "shop", Temp: tmpIDs}}, SQLExecute, false, Decision{Target: ReaderWritable, Change: DropTemp}},
 	{"prepare of a locking read proves nothing: a prepare runs nothing", "SELECT fw() FROM a FOR UPDATE",
 		State{}, Prepare, false, Decision{Target: ReaderWritable}},
+
+	// SELECT … INTO OUTFILE / DUMPFILE / @v are reads: they run on the
+	// reader on every path, the file lands on the reader's host (as on an
+	// Aurora replica), and a locking form goes to the writer.
+	{"text into outfile", "SELECT * FROM orders INTO OUTFILE '/tmp/o.csv'",
+		State{Forwarding: true}, Text, false, Decision{Target: Reader, Wait: true}},
+	{"sql execute into dumpfile", "SELECT id FROM orders LIMIT 1 INTO DUMPFILE '/tmp/o.bin'",
+		State{Forwarding: true}, SQLExecute, false, Decision{Target: Reader, Wait: true}},
+	{"binary into outfile, forwarding off", "SELECT * FROM orders WHERE id = ? INTO OUTFILE '/tmp/o.csv'",
+		State{}, Binary, true, Decision{Target: Reader, Wait: true}},
+	{"binary into a user variable", "SELECT id INTO @v FROM orders WHERE id = ?",
+		State{Forwarding: true}, Binary, true, Decision{Target: Reader, Wait: true}},
 
 	// Around them.
 	{"text insert, forwarding off", "INSERT INTO orders VALUES (1)",

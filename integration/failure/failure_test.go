@@ -337,6 +337,12 @@ func leakCheck(t *testing.T) {
 // given writer address, SESSION consistency by default.
 func startProxy(t *testing.T, writer string) (*proxy.Server, string) {
 	t.Helper()
+	return startProxyWith(t, writer, nil)
+}
+
+// startProxyWith is startProxy with its settings changed by mutate.
+func startProxyWith(t *testing.T, writer string, mutate func(*proxy.Config)) (*proxy.Server, string) {
+	t.Helper()
 	cfg := proxy.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Admin = ""
@@ -349,6 +355,9 @@ func startProxy(t *testing.T, writer string) (*proxy.Server, string) {
 	// What an operator sets to bound a writer that stops answering while
 	// its TCP stack still acknowledges (a hung server, a black hole).
 	cfg.ForwardTimeout = 3 * time.Second
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	srv, err := proxy.NewServer(cfg, nil, nil)
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
@@ -914,6 +923,57 @@ func TestForwardTimeout(t *testing.T) {
 		}
 	}
 	t.Logf("writer rows: %s", strings.Trim(have, ","))
+	waitReplicated(t)
+}
+
+// A client's KILL QUERY of a forwarded statement goes over the proxy's
+// control connection to the writer, open since the session's writer
+// connection: it reaches a writer that stopped answering and runs when the
+// writer resumes. Before, KILL QUERY dialled a fresh connection, which
+// waited in the stopped writer's handshake and gave up: the statement ran
+// on to its end (SLEEP returns 0 then; interrupted, 1317 or 1).
+func TestClientKillQueryStoppedWriter(t *testing.T) {
+	if isolated(t, 150*time.Second) {
+		return
+	}
+	table(t, "kq")
+	// A forward timeout that never fires here: it keeps the control
+	// connection open from the writer connection's start.
+	_, addr := startProxyWith(t, thePair.WriterAddr, func(c *proxy.Config) { c.ForwardTimeout = 10 * time.Minute })
+	c, k := client(t, addr), client(t, addr)
+	id, o := read(c, "SELECT CONNECTION_ID()", quickBound)
+	wantOK(t, "CONNECTION_ID()", o)
+	mustExec(t, c, "BEGIN")
+	mustExec(t, c, "INSERT INTO kq VALUES (1, 0)") // SESSION: the transaction's reads now run on the writer
+	w := backendDB(t, thePair.WriterAddr)
+	processes := func(where string) string {
+		return value(t, w, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '"+thePair.User+"' AND "+where)
+	}
+	pair.WaitUntil(t, "the proxy's control connection on the writer", "1", func() string {
+		return processes("DB IS NULL AND COMMAND = 'Sleep'")
+	})
+	type answer struct {
+		v string
+		o outcome
+	}
+	slept := make(chan answer, 1)
+	go func() {
+		v, o := read(c, "SELECT SLEEP(60)", 90*time.Second)
+		slept <- answer{v, o}
+	}()
+	pair.WaitUntil(t, "SLEEP(60) running on the writer", "1", func() string {
+		return processes("INFO = 'SELECT SLEEP(60)'")
+	})
+	thaw := freezeWriter(t)
+	wantOK(t, "KILL QUERY with the writer stopped", run(k, "KILL QUERY "+id, 30*time.Second))
+	thaw()
+	a := <-slept
+	var me *mysql.MySQLError
+	interrupted := a.o.err == nil && a.v == "1" || errors.As(a.o.err, &me) && me.Number == 1317
+	if !interrupted {
+		t.Errorf("SELECT SLEEP(60): %q, %s: the KILL QUERY never reached the writer", a.v, a.o)
+	}
+	mustExec(t, c, "ROLLBACK")
 	waitReplicated(t)
 }
 

@@ -145,7 +145,7 @@ func classify(err error) outcome {
 			return outcome{"terminated", msg}
 		case strings.Contains(me.Message, "Failed to send write forwarding request"):
 			return outcome{"unreachable", msg}
-		case me.Number == 1158 || strings.Contains(me.Message, "outcome is unknown"):
+		case me.Number == 1158: // may have committed
 			return outcome{"unknown", msg}
 		}
 	}

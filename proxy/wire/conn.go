@@ -16,6 +16,10 @@ const MaxPayload = 1<<24 - 1
 // the rest of the packet has been skipped, so an error reply can follow.
 var ErrPacketTooLarge = errors.New("packet too large")
 
+// ErrOutOfOrder is returned by ReadCommand for a packet whose sequence
+// number is not the next one; MariaDB answers 1156 and closes.
+var ErrOutOfOrder = errors.New("packets out of order")
+
 // Side says which end of the proxy a connection is.
 type Side uint8
 
@@ -110,8 +114,17 @@ func (c *Conn) readHeader() (int, error) {
 // ReadPacket reads one logical packet (joining continuations) into a
 // reused buffer, valid until the next read. limit bounds its size. No
 // server sends an empty packet: from a backend one is a failure.
-func (c *Conn) ReadPacket(limit int) ([]byte, error) {
-	b, err := c.appendPacket(c.buf[:0], limit)
+func (c *Conn) ReadPacket(limit int) ([]byte, error) { return c.readPacket(limit, false) }
+
+// ReadCommand is ReadPacket for a client's command: it starts at sequence
+// 0 and its continuations count up, or the read fails with ErrOutOfOrder.
+func (c *Conn) ReadCommand(limit int) ([]byte, error) {
+	c.seq = 0
+	return c.readPacket(limit, true)
+}
+
+func (c *Conn) readPacket(limit int, ordered bool) ([]byte, error) {
+	b, err := c.appendPacket(c.buf[:0], limit, ordered)
 	if b != nil {
 		c.buf = b
 	}
@@ -126,10 +139,19 @@ func (c *Conn) ReadPacket(limit int) ([]byte, error) {
 
 // appendPacket reads one logical packet's payload onto b. A payload over
 // limit is skipped so the stream stays in step for the error reply.
-func (c *Conn) appendPacket(b []byte, limit int) ([]byte, error) {
+// ordered: each header must carry the next sequence number.
+func (c *Conn) appendPacket(b []byte, limit int, ordered bool) ([]byte, error) {
 	base := len(b)
-	for {
+	header := func() (int, error) {
+		want := c.seq
 		n, err := c.readHeader()
+		if err == nil && ordered && c.hdr[3] != want {
+			return 0, c.Fail(ErrOutOfOrder)
+		}
+		return n, err
+	}
+	for {
+		n, err := header()
 		if err != nil {
 			return b, err
 		}
@@ -138,7 +160,7 @@ func (c *Conn) appendPacket(b []byte, limit int) ([]byte, error) {
 				return b, err
 			}
 			for n == MaxPayload {
-				if n, err = c.readHeader(); err != nil {
+				if n, err = header(); err != nil {
 					return b, err
 				}
 				if err := c.discard(n); err != nil {

@@ -108,6 +108,42 @@ func TestReadPacket(t *testing.T) {
 	}
 }
 
+// ReadCommand wants a command at sequence 0 and continuations counting
+// up; anything else is ErrOutOfOrder, as MariaDB's 1156.
+func TestReadCommandSequence(t *testing.T) {
+	big := bytes.Repeat([]byte{'x'}, MaxPayload)
+	for _, tt := range []struct {
+		name string
+		in   []byte
+		ok   bool
+	}{
+		{"at 0", frame(0, []byte{0x03, 'S'}), true},
+		{"continued in order", append(frame(0, big), frame(1, []byte("z"))...), true},
+		{"at 1", frame(1, []byte{0x03, 'S'}), false},
+		{"at 255", frame(255, []byte{0x0e}), false},
+		{"continuation out of order", append(frame(0, big), frame(3, []byte("z"))...), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := newMem(ClientSide, "client", tt.in)
+			_, err := c.ReadCommand(1 << 30)
+			if tt.ok != (err == nil) || !tt.ok && !errors.Is(err, ErrOutOfOrder) {
+				t.Fatalf("err = %v, want ok=%v or ErrOutOfOrder", err, tt.ok)
+			}
+		})
+	}
+	// After an answered command the next one starts at 0 again.
+	c, _ := newMem(ClientSide, "client", append(frame(0, []byte{0x0e}), frame(0, []byte{0x0e})...))
+	if _, err := c.ReadCommand(100); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WritePacket([]byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadCommand(100); err != nil {
+		t.Fatalf("second command at 0: %v", err)
+	}
+}
+
 // WritePacket numbers packets on from the last read, splits large
 // payloads, and WriteCommand starts again at 0.
 func TestWriteSequence(t *testing.T) {

@@ -253,7 +253,7 @@ func (r *Relay) columns(p []byte) error {
 		at := len(h)
 		h = append(h, 0, 0, 0, 0)
 		var err error
-		h, err = r.src.appendPacket(h, maxResponse)
+		h, err = r.src.appendPacket(h, maxResponse, false)
 		r.src.held = h
 		if err != nil {
 			return r.broke(err)
