@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/fwdproxy/fwdproxy/proxy"
@@ -39,12 +40,8 @@ func TestSessionScopeUserAcrossResetAndChangeUser(t *testing.T) {
 		c.Users[thePair.RootUser] = thePair.RootPassword
 	}
 	srv, addr := startServer(t, func(c *proxy.Config) { users(c); c.SessionScope = "user" })
-	count := func(c interface{ Execute(string, ...any) (*gmysql.Result, error) }, v int) string {
-		r, err := c.Execute("SELECT COUNT(*) FROM scope1 WHERE v = " + strconv.Itoa(v))
-		if err != nil {
-			t.Fatalf("read v=%d: %v", v, err)
-		}
-		return resultValue(t, r, "COUNT(*)")
+	count := func(c *client.Conn, v int) string {
+		return rawValue(t, c, "SELECT COUNT(*) FROM scope1 WHERE v = "+strconv.Itoa(v))
 	}
 
 	a := rawConn(t, addr)
