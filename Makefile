@@ -12,7 +12,7 @@ FUZZ_TARGETS := sqlclass:FuzzClassify sqlclass:FuzzSplit route:FuzzDecide \
 	readers:FuzzPick proxy:FuzzClientCommands proxy:FuzzReadResult \
 	proxy/wire:FuzzParseOK proxy/wire:FuzzRelay proxy/wire:FuzzReadPacket
 
-.PHONY: build test test-lists unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke
+.PHONY: build test test-lists unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke bench-pooled
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fwdproxy
@@ -66,13 +66,23 @@ soak:
 	FWDPROXY_SOAK=1 FWDPROXY_PAIR_ENV=$(SOAK_PAIR_DIR)/pair.env FWDPROXY_SOAK_BIN=$(CURDIR)/bin/fwdproxy-race \
 		$(GO) test -count=1 -v -timeout 30m -run TestSoak ./integration/soak/
 
-# 10,000 read-after-write trials per lag level (about 5 minutes).
+# 10,000 read-after-write trials per lag level (about 5 minutes), and per
+# session scope through a pool of 20 connections (about 10 minutes).
 soak-consistency:
-	FWDPROXY_SOAK_TRIALS=10000 $(GO) test -count=1 -timeout 30m -v -run 'TestReadAfterWriteUnderLag' ./integration/lag/
+	FWDPROXY_SOAK_TRIALS=10000 $(GO) test -count=1 -timeout 30m -v -run 'TestReadAfterWriteUnderLag|TestPoolReadYourWrites' ./integration/lag/
 
 # sysbench and memory, direct vs through the proxy; writes docs/benchmarks.md.
+# Then the pooled read-after-write benchmark (POOLED_TRIALS per way, 2,000).
+POOLED_TRIALS ?= 2000
 bench: build
 	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
+	$(MAKE) bench-pooled
+
+# Read-after-write through a pool of 20 connections at 50 ms of lag: SESSION
+# per connection, SESSION at the user scope, causal tokens and GLOBAL
+# (integration/lag BenchmarkPooledReadAfterWrite, a private pair).
+bench-pooled:
+	$(GO) test -count=1 -run NONE -bench BenchmarkPooledReadAfterWrite -benchtime $(POOLED_TRIALS)x -timeout 20m ./integration/lag/
 
 bench-smoke: build
 	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke

@@ -2,6 +2,7 @@ package consistency
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,6 +41,19 @@ func TestParseLevel(t *testing.T) {
 	}
 	if Off.Waits() || Eventual.Waits() || !Session.Waits() || !Global.Waits() {
 		t.Error("Waits")
+	}
+}
+
+func TestParseScope(t *testing.T) {
+	for in, want := range map[string]Scope{"connection": ScopeConnection, "USER": ScopeUser, "User": ScopeUser} {
+		if got, ok := ParseScope(in); !ok || got != want || !strings.EqualFold(got.String(), in) {
+			t.Errorf("ParseScope(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "session", " user", "global"} {
+		if _, ok := ParseScope(in); ok {
+			t.Errorf("ParseScope(%q) accepted", in)
+		}
 	}
 }
 

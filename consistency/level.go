@@ -47,3 +47,31 @@ func (l Level) String() string {
 
 // Waits reports whether reads at this level wait for replication.
 func (l Level) Waits() bool { return l == Session || l == Global }
+
+// Scope is whose own GTIDs a SESSION read waits for: the connection's
+// (Aurora's SESSION) or those of every connection of the same user through
+// this proxy, so that a pool of connections reads its own writes.
+type Scope uint8
+
+const (
+	ScopeConnection Scope = iota
+	ScopeUser
+)
+
+// ParseScope reads a fwdproxy_session_scope value, case-insensitive.
+func ParseScope(s string) (Scope, bool) {
+	switch {
+	case strings.EqualFold(s, "connection"):
+		return ScopeConnection, true
+	case strings.EqualFold(s, "user"):
+		return ScopeUser, true
+	}
+	return ScopeConnection, false
+}
+
+func (s Scope) String() string {
+	if s == ScopeUser {
+		return "user"
+	}
+	return "connection"
+}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/fwdproxy/fwdproxy/integration/pair"
@@ -113,43 +114,10 @@ func TestChangeUser(t *testing.T) {
 	c := rawConn(t, addr)
 	rawExec(t, c, "SET @before = 1")
 	rawExec(t, c, "SET aurora_replica_read_consistency = 'GLOBAL'")
-	change := func(user, password string) error {
-		pkt := []byte{0x11}
-		pkt = append(pkt, user...)
-		pkt = append(pkt, 0, 0) // user NUL, empty auth response
-		pkt = append(pkt, testDB...)
-		pkt = append(pkt, 0, 33, 0) // db NUL, charset
-		pkt = append(pkt, gmysql.AUTH_NATIVE_PASSWORD...)
-		pkt = append(pkt, 0)
-		c.ResetSequence()
-		if err := c.WritePacket(append(make([]byte, 4), pkt...)); err != nil {
-			return err
-		}
-		sw, err := c.ReadPacket()
-		if err != nil {
-			return err
-		}
-		if sw[0] != 0xfe {
-			t.Fatalf("expected an auth switch, got %x", sw)
-		}
-		salt := sw[1+len(gmysql.AUTH_NATIVE_PASSWORD)+1:]
-		salt = salt[:len(salt)-1]
-		if err := c.WritePacket(append(make([]byte, 4), scramble(salt, password)...)); err != nil {
-			return err
-		}
-		res, err := c.ReadPacket()
-		if err != nil {
-			return err
-		}
-		if res[0] == 0xff {
-			return c.HandleErrorPacket(res)
-		}
-		return nil
-	}
-	if err := change(thePair.User, "wrong"); err == nil || !strings.Contains(err.Error(), "1045") {
+	if err := changeUser(t, c, thePair.User, "wrong"); err == nil || !strings.Contains(err.Error(), "1045") {
 		t.Fatalf("change user with a wrong password: %v", err)
 	}
-	if err := change(thePair.User, thePair.Password); err != nil {
+	if err := changeUser(t, c, thePair.User, thePair.Password); err != nil {
 		t.Fatalf("change user: %v", err)
 	}
 	if v := rawValue(t, c, "SELECT @before"); v != "" && v != "<nil>" {
@@ -158,6 +126,44 @@ func TestChangeUser(t *testing.T) {
 	if v := rawValue(t, c, "SELECT @@aurora_replica_read_consistency"); v != "SESSION" {
 		t.Errorf("consistency after COM_CHANGE_USER: %q", v)
 	}
+}
+
+// changeUser sends COM_CHANGE_USER to user in testDB and answers the
+// proxy's auth switch with password's scramble: nil on OK, the ERR
+// otherwise.
+func changeUser(t *testing.T, c *client.Conn, user, password string) error {
+	t.Helper()
+	pkt := []byte{0x11}
+	pkt = append(pkt, user...)
+	pkt = append(pkt, 0, 0) // user NUL, empty auth response
+	pkt = append(pkt, testDB...)
+	pkt = append(pkt, 0, 33, 0) // db NUL, charset
+	pkt = append(pkt, gmysql.AUTH_NATIVE_PASSWORD...)
+	pkt = append(pkt, 0)
+	c.ResetSequence()
+	if err := c.WritePacket(append(make([]byte, 4), pkt...)); err != nil {
+		return err
+	}
+	sw, err := c.ReadPacket()
+	if err != nil {
+		return err
+	}
+	if sw[0] != 0xfe {
+		t.Fatalf("expected an auth switch, got %x", sw)
+	}
+	salt := sw[1+len(gmysql.AUTH_NATIVE_PASSWORD)+1:]
+	salt = salt[:len(salt)-1]
+	if err := c.WritePacket(append(make([]byte, 4), scramble(salt, password)...)); err != nil {
+		return err
+	}
+	res, err := c.ReadPacket()
+	if err != nil {
+		return err
+	}
+	if res[0] == 0xff {
+		return c.HandleErrorPacket(res)
+	}
+	return nil
 }
 
 func scramble(salt []byte, password string) []byte {

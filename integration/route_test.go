@@ -272,10 +272,11 @@ func TestRouteOwnVariablesAndStatus(t *testing.T) {
 		return m
 	}
 	all, server := names(c, "SHOW GLOBAL VARIABLES"), names(d, "SHOW GLOBAL VARIABLES")
-	// The proxy's five: three aurora_… and the two fwdproxy_… of causal tokens.
+	// The proxy's six: three aurora_…, the two fwdproxy_… of causal tokens
+	// and the session scope (the flag's value, globally).
 	_, tok := all["fwdproxy_causal_token"]
 	_, after := all["fwdproxy_read_after"]
-	if len(all) != len(server)+5 || !tok || !after || all["aurora_replica_read_consistency"] != "SESSION" || all["version"] != server["version"] {
+	if len(all) != len(server)+6 || !tok || !after || all["fwdproxy_session_scope"] != "connection" || all["aurora_replica_read_consistency"] != "SESSION" || all["version"] != server["version"] {
 		t.Errorf("SHOW GLOBAL VARIABLES: %d rows (server %d), aurora_replica_read_consistency=%q, version=%q (server %q)",
 			len(all), len(server), all["aurora_replica_read_consistency"], all["version"], server["version"])
 	}

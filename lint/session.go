@@ -436,6 +436,9 @@ func (s *session) set(x *stmt) {
 	case out.Refused == "fwdproxy_causal_token":
 		s.reject(x, e, "SET fwdproxy_causal_token", "the token is read-only: read it with SELECT @@fwdproxy_causal_token and pass it with SET fwdproxy_read_after")
 		return
+	case out.Refused == "fwdproxy_session_scope":
+		s.reject(x, e, "SET fwdproxy_session_scope", "valid values are connection and user")
+		return
 	case route.ProxyVars[out.Refused]:
 		s.reject(x, e, "SET "+out.Refused, out.Refused+" is read-only in the session; fwdproxy sets it by flag")
 		return

@@ -22,9 +22,10 @@ type Config struct {
 	Admin                   string
 	Forwarding              bool
 	DefaultConsistency      string
-	WriterIdleTimeout       int  // seconds
-	WriterMaxConnectionsPct int  // percent of the writer's max_connections
-	SharedWriterLimits      bool // count the cap on the writer (named locks), across instances
+	SessionScope            string // "connection" or "user": initial fwdproxy_session_scope
+	WriterIdleTimeout       int    // seconds
+	WriterMaxConnectionsPct int    // percent of the writer's max_connections
+	SharedWriterLimits      bool   // count the cap on the writer (named locks), across instances
 	ReadWaitTimeout         time.Duration
 	ReadWaitTimeoutAction   string // "error" or "writer"
 	// ReadWriteQuirk reproduces Aurora's 1290 for START TRANSACTION READ

@@ -323,6 +323,9 @@ func (s *session) addOwnGTIDs(g consistency.Set) {
 	} else {
 		s.ownGTIDs = s.ownGTIDs.Union(g)
 	}
+	if s.scope == consistency.ScopeUser {
+		s.srv.userGTIDs(s.user).Advance(g)
+	}
 }
 
 // writerLost drops a writer connection that failed. A transaction that was

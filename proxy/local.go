@@ -24,6 +24,7 @@ func (s *session) auroraVars() [][2]string {
 		{"aurora_replica_read_consistency", s.level.String()},
 		{"fwdproxy_causal_token", s.causalToken()},
 		{"fwdproxy_read_after", s.state.ReadAfter},
+		{"fwdproxy_session_scope", s.scope.String()},
 	}
 }
 
@@ -50,6 +51,9 @@ func (s *session) rewritten(r route.Rewrite, x *job) *job {
 func (s *session) ownVar(r sqlclass.VarRef) (v string, ok bool) {
 	if r.Scope == sqlclass.ScopeGlobal && r.Name == "aurora_replica_read_consistency" {
 		return s.srv.conf().DefaultConsistency, true
+	}
+	if r.Scope == sqlclass.ScopeGlobal && r.Name == "fwdproxy_session_scope" {
+		return s.defaultScope().String(), true
 	}
 	if r.Name == s.srv.dialect.readOnlyVar && r.Scope != sqlclass.ScopeGlobal {
 		// The reader's connection is read-only whatever the client set.
@@ -184,9 +188,9 @@ func (s *session) rewriteOwnVars(sql string, st *sqlclass.Statement) (string, bo
 }
 
 // rewriteOwnVarsTo: for a statement prepared on a backend, the session's
-// consistency level, access mode, causal token and read_after become the
-// user variables @fwdproxy_arc, @fwdproxy_ro, @fwdproxy_tok and
-// @fwdproxy_ra, which each execute sets first
+// consistency level, access mode, causal token, read_after and session
+// scope become the user variables @fwdproxy_arc, @fwdproxy_ro,
+// @fwdproxy_tok, @fwdproxy_ra and @fwdproxy_ss, which each execute sets first
 // (ownVarsSQL); other variables become their values. st is sql's
 // classification: the references are its offsets into sql.
 func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, prepared bool) (string, bool) {
@@ -209,6 +213,8 @@ func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, prepared 
 			b.WriteString("@fwdproxy_tok")
 		case prepared && r.Name == "fwdproxy_read_after":
 			b.WriteString("@fwdproxy_ra")
+		case prepared && session && r.Name == "fwdproxy_session_scope":
+			b.WriteString("@fwdproxy_ss")
 		case r.Name == s.srv.dialect.readOnlyVar:
 			// The global value is 0 or 1: either expression is the
 			// client's setting, typed as the variable (BIGINT, nullable).
@@ -239,7 +245,8 @@ func (s *session) ownVarsSQL() string {
 		ro = "1"
 	}
 	return "SET @fwdproxy_arc = " + quoteLiteral(s.level.String()) + ", @fwdproxy_ro = " + ro +
-		", @fwdproxy_tok = " + quoteLiteral(s.causalToken()) + ", @fwdproxy_ra = " + quoteLiteral(s.state.ReadAfter)
+		", @fwdproxy_tok = " + quoteLiteral(s.causalToken()) + ", @fwdproxy_ra = " + quoteLiteral(s.state.ReadAfter) +
+		", @fwdproxy_ss = " + quoteLiteral(s.scope.String())
 }
 
 func quoteLiteral(v string) string {

@@ -26,6 +26,7 @@ func (s *session) resetState() {
 	s.stmts = map[uint32]*prepared{}
 	s.writerVars, s.writerSent = nil, 0
 	s.ownGTIDs = nil
+	s.setScope(s.defaultScope()) // the user's set stays with the server
 	s.trackToken = false
 	s.lastWarn = nil
 }

@@ -62,6 +62,7 @@ type Server struct {
 	posConn   *backend                      // the proxy's own writer connection for look-ups
 	posAddr   string                        // the server posConn is on
 	cluster   atomic.Pointer[writerCluster] // the writer's identity for causal tokens; nil until asked
+	userSets  sync.Map                      // user name -> *consistency.Applied: the user scope's GTIDs (userscope.go)
 	watch     *writerWatch                  // which --writer candidate is the writer; nil with one
 	control   writerControl                 // delivers the forward timeout's KILLs
 
@@ -646,6 +647,7 @@ func (s *Server) handle(c net.Conn) {
 	s.log.Info("session start", zap.Uint32("id", ss.id), zap.String("user", ss.user), zap.String("remote", c.RemoteAddr().String()))
 	lvl, _ := parseConsistency(s.conf().DefaultConsistency)
 	ss.setLevel(lvl)
+	ss.setScope(ss.defaultScope())
 	ss.run()
 	ss.setLevel(consistency.Off)
 	ss.closeBackends()

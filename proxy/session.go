@@ -60,8 +60,9 @@ type session struct {
 	stmts      map[uint32]*prepared
 	nextStmtID uint32
 
-	ownGTIDs   consistency.Set // committed through forwarding, for SESSION reads
-	trackToken bool            // the client tracks fwdproxy_causal_token (causal.go)
+	ownGTIDs   consistency.Set   // committed through forwarding, for SESSION reads
+	scope      consistency.Scope // whose GTIDs SESSION reads wait for (userscope.go)
+	trackToken bool              // the client tracks fwdproxy_causal_token (causal.go)
 
 	sqlOpt sqlclass.Options
 

@@ -354,6 +354,9 @@ func (s *session) set(x *job, wait bool) (bool, error) {
 	if out.SetsLevel {
 		s.setLevel(out.Level)
 	}
+	if out.SetsScope {
+		s.setScope(out.Scope)
+	}
 	s.state.Apply(route.SetSession, route.Fact{Access: out.Access})
 	if out.SetsReadAfter {
 		s.state.Apply(route.SetReadAfter, route.Fact{Token: out.ReadAfter, TokenSet: out.ReadAfterSet})
@@ -424,7 +427,7 @@ func (s *session) rememberSet(st *sqlclass.Statement) {
 		case a.Scope == sqlclass.ScopeUser:
 			continue
 		case a.Scope == sqlclass.ScopeNames:
-		case a.Name == "aurora_replica_read_consistency", a.Name == "fwdproxy_read_after", a.Name == "tx_read_only", a.Name == "transaction_read_only",
+		case route.ProxyVars[a.Name], a.Name == "tx_read_only", a.Name == "transaction_read_only",
 			a.Name == "autocommit", a.Name == "tx_isolation", a.Name == "transaction_isolation":
 			if a.Name == "tx_isolation" || a.Name == "transaction_isolation" {
 				s.state.Apply(route.SetSession, route.Fact{Isolation: normIsolation(sqlclass.Unquote(a.Value))})

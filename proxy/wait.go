@@ -18,7 +18,7 @@ func errReadWaitTimeout(d time.Duration) *sqlError {
 
 // waitForRead makes the reader fresh enough for the session's level before a
 // read: SESSION waits for the GTIDs this session committed through the
-// writer, GLOBAL for everything the writer had committed when the read
+// writer (at the user scope, every session of its user), GLOBAL for everything the writer had committed when the read
 // arrived, EVENTUAL not at all; a causal token the client set
 // (fwdproxy_read_after) adds its GTIDs at every level. fallback=true asks the caller to serve the read from the
 // writer (timeout action "writer"). A wait the process already knows to be
@@ -32,7 +32,7 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 	deadline := time.Now().Add(cfg.ReadWaitTimeout)
 	switch s.level {
 	case consistency.Session:
-		target = s.ownGTIDs
+		target = s.sessionTarget()
 	case consistency.Global:
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		pos, err := s.srv.writerPos.Get(ctx)

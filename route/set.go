@@ -13,7 +13,8 @@ var ErrTxCharacteristics = &Error{Code: 1568, State: "25001", Msg: "Transaction 
 // it is allowed: the session's consistency level (Level, when SetsLevel)
 // its access mode (Access, AccessDefault when not set) and the causal
 // token its reads wait for (ReadAfter and its GTIDs, when SetsReadAfter;
-// "" clears it). The SET's
+// "" clears it) and whose own GTIDs SESSION waits for (Scope, when
+// SetsScope). The SET's
 // other assignments are the reader's business. When it is refused,
 // Refused names the variable whose assignment was.
 type SetOutcome struct {
@@ -25,6 +26,9 @@ type SetOutcome struct {
 	ReadAfter     string
 	ReadAfterSet  consistency.Set
 	SetsReadAfter bool
+
+	Scope     consistency.Scope
+	SetsScope bool
 }
 
 // TokenCheck reads a causal token for this proxy's writer: its GTIDs, or
@@ -67,6 +71,13 @@ func CheckSet(st *sqlclass.Statement, level consistency.Level, inTx, switchOn bo
 				}
 			}
 			out.ReadAfter, out.ReadAfterSet, out.SetsReadAfter = v, set, true
+		case "fwdproxy_session_scope":
+			v := sqlclass.Unquote(a.Value)
+			sc, ok := consistency.ParseScope(v)
+			if !ok {
+				return SetOutcome{Refused: a.Name}, ErrBadValue(a.Name, v)
+			}
+			out.Scope, out.SetsScope = sc, true
 		case "aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct", "fwdproxy_causal_token":
 			return SetOutcome{Refused: a.Name}, ErrReadOnlyVar(a.Name)
 		case "sql_log_bin":

@@ -43,6 +43,14 @@ func TestCheckSet(t *testing.T) {
 			ErrBadToken("causal token is from another cluster (2.0), this proxy's writer is 1.0")},
 		{"SET fwdproxy_read_after = 'nope', tx_read_only = 1", ses, false, true, SetOutcome{Refused: "fwdproxy_read_after"},
 			ErrBadToken("not a fwdproxy causal token (want fp1:<flavour>:<cluster>:<gtids>)")},
+		// The SESSION scope: any level, in a transaction and with
+		// forwarding off too.
+		{"SET fwdproxy_session_scope = 'USER'", consistency.Eventual, true, false,
+			SetOutcome{Scope: consistency.ScopeUser, SetsScope: true}, nil},
+		{"SET SESSION fwdproxy_session_scope = connection", ses, false, true,
+			SetOutcome{Scope: consistency.ScopeConnection, SetsScope: true}, nil},
+		{"SET fwdproxy_session_scope = 'pool'", ses, false, true, SetOutcome{Refused: "fwdproxy_session_scope"},
+			ErrBadValue("fwdproxy_session_scope", "pool")},
 		{"SET fwdproxy_causal_token = 'fp1:ma:1.0:0-1-5'", ses, false, true, SetOutcome{Refused: "fwdproxy_causal_token"},
 			ErrReadOnlyVar("fwdproxy_causal_token")},
 	} {
