@@ -199,6 +199,7 @@ func (s *session) openWriter() *sqlError {
 	}
 	s.life.attach(w.conn.NetConn(), onTimeout)
 	s.writerThread.Store(w.connID)
+	s.info.setWriter(s.writerTo)
 	s.writerGen++
 	s.writerDB = s.state.DB
 	s.writerSent = 0
@@ -337,6 +338,7 @@ func (s *session) dropWriter() {
 		s.life.detach()
 		s.writer.close()
 		s.writer = nil
+		s.info.setWriter("")
 	}
 	s.releaseWriterSlot()
 }

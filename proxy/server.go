@@ -621,14 +621,15 @@ func (s *Server) handle(c net.Conn) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	ss.host = host
+	lvl, _ := parseConsistency(s.conf().DefaultConsistency)
+	ss.setLevel(lvl)
+	ss.publish(false, time.Now())
 	s.mu.Lock()
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
 	s.Metrics.ClientConnected()
 	defer s.Metrics.ClientDisconnected()
 	s.log.Info("session start", zap.Uint32("id", ss.id), zap.String("user", ss.user), zap.String("remote", c.RemoteAddr().String()))
-	lvl, _ := parseConsistency(s.conf().DefaultConsistency)
-	ss.setLevel(lvl)
 	ss.run()
 	ss.setLevel(consistency.Off)
 	ss.closeBackends()
