@@ -21,6 +21,7 @@ import (
 
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/metrics"
+	"github.com/fwdproxy/fwdproxy/proxy/proxyproto"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 )
@@ -602,6 +603,11 @@ func (s *Server) handle(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	c, err := s.proxyHeader(c)
+	if err != nil {
+		c.Close()
+		return
+	}
 	host := clientHost(c.RemoteAddr())
 	if s.hosts.blocked(host, time.Now()) {
 		s.refuse(c, metrics.LimitHostBlocked, mysql.ER_HOST_IS_BLOCKED, fmt.Sprintf(
@@ -613,7 +619,10 @@ func (s *Server) handle(c net.Conn) {
 		// A login refused with a MySQL error was logged by loginFailed;
 		// the rest are port scans and clients gone mid-handshake. The
 		// error's text only: zap.Error adds the stack go-mysql's errors carry.
-		if !isRefusal(err) {
+		if errors.Is(err, errUntrustedProxyHeader) {
+			s.Metrics.Limited(metrics.LimitProxyHeader)
+			s.log.Warn("PROXY protocol header from a peer outside --proxy-protocol-networks; connection closed", zap.String("remote", c.RemoteAddr().String()))
+		} else if !isRefusal(err) {
 			s.log.Debug("handshake failed", zap.String("remote", c.RemoteAddr().String()), zap.String("error", err.Error()))
 		}
 		c.Close()
@@ -652,6 +661,9 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	gc, err := s.gosrv.NewCustomizedConn(pc, h, h)
 	if err != nil {
 		ss.closeBackends() // the reader, when the client left at the last step
+		if pc.proxyHeader {
+			err = errUntrustedProxyHeader
+		}
 		return nil, err
 	}
 	// From here on the proxy speaks raw packets on the same socket (without
@@ -785,6 +797,9 @@ type capPatchConn struct {
 	done   bool
 	read   int  // bytes read before login
 	in     bool // logged in: no more bound
+	// proxyHeader: the client began with a PROXY protocol header, which
+	// this peer may not send.
+	proxyHeader bool
 }
 
 func (c *capPatchConn) Read(b []byte) (int, error) {
@@ -795,6 +810,13 @@ func (c *capPatchConn) Read(b []byte) (int, error) {
 		return 0, errHandshakeTooBig
 	}
 	n, err := c.Conn.Read(b[:min(len(b), handshakeMaxBytes-c.read)])
+	if c.read == 0 && n >= 4 && proxyproto.Starts(b[:n]) {
+		// A balancer's header to a listener that does not expect it from
+		// this peer: read as a login it would only time out. (A login
+		// packet's first four bytes are its length and sequence 1.)
+		c.proxyHeader = true
+		return 0, errUntrustedProxyHeader
+	}
 	c.read += n
 	return n, err
 }

@@ -71,8 +71,8 @@ type session struct {
 	life              writerLife        // idle timeout and forwarding switch end the writer
 	// Backend thread ids, for KILL QUERY from another session.
 	readerThread, writerThread atomic.Uint32
-	info           sessionInfo // what GET /sessions shows
-	statementCount int64       // statements run, for /sessions
+	info                       sessionInfo // what GET /sessions shows
+	statementCount             int64       // statements run, for /sessions
 	// scratch builds the proxy's own small packets (OK, EOF, ERR); the
 	// client's buffered writer copies them, so one buffer serves them all.
 	scratch []byte

@@ -43,7 +43,7 @@ const (
 	enumKind                 // string, one of allowed in any case or quoted
 	switchKind               // bool: enabled or disabled (also on/off, true/false, 1/0)
 	listKind                 // map[string]string: repeatable NAME:PASSWORD
-	addrListKind             // []string: repeatable HOST:PORT|PATH
+	addrListKind             // []string: repeatable HOST:PORT|PATH (or CIDR)
 )
 
 // Settings is the table. The order is the order of --help.
@@ -73,6 +73,9 @@ var Settings = []Setting{
 	{Name: "proxy-user", arg: "NAME", Reload: true,
 		help:  "the --user NAME the proxy's own backend connections log in as (writer position look-ups, the max_connections probe, the binlog tracker); default: the first --user",
 		field: func(c *Config) any { return &c.ProxyUser }},
+	{Name: "proxy-protocol-networks", arg: "CIDR", kind: addrListKind, Reload: true,
+		help:  "load balancers that send a PROXY protocol header (v1 or v2), as CIDRs or addresses (repeatable, or comma-separated): a peer in them must send one, and the client is known by the header's address; other peers are served without",
+		field: func(c *Config) any { return &c.ProxyProtocolNetworks }},
 	{Name: "admin", arg: "HOST:PORT", Default: "127.0.0.1:4001", help: "admin HTTP address (/status, /metrics); empty to disable",
 		field: func(c *Config) any { return &c.Admin }},
 	{Name: "admin-token", arg: "TOKEN", Reload: true,

@@ -22,7 +22,7 @@ var changed = map[string]string{
 	"push-tracking": "true", "forward-timeout": "30s", "auth-method": "caching_sha2_password", "require-tls": "true",
 	"admin-token": "tok", "admin-pprof": "true",
 	"max-client-connections": "10", "handshake-timeout": "3s", "max-allowed-packet": "1048576", "max-connect-errors": "0",
-	"host-block-time": "1m", "shutdown-timeout": "5s", "graceful-wait-before-shutdown": "2s",
+	"host-block-time": "1m", "shutdown-timeout": "5s", "graceful-wait-before-shutdown": "2s", "proxy-protocol-networks": "10.0.0.0/8",
 }
 
 // base is a valid set of values; nothing listens on port 1, so a server's
