@@ -202,12 +202,14 @@ func (s *session) readerPosition(lost bool) (consistency.Set, error) {
 // attachReader makes b, a connection to reader node, the session's reader.
 func (s *session) attachReader(b *backend, node int) {
 	s.reader = b
-	s.readerThread.Store(b.connID)
-	s.life.attachReader(b.conn.NetConn())
+	addr := s.srv.conf().Reader
 	if rs := s.srv.readers; rs != nil {
 		s.ep.node = node
 		rs.nodes[node].sessions.Add(1)
+		addr = rs.nodes[node].addr
 	}
+	s.setReader(addr, b.connID)
+	s.life.attachReader(b.conn.NetConn())
 }
 
 // detachReader closes the session's reader connection, if any.
@@ -217,6 +219,7 @@ func (s *session) detachReader() {
 	}
 	s.reader.close()
 	s.reader = nil
+	s.setReader("", s.readerThread.Load())
 	if rs := s.srv.readers; rs != nil {
 		rs.nodes[s.ep.node].sessions.Add(-1)
 	}

@@ -508,16 +508,15 @@ func (s *Server) sessionByConnID(id uint32) *session {
 }
 
 // killQuery stops the statement a session runs, on whichever backend, with
-// KILL QUERY on fresh connections of the proxy's own.
+// KILL QUERY on fresh connections of the proxy's own, to the servers the
+// session's threads are on.
 func (s *Server) killQuery(ss *session) {
-	for _, k := range []struct {
-		addr string
-		id   uint32
-	}{{s.conf().Reader, ss.readerThread.Load()}, {ss.writerTo, ss.writerThread.Load()}} {
-		if k.id == 0 {
+	threads, user, password := ss.backendThreads()
+	for _, k := range threads {
+		if k.id == 0 || k.addr == "" {
 			continue
 		}
-		c, err := dialBackend(context.Background(), "admin", dialParams{addr: k.addr, user: ss.user, password: ss.password, tls: s.conf().BackendTLS})
+		c, err := dialBackend(context.Background(), "admin", dialParams{addr: k.addr, user: user, password: password, tls: s.conf().BackendTLS})
 		if err != nil {
 			continue
 		}

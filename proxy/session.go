@@ -110,6 +110,7 @@ func (s *session) openReader() error {
 	if s.srv.conf().Audit {
 		// Audit mode passes everything through to the writer unchanged.
 		s.reader = r
+		s.setReader(s.srv.conf().Reader, r.connID)
 		s.auditor = s.newAuditor()
 		s.auditStmts = map[uint32]string{}
 		return nil

@@ -8,46 +8,64 @@ import (
 	"go.uber.org/zap"
 )
 
-// sessionInfo is what GET /sessions shows of a session that only its own
-// goroutine may read: it publishes a copy at the start and the end of each
-// command, under a lock no one else holds for long.
+// sessionInfo is what another goroutine (GET /sessions, a kill) may read
+// of a session: the session publishes its state at the start and the end
+// of each command, and its backends as it attaches them, under a lock no
+// one holds for long.
 type sessionInfo struct {
-	mu         sync.Mutex
-	user       string // COM_CHANGE_USER changes it
-	db         string
-	level      string
-	reader     string // the server of the reader connection ("": none)
-	writer     string // the server of the writer connection ("": none); setWriter
-	inTx       bool
-	running    bool
-	since      time.Time // the command's start while running, else the last one's end
-	statements int64
+	mu             sync.Mutex
+	user, password string // COM_CHANGE_USER changes them
+	db             string
+	level          string
+	reader         string // the server of the reader connection ("": none); setReader
+	writer         string // the server of the writer connection ("": none); setWriter
+	inTx           bool
+	running        bool
+	since          time.Time // the command's start while running, else the last one's end
+	statements     int64
 }
 
-// publish copies the session's state for /sessions; running says a command
-// starts (true) or ended.
+// publish copies the session's state; running says a command starts
+// (true) or ended.
 func (s *session) publish(running bool, now time.Time) {
-	reader := ""
-	if s.reader != nil {
-		reader = s.srv.conf().Reader
-		if rs := s.srv.readers; rs != nil {
-			reader = rs.nodes[s.ep.node].addr
-		}
-	}
 	in := &s.info
 	in.mu.Lock()
-	in.user, in.db, in.level, in.reader = s.user, s.state.DB, s.level.String(), reader
+	in.user, in.password, in.db, in.level = s.user, s.password, s.state.DB, s.level.String()
 	in.inTx, in.running, in.since, in.statements = s.inTransaction(), running, now, s.statementCount
 	in.mu.Unlock()
 }
 
-// setWriter publishes the server of a writer connection the session
-// opened ("" when it dropped it), at once: the first forwarded statement
-// runs on it before the command ends.
-func (in *sessionInfo) setWriter(addr string) {
+// setReader publishes the reader connection the session attached ("", 0
+// when it dropped it), together with its thread, which a kill needs on the
+// same server.
+func (s *session) setReader(addr string, thread uint32) {
+	s.info.mu.Lock()
+	s.info.reader = addr
+	s.readerThread.Store(thread)
+	s.info.mu.Unlock()
+}
+
+// setWriter is setReader for the writer connection: at once, as the first
+// forwarded statement runs on it before the command ends.
+func (s *session) setWriter(addr string, thread uint32) {
+	s.info.mu.Lock()
+	s.info.writer = addr
+	s.writerThread.Store(thread)
+	s.info.mu.Unlock()
+}
+
+// backendThreads are the servers and threads of the session's reader and
+// writer connections ("" and 0 for none), and its credentials, for KILL.
+func (s *session) backendThreads() (threads [2]backendThread, user, password string) {
+	in := &s.info
 	in.mu.Lock()
-	in.writer = addr
-	in.mu.Unlock()
+	defer in.mu.Unlock()
+	return [2]backendThread{{in.reader, s.readerThread.Load()}, {in.writer, s.writerThread.Load()}}, in.user, in.password
+}
+
+type backendThread struct {
+	addr string
+	id   uint32
 }
 
 // SessionStatus is one client session in GET /sessions.
@@ -89,13 +107,13 @@ func (s *Server) Sessions() []SessionStatus {
 		if in.running {
 			st.State = "running"
 		}
-		in.mu.Unlock()
 		if st.Reader != "" {
 			st.ReaderThread = ss.readerThread.Load()
 		}
 		if st.Writer != "" {
 			st.WriterThread = ss.writerThread.Load()
 		}
+		in.mu.Unlock()
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b SessionStatus) int { return int(a.ID) - int(b.ID) })
