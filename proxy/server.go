@@ -134,7 +134,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	s.applied = consistency.NewApplied(s.flavor)
 	if addrs := cfg.ReaderAddrs(); len(addrs) > 1 && !cfg.Audit {
 		s.readers = newReaderSet(addrs, s.flavor)
-		s.applied = s.readers.nodes[0].applied // the push tracker follows the first reader
+		s.applied = s.readers.node(0).applied // the push tracker follows the first reader
 		m.Registry().MustRegister(readerCollector{s.readers})
 	}
 	m.Registry().MustRegister(backendUpCollector{s})
@@ -335,11 +335,30 @@ func (s *Server) Reload(next Config) error {
 		return err
 	}
 	prev := *s.conf()
+	readersChange := !slices.Equal(prev.ReaderAddrs(), next.ReaderAddrs()) && s.readers != nil
+	if readersChange && !slices.Contains(next.ReaderAddrs(), prev.ReaderAddrs()[0]) {
+		return fmt.Errorf("--reader: the first reader %s cannot be removed by a reload (push tracking and /readyz follow it); restart to change it", prev.ReaderAddrs()[0])
+	}
+	// Reopened on every reload, for log rotation.
+	if err := s.stmts.reopen(next.StatementLog); err != nil {
+		return err
+	}
 	cur := prev
 	for _, st := range Settings {
 		if st.Reload {
 			st.copy(&cur, &next)
 		}
+	}
+	cur.Reader = prev.Reader
+	switch {
+	case readersChange:
+		for _, n := range s.readers.update(cur.Readers, s.flavor) {
+			s.startWatch(n)
+		}
+	case !slices.Equal(prev.ReaderAddrs(), next.ReaderAddrs()):
+		// One reader runs without a reader set: that needs a restart.
+		s.log.Warn("--reader changes need a restart when the proxy started with one reader; keeping it", zap.Strings("reader", prev.ReaderAddrs()))
+		cur.Readers = prev.Readers
 	}
 	s.live.Store(&cur)
 	s.hosts.reset()

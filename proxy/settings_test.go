@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,7 +92,7 @@ func TestReloadFollowsTheTable(t *testing.T) {
 			}
 			live := *srv.conf()
 			want := cur
-			if s.Reload {
+			if s.Reload && s.Name != "reader" { // one reader: a change needs a restart (TestReloadReaders)
 				want = next
 			}
 			if got := field(&live); !reflect.DeepEqual(got, field(&want)) {
@@ -243,5 +244,65 @@ func TestWriterCandidates(t *testing.T) {
 	}
 	if got := (&Config{Writer: "w:1"}).WriterAddrs(); !reflect.DeepEqual(got, []string{"w:1"}) {
 		t.Errorf("a Config built in code: WriterAddrs %v", got)
+	}
+}
+
+// SIGHUP's --reader: an endpoint of several adds and removes readers but
+// its first; a proxy started with one keeps it. Nothing listens on the
+// ports: the readers stay down, which is all this looks at.
+func TestReloadReaders(t *testing.T) {
+	cfgWith := func(readers ...string) Config {
+		v := base()
+		v["reader"] = readers
+		c, err := ConfigFrom(v, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	addrs := func(s *Server) []string {
+		var out []string
+		for _, r := range s.Status().Readers {
+			out = append(out, r.Addr)
+		}
+		return out
+	}
+	srv, err := NewServer(cfgWith("127.0.0.1:1", "127.0.0.1:2"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, step := range []struct {
+		readers []string
+		err     bool
+		want    []string
+	}{
+		{[]string{"127.0.0.1:1", "127.0.0.1:3"}, false, []string{"127.0.0.1:1", "127.0.0.1:3"}},
+		{[]string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}, false, []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}},
+		{[]string{"127.0.0.1:1"}, false, []string{"127.0.0.1:1"}},
+		{[]string{"127.0.0.1:2", "127.0.0.1:3"}, true, []string{"127.0.0.1:1"}}, // the first stays
+	} {
+		err := srv.Reload(cfgWith(step.readers...))
+		if (err != nil) != step.err {
+			t.Fatalf("reload %v: error %v", step.readers, err)
+		}
+		if got := addrs(srv); !slices.Equal(got, step.want) {
+			t.Fatalf("reload %v: readers %v, want %v", step.readers, got, step.want)
+		}
+	}
+	if n := len(srv.readers.all()); n != 3 {
+		t.Errorf("%d reader nodes, want 3 (a removed one is kept for the indexes sessions hold)", n)
+	}
+
+	one, err := NewServer(cfgWith("127.0.0.1:1"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	if err := one.Reload(cfgWith("127.0.0.1:1", "127.0.0.1:2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := one.conf().ReaderAddrs(); !slices.Equal(got, []string{"127.0.0.1:1"}) {
+		t.Errorf("started with one reader, a reload made it %v", got)
 	}
 }
