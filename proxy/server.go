@@ -355,8 +355,9 @@ func (s *Server) Reload(next Config) error {
 		for _, n := range s.readers.update(cur.Readers, s.flavor) {
 			s.startWatch(n)
 		}
-	case !slices.Equal(prev.ReaderAddrs(), next.ReaderAddrs()):
+	case !prev.Audit && !slices.Equal(prev.ReaderAddrs(), next.ReaderAddrs()):
 		// One reader runs without a reader set: that needs a restart.
+		// (Audit mode has none: its reader is the writer.)
 		s.log.Warn("--reader changes need a restart when the proxy started with one reader; keeping it", zap.Strings("reader", prev.ReaderAddrs()))
 		cur.Readers = prev.Readers
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fwdproxy/fwdproxy/metrics"
 )
@@ -304,5 +305,30 @@ func TestReloadReaders(t *testing.T) {
 	}
 	if got := one.conf().ReaderAddrs(); !slices.Equal(got, []string{"127.0.0.1:1"}) {
 		t.Errorf("started with one reader, a reload made it %v", got)
+	}
+
+	// Audit mode has no --reader: a reload does not ask for a restart.
+	audit := func() Config {
+		v := base()
+		delete(v, "reader")
+		v["audit"] = []string{"true"}
+		c, err := ConfigFrom(v, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.AuditModel = func(func(AuditFinding)) AuditModel { return nil }
+		return c
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	au, err := NewServer(audit(), zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer au.Close()
+	if err := au.Reload(audit()); err != nil {
+		t.Fatal(err)
+	}
+	if n := logs.FilterMessageSnippet("--reader").Len(); n != 0 {
+		t.Errorf("audit mode: a reload warned about --reader %d times", n)
 	}
 }
