@@ -90,6 +90,20 @@ func TestLog(t *testing.T) {
 	if e != want || bytes.Count(b.Bytes(), []byte("\n")) != 1 {
 		t.Errorf("got %q", b.String())
 	}
+	// Rotation: the next line goes to the new writer only; none: off.
+	var next bytes.Buffer
+	if old := l.Swap(&next); old != &b {
+		t.Errorf("Swap returned %v", old)
+	}
+	l.Write(at, 8, "select ?", Outcome{})
+	if bytes.Count(b.Bytes(), []byte("\n")) != 1 || bytes.Count(next.Bytes(), []byte("\n")) != 1 {
+		t.Errorf("after Swap: old %q, new %q", b.String(), next.String())
+	}
+	l.Swap(nil)
+	l.Write(at, 9, "select ?", Outcome{})
+	if l.On() || bytes.Count(next.Bytes(), []byte("\n")) != 1 {
+		t.Errorf("after Swap(nil): on %v, %q", l.On(), next.String())
+	}
 }
 
 var benchSQL = "SELECT c, pad FROM sbtest1 WHERE id = 4711 AND k IN (1, 2, 'x') /* c */ ORDER BY c LIMIT 10"

@@ -40,12 +40,14 @@ const (
 	LimitChangeUser                     // 1047: COM_CHANGE_USER after three failed ones on the connection
 	LimitPacket                         // 1153: a command bigger than --max-allowed-packet
 	LimitShutdown                       // 1053: a new session or transaction during the SIGTERM drain
+	LimitProxyHeader                    // closed: a bad or missing PROXY protocol header, or one from an untrusted peer
 	numLimits
 )
 
 // limitNames label the limits in /metrics and name their Fwdproxy_limited_* rows.
 var limitNames = [numLimits]string{
 	"handshake_timeout", "max_client_connections", "host_blocked", "change_user", "max_allowed_packet", "shutdown",
+	"proxy_header",
 }
 
 // Buckets from a loopback round trip (~50 µs) to cross-region waits (seconds).

@@ -50,6 +50,17 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, s.Status())
 	})
+	mux.HandleFunc("GET /sessions", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Sessions())
+	})
+	mux.HandleFunc("POST /sessions/{id}/kill", func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseUint(r.PathValue("id"), 10, 32)
+		if err != nil || !s.KillSession(uint32(id)) {
+			http.Error(w, "no session "+r.PathValue("id"), http.StatusNotFound)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"killed": id})
+	})
 	if s.audit != nil {
 		mux.HandleFunc("/audit", s.audit.handler)
 	}

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"time"
+
+	"github.com/fwdproxy/fwdproxy/proxy/proxyproto"
 )
 
 // Config is what `fwdproxy serve` runs with. ConfigFrom fills it from the
@@ -73,6 +75,10 @@ type Config struct {
 	// for none.
 	StatementLog string
 	AdminPprof   bool // serve /debug/pprof/ on the admin address
+	// ProxyProtocolNetworks are the CIDRs of the load balancers that send
+	// a PROXY protocol header: a peer in them must send one, and the
+	// client is known by its address; other peers are served as they are.
+	ProxyProtocolNetworks []string
 }
 
 // ReaderAddrs is every reader's address: Readers, or Reader alone.
@@ -120,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if _, ok := c.Users[c.ProxyUser]; !ok {
 		return fmt.Errorf("--proxy-user %q is not one of the --user names", c.ProxyUser)
+	}
+	if _, err := proxyproto.ParseNetworks(c.ProxyProtocolNetworks); err != nil {
+		return fmt.Errorf("--proxy-protocol-networks: %v", err)
 	}
 	if c.RequireTLS && c.ClientTLS == nil {
 		return fmt.Errorf("--require-tls needs --tls-cert and --tls-key")

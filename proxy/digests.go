@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -13,43 +14,55 @@ import (
 // "other".
 const maxDigests = 1000
 
-// statements holds the per-digest statistics and the statement log; both
-// nil when off.
+// statements holds the per-digest statistics (nil when off) and the
+// statement log (off without --statement-log).
 type statements struct {
-	table   *digest.Table
-	log     *digest.Log
-	logFile *os.File
+	table *digest.Table
+	log   *digest.Log
 }
 
 func openStatements(cfg *Config) (statements, error) {
-	var st statements
+	st := statements{log: digest.NewLog(nil)}
 	if cfg.DigestTop > 0 {
 		st.table = digest.New(maxDigests)
 	}
-	if cfg.StatementLog != "" {
-		f, err := os.OpenFile(cfg.StatementLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	return st, st.reopen(cfg.StatementLog)
+}
+
+// reopen points the statement log at path ("" turns it off) and closes the
+// file it wrote before: SIGHUP after a rotation (mv, then kill -HUP) goes
+// on in a fresh file, without a line lost or written to the old one. When
+// path cannot be opened the log stays as it was.
+func (st *statements) reopen(path string) error {
+	var w io.Writer
+	if path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
-			return st, fmt.Errorf("statement log: %w", err)
+			return fmt.Errorf("statement log: %w", err)
 		}
-		st.logFile, st.log = f, digest.NewLog(f)
+		w = f
 	}
-	return st, nil
+	if st.log == nil {
+		st.log = digest.NewLog(nil)
+	}
+	if old, ok := st.log.Swap(w).(io.Closer); ok {
+		old.Close()
+	}
+	return nil
 }
 
 // recordStatement counts one statement's outcome under its digest and
 // logs it. The digest is made only when something keeps it.
 func (s *Server) recordStatement(session uint32, sql string, o digest.Outcome) {
 	st := &s.stmts
-	if st.table == nil && st.log == nil {
+	if st.table == nil && !st.log.On() {
 		return
 	}
 	d := sqlclass.Digest(sql, sqlclass.Options{})
 	if st.table != nil {
 		st.table.Record(d, o)
 	}
-	if st.log != nil {
-		st.log.Write(time.Now(), session, d, o)
-	}
+	st.log.Write(time.Now(), session, d, o)
 }
 
 // topDigests is /status's digest list (nil when off).
@@ -60,8 +73,4 @@ func (s *Server) topDigests() []digest.Stats {
 	return s.stmts.table.Top(s.conf().DigestTop)
 }
 
-func (st *statements) close() {
-	if st.logFile != nil {
-		st.logFile.Close()
-	}
-}
+func (st *statements) close() { _ = st.reopen("") }

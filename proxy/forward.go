@@ -198,7 +198,7 @@ func (s *session) openWriter() *sqlError {
 		onTimeout = func(mayCommit bool) <-chan bool { return s.forwardTimedOut(ctl, thread, mayCommit) }
 	}
 	s.life.attach(w.conn.NetConn(), onTimeout)
-	s.writerThread.Store(w.connID)
+	s.setWriter(s.writerTo, w.connID)
 	s.writerGen++
 	s.writerDB = s.state.DB
 	s.writerSent = 0
@@ -340,6 +340,7 @@ func (s *session) dropWriter() {
 		s.life.detach()
 		s.writer.close()
 		s.writer = nil
+		s.setWriter("", s.writerThread.Load())
 	}
 	s.releaseWriterSlot()
 }

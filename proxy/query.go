@@ -123,6 +123,7 @@ func (s *session) forgetWarnings(st *sqlclass.Statement) {
 // outcome: the one place a statement's route and result are counted.
 func (s *session) execute(d route.Decision, x *job) (failed bool, err error) {
 	s.out = digest.Outcome{}
+	s.statementCount++
 	failed, err = s.carry(d, x)
 	s.srv.recordStatement(s.id, x.sql, s.out)
 	return failed, err

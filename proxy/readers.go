@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +19,10 @@ import (
 // of each reader, which package readers places reads by. With one reader
 // there is none, and the proxy runs exactly as before.
 type readerSet struct {
-	nodes []*readerNode
+	// nodes only grows (SIGHUP adds readers, and marks those it drops
+	// removed), so a session's index into it stays valid.
+	nodes atomic.Pointer[[]*readerNode]
+	grow  sync.Mutex // serialises updates of nodes
 
 	mu      sync.Mutex
 	samples []readers.Sample // the writer's positions over time, for lag
@@ -32,8 +36,12 @@ type readerNode struct {
 	applied *consistency.Applied
 
 	healthy atomic.Bool
-	state   atomic.Value // string: up, down, stopped (replication), writable, lagging
-	lagMs   atomic.Int64
+	// removed: a reload dropped it; it takes no new sessions or reads, and
+	// its sessions move off when they are free to.
+	removed  atomic.Bool
+	watching atomic.Bool  // its watchReader runs
+	state    atomic.Value // string: up, down, stopped (replication), writable, lagging
+	lagMs    atomic.Int64
 	// sessions is a gauge; the rest count.
 	sessions, reads, waits, moves atomic.Int64
 }
@@ -46,21 +54,57 @@ const samplesKept = 300
 
 func newReaderSet(addrs []string, f consistency.Flavor) *readerSet {
 	rs := &readerSet{epoch: time.Now()}
-	for i, a := range addrs {
-		n := &readerNode{idx: i, addr: a, applied: consistency.NewApplied(f)}
-		n.state.Store("down")
-		rs.nodes = append(rs.nodes, n)
+	rs.nodes.Store(&[]*readerNode{})
+	for _, a := range addrs {
+		rs.add(a, f)
 	}
 	return rs
+}
+
+// add appends a reader and returns it.
+func (rs *readerSet) add(addr string, f consistency.Flavor) *readerNode {
+	old := rs.all()
+	n := &readerNode{idx: len(old), addr: addr, applied: consistency.NewApplied(f)}
+	n.state.Store("down")
+	next := append(old[:len(old):len(old)], n)
+	rs.nodes.Store(&next)
+	return n
+}
+
+// all is every reader, removed ones included; node is one of them.
+func (rs *readerSet) all() []*readerNode     { return *rs.nodes.Load() }
+func (rs *readerSet) node(i int) *readerNode { return rs.all()[i] }
+
+// update makes addrs the readers: new ones are added (a removed one comes
+// back), those not in addrs are removed. It returns the readers to watch.
+func (rs *readerSet) update(addrs []string, f consistency.Flavor) []*readerNode {
+	rs.grow.Lock()
+	defer rs.grow.Unlock()
+	var started []*readerNode
+	for _, a := range addrs {
+		i := slices.IndexFunc(rs.all(), func(n *readerNode) bool { return n.addr == a })
+		if i < 0 {
+			started = append(started, rs.add(a, f))
+		} else if rs.node(i).removed.Swap(false) {
+			started = append(started, rs.node(i))
+		}
+	}
+	for _, n := range rs.all() {
+		if !slices.Contains(addrs, n.addr) {
+			n.removed.Store(true)
+		}
+	}
+	return started
 }
 
 func (rs *readerSet) nowMs() int64 { return time.Since(rs.epoch).Milliseconds() }
 
 // view is what Pick needs of every reader now.
 func (rs *readerSet) view() []readers.Reader {
-	out := make([]readers.Reader, len(rs.nodes))
-	for i, n := range rs.nodes {
-		out[i] = readers.Reader{Healthy: n.healthy.Load(), Applied: n.applied.Get(), LagMs: n.lagMs.Load(), Load: int(n.sessions.Load())}
+	nodes := rs.all()
+	out := make([]readers.Reader, len(nodes))
+	for i, n := range nodes {
+		out[i] = readers.Reader{Healthy: n.healthy.Load() && !n.removed.Load(), Applied: n.applied.Get(), LagMs: n.lagMs.Load(), Load: int(n.sessions.Load())}
 	}
 	return out
 }
@@ -87,7 +131,14 @@ func (rs *readerSet) lag(applied consistency.Set) int64 {
 // reader's reachability, replication threads, read_only and position.
 func (s *Server) monitor() {
 	go s.sampleWriter()
-	for _, n := range s.readers.nodes {
+	for _, n := range s.readers.all() {
+		s.startWatch(n)
+	}
+}
+
+// startWatch starts n's watchReader unless it runs.
+func (s *Server) startWatch(n *readerNode) {
+	if n.watching.CompareAndSwap(false, true) {
 		go s.watchReader(n)
 	}
 }
@@ -129,9 +180,19 @@ func (s *Server) replicationRunningSQL() string {
 
 func (s *Server) watchReader(n *readerNode) {
 	var c *backend
-	defer func() { c.close() }()
+	defer func() {
+		c.close()
+		n.watching.Store(false)
+		if n.removed.Load() {
+			n.state.Store("removed")
+			n.healthy.Store(false)
+			s.log.Info("reader removed", zap.String("reader", n.addr))
+		} else if !s.closed.Load() {
+			s.startWatch(n) // a reload brought it back as this one ended
+		}
+	}()
 	q := s.replicationRunningSQL()
-	for !s.closed.Load() {
+	for !s.closed.Load() && !n.removed.Load() {
 		state := "down"
 		if c == nil {
 			user, pass := s.proxyUser()
@@ -179,7 +240,7 @@ func errNoReader() *sqlError {
 // ReaderStatus is one reader in GET /status (several --reader only).
 type ReaderStatus struct {
 	Addr     string `json:"addr"`
-	State    string `json:"state"` // up, down, stopped, writable, lagging
+	State    string `json:"state"` // up, down, stopped, writable, lagging, removed (by a reload; listed while sessions are on it)
 	LagMs    int64  `json:"lag_ms"`
 	Sessions int64  `json:"sessions"`
 	Reads    int64  `json:"reads"`
@@ -191,10 +252,13 @@ func (rs *readerSet) status() []ReaderStatus {
 	if rs == nil {
 		return nil
 	}
-	out := make([]ReaderStatus, len(rs.nodes))
-	for i, n := range rs.nodes {
-		out[i] = ReaderStatus{Addr: n.addr, State: n.state.Load().(string), LagMs: n.lagMs.Load(),
-			Sessions: n.sessions.Load(), Reads: n.reads.Load(), Waits: n.waits.Load(), Moves: n.moves.Load()}
+	out := []ReaderStatus{}
+	for _, n := range rs.all() {
+		if n.removed.Load() && n.sessions.Load() == 0 {
+			continue // gone
+		}
+		out = append(out, ReaderStatus{Addr: n.addr, State: n.state.Load().(string), LagMs: n.lagMs.Load(),
+			Sessions: n.sessions.Load(), Reads: n.reads.Load(), Waits: n.waits.Load(), Moves: n.moves.Load()})
 	}
 	return out
 }

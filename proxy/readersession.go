@@ -44,7 +44,7 @@ func (e *endpoint) noteUserVars(names []string) {
 // readerApplied is what the session's reader is known to have applied.
 func (s *session) readerApplied() *consistency.Applied {
 	if rs := s.srv.readers; rs != nil {
-		return rs.nodes[s.ep.node].applied
+		return rs.node(s.ep.node).applied
 	}
 	return s.srv.applied
 }
@@ -84,13 +84,13 @@ func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sql
 	}
 	if ch.Reader != s.ep.node || s.reader == nil {
 		if err := s.moveReader(ch.Reader, false); err != nil {
-			s.srv.log.Debug("reader move failed; staying", zap.String("to", rs.nodes[ch.Reader].addr), zap.Error(err))
+			s.srv.log.Debug("reader move failed; staying", zap.String("to", rs.node(ch.Reader).addr), zap.Error(err))
 		}
 	}
 	if s.reader == nil && !s.reattachReader() {
 		return s.noReader()
 	}
-	n := rs.nodes[s.ep.node]
+	n := rs.node(s.ep.node)
 	n.reads.Add(1)
 	if s.ep.floor != nil && !n.applied.Covers(s.ep.floor) {
 		if target == nil {
@@ -149,9 +149,9 @@ func (s *session) moveReader(to int, lost bool) error {
 	if err != nil {
 		return err
 	}
-	nb, err := s.dialReader(rs.nodes[to].addr)
+	nb, err := s.dialReader(rs.node(to).addr)
 	if err != nil {
-		rs.nodes[to].healthy.Store(false)
+		rs.node(to).healthy.Store(false)
 		return err
 	}
 	for _, v := range s.writerVars {
@@ -175,7 +175,7 @@ func (s *session) moveReader(to int, lost bool) error {
 		floor = floor.Union(s.ep.floor)
 	}
 	s.ep.floor = floor
-	rs.nodes[to].moves.Add(1)
+	rs.node(to).moves.Add(1)
 	return nil
 }
 
@@ -202,12 +202,14 @@ func (s *session) readerPosition(lost bool) (consistency.Set, error) {
 // attachReader makes b, a connection to reader node, the session's reader.
 func (s *session) attachReader(b *backend, node int) {
 	s.reader = b
-	s.readerThread.Store(b.connID)
-	s.life.attachReader(b.conn.NetConn())
+	addr := s.srv.conf().Reader
 	if rs := s.srv.readers; rs != nil {
 		s.ep.node = node
-		rs.nodes[node].sessions.Add(1)
+		rs.node(node).sessions.Add(1)
+		addr = rs.node(node).addr
 	}
+	s.setReader(addr, b.connID)
+	s.life.attachReader(b.conn.NetConn())
 }
 
 // detachReader closes the session's reader connection, if any.
@@ -217,8 +219,9 @@ func (s *session) detachReader() {
 	}
 	s.reader.close()
 	s.reader = nil
+	s.setReader("", s.readerThread.Load())
 	if rs := s.srv.readers; rs != nil {
-		rs.nodes[s.ep.node].sessions.Add(-1)
+		rs.node(s.ep.node).sessions.Add(-1)
 	}
 	// Prepared statements are prepared again, under the same client ids,
 	// on the next reader when next used.
@@ -237,7 +240,7 @@ func (s *session) openEndpointReader() error {
 	var err error
 	for _, i := range s.readerOrder(false) {
 		var b *backend
-		if b, err = s.dialReader(s.srv.readers.nodes[i].addr); err == nil {
+		if b, err = s.dialReader(s.srv.readers.node(i).addr); err == nil {
 			s.attachReader(b, i)
 			return nil
 		}
@@ -261,8 +264,8 @@ func (s *session) readerOrder(answering bool) []int {
 	if first >= 0 {
 		order = append(order, first)
 	}
-	for i, n := range rs.nodes {
-		if i != first && (!answering || n.state.Load().(string) != "down") {
+	for i, n := range rs.all() {
+		if i != first && !n.removed.Load() && (!answering || n.state.Load().(string) != "down") {
 			order = append(order, i)
 		}
 	}
@@ -324,17 +327,17 @@ func (s *session) withoutReader(d route.Decision, x *job) (bool, error) {
 func (s *session) readerLost() bool {
 	rs := s.srv.readers
 	lostNode := s.ep.node
-	rs.nodes[lostNode].healthy.Store(false)
+	rs.node(lostNode).healthy.Store(false)
 	s.ep.userLock = false // user locks die with their connection
 	s.detachReader()
 	view := rs.view()
 	view[lostNode].Healthy = false
-	for tries := 0; tries < len(rs.nodes); tries++ {
+	for tries := 0; tries < len(rs.all()); tries++ {
 		ch := readers.Pick(view, readers.Need{Current: -1})
 		to := ch.Reader
 		if to < 0 {
-			for i := range rs.nodes { // none known healthy: try the others anyway
-				if i != lostNode && view[i].Load >= 0 {
+			for i := range rs.all() { // none known healthy: try the others anyway
+				if i != lostNode && view[i].Load >= 0 && !rs.node(i).removed.Load() {
 					to = i
 					break
 				}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/metrics"
+	"github.com/fwdproxy/fwdproxy/proxy/proxyproto"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 )
@@ -139,7 +140,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	s.applied = consistency.NewApplied(s.flavor)
 	if addrs := cfg.ReaderAddrs(); len(addrs) > 1 && !cfg.Audit {
 		s.readers = newReaderSet(addrs, s.flavor)
-		s.applied = s.readers.nodes[0].applied // the push tracker follows the first reader
+		s.applied = s.readers.node(0).applied // the push tracker follows the first reader
 		m.Registry().MustRegister(readerCollector{s.readers})
 	}
 	m.Registry().MustRegister(backendUpCollector{s})
@@ -340,11 +341,31 @@ func (s *Server) Reload(next Config) error {
 		return err
 	}
 	prev := *s.conf()
+	readersChange := !slices.Equal(prev.ReaderAddrs(), next.ReaderAddrs()) && s.readers != nil
+	if readersChange && !slices.Contains(next.ReaderAddrs(), prev.ReaderAddrs()[0]) {
+		return fmt.Errorf("--reader: the first reader %s cannot be removed by a reload (push tracking and /readyz follow it); restart to change it", prev.ReaderAddrs()[0])
+	}
+	// Reopened on every reload, for log rotation.
+	if err := s.stmts.reopen(next.StatementLog); err != nil {
+		return err
+	}
 	cur := prev
 	for _, st := range Settings {
 		if st.Reload {
 			st.copy(&cur, &next)
 		}
+	}
+	cur.Reader = prev.Reader
+	switch {
+	case readersChange:
+		for _, n := range s.readers.update(cur.Readers, s.flavor) {
+			s.startWatch(n)
+		}
+	case !prev.Audit && !slices.Equal(prev.ReaderAddrs(), next.ReaderAddrs()):
+		// One reader runs without a reader set: that needs a restart.
+		// (Audit mode has none: its reader is the writer.)
+		s.log.Warn("--reader changes need a restart when the proxy started with one reader; keeping it", zap.Strings("reader", prev.ReaderAddrs()))
+		cur.Readers = prev.Readers
 	}
 	s.live.Store(&cur)
 	s.hosts.reset()
@@ -512,20 +533,26 @@ func (s *Server) sessionByConnID(id uint32) *session {
 	return nil
 }
 
-// killQuery stops the statement a session runs, on whichever backend. On
-// the writer the KILL goes over the user's control connection
-// (writerControl), kept open for it: a connection dialled now would wait
-// in the handshake of a writer that stopped answering. The client's OK
-// waits for the writer's answer up to killWait; on the reader a fresh
-// connection of the proxy's own does it.
+// killQuery stops the statement a session runs, on the servers its
+// threads are on. On the writer the KILL goes over the user's control
+// connection (writerControl), kept open for it: a connection dialled now
+// would wait in the handshake of a writer that stopped answering. The
+// client's OK waits for the writer's answer up to killWait; on the reader a
+// fresh connection of the proxy's own does it.
 func (s *Server) killQuery(ss *session) {
+	threads, user, password := ss.backendThreads()
 	var ack <-chan bool
-	if id := ss.writerThread.Load(); id != 0 {
-		ack = s.control.kill(dialParams{addr: ss.writerTo, user: ss.user, password: ss.password, tls: s.conf().BackendTLS}, id)
-	}
-	if id := ss.readerThread.Load(); id != 0 {
-		if c, err := dialBackend(context.Background(), "admin", dialParams{addr: s.conf().Reader, user: ss.user, password: ss.password, tls: s.conf().BackendTLS}); err == nil {
-			_, _ = c.exec(fmt.Sprintf("KILL QUERY %d", id))
+	for i, k := range threads {
+		if k.id == 0 || k.addr == "" {
+			continue
+		}
+		p := dialParams{addr: k.addr, user: user, password: password, tls: s.conf().BackendTLS}
+		if i == 1 { // the writer
+			ack = s.control.kill(p, k.id)
+			continue
+		}
+		if c, err := dialBackend(context.Background(), "admin", p); err == nil {
+			_, _ = c.exec(fmt.Sprintf("KILL QUERY %d", k.id))
 			c.close()
 		}
 	}
@@ -620,6 +647,11 @@ func (s *Server) handle(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	c, err := s.proxyHeader(c)
+	if err != nil {
+		c.Close()
+		return
+	}
 	host := clientHost(c.RemoteAddr())
 	if s.hosts.blocked(host, time.Now()) {
 		s.refuse(c, metrics.LimitHostBlocked, mysql.ER_HOST_IS_BLOCKED, fmt.Sprintf(
@@ -631,7 +663,10 @@ func (s *Server) handle(c net.Conn) {
 		// A login refused with a MySQL error was logged by loginFailed;
 		// the rest are port scans and clients gone mid-handshake. The
 		// error's text only: zap.Error adds the stack go-mysql's errors carry.
-		if !isRefusal(err) {
+		if errors.Is(err, errUntrustedProxyHeader) {
+			s.Metrics.Limited(metrics.LimitProxyHeader)
+			s.log.Warn("PROXY protocol header from a peer outside --proxy-protocol-networks; connection closed", zap.String("remote", c.RemoteAddr().String()))
+		} else if !isRefusal(err) {
 			s.log.Debug("handshake failed", zap.String("remote", c.RemoteAddr().String()), zap.String("error", err.Error()))
 		}
 		c.Close()
@@ -639,15 +674,16 @@ func (s *Server) handle(c net.Conn) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	ss.host = host
+	lvl, _ := parseConsistency(s.conf().DefaultConsistency)
+	ss.setLevel(lvl)
+	ss.setScope(ss.defaultScope())
+	ss.publish(false, time.Now())
 	s.mu.Lock()
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
 	s.Metrics.ClientConnected()
 	defer s.Metrics.ClientDisconnected()
 	s.log.Info("session start", zap.Uint32("id", ss.id), zap.String("user", ss.user), zap.String("remote", c.RemoteAddr().String()))
-	lvl, _ := parseConsistency(s.conf().DefaultConsistency)
-	ss.setLevel(lvl)
-	ss.setScope(ss.defaultScope())
 	ss.run()
 	ss.setLevel(consistency.Off)
 	ss.closeBackends()
@@ -670,6 +706,9 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	gc, err := s.gosrv.NewCustomizedConn(pc, h, h)
 	if err != nil {
 		ss.closeBackends() // the reader, when the client left at the last step
+		if pc.proxyHeader {
+			err = errUntrustedProxyHeader
+		}
 		return nil, err
 	}
 	// From here on the proxy speaks raw packets on the same socket (without
@@ -804,6 +843,9 @@ type capPatchConn struct {
 	done   bool
 	read   int  // bytes read before login
 	in     bool // logged in: no more bound
+	// proxyHeader: the client began with a PROXY protocol header, which
+	// this peer may not send.
+	proxyHeader bool
 }
 
 func (c *capPatchConn) Read(b []byte) (int, error) {
@@ -814,6 +856,13 @@ func (c *capPatchConn) Read(b []byte) (int, error) {
 		return 0, errHandshakeTooBig
 	}
 	n, err := c.Conn.Read(b[:min(len(b), handshakeMaxBytes-c.read)])
+	if c.read == 0 && n >= 4 && proxyproto.Starts(b[:n]) {
+		// A balancer's header to a listener that does not expect it from
+		// this peer: read as a login it would only time out. (A login
+		// packet's first four bytes are its length and sequence 1.)
+		c.proxyHeader = true
+		return 0, errUntrustedProxyHeader
+	}
 	c.read += n
 	return n, err
 }

@@ -76,6 +76,8 @@ type session struct {
 	life              writerLife        // idle timeout and forwarding switch end the writer
 	// Backend thread ids, for KILL QUERY from another session.
 	readerThread, writerThread atomic.Uint32
+	info                       sessionInfo // what GET /sessions shows
+	statementCount             int64       // statements run, for /sessions
 	// scratch builds the proxy's own small packets (OK, EOF, ERR); the
 	// client's buffered writer copies them, so one buffer serves them all.
 	scratch []byte
@@ -113,6 +115,7 @@ func (s *session) openReader() error {
 	if s.srv.conf().Audit {
 		// Audit mode passes everything through to the writer unchanged.
 		s.reader = r
+		s.setReader(s.srv.conf().Reader, r.connID)
 		s.auditor = s.newAuditor()
 		s.auditStmts = map[uint32]string{}
 		return nil
@@ -194,6 +197,7 @@ func (s *session) run() {
 		// draining before it looks for running commands, sees this one or
 		// this one sees the drain.
 		s.running.Store(true)
+		s.publish(true, time.Now())
 		if s.srv.draining.Load() && !s.inTransaction() {
 			// The drain lets open transactions finish; a session without one
 			// would start new work, so it gets 1053 and ends, as at a
@@ -215,6 +219,7 @@ func (s *session) run() {
 		}
 		s.txOpen.Store(s.inTransaction())
 		s.running.Store(false) // after txOpen: Shutdown never sees neither
+		s.publish(false, time.Now())
 		s.life.holds.Store(s.state.TxWriter)
 		if s.writer != nil {
 			s.life.idle(time.Duration(s.srv.conf().WriterIdleTimeout) * time.Second)

@@ -43,7 +43,7 @@ const (
 	enumKind                 // string, one of allowed in any case or quoted
 	switchKind               // bool: enabled or disabled (also on/off, true/false, 1/0)
 	listKind                 // map[string]string: repeatable NAME:PASSWORD
-	addrListKind             // []string: repeatable HOST:PORT|PATH
+	addrListKind             // []string: repeatable HOST:PORT|PATH (or CIDR)
 )
 
 // Settings is the table. The order is the order of --help.
@@ -56,8 +56,8 @@ var Settings = []Setting{
 	{Name: "writer-change-wait", Default: "10s", kind: durationKind, min: 1, Reload: true,
 		help:  "with several --writer: how long a statement waits for a writer while none qualifies (a switchover or failover)",
 		field: func(c *Config) any { return &c.WriterChangeWait }},
-	{Name: "reader", arg: "HOST:PORT|PATH", kind: addrListKind,
-		help:  "reader (GTID replica of the writer) address HOST:PORT, or a Unix socket path; repeat it for a reader endpoint of several",
+	{Name: "reader", arg: "HOST:PORT|PATH", kind: addrListKind, Reload: true,
+		help:  "reader (GTID replica of the writer) address HOST:PORT, or a Unix socket path; repeat it for a reader endpoint of several (SIGHUP adds and removes readers of an endpoint started with several, all but the first)",
 		field: func(c *Config) any { return &c.Readers }},
 	{Name: "max-reader-lag", Default: "0", kind: intKind, min: 0, max: 86400000, Reload: true,
 		help:  "milliseconds of replication lag (from GTID positions) past which a reader takes no new reads, with several --reader; 0 for no bound",
@@ -73,6 +73,9 @@ var Settings = []Setting{
 	{Name: "proxy-user", arg: "NAME", Reload: true,
 		help:  "the --user NAME the proxy's own backend connections log in as (writer position look-ups, the max_connections probe, the binlog tracker); default: the first --user",
 		field: func(c *Config) any { return &c.ProxyUser }},
+	{Name: "proxy-protocol-networks", arg: "CIDR", kind: addrListKind, Reload: true,
+		help:  "load balancers that send a PROXY protocol header (v1 or v2), as CIDRs or addresses (repeatable, or comma-separated): a peer in them must send one, and the client is known by the header's address; other peers are served without",
+		field: func(c *Config) any { return &c.ProxyProtocolNetworks }},
 	{Name: "admin", arg: "HOST:PORT", Default: "127.0.0.1:4001", help: "admin HTTP address (/status, /metrics); empty to disable",
 		field: func(c *Config) any { return &c.Admin }},
 	{Name: "admin-token", arg: "TOKEN", Reload: true,
@@ -115,8 +118,8 @@ var Settings = []Setting{
 	{Name: "digest-top", Default: "20", kind: intKind, min: 0, max: 1000,
 		help:  "statement digests GET /status shows, most run first (0: keep no digest statistics)",
 		field: func(c *Config) any { return &c.DigestTop }},
-	{Name: "statement-log", Default: "", kind: stringKind, arg: "FILE",
-		help:  "append one JSON line per statement (time, session, digest, route, wait_us, error) to FILE",
+	{Name: "statement-log", Default: "", kind: stringKind, arg: "FILE", Reload: true,
+		help:  "append one JSON line per statement (time, session, digest, route, wait_us, error) to FILE; SIGHUP reopens it (log rotation)",
 		field: func(c *Config) any { return &c.StatementLog }},
 	{Name: "push-tracking", Default: "false", kind: boolKind,
 		help:  "follow the reader's binlog to learn what it applied (needs REPLICATION SLAVE); false: waits on the reader only",

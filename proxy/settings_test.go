@@ -5,10 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fwdproxy/fwdproxy/metrics"
 )
@@ -22,7 +24,7 @@ var changed = map[string]string{
 	"push-tracking": "true", "forward-timeout": "30s", "auth-method": "caching_sha2_password", "require-tls": "true",
 	"admin-token": "tok", "admin-pprof": "true",
 	"max-client-connections": "10", "handshake-timeout": "3s", "max-allowed-packet": "1048576", "max-connect-errors": "0",
-	"host-block-time": "1m", "shutdown-timeout": "5s", "graceful-wait-before-shutdown": "2s",
+	"host-block-time": "1m", "shutdown-timeout": "5s", "graceful-wait-before-shutdown": "2s", "proxy-protocol-networks": "10.0.0.0/8",
 }
 
 // base is a valid set of values; nothing listens on port 1, so a server's
@@ -91,7 +93,7 @@ func TestReloadFollowsTheTable(t *testing.T) {
 			}
 			live := *srv.conf()
 			want := cur
-			if s.Reload {
+			if s.Reload && s.Name != "reader" { // one reader: a change needs a restart (TestReloadReaders)
 				want = next
 			}
 			if got := field(&live); !reflect.DeepEqual(got, field(&want)) {
@@ -243,5 +245,90 @@ func TestWriterCandidates(t *testing.T) {
 	}
 	if got := (&Config{Writer: "w:1"}).WriterAddrs(); !reflect.DeepEqual(got, []string{"w:1"}) {
 		t.Errorf("a Config built in code: WriterAddrs %v", got)
+	}
+}
+
+// SIGHUP's --reader: an endpoint of several adds and removes readers but
+// its first; a proxy started with one keeps it. Nothing listens on the
+// ports: the readers stay down, which is all this looks at.
+func TestReloadReaders(t *testing.T) {
+	cfgWith := func(readers ...string) Config {
+		v := base()
+		v["reader"] = readers
+		c, err := ConfigFrom(v, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	addrs := func(s *Server) []string {
+		var out []string
+		for _, r := range s.Status().Readers {
+			out = append(out, r.Addr)
+		}
+		return out
+	}
+	srv, err := NewServer(cfgWith("127.0.0.1:1", "127.0.0.1:2"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, step := range []struct {
+		readers []string
+		err     bool
+		want    []string
+	}{
+		{[]string{"127.0.0.1:1", "127.0.0.1:3"}, false, []string{"127.0.0.1:1", "127.0.0.1:3"}},
+		{[]string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}, false, []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}},
+		{[]string{"127.0.0.1:1"}, false, []string{"127.0.0.1:1"}},
+		{[]string{"127.0.0.1:2", "127.0.0.1:3"}, true, []string{"127.0.0.1:1"}}, // the first stays
+	} {
+		err := srv.Reload(cfgWith(step.readers...))
+		if (err != nil) != step.err {
+			t.Fatalf("reload %v: error %v", step.readers, err)
+		}
+		if got := addrs(srv); !slices.Equal(got, step.want) {
+			t.Fatalf("reload %v: readers %v, want %v", step.readers, got, step.want)
+		}
+	}
+	if n := len(srv.readers.all()); n != 3 {
+		t.Errorf("%d reader nodes, want 3 (a removed one is kept for the indexes sessions hold)", n)
+	}
+
+	one, err := NewServer(cfgWith("127.0.0.1:1"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	if err := one.Reload(cfgWith("127.0.0.1:1", "127.0.0.1:2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := one.conf().ReaderAddrs(); !slices.Equal(got, []string{"127.0.0.1:1"}) {
+		t.Errorf("started with one reader, a reload made it %v", got)
+	}
+
+	// Audit mode has no --reader: a reload does not ask for a restart.
+	audit := func() Config {
+		v := base()
+		delete(v, "reader")
+		v["audit"] = []string{"true"}
+		c, err := ConfigFrom(v, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.AuditModel = func(func(AuditFinding)) AuditModel { return nil }
+		return c
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	au, err := NewServer(audit(), zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer au.Close()
+	if err := au.Reload(audit()); err != nil {
+		t.Fatal(err)
+	}
+	if n := logs.FilterMessageSnippet("--reader").Len(); n != 0 {
+		t.Errorf("audit mode: a reload warned about --reader %d times", n)
 	}
 }

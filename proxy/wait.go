@@ -65,7 +65,7 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 	start := time.Now()
 	var done, fb bool
 	if s.srv.readers != nil {
-		s.srv.readers.nodes[s.ep.node].waits.Add(1)
+		s.srv.readers.node(s.ep.node).waits.Add(1)
 		done, fb, e = s.waitPlaced(target, need, deadline)
 	} else {
 		done, e = s.waitApplied(target, deadline)

@@ -23,7 +23,7 @@ var sample = map[string]string{
 	"backend-tls": "skip-verify", "backend-ca": "ca.pem", "log-level": "debug", "log-format": "json",
 	"user-file": "users", "admin-token": "tok", "admin-token-file": "token", "admin-pprof": "true",
 	"max-client-connections": "10", "handshake-timeout": "3s", "max-allowed-packet": "1048576",
-	"max-connect-errors": "0", "host-block-time": "1m", "shutdown-timeout": "5s", "graceful-wait-before-shutdown": "2s",
+	"max-connect-errors": "0", "host-block-time": "1m", "proxy-protocol-networks": "10.0.0.0/8", "shutdown-timeout": "5s", "graceful-wait-before-shutdown": "2s",
 }
 
 // sampleFiles are the contents of the files the *-file samples name.
