@@ -180,8 +180,8 @@ func scramble(salt []byte, password string) []byte {
 // An admin address beyond loopback needs a token: without one the binary
 // refuses to start, saying so in one line.
 func TestAdminBeyondLoopbackNeedsToken(t *testing.T) {
-	listen := freeAddr(t)
-	cmd := osexec.Command(proxyBinary(t), "serve", "--listen", listen, "--admin", "0.0.0.0:0",
+	listen := pair.FreeAddr(t)
+	cmd := osexec.Command(pair.Binary(t), "serve", "--listen", listen, "--admin", "0.0.0.0:0",
 		"--writer", thePair.WriterAddr, "--reader", thePair.ReaderAddr, "--user", thePair.User+":"+thePair.Password)
 	var logs lockedBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -228,7 +228,7 @@ func TestAdminTokenBinary(t *testing.T) {
 	if err := os.Chmod(tokenFile, 0o644); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
-	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
+	port := strings.TrimPrefix(pair.FreeAddr(t), "127.0.0.1:")
 	_, addr, logs := startBinaryLogs(t, "--admin", "0.0.0.0:"+port, "--admin-token-file", tokenFile, "--log-format", "json")
 	admin := "http://127.0.0.1:" + port
 	waitListening(t, "127.0.0.1:"+port)
@@ -294,7 +294,7 @@ func TestAdminTokenBinary(t *testing.T) {
 
 // --admin-pprof serves profiles, as bench/run.sh takes them.
 func TestAdminPprofBinary(t *testing.T) {
-	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
+	port := strings.TrimPrefix(pair.FreeAddr(t), "127.0.0.1:")
 	startBinary(t, "--admin", "127.0.0.1:"+port, "--admin-pprof")
 	waitListening(t, "127.0.0.1:"+port)
 	resp, err := http.Get("http://127.0.0.1:" + port + "/debug/pprof/heap?debug=1")

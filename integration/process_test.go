@@ -20,31 +20,6 @@ import (
 	"github.com/fwdproxy/fwdproxy/integration/pair"
 )
 
-// binary returns the fwdproxy binary: FWDPROXY_BIN (make test builds it) or
-// a fresh build.
-func proxyBinary(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("FWDPROXY_BIN"); b != "" {
-		return b
-	}
-	b := filepath.Join(t.TempDir(), "fwdproxy")
-	out, err := osexec.Command("go", "build", "-o", b, "../cmd/fwdproxy").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build: %v %s", err, out)
-	}
-	return b
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func waitListening(t *testing.T, addr string) {
 	t.Helper()
 	for i := 0; i < 100; i++ {
@@ -69,10 +44,10 @@ func startBinary(t *testing.T, flags ...string) (*osexec.Cmd, string) {
 // startBinaryLogs is startBinary that also returns the process's output.
 func startBinaryLogs(t *testing.T, flags ...string) (*osexec.Cmd, string, *lockedBuffer) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := pair.FreeAddr(t)
 	args := append([]string{"serve", "--listen", addr, "--admin", "", "--writer", thePair.WriterAddr,
 		"--reader", thePair.ReaderAddr, "--user", thePair.User + ":" + thePair.Password, "--log-level", "warn"}, flags...)
-	cmd := osexec.Command(proxyBinary(t), args...)
+	cmd := osexec.Command(pair.Binary(t), args...)
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -94,7 +69,7 @@ func startBinaryLogs(t *testing.T, flags ...string) (*osexec.Cmd, string, *locke
 
 func TestProcessReloadAndShutdown(t *testing.T) {
 	table(t, "proc1")
-	addr := freeAddr(t)
+	addr := pair.FreeAddr(t)
 	cfgFile := filepath.Join(t.TempDir(), "fwdproxy.yaml")
 	write := func(consistency string, users ...string) {
 		y := fmt.Sprintf("listen: %s\nadmin: ''\nwriter: %s\nreader: %s\ndefault-consistency: %s\nuser:\n", addr, thePair.WriterAddr, thePair.ReaderAddr, consistency)
@@ -107,7 +82,7 @@ func TestProcessReloadAndShutdown(t *testing.T) {
 	}
 	write("EVENTUAL", thePair.User+":"+thePair.Password)
 	var logs lockedBuffer // written by exec's copier, read here
-	cmd := osexec.Command(proxyBinary(t), "serve", "--config", cfgFile, "--log-format", "json")
+	cmd := osexec.Command(pair.Binary(t), "serve", "--config", cfgFile, "--log-format", "json")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

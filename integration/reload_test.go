@@ -52,7 +52,7 @@ func TestProcessReloadReadersLimitsUsersLog(t *testing.T) {
 	waitReplicated(t)
 
 	dir := t.TempDir()
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin := pair.FreeAddr(t), pair.FreeAddr(t)
 	cfgFile, stmtLog := filepath.Join(dir, "fwdproxy.yaml"), filepath.Join(dir, "statements.jsonl")
 	// The endpoint's two readers are the one replica by TCP and by its socket.
 	tcp, sock := thePair.ReaderAddr, thePair.ReaderSocket
@@ -73,7 +73,7 @@ func TestProcessReloadReadersLimitsUsersLog(t *testing.T) {
 	fwd, hup2 := thePair.User+":"+thePair.Password, "hup2:hup2pass"
 	write([]string{tcp, sock}, 50, 10, fwd, hup2)
 	var logs lockedBuffer
-	cmd := osexec.Command(proxyBinary(t), "serve", "--config", cfgFile, "--log-format", "json")
+	cmd := osexec.Command(pair.Binary(t), "serve", "--config", cfgFile, "--log-format", "json")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

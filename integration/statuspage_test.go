@@ -29,10 +29,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if _, err := os.Stat(browser); err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
-	bin := proxyBinary(t)
+	bin := pair.Binary(t)
 	dir := filepath.Join(t.TempDir(), "sb")
-	_, port, _ := net.SplitHostPort(freeAddr(t))
-	_, adminPort, _ := net.SplitHostPort(freeAddr(t))
+	_, port, _ := net.SplitHostPort(pair.FreeAddr(t))
+	_, adminPort, _ := net.SplitHostPort(pair.FreeAddr(t))
 	if out, err := osexec.Command(bin, "sandbox", "up", "--dir", dir, "--port", port, "--admin-port", adminPort).CombinedOutput(); err != nil {
 		t.Fatalf("sandbox up: %v\n%s", err, out)
 	}

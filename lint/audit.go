@@ -16,6 +16,20 @@ func NewAuditor(cfg Config, emit func(Finding)) *Auditor {
 	return &Auditor{l: l, s: l.session(0)}
 }
 
+// Routed is a statement of the session as route sends it: a read to the
+// reader, or a write forwarded to the writer, with the tables it reads or
+// writes ("db.table").
+type Routed struct {
+	Statement string
+	Write     bool
+	Tables    []string
+	Unknown   bool // the tables could not be told: it may touch any
+}
+
+// OnRoute makes f see every read the session sends to the reader and every
+// write it forwards, as each statement is checked.
+func (a *Auditor) OnRoute(f func(Routed)) { a.l.onRoute = f }
+
 // Query checks a COM_QUERY text (one statement or a multi-statement batch).
 func (a *Auditor) Query(sql string) { a.l.query(a.s, sql, a.s.n+1, route.Text) }
 

@@ -152,6 +152,9 @@ type linter struct {
 	emit     func(Finding)
 	sessions map[uint64]*session
 	classes  map[sqlclass.Class]int // statements seen, by class
+	// onRoute sees reads on the reader and forwarded writes
+	// (Auditor.OnRoute).
+	onRoute func(Routed)
 }
 
 func (l *linter) session(id uint64) *session {
@@ -208,12 +211,12 @@ func (l *linter) report(s *session, x *stmt, code int, severity, op, why, msg st
 	}
 	l.emit(Finding{
 		File: l.file, Line: x.line, Thread: s.id, Code: code, Severity: severity,
-		Operation: op, Why: why, Message: msg, Statement: shorten(x.shown[skipComments(x.shown):], 200),
+		Operation: op, Why: why, Message: msg, Statement: Shorten(x.shown[skipComments(x.shown):], 200),
 	})
 }
 
-// shorten collapses runs of blanks and cuts s to n characters.
-func shorten(s string, n int) string {
+// Shorten collapses runs of blanks and cuts s to n characters.
+func Shorten(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if utf8.RuneCountInString(s) <= n {
 		return s

@@ -307,8 +307,21 @@ func (s *session) onReader(x *stmt) {
 	case sqlclass.Call:
 		s.warn(x, WarnCallOnReader, "with forwarding off CALL runs on the read-only reader: a procedure that writes fails there with 1792", "")
 	case sqlclass.Read:
+		if s.l.onRoute != nil {
+			ts, ok := sqlclass.Tables(x.sql, s.opt)
+			s.routed(x, false, ts, !ok)
+		}
 		s.readAfterWrite(x)
 	}
+}
+
+// routed tells Auditor.OnRoute of a read or write and its tables.
+func (s *session) routed(x *stmt, write bool, ts []sqlclass.TableName, unknown bool) {
+	keys := make([]string, len(ts))
+	for i, t := range ts {
+		keys[i] = s.tableKey(t)
+	}
+	s.l.onRoute(Routed{Statement: Shorten(x.shown, 200), Write: write, Tables: keys, Unknown: unknown})
 }
 
 // isInsert: the statement can set LAST_INSERT_ID() where it runs.
@@ -363,6 +376,9 @@ func (s *session) forwarded(x *stmt) {
 	}
 	if x.st.Class != sqlclass.Write {
 		return
+	}
+	if s.l.onRoute != nil {
+		s.routed(x, true, x.st.Targets, len(x.st.Targets) == 0)
 	}
 	m := s.written
 	if s.inTx() {

@@ -243,6 +243,15 @@ func (s *Server) AuditSummary() []AuditEntry {
 	return s.audit.Summary()
 }
 
+// Exposure is audit mode's stale-read report (empty when not in audit
+// mode).
+func (s *Server) Exposure() ExposureReport {
+	if s.audit == nil {
+		return ExposureReport{}
+	}
+	return s.audit.exposure.report()
+}
+
 // Ready reports whether both backends accept connections.
 func (s *Server) Ready() error {
 	if s.unready.Load() {

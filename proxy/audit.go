@@ -58,13 +58,14 @@ type AuditEntry struct {
 }
 
 type auditStore struct {
-	mu      sync.Mutex
-	entries map[string]*AuditEntry
-	counter *prometheus.CounterVec
+	mu       sync.Mutex
+	entries  map[string]*AuditEntry
+	counter  *prometheus.CounterVec
+	exposure *exposureStore
 }
 
-func newAuditStore(reg *prometheus.Registry) *auditStore {
-	a := &auditStore{entries: map[string]*AuditEntry{}}
+func newAuditStore(reg *prometheus.Registry, lag time.Duration) *auditStore {
+	a := &auditStore{entries: map[string]*AuditEntry{}, exposure: newExposureStore(reg, lag)}
 	a.counter = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fwdproxy_audit_findings_total",
 		Help: "Statements write forwarding would reject (by error code) or change (code 0, severity warning), seen in audit mode.",
@@ -110,8 +111,15 @@ func (a *auditStore) Summary() []AuditEntry {
 	return out
 }
 
+// AuditReport is GET /audit: what forwarding would reject or change, and
+// which reads it would serve stale at EVENTUAL.
+type AuditReport struct {
+	Findings []AuditEntry   `json:"findings"`
+	Exposure ExposureReport `json:"exposure"`
+}
+
 func (a *auditStore) handler(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"findings": a.Summary()})
+	writeJSON(w, http.StatusOK, AuditReport{Findings: a.Summary(), Exposure: a.exposure.report()})
 }
 
 func itoa(n int) string {
@@ -136,11 +144,31 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
-func (s *session) newAuditor() AuditModel { return s.srv.conf().AuditModel(s.srv.audit.add) }
+// startAudit starts the session's models: what forwarding would reject or
+// change, and which reads EVENTUAL would serve stale.
+func (s *session) startAudit() {
+	s.exposure = s.newExposure()
+	s.auditor = auditModels{s.srv.conf().AuditModel(s.srv.audit.add), s.exposure.model}
+}
 
-// auditDispatch passes one command through to the writer after the lint
-// model has seen it.
+// auditModels feeds each command to every model.
+type auditModels []AuditModel
+
+func (m auditModels) each(f func(AuditModel)) {
+	for _, x := range m {
+		f(x)
+	}
+}
+
+func (m auditModels) Query(sql string)   { m.each(func(x AuditModel) { x.Query(sql) }) }
+func (m auditModels) Prepare(sql string) { m.each(func(x AuditModel) { x.Prepare(sql) }) }
+func (m auditModels) Execute(sql string) { m.each(func(x AuditModel) { x.Execute(sql) }) }
+func (m auditModels) UseDB(db string)    { m.each(func(x AuditModel) { x.UseDB(db) }) }
+
+// auditDispatch passes one command through to the writer after the models
+// have seen it.
 func (s *session) auditDispatch(data []byte) error {
+	s.exposure.at = time.Now()
 	switch data[0] {
 	case comQuery:
 		s.auditor.Query(string(data[1:]))
@@ -175,13 +203,37 @@ func (s *session) auditDispatch(data []byte) error {
 		}
 		return s.writePacket(r.Packet) // the EOF or ERR as it came
 	case comChangeUser:
-		s.auditor = s.newAuditor()
-		return s.comChangeUser(data)
+		s.startAudit()
+		if err := s.comChangeUser(data); err != nil {
+			return err
+		}
+		return s.auditTracking()
 	case comResetConnection:
-		s.auditor = s.newAuditor()
+		s.startAudit()
 		s.auditStmts = map[uint32]string{}
+		if err := s.relayCommand(s.reader, data); err != nil {
+			return err
+		}
+		return s.auditTracking()
 	}
-	return s.relayCommand(s.reader, data)
+	if err := s.reader.ask(data); err != nil {
+		return s.backendFailed(s.reader, err)
+	}
+	res, err := s.relay(s.reader, data[0], false)
+	s.exposure.replied(s, res.ok.stateInfo)
+	return s.checkRelay(s.reader, err)
+}
+
+// auditTracking asks the writer to report the session's own GTIDs in its
+// OK packets, as a forwarding writer connection does, so that exposure
+// knows when the session's writes commit. A reset connection forgets it.
+func (s *session) auditTracking() error {
+	for _, q := range s.srv.flavor.TrackingSetupSQL() {
+		if _, err := s.reader.exec(q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // auditPrepare relays a prepare and remembers the statement's text by id.

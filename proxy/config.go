@@ -65,6 +65,13 @@ type Config struct {
 	// AuditModel is what audit mode asks what forwarding would do (not a
 	// setting: `fwdproxy serve` sets lint's).
 	AuditModel NewAuditModel
+	// ExposureModel is the model at EVENTUAL that names the reads a reader
+	// would serve (lint's too).
+	ExposureModel NewExposureModel
+	// AuditLag is how far behind the writer audit mode's simulated reader
+	// applies each commit: reads after the session's own write within it
+	// are exposed.
+	AuditLag time.Duration
 	// AdminToken is what the admin API asks every request for but /healthz
 	// and /readyz (empty: no authentication, allowed on loopback only).
 	AdminToken string

@@ -106,8 +106,8 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	if m == nil {
 		m = metrics.New()
 	}
-	if cfg.Audit && cfg.AuditModel == nil {
-		return nil, fmt.Errorf("audit mode needs Config.AuditModel")
+	if cfg.Audit && (cfg.AuditModel == nil || cfg.ExposureModel == nil) {
+		return nil, fmt.Errorf("audit mode needs Config.AuditModel and Config.ExposureModel")
 	}
 	if cfg.Audit {
 		cfg.Reader = cfg.Writer // one backend: today's writer
@@ -118,7 +118,7 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	warnFileLimit(log, cfg.MaxClientConnections)
 	var err error
 	if cfg.Audit {
-		s.audit = newAuditStore(m.Registry())
+		s.audit = newAuditStore(m.Registry(), cfg.AuditLag)
 	}
 	if s.stmts, err = openStatements(&cfg); err != nil {
 		return nil, err
@@ -812,6 +812,7 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	ss.collation = collationName(c.Charset())
 	ss.state.Apply(route.UseDB, route.Fact{DB: h.db})
 	ss.connID = c.ConnectionID()
+	ss.program = programName(c.Attributes())
 	if err := ss.openReader(); err != nil {
 		if se, ok := asSQLError(err); ok {
 			return mysql.NewError(se.code, se.msg)
@@ -826,6 +827,15 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	}
 	c.SetStatus(ss.clientStatus(false))
 	return nil
+}
+
+// programName names the client's code path from its connection
+// attributes, where it sent them.
+func programName(attrs map[string]string) string {
+	if p := attrs["program_name"]; p != "" {
+		return p
+	}
+	return attrs["_client_name"]
 }
 
 // patchedCaps are offered in addition to what go-mysql's server can:

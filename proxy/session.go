@@ -69,6 +69,8 @@ type session struct {
 	super, superKnown bool              // privileged(): SUPER or CONNECTION ADMIN
 	auditor           AuditModel        // audit mode: what forwarding would do
 	auditStmts        map[uint32]string // audit mode: prepared texts by id
+	exposure          *sessionExposure  // audit mode: stale-read exposure
+	program           string            // the client's program_name attribute, for reports
 	lastWarn          []warning         // proxy-made warnings for the next SHOW WARNINGS
 	txOpen            atomic.Bool       // inTransaction(), published for Shutdown
 	running           atomic.Bool       // a command is being served, for Shutdown
@@ -116,8 +118,12 @@ func (s *session) openReader() error {
 		// Audit mode passes everything through to the writer unchanged.
 		s.reader = r
 		s.setReader(s.srv.conf().Reader, r.connID)
-		s.auditor = s.newAuditor()
+		s.startAudit()
 		s.auditStmts = map[uint32]string{}
+		if err := s.auditTracking(); err != nil {
+			r.close()
+			return err
+		}
 		return nil
 	}
 	s.attachReader(r, 0)
@@ -129,7 +135,7 @@ func (s *session) openReader() error {
 func (s *session) dialReader(addr string) (*backend, error) {
 	r, err := dialBackend(context.Background(), "reader", dialParams{
 		addr: addr, user: s.user, password: s.password, db: s.state.DB,
-		caps: s.clientCaps, sessionTrack: s.clientCaps&capSessionTrack != 0,
+		caps: s.clientCaps, sessionTrack: s.clientCaps&capSessionTrack != 0 || s.srv.conf().Audit,
 		collation: s.collation, tls: s.srv.conf().BackendTLS,
 	})
 	if err != nil {

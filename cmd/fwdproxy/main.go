@@ -14,6 +14,7 @@ commands:
   doctor    check a writer and replica for what fwdproxy and GTID replication need
   sandbox   a local writer, a lagging replica and fwdproxy in front (up|down|status)
   lint      check SQL files and query logs for what write forwarding rejects or changes
+  audit     report what a proxy in audit mode recorded (audit report)
   version   print the version
 `
 
@@ -33,6 +34,8 @@ func main() {
 		os.Exit(sandboxMain(os.Args[2:], os.Stdout, os.Stderr))
 	case "lint":
 		os.Exit(lintMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	case "audit":
+		os.Exit(auditMain(os.Args[2:], os.Stdout, os.Stderr))
 	case "version", "--version":
 		fmt.Println("fwdproxy", version)
 	case "help", "-h", "--help":

@@ -38,7 +38,7 @@ func serve(args []string) int {
 	defer func() { _ = log.Sync() }()
 	warnReadableSecrets(log, set.secrets)
 	m := metrics.New()
-	cfg.AuditModel = auditModel
+	cfg.AuditModel, cfg.ExposureModel = auditModel, exposureModel
 	srv, err := proxy.NewServer(cfg, log, m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fwdproxy serve:", err)
@@ -156,4 +156,15 @@ func auditModel(emit func(proxy.AuditFinding)) proxy.AuditModel {
 		emit(proxy.AuditFinding{Statement: f.Statement, Code: f.Code, Severity: f.Severity,
 			Operation: f.Operation, Why: f.Why, Message: f.Message})
 	})
+}
+
+// exposureModel is lint's model of a session at EVENTUAL: the reads it
+// sends to the reader after its own writes are the ones that can be
+// stale. Its findings are the audit model's business.
+func exposureModel(routed func(proxy.Routed)) proxy.AuditModel {
+	a := lint.NewAuditor(lint.Config{Consistency: lint.Eventual}, func(lint.Finding) {})
+	a.OnRoute(func(r lint.Routed) {
+		routed(proxy.Routed{SQL: r.Statement, Write: r.Write, Tables: r.Tables, AnyTable: r.Unknown})
+	})
+	return a
 }

@@ -52,6 +52,13 @@ func startAudit(t *testing.T) (*proxy.Server, string) {
 				Operation: f.Operation, Why: f.Why, Message: f.Message})
 		})
 	}
+	cfg.ExposureModel = func(routed func(proxy.Routed)) proxy.AuditModel {
+		a := lint.NewAuditor(lint.Config{Consistency: lint.Eventual}, func(lint.Finding) {})
+		a.OnRoute(func(r lint.Routed) {
+			routed(proxy.Routed{SQL: r.Statement, Write: r.Write, Tables: r.Tables, AnyTable: r.Unknown})
+		})
+		return a
+	}
 	srv, err := proxy.NewServer(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)

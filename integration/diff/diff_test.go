@@ -364,13 +364,7 @@ func compare(d, p fields) []difference {
 
 func startProxy(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("FWDPROXY_BIN")
-	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "fwdproxy")
-		if out, err := osexec.Command("go", "build", "-o", bin, "../../cmd/fwdproxy").CombinedOutput(); err != nil {
-			t.Fatalf("build: %v %s", err, out)
-		}
-	}
+	bin := pair.Binary(t)
 	cert, key := writeCert(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

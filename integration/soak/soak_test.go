@@ -294,17 +294,8 @@ func raceBinary(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func startProxy(t *testing.T) *proxyProc {
-	px := &proxyProc{addr: freeAddr(t), admin: freeAddr(t), log: filepath.Join(t.TempDir(), "fwdproxy.log"),
+	px := &proxyProc{addr: pair.FreeAddr(t), admin: pair.FreeAddr(t), log: filepath.Join(t.TempDir(), "fwdproxy.log"),
 		httpc: &http.Client{Timeout: 30 * time.Second}, done: make(chan error, 1)}
 	logf, err := os.Create(px.log)
 	if err != nil {

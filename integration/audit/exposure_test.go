@@ -1,0 +1,207 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/proxy"
+	"github.com/fwdproxy/fwdproxy/sqlclass"
+)
+
+// serveAudit runs `fwdproxy serve --audit` in front of the pair's writer
+// with the given flags; it returns the MySQL and admin addresses.
+func serveAudit(t *testing.T, flags ...string) (string, string) {
+	t.Helper()
+	addr, admin := pair.FreeAddr(t), pair.FreeAddr(t)
+	args := append([]string{"serve", "--audit", "--listen", addr, "--admin", admin, "--writer", thePair.WriterAddr,
+		"--user", thePair.User + ":" + thePair.Password, "--proxy-user", thePair.User, "--log-level", "warn"}, flags...)
+	cmd := exec.Command(pair.Binary(t), args...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("fwdproxy %v:\n%s", flags, logs.String())
+		}
+		if err := thePair.CheckReplicaClean(); err != nil {
+			t.Errorf("replica is not clean: %v", err)
+		}
+	})
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr, admin
+			}
+		}
+		if i == 200 {
+			t.Fatalf("audit proxy not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The scripted application: one session writes and reads back, another
+// only reads. The planted stale-prone reads are those that read a table
+// the same session wrote before: right after an autocommit write (stale
+// within the lag), and inside the writing transaction (stale at any lag).
+const (
+	plantedAfterInsert  = "SELECT COUNT(*) FROM orders WHERE item = 1"
+	plantedInTx         = "SELECT stock FROM items WHERE id = 1"
+	plantedPrepared     = "SELECT qty FROM orders WHERE id = ?"
+	safeOtherTable      = "SELECT name FROM items WHERE id = 1"
+	safeOtherSession    = "SELECT COUNT(*) FROM orders"
+	safeBeforeAnyWrites = "SELECT qty FROM orders WHERE item = 1"
+)
+
+func runApp(t *testing.T, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := pair.DSN(addr, thePair.User, thePair.Password, "audit_exp") + "&connectionAttributes=program_name:orders-app"
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var id int64
+	step := func(q string, args ...any) {
+		t.Helper()
+		rows, err := c.QueryContext(ctx, q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		rows.Close()
+	}
+	step(safeBeforeAnyWrites)
+	res, err := c.ExecContext(ctx, "INSERT INTO orders (item, qty) VALUES (1, 2)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ = res.LastInsertId()
+	step(plantedAfterInsert)
+	step(safeOtherTable)
+	step(plantedPrepared, id) // a binary prepared statement
+	for _, q := range []string{"BEGIN", "UPDATE items SET stock = stock - 1 WHERE id = 1"} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step(plantedInTx)
+	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	other, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	rows, err := other.QueryContext(ctx, safeOtherSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+}
+
+func getReport(t *testing.T, admin string) proxy.AuditReport {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var rep proxy.AuditReport
+	if err := json.Unmarshal(body, &rep); err != nil {
+		t.Fatalf("/audit: %v %s", err, body)
+	}
+	return rep
+}
+
+// The exposure report finds exactly the planted stale-prone reads: at a
+// lag longer than the whole run, every read of a table after the same
+// session's write to it; at lag 0 only the read inside the writing
+// transaction. `fwdproxy audit report` prints the same.
+func TestExposureFindsPlantedReads(t *testing.T) {
+	w, err := thePair.WriterDB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS audit_exp",
+		"CREATE TABLE IF NOT EXISTS audit_exp.orders (id INT AUTO_INCREMENT PRIMARY KEY, item INT, qty INT)",
+		"CREATE TABLE IF NOT EXISTS audit_exp.items (id INT PRIMARY KEY, name VARCHAR(20), stock INT)",
+		"INSERT IGNORE INTO audit_exp.items VALUES (1, 'pen', 100)",
+	} {
+		if _, err := w.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	digest := func(q string) string { return sqlclass.Digest(q, sqlclass.Options{}) }
+	for _, tc := range []struct {
+		lag     string
+		exposed map[string]bool
+	}{
+		{"1h", map[string]bool{digest(plantedAfterInsert): true, digest(plantedInTx): true, digest(plantedPrepared): true}},
+		{"0", map[string]bool{digest(plantedInTx): true}},
+	} {
+		t.Run("lag="+tc.lag, func(t *testing.T) {
+			addr, admin := serveAudit(t, "--audit-lag", tc.lag)
+			runApp(t, addr)
+			rep := getReport(t, admin)
+			seen := map[string]bool{}
+			for _, r := range rep.Exposure.Reads {
+				seen[r.Digest] = true
+				want := tc.exposed[r.Digest]
+				if got := r.Exposed > 0; got != want {
+					t.Errorf("%s: exposed %d of %d, want exposed %v", r.Digest, r.Exposed, r.Reads, want)
+				}
+				if want && (r.Needs != "SESSION" || len(r.Programs) != 1 || r.Programs[0] != "orders-app") {
+					t.Errorf("%s: needs %s, programs %v; want SESSION, [orders-app]", r.Digest, r.Needs, r.Programs)
+				}
+				if !want && r.Needs != "EVENTUAL" {
+					t.Errorf("%s: needs %s, want EVENTUAL", r.Digest, r.Needs)
+				}
+				if r.Digest == digest(plantedInTx) && r.InTransaction != 1 {
+					t.Errorf("%s: in_transaction %d, want 1", r.Digest, r.InTransaction)
+				}
+			}
+			for _, q := range []string{plantedAfterInsert, plantedInTx, plantedPrepared, safeOtherTable, safeOtherSession, safeBeforeAnyWrites} {
+				if !seen[digest(q)] {
+					t.Errorf("no entry for %s in %+v", q, rep.Exposure.Reads)
+				}
+			}
+			out, err := exec.Command(pair.Binary(t), "audit", "report", "--admin", admin).CombinedOutput()
+			if err != nil {
+				t.Fatalf("audit report: %v %s", err, out)
+			}
+			t.Logf("fwdproxy audit report (--audit-lag %s):\n%s", tc.lag, out)
+			for _, line := range strings.Split(string(out), "\n") {
+				for _, q := range []string{plantedAfterInsert, plantedInTx, plantedPrepared} {
+					if strings.HasSuffix(line, q) && tc.exposed[digest(q)] != strings.HasPrefix(line, "SESSION") {
+						t.Errorf("audit report line %q", line)
+					}
+				}
+			}
+		})
+	}
+}
