@@ -20,7 +20,7 @@ var changed = map[string]string{
 	"listen": "127.0.0.1:5000", "writer": "127.0.0.1:2", "reader": "127.0.0.1:3", "user": "other:pw",
 	"proxy-user": "other", "admin": "", "forwarding": "disabled", "default-consistency": "session", "session-scope": "user",
 	"writer-idle-timeout": "30", "writer-max-connections-pct": "20", "read-wait-timeout": "250ms",
-	"read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error", "writer-change-wait": "3s", "shared-writer-limits": "true", "aurora-read-write-quirk": "true", "audit": "true", "digest-top": "5", "statement-log": "/tmp/statements.jsonl",
+	"read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error", "writer-change-wait": "3s", "shared-writer-limits": "true", "aurora-read-write-quirk": "true", "audit": "true", "audit-lag": "2s", "digest-top": "5", "statement-log": "/tmp/statements.jsonl",
 	"push-tracking": "true", "forward-timeout": "30s", "auth-method": "caching_sha2_password", "require-tls": "true",
 	"admin-token": "tok", "admin-pprof": "true",
 	"max-client-connections": "10", "handshake-timeout": "3s", "max-allowed-packet": "1048576", "max-connect-errors": "0",
@@ -317,6 +317,7 @@ func TestReloadReaders(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.AuditModel = func(func(AuditFinding)) AuditModel { return nil }
+		c.ExposureModel = func(func(Routed)) AuditModel { return nil }
 		return c
 	}
 	core, logs := observer.New(zap.WarnLevel)
