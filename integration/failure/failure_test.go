@@ -48,6 +48,7 @@ import (
 
 	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy"
+	"github.com/fwdproxy/fwdproxy/writerlocks"
 )
 
 const (
@@ -949,8 +950,13 @@ func TestClientKillQueryStoppedWriter(t *testing.T) {
 	processes := func(where string) string {
 		return value(t, w, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '"+thePair.User+"' AND "+where)
 	}
+	// Not counted: the connection that holds the instance's lock (fwdproxy_instance_N).
+	var held []string
+	for n := range writerlocks.MaxInstances {
+		held = append(held, "COALESCE(IS_USED_LOCK('"+writerlocks.Instance(n)+"'), 0)")
+	}
 	pair.WaitUntil(t, "the proxy's control connection on the writer", "1", func() string {
-		return processes("DB IS NULL AND COMMAND = 'Sleep'")
+		return processes("DB IS NULL AND COMMAND = 'Sleep' AND ID NOT IN (" + strings.Join(held, ", ") + ")")
 	})
 	type answer struct {
 		v string
