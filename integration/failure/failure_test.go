@@ -951,12 +951,8 @@ func TestClientKillQueryStoppedWriter(t *testing.T) {
 		return value(t, w, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '"+thePair.User+"' AND "+where)
 	}
 	// Not counted: the connection that holds the instance's lock (fwdproxy_instance_N).
-	var held []string
-	for n := range writerlocks.MaxInstances {
-		held = append(held, "COALESCE(IS_USED_LOCK('"+writerlocks.Instance(n)+"'), 0)")
-	}
 	pair.WaitUntil(t, "the proxy's control connection on the writer", "1", func() string {
-		return processes("DB IS NULL AND COMMAND = 'Sleep' AND ID NOT IN (" + strings.Join(held, ", ") + ")")
+		return processes("DB IS NULL AND COMMAND = 'Sleep' AND ID NOT IN (SELECT id FROM (" + writerlocks.HoldersSQL() + ") h)")
 	})
 	type answer struct {
 		v string
