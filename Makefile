@@ -84,6 +84,7 @@ bench: build
 # (integration/lag BenchmarkPooledReadAfterWrite, a private pair).
 bench-pooled:
 	$(GO) test -count=1 -run NONE -bench BenchmarkPooledReadAfterWrite -benchtime $(POOLED_TRIALS)x -timeout 20m ./integration/lag/
+	$(GO) test -count=1 -run NONE -bench 'BenchmarkUserScope(Commit|Memory)' ./proxy/
 
 bench-smoke: build
 	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke
