@@ -53,19 +53,20 @@ type Server struct {
 	greetStatus    uint16
 	greetCollation uint8
 
-	applied   *consistency.Applied          // what the (first) reader is known to have applied
-	readers   *readerSet                    // several --reader; nil with one
-	track     pushTracking                  // push tracking of applied, while sessions need it
-	audit     *auditStore                   // audit mode findings; nil otherwise
-	stmts     statements                    // per-digest statistics and the statement log
-	writerPos *consistency.WriterPosition   // coalesced GLOBAL look-ups
-	posMu     sync.Mutex                    // guards posConn
-	posConn   *backend                      // the proxy's own writer connection for look-ups
-	posAddr   string                        // the server posConn is on
-	cluster   atomic.Pointer[writerCluster] // the writer's identity for causal tokens; nil until asked
-	userSets  sync.Map                      // user name -> *consistency.Applied: the user scope's GTIDs (userscope.go)
-	watch     *writerWatch                  // which --writer candidate is the writer; nil with one
-	control   writerControl                 // delivers the forward timeout's KILLs
+	applied       *consistency.Applied          // what the (first) reader is known to have applied
+	readers       *readerSet                    // several --reader; nil with one
+	track         pushTracking                  // push tracking of applied, while sessions need it
+	audit         *auditStore                   // audit mode findings; nil otherwise
+	stmts         statements                    // per-digest statistics and the statement log
+	writerPos     *consistency.WriterPosition   // coalesced GLOBAL look-ups
+	posMu         sync.Mutex                    // guards posConn
+	posConn       *backend                      // the proxy's own writer connection for look-ups
+	posAddr       string                        // the server posConn is on
+	cluster       atomic.Pointer[writerCluster] // the writer's identity for causal tokens; nil until asked
+	formerWriters sync.Map                      // writer address + "\x00" + token cluster -> struct{}: former writers (formerWriter)
+	userSets      sync.Map                      // user name -> *consistency.Applied: the user scope's GTIDs (userscope.go)
+	watch         *writerWatch                  // which --writer candidate is the writer; nil with one
+	control       writerControl                 // delivers the forward timeout's KILLs
 
 	writerLimit    atomic.Int64 // sessions that may hold a writer connection
 	writerSessions atomic.Int64
@@ -263,6 +264,26 @@ func (s *Server) clusterID(ctx context.Context) (string, error) {
 	}
 	s.cluster.Store(&writerCluster{addr: addr, id: v})
 	return v, nil
+}
+
+// formerWriter says whether cluster, a token's writer that is not the
+// current one, is in the current writer's history (a writer before a
+// switchover). A yes is kept per (writer, cluster), a no is not, so
+// foreign tokens cannot grow the map; a token only meets this after a
+// writer change or from another cluster.
+func (s *Server) formerWriter(ctx context.Context, cluster string) bool {
+	key := s.writerAddr() + "\x00" + cluster
+	if _, ok := s.formerWriters.Load(key); ok {
+		return true
+	}
+	s.posMu.Lock()
+	history, err := s.askWriter(ctx, s.flavor.ClusterHistorySQL())
+	s.posMu.Unlock()
+	if err != nil || !s.flavor.InClusterHistory(cluster, history) {
+		return false
+	}
+	s.formerWriters.Store(key, struct{}{})
+	return true
 }
 
 // askWriter runs a single-value query on the proxy's own writer
