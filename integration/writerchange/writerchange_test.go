@@ -407,11 +407,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 func causalToken(t *testing.T, db *sql.DB) string {
 	t.Helper()
 	ctx := context.Background()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := oneConn(t, db)
 	for _, q := range []string{"SET aurora_replica_read_consistency = 'SESSION'", "INSERT INTO t (client, seq) VALUES (-2, -2)"} {
 		if _, err := c.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -424,16 +420,23 @@ func causalToken(t *testing.T, db *sql.DB) string {
 	return tok
 }
 
+// oneConn is one session of db, closed when the test ends.
+func oneConn(t *testing.T, db *sql.DB) *sql.Conn {
+	t.Helper()
+	c, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // readAfter hands tok back on a fresh session and reads; a token of a writer
 // that never was this cluster's still gets 1231.
 func readAfter(t *testing.T, db *sql.DB, tok, when string) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := oneConn(t, db)
 	if _, err := c.ExecContext(ctx, "SET fwdproxy_read_after = '"+tok+"'"); err != nil {
 		t.Errorf("after the %s, the token %s from before it: %v", when, tok, err)
 	}
@@ -442,7 +445,7 @@ func readAfter(t *testing.T, db *sql.DB, tok, when string) {
 		t.Errorf("after the %s, a read after the token: %d rows, %v", when, n, err)
 	}
 	var me *mysql.MySQLError
-	_, err = c.ExecContext(ctx, "SET fwdproxy_read_after = 'fp1:ma:999.0:0-999-1'")
+	_, err := c.ExecContext(ctx, "SET fwdproxy_read_after = 'fp1:ma:999.0:0-999-1'")
 	if !asMySQL(err, &me) || me.Number != 1231 {
 		t.Errorf("after the %s, a foreign token: %v, want 1231", when, err)
 	}
