@@ -50,6 +50,9 @@ type Config struct {
 	// ForwardTimeout bounds one forwarded statement on the writer (0: no
 	// bound); past it the statement is killed and counted as an RPC timeout.
 	ForwardTimeout time.Duration
+	// ConfigWatch: how often cmd/fwdproxy checks the config files for a
+	// change to reload (0: only on SIGHUP).
+	ConfigWatch time.Duration
 	// The client limits (docs/operations.md).
 	MaxClientConnections int           // connections held at once, logged in or not; beyond: 1040
 	HandshakeTimeout     time.Duration // to log in, from the connect
