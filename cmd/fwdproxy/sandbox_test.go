@@ -45,10 +45,15 @@ func TestSandboxUsage(t *testing.T) {
 	}{
 		{nil, 2, "up, down or status?"},
 		{[]string{"sideways"}, 2, `unknown command "sideways"`},
-		{[]string{"up", "--lag", "soon"}, 2, "invalid value"},
+		{[]string{"up", "--lag", "soon"}, 2, `invalid duration "soon"`},
+		{[]string{"up", "--lag", "0,50ms"}, 2, "2 values for 1 replicas"},
+		{[]string{"up", "--readers", "3", "--lag", "0,50ms"}, 2, "2 values for 3 replicas"},
+		{[]string{"up", "--readers", "0"}, 2, "--readers 0: from 1 to 15"},
+		{[]string{"up", "--readers", "16"}, 2, "--readers 16: from 1 to 15"},
+		{[]string{"down", "--readers", "2"}, 2, "flag provided but not defined"},
 		{[]string{"down", "--lag", "1s"}, 2, "flag provided but not defined"},
 		{[]string{"status", "extra"}, 2, `unexpected argument "extra"`},
-		{[]string{"up", "--lag", "-1s", "--dir", t.TempDir()}, 1, "must not be negative"},
+		{[]string{"up", "--lag", "-1s", "--dir", t.TempDir()}, 2, "must not be negative"},
 		{[]string{"link"}, 2, "--upstream HOST:PORT is required"},
 	} {
 		var out, errOut bytes.Buffer
@@ -245,7 +250,7 @@ func TestSandboxUpReadDown(t *testing.T) {
 
 	out, code = run("status", "--dir", dir)
 	if code != 0 || strings.Count(out, " running ") != 5 || !strings.Contains(out, "GlobalWriteForwardingStatus") ||
-		!strings.Contains(out, "replication: IO Yes, SQL Yes") {
+		!strings.Contains(out, "replication of replica: IO Yes, SQL Yes") {
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
 	t.Logf("status:\n%s", out)
