@@ -93,6 +93,7 @@ func ChangeWriter(ctx context.Context, dir string, failover, allowDataLoss bool,
 		fmt.Fprintf(out, "switchover done: %s (%s) is the writer, %s (%s) replicates from it\n", next, addr[next], cur, addr[cur])
 		followers = append([]string{cur}, followers...)
 	} else {
+		members[cur].DB.Close() // before its server goes, which the driver would log
 		pid := pidOf(dir, cur)
 		_ = signal(pid, sigKill)
 		for i := 0; i < 200 && alive(pid); i++ {
@@ -148,12 +149,38 @@ func relink(ctx context.Context, st *State, members map[string]Member, followers
 		}
 		err = replicate(ctx, conn, Member{Host: host, Port: lport}, Change{ReplUser: replUser, ReplPass: replPassword}, gtid)
 		conn.Close()
+		if err == nil {
+			err = ioConnected(ctx, members[r.Name], 60*time.Second+20*lag)
+		}
 		if err != nil {
 			return fmt.Errorf("%s through %s: %w", r.Name, r.LinkName, err)
 		}
 		fmt.Fprintf(out, "%s replicates through %s (+%s) again\n", r.Name, r.LinkName, lag)
 	}
 	return nil
+}
+
+// ioConnected waits until m's I/O thread is connected to its source: through
+// a lag link its log-in and registration take about 14 round trips.
+func ioConnected(ctx context.Context, m Member, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		st, err := rowMap(ctx, m.DB, "SHOW SLAVE STATUS")
+		if err != nil {
+			return err
+		}
+		if st["Slave_IO_Running"] == "Yes" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the I/O thread is %q after %s (%s)", st["Slave_IO_Running"], wait, st["Last_IO_Error"])
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // isWriter: m answers, is writable and replicates from nobody.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -103,10 +104,12 @@ func processAlive(pid int) bool {
 	return i < 0 || i+2 >= len(b) || (b[i+2] != 'Z' && b[i+2] != 'X')
 }
 
-// The whole life of a sandbox through the command line: up (detached),
-// EVENTUAL reads stale right after the session's own write, SESSION reads
-// fresh, status, down leaves no process and no directory.
-func TestSandboxUpReadDown(t *testing.T) {
+// newSandboxRun gives a sandbox directory, two free ports for the proxy
+// (released before up binds them) and a way to run `fwdproxy sandbox`
+// commands; the sandbox is brought down at the end of the test. It skips
+// the test where no sandbox can run.
+func newSandboxRun(t *testing.T) (dir string, ports []string, run func(args ...string) (string, int)) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}
@@ -120,9 +123,7 @@ func TestSandboxUpReadDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "sandbox")
-	// Two free ports for the proxy, released before up binds them.
-	var ports []string
+	dir = filepath.Join(t.TempDir(), "sandbox")
 	var lns []net.Listener
 	for range 2 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -135,7 +136,7 @@ func TestSandboxUpReadDown(t *testing.T) {
 	for _, ln := range lns {
 		ln.Close()
 	}
-	run := func(args ...string) (string, int) {
+	run = func(args ...string) (string, int) {
 		cmd := exec.Command(exe, append([]string{"sandbox"}, args...)...)
 		cmd.Env = append(os.Environ(), asBinaryEnv+"=1")
 		out, err := cmd.CombinedOutput()
@@ -154,6 +155,27 @@ func TestSandboxUpReadDown(t *testing.T) {
 			t.Logf("cleanup: %s", out)
 		}
 	})
+	return dir, ports, run
+}
+
+// sandboxConnector connects through the sandbox's fwdproxy on port.
+func sandboxConnector(t *testing.T, port string) driver.Connector {
+	t.Helper()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "fwd", "fwdpass", "tcp", "127.0.0.1:"+port, "fwdtest"
+	cfg.Timeout = 5 * time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// The whole life of a sandbox through the command line: up (detached),
+// EVENTUAL reads stale right after the session's own write, SESSION reads
+// fresh, status, down leaves no process and no directory.
+func TestSandboxUpReadDown(t *testing.T) {
+	dir, ports, run := newSandboxRun(t)
 	port, adminPort := ports[0], ports[1]
 	const lag = 300 * time.Millisecond
 	start := time.Now()
@@ -191,13 +213,7 @@ func TestSandboxUpReadDown(t *testing.T) {
 		t.Errorf("second up: exit %d\n%s", code, out)
 	}
 
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "fwd", "fwdpass", "tcp", "127.0.0.1:"+port, "fwdtest"
-	cfg.Timeout = 5 * time.Second
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := sandboxConnector(t, port)
 	db := sql.OpenDB(conn)
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -256,29 +272,7 @@ func TestSandboxUpReadDown(t *testing.T) {
 	t.Logf("status:\n%s", out)
 
 	// fwdproxy follows the sandbox's writer changes: a write and a SESSION read after each.
-	write := func(note string) {
-		t.Helper()
-		db := sql.OpenDB(conn)
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", note, err)
-		}
-		defer c.Close()
-		for _, q := range []string{"SET SESSION aurora_replica_read_consistency = 'session'", "INSERT INTO demo (note) VALUES ('" + note + "')"} {
-			if _, err := c.ExecContext(ctx, q); err != nil {
-				t.Fatalf("%s: %s: %v", note, q, err)
-			}
-		}
-		// After a switchover the reader may be the writer itself, where a
-		// GTID wait for the session's own write would never end.
-		var n int
-		if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM demo WHERE note = ?", note).Scan(&n); err != nil || n != 1 {
-			t.Errorf("%s: the SESSION read of the session's write: %d rows, %v", note, n, err)
-		}
-	}
+	write := func(note string) { t.Helper(); readOwnWrites(t, conn, note, 1) }
 	// Over and back: the failover then kills the first writer, and fwdproxy keeps its reader.
 	for _, note := range []string{"after switchover", "after switchback"} {
 		if out, code := run("switchover", "--dir", dir); code != 0 || !strings.Contains(out, "switchover done") {
@@ -300,8 +294,47 @@ func TestSandboxUpReadDown(t *testing.T) {
 	write("after failover")
 	t.Logf("the first write after the failover command returned took %s", time.Since(failedOver).Round(time.Millisecond))
 
-	out, code = run("down", "--dir", dir)
-	if code != 0 {
+	downLeavesNothing(t, run, dir, pids)
+}
+
+// readOwnWrites writes n rows in one SESSION session through the sandbox's
+// fwdproxy and reads each right after its write. After a switchover the
+// reader may be the writer itself, where a GTID wait for the session's own
+// write would never end.
+func readOwnWrites(t *testing.T, conn driver.Connector, note string, n int) {
+	t.Helper()
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatalf("%s: %v", note, err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "SET SESSION aurora_replica_read_consistency = 'session'"); err != nil {
+		t.Fatalf("%s: %v", note, err)
+	}
+	for i := range n {
+		v := note
+		if n > 1 {
+			v = fmt.Sprintf("%s %d", note, i)
+		}
+		if _, err := c.ExecContext(ctx, "INSERT INTO demo (note) VALUES (?)", v); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		var got int
+		if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM demo WHERE note = ?", v).Scan(&got); err != nil || got != 1 {
+			t.Errorf("%s: the SESSION read of the session's write: %d rows, %v", v, got, err)
+		}
+	}
+}
+
+// downLeavesNothing runs down and checks that none of pids runs any more
+// and that dir is gone.
+func downLeavesNothing(t *testing.T, run func(args ...string) (string, int), dir string, pids map[string]int) {
+	t.Helper()
+	if out, code := run("down", "--dir", dir); code != 0 {
 		t.Fatalf("down: exit %d\n%s", code, out)
 	}
 	for n, pid := range pids {
