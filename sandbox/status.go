@@ -72,9 +72,13 @@ func Status(ctx context.Context, dir string, out io.Writer) (bool, error) {
 		row(s.name, s.role, s.addr+s.source)
 	}
 	rtt, _ := time.ParseDuration(st.RTT)
-	for _, r := range st.Replicas {
+	for i, r := range st.Replicas {
 		to := r.linkTo()
-		row(r.LinkName, "link", fmt.Sprintf("%s → %s (+%s %s → %s)", r.Link, to, r.Lag, to, r.Name))
+		what := fmt.Sprintf("%s → %s (+%s %s → %s)", r.Link, to, r.Lag, to, r.Name)
+		if s := servers[i+1]; s.role == "writer" {
+			what += ", not in use: " + r.Name + " is the writer"
+		}
+		row(r.LinkName, "link", what)
 	}
 	row(procWriterLink, "link", fmt.Sprintf("%s → writer (+%s each way)", st.WriterLink, rtt/2))
 	row(procProxy, "proxy", fmt.Sprintf("%s, admin http://%s", st.Proxy, st.Admin))
