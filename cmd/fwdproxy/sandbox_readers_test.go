@@ -134,7 +134,8 @@ func TestSandboxThreeReaders(t *testing.T) {
 	t.Logf("status after the switchover:\n%s", out)
 	wantRoles(t, out, map[string]string{"writer": "replica", "replica": "writer", "replica2": "replica", "replica3": "replica"})
 	expect(out, "← replica directly", "← replica through link-replication2 (+50ms)", "← replica through link-replication3 (+300ms)",
-		"replication of writer: IO Yes, SQL Yes", "replication of replica3: IO Yes, SQL Yes", "→ replica (+50ms replica → replica2)")
+		"replication of writer: IO Yes, SQL Yes", "replication of replica3: IO Yes, SQL Yes", "→ replica (+50ms replica → replica2)",
+		"(+0s writer → replica), not in use: replica is the writer")
 	clean("replica2", "replica3")
 
 	out, code = run("failover", "--dir", dir, "--allow-data-loss")
