@@ -1,9 +1,9 @@
 // Package sandbox is a local global database: a writer, GTID replicas of it
 // that each replicate through a latency link of their own (so EVENTUAL reads
 // are visibly stale), and fwdproxy in front of them, reaching the writer
-// through a link with a cross-region round trip, all on loopback. `fwdproxy sandbox up|down|status`
-// drives it; the processes run detached, with their pid files and logs in
-// one directory.
+// through a link with a cross-region round trip, all on loopback.
+// `fwdproxy sandbox up|down|status|switchover|failover` drives it; the
+// processes run detached, with their pid files and logs in one directory.
 package sandbox
 
 import (
@@ -108,13 +108,6 @@ type Replica struct {
 	Link     string `json:"link"`      // its way to the writer
 	LinkTo   string `json:"link_to"`   // the server the link relays to (a writer change moves it)
 	Lag      string `json:"lag"`       // the link's delay, writer → replica
-}
-
-func (r *Replica) linkTo() string {
-	if r.LinkTo == "" {
-		return procWriter
-	}
-	return r.LinkTo
 }
 
 // ParseLags reads --lag for n replicas: one duration for all, or a comma

@@ -101,7 +101,7 @@ func TestNames(t *testing.T) {
 // link (to the server the link relays to now) or a server directly.
 func TestSourceOf(t *testing.T) {
 	st := &State{Writer: "127.0.0.1:1", Replicas: []Replica{
-		{Name: "replica", Addr: "127.0.0.1:2", LinkName: "link-replication", Link: "127.0.0.1:12", Lag: "0s"},
+		{Name: "replica", Addr: "127.0.0.1:2", LinkName: "link-replication", Link: "127.0.0.1:12", LinkTo: "writer", Lag: "0s"},
 		{Name: "replica2", Addr: "127.0.0.1:3", LinkName: "link-replication2", Link: "127.0.0.1:13", LinkTo: "replica", Lag: "50ms"},
 	}}
 	for addr, want := range map[string]string{

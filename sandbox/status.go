@@ -73,8 +73,7 @@ func Status(ctx context.Context, dir string, out io.Writer) (bool, error) {
 	}
 	rtt, _ := time.ParseDuration(st.RTT)
 	for i, r := range st.Replicas {
-		to := r.linkTo()
-		what := fmt.Sprintf("%s → %s (+%s %s → %s)", r.Link, to, r.Lag, to, r.Name)
+		what := fmt.Sprintf("%s → %s (+%s %s → %s)", r.Link, r.LinkTo, r.Lag, r.LinkTo, r.Name)
 		if s := servers[i+1]; s.role == "writer" {
 			what += ", not in use: " + r.Name + " is the writer"
 		}
@@ -164,7 +163,7 @@ func (st *State) sourceOf(addr string) string {
 	}
 	for _, r := range st.Replicas {
 		if r.Link == addr {
-			return fmt.Sprintf("%s through %s (+%s)", r.linkTo(), r.LinkName, r.Lag)
+			return fmt.Sprintf("%s through %s (+%s)", r.LinkTo, r.LinkName, r.Lag)
 		}
 	}
 	return addr

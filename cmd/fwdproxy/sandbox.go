@@ -31,10 +31,11 @@ background; pid files, logs and data in --dir.
   down    stop everything and remove --dir
   status  what runs, each server's role now, each replica's lag, fwdproxy's
           view of its readers and its /status
-  switchover  make the first replica (the next server after the writer) the
-          writer with no data loss; the writer and the other replicas
-          replicate from it (fwdproxy has every server as a --writer candidate)
-  failover --allow-data-loss  kill the writer and promote that replica with
+  switchover  make the first running server in the order writer, replica,
+          replica2, … that is not the writer now the writer, with no data
+          loss; the old writer and the other replicas replicate from it
+          (fwdproxy has every server as a --writer candidate)
+  failover --allow-data-loss  kill the writer and promote that server with
           what it has applied, as Aurora's FailoverGlobalCluster does
 
 The account is fwd / fwdpass (ALL PRIVILEGES), the database fwdtest with a
