@@ -362,15 +362,20 @@ func TestSandboxDownWithoutReader(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "sandbox.json"), []byte(`{"dir": "`+dir+`"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A stand-in for the writer: down only signals processes that have the
-	// sandbox directory on their command line.
-	writer := exec.Command("sh", "-c", "sleep 300", dir+"/writer")
-	if err := writer.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = writer.Process.Kill(); _ = writer.Wait() })
-	if err := os.WriteFile(filepath.Join(dir, "writer.pid"), []byte(strconv.Itoa(writer.Process.Pid)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	// Stand-ins for the writer and a third replica's link: down only
+	// signals processes that have the sandbox directory on their command
+	// line, and stops every one with a pid file.
+	var standIns []*exec.Cmd
+	for _, name := range []string{"writer", "link-replication3"} {
+		c := exec.Command("sh", "-c", "sleep 300", dir+"/"+name)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+		if err := os.WriteFile(filepath.Join(dir, name+".pid"), []byte(strconv.Itoa(c.Process.Pid)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		standIns = append(standIns, c)
 	}
 
 	r, w, err := os.Pipe()
@@ -390,8 +395,10 @@ func TestSandboxDownWithoutReader(t *testing.T) {
 		t.Errorf("%s is still there (%v)", dir, err)
 	}
 	// Gone, or a zombie until the Wait above reaps it.
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", writer.Process.Pid)); err == nil && !strings.Contains(string(b), ") Z ") {
-		t.Errorf("the writer's stand-in still runs: %s", b)
+	for _, c := range standIns {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Process.Pid)); err == nil && !strings.Contains(string(b), ") Z ") {
+			t.Errorf("a stand-in still runs: %s", b)
+		}
 	}
 }
 
