@@ -23,6 +23,7 @@ func (s *session) auroraVars() [][2]string {
 		{"aurora_fwd_writer_max_connections_pct", strconv.Itoa(s.srv.conf().WriterMaxConnectionsPct)},
 		{"aurora_replica_read_consistency", s.level.String()},
 		{"fwdproxy_causal_token", s.causalToken()},
+		{"fwdproxy_inject_fault", s.inject.String()},
 		{"fwdproxy_read_after", s.state.ReadAfter},
 		{"fwdproxy_session_scope", s.scope.String()},
 	}
