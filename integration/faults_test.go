@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	osexec "os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -315,5 +317,67 @@ func TestFaultOthersGoOn(t *testing.T) {
 	}
 	if code, _ := get(t, h, "DELETE", "/faults/99", ""); code != 404 {
 		t.Errorf("DELETE /faults/99: %d", code)
+	}
+}
+
+// TestFaultSampleApp runs docs/before-forwarding.md's sample application
+// (clients/python/orders_app.py) under the page's three rules: its retry
+// logic survives them (every order once, none given up), the rules
+// injected each kind, and with them off it retries nothing.
+func TestFaultSampleApp(t *testing.T) {
+	aptInstall(t, "python3", "python3-pymysql")
+	const db = "fltshop"
+	scratchDatabase(t, db)
+	root, err := thePair.RootDB(thePair.WriterAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, q := range []string{
+		"CREATE TABLE " + db + ".orders (id INT AUTO_INCREMENT PRIMARY KEY, customer VARCHAR(20), total DECIMAL(8,2), status VARCHAR(10) DEFAULT 'new')",
+		"CREATE TABLE " + db + ".stock (sku VARCHAR(20) PRIMARY KEY, qty INT)",
+		"INSERT INTO " + db + ".stock VALUES ('A-100', 1000)",
+	} {
+		if _, err := root.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	waitReplicated(t)
+	_, h, addr := faultProxy(t, func(c *proxy.Config) { c.ReadWaitTimeout = 2 * time.Second })
+	host, port, _ := strings.Cut(addr, ":")
+	app := func() string {
+		cmd := osexec.Command("/usr/bin/python3", "orders_app.py")
+		cmd.Dir = clientsDir(t, "python")
+		cmd.Env = append(os.Environ(), "FWD_HOST="+host, "FWD_PORT="+port, "FWD_USER="+thePair.User,
+			"FWD_PASSWORD="+thePair.Password, "FWD_DB="+db, "ORDERS=10")
+		out, err := cmd.CombinedOutput()
+		t.Logf("orders_app.py:\n%s", out)
+		if err != nil {
+			t.Fatalf("orders_app.py: %v", err)
+		}
+		return string(out)
+	}
+	for _, spec := range []string{`{"kind": "idle_timeout", "share": 0.3}`, `{"kind": "session_limit", "every": 4}`,
+		`{"kind": "read_wait_timeout", "share": 0.2}`} {
+		addFault(t, h, spec)
+	}
+	if out := app(); !strings.Contains(out, "10 in the database, 0 duplicated, 0 given up") {
+		t.Errorf("under faults: %s", out)
+	}
+	for _, k := range []string{"idle_timeout", "session_limit", "read_wait_timeout"} {
+		if n := statusOf(t, h, "Fwdproxy_faults_injected_"+k); n == 0 {
+			t.Errorf("no %s injected", k)
+		}
+	}
+	clearFaults(t, h)
+	if out := app(); !strings.Contains(out, "retries: none") {
+		t.Errorf("with the faults off: %s", out)
+	}
+	var orders, stock int
+	if err := root.QueryRow("SELECT (SELECT COUNT(*) FROM "+db+".orders), (SELECT qty FROM "+db+".stock)").Scan(&orders, &stock); err != nil {
+		t.Fatal(err)
+	}
+	if orders != 20 || stock != 1000-orders {
+		t.Errorf("writer holds %d orders and stock %d: a retried transaction was half done or doubled", orders, stock)
 	}
 }
