@@ -210,7 +210,7 @@ type active struct {
 	id int
 	Rule
 	chances, injected uint64
-	sessions          map[uint32]bool // PerSession: whether each session seen is chosen
+	sessions          map[uint32]bool // PerSession: whether each session seen is chosen (kept while the rule is on)
 }
 
 // Set is the rules turned on through the admin API. Its zero value has

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	gmysql "github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
 
@@ -299,6 +301,13 @@ func TestFaultOthersGoOn(t *testing.T) {
 		t.Errorf("SHOW VARIABLES: %q %q %v", name, val, err)
 	}
 	wantErr(t, errOf(a, "SET fwdproxy_inject_fault = 'meteor'"), 1231, "")
+	r := rawConn(t, addr)
+	rawExec(t, r, "SET fwdproxy_inject_fault = 'idle_timeout'")
+	sendCmd(t, r, gmysql.COM_RESET_CONNECTION)
+	wantOKPkt(t, readPkt(t, r), "COM_RESET_CONNECTION")
+	if v := rawValue(t, r, "SELECT @@fwdproxy_inject_fault"); v != "" {
+		t.Errorf("fwdproxy_inject_fault after COM_RESET_CONNECTION = %q", v)
+	}
 	if _, err := a.ExecContext(ctx, "SET fwdproxy_inject_fault = ''"); err != nil {
 		t.Fatal(err)
 	}
