@@ -276,7 +276,16 @@ func TestFaultOthersGoOn(t *testing.T) {
 	table(t, "flt3")
 	_, h, addr := faultProxy(t, func(c *proxy.Config) { c.ReadWaitTimeoutAction = "writer" })
 	a, b := conn(t, addr, ""), conn(t, addr, "")
+	ps, err := a.PrepareContext(ctx, "SELECT @@fwdproxy_inject_fault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
 	exec(t, a, "SET fwdproxy_inject_fault = 'session_limit,read_wait_timeout'")
+	var got string
+	if err := ps.QueryRowContext(ctx).Scan(&got); err != nil || got != "session_limit,read_wait_timeout" {
+		t.Errorf("prepared SELECT @@fwdproxy_inject_fault = %q, %v after the SET", got, err)
+	}
 	wantErr(t, errOf(a, "INSERT INTO flt3 (v) VALUES (30)"), 1040, "")
 	exec(t, b, "INSERT INTO flt3 (v) VALUES (31)")
 	// With --read-wait-timeout-action writer the injected timeout serves
