@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fwdproxy/fwdproxy/digest"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/proxy/statuspage"
 )
 
@@ -50,6 +51,7 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, s.Status())
 	})
+	s.faultsHandler(mux)
 	mux.HandleFunc("GET /sessions", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Sessions())
 	})
@@ -195,6 +197,9 @@ type Status struct {
 	// StatusVariables: what SHOW STATUS answers (Aurora_fwd_* and the
 	// proxy's own counters), for the status page and scripts.
 	StatusVariables map[string]uint64 `json:"status_variables"`
+	// Faults: the failures turned on through POST /faults, with their
+	// counts (each kind's total is Fwdproxy_faults_injected_* above).
+	Faults []faults.Status `json:"faults,omitempty"`
 }
 
 func (s *Server) Status() Status {
@@ -231,6 +236,7 @@ func (s *Server) Status() Status {
 		PushTracking:                s.track.state(),
 		Readers:                     s.readers.status(),
 		Digests:                     s.topDigests(),
+		Faults:                      s.faults.List(time.Now()),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -136,6 +137,7 @@ func (s *session) prepareWriter(st *sqlclass.Statement) *sqlError {
 			return e
 		}
 	}
+	s.injectLost(st)
 	if e := s.syncWriter(st); e != nil {
 		return e
 	}
@@ -164,6 +166,9 @@ func (s *session) warnIsolation() {
 // client gets 1040 and the statement does not run.
 func (s *session) openWriter() *sqlError {
 	if !s.writerSlot {
+		if inject, _ := s.injects(faults.SessionLimit); inject {
+			return s.sessionLimit()
+		}
 		for {
 			n := s.srv.writerSessions.Load()
 			if n >= s.srv.writerLimit.Load() {

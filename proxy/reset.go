@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/route"
 )
@@ -28,6 +29,7 @@ func (s *session) resetState() {
 	s.ownGTIDs = nil
 	s.setScope(s.defaultScope()) // the user's set stays with the server
 	s.trackToken = false
+	s.inject = faults.Session{}
 	s.lastWarn = nil
 }
 

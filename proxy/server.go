@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/proxy/proxyproto"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
@@ -67,6 +68,7 @@ type Server struct {
 	userSets      sync.Map                      // user name -> *consistency.Applied: the user scope's GTIDs (userscope.go)
 	watch         *writerWatch                  // which --writer candidate is the writer; nil with one
 	control       writerControl                 // delivers the forward timeout's KILLs
+	faults        faults.Set                    // failures injected on demand (POST /faults)
 
 	writerLimit    atomic.Int64 // sessions that may hold a writer connection
 	writerSessions atomic.Int64

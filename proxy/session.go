@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
@@ -63,6 +64,7 @@ type session struct {
 	ownGTIDs   consistency.Set   // committed through forwarding, for SESSION reads
 	scope      consistency.Scope // whose GTIDs SESSION reads wait for (userscope.go)
 	trackToken bool              // the client tracks fwdproxy_causal_token (causal.go)
+	inject     faults.Session    // SET fwdproxy_inject_fault (faults.go)
 
 	sqlOpt sqlclass.Options
 
@@ -243,6 +245,7 @@ func (s *session) dispatch(data []byte) error {
 		return s.auditDispatch(data)
 	}
 	s.life.busy()
+	s.injectWriterEnd()
 	if r := s.life.reason.Load(); r != 0 && s.writer != nil {
 		s.writerKilled(r)
 	}
