@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/fwdproxy/fwdproxy/doctor"
 	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
@@ -230,4 +232,35 @@ func TestAccountsThrottled(t *testing.T) {
 		wantLoginError(t, addr, "acct_nobody", "x", 1045, "")
 	}
 	wantLoginError(t, addr, "acct_nobody", "x", 1129, "")
+}
+
+// fwdproxy doctor --accounts writer checks the privilege the loader needs,
+// on the real writer: the pair's user has it, a user with rights on one
+// database only does not, and gets the GRANT that fixes it.
+func TestDoctorAccounts(t *testing.T) {
+	t.Cleanup(func() { rootExec(t, "DROP USER IF EXISTS 'acct_doc'@'%'") })
+	rootExec(t, "CREATE OR REPLACE USER 'acct_doc'@'%' IDENTIFIED BY 'docpw'",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON "+testDB+".* TO 'acct_doc'@'%'")
+	waitReplicated(t)
+	for _, tc := range []struct {
+		user, password string
+		want           doctor.Status
+		fix            string
+	}{
+		{thePair.User, thePair.Password, doctor.Pass, ""},
+		{"acct_doc", "docpw", doctor.Fail, "GRANT SELECT ON mysql.global_priv TO 'acct_doc'@'%';"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		q, closeFn, err := doctor.Connect(ctx, thePair.WriterAddr, tc.user, tc.password, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeFn()
+		w := doctor.NewServer(ctx, "writer", thePair.WriterAddr, q, nil)
+		got := doctor.CheckAccounts(ctx, &doctor.Env{W: w, Opt: doctor.Options{Accounts: true}})
+		if len(got) == 0 || got[0].Status != tc.want || tc.fix != "" && !slices.Contains(got[0].Fix, tc.fix) {
+			t.Errorf("doctor --accounts writer as %s: %+v; want %v with fix %q", tc.user, got, tc.want, tc.fix)
+		}
+	}
 }
