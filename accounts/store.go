@@ -67,6 +67,13 @@ func (s *Store) Len() int {
 	return n
 }
 
+// LoadedAt is when the accounts were last loaded (zero: never).
+func (s *Store) LoadedAt() time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.loaded
+}
+
 // Refresh loads the accounts again now.
 func (s *Store) Refresh(ctx context.Context) error {
 	s.refresh.Lock()

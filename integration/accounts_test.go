@@ -3,9 +3,14 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -262,5 +267,79 @@ func TestDoctorAccounts(t *testing.T) {
 		if len(got) == 0 || got[0].Status != tc.want || tc.fix != "" && !slices.Contains(got[0].Fix, tc.fix) {
 			t.Errorf("doctor --accounts writer as %s: %+v; want %v with fix %q", tc.user, got, tc.want, tc.fix)
 		}
+	}
+}
+
+// SIGHUP loads the accounts again: a user created since shows in /status
+// (accounts.loaded) with no login asking for it.
+func TestAccountsReloadOnSIGHUP(t *testing.T) {
+	t.Cleanup(func() { rootExec(t, "DROP USER IF EXISTS 'acct_hup'@'%'") })
+	rootExec(t, "DROP USER IF EXISTS 'acct_hup'@'%'")
+	admin := pair.FreeAddr(t)
+	cmd, addr := startBinary(t, "--accounts", "writer", "--accounts-refresh", "1h", "--admin", admin)
+	loaded := func() string {
+		resp, err := http.Get("http://" + admin + "/status")
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		var st proxy.Status
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Accounts == nil {
+			return fmt.Sprintf("no accounts in /status (%v)", err)
+		}
+		return strconv.Itoa(st.Accounts.Loaded)
+	}
+	before, err := strconv.Atoi(loaded())
+	if err != nil || before == 0 {
+		t.Fatalf("/status accounts.loaded at start: %q", loaded())
+	}
+	rootExec(t, "CREATE USER 'acct_hup'@'%' IDENTIFIED BY 'huppw'", "GRANT SELECT ON "+testDB+".* TO 'acct_hup'@'%'")
+	waitReplicated(t)
+	if got := loaded(); got != strconv.Itoa(before) {
+		t.Fatalf("accounts.loaded went from %d to %s before any reload", before, got)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	pair.WaitUntil(t, "accounts.loaded after SIGHUP", strconv.Itoa(before+1), loaded)
+	if _, err := loginAs(addr, "acct_hup", "huppw", "SELECT 1"); err != nil {
+		t.Fatalf("login as the account SIGHUP loaded: %v", err)
+	}
+}
+
+// With --auth-method caching_sha2_password the greeting asks for that
+// plugin; an account from the writer is switched to the native scramble its
+// hash can check.
+func TestAccountsUnderCachingSha2Greeting(t *testing.T) {
+	t.Cleanup(func() { rootExec(t, "DROP USER IF EXISTS 'acct_sha'@'%'") })
+	rootExec(t, "CREATE OR REPLACE USER 'acct_sha'@'%' IDENTIFIED BY 'shapw'", "GRANT SELECT ON "+testDB+".* TO 'acct_sha'@'%'")
+	waitReplicated(t)
+	addr := accountsProxy(t, func(c *proxy.Config) { c.AuthMethod = "caching_sha2_password" })
+	if who, err := loginAs(addr, "acct_sha", "shapw", "SELECT CURRENT_USER()"); err != nil || who != "acct_sha@%" {
+		t.Fatalf("login: %q, %v", who, err)
+	}
+	wantLoginError(t, addr, "acct_sha", "wrong", 1045, "Access denied for user 'acct_sha'@'127.0.0.1' (using password: YES)")
+	// The --user list keeps the greeting's plugin.
+	if _, err := loginAs(addr, thePair.User, thePair.Password, "SELECT 1"); err != nil {
+		t.Fatalf("login as the --user: %v", err)
+	}
+}
+
+// COM_CHANGE_USER to an account from the writer checks it the same way,
+// and the session's backends log in as it.
+func TestAccountsChangeUser(t *testing.T) {
+	t.Cleanup(func() { rootExec(t, "DROP USER IF EXISTS 'acct_cu'@'%'") })
+	rootExec(t, "CREATE OR REPLACE USER 'acct_cu'@'%' IDENTIFIED BY 'cupw'", "GRANT SELECT ON "+testDB+".* TO 'acct_cu'@'%'")
+	waitReplicated(t)
+	addr := accountsProxy(t, nil)
+	c := rawConn(t, addr)
+	if err := changeUser(t, c, "acct_cu", "wrong"); err == nil || !strings.Contains(err.Error(), "Access denied for user 'acct_cu'@'127.0.0.1' (using password: YES)") {
+		t.Fatalf("change user with a wrong password: %v", err)
+	}
+	if err := changeUser(t, c, "acct_cu", "cupw"); err != nil {
+		t.Fatalf("change user to an account from the writer: %v", err)
+	}
+	if v := rawValue(t, c, "SELECT CURRENT_USER()"); v != "acct_cu@%" {
+		t.Fatalf("after COM_CHANGE_USER the reader has %q", v)
 	}
 }

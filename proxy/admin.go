@@ -195,6 +195,14 @@ type Status struct {
 	// StatusVariables: what SHOW STATUS answers (Aurora_fwd_* and the
 	// proxy's own counters), for the status page and scripts.
 	StatusVariables map[string]uint64 `json:"status_variables"`
+	// Accounts: with --accounts writer, the accounts loaded from the writer.
+	Accounts *AccountsStatus `json:"accounts,omitempty"`
+}
+
+// AccountsStatus is the last load of the writer's accounts.
+type AccountsStatus struct {
+	Loaded   int       `json:"loaded"`
+	LoadedAt time.Time `json:"loaded_at"` // zero: none yet
 }
 
 func (s *Server) Status() Status {
@@ -212,7 +220,12 @@ func (s *Server) Status() Status {
 			vars[r[0]] = n
 		}
 	}
+	var as *AccountsStatus
+	if s.accounts != nil {
+		as = &AccountsStatus{Loaded: s.accounts.Len(), LoadedAt: s.accounts.LoadedAt()}
+	}
 	return Status{
+		Accounts:                    as,
 		StatusVariables:             vars,
 		Writers:                     ws,
 		Instances:                   s.fwdSwitch.instances.Load(),
