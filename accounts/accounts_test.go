@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +110,8 @@ func TestMatchHost(t *testing.T) {
 		{"LOCALHOST", "::1", true},
 		{"localhost", "10.0.0.1", false},
 		{"127.0.0.1", "::ffff:127.0.0.1", true},
+		{"::ffff:127.0.0.1", "::ffff:127.0.0.1", true},
+		{"::ffff:127.0.0.%", "127.0.0.1", false}, // the client is 127.0.0.1 then
 		{"10.0.0.0/255.255.255.0", "10.0.0.77", true},
 		{"10.0.0.0/255.255.255.0", "10.0.1.77", false},
 		{"10.0.0.0/255.0.255.0", "10.0.0.1", false}, // not a contiguous mask: no match
@@ -234,6 +238,54 @@ func FuzzParseMariaDB(f *testing.F) {
 		}
 		if a.Plugin != NativePlugin && a.Stage2 != nil {
 			t.Fatalf("a hash for plugin %q", a.Plugin)
+		}
+	})
+}
+
+func TestLikeManyWildcards(t *testing.T) {
+	// An exponential matcher would not finish this in a test's time.
+	p := strings.Repeat("1%", 40) + "2"
+	if like(p, strings.Repeat("1", 45)) {
+		t.Fatal("matched")
+	}
+	for _, tc := range []struct {
+		p, s string
+		want bool
+	}{
+		{"a%b%c", "aXbYc", true}, {"a%b%c", "aXbY", false}, {"%", "", true}, {"_", "", false},
+		{"a\\%", "a%", true}, {"a\\%", "ab", false}, {"a\\", "a\\", true}, {"%_", "x", true}, {"%_", "", false},
+		{"1%.1", "10.0.0.1", true}, {"1%.1", "10.0.0.2", false},
+	} {
+		if got := like(tc.p, tc.s); got != tc.want {
+			t.Errorf("like(%q, %q) = %v", tc.p, tc.s, got)
+		}
+	}
+}
+
+// A load that fails (the writer is down) counts for the gap too: failed
+// logins do not each wait for another timeout.
+func TestRefreshAfterFailedLoadIsRateLimited(t *testing.T) {
+	loads := 0
+	s := NewStore(func(context.Context) ([]Account, error) { loads++; return nil, errors.New("writer down") }, time.Hour)
+	if s.RefreshAfterFailure(context.Background()) || loads != 1 {
+		t.Fatalf("first failed login: %d loads", loads)
+	}
+	if s.RefreshAfterFailure(context.Background()) || loads != 1 {
+		t.Fatalf("a failed login right after a failed load loaded again (%d loads)", loads)
+	}
+}
+
+func FuzzMatchHost(f *testing.F) {
+	f.Add("10.0.0.%", "10.0.0.1")
+	f.Add("10.0.0.0/255.255.255.0", "10.0.0.9")
+	f.Add("fd00::/64", "fd00::1")
+	f.Add("localhost", "::1")
+	f.Fuzz(func(t *testing.T, pattern, ip string) {
+		got := MatchHost(pattern, ip)
+		_ = specificity(pattern)
+		// A literal pattern matches its own address.
+		if pattern == ip && !strings.ContainsAny(pattern, "%_\\/") && !got && net.ParseIP(ip) != nil {
+			t.Fatalf("MatchHost(%q, %q) = false", pattern, ip)
 		}
 	})
 }

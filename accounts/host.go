@@ -21,14 +21,15 @@ func MatchHost(pattern, ip string) bool {
 	if err != nil { // a Unix socket's client: the server calls it localhost
 		return like(strings.ToLower(pattern), "localhost")
 	}
-	addr = addr.Unmap()
+	plain := addr.Unmap() // ::ffff:10.0.0.1 is 10.0.0.1, but may be written either way
 	if strings.EqualFold(pattern, "localhost") {
-		return addr.IsLoopback()
+		return plain.IsLoopback()
 	}
 	if net, ok := parseNetmask(pattern); ok {
-		return net.Contains(addr)
+		return net.Contains(plain)
 	}
-	return like(strings.ToLower(pattern), strings.ToLower(addr.String()))
+	p := strings.ToLower(pattern)
+	return like(p, strings.ToLower(plain.String())) || plain != addr && like(p, strings.ToLower(addr.String()))
 }
 
 // specificity orders the accounts of one user as the server does: a
@@ -90,38 +91,32 @@ func maskBits(m []byte) int {
 	return n
 }
 
-// like is SQL LIKE: % any run, _ one character, \ escapes.
+// like is SQL LIKE: % any run, _ one character, \ escapes. One pass with
+// a single point to come back to (the last %), so a pattern of many %
+// costs len(p)*len(s) at most, not an exponential search.
 func like(p, s string) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '%':
-			for len(p) > 0 && p[0] == '%' {
-				p = p[1:]
+	px, sx := 0, 0
+	backPx, backSx := -1, 0
+	for px < len(p) || sx < len(s) {
+		if px < len(p) {
+			c, width := p[px], 1
+			if c == '\\' && px+1 < len(p) {
+				c, width = p[px+1], 2
+			} else if c == '%' {
+				backPx, backSx = px, sx+1 // try % as empty, then one more byte each time
+				px++
+				continue
 			}
-			if p == "" {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if like(p, s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '_':
-			if s == "" {
-				return false
-			}
-		case '\\':
-			if len(p) > 1 {
-				p = p[1:]
-			}
-			fallthrough
-		default:
-			if s == "" || s[0] != p[0] {
-				return false
+			if sx < len(s) && (s[sx] == c || width == 1 && c == '_') {
+				px, sx = px+width, sx+1
+				continue
 			}
 		}
-		p, s = p[1:], s[1:]
+		if backPx >= 0 && backSx <= len(s) {
+			px, sx = backPx, backSx
+			continue
+		}
+		return false
 	}
-	return s == ""
+	return true
 }

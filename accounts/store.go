@@ -17,6 +17,7 @@ type Store struct {
 	// load reads every account from the writer; refresh serialises it.
 	load    func(ctx context.Context) ([]Account, error)
 	refresh sync.Mutex
+	tried   time.Time // the last load's start, under refresh
 	// failGap is the least time between two refreshes a failed login asks for.
 	failGap time.Duration
 }
@@ -81,7 +82,9 @@ func (s *Store) Refresh(ctx context.Context) error {
 	return s.reload(ctx)
 }
 
+// reload runs a load; the caller holds refresh.
 func (s *Store) reload(ctx context.Context) error {
+	s.tried = time.Now()
 	all, err := s.load(ctx)
 	if err != nil {
 		return err
@@ -91,21 +94,19 @@ func (s *Store) reload(ctx context.Context) error {
 }
 
 // RefreshAfterFailure loads the accounts again for a login that failed
-// (a password rotated, an account created since the last load), unless
-// the last load is more recent than failGap: a stream of wrong passwords
-// costs the writer one query per gap. Logins failing together wait for
-// one load. It reports whether the accounts were loaded (again).
+// (a password rotated, an account created since the last load), unless a
+// load was tried less than failGap ago, whether it worked or not: a stream
+// of wrong passwords costs the writer one query per gap, and a writer that
+// is down one timeout. Logins failing together wait for one load. It
+// reports whether the accounts were loaded (again).
 func (s *Store) RefreshAfterFailure(ctx context.Context) bool {
 	asked := time.Now()
 	s.refresh.Lock()
 	defer s.refresh.Unlock()
-	s.mu.RLock()
-	last := s.loaded
-	s.mu.RUnlock()
-	if last.After(asked) {
-		return true // another failed login loaded them while this one waited
+	if s.tried.After(asked) { // another failed login loaded them while this one waited
+		return s.LoadedAt().After(asked)
 	}
-	if time.Since(last) < s.failGap {
+	if time.Since(s.tried) < s.failGap {
 		return false
 	}
 	return s.reload(ctx) == nil
