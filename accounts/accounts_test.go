@@ -141,6 +141,7 @@ func TestMostSpecificHostWins(t *testing.T) {
 		{User: "app", Host: "10.1.2.0/255.255.255.0", Plugin: "netmask"},
 		{User: "app", Host: "10.1.2.3", Plugin: "exact"},
 		{User: "app", Host: "localhost", Plugin: "local"},
+		{User: "app", Host: "::1", Plugin: "loopback6"},
 		{User: "", Host: "%", Plugin: "anonymous"},
 	}, time.Now())
 	for _, tc := range []struct{ user, ip, want string }{
@@ -149,6 +150,7 @@ func TestMostSpecificHostWins(t *testing.T) {
 		{"app", "10.1.3.4", "ten-one"},
 		{"app", "10.2.0.1", "any"},
 		{"app", "127.0.0.1", "local"},
+		{"app", "::1", "loopback6"},
 		{"other", "10.1.2.3", ""},
 	} {
 		a, ok := s.Match(tc.user, tc.ip)
@@ -156,8 +158,8 @@ func TestMostSpecificHostWins(t *testing.T) {
 			t.Errorf("Match(%q, %q) = %q %v, want %q", tc.user, tc.ip, a.Plugin, ok, tc.want)
 		}
 	}
-	if s.Len() != 6 {
-		t.Errorf("Len = %d, want 6 (the anonymous account left out)", s.Len())
+	if s.Len() != 7 {
+		t.Errorf("Len = %d, want 7 (the anonymous account left out)", s.Len())
 	}
 }
 

@@ -33,7 +33,7 @@ func MatchHost(pattern, ip string) bool {
 }
 
 // specificity orders the accounts of one user as the server does: a
-// literal host first, then a network, then patterns by how much comes
+// literal host first (an address before localhost), then a network, then patterns by how much comes
 // before their first wildcard; the highest that matches wins.
 func specificity(pattern string) int {
 	if net, ok := parseNetmask(pattern); ok {
@@ -43,6 +43,8 @@ func specificity(pattern string) int {
 	switch {
 	case pattern == "":
 		return 1 << 16
+	case strings.EqualFold(pattern, "localhost"):
+		return 3<<16 - 1 // a TCP client from 127.0.0.1 is '127.0.0.1' to the server first
 	case i < 0:
 		return 3 << 16
 	}
