@@ -178,6 +178,8 @@ func TestParseMariaDB(t *testing.T) {
 		{"unix_socket or native", `{"plugin":"mysql_native_password","authentication_string":"` + hash + `","auth_or":[{"plugin":"unix_socket"},{}]}`, NativePlugin, Stage2("pw"), false, false},
 		{"invalid only", `{"plugin":"mysql_native_password","authentication_string":"invalid"}`, "", nil, false, false},
 		{"locked", `{"plugin":"mysql_native_password","authentication_string":"` + hash + `","account_locked":true}`, NativePlugin, Stage2("pw"), true, false},
+		{"no plugin, no hash: an empty password", `{"access":0}`, NativePlugin, nil, false, false},
+		{"a role", `{"access":0,"version_id":101119,"is_role":true}`, "", nil, false, false},
 		{"not JSON", `{`, "", nil, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

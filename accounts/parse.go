@@ -34,6 +34,7 @@ const (
 type globalPriv struct {
 	authMethod
 	Locked bool         `json:"account_locked"`
+	IsRole bool         `json:"is_role"`
 	AuthOr []authMethod `json:"auth_or"`
 }
 
@@ -59,6 +60,9 @@ func ParseMariaDB(user, host, priv string) (Account, error) {
 		}
 	}
 	a := choose(ways)
+	if p.IsRole {
+		a = Account{} // a role has no password: nobody logs in as it
+	}
 	a.User, a.Host, a.Locked = user, host, p.Locked
 	return a, nil
 }
