@@ -200,6 +200,14 @@ type Status struct {
 	// Faults: the failures turned on through POST /faults, with their
 	// counts (each kind's total is Fwdproxy_faults_injected_* above).
 	Faults []faults.Status `json:"faults,omitempty"`
+	// Accounts: with --accounts writer, the accounts loaded from the writer.
+	Accounts *AccountsStatus `json:"accounts,omitempty"`
+}
+
+// AccountsStatus is the last load of the writer's accounts.
+type AccountsStatus struct {
+	Loaded   int       `json:"loaded"`
+	LoadedAt time.Time `json:"loaded_at"` // zero: none yet
 }
 
 func (s *Server) Status() Status {
@@ -217,7 +225,12 @@ func (s *Server) Status() Status {
 			vars[r[0]] = n
 		}
 	}
+	var as *AccountsStatus
+	if s.accounts != nil {
+		as = &AccountsStatus{Loaded: s.accounts.Len(), LoadedAt: s.accounts.LoadedAt()}
+	}
 	return Status{
+		Accounts:                    as,
 		StatusVariables:             vars,
 		Writers:                     ws,
 		Instances:                   s.fwdSwitch.instances.Load(),

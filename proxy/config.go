@@ -11,16 +11,20 @@ import (
 // Config is what `fwdproxy serve` runs with. ConfigFrom fills it from the
 // settings table (settings.go); Validate says what is wrong in one line.
 type Config struct {
-	Listen                  string
-	Writer                  string   // the first writer candidate (a Config built in code may set only this)
-	Writers                 []string // every candidate, --writer repeated; WriterAddrs reads both
-	WriterChangeWait        time.Duration
-	Reader                  string            // the first reader (a Config built in code may set only this)
-	Readers                 []string          // every reader, --reader repeated; ReaderAddrs reads both
-	MaxReaderLag            int               // milliseconds; 0: no bound
-	NoReaderPolicy          string            // "wait", "writer" or "error"
-	Users                   map[string]string // name -> plaintext password (needed to log in to the backends as the same user)
-	ProxyUser               string            // the user of Users the proxy's own backend connections log in as
+	Listen           string
+	Writer           string   // the first writer candidate (a Config built in code may set only this)
+	Writers          []string // every candidate, --writer repeated; WriterAddrs reads both
+	WriterChangeWait time.Duration
+	Reader           string            // the first reader (a Config built in code may set only this)
+	Readers          []string          // every reader, --reader repeated; ReaderAddrs reads both
+	MaxReaderLag     int               // milliseconds; 0: no bound
+	NoReaderPolicy   string            // "wait", "writer" or "error"
+	Users            map[string]string // name -> plaintext password (needed to log in to the backends as the same user)
+	ProxyUser        string            // the user of Users the proxy's own backend connections log in as
+	// Accounts "writer" authenticates the clients not in Users against the
+	// writer's accounts (package accounts), loaded every AccountsRefresh.
+	Accounts                string
+	AccountsRefresh         time.Duration
 	Admin                   string
 	Forwarding              bool
 	DefaultConsistency      string

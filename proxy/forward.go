@@ -183,7 +183,7 @@ func (s *session) openWriter() *sqlError {
 		s.srv.Metrics.WriterSessionOpened()
 	}
 	w, err := s.dialWriter(dialParams{
-		user: s.user, password: s.password, db: s.state.DB,
+		user: s.user, password: s.password, stage1: s.stage1, db: s.state.DB,
 		caps: s.clientCaps, sessionTrack: true, collation: s.collation,
 		tls: s.srv.conf().BackendTLS,
 	})
@@ -198,7 +198,7 @@ func (s *session) openWriter() *sqlError {
 	s.writer = w
 	var onTimeout func(bool) <-chan bool
 	if s.srv.conf().ForwardTimeout > 0 {
-		ctl, thread := dialParams{addr: s.writerTo, user: s.user, password: s.password, tls: s.srv.conf().BackendTLS}, w.connID
+		ctl, thread := dialParams{addr: s.writerTo, user: s.user, password: s.password, stage1: s.stage1, tls: s.srv.conf().BackendTLS}, w.connID
 		s.srv.control.ensure(ctl)
 		onTimeout = func(mayCommit bool) <-chan bool { return s.forwardTimedOut(ctl, thread, mayCommit) }
 	}

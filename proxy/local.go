@@ -166,7 +166,7 @@ func (s *session) kill(k sqlclass.Kill, more bool) (bool, error) {
 	if target == nil {
 		return s.fail(&sqlError{1094, "HY000", "Unknown thread id: " + k.IDText}, more)
 	}
-	if _, owner, _ := target.backendThreads(); owner != s.user {
+	if _, owner := target.backendThreads(); owner.user != s.user {
 		return s.fail(&sqlError{1095, "HY000", "You are not owner of thread " + k.IDText}, more)
 	}
 	if k.Query {

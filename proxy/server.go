@@ -19,6 +19,7 @@ import (
 	gmserver "github.com/go-mysql-org/go-mysql/server"
 	"go.uber.org/zap"
 
+	"github.com/fwdproxy/fwdproxy/accounts"
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/metrics"
@@ -95,6 +96,8 @@ type Server struct {
 	// decoy is the password an unknown user is checked against, so that
 	// the answer and the work are those of a wrong password.
 	decoy string
+	// accounts are the writer's, with --accounts writer; else nil.
+	accounts *accounts.Store
 }
 
 // NewServer probes the backends (version, flavour, writer max_connections)
@@ -165,7 +168,8 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 			return nil, err
 		}
 	}
-	s.gosrv = gmserver.NewServer(s.version, s.greetCollation, cfg.AuthMethod, rsaKey, cfg.ClientTLS)
+	s.accounts = s.newAccounts()
+	s.gosrv = gmserver.NewServerWithAuth(s.version, s.greetCollation, cfg.AuthMethod, rsaKey, cfg.ClientTLS, &authProvider{s: s})
 	_ = s.gosrv.SetCapability(mysql.CLIENT_LOCAL_FILES)
 	return s, nil
 }
@@ -392,6 +396,9 @@ func (s *Server) Reload(next Config) error {
 	}
 	s.live.Store(&cur)
 	s.hosts.reset()
+	if s.accounts != nil {
+		s.refreshAccounts(s.accounts)
+	}
 	// A shared switch follows the other instances too: only a changed
 	// setting acts on it.
 	if cur.Forwarding != s.Forwarding() && (!cur.SharedWriterLimits || cur.Forwarding != prev.Forwarding) {
@@ -467,6 +474,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = ln
 	s.mu.Unlock()
 	go s.refreshLoop()
+	if s.accounts != nil {
+		go s.accountsLoop()
+	}
 	go s.fwdSwitch.loop()
 	if !s.conf().Audit && s.strayEvery > 0 {
 		go s.strayLoop(s.strayEvery)
@@ -563,13 +573,14 @@ func (s *Server) sessionByConnID(id uint32) *session {
 // client's OK waits for the writer's answer up to killWait; on the reader a
 // fresh connection of the proxy's own does it.
 func (s *Server) killQuery(ss *session) {
-	threads, user, password := ss.backendThreads()
+	threads, login := ss.backendThreads()
 	var ack <-chan bool
 	for i, k := range threads {
 		if k.id == 0 || k.addr == "" {
 			continue
 		}
-		p := dialParams{addr: k.addr, user: user, password: password, tls: s.conf().BackendTLS}
+		p := login
+		p.addr, p.tls = k.addr, s.conf().BackendTLS
 		if i == 1 { // the writer
 			ack = s.control.kill(p, k.id)
 			continue
@@ -724,7 +735,7 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	ss := newSession(s)
 	h := &loginHandler{s: s, ss: ss, deadline: time.Now().Add(s.conf().HandshakeTimeout)}
 	_ = c.SetDeadline(h.deadline)
-	pc := &capPatchConn{Conn: c, status: s.greetStatus}
+	pc := &capPatchConn{Conn: c, status: s.greetStatus, h: h}
 	h.pc = pc
 	gc, err := s.gosrv.NewCustomizedConn(pc, h, h)
 	if err != nil {
@@ -767,12 +778,22 @@ type loginHandler struct {
 	db       string
 	deadline time.Time     // --handshake-timeout
 	pc       *capPatchConn // the login's connection
+	// fromAccounts: the user is not a --user, the writer's accounts decide
+	// (authProvider); stage1 is the SHA1(password) they gave.
+	fromAccounts bool
+	stage1       []byte
 }
 
 func (h *loginHandler) UseDB(db string) error { h.db = db; return nil }
 
 func (h *loginHandler) GetCredential(user string) (gmserver.Credential, bool, error) {
 	p, ok := h.s.conf().Users[user]
+	if !ok && h.s.accounts != nil {
+		// The client answers a native scramble, whatever --auth-method
+		// says: that is what the stored hash can check.
+		h.fromAccounts = true
+		return gmserver.Credential{Passwords: []string{h.s.decoy}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+	}
 	if !ok {
 		p = h.s.decoy // no user of that name: the same 1045 as a wrong password
 	}
@@ -829,6 +850,7 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	}
 	ss.user = c.GetUser()
 	ss.password = h.s.conf().Users[ss.user]
+	ss.stage1 = h.stage1
 	// go-mysql keeps the client's raw flags; the effective set is what both
 	// sides offered. patchedCaps are offered by capPatchConn.
 	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | patchedCaps)
@@ -838,6 +860,9 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	ss.program = programName(c.Attributes())
 	if err := ss.openReader(); err != nil {
 		if se, ok := asSQLError(err); ok {
+			if h.fromAccounts && se.code == mysql.ER_ACCESS_DENIED_ERROR {
+				return h.s.staleAccount(c.GetUser(), clientHost(c.RemoteAddr()))
+			}
 			return mysql.NewError(se.code, se.msg)
 		}
 		e := errLostConnection("reader", ": "+err.Error())
@@ -872,6 +897,7 @@ const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS
 // client by its host in go-mysql's errors.
 type capPatchConn struct {
 	net.Conn
+	h      *loginHandler
 	status uint16
 	done   bool
 	read   int  // bytes read before login

@@ -26,6 +26,7 @@ type session struct {
 	connID uint32
 
 	user, password string
+	stage1         []byte // SHA1(password) of an account from the writer (--accounts), instead of password
 	host           string // the client's address, without the port
 	collation      string
 	clientCaps     uint32
@@ -136,7 +137,7 @@ func (s *session) openReader() error {
 // database, with the read-only guard up (but in audit mode).
 func (s *session) dialReader(addr string) (*backend, error) {
 	r, err := dialBackend(context.Background(), "reader", dialParams{
-		addr: addr, user: s.user, password: s.password, db: s.state.DB,
+		addr: addr, user: s.user, password: s.password, stage1: s.stage1, db: s.state.DB,
 		caps: s.clientCaps, sessionTrack: s.clientCaps&capSessionTrack != 0 || s.srv.conf().Audit,
 		collation: s.collation, tls: s.srv.conf().BackendTLS,
 	})

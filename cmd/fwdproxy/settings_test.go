@@ -14,7 +14,7 @@ import (
 
 // sample is, for every setting, a value other than its default.
 var sample = map[string]string{
-	"listen": "127.0.0.1:5000", "writer": "w:2", "reader": "r:2", "user": "other:pw", "proxy-user": "app",
+	"listen": "127.0.0.1:5000", "writer": "w:2", "reader": "r:2", "user": "other:pw", "proxy-user": "app", "accounts": "writer", "accounts-refresh": "5m",
 	"admin": "127.0.0.1:4444", "forwarding": "disabled", "default-consistency": "GLOBAL", "session-scope": "user", "writer-idle-timeout": "30",
 	"writer-max-connections-pct": "20", "read-wait-timeout": "250ms", "read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error",
 	"writer-change-wait": "3s", "shared-writer-limits": "true",
