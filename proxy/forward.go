@@ -41,8 +41,15 @@ func (s *session) writerFailed(err error, mayCommit bool) *sqlError {
 	case timedOut:
 		return errTimeoutNotRun(s.srv.conf().ForwardTimeout)
 	}
-	return errWriterUnreachable()
+	return errUnsent
 }
+
+// errUnsent: the writer connection failed under the proxy's own work
+// before the client's statement went (a SET or USE it replays, a prepare),
+// outside a transaction. Nothing of the statement ran, so forward sends it
+// once more on a fresh connection, which goes to the new writer if the
+// writer moved; a client only sees it when that fails too.
+var errUnsent = errWriterUnreachable()
 
 // The errors of a round trip the writer did not finish (docs/operations.md).
 func errMayHaveCommitted() *sqlError {
@@ -385,6 +392,7 @@ func (s *session) backendFailed(b *backend, err error) error {
 		return err
 	}
 	if b == s.writer {
+		s.srv.log.Warn("writer connection failed", zap.Uint32("session", s.id), zap.Error(err))
 		s.writerLost()
 		_ = s.writeErr(errWriterUnreachable(), false)
 		return nil

@@ -48,7 +48,7 @@ type session struct {
 	writerSent int      // how many of writerVars the current writer has applied
 	writerGen  uint64   // counts writer connections, so prepared ids can tell stale ones
 	writerTo   string   // the server the writer connection is on
-	resending  bool     // a statement the old writer refused goes to the new one
+	resending  bool     // a statement the old writer refused, or whose connection failed before it went, goes again
 
 	// state is the session's transaction and routing state: the current
 	// database, temporary tables, the transaction and who holds it, where
