@@ -11,7 +11,7 @@ FUZZ_TARGETS := sqlclass:FuzzClassify sqlclass:FuzzSplit route:FuzzDecide \
 	consistency:FuzzOwnGTID consistency:FuzzMySQLSet consistency:FuzzMariaDBSet consistency:FuzzParseToken \
 	readers:FuzzPick proxy:FuzzClientCommands proxy:FuzzReadResult \
 	proxy/wire:FuzzParseOK proxy/wire:FuzzRelay proxy/wire:FuzzReadPacket \
-	proxy/proxyproto:FuzzRead
+	proxy/proxyproto:FuzzRead capture:FuzzReader
 
 .PHONY: build test test-lists unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke bench-pooled
 
@@ -29,7 +29,7 @@ vet:
 # tests skips for want of a server.
 # Packages whose tests need no server, and those that run after the pair
 # starts; test-lists fails when a package with tests is in neither.
-UNIT_PKGS := ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/proxyproto/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/
+UNIT_PKGS := ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/proxyproto/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/ ./capture/
 SERVER_PKGS := ./cmd/... ./sandbox/ ./consistency/ ./proxy/ ./doctor/ ./integration/...
 
 test-lists:
