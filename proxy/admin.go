@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwdproxy/fwdproxy/capture"
 	"github.com/fwdproxy/fwdproxy/digest"
 	"github.com/fwdproxy/fwdproxy/proxy/statuspage"
 )
@@ -195,6 +196,9 @@ type Status struct {
 	// StatusVariables: what SHOW STATUS answers (Aurora_fwd_* and the
 	// proxy's own counters), for the status page and scripts.
 	StatusVariables map[string]uint64 `json:"status_variables"`
+	// Capture: --capture-file's records and bytes, and whether it stopped
+	// at its size limit.
+	Capture *capture.Stats `json:"capture,omitempty"`
 }
 
 func (s *Server) Status() Status {
@@ -231,6 +235,7 @@ func (s *Server) Status() Status {
 		PushTracking:                s.track.state(),
 		Readers:                     s.readers.status(),
 		Digests:                     s.topDigests(),
+		Capture:                     s.captureStats(),
 	}
 }
 
