@@ -50,6 +50,7 @@ type Record struct {
 	User    string `json:"user,omitempty"`
 	DB      string `json:"db,omitempty"`
 	Program string `json:"program,omitempty"` // the program_name connection attribute, if sent
+	Caps    uint32 `json:"caps,omitempty"`    // the session's capability flags
 
 	// Command: Name is query, init_db, prepare, execute, send_long_data,
 	// close_stmt, reset_stmt, fetch, ping, set_option, reset_connection,

@@ -148,10 +148,13 @@ func (w *Writer) Close() error {
 // Client is who a session is, for its connect record.
 type Client struct {
 	User, DB, Program string
-	// DeprecateEOF: the client negotiated CLIENT_DEPRECATE_EOF, which
-	// changes how its responses end.
-	DeprecateEOF bool
+	// Caps is the capability flags the session runs with (replay asks
+	// for the same; CLIENT_DEPRECATE_EOF changes how responses end).
+	Caps uint32
 }
+
+// CapDeprecateEOF is CLIENT_DEPRECATE_EOF.
+const CapDeprecateEOF = 1 << 24
 
 // Session captures one client session: Tap sees what it is sent,
 // Command and Done bracket each command. A nil *Session does nothing.
@@ -173,8 +176,8 @@ func (w *Writer) Open(id uint32, c Client) *Session {
 	if w == nil {
 		return nil
 	}
-	w.add(&Record{Kind: Connect, Session: id, AtUS: w.since(time.Now()), User: c.User, DB: c.DB, Program: c.Program})
-	return &Session{w: w, id: id, eof: c.DeprecateEOF, stmts: map[uint32]*prepared{}, resp: Response{done: true}}
+	w.add(&Record{Kind: Connect, Session: id, AtUS: w.since(time.Now()), User: c.User, DB: c.DB, Program: c.Program, Caps: c.Caps})
+	return &Session{w: w, id: id, eof: c.Caps&CapDeprecateEOF != 0, stmts: map[uint32]*prepared{}, resp: Response{done: true}}
 }
 
 // Tap returns c with what is written to it followed, so that Done knows

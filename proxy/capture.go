@@ -3,7 +3,6 @@ package proxy
 import (
 	"net"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/capture"
@@ -28,8 +27,7 @@ func openCapture(cfg *Config, log *zap.Logger) (*capture.Writer, error) {
 // startCapture records the session's connect and returns its client
 // connection tapped, so the capture sees what each command got.
 func (s *session) startCapture(raw net.Conn) net.Conn {
-	s.capture = s.srv.capture.Open(s.id, capture.Client{User: s.user, DB: s.state.DB, Program: s.program,
-		DeprecateEOF: s.clientCaps&mysql.CLIENT_DEPRECATE_EOF != 0})
+	s.capture = s.srv.capture.Open(s.id, capture.Client{User: s.user, DB: s.state.DB, Program: s.program, Caps: s.clientCaps})
 	return s.capture.Tap(raw)
 }
 
