@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -64,7 +65,7 @@ var errTooSmall = errors.New("capture: the size limit leaves no room for records
 
 func newWriter(out io.Writer, c io.Closer, max int64, start time.Time, onStop func(Stats)) *Writer {
 	w := &Writer{out: bufio.NewWriterSize(out, 64<<10), start: start, max: max, onStop: onStop, file: c}
-	line, _ := json.Marshal(Header{Capture: Version, Start: start.UTC().Format(time.RFC3339Nano)})
+	line, _ := marshal(Header{Capture: Version, Start: start.UTC().Format(time.RFC3339Nano)})
 	if int64(len(line))+1+stopLine > max {
 		w.stopped = true
 		return w
@@ -84,7 +85,7 @@ func (w *Writer) put(line []byte) {
 // add writes one record, or the "stopped" record when it would pass the
 // limit.
 func (w *Writer) add(rec *Record) {
-	line, err := json.Marshal(rec)
+	line, err := marshal(rec)
 	if err != nil {
 		return
 	}
@@ -94,7 +95,7 @@ func (w *Writer) add(rec *Record) {
 		return
 	}
 	if w.written+int64(len(line))+1+stopLine > w.max || w.failed != nil {
-		stop, _ := json.Marshal(Record{Kind: Stopped, AtUS: rec.AtUS})
+		stop, _ := marshal(Record{Kind: Stopped, AtUS: rec.AtUS})
 		w.put(stop)
 		w.stopped = true
 		_ = w.out.Flush()
@@ -108,6 +109,18 @@ func (w *Writer) add(rec *Record) {
 	if rec.Kind == Disconnect {
 		_ = w.out.Flush() // a finished session is on disk
 	}
+}
+
+// marshal is one JSON line without the HTML escapes (<redacted> stays
+// readable).
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // since is a record time: microseconds since the capture began.
@@ -141,6 +154,7 @@ func (w *Writer) Close() error {
 		if cerr := w.file.Close(); err == nil {
 			err = cerr
 		}
+		w.file = nil
 	}
 	return err
 }

@@ -64,8 +64,10 @@ type ErrorCount struct {
 	Example  string `json:"example"`
 }
 
-// Latency compares one digest's time in the capture and in the replay.
+// Latency compares the time of one command (query, prepare, execute…) of
+// one digest in the capture and in the replay.
 type Latency struct {
+	Command      string  `json:"command"`
 	Digest       string  `json:"digest"`
 	Count        int     `json:"count"`
 	CapturedMS   float64 `json:"captured_mean_ms"`
@@ -104,10 +106,11 @@ func (r *Report) add(rec capture.Record, got capture.Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Replayed++
-	l := r.latency[d]
+	lk := rec.Name + " " + d
+	l := r.latency[lk]
 	if l == nil {
-		l = &Latency{Digest: d}
-		r.latency[d] = l
+		l = &Latency{Command: rec.Name, Digest: d}
+		r.latency[lk] = l
 	}
 	want := rec.Result
 	if got.Error != 0 {
@@ -122,8 +125,8 @@ func (r *Report) add(rec capture.Record, got capture.Result) {
 			e.Captured++
 		}
 	}
-	if want == nil {
-		return // the session ended before the capture saw the result
+	if want == nil || !answered(rec.Name) {
+		return // the session ended before the capture saw the result, or none comes
 	}
 	l.Count++
 	l.capUS += want.DurUS
@@ -145,6 +148,9 @@ func (r *Report) add(rec capture.Record, got capture.Result) {
 		r.Differences++
 	}
 }
+
+// answered says the command has a response, so a time to compare.
+func answered(name string) bool { return name != "close_stmt" && name != "send_long_data" }
 
 type difference struct {
 	what               string
@@ -197,7 +203,7 @@ func (r *Report) finish(sessions int, took time.Duration) {
 	}
 	sort.Slice(r.Digests, func(i, j int) bool {
 		a, b := r.Digests[i], r.Digests[j]
-		return a.Count > b.Count || a.Count == b.Count && a.Digest < b.Digest
+		return a.Count > b.Count || a.Count == b.Count && a.Command+a.Digest < b.Command+b.Digest
 	})
 }
 
@@ -242,9 +248,9 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nLatency per digest (mean ms):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "COUNT\tCAPTURED\tREPLAYED\tRATIO\tDIGEST")
+	fmt.Fprintln(tw, "COUNT\tCAPTURED\tREPLAYED\tRATIO\tCOMMAND\tDIGEST")
 	for _, l := range r.Digests {
-		fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.2f\t%s\n", l.Count, l.CapturedMS, l.ReplayedMS, l.Ratio, shorten(l.Digest))
+		fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.2f\t%s\t%s\n", l.Count, l.CapturedMS, l.ReplayedMS, l.Ratio, l.Command, shorten(l.Digest))
 	}
 	tw.Flush()
 }
