@@ -14,8 +14,11 @@ func openCapture(cfg *Config, log *zap.Logger) (*capture.Writer, error) {
 		return nil, nil
 	}
 	w, err := capture.Create(cfg.CaptureFile, int64(cfg.CaptureMaxBytes), func(st capture.Stats) {
-		log.Warn("capture stopped: --capture-max-bytes reached or the file could not be written; nothing more is recorded",
-			zap.String("file", st.File), zap.Int64("records", st.Records), zap.Int64("bytes", st.Bytes), zap.String("error", st.Error))
+		why := "capture stopped at --capture-max-bytes; nothing more is recorded"
+		if st.Error != "" {
+			why = "capture stopped: the file could not be written; nothing more is recorded"
+		}
+		log.Warn(why, zap.String("file", st.File), zap.Int64("records", st.Records), zap.Int64("bytes", st.Bytes), zap.String("error", st.Error))
 	})
 	if err != nil {
 		return nil, err
