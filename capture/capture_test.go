@@ -76,6 +76,7 @@ func TestResponse(t *testing.T) {
 		{"execute cursor", comStmtExecute, [][]byte{colsP(1), defP(), eofP(statusCursorExists)}, Result{Sets: 1}},
 		{"fetch", comStmtFetch, [][]byte{rowP(), rowP(), eofP(0)}, Result{Rows: 2}},
 		{"statistics", comStatistics, [][]byte{[]byte("Uptime: 1")}, Result{}},
+		{"set option", comSetOption, [][]byte{eofP(0)}, Result{}},
 		{"field list", comFieldList, [][]byte{defP(), defP(), eofP(0)}, Result{}},
 		{"change user", comChangeUser, [][]byte{append([]byte{0xfe}, "mysql_native_password\x00salt"...), okP(0, 0)}, Result{}},
 		{"local infile", comQuery, [][]byte{append([]byte{0xfb}, "f.csv"...), okP(5, 0)}, Result{Affected: 5}},

@@ -53,7 +53,7 @@ const (
 	stRows                      // rows until EOF (or OK with DEPRECATE_EOF) or ERR
 	stPrepDefs                  // a prepare's parameter then column definitions
 	stPrepEOF                   // the EOF after one group of a prepare's definitions
-	stOther                     // a response the capture does not read (COM_STATISTICS, COM_FIELD_LIST)
+	stOther                     // a response the capture does not read (COM_STATISTICS, COM_FIELD_LIST, COM_SET_OPTION)
 )
 
 // NewResponse starts following the response to command cmd; deprecateEOF
@@ -63,7 +63,7 @@ func NewResponse(cmd byte, deprecateEOF bool) Response {
 	switch cmd {
 	case comStmtFetch:
 		r.state = stRows
-	case comStatistics, comFieldList:
+	case comStatistics, comFieldList, comSetOption:
 		r.state = stOther
 	case comStmtClose, comStmtSendLong:
 		r.done = true // no response
@@ -90,8 +90,9 @@ func (r *Response) Packet(head []byte, n int) bool {
 	eof := head[0] == 0xfe && n < maxPayload && (n < 9 || r.deprecateEOF)
 	switch r.state {
 	case stOther:
-		// COM_STATISTICS is one packet; COM_FIELD_LIST ends with an EOF.
-		r.done = r.cmd == comStatistics || eof
+		// COM_STATISTICS and COM_SET_OPTION (an EOF) are one packet;
+		// COM_FIELD_LIST ends with an EOF.
+		r.done = r.cmd != comFieldList || eof
 	case stFirst:
 		r.first(head)
 	case stColumns:

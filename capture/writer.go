@@ -233,6 +233,8 @@ func (s *Session) Command(data []byte) {
 		s.prep = &prepared{sql: rec.SQL, redacted: rec.Redacted}
 	case comStmtClose:
 		delete(s.stmts, rec.Stmt)
+	case comResetConnection, comChangeUser:
+		clear(s.stmts) // the server forgets the session's statements
 	}
 }
 
