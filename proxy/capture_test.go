@@ -26,7 +26,9 @@ func TestFakeCapture(t *testing.T) {
 	query(t, c, "SELECT v FROM t")
 	_, _ = c.ExecContext(t.Context(), "SELECT nope")
 	_, _ = c.ExecContext(t.Context(), "CREATE USER bob IDENTIFIED BY 'pw-secret'") // refused by the proxy
-	if st := r.srv.Status().Capture; st == nil || st.Records < 5 || st.Stopped {
+	// The connect and the commands before the last: a command is recorded
+	// once its response went out, so the last may still be on its way.
+	if st := r.srv.Status().Capture; st == nil || st.Records < 4 || st.Stopped {
 		t.Errorf("status %+v", st)
 	}
 	c.Close()
