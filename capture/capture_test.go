@@ -340,3 +340,24 @@ func readBack(t *testing.T, r io.Reader) []Record {
 	}
 	return recs
 }
+
+// A session that ends in the middle of a response leaves its command
+// without a result, not with a partial one.
+func TestSessionEndsMidResponse(t *testing.T) {
+	var b bytes.Buffer
+	w := newWriter(&b, nil, 1<<20, time.Now(), nil)
+	s := w.Open(1, Client{User: "u"})
+	server, client := net.Pipe()
+	defer client.Close()
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	s.Command(append([]byte{comQuery}, "SELECT * FROM big"...))
+	if _, err := s.Tap(server).Write(stream(resultSet(3, 0)[:4])); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_ = w.out.Flush()
+	recs := readBack(t, &b)
+	if len(recs) != 3 || recs[1].Kind != Command || recs[1].Result != nil || recs[2].Kind != Disconnect {
+		t.Errorf("records %+v", recs)
+	}
+}

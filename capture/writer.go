@@ -245,14 +245,16 @@ func (s *Session) Done() {
 		return
 	}
 	s.mu.Lock()
-	rec, res := s.cur, s.resp.Result
+	rec, res, complete := s.cur, s.resp.Result, s.resp.Done()
 	s.cur = nil
 	s.mu.Unlock()
 	if rec == nil {
 		return
 	}
 	res.DurUS = time.Since(s.began).Microseconds()
-	rec.Result = &res
+	if complete { // else the session ended in the middle: no result to compare
+		rec.Result = &res
+	}
 	if s.prep != nil && res.Error == 0 && res.Stmt != 0 {
 		s.prep.params = res.Params
 		s.stmts[res.Stmt] = s.prep
@@ -260,8 +262,8 @@ func (s *Session) Done() {
 	s.w.add(rec)
 }
 
-// Close records the command in flight, if any, with what it got so far,
-// and the disconnect.
+// Close records the command in flight, if any (with its result if the
+// whole response went out), and the disconnect.
 func (s *Session) Close() {
 	if s == nil {
 		return
