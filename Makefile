@@ -11,7 +11,7 @@ FUZZ_TARGETS := sqlclass:FuzzClassify sqlclass:FuzzSplit route:FuzzDecide \
 	consistency:FuzzOwnGTID consistency:FuzzMySQLSet consistency:FuzzMariaDBSet consistency:FuzzParseToken \
 	readers:FuzzPick proxy:FuzzClientCommands proxy:FuzzReadResult \
 	proxy/wire:FuzzParseOK proxy/wire:FuzzRelay proxy/wire:FuzzReadPacket \
-	proxy/proxyproto:FuzzRead capture:FuzzReader
+	proxy/proxyproto:FuzzRead capture:FuzzReader capture:FuzzSession
 
 .PHONY: build test test-lists unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke bench-pooled
 

@@ -361,3 +361,28 @@ func TestSessionEndsMidResponse(t *testing.T) {
 		t.Errorf("records %+v", recs)
 	}
 }
+
+// What a client sends and what the proxy answers never panic the capture
+// (it runs inside the session's loop and its writes): any command bytes,
+// then any response bytes.
+func FuzzSession(f *testing.F) {
+	f.Add(executePacket(1, []byte{typeLong, 0}, 0, []byte{1, 0, 0, 0}), stream(resultSet(1, 0)))
+	f.Add(append([]byte{comStmtPrepare}, "SELECT ?"...), stream([][]byte{prepOKP(1, 1, 1), defP(), eofP(0), defP(), eofP(0)}))
+	f.Add(append([]byte{comQuery}, "SET PASSWORD = 'x'"...), stream([][]byte{okP(0, statusMoreResults), errP(1)}))
+	f.Fuzz(func(t *testing.T, cmd, resp []byte) {
+		w := newWriter(io.Discard, nil, 1<<20, time.Now(), nil)
+		s := w.Open(1, Client{})
+		s.stmts[1] = &prepared{sql: "SELECT ?, ?", params: 2}
+		server, client := net.Pipe()
+		defer client.Close()
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		tap := s.Tap(server)
+		for i := 0; i < 2; i++ { // the second execute reuses the first's types
+			s.Command(cmd)
+			_, _ = tap.Write(resp)
+			s.Done()
+		}
+		s.Close()
+		server.Close()
+	})
+}
