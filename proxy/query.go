@@ -264,6 +264,12 @@ func (s *session) read(x *job) (bool, error) {
 		s.srv.Metrics.ReadServedByWriter(time.Since(start))
 		return failed, err
 	}
+	// Counted on the reader it runs on, once, as the total is: a read is
+	// placed again while it waits, and a BEGIN or SET that waits is placed
+	// too, but neither is a read of its own.
+	if rs := s.srv.readers; rs != nil {
+		rs.node(s.ep.node).reads.Add(1)
+	}
 	failed, err := s.toReader(x)
 	s.srv.Metrics.ReadServedByReader(time.Since(start))
 	return failed, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fwdproxy/fwdproxy/capture"
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
@@ -26,6 +27,7 @@ type session struct {
 	connID uint32
 
 	user, password string
+	stage1         []byte // SHA1(password) of an account from the writer (--accounts), instead of password
 	host           string // the client's address, without the port
 	collation      string
 	clientCaps     uint32
@@ -64,6 +66,7 @@ type session struct {
 	ownGTIDs   consistency.Set   // committed through forwarding, for SESSION reads
 	scope      consistency.Scope // whose GTIDs SESSION reads wait for (userscope.go)
 	trackToken bool              // the client tracks fwdproxy_causal_token (causal.go)
+	inject     faults.Session    // SET fwdproxy_inject_fault (faults.go)
 
 	sqlOpt sqlclass.Options
 
@@ -136,7 +139,7 @@ func (s *session) openReader() error {
 // database, with the read-only guard up (but in audit mode).
 func (s *session) dialReader(addr string) (*backend, error) {
 	r, err := dialBackend(context.Background(), "reader", dialParams{
-		addr: addr, user: s.user, password: s.password, db: s.state.DB,
+		addr: addr, user: s.user, password: s.password, stage1: s.stage1, db: s.state.DB,
 		caps: s.clientCaps, sessionTrack: s.clientCaps&capSessionTrack != 0 || s.srv.conf().Audit,
 		collation: s.collation, tls: s.srv.conf().BackendTLS,
 	})
@@ -248,6 +251,7 @@ func (s *session) dispatch(data []byte) error {
 		return s.auditDispatch(data)
 	}
 	s.life.busy()
+	s.injectWriterEnd()
 	if r := s.life.reason.Load(); r != 0 && s.writer != nil {
 		s.writerKilled(r)
 	}
