@@ -11,7 +11,7 @@ FUZZ_TARGETS := accounts:FuzzParseMariaDB accounts:FuzzMatchHost sqlclass:FuzzCl
 	consistency:FuzzOwnGTID consistency:FuzzMySQLSet consistency:FuzzMariaDBSet consistency:FuzzParseToken \
 	readers:FuzzPick proxy:FuzzClientCommands proxy:FuzzReadResult proxy:FuzzParseGreeting \
 	proxy/wire:FuzzParseOK proxy/wire:FuzzRelay proxy/wire:FuzzReadPacket \
-	proxy/proxyproto:FuzzRead
+	proxy/proxyproto:FuzzRead capture:FuzzReader capture:FuzzSession
 
 .PHONY: build test test-lists unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke bench-pooled
 
@@ -29,7 +29,7 @@ vet:
 # tests skips for want of a server.
 # Packages whose tests need no server, and those that run after the pair
 # starts; test-lists fails when a package with tests is in neither.
-UNIT_PKGS := ./accounts/ ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/proxyproto/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/ ./faults/
+UNIT_PKGS := ./accounts/ ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/proxyproto/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/ ./faults/ ./capture/ ./replay/
 SERVER_PKGS := ./cmd/... ./sandbox/ ./consistency/ ./proxy/ ./doctor/ ./integration/...
 
 test-lists:

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwdproxy/fwdproxy/capture"
 	"github.com/fwdproxy/fwdproxy/digest"
 	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/proxy/statuspage"
@@ -202,6 +203,9 @@ type Status struct {
 	Faults []faults.Status `json:"faults,omitempty"`
 	// Accounts: with --accounts writer, the accounts loaded from the writer.
 	Accounts *AccountsStatus `json:"accounts,omitempty"`
+	// Capture: --capture-file's records and bytes, and whether it stopped
+	// at its size limit.
+	Capture *capture.Stats `json:"capture,omitempty"`
 }
 
 // AccountsStatus is the last load of the writer's accounts.
@@ -250,6 +254,7 @@ func (s *Server) Status() Status {
 		Readers:                     s.readers.status(),
 		Digests:                     s.topDigests(),
 		Faults:                      s.faults.List(time.Now()),
+		Capture:                     s.captureStats(),
 	}
 }
 

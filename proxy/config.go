@@ -89,6 +89,11 @@ type Config struct {
 	// for none.
 	StatementLog string
 	AdminPprof   bool // serve /debug/pprof/ on the admin address
+	// CaptureFile names a file that records what clients send, session by
+	// session, with what each command got (package capture); "" for none.
+	// CaptureMaxBytes bounds it.
+	CaptureFile     string
+	CaptureMaxBytes int
 	// ProxyProtocolNetworks are the CIDRs of the load balancers that send
 	// a PROXY protocol header: a peer in them must send one, and the
 	// client is known by its address; other peers are served as they are.

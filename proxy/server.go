@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/accounts"
+	"github.com/fwdproxy/fwdproxy/capture"
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/metrics"
@@ -60,6 +61,7 @@ type Server struct {
 	track         pushTracking                  // push tracking of applied, while sessions need it
 	audit         *auditStore                   // audit mode findings; nil otherwise
 	stmts         statements                    // per-digest statistics and the statement log
+	capture       *capture.Writer               // --capture-file; nil without
 	writerPos     *consistency.WriterPosition   // coalesced GLOBAL look-ups
 	posMu         sync.Mutex                    // guards posConn
 	posConn       *backend                      // the proxy's own writer connection for look-ups
@@ -128,6 +130,9 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	}
 	if s.stmts, err = openStatements(&cfg); err != nil {
 		return nil, err
+	}
+	if s.capture, err = openCapture(&cfg, log); err != nil {
+		return nil, fmt.Errorf("--capture-file: %w", err)
 	}
 	s.forwarding.Store(cfg.Forwarding)
 	s.fwdSwitch = &sharedSwitch{srv: s, countEvery: unsharedCountEvery}
@@ -662,6 +667,7 @@ func (s *Server) Close() {
 	s.wg.Wait()
 	s.control.close()
 	s.stmts.close()
+	_ = s.capture.Close()
 	s.fwdSwitch.stop()
 	s.posMu.Lock()
 	if s.posConn != nil {
@@ -752,7 +758,7 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	if pc, ok := raw.(*capPatchConn); ok {
 		raw = pc.Conn
 	}
-	ss.client = wire.NewConn(raw, wire.ClientSide, "client", 4<<10, 16<<10) // commands are small, results large
+	ss.client = wire.NewConn(ss.startCapture(raw), wire.ClientSide, "client", 4<<10, 16<<10) // commands are small, results large
 	return ss, nil
 }
 

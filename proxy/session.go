@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fwdproxy/fwdproxy/capture"
 	"github.com/fwdproxy/fwdproxy/consistency"
 	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/metrics"
@@ -74,6 +75,7 @@ type session struct {
 	auditStmts        map[uint32]string // audit mode: prepared texts by id
 	exposure          *sessionExposure  // audit mode: stale-read exposure
 	program           string            // the client's program_name attribute, for reports
+	capture           *capture.Session  // --capture-file: what this session sends and gets
 	lastWarn          []warning         // proxy-made warnings for the next SHOW WARNINGS
 	txOpen            atomic.Bool       // inTransaction(), published for Shutdown
 	running           atomic.Bool       // a command is being served, for Shutdown
@@ -179,6 +181,7 @@ func (s *session) run() {
 			s.srv.log.Error("session failed", zap.Uint32("id", s.id), zap.Any("panic", r), zap.Stack("stack"))
 		}
 	}()
+	defer s.capture.Close()
 	for {
 		s.client.Shrink()
 		data, err := s.client.ReadCommand(s.srv.conf().MaxPacket)
@@ -202,6 +205,7 @@ func (s *session) run() {
 		if len(data) > 0 && data[0] == comQuit {
 			return
 		}
+		s.capture.Command(data) // Done after the response is flushed
 		// Set before the drain is checked, so that Shutdown, which sets
 		// draining before it looks for running commands, sees this one or
 		// this one sees the drain.
@@ -236,6 +240,7 @@ func (s *session) run() {
 		if err := s.client.Flush(); err != nil {
 			return
 		}
+		s.capture.Done()
 	}
 }
 

@@ -21,6 +21,7 @@ var changed = map[string]string{
 	"proxy-user": "other", "accounts": "writer", "accounts-refresh": "5m", "admin": "", "forwarding": "disabled", "default-consistency": "session", "session-scope": "user",
 	"writer-idle-timeout": "30", "writer-max-connections-pct": "20", "read-wait-timeout": "250ms",
 	"read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error", "writer-change-wait": "3s", "shared-writer-limits": "true", "aurora-read-write-quirk": "true", "audit": "true", "audit-lag": "2s", "digest-top": "5", "statement-log": "/tmp/statements.jsonl",
+	"capture-file": "/tmp/capture.jsonl", "capture-max-bytes": "4096",
 	"push-tracking": "true", "forward-timeout": "30s", "config-watch": "10s", "auth-method": "caching_sha2_password", "require-tls": "true",
 	"admin-token": "tok", "admin-pprof": "true",
 	"max-client-connections": "10", "handshake-timeout": "3s", "max-allowed-packet": "1048576", "max-connect-errors": "0",
