@@ -8,9 +8,9 @@ package capture
 //
 // Why this run and not TPC-C (integration/tpcc_test.go): a row-for-row
 // comparison needs each replay to start from the data its capture started
-// from. For go-tpc that is a load of about 200 MB, again before each of
-// the two replays, which alone would take this test past its few minutes
-// on two cores. And TPC-C's terminals share rows: New-Order takes
+// from: for go-tpc a load of about 200 MB (two warehouses) before the
+// capture and again before each of the two replays. Above all, TPC-C's
+// terminals share rows: New-Order takes
 // d_next_o_id FOR UPDATE, Delivery deletes the oldest new_order of each
 // district, Payment and Order-Status choose customers by last name, so
 // what a statement finds and changes depends on how the terminals
