@@ -48,7 +48,7 @@ func (e *Exposure) Add(name string, r io.Reader) error {
 	}
 	l, _ := newLinter(name, e.cfg, func(Finding) {})
 	l.cfg.Format, l.exp = GeneralLog, e.store
-	if _, err := l.read(br); err != nil {
+	if err := l.read(br); err != nil {
 		return err
 	}
 	if !l.timed {

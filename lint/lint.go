@@ -130,26 +130,24 @@ func newLinter(name string, cfg Config, emit func(Finding)) (*linter, error) {
 
 func run(name string, r io.Reader, cfg Config, emit func(Finding)) (*linter, error) {
 	l, _ := newLinter(name, cfg, emit)
-	_, err := l.read(r)
-	return l, err
+	return l, l.read(r)
 }
 
 // read reads one input of the format cfg says or Detect finds.
-func (l *linter) read(r io.Reader) (format Format, err error) {
+func (l *linter) read(r io.Reader) error {
 	in := newLineReader(r)
-	format = l.cfg.Format
+	format := l.cfg.Format
 	if format == Auto {
 		format = Detect(in.peek())
 	}
 	switch format {
 	case GeneralLog:
-		err = l.generalLog(in)
+		return l.generalLog(in)
 	case SlowLog:
-		err = l.slowLog(in)
+		return l.slowLog(in)
 	default:
-		err = l.sqlFile(in)
+		return l.sqlFile(in)
 	}
-	return format, err
 }
 
 // linter holds the sessions of one input.
