@@ -29,7 +29,7 @@ vet:
 # tests skips for want of a server.
 # Packages whose tests need no server, and those that run after the pair
 # starts; test-lists fails when a package with tests is in neither.
-UNIT_PKGS := ./accounts/ ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/proxyproto/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/ ./faults/ ./capture/ ./replay/
+UNIT_PKGS := ./accounts/ ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/proxyproto/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/ ./faults/ ./capture/ ./replay/ ./exposure/
 SERVER_PKGS := ./cmd/... ./sandbox/ ./consistency/ ./proxy/ ./doctor/ ./integration/...
 
 test-lists:
