@@ -264,7 +264,9 @@ func (s *session) read(x *job) (bool, error) {
 		s.srv.Metrics.ReadServedByWriter(time.Since(start))
 		return failed, err
 	}
+	done := s.readerBusy()
 	failed, err := s.toReader(x)
+	done()
 	s.srv.Metrics.ReadServedByReader(time.Since(start))
 	return failed, err
 }

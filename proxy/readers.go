@@ -42,8 +42,8 @@ type readerNode struct {
 	watching atomic.Bool  // its watchReader runs
 	state    atomic.Value // string: up, down, stopped (replication), writable, lagging
 	lagMs    atomic.Int64
-	// sessions is a gauge; the rest count.
-	sessions, reads, waits, moves atomic.Int64
+	// sessions and running (reads running on it now) are gauges; the rest count.
+	sessions, running, reads, waits, moves atomic.Int64
 }
 
 // monitorEvery is how often each reader and the writer's position are read.
@@ -104,7 +104,7 @@ func (rs *readerSet) view() []readers.Reader {
 	nodes := rs.all()
 	out := make([]readers.Reader, len(nodes))
 	for i, n := range nodes {
-		out[i] = readers.Reader{Healthy: n.healthy.Load() && !n.removed.Load(), Applied: n.applied.Get(), LagMs: n.lagMs.Load(), Load: int(n.sessions.Load())}
+		out[i] = readers.Reader{Healthy: n.healthy.Load() && !n.removed.Load(), Applied: n.applied.Get(), LagMs: n.lagMs.Load(), Load: int(n.sessions.Load() + n.running.Load())}
 	}
 	return out
 }

@@ -11,7 +11,7 @@ type Reader struct {
 	Healthy bool            // answering, replicating from the writer, read_only, lag within the bound
 	Applied consistency.Set // what it is known to have applied (a lower bound; nil: unknown)
 	LagMs   int64           // replication lag in milliseconds, from GTID positions over time
-	Load    int             // outstanding work: the sessions on it
+	Load    int             // outstanding work: the sessions on it plus the reads running on it
 }
 
 // Need is one read's requirements.
@@ -20,6 +20,10 @@ type Need struct {
 	Pinned  bool            // a transaction, temporary table, user lock or cursor holds the session on Current
 	Target  consistency.Set // what the read must see (SESSION, GLOBAL); nil: nothing (EVENTUAL)
 	Floor   consistency.Set // the highest position the session has read at: it never reads below it
+	// Settled: the session has been on Current for at least the hysteresis (the caller's clock),
+	// so it may move only to even out the load; a session that just moved stays, which stops
+	// it flapping between readers whose load changes with every read.
+	Settled bool
 }
 
 // Choice is where the read goes.
@@ -28,13 +32,16 @@ type Choice struct {
 	Wait   bool // the reader is not known to have the read's target (or, on a move, the floor) yet
 }
 
-// Pick places one read. A pinned session stays where it is. Otherwise, among healthy readers:
-// the current one when it already has the target; else one that has (the least loaded), so the
-// read waits for nothing; else the one expected to get there first (the least lag; the current
-// one on a tie, then the least loaded). A reader other than the current one must also cover
-// the floor to count as having the target.
+// Pick places one read. A pinned session stays where it is. Otherwise, among healthy readers
+// that already have the target (a reader other than the current one must also cover the
+// floor), so the read waits for nothing: the least loaded, but a session stays on its current
+// one unless it is settled and moving lowers the imbalance (the current one's load, the
+// session's own share included, exceeds the least loaded one's by at least two). When none has
+// the target: the one expected to get there first (the least lag; the current one on a tie,
+// then the least loaded, with the same rule for leaving the current one).
 func Pick(rs []Reader, n Need) Choice {
-	if n.Pinned && n.Current >= 0 && n.Current < len(rs) {
+	cur := n.Current >= 0 && n.Current < len(rs)
+	if n.Pinned && cur {
 		return Choice{Reader: n.Current, Wait: !covers(rs[n.Current].Applied, n.Target)}
 	}
 	has := func(i int) bool {
@@ -43,14 +50,14 @@ func Pick(rs []Reader, n Need) Choice {
 		}
 		return covers(rs[i].Applied, n.Target) && covers(rs[i].Applied, n.Floor)
 	}
-	if n.Current >= 0 && n.Current < len(rs) && rs[n.Current].Healthy && has(n.Current) {
-		return Choice{Reader: n.Current}
-	}
 	best := -1
 	for i, r := range rs {
 		if r.Healthy && has(i) && (best < 0 || r.Load < rs[best].Load) {
 			best = i
 		}
+	}
+	if cur && rs[n.Current].Healthy && has(n.Current) && !n.evens(rs, best) {
+		return Choice{Reader: n.Current}
 	}
 	if best >= 0 {
 		return Choice{Reader: best}
@@ -59,22 +66,33 @@ func Pick(rs []Reader, n Need) Choice {
 		if !r.Healthy {
 			continue
 		}
-		if best < 0 || nearer(rs, n.Current, i, best) {
+		if best < 0 || nearer(rs, n, i, best) {
 			best = i
 		}
 	}
 	return Choice{Reader: best, Wait: best >= 0}
 }
 
-// nearer says reader i is expected to reach a target before reader j.
-func nearer(rs []Reader, current, i, j int) bool {
+// nearer says reader i is expected to reach a target before reader j: the least lag; on a
+// tie the current one, unless leaving it evens out the load; else the least loaded.
+func nearer(rs []Reader, n Need, i, j int) bool {
 	if rs[i].LagMs != rs[j].LagMs {
 		return rs[i].LagMs < rs[j].LagMs
 	}
-	if (i == current) != (j == current) {
-		return i == current // staying costs no move
+	switch n.Current {
+	case i:
+		return !n.evens(rs, j)
+	case j:
+		return n.evens(rs, i)
 	}
 	return rs[i].Load < rs[j].Load
+}
+
+// evens says the session, settled, should leave its current reader for reader to: the current
+// one's load, the session's own share included, exceeds to's by at least two, so the move
+// lowers the imbalance instead of swapping it.
+func (n Need) evens(rs []Reader, to int) bool {
+	return n.Settled && to != n.Current && rs[n.Current].Load >= rs[to].Load+2
 }
 
 // covers says have contains want; an empty want is always covered, an unknown have covers nothing else.

@@ -135,10 +135,16 @@ func openDB(t *testing.T, addr string) *sql.DB {
 
 func newWorkers(t *testing.T, addr, level string, n int) []*worker {
 	t.Helper()
-	db := openDB(t, addr)
-	ctx := context.Background()
 	table := "t_" + level
 	createTable(t, table)
+	return workersOn(t, addr, level, table, n)
+}
+
+// workersOn is newWorkers on table, which exists.
+func workersOn(t *testing.T, addr, level, table string, n int) []*worker {
+	t.Helper()
+	db := openDB(t, addr)
+	ctx := context.Background()
 	var ws []*worker
 	for i := 0; i < n; i++ {
 		c, err := db.Conn(ctx)
