@@ -422,7 +422,7 @@ func (s *session) readerFailed(x *job, err error) (bool, error) {
 // nothing for (user variables die with it too, and the client must hear
 // of it). A user lock function is not run twice.
 func (s *session) retryable(x *job) bool {
-	return !x.retried && x.st.Class == sqlclass.Read && !s.pinned() && len(s.ep.userVars) == 0 &&
+	return !x.retried && x.st.Class == sqlclass.Read && s.mayMoveQuietly() &&
 		!containsFoldASCII(x.payload, "_lock") && !containsFoldASCII(x.payload, "release_all_locks")
 }
 

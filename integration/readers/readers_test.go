@@ -386,8 +386,9 @@ func closedAddrs(t *testing.T, n int) []string {
 }
 
 // TestNoReaderAtAll: with every reader down a client still logs in, its forwarded writes and
-// the proxy's own SET work, and its reads follow --no-reader-policy: served by the writer, or
-// 3024 at once (wait, with no reader connection to wait on, answers as error does).
+// the proxy's own SET work, and its reads, plain or prepared, follow --no-reader-policy: served
+// by the writer, or 3024 at once (wait, with no reader connection to wait on, answers as error
+// does).
 func TestNoReaderAtAll(t *testing.T) {
 	createTable(t, "t_none")
 	for _, policy := range []string{"writer", "error", "wait"} {
@@ -421,6 +422,21 @@ func TestNoReaderAtAll(t *testing.T) {
 			}
 			if _, err := c.ExecContext(ctx, "UPDATE t_none SET v = v + 1 WHERE id = 1"); err != nil {
 				t.Fatalf("a write after the read: %v", err) // the connection stays usable
+			}
+			// A prepared read follows the same policy, from its PREPARE on.
+			stmt, err := c.PrepareContext(ctx, "SELECT v FROM t_none WHERE id = ?")
+			if err == nil {
+				err = stmt.QueryRowContext(ctx, 1).Scan(&v)
+				stmt.Close()
+			}
+			switch {
+			case policy == "writer" && (err != nil || v != 9):
+				t.Fatalf("prepared read served by the writer: v=%d, %v; want 9", v, err)
+			case policy != "writer" && !(errors.As(err, &me) && me.Number == 3024):
+				t.Fatalf("prepared read with policy %s: %v, want 3024", policy, err)
+			}
+			if err := c.PingContext(ctx); err != nil {
+				t.Fatalf("after the prepared read: %v", err)
 			}
 		})
 	}
