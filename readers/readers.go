@@ -74,10 +74,11 @@ func Pick(rs []Reader, n Need) Choice {
 }
 
 // nearer says reader i is expected to reach a target before reader j: the least lag; on a
-// tie the current one, unless leaving it evens out the load; else the least loaded.
+// tie (within lagTie) the current one, unless leaving it evens out the load; else the least
+// loaded.
 func nearer(rs []Reader, n Need, i, j int) bool {
-	if rs[i].LagMs != rs[j].LagMs {
-		return rs[i].LagMs < rs[j].LagMs
+	if d := rs[i].LagMs - rs[j].LagMs; d < -lagTie || d > lagTie {
+		return d < 0
 	}
 	switch n.Current {
 	case i:
@@ -87,6 +88,12 @@ func nearer(rs []Reader, n Need, i, j int) bool {
 	}
 	return rs[i].Load < rs[j].Load
 }
+
+// lagTie is the difference in lag (ms) below which two readers count as equally far behind:
+// the lag of a caught-up reader is a few milliseconds of measuring noise (the writer's position
+// sampled between the reader's check and the computation), and readers that are really equal
+// should share the reads.
+const lagTie = 10
 
 // evens says the session, settled, should leave its current reader for reader to: the current
 // one's load, the session's own share included, exceeds to's by at least two, so the move

@@ -100,6 +100,8 @@ func TestPickBalance(t *testing.T) {
 		{"settled, nobody has it, lag tie: the least loaded waits", []r{{true, "0-1-4", 0, 5}, {true, "0-1-4", 0, 1}, {true, "0-1-4", 0, 3}}, 0, true, "0-1-5", "-", Choice{1, true}},
 		{"settled, nobody has it, lag tie, even load: stay", []r{{true, "0-1-4", 0, 2}, {true, "0-1-4", 0, 1}}, 0, true, "0-1-5", "-", Choice{0, true}},
 		{"settled, nobody has it: less lag beats less load", []r{{true, "0-1-4", 0, 5}, {true, "0-1-4", 50, 0}}, 0, true, "0-1-5", "-", Choice{0, true}},
+		{"settled, lags within 10 ms tie: the least loaded waits", []r{{true, "0-1-4", 2, 5}, {true, "0-1-4", 9, 1}}, 0, true, "0-1-5", "-", Choice{1, true}},
+		{"settled, lags 11 ms apart: the lesser lag waits", []r{{true, "0-1-4", 2, 5}, {true, "0-1-4", 13, 1}}, 0, true, "0-1-5", "-", Choice{0, true}},
 		{"settled: not to an unhealthy one", []r{{true, "0-1-5", 0, 6}, {false, "0-1-5", 0, 0}}, 0, true, "-", "-", Choice{0, false}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 // (lags[i] for thePair.Replicas[i]; the replica's master becomes the link), as integration/lag
 // does for one: replicas of different lags without MASTER_DELAY's whole seconds. The cleanup
 // points every replica at the writer again and waits until it has caught up.
-func lagLinks(t *testing.T, lags ...time.Duration) {
+func lagLinks(t testing.TB, lags ...time.Duration) {
 	t.Helper()
 	tox := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	for i, lag := range lags {
@@ -50,7 +50,7 @@ func lagLinks(t *testing.T, lags ...time.Duration) {
 	})
 }
 
-func hostPort(t *testing.T, addr string) (string, int) {
+func hostPort(t testing.TB, addr string) (string, int) {
 	t.Helper()
 	h, ps, err := net.SplitHostPort(addr)
 	must(t, err)

@@ -65,7 +65,7 @@ func trials() int {
 	return 300
 }
 
-func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string) {
+func startProxy(t testing.TB, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
 	cfg := proxy.Defaults()
 	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
@@ -112,7 +112,7 @@ func readerState(srv *proxy.Server, addr string) string {
 
 // createTable creates table (id, v) on the writer, DDL not being forwarded, and waits until
 // every replica has it.
-func createTable(t *testing.T, table string) {
+func createTable(t testing.TB, table string) {
 	t.Helper()
 	w, err := thePair.WriterDB(testDB)
 	must(t, err)
@@ -130,7 +130,7 @@ type worker struct {
 }
 
 // openDB is a pool of connections through the proxy at addr, closed with the test.
-func openDB(t *testing.T, addr string) *sql.DB {
+func openDB(t testing.TB, addr string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
 	must(t, err)
@@ -146,7 +146,7 @@ func newWorkers(t *testing.T, addr, level string, n int) []*worker {
 }
 
 // workersOn is newWorkers on table, which exists.
-func workersOn(t *testing.T, addr, level, table string, n int) []*worker {
+func workersOn(t testing.TB, addr, level, table string, n int) []*worker {
 	t.Helper()
 	db := openDB(t, addr)
 	ctx := context.Background()
@@ -443,7 +443,7 @@ func TestNoReaderAtAll(t *testing.T) {
 	must(t, thePair.WaitReplicated(context.Background()))
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
