@@ -77,10 +77,13 @@ soak-consistency:
 	FWDPROXY_SOAK_TRIALS=10000 $(GO) test -count=1 -timeout 60m -v -run 'TestFreshReadsWhileReadersComeAndGo' ./integration/readers/
 
 # sysbench and memory, direct vs through the proxy; writes docs/benchmarks.md.
-# Then the pooled read-after-write benchmark (POOLED_TRIALS per way, 2,000).
+# Then a reader endpoint of 3 replicas (its own pair; the section "Several
+# readers"), and the pooled read-after-write benchmark (POOLED_TRIALS per
+# way, 2,000).
 POOLED_TRIALS ?= 2000
 bench: build
 	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
+	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh readers
 	$(MAKE) bench-pooled
 
 # Read-after-write through a pool of 20 connections at 50 ms of lag: SESSION
