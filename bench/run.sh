@@ -479,13 +479,14 @@ direct*: sysbench's connections spread over the three (\`--mysql-port\` list); *
 proxy*: fwdproxy with three \`--reader\`s, which places each session by outstanding work. The ratio
 is proxied ÷ direct QPS in each setting; *ratio 3 ÷ ratio 1* and *µs/query 3 ÷ 1* compare the
 proxy's cost per query with three readers against one (1.00: no regression per query). Reads per
-reader in the 3-reader proxy at the end: $READS3.
+reader in the 3-reader proxy at the end: $READS3. Share of the machine's CPU used by processes
+outside this benchmark during these runs: median $(awk -F'\t' '{print $11}' "$RUNS" | median) %.
 
 $RTABLE
 
 ### SESSION read-after-write over readers 0, 50 and 200 ms behind
-\`integration/readers\` \`BenchmarkSessionReadAfterWriteReaders\`, $RAW_TRIALS trials per row after a
-warm-up of 400: 8 SESSION sessions, each updating its own row and reading it back at once, with
+\`integration/readers\` \`BenchmarkSessionReadAfterWriteReaders\`, $RAW_TRIALS trials per row after
+3 s of unrecorded ones (so that the proxy has measured each reader's lag under the load): 8 SESSION sessions, each updating its own row and reading it back at once, with
 the replicas 0, 50 and 200 ms behind the writer (lag links: a TCP link with a fixed latency
 between the writer and each replica). Through each replica as the one reader, and through all
 three. Waits and wait time are the proxy's counters (\`Aurora_fwd_replica_read_wait_count\`,
