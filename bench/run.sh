@@ -432,7 +432,7 @@ if [ "$MODE" = readers ]; then
 			done
 		done
 	done
-	READS3=$(curl -sf "http://127.0.0.1:${PROXY_ADMIN[three]}/status" | tr '{' '\n' | awk -F'"reads":' 'NF > 1 {split($2, a, ","); printf "%s%s", sep, a[1]; sep = " / "}')
+	READS3=$(curl -sf "http://127.0.0.1:${PROXY_ADMIN[three]}/status" | tr '{' '\n' | awk -F'"reads":' 'NF > 1 {split($2, a, ","); sub(/^ +/, "", a[1]); printf "%s%s", sep, a[1]; sep = " / "}')
 	stop_proxy three
 	stop_proxy ev
 	RAW_TRIALS=${BENCH_RAW_TRIALS:-2000}
