@@ -42,7 +42,7 @@ type readerNode struct {
 	removed  atomic.Bool
 	watching atomic.Bool      // its watchReader runs
 	state    atomic.Value     // string: up, down, stopped (replication), writable, lagging
-	lagMs    atomic.Int64     // the highest of recent: what Pick and the lag bound see
+	lagMs    atomic.Int64     // the highest of recent: what Pick and /status see
 	recent   [lagWindow]int64 // lag at the last checks (watchReader's alone)
 	checks   int
 	// sessions and running (reads running on it now) are gauges; the rest count.
@@ -219,14 +219,18 @@ func (s *Server) watchReader(n *readerNode) {
 				if pos, err := s.flavor.ParseSet(row[1].s); err == nil {
 					n.applied.Advance(pos)
 				}
-				n.noteLag(s.readers.lag(n.applied.Get()))
+				// The bound applies to the lag now, so that a reader that
+				// has caught up takes reads again at once; placement sees
+				// the window's highest.
+				lag := s.readers.lag(n.applied.Get())
+				n.noteLag(lag)
 				bound := int64(s.conf().MaxReaderLag)
 				switch {
 				case row[0].s != "1" && !strings.EqualFold(row[0].s, "ON"):
 					state = "writable"
 				case !strings.EqualFold(row[2].s, "ON"):
 					state = "stopped"
-				case bound > 0 && n.lagMs.Load() > bound:
+				case bound > 0 && lag > bound:
 					state = "lagging"
 				default:
 					state = "up"
