@@ -34,14 +34,13 @@ type Choice struct {
 
 // Pick places one read. A pinned session stays where it is. Otherwise, among healthy readers
 // that already have the target (a reader other than the current one must also cover the
-// floor), so the read waits for nothing: the least loaded, but a session stays on its current
-// one unless it is settled and moving lowers the imbalance (the current one's load, the
-// session's own share included, exceeds the least loaded one's by at least two). When none has
-// the target: the one expected to get there first (the least lag; the current one on a tie,
-// then the least loaded, with the same rule for leaving the current one).
+// floor), so the read waits for nothing; when none has it, among those expected to get there
+// first (the least lag, and those within lagTie of it). Among them: the current one, unless
+// the session is settled and moving lowers the imbalance (the current one's load, the
+// session's own share included, exceeds the least loaded one's by at least two); else the
+// least loaded.
 func Pick(rs []Reader, n Need) Choice {
-	cur := n.Current >= 0 && n.Current < len(rs)
-	if n.Pinned && cur {
+	if n.Pinned && n.Current >= 0 && n.Current < len(rs) {
 		return Choice{Reader: n.Current, Wait: !covers(rs[n.Current].Applied, n.Target)}
 	}
 	has := func(i int) bool {
@@ -50,43 +49,32 @@ func Pick(rs []Reader, n Need) Choice {
 		}
 		return covers(rs[i].Applied, n.Target) && covers(rs[i].Applied, n.Floor)
 	}
-	best := -1
-	for i, r := range rs {
-		if r.Healthy && has(i) && (best < 0 || r.Load < rs[best].Load) {
-			best = i
+	if i := n.among(rs, has); i >= 0 {
+		return Choice{Reader: i}
+	}
+	least := int64(-1)
+	for _, r := range rs {
+		if r.Healthy && (least < 0 || r.LagMs < least) {
+			least = r.LagMs
 		}
 	}
-	if cur && rs[n.Current].Healthy && has(n.Current) && !n.evens(rs, best) {
-		return Choice{Reader: n.Current}
-	}
-	if best >= 0 {
-		return Choice{Reader: best}
-	}
-	for i, r := range rs {
-		if !r.Healthy {
-			continue
-		}
-		if best < 0 || nearer(rs, n, i, best) {
-			best = i
-		}
-	}
-	return Choice{Reader: best, Wait: best >= 0}
+	i := n.among(rs, func(i int) bool { return rs[i].LagMs <= least+lagTie })
+	return Choice{Reader: i, Wait: i >= 0}
 }
 
-// nearer says reader i is expected to reach a target before reader j: the least lag; on a
-// tie (within lagTie) the current one, unless leaving it evens out the load; else the least
-// loaded.
-func nearer(rs []Reader, n Need, i, j int) bool {
-	if d := rs[i].LagMs - rs[j].LagMs; d < -lagTie || d > lagTie {
-		return d < 0
+// among chooses from the healthy readers ok accepts: the current one when it is one of them
+// and leaving it would not even out the load, else the least loaded; -1 when there is none.
+func (n Need) among(rs []Reader, ok func(int) bool) int {
+	best := -1
+	for i, r := range rs {
+		if r.Healthy && ok(i) && (best < 0 || r.Load < rs[best].Load) {
+			best = i
+		}
 	}
-	switch n.Current {
-	case i:
-		return !n.evens(rs, j)
-	case j:
-		return n.evens(rs, i)
+	if c := n.Current; c >= 0 && c < len(rs) && rs[c].Healthy && ok(c) && !n.evens(rs, best) {
+		return c
 	}
-	return rs[i].Load < rs[j].Load
+	return best
 }
 
 // lagTie is the difference in lag (ms) below which two readers count as equally far behind:

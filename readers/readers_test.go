@@ -102,6 +102,7 @@ func TestPickBalance(t *testing.T) {
 		{"settled, nobody has it: less lag beats less load", []r{{true, "0-1-4", 0, 5}, {true, "0-1-4", 50, 0}}, 0, true, "0-1-5", "-", Choice{0, true}},
 		{"settled, lags within 10 ms tie: the least loaded waits", []r{{true, "0-1-4", 2, 5}, {true, "0-1-4", 9, 1}}, 0, true, "0-1-5", "-", Choice{1, true}},
 		{"settled, lags 11 ms apart: the lesser lag waits", []r{{true, "0-1-4", 2, 5}, {true, "0-1-4", 13, 1}}, 0, true, "0-1-5", "-", Choice{0, true}},
+		{"settled, lag ties do not chain past 10 ms", []r{{true, "0-1-4", 0, 5}, {true, "0-1-4", 8, 3}, {true, "0-1-4", 16, 0}}, 0, true, "0-1-5", "-", Choice{1, true}},
 		{"settled: not to an unhealthy one", []r{{true, "0-1-5", 0, 6}, {false, "0-1-5", 0, 0}}, 0, true, "-", "-", Choice{0, false}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -135,7 +136,8 @@ func TestLag(t *testing.T) {
 
 // FuzzPick checks Pick's promises on any readers: it returns a healthy reader (or the pinned
 // current one), -1 only when none is healthy, and "no wait" only for a reader that has the
-// target and, when it is a move, the floor; a session whose current reader needs no wait moves
+// target and, when it is a move, the floor; a wait only on a reader within lagTie of the least
+// lag; a session whose current reader needs no wait moves
 // only when settled, and then only to a reader loaded at least two less.
 func FuzzPick(f *testing.F) {
 	f.Add([]byte{1, 5, 0, 1, 0, 3, 7, 2, 1, 9, 0, 0}, int8(0), false, false, uint8(5), uint8(0))
@@ -179,6 +181,17 @@ func FuzzPick(f *testing.F) {
 			have := rs[got.Reader].Applied
 			if !covers(have, n.Target) || (got.Reader != n.Current && !covers(have, n.Floor)) {
 				t.Fatalf("no wait on %d, which lacks target %v or floor %v", got.Reader, n.Target, n.Floor)
+			}
+		}
+		if !pinnedHere && got.Wait {
+			least := int64(-1)
+			for _, r := range rs {
+				if r.Healthy && (least < 0 || r.LagMs < least) {
+					least = r.LagMs
+				}
+			}
+			if rs[got.Reader].LagMs > least+lagTie {
+				t.Fatalf("waits on %d, lag %d, with a healthy reader at lag %d: %+v", got.Reader, rs[got.Reader].LagMs, least, rs)
 			}
 		}
 		if !pinnedHere && n.Current >= 0 && n.Current < len(rs) && rs[n.Current].Healthy && covers(rs[n.Current].Applied, n.Target) && got.Reader != n.Current {
