@@ -49,7 +49,8 @@ type readerNode struct {
 	sessions, running, reads, waits, moves atomic.Int64
 }
 
-// monitorEvery is how often each reader and the writer's position are read.
+// monitorEvery is how often the writer's position is read, and each reader
+// on average (at jittered times).
 const monitorEvery = 200 * time.Millisecond
 
 // lagWindow is how many checks a reader's lag is the highest of (5 s at
