@@ -128,4 +128,3 @@ func status(tb testing.TB, srv *proxy.Server, name string) uint64 {
 	tb.Fatalf("no status row %s", name)
 	return 0
 }
-
