@@ -270,7 +270,9 @@ func (s *session) read(x *job) (bool, error) {
 	if rs := s.srv.readers; rs != nil {
 		rs.node(s.ep.node).reads.Add(1)
 	}
+	done := s.readerBusy()
 	failed, err := s.toReader(x)
+	done()
 	s.srv.Metrics.ReadServedByReader(time.Since(start))
 	return failed, err
 }

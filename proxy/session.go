@@ -299,7 +299,7 @@ func (s *session) dispatch(data []byte) error {
 // readerless: the command can run while the session has no reader
 // connection (a statement's own decision says whether it needs one).
 func readerless(cmd byte) bool {
-	return cmd == comQuery || cmd == comPing || cmd == comStmtExecute || cmd == comStmtClose || cmd == comSetOption
+	return cmd == comQuery || cmd == comPing || cmd == comStmtPrepare || cmd == comStmtExecute || cmd == comStmtClose || cmd == comSetOption
 }
 
 // relayCommand sends a command to one backend and relays its response.
