@@ -715,6 +715,9 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	// the handshake patcher in the way, unless TLS wraps it).
 	pc.in = true
 	raw := gc.Conn.Conn
+	if oc, ok := raw.(*okSwapConn); ok {
+		raw = oc.Conn
+	}
 	if pc, ok := raw.(*capPatchConn); ok {
 		raw = pc.Conn
 	}
@@ -826,7 +829,43 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 		ss.noteStatus(ss.reader)
 	}
 	c.SetStatus(ss.clientStatus(false))
+	c.Conn.Conn = &okSwapConn{Conn: c.Conn.Conn, ok: ss.authOK(h.db)}
 	return nil
+}
+
+// authOK is the OK that ends the handshake, as MariaDB's: the session's
+// status and, for a client with CLIENT_SESSION_TRACK that named a
+// database, a session-state entry with it (go-mysql's has neither).
+func (s *session) authOK(db string) []byte {
+	track := s.clientCaps&capSessionTrack != 0
+	ok := okPacket{status: s.clientStatus(false)}
+	if track && db != "" {
+		entry := appendLenEncString(nil, db)
+		ok.stateInfo = append(mysql.AppendLengthEncodedInteger([]byte{wire.TrackSchema}, uint64(len(entry))), entry...)
+		ok.status |= statusSessionStateChg
+	}
+	return appendOK(nil, ok, track)
+}
+
+// okSwapConn writes ok in place of the next packet written through it,
+// with that packet's sequence number: the handshake's OK, which go-mysql
+// writes itself. It sits above TLS, so it works on both.
+type okSwapConn struct {
+	net.Conn
+	ok []byte // the payload; nil once written
+}
+
+func (c *okSwapConn) Write(b []byte) (int, error) {
+	if c.ok == nil || len(b) < 4 {
+		return c.Conn.Write(b)
+	}
+	n := len(c.ok)
+	p := append([]byte{byte(n), byte(n >> 8), byte(n >> 16), b[3]}, c.ok...)
+	c.ok = nil
+	if _, err := c.Conn.Write(p); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // programName names the client's code path from its connection

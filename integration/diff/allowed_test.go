@@ -52,8 +52,6 @@ var allowed = []*allowance{
 		ok: proxyAbsent, open: true, why: "go-mysql's server does not offer them (IGNORE_SPACE, INTERACTIVE change the session)"},
 	{field: `^(handshake\.caps\.CLIENT_LONG_PASSWORD|session\.caps\.CLIENT_LONG_PASSWORD|handshake\.reserved)$`, open: true,
 		why: "MariaDB clears CLIENT_MYSQL and offers extended capabilities in the reserved bytes; the proxy greets as MySQL"},
-	{field: `^session\.auth_ok\.(status|info|state\.schema)$`, ok: stateDropped, open: true,
-		why: "the proxy's handshake OK has no session-state block (MariaDB sends the schema)"},
 }
 
 func init() {
@@ -111,15 +109,6 @@ func onlyOwnTracking(x difference, d, p fields) bool {
 		}
 	}
 	return true
-}
-
-// stateDropped: the proxy's side lacks session-state entries (and so the
-// flag and the empty info that go with them).
-func stateDropped(x difference, _, _ fields) bool {
-	if strings.Contains(x.name, ".state.") {
-		return x.proxy == absent
-	}
-	return stateFlagOnly(x)
 }
 
 // stateFlagOnly: status values that differ in SESSION_STATE_CHANGED only,
