@@ -722,6 +722,7 @@ func (s *Server) login(c net.Conn) (*session, error) {
 		raw = pc.Conn
 	}
 	ss.client = wire.NewConn(raw, wire.ClientSide, "client", 4<<10, 16<<10) // commands are small, results large
+	ss.client.DeprecateEOF = ss.clientCaps&mysql.CLIENT_DEPRECATE_EOF != 0
 	return ss, nil
 }
 
@@ -878,9 +879,11 @@ func programName(attrs map[string]string) string {
 }
 
 // patchedCaps are offered in addition to what go-mysql's server can:
-// the proxy splits batches itself, and mirrors CLIENT_FOUND_ROWS to the
-// backends (Connector/J asks for it: matched, not changed, rows).
-const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS
+// the proxy splits batches itself, mirrors CLIENT_FOUND_ROWS to the
+// backends (Connector/J asks for it: matched, not changed, rows), and
+// frames results for CLIENT_DEPRECATE_EOF itself (wire.Conn.DeprecateEOF;
+// the backends keep classic EOFs).
+const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_DEPRECATE_EOF
 
 // capPatchConn adds patchedCaps and the reader's status to the initial
 // handshake that go-mysql writes. It is the login's connection only: it
