@@ -119,32 +119,11 @@ func TestRelay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src, bm := newMem(BackendSide, "reader", encode(1, tt.backend...))
-			dst, cm := newMem(ClientSide, "client", append(frame(4, []byte{tt.cmd}), encode(6, tt.file...)...))
-			if _, err := dst.ReadPacket(100); err != nil {
-				t.Fatal(err)
-			}
-			r := NewRelay(src, dst, tt.cmd, false)
-			parts, err := drive(&r, nil)
-			if err == nil {
-				err = dst.Flush()
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.client != nil && !bytes.Equal(cm.out.Bytes(), tt.client) {
-				t.Fatalf("client got\n%x\nwant\n%x", head(cm.out.Bytes()), head(tt.client))
-			}
-			if !equalParts(parts, tt.parts) {
-				t.Fatalf("parts %v, want %v", parts, tt.parts)
-			}
+			r, bm := checkRelay(t, tt.cmd, tt.backend, tt.file, false, tt.parts, tt.client)
 			if !bytes.Equal(bm.out.Bytes(), tt.toBackend) {
 				t.Fatalf("backend got %x, want %x", bm.out.Bytes(), tt.toBackend)
 			}
-			if src.Buffered() != 0 {
-				t.Fatalf("%d bytes of the response left unread", src.Buffered())
-			}
-			if tt.cmd == ComStmtPrepare && parts[0] == PartPrepareOK &&
+			if tt.cmd == ComStmtPrepare && tt.parts[0] == PartPrepareOK &&
 				(r.Prepared != PrepareOK{ID: 9, Columns: 1, Params: 2}) {
 				t.Fatalf("prepare OK parsed as %+v", r.Prepared)
 			}
@@ -154,7 +133,9 @@ func TestRelay(t *testing.T) {
 
 // okEOF is the OK that ends a result for a client with
 // CLIENT_DEPRECATE_EOF, with w warnings.
-func okEOF(st, w uint16) []byte { return []byte{0xfe, 0, 0, byte(st), byte(st >> 8), byte(w), byte(w >> 8)} }
+func okEOF(st, w uint16) []byte {
+	return []byte{0xfe, 0, 0, byte(st), byte(st >> 8), byte(w), byte(w >> 8)}
+}
 
 // For a client with CLIENT_DEPRECATE_EOF the relay frames what a backend
 // sends with classic EOFs as MariaDB frames it: no EOF after column
@@ -187,31 +168,41 @@ func TestRelayDeprecateEOF(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src, _ := newMem(BackendSide, "reader", encode(1, tt.backend...))
-			dst, cm := newMem(ClientSide, "client", frame(4, []byte{tt.cmd}))
-			dst.DeprecateEOF = true
-			if _, err := dst.ReadPacket(100); err != nil {
-				t.Fatal(err)
-			}
-			r := NewRelay(src, dst, tt.cmd, false)
-			parts, err := drive(&r, nil)
-			if err == nil {
-				err = dst.Flush()
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(cm.out.Bytes(), tt.client) {
-				t.Fatalf("client got\n%x\nwant\n%x", head(cm.out.Bytes()), head(tt.client))
-			}
-			if !equalParts(parts, tt.parts) {
-				t.Fatalf("parts %v, want %v", parts, tt.parts)
-			}
-			if src.Buffered() != 0 {
-				t.Fatalf("%d bytes of the response left unread", src.Buffered())
-			}
+			checkRelay(t, tt.cmd, tt.backend, nil, true, tt.parts, tt.client)
 		})
 	}
+}
+
+// checkRelay relays backend's response to cmd (the client's command had
+// sequence 4; file is what it sends after a LOCAL INFILE request) and
+// checks the parts met, what the client got (client nil: not checked) and
+// that the whole response was read.
+func checkRelay(t *testing.T, cmd byte, backend, file [][]byte, deprecateEOF bool, want []Part, client []byte) (*Relay, *memConn) {
+	t.Helper()
+	src, bm := newMem(BackendSide, "reader", encode(1, backend...))
+	dst, cm := newMem(ClientSide, "client", append(frame(4, []byte{cmd}), encode(6, file...)...))
+	dst.DeprecateEOF = deprecateEOF
+	if _, err := dst.ReadPacket(100); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRelay(src, dst, cmd, false)
+	parts, err := drive(&r, nil)
+	if err == nil {
+		err = dst.Flush()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if client != nil && !bytes.Equal(cm.out.Bytes(), client) {
+		t.Fatalf("client got\n%x\nwant\n%x", head(cm.out.Bytes()), head(client))
+	}
+	if !equalParts(parts, want) {
+		t.Fatalf("parts %v, want %v", parts, want)
+	}
+	if src.Buffered() != 0 {
+		t.Fatalf("%d bytes of the response left unread", src.Buffered())
+	}
+	return &r, bm
 }
 
 func head(b []byte) []byte { return b[:min(len(b), 200)] }
