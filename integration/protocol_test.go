@@ -1334,3 +1334,85 @@ func outOfOrder(t *testing.T, addr string, seq byte) string {
 	}
 	return strings.Join(append(out, "still open"), "; ")
 }
+
+// Session variables set through COM_STMT_EXECUTE with bound values reach
+// the writer as the text form's do, alone or mixed in one SET with the
+// proxy's own variables (issue 14): a forwarded write sees the session's
+// time_zone, and the proxy's variable takes the bound value.
+func TestProtocolBoundSessionSet(t *testing.T) {
+	protoTable(t, "bss", "id INT AUTO_INCREMENT PRIMARY KEY, form VARCHAR(40), tz VARCHAR(20), mode VARCHAR(200)")
+	addr := startProxy(t, nil)
+	w := writerDB(t)
+	type form struct {
+		name string
+		set  func(c *sql.Conn) error
+		tz   string // the session's time_zone after it
+		lvl  string // the session's consistency after it
+	}
+	text := func(q string) func(c *sql.Conn) error { return func(c *sql.Conn) error { return errOf(c, q) } }
+	bound := func(q string, args ...any) func(c *sql.Conn) error {
+		return func(c *sql.Conn) error { _, err := c.ExecContext(ctx, q, args...); return err } // COM_STMT_EXECUTE
+	}
+	for _, f := range []form{
+		{"text time_zone", text("SET time_zone = '+05:00'"), "+05:00", "SESSION"},
+		{"bound time_zone", bound("SET time_zone = ?", "+05:00"), "+05:00", "SESSION"},
+		{"text mixed", text("SET aurora_replica_read_consistency = 'GLOBAL', time_zone = '+06:00'"), "+06:00", "GLOBAL"},
+		{"bound mixed", bound("SET aurora_replica_read_consistency = ?, time_zone = ?", "GLOBAL", "+06:00"), "+06:00", "GLOBAL"},
+		{"bound mixed, own variable bound last", bound("SET SESSION time_zone = ?, aurora_replica_read_consistency = ?", "+07:00", "EVENTUAL"), "+07:00", "EVENTUAL"},
+		{"bound mixed with a user variable", bound("SET @u = ?, aurora_replica_read_consistency = ?, time_zone = ?", 3, "GLOBAL", "+08:00"), "+08:00", "GLOBAL"},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			c := conn(t, addr, "")
+			exec(t, c, "SET aurora_replica_read_consistency = 'SESSION'")
+			if err := f.set(c); err != nil {
+				t.Fatalf("SET: %v", err)
+			}
+			if got := one(t, c, "SELECT @@aurora_replica_read_consistency"); got != f.lvl {
+				t.Errorf("consistency %q, want %q", got, f.lvl)
+			}
+			if got := one(t, c, "SELECT @@session.time_zone"); got != f.tz {
+				t.Errorf("the reader's time_zone %q, want %q", got, f.tz)
+			}
+			if f.name == "bound mixed with a user variable" {
+				if got := one(t, c, "SELECT @u"); got != "3" {
+					t.Errorf("@u = %q, want 3", got)
+				}
+			}
+			exec(t, c, "INSERT INTO bss (form, tz) VALUES ('"+f.name+"', @@session.time_zone)")
+			var got string
+			if err := w.QueryRow("SELECT tz FROM bss WHERE form = ?", f.name).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != f.tz {
+				t.Errorf("the writer ran the forwarded INSERT at time_zone %q, want %q", got, f.tz)
+			}
+		})
+	}
+}
+
+// A bound SET's errors are its text form's: a bad value of the proxy's
+// variable is refused before any of the SET runs, and an unknown variable
+// gets the server's error.
+func TestProtocolBoundSessionSetErrors(t *testing.T) {
+	addr := startProxy(t, nil)
+	for _, tc := range []struct {
+		text, bound string
+		args        []any
+	}{
+		{"SET aurora_replica_read_consistency = 'BOGUS', time_zone = '+03:00'",
+			"SET aurora_replica_read_consistency = ?, time_zone = ?", []any{"BOGUS", "+03:00"}},
+		{"SET time_zone = '+03:00', no_such_variable = 1", "SET time_zone = ?, no_such_variable = ?", []any{"+03:00", 1}},
+		{"SET sql_select_limit = 'ten'", "SET sql_select_limit = ?", []any{"ten"}},
+	} {
+		c := conn(t, addr, "")
+		textErr := errOf(c, tc.text)
+		_, boundErr := c.ExecContext(ctx, tc.bound, tc.args...)
+		var te, be *mysql.MySQLError
+		if !errors.As(textErr, &te) || !errors.As(boundErr, &be) || te.Number != be.Number {
+			t.Errorf("%s: text %v, bound %v", tc.bound, textErr, boundErr)
+		}
+		if got := one(t, c, "SELECT @@session.time_zone"); got != "SYSTEM" {
+			t.Errorf("%s: time_zone %q after the refused SETs, want SYSTEM", tc.bound, got)
+		}
+	}
+}

@@ -27,6 +27,7 @@ type prepared struct {
 	lastOnW   bool   // the last execute ran on the writer (for FETCH)
 	cursor    bool   // its last execute left a cursor open on the reader (pins the session)
 	ownVars   bool   // the proxy's variables were rewritten (rewriteOwnVarsTo)
+	boundSet  bool   // a SET prepared as its bound values (route.BoundSet): executes run it as text
 	db        string // the database at prepare time, where the server resolves its names
 }
 
@@ -50,13 +51,17 @@ func (s *session) comStmtPrepare(data []byte) error {
 	st := sqlclass.Classify(sql, s.sqlOpt)
 	st.Qualify(s.state.DB)
 	p := &prepared{sql: sql, prep: sql, st: st, db: s.state.DB}
-	d := s.decide(sql, &p.st, route.Prepare, false)
-	if d.Rewrite == route.OwnVarValues {
+	d := s.decide(sql, &p.st, route.Prepare, sqlclass.HasParams(sql, s.sqlOpt))
+	switch d.Rewrite {
+	case route.OwnVarValues:
 		// Each execute sets the session's level and access mode first.
 		if q, ok := s.rewriteOwnVarsTo(sql, &st, true); ok {
 			data = append([]byte{comStmtPrepare}, q...)
 			p.prep, p.ownVars = q, true
 		}
+	case route.BoundSet:
+		p.prep, p.boundSet = s.boundSetHolders(&st), true
+		data = append([]byte{comStmtPrepare}, p.prep...)
 	}
 	b := s.reader
 	switch d.Target {

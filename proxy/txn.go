@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/fwdproxy/fwdproxy/grants"
@@ -300,6 +301,9 @@ func (s *session) readerStatement(q string, more bool, onOK func()) (bool, error
 // wait: its value reads tables, so it waits for the session's level like a
 // SELECT, and evaluates on the writer when the wait falls back there.
 func (s *session) set(x *job, wait bool) (bool, error) {
+	if x.bin != nil && x.bin.boundSet {
+		return s.setBound(x, wait)
+	}
 	st, more := &x.st, x.more
 	var state []byte // the session-state changes the client's tracking asked for
 	out, e := route.CheckSet(st, s.level, s.inTransaction(), s.srv.Forwarding(), s.checkToken)
@@ -362,6 +366,72 @@ func (s *session) set(x *job, wait bool) (bool, error) {
 		s.state.Apply(route.SetReadAfter, route.Fact{Token: out.ReadAfter, TokenSet: out.ReadAfterSet})
 	}
 	return false, s.writeOK(okPacket{stateInfo: state}, more)
+}
+
+// boundHolder names the user variable of the proxy's that the i-th
+// placeholder-bearing value of a BoundSet is bound into on the reader.
+func boundHolder(i int) string { return "@fwdproxy_bind" + strconv.Itoa(i) }
+
+// boundSetHolders is the statement the reader prepares for a BoundSet:
+// each value with placeholders assigned to a holder, in order, so the
+// placeholders keep their order and number.
+func (s *session) boundSetHolders(st *sqlclass.Statement) string {
+	var items []string
+	for _, a := range st.Assignments {
+		if sqlclass.HasParams(a.Value, s.sqlOpt) {
+			items = append(items, boundHolder(len(items))+" = "+a.Value)
+		}
+	}
+	return "SET " + strings.Join(items, ", ")
+}
+
+// setBound runs an execute of a BoundSet: the reader binds the values
+// into the holders, and the SET runs as its text form with them as
+// literals (the proxy's variables as quoted strings, as a client writes
+// them).
+func (s *session) setBound(x *job, wait bool) (bool, error) {
+	if wait { // a subquery among the values reads the reader
+		if _, e := s.waitForRead(); e != nil {
+			return s.fail(e, x.more)
+		}
+	}
+	payload, err := s.ready(x, s.reader)
+	if err == nil {
+		_, err = s.reader.execCommand(payload)
+	}
+	var res *queryResult
+	if err == nil {
+		var holders []string
+		for _, a := range x.st.Assignments {
+			if sqlclass.HasParams(a.Value, s.sqlOpt) {
+				holders = append(holders, boundHolder(len(holders)))
+			}
+		}
+		res, err = s.reader.exec("SELECT " + strings.Join(holders, ", "))
+	}
+	if err != nil {
+		return s.failWith(s.reader, err, x.more)
+	}
+	if len(res.rows) != 1 {
+		return s.fail(newError(1105, "bound SET: the reader returned no values"), x.more)
+	}
+	items := make([]string, 0, len(x.st.Assignments))
+	i := 0
+	for _, a := range x.st.Assignments {
+		if !sqlclass.HasParams(a.Value, s.sqlOpt) {
+			items = append(items, a.Text)
+			continue
+		}
+		v := s.literal(res.rows[0][i], res.types, res.charsets, i)
+		if route.OwnsAssignment(a) && !res.rows[0][i].null && !(i < len(res.types) && numericTypes[res.types[i]]) {
+			v = quoteLiteral(res.rows[0][i].s)
+		}
+		items = append(items, strings.TrimSuffix(a.Text, a.Value)+v)
+		i++
+	}
+	text := "SET " + strings.Join(items, ", ")
+	y := job{sql: text, st: sqlclass.Classify(text, s.sqlOpt), payload: append([]byte{comQuery}, text...), more: x.more}
+	return s.set(&y, false)
 }
 
 // setOnReader runs a SET's backend part on the reader: as text, or, when

@@ -37,3 +37,14 @@ func BoolValue(v string) (value, ok bool) {
 	}
 	return false, false
 }
+
+// HasParams says sql has a ? placeholder outside strings and comments.
+func HasParams(sql string, opt Options) bool {
+	l := lexer{s: sql, opt: opt}
+	for t := l.next(); t.kind != tEOF; t = l.next() {
+		if t.kind == tParam {
+			return true
+		}
+	}
+	return false
+}
