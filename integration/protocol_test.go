@@ -1350,6 +1350,16 @@ func TestProtocolBoundSessionSet(t *testing.T) {
 		lvl  string // the session's consistency after it
 	}
 	text := func(q string) func(c *sql.Conn) error { return func(c *sql.Conn) error { return errOf(c, q) } }
+	texts := func(qs ...string) func(c *sql.Conn) error {
+		return func(c *sql.Conn) error {
+			for _, q := range qs {
+				if err := errOf(c, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 	bound := func(q string, args ...any) func(c *sql.Conn) error {
 		return func(c *sql.Conn) error { _, err := c.ExecContext(ctx, q, args...); return err } // COM_STMT_EXECUTE
 	}
@@ -1360,6 +1370,9 @@ func TestProtocolBoundSessionSet(t *testing.T) {
 		{"bound mixed", bound("SET aurora_replica_read_consistency = ?, time_zone = ?", "GLOBAL", "+06:00"), "+06:00", "GLOBAL"},
 		{"bound mixed, own variable bound last", bound("SET SESSION time_zone = ?, aurora_replica_read_consistency = ?", "+07:00", "EVENTUAL"), "+07:00", "EVENTUAL"},
 		{"bound mixed with a user variable", bound("SET @u = ?, aurora_replica_read_consistency = ?, time_zone = ?", 3, "GLOBAL", "+08:00"), "+08:00", "GLOBAL"},
+		{"EXECUTE USING", texts("PREPARE sz FROM 'SET time_zone = ?'", "SET @tz = '+04:00'", "EXECUTE sz USING @tz"), "+04:00", "SESSION"},
+		{"EXECUTE USING mixed", texts("PREPARE sm FROM 'SET aurora_replica_read_consistency = ?, time_zone = CONCAT(?, ?)'",
+			"SET @l = 'GLOBAL', @h = '+09', @m = ':30'", "EXECUTE sm USING @l, @h, @m"), "+09:30", "GLOBAL"},
 	} {
 		t.Run(f.name, func(t *testing.T) {
 			c := conn(t, addr, "")
@@ -1415,4 +1428,8 @@ func TestProtocolBoundSessionSetErrors(t *testing.T) {
 			t.Errorf("%s: time_zone %q after the refused SETs, want SYSTEM", tc.bound, got)
 		}
 	}
+	c := conn(t, addr, "")
+	exec(t, c, "PREPARE sz FROM 'SET time_zone = ?'")
+	wantErr(t, errOf(c, "EXECUTE sz USING @a, @b"), 1210, "Incorrect arguments to EXECUTE")
+	wantErr(t, errOf(c, "EXECUTE sz"), 1210, "Incorrect arguments to EXECUTE")
 }

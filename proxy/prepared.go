@@ -51,7 +51,7 @@ func (s *session) comStmtPrepare(data []byte) error {
 	st := sqlclass.Classify(sql, s.sqlOpt)
 	st.Qualify(s.state.DB)
 	p := &prepared{sql: sql, prep: sql, st: st, db: s.state.DB}
-	d := s.decide(sql, &p.st, route.Prepare, sqlclass.HasParams(sql, s.sqlOpt))
+	d := s.decide(sql, &p.st, route.Prepare, sqlclass.Params(sql, s.sqlOpt) > 0)
 	switch d.Rewrite {
 	case route.OwnVarValues:
 		// Each execute sets the session's level and access mode first.
@@ -460,7 +460,7 @@ func (s *session) textExecute(x *job) (bool, error) {
 		return s.toReader(x) // the reader reports 1243
 	}
 	using := len(x.st.UserVars) > 0
-	y := job{sql: tp.text, st: tp.st, payload: x.payload, more: x.more, text: x.st.Name, bound: using}
+	y := job{sql: tp.text, st: tp.st, payload: x.payload, more: x.more, text: x.st.Name, bound: using, using: x.st.UserVars}
 	y.st.UserVars = append(append([]string(nil), tp.st.UserVars...), x.st.UserVars...)
 	d := s.decide(tp.text, &y.st, route.SQLExecute, using)
 	return s.carry(d, &y) // counted as the EXECUTE, where it ran

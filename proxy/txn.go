@@ -301,7 +301,7 @@ func (s *session) readerStatement(q string, more bool, onOK func()) (bool, error
 // wait: its value reads tables, so it waits for the session's level like a
 // SELECT, and evaluates on the writer when the wait falls back there.
 func (s *session) set(x *job, wait bool) (bool, error) {
-	if x.bin != nil && x.bin.boundSet {
+	if x.bin != nil && x.bin.boundSet || x.text != "" && sqlclass.Params(x.sql, s.sqlOpt) > 0 {
 		return s.setBound(x, wait)
 	}
 	st, more := &x.st, x.more
@@ -331,14 +331,12 @@ func (s *session) set(x *job, wait bool) (bool, error) {
 	}
 	if len(relay) > 0 {
 		wasAuto := s.state.Autocommit()
-		res, err := s.setOnReader(x, relay)
+		res, err := s.reader.exec("SET " + strings.Join(relay, ", "))
 		if err != nil {
 			return s.failWith(s.reader, err, more)
 		}
 		s.noteStatus(s.reader)
-		if !x.bound { // its text names no values to replay
-			s.rememberSet(st)
-		}
+		s.rememberSet(st)
 		if setsTrack {
 			s.trackToken = track
 		}
@@ -378,37 +376,23 @@ func boundHolder(i int) string { return "@fwdproxy_bind" + strconv.Itoa(i) }
 func (s *session) boundSetHolders(st *sqlclass.Statement) string {
 	var items []string
 	for _, a := range st.Assignments {
-		if sqlclass.HasParams(a.Value, s.sqlOpt) {
+		if sqlclass.Params(a.Value, s.sqlOpt) > 0 {
 			items = append(items, boundHolder(len(items))+" = "+a.Value)
 		}
 	}
 	return "SET " + strings.Join(items, ", ")
 }
 
-// setBound runs an execute of a BoundSet: the reader binds the values
-// into the holders, and the SET runs as its text form with them as
-// literals (the proxy's variables as quoted strings, as a client writes
-// them).
+// setBound runs a SET whose values are bound (an execute of a BoundSet,
+// or EXECUTE … USING) as its text form, with the values as literals (the
+// proxy's variables as quoted strings, as a client writes them).
 func (s *session) setBound(x *job, wait bool) (bool, error) {
 	if wait { // a subquery among the values reads the reader
 		if _, e := s.waitForRead(); e != nil {
 			return s.fail(e, x.more)
 		}
 	}
-	payload, err := s.ready(x, s.reader)
-	if err == nil {
-		_, err = s.reader.execCommand(payload)
-	}
-	var res *queryResult
-	if err == nil {
-		var holders []string
-		for _, a := range x.st.Assignments {
-			if sqlclass.HasParams(a.Value, s.sqlOpt) {
-				holders = append(holders, boundHolder(len(holders)))
-			}
-		}
-		res, err = s.reader.exec("SELECT " + strings.Join(holders, ", "))
-	}
+	res, err := s.boundValues(x)
 	if err != nil {
 		return s.failWith(s.reader, err, x.more)
 	}
@@ -418,7 +402,7 @@ func (s *session) setBound(x *job, wait bool) (bool, error) {
 	items := make([]string, 0, len(x.st.Assignments))
 	i := 0
 	for _, a := range x.st.Assignments {
-		if !sqlclass.HasParams(a.Value, s.sqlOpt) {
+		if sqlclass.Params(a.Value, s.sqlOpt) == 0 {
 			items = append(items, a.Text)
 			continue
 		}
@@ -434,18 +418,49 @@ func (s *session) setBound(x *job, wait bool) (bool, error) {
 	return s.set(&y, false)
 }
 
-// setOnReader runs a SET's backend part on the reader: as text, or, when
-// its values are bound, as the client's own execute.
-func (s *session) setOnReader(x *job, relay []string) (*queryResult, error) {
-	if !x.bound {
-		return s.reader.exec("SET " + strings.Join(relay, ", "))
+// boundValues reads the values of a bound SET's placeholder-bearing
+// assignments from the reader, in one row: bound into the holders by the
+// client's execute of a BoundSet, or for EXECUTE … USING evaluated with
+// the USING variables in the placeholders' places. When the USING list
+// does not fit the placeholders, the reader runs the EXECUTE for its error.
+func (s *session) boundValues(x *job) (*queryResult, error) {
+	var values []string
+	using := x.using
+	for _, a := range x.st.Assignments {
+		n := sqlclass.Params(a.Value, s.sqlOpt)
+		switch {
+		case n == 0:
+		case x.bin != nil:
+			values = append(values, boundHolder(len(values)))
+		case n <= len(using):
+			refs := make([]string, n)
+			for i, v := range using[:n] {
+				refs[i] = "@" + quoteIdent(v)
+			}
+			v, _ := sqlclass.BindParams(a.Value, s.sqlOpt, refs)
+			values, using = append(values, v), using[n:]
+		default:
+			return nil, errWrongArguments()
+		}
 	}
-	payload, err := s.ready(x, s.reader)
-	if err != nil {
-		return nil, err
+	if x.bin == nil && len(using) > 0 {
+		return nil, errWrongArguments()
 	}
-	return s.reader.execCommand(payload)
+	if x.bin != nil {
+		payload, err := s.ready(x, s.reader)
+		if err == nil {
+			_, err = s.reader.execCommand(payload)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s.reader.exec("SELECT " + strings.Join(values, ", "))
 }
+
+// errWrongArguments is the server's answer to an EXECUTE … USING with as
+// many variables as the statement has no placeholders for.
+func errWrongArguments() *sqlError { return newError(1210, "Incorrect arguments to EXECUTE") }
 
 func setsSQLMode(st *sqlclass.Statement) bool {
 	for _, a := range st.Assignments {
