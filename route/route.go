@@ -188,7 +188,7 @@ const (
 	// SET does what its text form does (the proxy's variables, the
 	// writer's replay of session variables, autocommit).
 	BoundSet
-	StatusTables         // each global_status/session_status table gains the Aurora_fwd_* rows
+	StatusTables // each global_status/session_status table gains the Aurora_fwd_* rows
 )
 
 // OwnVarNames are the variables the proxy owns (ProxyVars), in SHOW
