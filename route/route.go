@@ -181,6 +181,7 @@ type Rewrite uint8
 const (
 	NoRewrite    Rewrite = iota
 	OwnVarValues         // each @@aurora_… the proxy owns becomes its value
+	StatusTables         // each global_status/session_status table gains the Aurora_fwd_* rows
 	// BoundSet (Prepare): a SET with placeholders that assigns more than
 	// user variables. The reader prepares its placeholder-bearing values
 	// as assignments to user variables; each execute binds them there and
@@ -188,7 +189,6 @@ const (
 	// SET does what its text form does (the proxy's variables, the
 	// writer's replay of session variables, autocommit).
 	BoundSet
-	StatusTables // each global_status/session_status table gains the Aurora_fwd_* rows
 )
 
 // OwnVarNames are the variables the proxy owns (ProxyVars), in SHOW
