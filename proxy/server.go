@@ -701,7 +701,7 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	ss := newSession(s)
 	h := &loginHandler{s: s, ss: ss, deadline: time.Now().Add(s.conf().HandshakeTimeout)}
 	_ = c.SetDeadline(h.deadline)
-	pc := &capPatchConn{Conn: c, status: s.greetStatus}
+	pc := &capPatchConn{Conn: c, status: s.greetStatus, clear: s.greetCleared()}
 	h.pc = pc
 	gc, err := s.gosrv.NewCustomizedConn(pc, h, h)
 	if err != nil {
@@ -812,7 +812,7 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	ss.password = h.s.conf().Users[ss.user]
 	// go-mysql keeps the client's raw flags; the effective set is what both
 	// sides offered. patchedCaps are offered by capPatchConn.
-	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | patchedCaps)
+	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | patchedCaps) &^ h.s.greetCleared()
 	ss.collation = collationName(c.Charset())
 	ss.state.Apply(route.UseDB, route.Fact{DB: h.db})
 	ss.connID = c.ConnectionID()
@@ -879,19 +879,38 @@ func programName(attrs map[string]string) string {
 }
 
 // patchedCaps are offered in addition to what go-mysql's server can:
-// the proxy splits batches itself, mirrors CLIENT_FOUND_ROWS to the
-// backends (Connector/J asks for it: matched, not changed, rows), and
-// frames results for CLIENT_DEPRECATE_EOF itself (wire.Conn.DeprecateEOF;
-// the backends keep classic EOFs).
-const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_DEPRECATE_EOF
+// the proxy splits batches itself, mirrors CLIENT_FOUND_ROWS and
+// CLIENT_IGNORE_SPACE to the backends (Connector/J asks for the first:
+// matched, not changed, rows), and frames results for
+// CLIENT_DEPRECATE_EOF itself (wire.Conn.DeprecateEOF; the backends keep
+// classic EOFs). The rest are offered as a MariaDB server offers them and
+// change nothing a server does (ODBC, RESERVED), or concern the client
+// alone. Not offered: CLIENT_INTERACTIVE and CLIENT_NO_SCHEMA change the
+// session, and go-mysql's client cannot ask the backends for them.
+const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_DEPRECATE_EOF |
+	mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_ODBC | mysql.CLIENT_RESERVED | mysql.CLIENT_IGNORE_SIGPIPE |
+	mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | mysql.CLIENT_REMEMBER_OPTIONS
 
-// capPatchConn adds patchedCaps and the reader's status to the initial
-// handshake that go-mysql writes. It is the login's connection only: it
+// greetCleared are the flags go-mysql offers that the greeting clears, as
+// the reader's does: a MariaDB server does not claim CLIENT_MYSQL (bit 0,
+// CLIENT_LONG_PASSWORD), which tells MariaDB's connectors they talk to
+// MariaDB (its extended capabilities, which the proxy offers none of,
+// would follow in the greeting's reserved bytes).
+func (s *Server) greetCleared() uint32 {
+	if s.flavor.Name() == "mariadb" {
+		return mysql.CLIENT_LONG_PASSWORD
+	}
+	return 0
+}
+
+// capPatchConn adds patchedCaps, clears greetCleared and sets the
+// reader's status in the initial handshake that go-mysql writes. It is the login's connection only: it
 // also bounds what the client sends before it is logged in, and names the
 // client by its host in go-mysql's errors.
 type capPatchConn struct {
 	net.Conn
 	status uint16
+	clear  uint32 // capability flags to clear
 	done   bool
 	read   int  // bytes read before login
 	in     bool // logged in: no more bound
@@ -924,15 +943,15 @@ func (c *capPatchConn) RemoteAddr() net.Addr { return hostAddr{c.Conn.RemoteAddr
 func (c *capPatchConn) Write(b []byte) (int, error) {
 	if !c.done {
 		c.done = true
-		patchHandshake(b, patchedCaps, c.status)
+		patchHandshake(b, patchedCaps, c.clear, c.status)
 	}
 	return c.Conn.Write(b)
 }
 
-// patchHandshake ORs flags into the capability bytes of an initial handshake
-// packet (header included) and sets its status; a packet it does not
-// recognise is left as is.
-func patchHandshake(b []byte, flags uint32, status uint16) {
+// patchHandshake ORs flags into the capability bytes of an initial
+// handshake packet (header included), clears the flags in clear and sets
+// its status; a packet it does not recognise is left as is.
+func patchHandshake(b []byte, flags, clear uint32, status uint16) {
 	if len(b) < 5 || b[4] != 10 {
 		return
 	}
@@ -946,9 +965,9 @@ func patchHandshake(b []byte, flags uint32, status uint16) {
 	if upper+2 > len(b) {
 		return
 	}
-	b[lower] |= byte(flags)
-	b[lower+1] |= byte(flags >> 8)
+	b[lower] = b[lower]&^byte(clear) | byte(flags)
+	b[lower+1] = b[lower+1]&^byte(clear>>8) | byte(flags>>8)
 	b[lower+3], b[lower+4] = byte(status), byte(status>>8)
-	b[upper] |= byte(flags >> 16)
-	b[upper+1] |= byte(flags >> 24)
+	b[upper] = b[upper]&^byte(clear>>16) | byte(flags>>16)
+	b[upper+1] = b[upper+1]&^byte(clear>>24) | byte(flags>>24)
 }
