@@ -96,7 +96,9 @@ func gtidOrAbsent(x difference, _, _ fields) bool {
 func proxyAbsent(x difference, _, _ fields) bool { return x.proxy == absent }
 
 // proxyReservedZero: the proxy's greeting offers no extended capability.
-func proxyReservedZero(x difference, _, _ fields) bool { return x.proxy == "00 00 00 00 00 00 00 00 00 00" }
+func proxyReservedZero(x difference, _, _ fields) bool {
+	return x.proxy == "00 00 00 00 00 00 00 00 00 00"
+}
 
 // onlyOwnTracking: a status that differs in SESSION_STATE_CHANGED alone, or
 // an empty info present on one side only, in an OK whose state entries
