@@ -721,6 +721,9 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	if pc, ok := raw.(*capPatchConn); ok {
 		raw = pc.Conn
 	}
+	if ss.clientCaps&mysql.CLIENT_COMPRESS != 0 {
+		raw = wire.Compressed(raw) // from the first command on
+	}
 	ss.client = wire.NewConn(raw, wire.ClientSide, "client", 4<<10, 16<<10) // commands are small, results large
 	ss.client.DeprecateEOF = ss.clientCaps&mysql.CLIENT_DEPRECATE_EOF != 0
 	return ss, nil
@@ -883,11 +886,12 @@ func programName(attrs map[string]string) string {
 // CLIENT_IGNORE_SPACE to the backends (Connector/J asks for the first:
 // matched, not changed, rows), and frames results for
 // CLIENT_DEPRECATE_EOF itself (wire.Conn.DeprecateEOF; the backends keep
-// classic EOFs). The rest are offered as a MariaDB server offers them and
+// classic EOFs), and speaks the compressed protocol to the client itself
+// (wire.Compressed; the backends are not compressed). The rest are offered as a MariaDB server offers them and
 // change nothing a server does (ODBC, RESERVED), or concern the client
 // alone. Not offered: CLIENT_INTERACTIVE and CLIENT_NO_SCHEMA change the
 // session, and go-mysql's client cannot ask the backends for them.
-const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_DEPRECATE_EOF |
+const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_COMPRESS |
 	mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_ODBC | mysql.CLIENT_RESERVED | mysql.CLIENT_IGNORE_SIGPIPE |
 	mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | mysql.CLIENT_REMEMBER_OPTIONS
 
