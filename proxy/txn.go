@@ -421,8 +421,8 @@ func (s *session) setBound(x *job, wait bool) (bool, error) {
 // boundValues reads the values of a bound SET's placeholder-bearing
 // assignments from the reader, in one row: bound into the holders by the
 // client's execute of a BoundSet, or for EXECUTE … USING evaluated with
-// the USING variables in the placeholders' places. When the USING list
-// does not fit the placeholders, the reader runs the EXECUTE for its error.
+// the USING variables in the placeholders' places (a USING list that
+// does not fit them gets the server's 1210).
 func (s *session) boundValues(x *job) (*queryResult, error) {
 	var values []string
 	using := x.using
@@ -458,8 +458,8 @@ func (s *session) boundValues(x *job) (*queryResult, error) {
 	return s.reader.exec("SELECT " + strings.Join(values, ", "))
 }
 
-// errWrongArguments is the server's answer to an EXECUTE … USING with as
-// many variables as the statement has no placeholders for.
+// errWrongArguments is the server's answer to an EXECUTE whose USING
+// variables do not match the statement's placeholders.
 func errWrongArguments() *sqlError { return newError(1210, "Incorrect arguments to EXECUTE") }
 
 func setsSQLMode(st *sqlclass.Statement) bool {
