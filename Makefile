@@ -7,11 +7,11 @@ PAIR_DIR ?= $(CURDIR)/.pair
 BIN := bin/fwdproxy
 
 # Every fuzz target, package:Name; `make fuzz` runs each for FUZZTIME (1m).
-FUZZ_TARGETS := sqlclass:FuzzClassify sqlclass:FuzzSplit route:FuzzDecide \
+FUZZ_TARGETS := accounts:FuzzParseMariaDB accounts:FuzzMatchHost sqlclass:FuzzClassify sqlclass:FuzzSplit route:FuzzDecide \
 	consistency:FuzzOwnGTID consistency:FuzzMySQLSet consistency:FuzzMariaDBSet consistency:FuzzParseToken \
-	readers:FuzzPick proxy:FuzzClientCommands proxy:FuzzReadResult \
+	readers:FuzzPick proxy:FuzzClientCommands proxy:FuzzReadResult proxy:FuzzParseGreeting \
 	proxy/wire:FuzzParseOK proxy/wire:FuzzRelay proxy/wire:FuzzReadPacket \
-	proxy/proxyproto:FuzzRead
+	proxy/proxyproto:FuzzRead capture:FuzzReader capture:FuzzSession
 
 .PHONY: build test test-lists unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke bench-pooled
 
@@ -29,7 +29,7 @@ vet:
 # tests skips for want of a server.
 # Packages whose tests need no server, and those that run after the pair
 # starts; test-lists fails when a package with tests is in neither.
-UNIT_PKGS := ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/proxyproto/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/
+UNIT_PKGS := ./accounts/ ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/proxyproto/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/ ./faults/ ./capture/ ./replay/
 SERVER_PKGS := ./cmd/... ./sandbox/ ./consistency/ ./proxy/ ./doctor/ ./integration/...
 
 test-lists:
@@ -84,6 +84,7 @@ bench: build
 # (integration/lag BenchmarkPooledReadAfterWrite, a private pair).
 bench-pooled:
 	$(GO) test -count=1 -run NONE -bench BenchmarkPooledReadAfterWrite -benchtime $(POOLED_TRIALS)x -timeout 20m ./integration/lag/
+	$(GO) test -count=1 -run NONE -bench 'BenchmarkUserScope(Commit|Memory)' ./proxy/
 
 bench-smoke: build
 	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke

@@ -255,6 +255,25 @@ func (mariadbFlavor) ClusterSQL() string {
 	return "SELECT CONCAT(@@GLOBAL.server_id, '.', @@GLOBAL.gtid_domain_id)"
 }
 
+// ClusterHistorySQL: gtid_binlog_state keeps the last GTID of every
+// (domain, server_id) pair in the binlog, the replicated ones included
+// (log_slave_updates), so a former writer's server_id stays in it.
+func (mariadbFlavor) ClusterHistorySQL() string { return "SELECT @@GLOBAL.gtid_binlog_state" }
+
+func (mariadbFlavor) InClusterHistory(cluster, history string) bool {
+	server, domain, ok := strings.Cut(cluster, ".")
+	if !ok {
+		return false
+	}
+	found := false
+	err := eachMariaDBGTID(history, func(g MariaDBGTID) {
+		if strconv.FormatUint(uint64(g.Server), 10) == server && strconv.FormatUint(uint64(g.Domain), 10) == domain {
+			found = true
+		}
+	})
+	return err == nil && found
+}
+
 // ReaderPositionSQL uses gtid_slave_pos: it is what MASTER_GTID_WAIT
 // compares against, and it holds only replicated transactions
 // (gtid_current_pos would also count local writes on the replica).

@@ -427,6 +427,27 @@ func (mysqlFlavor) WriterPositionSQL() string { return "SELECT @@GLOBAL.gtid_exe
 // commits; the same for every proxy that asks and across restarts.
 func (mysqlFlavor) ClusterSQL() string { return "SELECT @@GLOBAL.server_uuid" }
 
+// ClusterHistorySQL: gtid_executed names every source uuid whose
+// transactions the server holds, a former writer's among them.
+func (mysqlFlavor) ClusterHistorySQL() string { return "SELECT @@GLOBAL.gtid_executed" }
+
+func (mysqlFlavor) InClusterHistory(cluster, history string) bool {
+	u, ok := parseUUID(cluster)
+	if !ok || len(cluster) != 36 {
+		return false
+	}
+	set, err := parseMySQL(history)
+	if err != nil {
+		return false
+	}
+	for _, t := range set.t {
+		if t.uuid == u {
+			return true
+		}
+	}
+	return false
+}
+
 // ReaderPositionSQL: gtid_executed is what WAIT_FOR_EXECUTED_GTID_SET
 // compares against.
 func (mysqlFlavor) ReaderPositionSQL() string { return "SELECT @@GLOBAL.gtid_executed" }

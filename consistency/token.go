@@ -49,13 +49,23 @@ func ParseToken(f Flavor, cluster, tok string) (Set, error) {
 		return nil, fmt.Errorf("causal token is from a %s writer, this proxy forwards to %s", flavourName(parts[1]), f.Name())
 	}
 	if parts[2] != cluster {
-		return nil, fmt.Errorf("causal token is from another cluster (%s), this proxy's writer is %s", parts[2], cluster)
+		return nil, &OtherClusterError{Token: parts[2], Writer: cluster}
 	}
 	set, err := f.ParseSet(parts[3])
 	if err != nil {
 		return nil, fmt.Errorf("bad GTID set in causal token: %v", err)
 	}
 	return set, nil
+}
+
+// OtherClusterError: the token names another writer than the proxy's.
+// That writer may be a former one of the same cluster (a switchover since
+// the token was issued): the caller can check the writer's history
+// (Flavor.InClusterHistory) and parse again with the token's cluster.
+type OtherClusterError struct{ Token, Writer string }
+
+func (e *OtherClusterError) Error() string {
+	return fmt.Sprintf("causal token is from another cluster (%s), this proxy's writer is %s", e.Token, e.Writer)
 }
 
 func flavourName(code string) string {

@@ -73,3 +73,33 @@ func FuzzParseToken(f *testing.F) {
 		}
 	})
 }
+
+// A token from a former writer is good when the current writer holds that
+// writer's transactions (a switchover since the token was issued).
+func TestInClusterHistory(t *testing.T) {
+	const u1, u2 = "3e11fa47-71ca-11e1-9e33-c80aa9429562", "4f22ab58-82db-22f2-af44-d91bb0530673"
+	cases := []struct {
+		name             string
+		f                Flavor
+		cluster, history string
+		want             bool
+	}{
+		{"mariadb former writer", MariaDB, "1.0", "0-1-100,0-2-7", true},
+		{"mariadb current only", MariaDB, "2.0", "0-2-7", true},
+		{"mariadb never a writer here", MariaDB, "3.0", "0-1-100,0-2-7", false},
+		{"mariadb same server other domain", MariaDB, "1.5", "0-1-100", false},
+		{"mariadb empty history", MariaDB, "1.0", "", false},
+		{"mariadb malformed cluster", MariaDB, "1", "0-1-100", false},
+		{"mariadb malformed history", MariaDB, "1.0", "0-1-x", false},
+		{"mysql former writer", MySQL, u1, u2 + ":1-9,\n" + u1 + ":1-100", true},
+		{"mysql upper case", MySQL, strings.ToUpper(u1), u1 + ":1-100", true},
+		{"mysql never a writer here", MySQL, u1, u2 + ":1-9", false},
+		{"mysql malformed cluster", MySQL, "not-a-uuid", u1 + ":1-3", false},
+		{"mysql malformed history", MySQL, u1, u1 + ":x", false},
+	}
+	for _, c := range cases {
+		if got := c.f.InClusterHistory(c.cluster, c.history); got != c.want {
+			t.Errorf("%s: InClusterHistory(%q, %q) = %v, want %v", c.name, c.cluster, c.history, got, c.want)
+		}
+	}
+}

@@ -116,8 +116,33 @@ func TestHelmChart(t *testing.T) {
 	if dig(c, "readinessProbe", "httpGet", "path") != "/readyz" || dig(c, "livenessProbe", "httpGet", "path") != "/healthz" {
 		t.Errorf("probes: readiness %v, liveness %v", dig(c, "readinessProbe"), dig(c, "livenessProbe"))
 	}
-	if args := fmt.Sprint(dig(c, "args")); args != "[serve --config /etc/fwdproxy/fwdproxy.yaml]" {
+	if args := fmt.Sprint(dig(c, "args")); args != "[serve --config /etc/fwdproxy/config/fwdproxy.yaml]" {
 		t.Errorf("container args %s", args)
+	}
+	// configReload: watch (the default) mounts the ConfigMap as a directory,
+	// which kubelet updates in place, and has fwdproxy watch it; restart
+	// rolls the pods on a change instead.
+	for _, m := range dig(c, "volumeMounts").([]any) {
+		if dig(m, "subPath") != nil {
+			t.Errorf("a subPath mount never sees a ConfigMap or Secret change: %v", m)
+		}
+	}
+	annotations := func(objs map[string]map[string]any) map[string]any {
+		a, _ := dig(objs["Deployment"], "spec", "template", "metadata", "annotations").(map[string]any)
+		return a
+	}
+	if a := annotations(objs); a["checksum/config"] != nil {
+		t.Errorf("configReload watch rolls the pods on a config change: %v", a)
+	}
+	restart := render(t, helm, append(required, "--set", "configReload=restart")...)
+	if a := annotations(restart); a["checksum/config"] == nil || a["checksum/secret"] == nil {
+		t.Errorf("configReload restart: annotations %v, want checksums of the config and the secret", a)
+	}
+	if text, _ := dig(restart["ConfigMap"], "data", "fwdproxy.yaml").(string); strings.Contains(text, "config-watch") {
+		t.Errorf("configReload restart still watches: %s", text)
+	}
+	if out, err := exec.Command(helm, append([]string{"template", "fw", chart, "--set", "configReload=sometimes"}, required...)...).CombinedOutput(); err == nil {
+		t.Errorf("configReload=sometimes rendered: %s", out)
 	}
 	grace, _ := dig(objs["Deployment"], "spec", "template", "spec", "terminationGracePeriodSeconds").(int)
 	if grace <= 15+30 {
@@ -155,8 +180,9 @@ func TestHelmChart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fwdproxy refuses the chart's config: %v\n%s", err, text)
 	}
-	if cfg.Listen != "0.0.0.0:4000" || cfg.AdminToken != "tok" || cfg.Users["app"] != "apppass" || cfg.GracefulWait.Seconds() != 15 {
-		t.Errorf("config: listen %s, token %q, users %v, graceful wait %v", cfg.Listen, cfg.AdminToken, cfg.Users, cfg.GracefulWait)
+	if cfg.Listen != "0.0.0.0:4000" || cfg.AdminToken != "tok" || cfg.Users["app"] != "apppass" || cfg.GracefulWait.Seconds() != 15 ||
+		cfg.ConfigWatch.Seconds() != 10 {
+		t.Errorf("config: listen %s, token %q, users %v, graceful wait %v, config watch %v", cfg.Listen, cfg.AdminToken, cfg.Users, cfg.GracefulWait, cfg.ConfigWatch)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwdproxy/fwdproxy/accounts"
 	"github.com/fwdproxy/fwdproxy/grants"
 	"github.com/fwdproxy/fwdproxy/writerlocks"
 )
@@ -763,4 +764,54 @@ func CheckInstances(ctx context.Context, e *Env) []Result {
 		detail += "; forwarding is switched off for all of them, held by " + off
 	}
 	return []Result{res(Info, w, "fwdproxy_instances", detail)}
+}
+
+// --- accounts from the writer ----------------------------------------------
+
+// CheckAccounts (with --accounts writer): the user reads the accounts the
+// way fwdproxy's loader does, and the accounts fwdproxy cannot check by
+// their hash are named.
+func CheckAccounts(ctx context.Context, e *Env) []Result {
+	w := e.W
+	if !e.Opt.Accounts || !w.ok() {
+		return nil
+	}
+	q, table := accounts.MariaDBQuery, "mysql.global_priv"
+	if w.mysql() {
+		q, table = accounts.MySQLQuery, "mysql.user"
+	}
+	rows, err := w.Q.Query(ctx, q)
+	if err != nil {
+		return []Result{res(Fail, w, "accounts", fmt.Sprintf("%s cannot read %s: %s: fwdproxy serve --accounts writer loads the accounts from it as its --proxy-user",
+			w.User, table, errText(err)), fmt.Sprintf("GRANT SELECT ON %s TO %s;", table, userSpec(w.User)))}
+	}
+	var text [][]string
+	for _, r := range rows.Values {
+		row := make([]string, len(r))
+		for i, v := range r {
+			if v != nil {
+				row[i] = *v
+			}
+		}
+		text = append(text, row)
+	}
+	all, _ := accounts.ParseRows(text, w.mysql())
+	var plaintext []string
+	native := 0
+	for _, a := range all {
+		switch a.Plugin {
+		case accounts.NativePlugin:
+			native++
+		case "":
+		default:
+			plaintext = append(plaintext, fmt.Sprintf("'%s'@'%s' (%s)", a.User, a.Host, a.Plugin))
+		}
+	}
+	out := []Result{res(Pass, w, "accounts", fmt.Sprintf("%s reads %s: %d accounts, %d with a mysql_native_password hash fwdproxy can check", w.User, table, len(all), native))}
+	if len(plaintext) > 0 {
+		out = append(out, res(Info, w, "accounts_plaintext",
+			fmt.Sprintf("%d accounts use a plugin that needs the password in clear, which fwdproxy refuses with 1251 unless listed with --user NAME:PASSWORD: %s",
+				len(plaintext), strings.Join(plaintext, ", "))))
+	}
+	return out
 }

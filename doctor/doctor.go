@@ -57,6 +57,9 @@ type Result struct {
 // Options tune the checks.
 type Options struct {
 	MaxLag time.Duration // replica lag above this fails (the command's default is 5s)
+	// Accounts: serve runs with --accounts writer, whose loader reads the
+	// writer's accounts table as this user (CheckAccounts).
+	Accounts bool
 }
 
 // DefaultWriterMaxConnectionsPct is serve's --writer-max-connections-pct default.
@@ -272,6 +275,7 @@ var Checks = []Check{
 	CheckSessionTracking,
 	CheckMaxConnections,
 	CheckInstances,
+	CheckAccounts,
 }
 
 // Run runs every check.

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -269,5 +270,40 @@ func TestInstances(t *testing.T) {
 		if len(got) != 1 || got[0].Status != Info || !strings.Contains(got[0].Detail, tc.want) {
 			t.Errorf("got %+v, want INFO %q", got, tc.want)
 		}
+	}
+}
+
+func TestCheckAccounts(t *testing.T) {
+	hash := "*54E37444D6D8BAEA0453E932514675A6C3F0D0DD"
+	for _, tc := range []struct {
+		name   string
+		flavor consistency.Flavor
+		log    []Exchange
+		want   []wantResult
+	}{
+		{"mysql", consistency.MySQL, []Exchange{{Query: "SELECT User, Host, plugin, authentication_string, account_locked FROM mysql.user",
+			Rows: rows([]string{"User", "Host", "plugin", "authentication_string", "account_locked"},
+				[]string{"app", "%", "mysql_native_password", hash, "N"}, []string{"new", "%", "caching_sha2_password", "$A$005$x", "N"})}},
+			[]wantResult{
+				{Pass, "writer", "accounts", "app@% reads mysql.user: 2 accounts, 1 with a mysql_native_password hash", nil},
+				{Info, "writer", "accounts_plaintext", "'new'@'%' (caching_sha2_password)", nil},
+			}},
+		{"mariadb without the privilege", consistency.MariaDB, []Exchange{{Query: "SELECT User, Host, Priv FROM mysql.global_priv",
+			Error: &ErrRecord{Number: 1142, Message: "SELECT command denied to user 'app'@'127.0.0.1' for table `mysql`.`global_priv`"}}},
+			[]wantResult{{Fail, "writer", "accounts", "app@% cannot read mysql.global_priv", []string{"GRANT SELECT ON mysql.global_priv TO 'app'@'%';"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &Server{Role: "writer", User: "app@%", Q: NewReplay(tc.log), Flavor: tc.flavor}
+			got := CheckAccounts(context.Background(), &Env{W: w, Opt: Options{Accounts: true}})
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %+v", got)
+			}
+			for i, wr := range tc.want {
+				g := got[i]
+				if g.Status != wr.status || g.Check != wr.check || !strings.Contains(g.Detail, wr.detail) || wr.fix != nil && !slices.Equal(g.Fix, wr.fix) {
+					t.Errorf("result %d = %+v, want %+v", i, g, wr)
+				}
+			}
+		})
 	}
 }

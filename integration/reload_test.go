@@ -72,24 +72,7 @@ func TestProcessReloadReadersLimitsUsersLog(t *testing.T) {
 	}
 	fwd, hup2 := thePair.User+":"+thePair.Password, "hup2:hup2pass"
 	write([]string{tcp, sock}, 50, 10, fwd, hup2)
-	var logs lockedBuffer
-	cmd := osexec.Command(pair.Binary(t), "serve", "--config", cfgFile, "--log-format", "json")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("fwdproxy:\n%s", logs.String())
-		}
-		if err := thePair.CheckReplicaClean(); err != nil {
-			t.Errorf("replica is not clean: %v", err)
-		}
-	})
-	waitListening(t, addr)
-	waitListening(t, admin)
+	cmd, logs := serveConfig(t, cfgFile, addr, admin)
 	reload := func(want string) {
 		t.Helper()
 		n := strings.Count(logs.String(), want)
@@ -206,6 +189,31 @@ func TestProcessReloadReadersLimitsUsersLog(t *testing.T) {
 	one(t, a, "SELECT 1")
 }
 
+// serveConfig runs `fwdproxy serve --config cfgFile` until the test ends,
+// with its log (printed if the test fails), once addr and admin listen.
+func serveConfig(t *testing.T, cfgFile, addr, admin string) (*osexec.Cmd, *lockedBuffer) {
+	t.Helper()
+	logs := &lockedBuffer{}
+	cmd := osexec.Command(pair.Binary(t), "serve", "--config", cfgFile, "--log-format", "json")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("fwdproxy:\n%s", logs.String())
+		}
+		if err := thePair.CheckReplicaClean(); err != nil {
+			t.Errorf("replica is not clean: %v", err)
+		}
+	})
+	waitListening(t, addr)
+	waitListening(t, admin)
+	return cmd, logs
+}
+
 func lines(t *testing.T, path string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -230,4 +238,57 @@ func sortedKeys(m map[string]string) []string {
 func isCode(err error, code uint16) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == code
+}
+
+// With --config-watch the process reloads when the config file or a file it
+// names changes, with no SIGHUP: what a Kubernetes ConfigMap or Secret
+// mounted as a directory needs, since kubelet rewrites it in place.
+func TestProcessConfigWatch(t *testing.T) {
+	dir := t.TempDir()
+	addr, admin := pair.FreeAddr(t), pair.FreeAddr(t)
+	cfgFile, usersFile := filepath.Join(dir, "fwdproxy.yaml"), filepath.Join(dir, "users")
+	write := func(pct int) {
+		y := fmt.Sprintf("listen: %s\nadmin: %s\nwriter: %s\nreader: %s\nuser-file: %s\nconfig-watch: 100ms\nwriter-max-connections-pct: %d\n",
+			addr, admin, thePair.WriterAddr, thePair.ReaderAddr, usersFile, pct)
+		if err := os.WriteFile(cfgFile, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := func(lines ...string) {
+		if err := os.WriteFile(usersFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fwd := thePair.User + ":" + thePair.Password
+	users("other:otherpass")
+	write(10)
+	_, logs := serveConfig(t, cfgFile, addr, admin)
+	waitReloads := func(n int) {
+		t.Helper()
+		for i := 0; i < 250 && strings.Count(logs.String(), `"settings reloaded"`) < n; i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := strings.Count(logs.String(), `"settings reloaded"`); got != n {
+			t.Fatalf("%d reloads, want %d", got, n)
+		}
+	}
+	db, _ := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
+	defer db.Close()
+	wantErr(t, db.Ping(), 1045, "")
+
+	users("other:otherpass", fwd) // the Secret changes: the user can log in, no signal sent
+	waitReloads(1)
+	if err := db.Ping(); err != nil {
+		t.Fatalf("after the users file changed: %v", err)
+	}
+	write(20) // the ConfigMap changes
+	waitReloads(2)
+	var st proxy.Status
+	adminJSON(t, admin, "/status", &st)
+	if st.WriterMaxConnectionsPct != 20 {
+		t.Errorf("writer-max-connections-pct %d after the config changed, want 20", st.WriterMaxConnectionsPct)
+	}
+	// Unchanged files reload nothing.
+	time.Sleep(500 * time.Millisecond)
+	waitReloads(2)
 }

@@ -272,11 +272,13 @@ func TestRouteOwnVariablesAndStatus(t *testing.T) {
 		return m
 	}
 	all, server := names(c, "SHOW GLOBAL VARIABLES"), names(d, "SHOW GLOBAL VARIABLES")
-	// The proxy's six: three aurora_…, the two fwdproxy_… of causal tokens
-	// and the session scope (the flag's value, globally).
+	// The proxy's seven: three aurora_…, the two fwdproxy_… of causal
+	// tokens, the session scope (the flag's value, globally) and the
+	// failures on demand.
 	_, tok := all["fwdproxy_causal_token"]
 	_, after := all["fwdproxy_read_after"]
-	if len(all) != len(server)+6 || !tok || !after || all["fwdproxy_session_scope"] != "connection" || all["aurora_replica_read_consistency"] != "SESSION" || all["version"] != server["version"] {
+	inject, hasInject := all["fwdproxy_inject_fault"]
+	if len(all) != len(server)+7 || !tok || !after || !hasInject || inject != "" || all["fwdproxy_session_scope"] != "connection" || all["aurora_replica_read_consistency"] != "SESSION" || all["version"] != server["version"] {
 		t.Errorf("SHOW GLOBAL VARIABLES: %d rows (server %d), aurora_replica_read_consistency=%q, version=%q (server %q)",
 			len(all), len(server), all["aurora_replica_read_consistency"], all["version"], server["version"])
 	}

@@ -3,6 +3,8 @@ package metrics
 import (
 	"sync/atomic"
 
+	"github.com/fwdproxy/fwdproxy/faults"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,6 +35,8 @@ var (
 		"Client connections and commands stopped by a limit (docs/operations.md), by limit.", []string{"limit"}, nil)
 	descAcceptErrors = prometheus.NewDesc("fwdproxy_accept_errors_total",
 		"Failed accepts of client connections (EMFILE, ENFILE, …); the proxy backs off and accepts again.", nil, nil)
+	descInjected = prometheus.NewDesc("fwdproxy_faults_injected_total",
+		"Failures injected on demand (POST /faults, fwdproxy_inject_fault), by kind.", []string{"kind"}, nil)
 	descHostsBlocked = prometheus.NewDesc("fwdproxy_hosts_blocked_total",
 		"Client addresses blocked after --max-connect-errors failed logins.", nil, nil)
 )
@@ -43,7 +47,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descReplicaOpen, descWriterOpen, descReplicaErrors, descWriterErrors, descWaitTimeouts,
 		descRejected, descClientsOpen, descClientsTotal, descGlobalLookups, descIsolationWarns,
-		descLimited, descAcceptErrors, descHostsBlocked,
+		descLimited, descAcceptErrors, descHostsBlocked, descInjected,
 	} {
 		ch <- d
 	}
@@ -80,4 +84,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descAcceptErrors, &m.acceptErrors)
 	counter(descHostsBlocked, &m.hostsBlocked)
+	for k := range m.injected {
+		counter(descInjected, &m.injected[k], faults.Names[k])
+	}
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fwdproxy/fwdproxy/faults"
 )
 
 // Read-wait timeout actions: a read whose consistency wait times out either gets an error or
@@ -112,6 +114,7 @@ type Metrics struct {
 	limited        [numLimits]atomic.Uint64
 	acceptErrors   atomic.Uint64
 	hostsBlocked   atomic.Uint64
+	injected       [faults.NumKinds]atomic.Uint64
 
 	reg *prometheus.Registry
 }
@@ -252,6 +255,9 @@ func (m *Metrics) GlobalPositionLookup() { m.globalLookups.Add(1) }
 // the first such statement also gets a warning.
 func (m *Metrics) IsolationWarning() { m.isolationWarns.Add(1) }
 
+// FaultInjected counts a failure injected on demand (package faults).
+func (m *Metrics) FaultInjected(k faults.Kind) { m.injected[k].Add(1) }
+
 // Limited counts a client connection or command that limit l stopped.
 func (m *Metrics) Limited(l Limit) { m.limited[l].Add(1) }
 
@@ -301,7 +307,7 @@ func (m *Metrics) StatusRows() [][2]string {
 		i(&m.writerOpen),
 		u(&m.writerErrTimeout), u(&m.writerErrLimit), u(&m.writerErrRPC),
 	}
-	rows := make([][2]string, 0, len(auroraNames)+16+len(m.rejected)+len(m.limited))
+	rows := make([][2]string, 0, len(auroraNames)+16+len(m.rejected)+len(m.limited)+len(m.injected))
 	for k, n := range auroraNames {
 		rows = append(rows, [2]string{n, vals[k]})
 	}
@@ -325,6 +331,9 @@ func (m *Metrics) StatusRows() [][2]string {
 	}
 	for k := range m.rejected {
 		rows = append(rows, [2]string{"Fwdproxy_rejected_" + rejectLabel(k), u(&m.rejected[k])})
+	}
+	for k := range m.injected {
+		rows = append(rows, [2]string{"Fwdproxy_faults_injected_" + faults.Names[k], u(&m.injected[k])})
 	}
 	return rows
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/fwdproxy/fwdproxy/faults"
 )
 
 // specAuroraNames is Aurora's list of write-forwarding status variables, spelled out here
@@ -113,6 +115,8 @@ func TestStatusRows(t *testing.T) {
 	m.Limited(LimitShutdown)
 	m.AcceptFailed()
 	m.HostBlocked()
+	m.FaultInjected(faults.LagSpike)
+	m.FaultInjected(faults.LagSpike)
 	m.ReplicaDML(-time.Second) // clock went back: counts, adds nothing
 
 	want := map[string]string{
@@ -158,6 +162,8 @@ func TestStatusRows(t *testing.T) {
 		"Fwdproxy_limited_change_user":                 "0",
 		"Fwdproxy_limited_max_allowed_packet":          "0",
 		"Fwdproxy_limited_shutdown":                    "2",
+		"Fwdproxy_faults_injected_lag_spike":           "2",
+		"Fwdproxy_faults_injected_idle_timeout":        "0",
 	}
 	after := m.StatusRows()
 	got := rowsMap(after)
@@ -230,6 +236,7 @@ func TestPrometheus(t *testing.T) {
 	m.GlobalPositionLookup()
 	m.Limited(LimitClientConnections)
 	m.AcceptFailed()
+	m.FaultInjected(faults.SessionLimit)
 	fams := gather(t, m)
 
 	h := value(t, fams, "fwdproxy_replica_dml_duration_seconds", nil).GetHistogram()
@@ -262,6 +269,8 @@ func TestPrometheus(t *testing.T) {
 		{"fwdproxy_limited_total", map[string]string{"limit": "handshake_timeout"}, 0},
 		{"fwdproxy_accept_errors_total", nil, 1},
 		{"fwdproxy_hosts_blocked_total", nil, 0},
+		{"fwdproxy_faults_injected_total", map[string]string{"kind": "session_limit"}, 1},
+		{"fwdproxy_faults_injected_total", map[string]string{"kind": "connection_lost"}, 0},
 	} {
 		if got := value(t, fams, c.name, c.labels).GetCounter().GetValue(); got != c.want {
 			t.Errorf("%s%v = %g, want %g", c.name, c.labels, got, c.want)

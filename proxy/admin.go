@@ -14,7 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwdproxy/fwdproxy/capture"
 	"github.com/fwdproxy/fwdproxy/digest"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/proxy/statuspage"
 )
 
@@ -50,6 +52,7 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, s.Status())
 	})
+	s.faultsHandler(mux)
 	mux.HandleFunc("GET /sessions", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Sessions())
 	})
@@ -195,6 +198,20 @@ type Status struct {
 	// StatusVariables: what SHOW STATUS answers (Aurora_fwd_* and the
 	// proxy's own counters), for the status page and scripts.
 	StatusVariables map[string]uint64 `json:"status_variables"`
+	// Faults: the failures turned on through POST /faults, with their
+	// counts (each kind's total is Fwdproxy_faults_injected_* above).
+	Faults []faults.Status `json:"faults,omitempty"`
+	// Accounts: with --accounts writer, the accounts loaded from the writer.
+	Accounts *AccountsStatus `json:"accounts,omitempty"`
+	// Capture: --capture-file's records and bytes, and whether it stopped
+	// at its size limit.
+	Capture *capture.Stats `json:"capture,omitempty"`
+}
+
+// AccountsStatus is the last load of the writer's accounts.
+type AccountsStatus struct {
+	Loaded   int       `json:"loaded"`
+	LoadedAt time.Time `json:"loaded_at"` // zero: none yet
 }
 
 func (s *Server) Status() Status {
@@ -212,7 +229,12 @@ func (s *Server) Status() Status {
 			vars[r[0]] = n
 		}
 	}
+	var as *AccountsStatus
+	if s.accounts != nil {
+		as = &AccountsStatus{Loaded: s.accounts.Len(), LoadedAt: s.accounts.LoadedAt()}
+	}
 	return Status{
+		Accounts:                    as,
 		StatusVariables:             vars,
 		Writers:                     ws,
 		Instances:                   s.fwdSwitch.instances.Load(),
@@ -231,6 +253,8 @@ func (s *Server) Status() Status {
 		PushTracking:                s.track.state(),
 		Readers:                     s.readers.status(),
 		Digests:                     s.topDigests(),
+		Faults:                      s.faults.List(time.Now()),
+		Capture:                     s.captureStats(),
 	}
 }
 

@@ -37,11 +37,14 @@ type backend struct {
 
 type dialParams struct {
 	addr, user, password, db string
-	caps                     uint32 // client capabilities to mirror (capabilitiesMirrored subset)
-	sessionTrack             bool
-	collation                string
-	tls                      *tls.Config
-	timeout                  time.Duration
+	// stage1 is SHA1(password) of an account loaded from the writer,
+	// instead of the password: nativeLogin logs in with it.
+	stage1       []byte
+	caps         uint32 // client capabilities to mirror (capabilitiesMirrored subset)
+	sessionTrack bool
+	collation    string
+	tls          *tls.Config
+	timeout      time.Duration
 }
 
 func dialBackend(ctx context.Context, role string, p dialParams) (*backend, error) {
@@ -95,34 +98,53 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 			_ = c.SetCollation(p.collation)
 		}
 		if p.tls != nil {
-			cfg := p.tls
-			if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
-				// Verify the certificate against the address we dial.
-				cfg = cfg.Clone()
-				cfg.ServerName, _, _ = net.SplitHostPort(p.addr)
-			}
-			c.SetTLSConfig(cfg)
+			c.SetTLSConfig(backendTLSConfig(p))
 		}
 		return nil
 	}
-	conn, err := connectSafely(ctx, p, dial, opt)
+	var nc net.Conn
+	var connID uint32
+	var version string
+	var err error
+	if p.stage1 != nil {
+		var c net.Conn
+		if c, err = dial(ctx, backendNetwork(p.addr), p.addr); err == nil {
+			nc, connID, version, err = nativeLogin(c, p)
+		}
+	} else {
+		var conn *client.Conn
+		if conn, err = connectSafely(ctx, p, dial, opt); err == nil {
+			// Drop go-mysql's reader and buffers: nothing is in flight after the OK.
+			nc, connID, version = conn.Conn.Conn, conn.GetConnectionID(), conn.GetServerVersion()
+		}
+	}
 	if err != nil {
 		if raw != nil {
 			raw.Close()
 		}
 		return nil, err
 	}
-	_ = conn.Conn.Conn.SetDeadline(time.Time{})
-	// Drop go-mysql's reader and buffers: nothing is in flight after the OK.
+	_ = nc.SetDeadline(time.Time{})
 	b := &backend{
 		role:    role,
-		conn:    wire.NewConn(conn.Conn.Conn, wire.BackendSide, role, 16<<10, 4<<10), // results large, commands small
+		conn:    wire.NewConn(nc, wire.BackendSide, role, 16<<10, 4<<10), // results large, commands small
 		caps:    requestedCaps(p),
 		status:  statusAutocommit,
-		connID:  conn.GetConnectionID(),
-		version: conn.GetServerVersion(),
+		connID:  connID,
+		version: version,
 	}
 	return b, nil
+}
+
+// backendTLSConfig verifies the certificate against the address dialled
+// unless the configuration names the server.
+func backendTLSConfig(p dialParams) *tls.Config {
+	cfg := p.tls
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(p.addr)
+	}
+	return cfg
 }
 
 // setUserTimeout bounds how long sent data may stay unacknowledged.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -44,7 +45,12 @@ func (s *session) checkToken(tok string) (consistency.Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the writer's identity is unknown (%v)", err)
 	}
-	return consistency.ParseToken(s.srv.flavor, cluster, tok)
+	set, err := consistency.ParseToken(s.srv.flavor, cluster, tok)
+	var other *consistency.OtherClusterError
+	if errors.As(err, &other) && s.srv.formerWriter(ctx, other.Token) {
+		return consistency.ParseToken(s.srv.flavor, other.Token, tok)
+	}
+	return set, err
 }
 
 // tokenTracked is a writer OK's session-state block with the session's new

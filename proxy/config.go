@@ -11,16 +11,20 @@ import (
 // Config is what `fwdproxy serve` runs with. ConfigFrom fills it from the
 // settings table (settings.go); Validate says what is wrong in one line.
 type Config struct {
-	Listen                  string
-	Writer                  string   // the first writer candidate (a Config built in code may set only this)
-	Writers                 []string // every candidate, --writer repeated; WriterAddrs reads both
-	WriterChangeWait        time.Duration
-	Reader                  string            // the first reader (a Config built in code may set only this)
-	Readers                 []string          // every reader, --reader repeated; ReaderAddrs reads both
-	MaxReaderLag            int               // milliseconds; 0: no bound
-	NoReaderPolicy          string            // "wait", "writer" or "error"
-	Users                   map[string]string // name -> plaintext password (needed to log in to the backends as the same user)
-	ProxyUser               string            // the user of Users the proxy's own backend connections log in as
+	Listen           string
+	Writer           string   // the first writer candidate (a Config built in code may set only this)
+	Writers          []string // every candidate, --writer repeated; WriterAddrs reads both
+	WriterChangeWait time.Duration
+	Reader           string            // the first reader (a Config built in code may set only this)
+	Readers          []string          // every reader, --reader repeated; ReaderAddrs reads both
+	MaxReaderLag     int               // milliseconds; 0: no bound
+	NoReaderPolicy   string            // "wait", "writer" or "error"
+	Users            map[string]string // name -> plaintext password (needed to log in to the backends as the same user)
+	ProxyUser        string            // the user of Users the proxy's own backend connections log in as
+	// Accounts "writer" authenticates the clients not in Users against the
+	// writer's accounts (package accounts), loaded every AccountsRefresh.
+	Accounts                string
+	AccountsRefresh         time.Duration
 	Admin                   string
 	Forwarding              bool
 	DefaultConsistency      string
@@ -50,6 +54,9 @@ type Config struct {
 	// ForwardTimeout bounds one forwarded statement on the writer (0: no
 	// bound); past it the statement is killed and counted as an RPC timeout.
 	ForwardTimeout time.Duration
+	// ConfigWatch: how often cmd/fwdproxy checks the config files for a
+	// change to reload (0: only on SIGHUP).
+	ConfigWatch time.Duration
 	// The client limits (docs/operations.md).
 	MaxClientConnections int           // connections held at once, logged in or not; beyond: 1040
 	HandshakeTimeout     time.Duration // to log in, from the connect
@@ -82,6 +89,11 @@ type Config struct {
 	// for none.
 	StatementLog string
 	AdminPprof   bool // serve /debug/pprof/ on the admin address
+	// CaptureFile names a file that records what clients send, session by
+	// session, with what each command got (package capture); "" for none.
+	// CaptureMaxBytes bounds it.
+	CaptureFile     string
+	CaptureMaxBytes int
 	// ProxyProtocolNetworks are the CIDRs of the load balancers that send
 	// a PROXY protocol header: a peer in them must send one, and the
 	// client is known by its address; other peers are served as they are.

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -40,8 +41,15 @@ func (s *session) writerFailed(err error, mayCommit bool) *sqlError {
 	case timedOut:
 		return errTimeoutNotRun(s.srv.conf().ForwardTimeout)
 	}
-	return errWriterUnreachable()
+	return errUnsent
 }
+
+// errUnsent: the writer connection failed under the proxy's own work
+// before the client's statement went (a SET or USE it replays, a prepare),
+// outside a transaction. Nothing of the statement ran, so forward sends it
+// once more on a fresh connection, which goes to the new writer if the
+// writer moved; a client only sees it when that fails too.
+var errUnsent = errWriterUnreachable()
 
 // The errors of a round trip the writer did not finish (docs/operations.md).
 func errMayHaveCommitted() *sqlError {
@@ -136,6 +144,7 @@ func (s *session) prepareWriter(st *sqlclass.Statement) *sqlError {
 			return e
 		}
 	}
+	s.injectLost(st)
 	if e := s.syncWriter(st); e != nil {
 		return e
 	}
@@ -164,6 +173,9 @@ func (s *session) warnIsolation() {
 // client gets 1040 and the statement does not run.
 func (s *session) openWriter() *sqlError {
 	if !s.writerSlot {
+		if inject, _ := s.injects(faults.SessionLimit); inject {
+			return s.sessionLimit()
+		}
 		for {
 			n := s.srv.writerSessions.Load()
 			if n >= s.srv.writerLimit.Load() {
@@ -178,7 +190,7 @@ func (s *session) openWriter() *sqlError {
 		s.srv.Metrics.WriterSessionOpened()
 	}
 	w, err := s.dialWriter(dialParams{
-		user: s.user, password: s.password, db: s.state.DB,
+		user: s.user, password: s.password, stage1: s.stage1, db: s.state.DB,
 		caps: s.clientCaps, sessionTrack: true, collation: s.collation,
 		tls: s.srv.conf().BackendTLS,
 	})
@@ -193,7 +205,7 @@ func (s *session) openWriter() *sqlError {
 	s.writer = w
 	var onTimeout func(bool) <-chan bool
 	if s.srv.conf().ForwardTimeout > 0 {
-		ctl, thread := dialParams{addr: s.writerTo, user: s.user, password: s.password, tls: s.srv.conf().BackendTLS}, w.connID
+		ctl, thread := dialParams{addr: s.writerTo, user: s.user, password: s.password, stage1: s.stage1, tls: s.srv.conf().BackendTLS}, w.connID
 		s.srv.control.ensure(ctl)
 		onTimeout = func(mayCommit bool) <-chan bool { return s.forwardTimedOut(ctl, thread, mayCommit) }
 	}
@@ -380,6 +392,7 @@ func (s *session) backendFailed(b *backend, err error) error {
 		return err
 	}
 	if b == s.writer {
+		s.srv.log.Warn("writer connection failed", zap.Uint32("session", s.id), zap.Error(err))
 		s.writerLost()
 		_ = s.writeErr(errWriterUnreachable(), false)
 		return nil

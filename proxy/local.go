@@ -23,6 +23,7 @@ func (s *session) auroraVars() [][2]string {
 		{"aurora_fwd_writer_max_connections_pct", strconv.Itoa(s.srv.conf().WriterMaxConnectionsPct)},
 		{"aurora_replica_read_consistency", s.level.String()},
 		{"fwdproxy_causal_token", s.causalToken()},
+		{"fwdproxy_inject_fault", s.inject.String()},
 		{"fwdproxy_read_after", s.state.ReadAfter},
 		{"fwdproxy_session_scope", s.scope.String()},
 	}
@@ -165,7 +166,7 @@ func (s *session) kill(k sqlclass.Kill, more bool) (bool, error) {
 	if target == nil {
 		return s.fail(&sqlError{1094, "HY000", "Unknown thread id: " + k.IDText}, more)
 	}
-	if _, owner, _ := target.backendThreads(); owner != s.user {
+	if _, owner := target.backendThreads(); owner.user != s.user {
 		return s.fail(&sqlError{1095, "HY000", "You are not owner of thread " + k.IDText}, more)
 	}
 	if k.Query {
@@ -188,11 +189,12 @@ func (s *session) rewriteOwnVars(sql string, st *sqlclass.Statement) (string, bo
 }
 
 // rewriteOwnVarsTo: for a statement prepared on a backend, the session's
-// consistency level, access mode, causal token, read_after and session
-// scope become the user variables @fwdproxy_arc, @fwdproxy_ro,
-// @fwdproxy_tok, @fwdproxy_ra and @fwdproxy_ss, which each execute sets first
-// (ownVarsSQL); other variables become their values. st is sql's
-// classification: the references are its offsets into sql.
+// consistency level, access mode, causal token, read_after, session
+// scope and injected faults become the user variables @fwdproxy_arc,
+// @fwdproxy_ro, @fwdproxy_tok, @fwdproxy_ra, @fwdproxy_ss and @fwdproxy_if,
+// which each execute sets first (ownVarsSQL); other variables become their
+// values. st is sql's classification: the references are its offsets into
+// sql.
 func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, prepared bool) (string, bool) {
 	var b strings.Builder
 	last, changed := 0, false
@@ -215,6 +217,8 @@ func (s *session) rewriteOwnVarsTo(sql string, st *sqlclass.Statement, prepared 
 			b.WriteString("@fwdproxy_ra")
 		case prepared && session && r.Name == "fwdproxy_session_scope":
 			b.WriteString("@fwdproxy_ss")
+		case prepared && r.Name == "fwdproxy_inject_fault":
+			b.WriteString("@fwdproxy_if")
 		case r.Name == s.srv.dialect.readOnlyVar:
 			// The global value is 0 or 1: either expression is the
 			// client's setting, typed as the variable (BIGINT, nullable).
@@ -246,7 +250,7 @@ func (s *session) ownVarsSQL() string {
 	}
 	return "SET @fwdproxy_arc = " + quoteLiteral(s.level.String()) + ", @fwdproxy_ro = " + ro +
 		", @fwdproxy_tok = " + quoteLiteral(s.causalToken()) + ", @fwdproxy_ra = " + quoteLiteral(s.state.ReadAfter) +
-		", @fwdproxy_ss = " + quoteLiteral(s.scope.String())
+		", @fwdproxy_ss = " + quoteLiteral(s.scope.String()) + ", @fwdproxy_if = " + quoteLiteral(s.inject.String())
 }
 
 func quoteLiteral(v string) string {

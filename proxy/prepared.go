@@ -46,7 +46,8 @@ func put32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
 
 // comStmtPrepare prepares where the routing rule says, so that metadata and
 // syntax errors come from a server, and hands the client its own id.
-func (s *session) comStmtPrepare(data []byte) error {
+func (s *session) comStmtPrepare(data []byte) (err error) {
+	var retry bool
 	sql := string(data[1:])
 	st := sqlclass.Classify(sql, s.sqlOpt)
 	st.Qualify(s.state.DB)
@@ -64,6 +65,7 @@ func (s *session) comStmtPrepare(data []byte) error {
 		data = append([]byte{comStmtPrepare}, p.prep...)
 	}
 	b := s.reader
+	failed := func(err error) error { return s.backendFailed(b, err) }
 	switch d.Target {
 	case route.Reject:
 		_, err := s.reject(routeErr(d.Err), false)
@@ -75,10 +77,32 @@ func (s *session) comStmtPrepare(data []byte) error {
 		put32(pkt[1:], s.nextStmtID)
 		return s.writePacket(pkt)
 	case route.Writer:
+		began := !s.state.TxWriter
 		if e := s.prepareWriter(&sqlclass.Statement{}); e != nil {
 			return s.writeErr(e, false)
 		}
 		b = s.writer
+		defer func() {
+			if retry {
+				err = s.prepareAgain(data)
+			}
+		}()
+		failed = func(err error) error {
+			if wire.ClientFailed(err) || s.resending {
+				return s.backendFailed(b, err)
+			}
+			// Nothing of the client's ran (a BEGIN sent ahead with the
+			// prepare only opened the transaction): prepare again on the
+			// writer as it is now.
+			if began {
+				s.state.Apply(route.WriterEnded, route.Fact{})
+			}
+			if e := s.writerFailed(err, false); e != errUnsent {
+				return s.writeErr(e, false)
+			}
+			retry = true
+			return nil
+		}
 	case route.ReaderWritable:
 		lifted, err := s.liftGuard()
 		if err != nil {
@@ -90,12 +114,12 @@ func (s *session) comStmtPrepare(data []byte) error {
 		}
 	}
 	if err := b.send(data); err != nil {
-		return s.backendFailed(b, err)
+		return failed(err)
 	}
 	r := wire.NewRelay(b.conn, s.client, comStmtPrepare, false)
 	part, err := r.Next()
 	if err != nil {
-		return s.backendFailed(b, err)
+		return failed(err)
 	}
 	if part == wire.PartErr {
 		return s.writePacket(r.Packet)
@@ -168,6 +192,15 @@ func (s *session) comStmtExecute(data []byte) error {
 	d := s.decide(p.sql, &p.st, route.Binary, p.params > 0)
 	_, err := s.execute(d, &job{sql: p.sql, st: p.st, payload: data, bin: p, bound: p.params > 0})
 	return err
+}
+
+// prepareAgain prepares once more after the writer connection failed under
+// a prepare (comStmtPrepare), once the watch had a look (forwardAgain).
+func (s *session) prepareAgain(data []byte) error {
+	s.letWatchLook()
+	s.resending = true
+	defer func() { s.resending = false }()
+	return s.comStmtPrepare(data)
 }
 
 // readyBinary fixes an execute packet for b: b's statement id, the

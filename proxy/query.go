@@ -265,6 +265,12 @@ func (s *session) read(x *job) (bool, error) {
 		s.srv.Metrics.ReadServedByWriter(time.Since(start))
 		return failed, err
 	}
+	// Counted on the reader it runs on, once, as the total is: a read is
+	// placed again while it waits, and a BEGIN or SET that waits is placed
+	// too, but neither is a read of its own.
+	if rs := s.srv.readers; rs != nil {
+		rs.node(s.ep.node).reads.Add(1)
+	}
 	failed, err := s.toReader(x)
 	s.srv.Metrics.ReadServedByReader(time.Since(start))
 	return failed, err
@@ -384,10 +390,16 @@ func (s *session) restoreGuard() error {
 func (s *session) forward(x *job) (bool, error) {
 	began := !s.state.TxWriter // a transaction that starts on the writer with x
 	if e := s.prepareWriter(&x.st); e != nil {
+		if e == errUnsent && !s.resending {
+			return s.forwardAgain(x)
+		}
 		return s.fail(e, x.more)
 	}
 	payload, err := s.ready(x, s.writer)
 	if err != nil {
+		if err == errUnsent && !s.resending {
+			return s.forwardAgain(x)
+		}
 		return s.failWith(s.writer, err, x.more)
 	}
 	mayCommit := s.mayCommit(&x.st)
@@ -407,6 +419,17 @@ func (s *session) forward(x *job) (bool, error) {
 		s.forwardedOK()
 	}
 	return res.err != nil, nil
+}
+
+// forwardAgain sends x once more after its writer connection failed before
+// x went (errUnsent). With several candidates it first lets the watch look
+// again (the failure may be the writer dying), so the next connection goes
+// to the writer as it is now, or waits for one (--writer-change-wait).
+func (s *session) forwardAgain(x *job) (bool, error) {
+	s.letWatchLook()
+	s.resending = true
+	defer func() { s.resending = false }()
+	return s.forward(x)
 }
 
 // onWriter sends payload to the writer and relays its answer, the round

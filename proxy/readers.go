@@ -270,7 +270,7 @@ var (
 	descReaderUp       = prometheus.NewDesc("fwdproxy_reader_healthy", "1 when the reader takes new reads", []string{"reader", "state"}, nil)
 	descReaderLag      = prometheus.NewDesc("fwdproxy_reader_lag_milliseconds", "replication lag from GTID positions over time", []string{"reader"}, nil)
 	descReaderSessions = prometheus.NewDesc("fwdproxy_reader_sessions", "sessions on the reader", []string{"reader"}, nil)
-	descReaderReads    = prometheus.NewDesc("fwdproxy_reader_reads_total", "reads placed on the reader", []string{"reader"}, nil)
+	descReaderReads    = prometheus.NewDesc("fwdproxy_reader_reads_total", "reads served by the reader (each counted once, where it ran)", []string{"reader"}, nil)
 	descReaderWaits    = prometheus.NewDesc("fwdproxy_reader_waits_total", "reads that waited on the reader", []string{"reader"}, nil)
 	descReaderMoves    = prometheus.NewDesc("fwdproxy_reader_moves_total", "sessions that moved to the reader", []string{"reader"}, nil)
 )

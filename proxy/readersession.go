@@ -91,7 +91,6 @@ func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sql
 		return s.noReader()
 	}
 	n := rs.node(s.ep.node)
-	n.reads.Add(1)
 	if s.ep.floor != nil && !n.applied.Covers(s.ep.floor) {
 		if target == nil {
 			return s.ep.floor, false, nil

@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"crypto/subtle"
+	"errors"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	gmserver "github.com/go-mysql-org/go-mysql/server"
 
+	"github.com/fwdproxy/fwdproxy/accounts"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/route"
 )
@@ -28,6 +30,7 @@ func (s *session) resetState() {
 	s.ownGTIDs = nil
 	s.setScope(s.defaultScope()) // the user's set stays with the server
 	s.trackToken = false
+	s.inject = faults.Session{}
 	s.lastWarn = nil
 }
 
@@ -94,23 +97,18 @@ func (s *session) comChangeUser(data []byte) error {
 	if err != nil {
 		return err
 	}
-	pass, ok := s.srv.conf().Users[user]
-	if !ok || !checkNative(reply, salt, pass) {
+	pass, stage1, refused := s.srv.checkChangeUser(user, s.host, salt, reply)
+	if refused != nil {
 		s.changeUserFails++
 		s.srv.loginFailed(s.host, false)
 		time.Sleep(changeUserPause)
-		using := "YES"
-		if len(reply) == 0 {
-			using = "NO"
-		}
-		denied := newError(mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user '%s'@'%s' (using password: %s)", user, s.host, using)
-		s.srv.logLoginFailed(s.client.NetConn().RemoteAddr().String(), user, denied)
-		return s.writeErr(denied, false)
+		s.srv.logLoginFailed(s.client.NetConn().RemoteAddr().String(), user, refused)
+		return s.writeErr(refused, false)
 	}
 	s.srv.hosts.succeeded(s.host)
 	s.closeBackends()
 	s.resetState()
-	s.user, s.password = user, pass
+	s.user, s.password, s.stage1 = user, pass, stage1
 	s.state.Apply(route.UseDB, route.Fact{DB: db})
 	if err := s.openReader(); err != nil {
 		if se, ok := asSQLError(err); ok {
@@ -122,20 +120,42 @@ func (s *session) comChangeUser(data []byte) error {
 	return s.writeOK(okPacket{}, false)
 }
 
+// checkChangeUser checks the answer of COM_CHANGE_USER to user: against
+// the --user password, or the writer's accounts. It returns the password
+// or SHA1(password) to log in to the backends with, or the error.
+func (s *Server) checkChangeUser(user, host string, salt, reply []byte) (string, []byte, *sqlError) {
+	pass, static := s.conf().Users[user]
+	var err error
+	var stage1 []byte
+	switch {
+	case static:
+		if !checkNative(reply, salt, pass) {
+			err = gmserver.ErrAccessDenied
+		}
+	case s.accounts != nil:
+		stage1, err = s.checkAccount(user, host, salt, reply)
+	default:
+		err = gmserver.ErrAccessDenied
+	}
+	if err == nil {
+		return pass, stage1, nil
+	}
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		return "", nil, &sqlError{code: me.Code, state: me.State, msg: me.Message}
+	}
+	using := "YES"
+	if len(reply) == 0 {
+		using = "NO"
+	}
+	return "", nil, newError(mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user '%s'@'%s' (using password: %s)", user, host, using)
+}
+
 // checkNative verifies a mysql_native_password scramble.
 func checkNative(reply, salt []byte, password string) bool {
 	if password == "" {
 		return len(reply) == 0
 	}
-	h1 := sha1.Sum([]byte(password))
-	h2 := sha1.Sum(h1[:])
-	c := sha1.New()
-	c.Write(salt)
-	c.Write(h2[:])
-	k := c.Sum(nil)
-	want := make([]byte, len(h1))
-	for i := range h1 {
-		want[i] = h1[i] ^ k[i]
-	}
-	return subtle.ConstantTimeCompare(reply, want) == 1
+	_, ok := accounts.Recover(salt, reply, accounts.Stage2(password))
+	return ok
 }

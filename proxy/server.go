@@ -19,7 +19,10 @@ import (
 	gmserver "github.com/go-mysql-org/go-mysql/server"
 	"go.uber.org/zap"
 
+	"github.com/fwdproxy/fwdproxy/accounts"
+	"github.com/fwdproxy/fwdproxy/capture"
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/proxy/proxyproto"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
@@ -53,19 +56,22 @@ type Server struct {
 	greetStatus    uint16
 	greetCollation uint8
 
-	applied   *consistency.Applied          // what the (first) reader is known to have applied
-	readers   *readerSet                    // several --reader; nil with one
-	track     pushTracking                  // push tracking of applied, while sessions need it
-	audit     *auditStore                   // audit mode findings; nil otherwise
-	stmts     statements                    // per-digest statistics and the statement log
-	writerPos *consistency.WriterPosition   // coalesced GLOBAL look-ups
-	posMu     sync.Mutex                    // guards posConn
-	posConn   *backend                      // the proxy's own writer connection for look-ups
-	posAddr   string                        // the server posConn is on
-	cluster   atomic.Pointer[writerCluster] // the writer's identity for causal tokens; nil until asked
-	userSets  sync.Map                      // user name -> *consistency.Applied: the user scope's GTIDs (userscope.go)
-	watch     *writerWatch                  // which --writer candidate is the writer; nil with one
-	control   writerControl                 // delivers the forward timeout's KILLs
+	applied       *consistency.Applied          // what the (first) reader is known to have applied
+	readers       *readerSet                    // several --reader; nil with one
+	track         pushTracking                  // push tracking of applied, while sessions need it
+	audit         *auditStore                   // audit mode findings; nil otherwise
+	stmts         statements                    // per-digest statistics and the statement log
+	capture       *capture.Writer               // --capture-file; nil without
+	writerPos     *consistency.WriterPosition   // coalesced GLOBAL look-ups
+	posMu         sync.Mutex                    // guards posConn
+	posConn       *backend                      // the proxy's own writer connection for look-ups
+	posAddr       string                        // the server posConn is on
+	cluster       atomic.Pointer[writerCluster] // the writer's identity for causal tokens; nil until asked
+	formerWriters sync.Map                      // writer address + "\x00" + token cluster -> struct{}: former writers (formerWriter)
+	userSets      sync.Map                      // user name -> *consistency.Applied: the user scope's GTIDs (userscope.go)
+	watch         *writerWatch                  // which --writer candidate is the writer; nil with one
+	control       writerControl                 // delivers the forward timeout's KILLs
+	faults        faults.Set                    // failures injected on demand (POST /faults)
 
 	writerLimit    atomic.Int64 // sessions that may hold a writer connection
 	writerSessions atomic.Int64
@@ -92,6 +98,8 @@ type Server struct {
 	// decoy is the password an unknown user is checked against, so that
 	// the answer and the work are those of a wrong password.
 	decoy string
+	// accounts are the writer's, with --accounts writer; else nil.
+	accounts *accounts.Store
 }
 
 // NewServer probes the backends (version, flavour, writer max_connections)
@@ -122,6 +130,9 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	}
 	if s.stmts, err = openStatements(&cfg); err != nil {
 		return nil, err
+	}
+	if s.capture, err = openCapture(&cfg, log); err != nil {
+		return nil, fmt.Errorf("--capture-file: %w", err)
 	}
 	s.forwarding.Store(cfg.Forwarding)
 	s.fwdSwitch = &sharedSwitch{srv: s, countEvery: unsharedCountEvery}
@@ -162,7 +173,8 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 			return nil, err
 		}
 	}
-	s.gosrv = gmserver.NewServer(s.version, s.greetCollation, cfg.AuthMethod, rsaKey, cfg.ClientTLS)
+	s.accounts = s.newAccounts()
+	s.gosrv = gmserver.NewServerWithAuth(s.version, s.greetCollation, cfg.AuthMethod, rsaKey, cfg.ClientTLS, &authProvider{s: s})
 	_ = s.gosrv.SetCapability(mysql.CLIENT_LOCAL_FILES)
 	return s, nil
 }
@@ -263,6 +275,26 @@ func (s *Server) clusterID(ctx context.Context) (string, error) {
 	}
 	s.cluster.Store(&writerCluster{addr: addr, id: v})
 	return v, nil
+}
+
+// formerWriter says whether cluster, a token's writer that is not the
+// current one, is in the current writer's history (a writer before a
+// switchover). A yes is kept per (writer, cluster), a no is not, so
+// foreign tokens cannot grow the map; a token only meets this after a
+// writer change or from another cluster.
+func (s *Server) formerWriter(ctx context.Context, cluster string) bool {
+	key := s.writerAddr() + "\x00" + cluster
+	if _, ok := s.formerWriters.Load(key); ok {
+		return true
+	}
+	s.posMu.Lock()
+	history, err := s.askWriter(ctx, s.flavor.ClusterHistorySQL())
+	s.posMu.Unlock()
+	if err != nil || !s.flavor.InClusterHistory(cluster, history) {
+		return false
+	}
+	s.formerWriters.Store(key, struct{}{})
+	return true
 }
 
 // askWriter runs a single-value query on the proxy's own writer
@@ -369,6 +401,9 @@ func (s *Server) Reload(next Config) error {
 	}
 	s.live.Store(&cur)
 	s.hosts.reset()
+	if s.accounts != nil {
+		s.refreshAccounts(s.accounts)
+	}
 	// A shared switch follows the other instances too: only a changed
 	// setting acts on it.
 	if cur.Forwarding != s.Forwarding() && (!cur.SharedWriterLimits || cur.Forwarding != prev.Forwarding) {
@@ -444,6 +479,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = ln
 	s.mu.Unlock()
 	go s.refreshLoop()
+	if s.accounts != nil {
+		go s.accountsLoop()
+	}
 	go s.fwdSwitch.loop()
 	if !s.conf().Audit && s.strayEvery > 0 {
 		go s.strayLoop(s.strayEvery)
@@ -540,13 +578,14 @@ func (s *Server) sessionByConnID(id uint32) *session {
 // client's OK waits for the writer's answer up to killWait; on the reader a
 // fresh connection of the proxy's own does it.
 func (s *Server) killQuery(ss *session) {
-	threads, user, password := ss.backendThreads()
+	threads, login := ss.backendThreads()
 	var ack <-chan bool
 	for i, k := range threads {
 		if k.id == 0 || k.addr == "" {
 			continue
 		}
-		p := dialParams{addr: k.addr, user: user, password: password, tls: s.conf().BackendTLS}
+		p := login
+		p.addr, p.tls = k.addr, s.conf().BackendTLS
 		if i == 1 { // the writer
 			ack = s.control.kill(p, k.id)
 			continue
@@ -628,6 +667,7 @@ func (s *Server) Close() {
 	s.wg.Wait()
 	s.control.close()
 	s.stmts.close()
+	_ = s.capture.Close()
 	s.fwdSwitch.stop()
 	s.posMu.Lock()
 	if s.posConn != nil {
@@ -701,7 +741,7 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	ss := newSession(s)
 	h := &loginHandler{s: s, ss: ss, deadline: time.Now().Add(s.conf().HandshakeTimeout)}
 	_ = c.SetDeadline(h.deadline)
-	pc := &capPatchConn{Conn: c, status: s.greetStatus, clear: s.greetCleared()}
+	pc := &capPatchConn{Conn: c, status: s.greetStatus, clear: s.greetCleared(), h: h}
 	h.pc = pc
 	gc, err := s.gosrv.NewCustomizedConn(pc, h, h)
 	if err != nil {
@@ -722,9 +762,9 @@ func (s *Server) login(c net.Conn) (*session, error) {
 		raw = pc.Conn
 	}
 	if ss.clientCaps&mysql.CLIENT_COMPRESS != 0 {
-		raw = wire.Compressed(raw) // from the first command on
+		raw = wire.Compressed(raw) // from the first command on; the capture sees packets
 	}
-	ss.client = wire.NewConn(raw, wire.ClientSide, "client", 4<<10, 16<<10) // commands are small, results large
+	ss.client = wire.NewConn(ss.startCapture(raw), wire.ClientSide, "client", 4<<10, 16<<10) // commands are small, results large
 	ss.client.DeprecateEOF = ss.clientCaps&mysql.CLIENT_DEPRECATE_EOF != 0
 	return ss, nil
 }
@@ -751,12 +791,22 @@ type loginHandler struct {
 	db       string
 	deadline time.Time     // --handshake-timeout
 	pc       *capPatchConn // the login's connection
+	// fromAccounts: the user is not a --user, the writer's accounts decide
+	// (authProvider); stage1 is the SHA1(password) they gave.
+	fromAccounts bool
+	stage1       []byte
 }
 
 func (h *loginHandler) UseDB(db string) error { h.db = db; return nil }
 
 func (h *loginHandler) GetCredential(user string) (gmserver.Credential, bool, error) {
 	p, ok := h.s.conf().Users[user]
+	if !ok && h.s.accounts != nil {
+		// The client answers a native scramble, whatever --auth-method
+		// says: that is what the stored hash can check.
+		h.fromAccounts = true
+		return gmserver.Credential{Passwords: []string{h.s.decoy}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+	}
 	if !ok {
 		p = h.s.decoy // no user of that name: the same 1045 as a wrong password
 	}
@@ -813,6 +863,7 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	}
 	ss.user = c.GetUser()
 	ss.password = h.s.conf().Users[ss.user]
+	ss.stage1 = h.stage1
 	// go-mysql keeps the client's raw flags; the effective set is what both
 	// sides offered. patchedCaps are offered by capPatchConn.
 	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | patchedCaps) &^ h.s.greetCleared()
@@ -822,6 +873,9 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	ss.program = programName(c.Attributes())
 	if err := ss.openReader(); err != nil {
 		if se, ok := asSQLError(err); ok {
+			if h.fromAccounts && se.code == mysql.ER_ACCESS_DENIED_ERROR {
+				return h.s.staleAccount(c.GetUser(), clientHost(c.RemoteAddr()))
+			}
 			return mysql.NewError(se.code, se.msg)
 		}
 		e := errLostConnection("reader", ": "+err.Error())
@@ -913,6 +967,7 @@ func (s *Server) greetCleared() uint32 {
 // client by its host in go-mysql's errors.
 type capPatchConn struct {
 	net.Conn
+	h      *loginHandler
 	status uint16
 	clear  uint32 // capability flags to clear
 	done   bool

@@ -9,7 +9,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fwdproxy/fwdproxy/capture"
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
@@ -25,6 +27,7 @@ type session struct {
 	connID uint32
 
 	user, password string
+	stage1         []byte // SHA1(password) of an account from the writer (--accounts), instead of password
 	host           string // the client's address, without the port
 	collation      string
 	clientCaps     uint32
@@ -46,7 +49,7 @@ type session struct {
 	writerSent int      // how many of writerVars the current writer has applied
 	writerGen  uint64   // counts writer connections, so prepared ids can tell stale ones
 	writerTo   string   // the server the writer connection is on
-	resending  bool     // a statement the old writer refused goes to the new one
+	resending  bool     // a statement the old writer refused, or whose connection failed before it went, goes again
 
 	// state is the session's transaction and routing state: the current
 	// database, temporary tables, the transaction and who holds it, where
@@ -63,6 +66,7 @@ type session struct {
 	ownGTIDs   consistency.Set   // committed through forwarding, for SESSION reads
 	scope      consistency.Scope // whose GTIDs SESSION reads wait for (userscope.go)
 	trackToken bool              // the client tracks fwdproxy_causal_token (causal.go)
+	inject     faults.Session    // SET fwdproxy_inject_fault (faults.go)
 
 	sqlOpt sqlclass.Options
 
@@ -71,6 +75,7 @@ type session struct {
 	auditStmts        map[uint32]string // audit mode: prepared texts by id
 	exposure          *sessionExposure  // audit mode: stale-read exposure
 	program           string            // the client's program_name attribute, for reports
+	capture           *capture.Session  // --capture-file: what this session sends and gets
 	lastWarn          []warning         // proxy-made warnings for the next SHOW WARNINGS
 	txOpen            atomic.Bool       // inTransaction(), published for Shutdown
 	running           atomic.Bool       // a command is being served, for Shutdown
@@ -134,7 +139,7 @@ func (s *session) openReader() error {
 // database, with the read-only guard up (but in audit mode).
 func (s *session) dialReader(addr string) (*backend, error) {
 	r, err := dialBackend(context.Background(), "reader", dialParams{
-		addr: addr, user: s.user, password: s.password, db: s.state.DB,
+		addr: addr, user: s.user, password: s.password, stage1: s.stage1, db: s.state.DB,
 		caps: s.clientCaps, sessionTrack: s.clientCaps&capSessionTrack != 0 || s.srv.conf().Audit,
 		collation: s.collation, tls: s.srv.conf().BackendTLS,
 	})
@@ -176,6 +181,7 @@ func (s *session) run() {
 			s.srv.log.Error("session failed", zap.Uint32("id", s.id), zap.Any("panic", r), zap.Stack("stack"))
 		}
 	}()
+	defer s.capture.Close()
 	for {
 		s.client.Shrink()
 		data, err := s.client.ReadCommand(s.srv.conf().MaxPacket)
@@ -199,6 +205,7 @@ func (s *session) run() {
 		if len(data) > 0 && data[0] == comQuit {
 			return
 		}
+		s.capture.Command(data) // Done after the response is flushed
 		// Set before the drain is checked, so that Shutdown, which sets
 		// draining before it looks for running commands, sees this one or
 		// this one sees the drain.
@@ -233,6 +240,7 @@ func (s *session) run() {
 		if err := s.client.Flush(); err != nil {
 			return
 		}
+		s.capture.Done()
 	}
 }
 
@@ -243,6 +251,7 @@ func (s *session) dispatch(data []byte) error {
 		return s.auditDispatch(data)
 	}
 	s.life.busy()
+	s.injectWriterEnd()
 	if r := s.life.reason.Load(); r != 0 && s.writer != nil {
 		s.writerKilled(r)
 	}

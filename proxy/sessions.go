@@ -15,6 +15,7 @@ import (
 type sessionInfo struct {
 	mu             sync.Mutex
 	user, password string // COM_CHANGE_USER changes them
+	stage1         []byte
 	db             string
 	level          string
 	reader         string // the server of the reader connection ("": none); setReader
@@ -30,7 +31,7 @@ type sessionInfo struct {
 func (s *session) publish(running bool, now time.Time) {
 	in := &s.info
 	in.mu.Lock()
-	in.user, in.password, in.db, in.level = s.user, s.password, s.state.DB, s.level.String()
+	in.user, in.password, in.stage1, in.db, in.level = s.user, s.password, s.stage1, s.state.DB, s.level.String()
 	in.inTx, in.running, in.since, in.statements = s.inTransaction(), running, now, s.statementCount
 	in.mu.Unlock()
 }
@@ -55,12 +56,14 @@ func (s *session) setWriter(addr string, thread uint32) {
 }
 
 // backendThreads are the servers and threads of the session's reader and
-// writer connections ("" and 0 for none), and its credentials, for KILL.
-func (s *session) backendThreads() (threads [2]backendThread, user, password string) {
+// writer connections ("" and 0 for none), and its credentials (user,
+// password and stage1 set), for KILL.
+func (s *session) backendThreads() (threads [2]backendThread, login dialParams) {
 	in := &s.info
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return [2]backendThread{{in.reader, s.readerThread.Load()}, {in.writer, s.writerThread.Load()}}, in.user, in.password
+	login = dialParams{user: in.user, password: in.password, stage1: in.stage1}
+	return [2]backendThread{{in.reader, s.readerThread.Load()}, {in.writer, s.writerThread.Load()}}, login
 }
 
 type backendThread struct {

@@ -360,6 +360,9 @@ func (s *session) set(x *job, wait bool) (bool, error) {
 		s.setScope(out.Scope)
 	}
 	s.state.Apply(route.SetSession, route.Fact{Access: out.Access})
+	if out.SetsFaults {
+		s.inject = out.Faults
+	}
 	if out.SetsReadAfter {
 		s.state.Apply(route.SetReadAfter, route.Fact{Token: out.ReadAfter, TokenSet: out.ReadAfterSet})
 	}

@@ -52,6 +52,11 @@ func (s *session) waitForRead() (fallback bool, e *sqlError) {
 			target = target.Union(after)
 		}
 	}
+	if target != nil && !target.IsEmpty() {
+		if fb, e, done := s.injectRead(cfg, deadline); done {
+			return fb, e
+		}
+	}
 	need := target
 	if s.srv.readers != nil {
 		var fb bool

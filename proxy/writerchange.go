@@ -144,6 +144,17 @@ func (s *session) forwardRefused(x *job, refusal *sqlError, began bool) (bool, e
 	return s.forward(x)
 }
 
+// letWatchLook waits, with several candidates, until the watch has asked
+// them again after the session's writer connection failed (at most
+// --writer-change-wait): the writer may be the one that died.
+func (s *session) letWatchLook() {
+	if w := s.srv.watch; w != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.srv.conf().WriterChangeWait)
+		w.suspect(ctx, s.writerTo)
+		cancel()
+	}
+}
+
 // writerBroke tells the watch that a forwarded statement's writer
 // connection failed: the writer may have moved. The statement is not sent
 // again (it may have run: mayCommit).

@@ -195,7 +195,7 @@ const (
 // VARIABLES order.
 var OwnVarNames = []string{
 	"aurora_fwd_writer_idle_timeout", "aurora_fwd_writer_max_connections_pct", "aurora_replica_read_consistency",
-	"fwdproxy_causal_token", "fwdproxy_read_after", "fwdproxy_session_scope",
+	"fwdproxy_causal_token", "fwdproxy_inject_fault", "fwdproxy_read_after", "fwdproxy_session_scope",
 }
 
 // ownRef: the proxy answers r. The session's access mode is the proxy's
@@ -533,6 +533,7 @@ var ProxyVars = map[string]bool{
 	"aurora_fwd_writer_max_connections_pct": true,
 	"fwdproxy_causal_token":                 true, // what this session committed, for another session to wait for
 	"fwdproxy_read_after":                   true, // a token this session's reads wait for
+	"fwdproxy_inject_fault":                 true, // failures to inject in this session (package faults)
 	"fwdproxy_session_scope":                true, // whose own GTIDs SESSION waits for: the connection's or the user's
 }
 

@@ -2,6 +2,7 @@ package route
 
 import (
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -29,6 +30,9 @@ type SetOutcome struct {
 
 	Scope     consistency.Scope
 	SetsScope bool
+
+	Faults     faults.Session // SET fwdproxy_inject_fault, when SetsFaults
+	SetsFaults bool
 }
 
 // TokenCheck reads a causal token for this proxy's writer: its GTIDs, or
@@ -71,6 +75,12 @@ func CheckSet(st *sqlclass.Statement, level consistency.Level, inTx, switchOn bo
 				}
 			}
 			out.ReadAfter, out.ReadAfterSet, out.SetsReadAfter = v, set, true
+		case "fwdproxy_inject_fault":
+			f, err := faults.ParseSession(sqlclass.Unquote(a.Value))
+			if err != nil {
+				return SetOutcome{Refused: a.Name}, ErrBadValue(a.Name, sqlclass.Unquote(a.Value))
+			}
+			out.Faults, out.SetsFaults = f, true
 		case "fwdproxy_session_scope":
 			v := sqlclass.Unquote(a.Value)
 			sc, ok := consistency.ParseScope(v)

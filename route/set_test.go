@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
@@ -51,6 +52,12 @@ func TestCheckSet(t *testing.T) {
 			SetOutcome{Scope: consistency.ScopeConnection, SetsScope: true}, nil},
 		{"SET fwdproxy_session_scope = 'pool'", ses, false, true, SetOutcome{Refused: "fwdproxy_session_scope"},
 			ErrBadValue("fwdproxy_session_scope", "pool")},
+		// Fault injection: any level, in a transaction too; '' clears.
+		{"SET fwdproxy_inject_fault = 'idle_timeout,lag_spike:200'", consistency.Eventual, true, true,
+			SetOutcome{Faults: injected("idle_timeout,lag_spike:200"), SetsFaults: true}, nil},
+		{"SET fwdproxy_inject_fault = ''", ses, false, true, SetOutcome{SetsFaults: true}, nil},
+		{"SET fwdproxy_inject_fault = 'meteor'", ses, false, true, SetOutcome{Refused: "fwdproxy_inject_fault"},
+			ErrBadValue("fwdproxy_inject_fault", "meteor")},
 		{"SET fwdproxy_causal_token = 'fp1:ma:1.0:0-1-5'", ses, false, true, SetOutcome{Refused: "fwdproxy_causal_token"},
 			ErrReadOnlyVar("fwdproxy_causal_token")},
 	} {
@@ -62,6 +69,14 @@ func TestCheckSet(t *testing.T) {
 			t.Errorf("%s: %+v %v %v, want %+v %v %v", c.sql, got, gotSet, err, c.want, wantSet, c.err)
 		}
 	}
+}
+
+func injected(v string) faults.Session {
+	f, err := faults.ParseSession(v)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }
 
 // token reads tokens as a MariaDB proxy in front of writer 1.0 does.

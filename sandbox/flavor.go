@@ -154,13 +154,14 @@ func (f *flavor) installCmd(cnf string) *exec.Cmd {
 }
 
 // positionSQL reads a server's GTID position: what it wrote (writer) or
-// applied (replica).
+// has (replica: what it applied and, when it was the writer before a
+// switchover, what it wrote, which gtid_slave_pos lacks).
 func (f *flavor) positionSQL(replica bool) string {
 	switch {
 	case !f.mariaDB():
 		return "SELECT @@GLOBAL.gtid_executed"
 	case replica:
-		return "SELECT @@GLOBAL.gtid_slave_pos"
+		return "SELECT @@GLOBAL.gtid_current_pos"
 	default:
 		return "SELECT @@GLOBAL.gtid_binlog_pos"
 	}

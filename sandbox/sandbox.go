@@ -1,9 +1,9 @@
-// Package sandbox is a local global database: a writer, a GTID replica of it
-// that replicates through a latency link (so EVENTUAL reads are visibly
-// stale), and fwdproxy in front, reaching the writer through a link with a
-// cross-region round trip, all on loopback. `fwdproxy sandbox up|down|status`
-// drives it; the processes run detached, with their pid files and logs in
-// one directory.
+// Package sandbox is a local global database: a writer, GTID replicas of it
+// that each replicate through a latency link of their own (so EVENTUAL reads
+// are visibly stale), and fwdproxy in front of them, reaching the writer
+// through a link with a cross-region round trip, all on loopback.
+// `fwdproxy sandbox up|down|status|switchover|failover` drives it; the
+// processes run detached, with their pid files and logs in one directory.
 package sandbox
 
 import (
@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,8 +39,8 @@ const (
 	stateFile    = "sandbox.json"
 )
 
-// Process names, in the order Down stops them. Each has NAME.pid and
-// NAME.log in the sandbox directory.
+// Process names. Each has NAME.pid and NAME.log in the sandbox directory.
+// Replica i (from 0) is replicaName(i) behind linkName(i).
 const (
 	procProxy      = "fwdproxy"
 	procWriterLink = "link-writer"
@@ -48,17 +49,34 @@ const (
 	procWriter     = "writer"
 )
 
-var stopOrder = []string{procProxy, procWriterLink, procReplLink, procReplica, procWriter}
+// replicaName is replica, replica2, replica3, … as pair.sh names them.
+func replicaName(i int) string { return numbered(procReplica, i) }
+
+// linkName is the link replica i replicates through.
+func linkName(i int) string { return numbered(procReplLink, i) }
+
+func numbered(base string, i int) string {
+	if i == 0 {
+		return base
+	}
+	return base + strconv.Itoa(i+1)
+}
+
+// MaxReaders bounds --readers, as Aurora's 15 replicas do.
+const MaxReaders = 15
 
 // Options of Up.
 type Options struct {
-	Dir       string        // sandbox directory; DefaultDir() when empty
-	Port      int           // fwdproxy's MySQL port on 127.0.0.1
-	AdminPort int           // fwdproxy's admin HTTP port; Port+1 when 0
-	Lag       time.Duration // one-way delay writer → replica on the replication link
-	RTT       time.Duration // round trip between fwdproxy and the writer (RTT/2 each way)
-	Bin       string        // the fwdproxy binary, run as `serve` and `sandbox link`
-	Out       io.Writer     // progress lines; nil for none
+	Dir       string // sandbox directory; DefaultDir() when empty
+	Port      int    // fwdproxy's MySQL port on 127.0.0.1
+	AdminPort int    // fwdproxy's admin HTTP port; Port+1 when 0
+	Readers   int    // replicas, each one of fwdproxy's readers; 1 when 0
+	// Lags is the one-way delay writer → replica on each replica's link:
+	// one for every replica, or one per replica (ParseLags).
+	Lags []time.Duration
+	RTT  time.Duration // round trip between fwdproxy and the writer (RTT/2 each way)
+	Bin  string        // the fwdproxy binary, run as `serve` and `sandbox link`
+	Out  io.Writer     // progress lines; nil for none
 	// AllowDataLoss: failover may promote a replica that lacks writes (the
 	// failover command's flag).
 	AllowDataLoss bool
@@ -66,20 +84,53 @@ type Options struct {
 
 // State describes a sandbox; Up writes it to DIR/sandbox.json.
 type State struct {
-	Dir        string `json:"dir"`
-	Flavor     string `json:"flavor"`
-	Version    string `json:"version"`
-	Server     string `json:"server"`
-	Lag        string `json:"lag"`
-	RTT        string `json:"rtt"`
-	Writer     string `json:"writer"`           // the writer, directly
-	Replica    string `json:"replica"`          // the replica, directly (fwdproxy's reader)
-	ReplLink   string `json:"replication_link"` // the replica's way to the writer
-	WriterLink string `json:"writer_link"`      // fwdproxy's way to the writer
-	Proxy      string `json:"proxy"`
-	Admin      string `json:"admin"`
-	SocketDir  string `json:"socket_dir"`
-	Ready      bool   `json:"ready"`
+	Dir        string    `json:"dir"`
+	Flavor     string    `json:"flavor"`
+	Version    string    `json:"version"`
+	Server     string    `json:"server"`
+	Bin        string    `json:"bin"` // fwdproxy, which runs the links
+	RTT        string    `json:"rtt"`
+	Writer     string    `json:"writer"`      // the first writer, directly
+	Replicas   []Replica `json:"replicas"`    // fwdproxy's readers, in order
+	WriterLink string    `json:"writer_link"` // fwdproxy's way to the writer
+	Proxy      string    `json:"proxy"`
+	Admin      string    `json:"admin"`
+	SocketDir  string    `json:"socket_dir"`
+	Ready      bool      `json:"ready"`
+}
+
+// Replica is one replica of the sandbox as Up started it.
+type Replica struct {
+	Name     string `json:"name"` // replica, replica2, …: its process and directory
+	ServerID int    `json:"server_id"`
+	Addr     string `json:"addr"`      // directly: one of fwdproxy's readers
+	LinkName string `json:"link_name"` // link-replication, link-replication2, …
+	Link     string `json:"link"`      // its way to the writer
+	LinkTo   string `json:"link_to"`   // the server the link relays to (a writer change moves it)
+	Lag      string `json:"lag"`       // the link's delay, writer → replica
+}
+
+// ParseLags reads --lag for n replicas: one duration for all, or a comma
+// list of one per replica ("0,50ms,200ms").
+func ParseLags(s string, n int) ([]time.Duration, error) {
+	var lags []time.Duration
+	for _, f := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("--lag %q: %v", s, err)
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("--lag %q: must not be negative", s)
+		}
+		lags = append(lags, d)
+	}
+	switch {
+	case len(lags) == 1:
+		return slices.Repeat(lags, n), nil
+	case len(lags) != n:
+		return nil, fmt.Errorf("--lag %q has %d values for %d replicas: give one for all, or one per replica (--readers %d)", s, len(lags), n, len(lags))
+	}
+	return lags, nil
 }
 
 // DefaultDir is ~/.fwdproxy-sandbox.
@@ -114,7 +165,8 @@ var ErrRunning = errors.New("a sandbox already runs there")
 // for the commands messages suggest.
 var Command = "fwdproxy"
 
-// Up starts a writer, a replica, the two links and fwdproxy, and returns
+// Up starts a writer, its replicas, their links, fwdproxy's link to the
+// writer and fwdproxy, and returns
 // once fwdproxy answers; the processes keep running after the caller exits.
 // On failure it stops whatever it started (the logs stay in the directory).
 func Up(ctx context.Context, o Options) (*State, error) {
@@ -124,7 +176,22 @@ func Up(ctx context.Context, o Options) (*State, error) {
 	if o.Bin == "" {
 		return nil, errors.New("sandbox: Options.Bin (the fwdproxy binary) is empty")
 	}
-	if o.Lag < 0 || o.RTT < 0 {
+	if o.Readers == 0 {
+		o.Readers = 1
+	}
+	if o.Readers < 1 || o.Readers > MaxReaders {
+		return nil, fmt.Errorf("--readers %d: from 1 to %d", o.Readers, MaxReaders)
+	}
+	switch len(o.Lags) {
+	case 0:
+		o.Lags = make([]time.Duration, o.Readers)
+	case 1:
+		o.Lags = slices.Repeat(o.Lags, o.Readers)
+	case o.Readers:
+	default:
+		return nil, fmt.Errorf("%d lags for %d replicas", len(o.Lags), o.Readers)
+	}
+	if slices.ContainsFunc(o.Lags, func(d time.Duration) bool { return d < 0 }) || o.RTT < 0 {
 		return nil, errors.New("--lag and --rtt must not be negative")
 	}
 	if o.AdminPort == 0 {
@@ -162,13 +229,16 @@ func Up(ctx context.Context, o Options) (*State, error) {
 	}
 	dir = realDir(dir)
 	st := &State{
-		Dir: dir, Flavor: fl.Name, Version: fl.Version, Server: fl.Server,
-		Lag: o.Lag.String(), RTT: o.RTT.String(),
+		Dir: dir, Flavor: fl.Name, Version: fl.Version, Server: fl.Server, Bin: o.Bin,
+		RTT:   o.RTT.String(),
 		Proxy: fmt.Sprintf("127.0.0.1:%d", o.Port), Admin: fmt.Sprintf("127.0.0.1:%d", o.AdminPort),
 		SocketDir: dir,
 	}
+	for i, lag := range o.Lags {
+		st.Replicas = append(st.Replicas, Replica{Name: replicaName(i), ServerID: i + 2, LinkName: linkName(i), LinkTo: procWriter, Lag: lag.String()})
+	}
 	// Unix socket paths are limited to 108 bytes.
-	if len(dir)+len("/replica.sock") > 100 {
+	if len(dir)+len("/"+replicaName(o.Readers-1)+".sock") > 100 {
 		if st.SocketDir, err = os.MkdirTemp("", "fwdsbx-"); err != nil {
 			return nil, err
 		}
@@ -263,25 +333,28 @@ type upper struct {
 func (u *upper) progress(format string, a ...any) { fmt.Fprintf(u.o.Out, format+"\n", a...) }
 
 func (u *upper) run(ctx context.Context) error {
-	var wport, rport int
-	var err error
-	if wport, err = u.port(); err != nil {
-		return err
+	ports := make([]int, 1+len(u.st.Replicas)) // the writer's, then each replica's
+	for i := range ports {
+		var err error
+		if ports[i], err = u.port(); err != nil {
+			return err
+		}
 	}
-	if rport, err = u.port(); err != nil {
-		return err
+	what := "replica"
+	if n := len(u.st.Replicas); n > 1 {
+		what = fmt.Sprintf("%d replicas", n)
 	}
-	u.progress("initialising a %s %s writer and replica in %s", u.fl.Name, u.fl.Version, u.dir)
-	errs := make([]error, 2)
+	u.progress("initialising a %s %s writer and %s in %s", u.fl.Name, u.fl.Version, what, u.dir)
+	names := []string{procWriter}
+	for _, r := range u.st.Replicas {
+		names = append(names, r.Name)
+	}
+	errs := make([]error, len(names))
 	var wg sync.WaitGroup
-	for i, s := range []struct {
-		name string
-		port *int
-		id   int
-	}{{procWriter, &wport, 1}, {procReplica, &rport, 2}} {
+	for i, name := range names {
 		wg.Go(func() {
-			if errs[i] = u.install(ctx, s.name, *s.port, s.id); errs[i] == nil {
-				errs[i] = u.startServer(ctx, s.name, s.port, s.id)
+			if errs[i] = u.install(ctx, name, ports[i], i+1); errs[i] == nil {
+				errs[i] = u.startServer(ctx, name, &ports[i], i+1)
 			}
 		})
 	}
@@ -289,13 +362,15 @@ func (u *upper) run(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	u.st.Writer = fmt.Sprintf("127.0.0.1:%d", wport)
-	u.st.Replica = fmt.Sprintf("127.0.0.1:%d", rport)
+	u.st.Writer = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	for i := range u.st.Replicas {
+		u.st.Replicas[i].Addr = fmt.Sprintf("127.0.0.1:%d", ports[i+1])
+	}
 	if err := writeState(u.st); err != nil {
 		return err
 	}
 
-	// Users, database and table on the writer; the replica gets them by
+	// Users, database and table on the writer; the replicas get them by
 	// replication (mariadb-install-db does not write to the binlog).
 	w, err := u.rootDB(procWriter)
 	if err != nil {
@@ -312,32 +387,13 @@ func (u *upper) run(ctx context.Context) error {
 	if err := w.QueryRowContext(ctx, u.fl.positionSQL(false)).Scan(&pos); err != nil {
 		return fmt.Errorf("writer: %v", err)
 	}
-
-	replLink, err := u.startLink(ctx, procReplLink, u.st.Writer, 0, u.o.Lag)
-	if err != nil {
+	errs = make([]error, len(u.st.Replicas))
+	for i := range u.st.Replicas {
+		wg.Go(func() { errs[i] = u.startReplication(ctx, &u.st.Replicas[i], u.o.Lags[i], pos) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return err
-	}
-	u.st.ReplLink = replLink
-	u.progress("replica replicating through %s (writer → replica +%s)", replLink, u.o.Lag)
-	r, err := u.rootDB(procReplica)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	lport, _ := strconv.Atoi(replLink[strings.LastIndexByte(replLink, ':')+1:])
-	for _, q := range u.fl.replicateSQL("127.0.0.1", lport) {
-		if _, err := r.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("replica: %s: %v", q, err)
-		}
-	}
-	// The link delays every answer the replica's I/O thread gets, and it
-	// makes about 14 round trips (log-in, its SET and SELECT statements,
-	// registration) before the first event: a lag of seconds takes a minute.
-	wait := 60 + int((20 * u.o.Lag).Seconds())
-	var res sql.NullInt64
-	if err := r.QueryRowContext(ctx, u.fl.waitSQL(), pos, wait).Scan(&res); err != nil || !res.Valid || res.Int64 != 0 {
-		return fmt.Errorf("the replica did not reach the writer's position %s in %ds (%v); see %s",
-			pos, wait, err, filepath.Join(u.dir, procReplica+".log"))
 	}
 
 	half := u.o.RTT / 2
@@ -350,6 +406,38 @@ func (u *upper) run(ctx context.Context) error {
 		return err
 	}
 	return u.startProxy(ctx)
+}
+
+// startReplication starts r's link to the writer with lag and makes r
+// replicate through it, returning once r has the writer's position pos.
+func (u *upper) startReplication(ctx context.Context, r *Replica, lag time.Duration, pos string) error {
+	link, err := u.startLink(ctx, r.LinkName, u.st.Writer, 0, lag)
+	if err != nil {
+		return err
+	}
+	r.Link = link
+	u.progress("%s replicating through %s (writer → %s +%s)", r.Name, link, r.Name, lag)
+	db, err := u.rootDB(r.Name)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	lport, _ := strconv.Atoi(link[strings.LastIndexByte(link, ':')+1:])
+	for _, q := range u.fl.replicateSQL("127.0.0.1", lport) {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %s: %v", r.Name, q, err)
+		}
+	}
+	// The link delays every answer the replica's I/O thread gets, and it
+	// makes about 14 round trips (log-in, its SET and SELECT statements,
+	// registration) before the first event: a lag of seconds takes a minute.
+	wait := 60 + int((20 * lag).Seconds())
+	var res sql.NullInt64
+	if err := db.QueryRowContext(ctx, u.fl.waitSQL(), pos, wait).Scan(&res); err != nil || !res.Valid || res.Int64 != 0 {
+		return fmt.Errorf("%s did not reach the writer's position %s in %ds (%v); see %s",
+			r.Name, pos, wait, err, filepath.Join(u.dir, r.Name+".log"))
+	}
+	return nil
 }
 
 // port picks a free loopback port below the ephemeral range, so that an
@@ -385,7 +473,7 @@ func (u *upper) socket(name string) string { return filepath.Join(u.st.SocketDir
 func (u *upper) cnfPath(name string) string { return filepath.Join(u.dir, name, "my.cnf") }
 
 func (u *upper) writeCnf(name string, port, id int) error {
-	return os.WriteFile(u.cnfPath(name), []byte(u.fl.cnf(u.dir, name, u.socket(name), port, id, name == procReplica)), 0o600)
+	return os.WriteFile(u.cnfPath(name), []byte(u.fl.cnf(u.dir, name, u.socket(name), port, id, name != procWriter)), 0o600)
 }
 
 func (u *upper) install(ctx context.Context, name string, port, id int) error {
@@ -507,18 +595,23 @@ func (u *upper) startProxy(ctx context.Context) error {
 		return err
 	}
 	cfgPath := filepath.Join(u.dir, "fwdproxy.yaml")
+	readers := u.st.readerAddrs()
+	what, reader := "the replica", readers[0]
+	if len(readers) > 1 {
+		what, reader = "the replicas", "["+strings.Join(readers, ", ")+"]"
+	}
 	cfg := fmt.Sprintf(`# fwdproxy of the sandbox (written by fwdproxy sandbox up)
 listen: %s
 admin: %s
-# the writer, through a link with a %s round trip, and the replica, directly:
-# both are writer candidates, so fwdproxy follows fwdproxy sandbox switchover and failover
-writer: [%s, %s]
-# the replica, directly
+# the writer, through a link with a %s round trip, and %s, directly:
+# all are writer candidates, so fwdproxy follows fwdproxy sandbox switchover and failover
+writer: [%s]
+# %s, directly
 reader: %s
 # NAME:PASSWORD lines
 user-file: %s
 log-level: info
-`, u.st.Proxy, u.st.Admin, u.o.RTT, u.st.WriterLink, u.st.Replica, u.st.Replica, usersPath)
+`, u.st.Proxy, u.st.Admin, u.o.RTT, what, strings.Join(append([]string{u.st.WriterLink}, readers...), ", "), what, reader, usersPath)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
@@ -545,6 +638,15 @@ log-level: info
 		}
 		return conn.Close()
 	})
+}
+
+// readerAddrs is every replica's address, fwdproxy's readers.
+func (st *State) readerAddrs() []string {
+	var r []string
+	for _, rep := range st.Replicas {
+		r = append(r, rep.Addr)
+	}
+	return r
 }
 
 func httpGet(c *http.Client, url string, into any) error {
@@ -665,10 +767,23 @@ func ours(dir string, pid int) bool {
 	return alive(pid) && strings.Contains(commandLine(pid), dir+string(filepath.Separator))
 }
 
+// procNames is every process that has a pid file in dir, fwdproxy first:
+// what Down stops, whatever state a failed or interrupted Up left.
+func procNames(dir string) []string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
+	names := []string{procProxy}
+	for _, f := range files {
+		if n := strings.TrimSuffix(filepath.Base(f), ".pid"); n != procProxy {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
 // runningProcs lists "name (pid N)" of the sandbox's live processes.
 func runningProcs(dir string) []string {
 	var r []string
-	for _, n := range stopOrder {
+	for _, n := range procNames(dir) {
 		if pid := pidOf(dir, n); ours(dir, pid) {
 			r = append(r, fmt.Sprintf("%s pid %d", n, pid))
 		}
@@ -722,7 +837,7 @@ func stopAll(dir string, out io.Writer) []string {
 	}
 	stop(procProxy, 35*time.Second) // serve lets open transactions finish for up to 30 s
 	var wg sync.WaitGroup
-	for _, n := range stopOrder[1:] {
+	for _, n := range procNames(dir)[1:] {
 		wg.Go(func() { stop(n, 60*time.Second) })
 	}
 	wg.Wait()

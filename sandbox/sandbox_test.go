@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,6 +37,82 @@ func TestBehind(t *testing.T) {
 	} {
 		if n, ok := behind(tc.w, tc.r); n != tc.n || ok != tc.ok {
 			t.Errorf("behind(%q, %q) = %d, %v; want %d, %v", tc.w, tc.r, n, ok, tc.n, tc.ok)
+		}
+	}
+}
+
+func TestParseLags(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, n := range v {
+			d = append(d, time.Duration(n)*time.Millisecond)
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want []time.Duration
+		err  string
+	}{
+		{"200ms", 1, ms(200), ""},
+		{"200ms", 3, ms(200, 200, 200), ""},
+		{"0,50ms,200ms", 3, ms(0, 50, 200), ""},
+		{" 0 , 1s ,2ms", 3, ms(0, 1000, 2), ""},
+		{"0", 2, ms(0, 0), ""},
+		{"0,50ms", 3, nil, "2 values for 3 replicas"},
+		{"0,50ms,200ms", 1, nil, "3 values for 1 replicas: give one for all, or one per replica (--readers 3)"},
+		{"0,,1s", 3, nil, "invalid duration"},
+		{"soon", 1, nil, `invalid duration "soon"`},
+		{"10ms,-1ms", 2, nil, "must not be negative"},
+	} {
+		got, err := ParseLags(tc.in, tc.n)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("ParseLags(%q, %d) = %v, %v; want an error with %q", tc.in, tc.n, got, err, tc.err)
+		case tc.err == "" && (err != nil || !slices.Equal(got, tc.want)):
+			t.Errorf("ParseLags(%q, %d) = %v, %v; want %v", tc.in, tc.n, got, err, tc.want)
+		}
+	}
+}
+
+// Replicas and their links are named as pair.sh names them, and every
+// process with a pid file is stopped, fwdproxy first.
+func TestNames(t *testing.T) {
+	var names []string
+	for i := range 3 {
+		names = append(names, replicaName(i), linkName(i))
+	}
+	if want := []string{"replica", "link-replication", "replica2", "link-replication2", "replica3", "link-replication3"}; !slices.Equal(names, want) {
+		t.Errorf("names %v, want %v", names, want)
+	}
+	dir := t.TempDir()
+	for _, n := range []string{"writer", "replica3", "fwdproxy", "link-replication2"} {
+		if err := os.WriteFile(filepath.Join(dir, n+".pid"), []byte("1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := procNames(dir), []string{"fwdproxy", "link-replication2", "replica3", "writer"}; !slices.Equal(got, want) {
+		t.Errorf("procNames %v, want %v", got, want)
+	}
+}
+
+// A replica's source is named by what its replication points at: a lag
+// link (to the server the link relays to now) or a server directly.
+func TestSourceOf(t *testing.T) {
+	st := &State{Writer: "127.0.0.1:1", Replicas: []Replica{
+		{Name: "replica", Addr: "127.0.0.1:2", LinkName: "link-replication", Link: "127.0.0.1:12", LinkTo: "writer", Lag: "0s"},
+		{Name: "replica2", Addr: "127.0.0.1:3", LinkName: "link-replication2", Link: "127.0.0.1:13", LinkTo: "replica", Lag: "50ms"},
+	}}
+	for addr, want := range map[string]string{
+		"127.0.0.1:12":  "writer through link-replication (+0s)",
+		"127.0.0.1:13":  "replica through link-replication2 (+50ms)",
+		"127.0.0.1:2":   "replica directly",
+		"127.0.0.1:1":   "writer directly",
+		"10.0.0.1:3306": "10.0.0.1:3306",
+	} {
+		if got := st.sourceOf(addr); got != want {
+			t.Errorf("sourceOf(%s) = %q, want %q", addr, got, want)
 		}
 	}
 }
@@ -94,7 +171,7 @@ func TestUpFailureStopsEverything(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), strings.Repeat("long-", 20), "sb")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	_, err := Up(ctx, Options{Dir: dir, Port: freePort(t), AdminPort: freePort(t), Lag: 10 * time.Millisecond, Bin: "/bin/false"})
+	_, err := Up(ctx, Options{Dir: dir, Port: freePort(t), AdminPort: freePort(t), Lags: []time.Duration{10 * time.Millisecond}, Bin: "/bin/false"})
 	if err == nil || !strings.Contains(err.Error(), "link-replication exited at start") {
 		t.Fatalf("Up with a broken fwdproxy binary: %v", err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/fwdproxy/fwdproxy/doctor"
 )
 
-const doctorUsage = `usage: fwdproxy doctor --writer HOST:PORT --reader HOST:PORT [--reader …] --user NAME:PASSWORD [--max-lag 5s] [--format text|json]
+const doctorUsage = `usage: fwdproxy doctor --writer HOST:PORT --reader HOST:PORT [--reader …] --user NAME:PASSWORD [--max-lag 5s] [--accounts writer] [--format text|json]
 
 Checks that the writer and its GTID replica are set up as fwdproxy needs them and
 prints a PASS/WARN/FAIL table; every WARN and FAIL carries the statement or config
@@ -41,6 +41,7 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 	})
 	user := fs.String("user", "", "NAME:PASSWORD of the account fwdproxy logs in to the backends with")
 	maxLag := fs.Duration("max-lag", 5*time.Second, "replica lag above this fails")
+	accountsFrom := fs.String("accounts", "", "writer: also check what serve --accounts writer needs (the --user reads the writer's accounts)")
 	format := fs.String("format", "text", "text|json")
 	timeout := fs.Duration("timeout", 10*time.Second, "connect and query timeout per server")
 	usageErr := func(msg string) int {
@@ -66,6 +67,8 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 		return usageErr("--writer and --reader are required")
 	case !strings.Contains(*user, ":"):
 		return usageErr("--user NAME:PASSWORD is required")
+	case *accountsFrom != "" && *accountsFrom != "writer":
+		return usageErr(fmt.Sprintf("--accounts %q: want writer", *accountsFrom))
 	case *format != "text" && *format != "json":
 		return usageErr(fmt.Sprintf("--format %q: want text or json", *format))
 	case *maxLag < 0 || *timeout <= 0:
@@ -102,7 +105,7 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 	var reps []*doctor.Report
 	failed := false
 	for _, r := range servers[1:] {
-		rep := doctor.Run(ctx, servers[0], r, doctor.Options{MaxLag: *maxLag})
+		rep := doctor.Run(ctx, servers[0], r, doctor.Options{MaxLag: *maxLag, Accounts: *accountsFrom == "writer"})
 		reps = append(reps, rep)
 		failed = failed || rep.Failed()
 	}

@@ -15,6 +15,7 @@ commands:
   sandbox   a local writer, a lagging replica and fwdproxy in front (up|down|status)
   lint      check SQL files and query logs for what write forwarding rejects or changes
   audit     report what a proxy in audit mode recorded (audit report)
+  replay    play a capture (serve --capture-file) through a fwdproxy and report what differs
   version   print the version
 `
 
@@ -36,6 +37,8 @@ func main() {
 		os.Exit(lintMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "audit":
 		os.Exit(auditMain(os.Args[2:], os.Stdout, os.Stderr))
+	case "replay":
+		os.Exit(replayMain(os.Args[2:], os.Stdout, os.Stderr))
 	case "version", "--version":
 		fmt.Println("fwdproxy", version)
 	case "help", "-h", "--help":

@@ -20,18 +20,22 @@ import (
 
 const sandboxUsage = `usage: fwdproxy sandbox up|down|status|switchover|failover [flags]
 
-A secondary region on a laptop: a writer and a GTID replica started from the
-mariadbd (or mysqld) on PATH, the replica replicating through a link that
-delays the writer → replica direction by --lag, and fwdproxy in front of the
-replica, reaching the writer through a link with a --rtt round trip. All on
-127.0.0.1, running in the background; pid files, logs and data in --dir.
+A secondary region on a laptop: a writer and --readers GTID replicas started
+from the mariadbd (or mysqld) on PATH, each replica replicating through a link
+of its own that delays the writer → replica direction by its --lag, and
+fwdproxy in front of the replicas (every one a --reader), reaching the writer
+through a link with a --rtt round trip. All on 127.0.0.1, running in the
+background; pid files, logs and data in --dir.
 
   up      start everything, return when it is ready, print how to connect
   down    stop everything and remove --dir
-  status  what runs, the replica's lag and fwdproxy's /status
-  switchover  make the replica the writer with no data loss; the writer
-          replicates from it (fwdproxy has both as --writer candidates)
-  failover --allow-data-loss  kill the writer and promote the replica with
+  status  what runs, each server's role now, each replica's lag, fwdproxy's
+          view of its readers and its /status
+  switchover  make the first running server in the order writer, replica,
+          replica2, … that is not the writer now the writer, with no data
+          loss; the old writer and the other replicas replicate from it
+          (fwdproxy has every server as a --writer candidate)
+  failover --allow-data-loss  kill the writer and promote that server with
           what it has applied, as Aurora's FailoverGlobalCluster does
 
 The account is fwd / fwdpass (ALL PRIVILEGES), the database fwdtest with a
@@ -44,25 +48,26 @@ flags:
 func sandboxMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, "fwdproxy sandbox: up, down or status?\n"+sandboxUsage)
-		sandboxFlags("up", nil, stderr)
+		sandboxFlags("up", nil, nil, stderr)
 		return 2
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, sandboxUsage)
-		sandboxFlags("up", nil, stdout)
+		sandboxFlags("up", nil, nil, stdout)
 		return 0
 	case "link":
 		return sandboxLink(args, stderr)
 	case "up", "down", "status", "switchover", "failover":
 	default:
 		fmt.Fprintf(stderr, "fwdproxy sandbox: unknown command %q\n%s", cmd, sandboxUsage)
-		sandboxFlags("up", nil, stderr)
+		sandboxFlags("up", nil, nil, stderr)
 		return 2
 	}
 	var o sandbox.Options
-	fs := sandboxFlags(cmd, &o, io.Discard)
+	var lags string
+	fs := sandboxFlags(cmd, &o, &lags, io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, sandboxUsage)
@@ -76,6 +81,17 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "fwdproxy sandbox %s: unexpected argument %q\n", cmd, fs.Arg(0))
 		return 2
+	}
+	if cmd == "up" {
+		if o.Readers < 1 || o.Readers > sandbox.MaxReaders {
+			fmt.Fprintf(stderr, "fwdproxy sandbox up: --readers %d: from 1 to %d\n", o.Readers, sandbox.MaxReaders)
+			return 2
+		}
+		var err error
+		if o.Lags, err = sandbox.ParseLags(lags, o.Readers); err != nil {
+			fmt.Fprintf(stderr, "fwdproxy sandbox up: %v\n", err)
+			return 2
+		}
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "fwdproxy sandbox %s: %v\n", cmd, err)
@@ -137,16 +153,18 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 }
 
 // sandboxFlags defines the flags of up, down and status (down and status
-// take --dir only), printing their defaults to out when o is nil.
-func sandboxFlags(cmd string, o *sandbox.Options, out io.Writer) *flag.FlagSet {
+// take --dir only), printing their defaults to out when o is nil. up's
+// --lag goes to lags, which needs --readers to be read (ParseLags).
+func sandboxFlags(cmd string, o *sandbox.Options, lags *string, out io.Writer) *flag.FlagSet {
 	if o == nil {
-		o = &sandbox.Options{}
+		o, lags = &sandbox.Options{}, new(string)
 	}
 	fs := flag.NewFlagSet("sandbox "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.Dir, "dir", "", "sandbox directory: data, pid files, logs (default ~/.fwdproxy-sandbox)")
 	if cmd == "up" {
-		fs.DurationVar(&o.Lag, "lag", 200*time.Millisecond, "replication delay, writer → replica (one way)")
+		fs.IntVar(&o.Readers, "readers", 1, fmt.Sprintf("GTID replicas, each behind its own lag link and each one of fwdproxy's readers (1 to %d)", sandbox.MaxReaders))
+		fs.StringVar(lags, "lag", "200ms", "replication delay, writer → replica (one way): one for every replica, or a comma list of one per replica (0,50ms,200ms)")
 		fs.DurationVar(&o.RTT, "rtt", 70*time.Millisecond, "round trip between fwdproxy and the writer (half each way)")
 		fs.IntVar(&o.Port, "port", 4000, "fwdproxy's MySQL port on 127.0.0.1")
 		fs.IntVar(&o.AdminPort, "admin-port", 0, "fwdproxy's admin HTTP port (default --port + 1)")

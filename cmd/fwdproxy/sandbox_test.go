@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -45,10 +46,15 @@ func TestSandboxUsage(t *testing.T) {
 	}{
 		{nil, 2, "up, down or status?"},
 		{[]string{"sideways"}, 2, `unknown command "sideways"`},
-		{[]string{"up", "--lag", "soon"}, 2, "invalid value"},
+		{[]string{"up", "--lag", "soon"}, 2, `invalid duration "soon"`},
+		{[]string{"up", "--lag", "0,50ms"}, 2, "2 values for 1 replicas"},
+		{[]string{"up", "--readers", "3", "--lag", "0,50ms"}, 2, "2 values for 3 replicas"},
+		{[]string{"up", "--readers", "0"}, 2, "--readers 0: from 1 to 15"},
+		{[]string{"up", "--readers", "16"}, 2, "--readers 16: from 1 to 15"},
+		{[]string{"down", "--readers", "2"}, 2, "flag provided but not defined"},
 		{[]string{"down", "--lag", "1s"}, 2, "flag provided but not defined"},
 		{[]string{"status", "extra"}, 2, `unexpected argument "extra"`},
-		{[]string{"up", "--lag", "-1s", "--dir", t.TempDir()}, 1, "must not be negative"},
+		{[]string{"up", "--lag", "-1s", "--dir", t.TempDir()}, 2, "must not be negative"},
 		{[]string{"link"}, 2, "--upstream HOST:PORT is required"},
 	} {
 		var out, errOut bytes.Buffer
@@ -98,10 +104,12 @@ func processAlive(pid int) bool {
 	return i < 0 || i+2 >= len(b) || (b[i+2] != 'Z' && b[i+2] != 'X')
 }
 
-// The whole life of a sandbox through the command line: up (detached),
-// EVENTUAL reads stale right after the session's own write, SESSION reads
-// fresh, status, down leaves no process and no directory.
-func TestSandboxUpReadDown(t *testing.T) {
+// newSandboxRun gives a sandbox directory, two free ports for the proxy
+// (released before up binds them) and a way to run `fwdproxy sandbox`
+// commands; the sandbox is brought down at the end of the test. It skips
+// the test where no sandbox can run.
+func newSandboxRun(t *testing.T) (dir string, ports []string, run func(args ...string) (string, int)) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}
@@ -115,9 +123,7 @@ func TestSandboxUpReadDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "sandbox")
-	// Two free ports for the proxy, released before up binds them.
-	var ports []string
+	dir = filepath.Join(t.TempDir(), "sandbox")
 	var lns []net.Listener
 	for range 2 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -130,7 +136,7 @@ func TestSandboxUpReadDown(t *testing.T) {
 	for _, ln := range lns {
 		ln.Close()
 	}
-	run := func(args ...string) (string, int) {
+	run = func(args ...string) (string, int) {
 		cmd := exec.Command(exe, append([]string{"sandbox"}, args...)...)
 		cmd.Env = append(os.Environ(), asBinaryEnv+"=1")
 		out, err := cmd.CombinedOutput()
@@ -149,6 +155,27 @@ func TestSandboxUpReadDown(t *testing.T) {
 			t.Logf("cleanup: %s", out)
 		}
 	})
+	return dir, ports, run
+}
+
+// sandboxConnector connects through the sandbox's fwdproxy on port.
+func sandboxConnector(t *testing.T, port string) driver.Connector {
+	t.Helper()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "fwd", "fwdpass", "tcp", "127.0.0.1:"+port, "fwdtest"
+	cfg.Timeout = 5 * time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// The whole life of a sandbox through the command line: up (detached),
+// EVENTUAL reads stale right after the session's own write, SESSION reads
+// fresh, status, down leaves no process and no directory.
+func TestSandboxUpReadDown(t *testing.T) {
+	dir, ports, run := newSandboxRun(t)
 	port, adminPort := ports[0], ports[1]
 	const lag = 300 * time.Millisecond
 	start := time.Now()
@@ -186,13 +213,7 @@ func TestSandboxUpReadDown(t *testing.T) {
 		t.Errorf("second up: exit %d\n%s", code, out)
 	}
 
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "fwd", "fwdpass", "tcp", "127.0.0.1:"+port, "fwdtest"
-	cfg.Timeout = 5 * time.Second
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := sandboxConnector(t, port)
 	db := sql.OpenDB(conn)
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -245,35 +266,13 @@ func TestSandboxUpReadDown(t *testing.T) {
 
 	out, code = run("status", "--dir", dir)
 	if code != 0 || strings.Count(out, " running ") != 5 || !strings.Contains(out, "GlobalWriteForwardingStatus") ||
-		!strings.Contains(out, "replication: IO Yes, SQL Yes") {
+		!strings.Contains(out, "replication of replica: IO Yes, SQL Yes") {
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
 	t.Logf("status:\n%s", out)
 
 	// fwdproxy follows the sandbox's writer changes: a write and a SESSION read after each.
-	write := func(note string) {
-		t.Helper()
-		db := sql.OpenDB(conn)
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", note, err)
-		}
-		defer c.Close()
-		for _, q := range []string{"SET SESSION aurora_replica_read_consistency = 'session'", "INSERT INTO demo (note) VALUES ('" + note + "')"} {
-			if _, err := c.ExecContext(ctx, q); err != nil {
-				t.Fatalf("%s: %s: %v", note, q, err)
-			}
-		}
-		// After a switchover the reader may be the writer itself, where a
-		// GTID wait for the session's own write would never end.
-		var n int
-		if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM demo WHERE note = ?", note).Scan(&n); err != nil || n != 1 {
-			t.Errorf("%s: the SESSION read of the session's write: %d rows, %v", note, n, err)
-		}
-	}
+	write := func(note string) { t.Helper(); readOwnWrites(t, conn, note, 1) }
 	// Over and back: the failover then kills the first writer, and fwdproxy keeps its reader.
 	for _, note := range []string{"after switchover", "after switchback"} {
 		if out, code := run("switchover", "--dir", dir); code != 0 || !strings.Contains(out, "switchover done") {
@@ -295,8 +294,47 @@ func TestSandboxUpReadDown(t *testing.T) {
 	write("after failover")
 	t.Logf("the first write after the failover command returned took %s", time.Since(failedOver).Round(time.Millisecond))
 
-	out, code = run("down", "--dir", dir)
-	if code != 0 {
+	downLeavesNothing(t, run, dir, pids)
+}
+
+// readOwnWrites writes n rows in one SESSION session through the sandbox's
+// fwdproxy and reads each right after its write. After a switchover the
+// reader may be the writer itself, where a GTID wait for the session's own
+// write would never end.
+func readOwnWrites(t *testing.T, conn driver.Connector, note string, n int) {
+	t.Helper()
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatalf("%s: %v", note, err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "SET SESSION aurora_replica_read_consistency = 'session'"); err != nil {
+		t.Fatalf("%s: %v", note, err)
+	}
+	for i := range n {
+		v := note
+		if n > 1 {
+			v = fmt.Sprintf("%s %d", note, i)
+		}
+		if _, err := c.ExecContext(ctx, "INSERT INTO demo (note) VALUES (?)", v); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		var got int
+		if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM demo WHERE note = ?", v).Scan(&got); err != nil || got != 1 {
+			t.Errorf("%s: the SESSION read of the session's write: %d rows, %v", v, got, err)
+		}
+	}
+}
+
+// downLeavesNothing runs down and checks that none of pids runs any more
+// and that dir is gone.
+func downLeavesNothing(t *testing.T, run func(args ...string) (string, int), dir string, pids map[string]int) {
+	t.Helper()
+	if out, code := run("down", "--dir", dir); code != 0 {
 		t.Fatalf("down: exit %d\n%s", code, out)
 	}
 	for n, pid := range pids {
@@ -324,15 +362,20 @@ func TestSandboxDownWithoutReader(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "sandbox.json"), []byte(`{"dir": "`+dir+`"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A stand-in for the writer: down only signals processes that have the
-	// sandbox directory on their command line.
-	writer := exec.Command("sh", "-c", "sleep 300", dir+"/writer")
-	if err := writer.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = writer.Process.Kill(); _ = writer.Wait() })
-	if err := os.WriteFile(filepath.Join(dir, "writer.pid"), []byte(strconv.Itoa(writer.Process.Pid)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	// Stand-ins for the writer and a third replica's link: down only
+	// signals processes that have the sandbox directory on their command
+	// line, and stops every one with a pid file.
+	var standIns []*exec.Cmd
+	for _, name := range []string{"writer", "link-replication3"} {
+		c := exec.Command("sh", "-c", "sleep 300", dir+"/"+name)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+		if err := os.WriteFile(filepath.Join(dir, name+".pid"), []byte(strconv.Itoa(c.Process.Pid)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		standIns = append(standIns, c)
 	}
 
 	r, w, err := os.Pipe()
@@ -352,8 +395,10 @@ func TestSandboxDownWithoutReader(t *testing.T) {
 		t.Errorf("%s is still there (%v)", dir, err)
 	}
 	// Gone, or a zombie until the Wait above reaps it.
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", writer.Process.Pid)); err == nil && !strings.Contains(string(b), ") Z ") {
-		t.Errorf("the writer's stand-in still runs: %s", b)
+	for _, c := range standIns {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Process.Pid)); err == nil && !strings.Contains(string(b), ") Z ") {
+			t.Errorf("a stand-in still runs: %s", b)
+		}
 	}
 }
 

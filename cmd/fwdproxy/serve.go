@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,6 +70,9 @@ func serve(args []string) int {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	if cfg.ConfigWatch > 0 {
+		go watchFiles(set.watched, cfg.ConfigWatch, sig)
+	}
 wait:
 	for {
 		select {
@@ -110,18 +114,23 @@ type served struct {
 	cfg                 proxy.Config
 	logLevel, logFormat string
 	secrets             []string // files that hold passwords, tokens or keys
+	watched             []string // the config file and the files it names: what --config-watch reads
 }
 
 // parseServe builds the config from --config FILE, FWDPROXY_* variables and
 // flags, in that order of increasing precedence, and returns the logging
 // settings with it.
 func parseServe(args []string, getenv func(string) string, out io.Writer) (served, error) {
-	vals, secrets, err := readSettings(args, getenv, out)
+	vals, secrets, config, err := readSettings(args, getenv, out)
 	if err != nil {
 		return served{}, err
 	}
 	cfg, err := proxy.ConfigFrom(vals, getenv)
-	return served{cfg, vals.Text("log-level"), vals.Text("log-format"), secrets}, err
+	watched := proxy.SecretFiles(vals)
+	if config != "" {
+		watched = append([]string{config}, watched...)
+	}
+	return served{cfg, vals.Text("log-level"), vals.Text("log-format"), secrets, watched}, err
 }
 
 // warnReadableSecrets warns of each secret file every user of the machine
@@ -167,4 +176,34 @@ func exposureModel(routed func(proxy.Routed)) proxy.AuditModel {
 		routed(proxy.Routed{SQL: r.Statement, Write: r.Write, Tables: r.Tables, AnyTable: r.Unknown})
 	})
 	return a
+}
+
+// watchFiles sends SIGHUP's reload when the content of a watched file
+// changes (checked every interval): a Kubernetes ConfigMap or Secret
+// mounted as a directory changes in place, and nothing signals the pod.
+func watchFiles(files []string, every time.Duration, reload chan<- os.Signal) {
+	last := filesDigest(files)
+	for range time.Tick(every) {
+		if d := filesDigest(files); d != last {
+			last = d
+			select {
+			case reload <- syscall.SIGHUP:
+			default: // a reload is already pending
+			}
+		}
+	}
+}
+
+// filesDigest hashes the files' contents; a file that cannot be read counts
+// as empty, so its coming back is a change too.
+func filesDigest(files []string) [sha256.Size]byte {
+	h := sha256.New()
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
+		h.Write(b)
+	}
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
 }

@@ -138,7 +138,7 @@ func TestReadableSecretsWarned(t *testing.T) {
 		{[]string{"--config", indirect}, nil}, // no secret in it
 		{[]string{"--user", "a:b"}, nil},
 	} {
-		_, secrets, err := readSettings(tc.args, env(nil), io.Discard)
+		_, secrets, _, err := readSettings(tc.args, env(nil), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -45,8 +45,9 @@ func (f *settingFlag) IsBoolFlag() bool { return f.s.IsBool() }
 // readSettings reads --config FILE, then FWDPROXY_* variables, then flags,
 // each replacing what the one before gave (a list as a whole). It returns
 // the files that hold secrets with them: the config file if it has a
-// password or the admin token, and the files the settings name.
-func readSettings(args []string, getenv func(string) string, out io.Writer) (proxy.Values, []string, error) {
+// password or the admin token, and the files the settings name; and the
+// config file's path ("" without one).
+func readSettings(args []string, getenv func(string) string, out io.Writer) (vals proxy.Values, secrets []string, config string, err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	flags := map[string]*settingFlag{}
 	for _, s := range proxy.Settings {
@@ -59,16 +60,15 @@ func readSettings(args []string, getenv func(string) string, out io.Writer) (pro
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(out)
 		}
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if fs.NArg() > 0 {
-		return nil, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, nil, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	vals := proxy.Values{}
-	var secrets []string
+	vals = proxy.Values{}
 	if *configFile != "" {
 		if err := loadFile(*configFile, vals); err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 		if holdsSecrets(vals) {
 			secrets = append(secrets, *configFile)
@@ -87,7 +87,7 @@ func readSettings(args []string, getenv func(string) string, out io.Writer) (pro
 			vals[name] = f.texts
 		}
 	}
-	return vals, append(secrets, proxy.SecretFiles(vals)...), nil
+	return vals, append(secrets, proxy.SecretFiles(vals)...), *configFile, nil
 }
 
 // holdsSecrets says values have a password (not env:VAR or file:PATH) or

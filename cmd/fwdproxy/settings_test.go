@@ -14,11 +14,12 @@ import (
 
 // sample is, for every setting, a value other than its default.
 var sample = map[string]string{
-	"listen": "127.0.0.1:5000", "writer": "w:2", "reader": "r:2", "user": "other:pw", "proxy-user": "app",
+	"listen": "127.0.0.1:5000", "writer": "w:2", "reader": "r:2", "user": "other:pw", "proxy-user": "app", "accounts": "writer", "accounts-refresh": "5m",
 	"admin": "127.0.0.1:4444", "forwarding": "disabled", "default-consistency": "GLOBAL", "session-scope": "user", "writer-idle-timeout": "30",
 	"writer-max-connections-pct": "20", "read-wait-timeout": "250ms", "read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error",
 	"writer-change-wait": "3s", "shared-writer-limits": "true",
-	"aurora-read-write-quirk": "true", "audit": "true", "audit-lag": "500ms", "digest-top": "5", "statement-log": "/tmp/statements.jsonl", "push-tracking": "true", "forward-timeout": "30s",
+	"aurora-read-write-quirk": "true", "audit": "true", "audit-lag": "500ms", "digest-top": "5", "statement-log": "/tmp/statements.jsonl",
+	"capture-file": "/tmp/capture.jsonl", "capture-max-bytes": "4096", "push-tracking": "true", "forward-timeout": "30s", "config-watch": "10s",
 	"auth-method": "caching_sha2_password", "tls-cert": "c.pem", "tls-key": "k.pem", "require-tls": "true",
 	"backend-tls": "skip-verify", "backend-ca": "ca.pem", "log-level": "debug", "log-format": "json",
 	"user-file": "users", "admin-token": "tok", "admin-token-file": "token", "admin-pprof": "true",
@@ -63,15 +64,15 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		fromFlags, _, err := readSettings(args, env(nil), io.Discard)
+		fromFlags, _, _, err := readSettings(args, env(nil), io.Discard)
 		if err != nil {
 			t.Fatalf("%s: flags: %v", s.Name, err)
 		}
-		fromEnv, _, err := readSettings(nil, env(vars), io.Discard)
+		fromEnv, _, _, err := readSettings(nil, env(vars), io.Discard)
 		if err != nil {
 			t.Fatalf("%s: environment: %v", s.Name, err)
 		}
-		fromFile, _, err := readSettings([]string{"--config", file}, env(nil), io.Discard)
+		fromFile, _, _, err := readSettings([]string{"--config", file}, env(nil), io.Discard)
 		if err != nil {
 			t.Fatalf("%s: YAML: %v", s.Name, err)
 		}
@@ -106,7 +107,7 @@ func TestBoolFlags(t *testing.T) {
 		{[]string{"-audit", "1", "--writer", "w:9"}, "1"},
 		{[]string{"--writer", "--audit"}, ""}, // --audit is the writer's value here, as the flag package reads it
 	} {
-		v, _, err := readSettings(tc.args, env(nil), io.Discard)
+		v, _, _, err := readSettings(tc.args, env(nil), io.Discard)
 		if err != nil {
 			t.Errorf("%v: %v", tc.args, err)
 			continue
@@ -121,12 +122,12 @@ func TestBoolFlags(t *testing.T) {
 			continue
 		}
 		args := []string{"--" + st.Name, "--writer", "w:9"}
-		v, _, err := readSettings(args, env(nil), io.Discard)
+		v, _, _, err := readSettings(args, env(nil), io.Discard)
 		if err != nil || v.Text(st.Name) != "true" || v.Text("writer") != "w:9" {
 			t.Errorf("%v: %s %q, writer %q, %v", args, st.Name, v.Text(st.Name), v.Text("writer"), err)
 		}
 	}
-	if _, _, err := readSettings([]string{"--audit", "yes"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), `unexpected argument "yes"`) {
+	if _, _, _, err := readSettings([]string{"--audit", "yes"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), `unexpected argument "yes"`) {
 		t.Errorf("--audit yes: %v", err)
 	}
 }
@@ -141,7 +142,7 @@ func TestConfigFileErrors(t *testing.T) {
 	} {
 		f := filepath.Join(dir, "c.yaml")
 		os.WriteFile(f, []byte(tc.yaml), 0o600)
-		_, _, err := readSettings([]string{"--config", f}, env(nil), io.Discard)
+		_, _, _, err := readSettings([]string{"--config", f}, env(nil), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want %q", tc.yaml, err, tc.want)
 		}

@@ -102,7 +102,7 @@ func writeCerts(dir string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func startProxy(t *testing.T, backend *tls.Config) string {
+func startProxy(t *testing.T, backend *tls.Config, mutate ...func(*proxy.Config)) string {
 	t.Helper()
 	cfg := proxy.Defaults()
 	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
@@ -111,6 +111,9 @@ func startProxy(t *testing.T, backend *tls.Config) string {
 	cfg.ProxyUser = thePair.User
 	cfg.DefaultConsistency = "SESSION"
 	cfg.BackendTLS = backend
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	srv, err := proxy.NewServer(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +129,12 @@ func startProxy(t *testing.T, backend *tls.Config) string {
 
 func open(t *testing.T, addr string) (*sql.Conn, error) {
 	t.Helper()
-	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, ""))
+	return openAs(t, addr, thePair.User, thePair.Password)
+}
+
+func openAs(t *testing.T, addr, user, password string) (*sql.Conn, error) {
+	t.Helper()
+	db, err := sql.Open("mysql", pair.DSN(addr, user, password, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +152,23 @@ func cipher(t *testing.T, c *sql.Conn, q string) string {
 	return v.String
 }
 
+const (
+	readerCipher = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'"
+	writerCipher = readerCipher + " FOR UPDATE" // a locking read is forwarded
+)
+
+// checkEncrypted: the session's reader and writer connections use TLS.
+func checkEncrypted(t *testing.T, c *sql.Conn) {
+	t.Helper()
+	if v := cipher(t, c, readerCipher); v == "" {
+		t.Error("reader connection is not encrypted")
+	}
+	if v := cipher(t, c, writerCipher); v == "" {
+		t.Error("writer connection is not encrypted")
+	}
+}
+
 func TestBackendTLS(t *testing.T) {
-	const readerCipher = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'"
-	const writerCipher = readerCipher + " FOR UPDATE" // a locking read is forwarded
 	for name, cfg := range map[string]*tls.Config{
 		"verify":      {RootCAs: caPool, MinVersion: tls.VersionTLS12},
 		"skip-verify": {InsecureSkipVerify: true},
@@ -156,14 +178,35 @@ func TestBackendTLS(t *testing.T) {
 			if err != nil {
 				t.Fatalf("login over TLS to the reader: %v", err)
 			}
-			if v := cipher(t, c, readerCipher); v == "" {
-				t.Error("reader connection is not encrypted")
-			}
-			if v := cipher(t, c, writerCipher); v == "" {
-				t.Error("writer connection is not encrypted")
-			}
+			checkEncrypted(t, c)
 		})
 	}
+	// An account from the writer (--accounts writer) logs in to the
+	// backends with the proxy's own handshake: over TLS too.
+	t.Run("account from the writer", func(t *testing.T) {
+		root, err := thePair.RootDB(thePair.WriterAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer root.Close()
+		for _, q := range []string{"CREATE OR REPLACE USER 'tls_acct'@'%' IDENTIFIED BY 'tlspw'", "GRANT SELECT ON *.* TO 'tls_acct'@'%'"} {
+			if _, err := root.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer root.Exec("DROP USER IF EXISTS 'tls_acct'@'%'")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := thePair.WaitReplicated(ctx); err != nil {
+			t.Fatal(err)
+		}
+		addr := startProxy(t, &tls.Config{RootCAs: caPool, MinVersion: tls.VersionTLS12}, func(c *proxy.Config) { c.Accounts = "writer" })
+		c, err := openAs(t, addr, "tls_acct", "tlspw")
+		if err != nil {
+			t.Fatalf("login as an account from the writer, over TLS to the reader: %v", err)
+		}
+		checkEncrypted(t, c)
+	})
 	t.Run("wrong CA refused", func(t *testing.T) {
 		other, err := writeCerts(t.TempDir())
 		if err != nil {

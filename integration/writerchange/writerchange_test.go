@@ -324,6 +324,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	back := sandbox.Change{Writer: promoted, Target: orig, Others: []sandbox.Member{other},
 		ReplUser: p.ReplUser, ReplPass: p.ReplPassword}
 
+	token := causalToken(t, dbs[0])
 	for round, ch := range []struct {
 		name   string
 		change sandbox.Change
@@ -389,6 +390,9 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 		if stale > 0 {
 			t.Errorf("%s: %d SESSION reads missed the session's own acknowledged write", ch.name, stale)
 		}
+		// A token the first writer issued stays good on the other instance:
+		// the new writer holds the old one's transactions.
+		readAfter(t, dbs[1], token, ch.name)
 	}
 	// The original writer writes last, so no replica's position names a GTID of its own.
 	if _, err := w.Exec("INSERT INTO t (client, seq) VALUES (-1, -1)"); err != nil {
@@ -396,6 +400,54 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	}
 	if err := p.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// causalToken makes a forwarded write and returns its causal token.
+func causalToken(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	ctx := context.Background()
+	c := oneConn(t, db)
+	for _, q := range []string{"SET aurora_replica_read_consistency = 'SESSION'", "INSERT INTO t (client, seq) VALUES (-2, -2)"} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var tok string
+	if err := c.QueryRowContext(ctx, "SELECT @@fwdproxy_causal_token").Scan(&tok); err != nil || tok == "" {
+		t.Fatalf("causal token %q: %v", tok, err)
+	}
+	return tok
+}
+
+// oneConn is one session of db, closed when the test ends.
+func oneConn(t *testing.T, db *sql.DB) *sql.Conn {
+	t.Helper()
+	c, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readAfter hands tok back on a fresh session and reads; a token of a writer
+// that never was this cluster's still gets 1231.
+func readAfter(t *testing.T, db *sql.DB, tok, when string) {
+	t.Helper()
+	ctx := context.Background()
+	c := oneConn(t, db)
+	if _, err := c.ExecContext(ctx, "SET fwdproxy_read_after = '"+tok+"'"); err != nil {
+		t.Errorf("after the %s, the token %s from before it: %v", when, tok, err)
+	}
+	var n int
+	if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM t WHERE client = -2").Scan(&n); err != nil || n != 1 {
+		t.Errorf("after the %s, a read after the token: %d rows, %v", when, n, err)
+	}
+	var me *mysql.MySQLError
+	_, err := c.ExecContext(ctx, "SET fwdproxy_read_after = 'fp1:ma:999.0:0-999-1'")
+	if !asMySQL(err, &me) || me.Number != 1231 {
+		t.Errorf("after the %s, a foreign token: %v, want 1231", when, err)
 	}
 }
 
@@ -562,7 +614,9 @@ func TestFailoverUnderLoad(t *testing.T) {
 		t.Logf("failover: first acknowledged write %s after the kill, %s after the promotion",
 			r.firstOK.Sub(killed).Round(time.Millisecond), r.firstOK.Sub(failedOver).Round(time.Millisecond))
 	}
-	for _, k := range []string{"tx_other", "other", "duplicate", "tx_duplicate", "readonly", "tx_readonly"} {
+	// unreachable: a statement that had not gone waits for the new writer (--writer-change-wait,
+	// 30s here) and goes there.
+	for _, k := range []string{"tx_other", "other", "duplicate", "tx_duplicate", "readonly", "tx_readonly", "unreachable", "tx_unreachable"} {
 		if r.total[k] > 0 {
 			t.Errorf("failover: %d statements got %s: %v", r.total[k], k, r.total)
 		}
