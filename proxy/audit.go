@@ -202,7 +202,7 @@ func (s *session) auditDispatch(data []byte) error {
 		if _, err := r.Next(); err != nil {
 			return s.checkRelay(s.reader, err)
 		}
-		return s.writePacket(r.Packet) // the EOF or ERR as it came
+		return r.WriteEnd() // the EOF or ERR as it came
 	case comChangeUser:
 		s.startAudit()
 		if err := s.comChangeUser(data); err != nil {

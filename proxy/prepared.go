@@ -29,6 +29,7 @@ type prepared struct {
 	lastOnW   bool   // the last execute ran on the writer (for FETCH)
 	cursor    bool   // its last execute left a cursor open on the reader (pins the session)
 	ownVars   bool   // the proxy's variables were rewritten (rewriteOwnVarsTo)
+	boundSet  bool   // a SET prepared as its bound values (route.BoundSet): executes run it as text
 	db        string // the database at prepare time, where the server resolves its names
 }
 
@@ -53,13 +54,17 @@ func (s *session) comStmtPrepare(data []byte) (err error) {
 	st := sqlclass.Classify(sql, s.sqlOpt)
 	st.Qualify(s.state.DB)
 	p := &prepared{sql: sql, prep: sql, st: st, db: s.state.DB}
-	d := s.decide(sql, &p.st, route.Prepare, false)
-	if d.Rewrite == route.OwnVarValues {
+	d := s.decide(sql, &p.st, route.Prepare, sqlclass.Params(sql, s.sqlOpt) > 0)
+	switch d.Rewrite {
+	case route.OwnVarValues:
 		// Each execute sets the session's level and access mode first.
 		if q, ok := s.rewriteOwnVarsTo(sql, &st, true); ok {
 			data = append([]byte{comStmtPrepare}, q...)
 			p.prep, p.ownVars = q, true
 		}
+	case route.BoundSet:
+		p.prep, p.boundSet = s.boundSetHolders(&st), true
+		data = append([]byte{comStmtPrepare}, p.prep...)
 	}
 	var b *backend
 	failed := func(err error) error { return s.backendFailed(b, err) }
@@ -543,7 +548,7 @@ func (s *session) textExecute(x *job) (bool, error) {
 		return s.toReader(x) // the reader reports 1243
 	}
 	using := len(x.st.UserVars) > 0
-	y := job{sql: tp.text, st: tp.st, payload: x.payload, more: x.more, text: x.st.Name, bound: using}
+	y := job{sql: tp.text, st: tp.st, payload: x.payload, more: x.more, text: x.st.Name, bound: using, using: x.st.UserVars}
 	y.st.UserVars = append(append([]string(nil), tp.st.UserVars...), x.st.UserVars...)
 	d := s.decide(tp.text, &y.st, route.SQLExecute, using)
 	return s.carry(d, &y) // counted as the EXECUTE, where it ran

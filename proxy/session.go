@@ -339,6 +339,5 @@ func (s *session) comSetOption(data []byte) error {
 		s.writeErr(newError(1047, "Unknown command"), false)
 		return nil
 	}
-	s.writePacket(appendEOF(s.scratch[:0], 0, s.clientStatus(false)))
-	return nil
+	return s.client.WriteEOF(0, s.clientStatus(false))
 }
