@@ -90,8 +90,7 @@ bench: build
 # per connection, SESSION at the user scope, causal tokens and GLOBAL
 # (integration/lag BenchmarkPooledReadAfterWrite, a private pair).
 bench-pooled:
-	$(GO) test -count=1 -run NONE -bench BenchmarkPooledReadAfterWrite -benchtime $(POOLED_TRIALS)x -timeout 20m ./integration/lag/
-	$(GO) test -count=1 -run NONE -bench 'BenchmarkUserScope(Commit|Memory)' ./proxy/
+	POOLED_TRIALS=$(POOLED_TRIALS) bash bench/pooled.sh
 
 bench-smoke: build
 	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke

@@ -76,6 +76,8 @@ DB_CREATED=0
 MAXCONN_RESTORE=""
 FAILED=0
 
+. "$ROOT/bench/section.sh"
+
 log() { printf '[bench %4ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
 die() {
 	echo "bench: $*" >&2
@@ -495,12 +497,7 @@ the reader has already satisfied returns at once, so \"wait ms per read\" is wha
 
 $RAWTABLE
 <!-- /readers -->"
-	if grep -q '^<!-- readers: ' "$OUT" 2>/dev/null; then
-		awk -v sec="$SECTION" '/^<!-- readers: / {print sec; skip = 1; next} /^<!-- \/readers -->/ {skip = 0; next} !skip' "$OUT" >"$WORK/out.md"
-		cat "$WORK/out.md" >"$OUT"
-	else
-		printf '\n%s\n' "$SECTION" >>"$OUT"
-	fi
+	write_section readers "$SECTION"
 	echo "$RTABLE"
 	echo
 	echo "$RAWTABLE"
