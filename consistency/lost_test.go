@@ -118,3 +118,31 @@ func FuzzLost(f *testing.F) {
 		checkContainsBrute(t, target, kept)
 	})
 }
+
+// Applied.Drop moves a position back to what the new writer holds, and
+// wakes its waiters, which look again.
+func TestAppliedDrop(t *testing.T) {
+	a := NewApplied(MariaDB)
+	a.Advance(mustMariaDB(t, "0-1-100,1-1-5"))
+	changed := a.st.Load().changed
+	lost, err := a.Drop(MariaDB, "0-1-90,1-1-5")
+	if err != nil || lost.String() != "0-1-100" || a.Get().String() != "0-1-90,1-1-5" {
+		t.Fatalf("Drop: lost %v, now %v, %v", lost, a.Get(), err)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Error("waiters not woken")
+	}
+	if lost, err := a.Drop(MariaDB, "0-1-90,1-1-5"); err != nil || !lost.IsEmpty() {
+		t.Errorf("Drop again: lost %v, %v", lost, err)
+	}
+	// Afterwards it grows from there again: the new writer's next one.
+	a.Advance(mustMariaDB(t, "0-2-91"))
+	if got := a.Get().String(); got != "0-2-91,1-1-5" {
+		t.Errorf("after the new writer's GTID: %s", got)
+	}
+	if _, err := a.Drop(MariaDB, "junk"); err == nil {
+		t.Error("a malformed executed set is no error")
+	}
+}
