@@ -626,12 +626,13 @@ func TestFailoverUnderLoad(t *testing.T) {
 			t.Errorf("failover: %d statements in open transactions got %s, not the terminated error", n, k)
 		}
 	}
-	rejoin(t, old, promoted, other)
+	rejoin(t, "wfail", old, promoted, other)
 }
 
-// rejoin makes the failed-over old writer a replica of the new one, without its tail, and then
-// the writer again, so the pair ends as it began and no replica's position names a GTID of its own.
-func rejoin(t *testing.T, old, promoted, other sandbox.Member) {
+// rejoin makes the failed-over old writer a replica of the new one, without its tail (in
+// database db), and then the writer again, so the pair ends as it began and no replica's
+// position names a GTID of its own.
+func rejoin(t *testing.T, db string, old, promoted, other sandbox.Member) {
 	t.Helper()
 	var pos string
 	if err := promoted.DB.QueryRow("SELECT @@GLOBAL.gtid_binlog_pos").Scan(&pos); err != nil {
@@ -643,7 +644,7 @@ func rejoin(t *testing.T, old, promoted, other sandbox.Member) {
 	}
 	defer conn.Close()
 	for _, q := range []string{
-		"SET SESSION sql_log_bin = 0", "DROP DATABASE IF EXISTS wfail", "RESET MASTER",
+		"SET SESSION sql_log_bin = 0", "DROP DATABASE IF EXISTS " + db, "RESET MASTER",
 		"SET GLOBAL gtid_slave_pos = '" + pos + "'",
 		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
 			promoted.Host, promoted.Port, p.ReplUser, p.ReplPassword),
@@ -654,14 +655,14 @@ func rejoin(t *testing.T, old, promoted, other sandbox.Member) {
 		}
 	}
 	// The tail's table goes everywhere; it also puts a GTID of the new writer into the old one's binlog.
-	if _, err := promoted.DB.Exec("DROP DATABASE IF EXISTS wfail"); err != nil {
+	if _, err := promoted.DB.Exec("DROP DATABASE IF EXISTS " + db); err != nil {
 		t.Fatal(err)
 	}
 	if err := sandbox.Switchover(context.Background(), sandbox.Change{Writer: promoted, Target: old, Others: []sandbox.Member{other},
 		ReplUser: p.ReplUser, ReplPass: p.ReplPassword}); err != nil {
 		t.Fatalf("switch back to the old writer: %v", err)
 	}
-	if err := p.CreateDatabase("wfail"); err != nil { // the old writer writes last
+	if err := p.CreateDatabase(db); err != nil { // the old writer writes last
 		t.Fatal(err)
 	}
 }
