@@ -148,6 +148,9 @@ func TestFailoverLostTail(t *testing.T) {
 	if logs.FilterMessageSnippet("GTIDs lost in a writer change").Len() == 0 {
 		t.Error("no warning named the lost GTIDs")
 	}
+	if n := lostCounted(t, srv); n == 0 {
+		t.Error("fwdproxy_writer_change_lost_gtids_total counted nothing")
+	}
 	t.Logf("lost in the failover: %s", lost)
 	srv.Close() // the old writer comes back writable, for a moment
 	if err := p.Script("revive", "writer"); err != nil {
@@ -158,4 +161,22 @@ func TestFailoverLostTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	rejoin(t, db, old, promoted, other)
+}
+
+// lostCounted sums fwdproxy_writer_change_lost_gtids_total over its targets.
+func lostCounted(t *testing.T, srv *proxy.Server) float64 {
+	t.Helper()
+	families, err := srv.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, f := range families {
+		if f.GetName() == "fwdproxy_writer_change_lost_gtids_total" {
+			for _, m := range f.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
