@@ -96,17 +96,22 @@ func (w *writerWatch) keepSince(from, to uint64, set consistency.Set, kind strin
 	if set == nil || set.IsEmpty() || to <= from {
 		return set
 	}
+	var apply []writerLoss
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	for _, l := range w.losses {
-		if l.gen <= from || l.gen > to {
-			continue
+		if l.gen > from && l.gen <= to {
+			apply = append(apply, l)
 		}
+	}
+	w.mu.Unlock()
+	for _, l := range apply { // without the lock: await and suspect take it
 		kept, lost, err := w.srv.flavor.Lost(set, l.executed)
-		if err != nil {
+		if err != nil || lost.IsEmpty() {
 			continue
 		}
+		w.mu.Lock()
 		w.noteLostLocked(l.gen, lost, kind)
+		w.mu.Unlock()
 		set = kept
 	}
 	return set
@@ -170,9 +175,11 @@ func (s *session) survivingOwn(g consistency.Set) consistency.Set {
 	return g
 }
 
-// survivingToken is a fwdproxy_read_after set without what the writer
-// does not hold: after a writer change a token issued before it may name
-// the lost tail. Without a change it is set as it is.
+// survivingToken is the set of a token a former writer issued, handed
+// back after a writer change, without what the writer does not hold: it
+// may name the lost tail. (A token the current writer issued was made
+// from targets that already dropped it.) Without a change it is set as it
+// is. The lost GTIDs are reported with the last change.
 func (s *session) survivingToken(set consistency.Set) consistency.Set {
 	w := s.srv.watch
 	if w == nil || w.gen.Load() == 0 || set == nil || set.IsEmpty() {
