@@ -49,12 +49,11 @@ func (s *session) checkToken(tok string) (consistency.Set, error) {
 	set, err := consistency.ParseToken(s.srv.flavor, cluster, tok)
 	var other *consistency.OtherClusterError
 	if errors.As(err, &other) && s.srv.formerWriter(ctx, other.Token) {
-		set, err = consistency.ParseToken(s.srv.flavor, other.Token, tok)
+		if set, err = consistency.ParseToken(s.srv.flavor, other.Token, tok); err == nil {
+			set = s.survivingToken(set)
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return s.survivingToken(set), nil
+	return set, err
 }
 
 // tokenTracked is a writer OK's session-state block with the session's new
