@@ -24,6 +24,7 @@ import (
 // writerLoss is one change's new writer and what it held.
 type writerLoss struct {
 	gen      uint64 // the change's number, 1 for the first
+	to       string // the new writer
 	executed string // Flavor.ExecutedSQL's value on the new writer
 }
 
@@ -59,10 +60,10 @@ func (w *writerWatch) executedOn(addr string) (string, bool) {
 
 // recordLoss notes the change just appended (w.changes' last, w.mu held)
 // and drops lost GTIDs from the shared targets at once.
-func (w *writerWatch) recordLoss(executed string) {
+func (w *writerWatch) recordLoss(to, executed string) {
 	gen := w.gen.Load() + 1
 	w.changes[len(w.changes)-1].gen = gen
-	w.losses = append(w.losses, writerLoss{gen: gen, executed: executed})
+	w.losses = append(w.losses, writerLoss{gen: gen, to: to, executed: executed})
 	if len(w.losses) > 20 {
 		w.losses = w.losses[1:]
 	}
@@ -90,16 +91,17 @@ func (w *writerWatch) dropShared(l writerLoss, a *consistency.Applied, kind stri
 }
 
 // keepSince drops from set what the changes after from, up to to, lost,
-// in order. A change is applied once: a GTID the new writer committed
+// in order, but not those that made server origin the writer (set came
+// from there). A change is applied once: a GTID the new writer committed
 // after it is not in what it held then.
-func (w *writerWatch) keepSince(from, to uint64, set consistency.Set, kind string) consistency.Set {
+func (w *writerWatch) keepSince(from, to uint64, origin string, set consistency.Set, kind string) consistency.Set {
 	if set == nil || set.IsEmpty() || to <= from {
 		return set
 	}
 	var apply []writerLoss
 	w.mu.Lock()
 	for _, l := range w.losses {
-		if l.gen > from && l.gen <= to {
+		if l.gen > from && l.gen <= to && l.to != origin {
 			apply = append(apply, l)
 		}
 	}
@@ -155,10 +157,10 @@ func (s *session) survive() {
 	if gen == s.lossGen {
 		return
 	}
-	s.ownGTIDs = w.keepSince(s.lossGen, gen, s.ownGTIDs, lostInSession)
-	s.ep.floor = w.keepSince(s.lossGen, gen, s.ep.floor, lostInSession)
+	s.ownGTIDs = w.keepSince(s.lossGen, gen, "", s.ownGTIDs, lostInSession)
+	s.ep.floor = w.keepSince(s.lossGen, gen, "", s.ep.floor, lostInSession)
 	if after := s.state.ReadAfterSet; after != nil {
-		kept := w.keepSince(s.lossGen, gen, after, lostInToken)
+		kept := w.keepSince(s.lossGen, gen, "", after, lostInToken)
 		s.state.Apply(route.SetReadAfter, route.Fact{Token: s.state.ReadAfter, TokenSet: kept})
 	}
 	s.lossGen = gen
@@ -170,7 +172,7 @@ func (s *session) survive() {
 func (s *session) survivingOwn(g consistency.Set) consistency.Set {
 	s.survive()
 	if w := s.srv.watch; w != nil {
-		return w.keepSince(s.writerChange, s.lossGen, g, lostInSession)
+		return w.keepSince(s.writerChange, s.lossGen, s.writerTo, g, lostInSession)
 	}
 	return g
 }

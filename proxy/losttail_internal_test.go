@@ -13,7 +13,7 @@ import (
 // change no wait target names it: the user scope's set and the reader's
 // known position at once, a session's own GTIDs and read-after set at its
 // next look, and an OK the old writer sent before the change but the
-// session read after it; a GTID B commits after the change stays.
+// session read after it; a GTID B commits stays.
 func TestLostTailMySQL(t *testing.T) {
 	const (
 		uA = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
@@ -38,7 +38,7 @@ func TestLostTailMySQL(t *testing.T) {
 	late := &session{srv: srv}
 
 	w.mu.Lock()
-	w.recordLoss(uA + ":1-57,\n" + uB + ":1-3")
+	w.recordLoss("b:3306", uA+":1-57,\n"+uB+":1-3")
 	w.mu.Unlock()
 
 	if got := srv.userGTIDs("app").Get().String(); got != uA+":1-57" {
@@ -63,6 +63,13 @@ func TestLostTailMySQL(t *testing.T) {
 	late.addOwnGTIDs(late.survivingOwn(set(uA + ":59"))) // its connection was to A
 	if late.ownGTIDs != nil && !late.ownGTIDs.IsEmpty() {
 		t.Errorf("the old writer's late OK: %s", late.ownGTIDs)
+	}
+	// A connection to B from before the change (B took writes from another instance
+	// already): what it commits is on B.
+	early := &session{srv: srv, writerTo: "b:3306"}
+	early.addOwnGTIDs(early.survivingOwn(set(uB + ":5")))
+	if early.ownGTIDs == nil || early.ownGTIDs.String() != uB+":5" {
+		t.Errorf("a GTID of the new writer on a connection opened before the change: %v", early.ownGTIDs)
 	}
 	if got := w.status().Changes[0].LostGTIDs; got != uA+":58-59" {
 		t.Errorf("/status lost_gtids %q", got)

@@ -247,11 +247,15 @@ func (w *writerWatch) check() {
 	}
 	w.srv.readerIsWriter.Store(readerIsWriter(w.srv.conf().Reader, d.Writer, obs, votes))
 	w.mu.Lock()
-	before, had := w.current, w.last != ""
+	before, last := w.current, w.last
 	w.mu.Unlock()
 	var executed string
 	known := false
-	if d.Writer != "" && d.Writer != before && had { // a change, not the first writer found
+	// Another server than the last writer: the first writer found loses
+	// nothing, nor does the same one back after it did not answer for a
+	// while (it holds what it committed, also what its connections that
+	// lived through the gap commit after this look).
+	if d.Writer != "" && d.Writer != before && last != "" && d.Writer != last {
 		executed, known = w.executedOn(d.Writer)
 	}
 	w.mu.Lock()
@@ -276,7 +280,7 @@ func (w *writerWatch) check() {
 		w.last, w.lostAt = d.Writer, time.Time{}
 		w.changeCount.Inc()
 		if known {
-			w.recordLoss(executed)
+			w.recordLoss(d.Writer, executed)
 		}
 		if prev == "" && w.last == "" {
 			w.srv.log.Info("writer found", zap.String("writer", d.Writer))
