@@ -3,6 +3,8 @@ package writerchange
 import (
 	"context"
 	"database/sql"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +23,7 @@ import (
 // target names the lost GTIDs: those sessions' SESSION reads, a fresh user-scope session's
 // and one that hands back a causal token from before are served (no 3024 with a
 // read-wait-timeout far longer than any real wait here), a session's next write is read
-// back, and /status names the lost GTIDs.
+// back (also one made before any read), and /status names the lost GTIDs.
 func TestFailoverLostTail(t *testing.T) {
 	const db = "wlost"
 	freshTable(t, db, "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(8))")
@@ -61,8 +63,10 @@ func TestFailoverLostTail(t *testing.T) {
 		}
 		return tok
 	}
-	conn, user := session("connection"), session("user")
+	// first writes on the new writer before it reads again.
+	conn, first, user := session("connection"), session("connection"), session("user")
 	write(conn, "conn") // replicated: survives the failover
+	write(first, "first")
 	write(user, "user")
 	if err := p.WaitReplicated(ctx); err != nil {
 		t.Fatal(err)
@@ -76,6 +80,9 @@ func TestFailoverLostTail(t *testing.T) {
 	// number in the domain stays below the session's lost one.
 	for range 3 {
 		write(conn, "conn")
+	}
+	for range 3 {
+		write(first, "first")
 	}
 	write(user, "user")
 	connTok, userTok := token(conn), token(user)
@@ -95,6 +102,18 @@ func TestFailoverLostTail(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The reader now replicates from the new writer through a delay link: a SESSION read that
+	// did not wait for the session's new write would miss it.
+	link := &sandbox.Link{Listen: "127.0.0.1:0", Upstream: p.Replicas[0].Addr, DelayDown: 300 * time.Millisecond}
+	if err := link.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+	lhost, lport, _ := net.SplitHostPort(link.Addr().String())
+	ln, _ := strconv.Atoi(lport)
+	if err := p.SetMasterOf(p.Replicas[1], lhost, ln); err != nil {
+		t.Fatal(err)
+	}
 
 	count := func(c *sql.Conn, who, what string) int {
 		t.Helper()
@@ -107,6 +126,10 @@ func TestFailoverLostTail(t *testing.T) {
 			t.Errorf("%s: %v", what, err)
 		}
 		return n
+	}
+	write(first, "first")
+	if n := count(first, "first", "a SESSION read after the first write on the new writer"); n != 2 {
+		t.Errorf("a session that wrote on the new writer first reads %d of its rows, want 2", n)
 	}
 	if n := count(conn, "conn", "the connection-scope session's SESSION read"); n != 1 {
 		t.Errorf("the connection-scope session reads %d of its rows, want the 1 that survived", n)
@@ -153,6 +176,19 @@ func TestFailoverLostTail(t *testing.T) {
 	}
 	t.Logf("lost in the failover: %s", lost)
 	srv.Close() // the old writer comes back writable, for a moment
+	// The reader replicates directly again, caught up, before the old writer rejoins (the
+	// switchover back catches up only its target).
+	if err := p.SetMasterOf(p.Replicas[1], promoted.Host, promoted.Port); err != nil {
+		t.Fatal(err)
+	}
+	var pos string
+	var res sql.NullInt64
+	if err := promoted.DB.QueryRow("SELECT @@GLOBAL.gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.DB.QueryRow("SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&res); err != nil || res.Int64 != 0 {
+		t.Fatalf("the reader catching up with %s: %v %v", pos, res, err)
+	}
 	if err := p.Script("revive", "writer"); err != nil {
 		t.Fatal(err)
 	}
