@@ -3,15 +3,11 @@ package writerchange
 import (
 	"context"
 	"database/sql"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fwdproxy/fwdproxy/proxy"
 	"github.com/fwdproxy/fwdproxy/sandbox"
@@ -28,17 +24,9 @@ func TestFailoverLostTail(t *testing.T) {
 	const db = "wlost"
 	freshTable(t, db, "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(8))")
 	ctx := context.Background()
-	core, logs := observer.New(zap.WarnLevel)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, e := range logs.All() {
-				t.Logf("proxy %s: %s %v", e.Time.Format("15:04:05.000"), e.Message, e.ContextMap())
-			}
-		}
-	})
-	srv, addr := startProxyLog(t, func(c *proxy.Config) {
+	srv, addr, logs := startProxyWarnings(t, func(c *proxy.Config) {
 		c.ReadWaitTimeout, c.ReadWaitTimeoutAction = 20*time.Second, "error"
-	}, zap.New(core))
+	})
 	pdb := open(t, addr, db)
 	session := func(scope string) *sql.Conn {
 		c := oneConn(t, pdb)
@@ -104,16 +92,7 @@ func TestFailoverLostTail(t *testing.T) {
 	}
 	// The reader now replicates from the new writer through a delay link: a SESSION read that
 	// did not wait for the session's new write would miss it.
-	link := &sandbox.Link{Listen: "127.0.0.1:0", Upstream: p.Replicas[0].Addr, DelayDown: 300 * time.Millisecond}
-	if err := link.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-	lhost, lport, _ := net.SplitHostPort(link.Addr().String())
-	ln, _ := strconv.Atoi(lport)
-	if err := p.SetMasterOf(p.Replicas[1], lhost, ln); err != nil {
-		t.Fatal(err)
-	}
+	delayLink(t, p.Replicas[1], p.Replicas[0].Addr, 300*time.Millisecond)
 
 	count := func(c *sql.Conn, who, what string) int {
 		t.Helper()

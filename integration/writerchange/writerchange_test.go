@@ -50,6 +50,13 @@ func TestMain(m *testing.M) {
 // saw of a writer change explains what a client got.
 func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
+	srv, addr, _ := startProxyWarnings(t, mutate)
+	return srv, addr
+}
+
+// startProxyWarnings is startProxy that also returns the warnings, for the test to look at.
+func startProxyWarnings(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string, *observer.ObservedLogs) {
+	t.Helper()
 	core, logs := observer.New(zap.WarnLevel)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -58,7 +65,8 @@ func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string
 			}
 		}
 	})
-	return startProxyLog(t, mutate, zap.New(core))
+	srv, addr := startProxyLog(t, mutate, zap.New(core))
+	return srv, addr, logs
 }
 
 func startProxyLog(t *testing.T, mutate func(*proxy.Config), log *zap.Logger) (*proxy.Server, string) {
@@ -542,16 +550,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 	if err := p.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	link := &sandbox.Link{Listen: "127.0.0.1:0", Upstream: p.WriterAddr, DelayDown: 100 * time.Millisecond}
-	if err := link.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-	lhost, lport, _ := net.SplitHostPort(link.Addr().String())
-	ln, _ := strconv.Atoi(lport)
-	if err := p.SetMasterOf(p.Replicas[1], lhost, ln); err != nil {
-		t.Fatal(err)
-	}
+	delayLink(t, p.Replicas[1], p.WriterAddr, 100*time.Millisecond)
 	srvA, addrA := startProxy(t, nil)
 	srvB, addrB := startProxy(t, nil)
 	dbs := []*sql.DB{open(t, addrA, "wfail"), open(t, addrB, "wfail")}
@@ -627,6 +626,22 @@ func TestFailoverUnderLoad(t *testing.T) {
 		}
 	}
 	rejoin(t, "wfail", old, promoted, other)
+}
+
+// delayLink makes replica r replicate from upstream through a link that delays what upstream
+// sends by d, until the test ends.
+func delayLink(t *testing.T, r pair.Replica, upstream string, d time.Duration) {
+	t.Helper()
+	link := &sandbox.Link{Listen: "127.0.0.1:0", Upstream: upstream, DelayDown: d}
+	if err := link.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { link.Close() })
+	lhost, lport, _ := net.SplitHostPort(link.Addr().String())
+	ln, _ := strconv.Atoi(lport)
+	if err := p.SetMasterOf(r, lhost, ln); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // rejoin makes the failed-over old writer a replica of the new one, without its tail (in
