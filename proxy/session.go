@@ -303,7 +303,7 @@ func (s *session) dispatch(data []byte) error {
 // readerless: the command can run while the session has no reader
 // connection (a statement's own decision says whether it needs one).
 func readerless(cmd byte) bool {
-	return cmd == comQuery || cmd == comPing || cmd == comStmtExecute || cmd == comStmtClose || cmd == comSetOption
+	return cmd == comQuery || cmd == comPing || cmd == comStmtPrepare || cmd == comStmtExecute || cmd == comStmtClose || cmd == comSetOption
 }
 
 // relayCommand sends a command to one backend and relays its response.
@@ -343,6 +343,5 @@ func (s *session) comSetOption(data []byte) error {
 		s.writeErr(newError(1047, "Unknown command"), false)
 		return nil
 	}
-	s.writePacket(appendEOF(s.scratch[:0], 0, s.clientStatus(false)))
-	return nil
+	return s.client.WriteEOF(0, s.clientStatus(false))
 }
