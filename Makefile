@@ -8,7 +8,7 @@ BIN := bin/fwdproxy
 
 # Every fuzz target, package:Name; `make fuzz` runs each for FUZZTIME (1m).
 FUZZ_TARGETS := accounts:FuzzParseMariaDB accounts:FuzzMatchHost sqlclass:FuzzClassify sqlclass:FuzzSplit route:FuzzDecide \
-	consistency:FuzzOwnGTID consistency:FuzzMySQLSet consistency:FuzzMariaDBSet consistency:FuzzParseToken \
+	consistency:FuzzOwnGTID consistency:FuzzMySQLSet consistency:FuzzMariaDBSet consistency:FuzzParseToken consistency:FuzzLost \
 	readers:FuzzPick proxy:FuzzClientCommands proxy:FuzzReadResult proxy:FuzzParseGreeting \
 	proxy/wire:FuzzParseOK proxy/wire:FuzzRelay proxy/wire:FuzzReadPacket \
 	proxy/proxyproto:FuzzRead capture:FuzzReader capture:FuzzSession

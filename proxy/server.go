@@ -176,6 +176,9 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	s.accounts = s.newAccounts()
 	s.gosrv = gmserver.NewServerWithAuth(s.version, s.greetCollation, cfg.AuthMethod, rsaKey, cfg.ClientTLS, &authProvider{s: s})
 	_ = s.gosrv.SetCapability(mysql.CLIENT_LOCAL_FILES)
+	if s.watch != nil {
+		go s.watch.loop() // after the fields a writer change touches (losttail.go) are set
+	}
 	return s, nil
 }
 

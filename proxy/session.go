@@ -50,6 +50,10 @@ type session struct {
 	writerGen  uint64   // counts writer connections, so prepared ids can tell stale ones
 	writerTo   string   // the server the writer connection is on
 	resending  bool     // a statement the old writer refused, or whose connection failed before it went, goes again
+	// writerChange is the writer change the writer connection was opened
+	// after, lossGen the last one whose lost GTIDs the session's own wait
+	// targets no longer hold (losttail.go).
+	writerChange, lossGen uint64
 
 	// state is the session's transaction and routing state: the current
 	// database, temporary tables, the transaction and who holds it, where
