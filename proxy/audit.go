@@ -115,7 +115,7 @@ func (a *auditStore) Summary() []AuditEntry {
 // AuditReport is GET /audit: what forwarding would reject or change, and
 // which reads it would serve stale at EVENTUAL.
 type AuditReport struct {
-	Findings []AuditEntry   `json:"findings"`
+	Findings []AuditEntry    `json:"findings"`
 	Exposure exposure.Report `json:"exposure"`
 }
 
