@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,6 +114,28 @@ func TestSourceOf(t *testing.T) {
 	} {
 		if got := st.sourceOf(addr); got != want {
 			t.Errorf("sourceOf(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+// What up prints says to paste the demo's INSERT and SELECT together while
+// the lag is too short for a person typing them to see the replica behind.
+func TestConnectHelpTypingHint(t *testing.T) {
+	for _, tc := range []struct {
+		lags []string
+		want string
+	}{
+		{[]string{"250ms"}, "paste each INSERT together with the SELECT"},
+		{[]string{"5s"}, "Then try, line by line:"},
+		{[]string{"5s", "0s"}, "paste each INSERT together"}, // a read may go to the replica without lag
+		{[]string{"3s", "10s"}, "Then try, line by line:"},
+	} {
+		st := &State{Flavor: "MariaDB", Proxy: "127.0.0.1:4000", Dir: "/tmp/sb"}
+		for i, l := range tc.lags {
+			st.Replicas = append(st.Replicas, Replica{Name: fmt.Sprintf("replica%d", i+1), Lag: l})
+		}
+		if got := st.ConnectHelp("fwdproxy sandbox down"); !strings.Contains(got, tc.want) {
+			t.Errorf("lags %v: no %q in\n%s", tc.lags, tc.want, got)
 		}
 	}
 }
