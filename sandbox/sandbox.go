@@ -250,9 +250,15 @@ func Up(ctx context.Context, o Options) (*State, error) {
 	}
 	u := &upper{o: o, fl: fl, st: st, dir: dir, used: map[int]bool{o.Port: true, o.AdminPort: true}}
 	if err := u.run(ctx); err != nil {
-		stopAll(dir, io.Discard)
+		failed := stopAll(dir, io.Discard)
+		if ctx.Err() != nil && len(failed) == 0 {
+			// Ctrl-C while starting asks for nothing to be left, as down
+			// would leave it; a failure keeps its logs to be read.
+			removeSandbox(dir, st)
+			return nil, fmt.Errorf("interrupted; stopped what had started and removed %s", dir)
+		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("interrupted (%v); stopped what had started, files in %s", err, dir)
+			return nil, fmt.Errorf("interrupted; could not stop %s, files in %s", strings.Join(failed, ", "), dir)
 		}
 		return nil, fmt.Errorf("%v\n(stopped what had started; logs in %s; %s sandbox down removes it)", err, dir, Command)
 	}
