@@ -141,11 +141,11 @@ func accessDenied(e *Env, s *Server) (string, []string) {
 	if s == e.W {
 		other = e.R
 	}
+	name := "<name>"
+	if m := deniedUser.FindStringSubmatch(msg); m != nil {
+		name = m[1]
+	}
 	if other.ConnErr == nil {
-		name := "<name>"
-		if m := deniedUser.FindStringSubmatch(msg); m != nil {
-			name = m[1]
-		}
 		return fmt.Sprintf("the same --user logs in to the %s, so the account or its password differs here: "+
 				"created or changed on one server alone, or for a host that does not match this client", other.Role),
 			[]string{fmt.Sprintf("on both servers, compare: SELECT user, host, plugin, authentication_string FROM mysql.user WHERE user = %s;", sqlQuote(name))}
@@ -153,8 +153,8 @@ func accessDenied(e *Env, s *Server) (string, []string) {
 	return "the password in --user is wrong, or no account matches this user and client host",
 		[]string{
 			"check the password: --user NAME:PASSWORD",
-			"if the account is missing, on the writer (it replicates): CREATE USER '<name>'@'%' IDENTIFIED BY '<password>';",
-			"GRANT SELECT, INSERT, UPDATE, DELETE, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '<name>'@'%';",
+			fmt.Sprintf("if the account is missing, on the writer (it replicates): CREATE USER %s@'%%' IDENTIFIED BY '<password>';", sqlQuote(name)),
+			fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO %s@'%%';", sqlQuote(name)),
 		}
 }
 

@@ -241,6 +241,11 @@ func TestAccessDeniedAdvice(t *testing.T) {
 				if len(r.Fix) > 0 && strings.Contains(r.Fix[0], "CREATE USER") {
 					t.Errorf("%s connect: CREATE USER offered as the first remedy: %q", r.Server, r.Fix)
 				}
+				for _, f := range r.Fix {
+					if strings.Contains(f, "CREATE USER") && !strings.Contains(f, "CREATE USER 'fwd'@'%'") {
+						t.Errorf("%s connect: CREATE USER does not name the denied user: %q", r.Server, f)
+					}
+				}
 			}
 			var b strings.Builder
 			if err := rep.WriteJSON(&b); err != nil || !strings.Contains(b.String(), `"status": "FAIL"`) {

@@ -250,9 +250,17 @@ func Up(ctx context.Context, o Options) (*State, error) {
 	}
 	u := &upper{o: o, fl: fl, st: st, dir: dir, used: map[int]bool{o.Port: true, o.AdminPort: true}}
 	if err := u.run(ctx); err != nil {
-		stopAll(dir, io.Discard)
+		// Nothing is worth a slow stop in a sandbox that never was ready,
+		// and mariadbd sent SIGTERM while it starts may hang until SIGKILL.
+		failed := stopAll(dir, io.Discard, unreadyStop)
+		if ctx.Err() != nil && len(failed) == 0 {
+			// Ctrl-C while starting asks for nothing to be left, as down
+			// would leave it; a failure keeps its logs to be read.
+			removeSandbox(dir, st)
+			return nil, fmt.Errorf("interrupted; stopped what had started and removed %s", dir)
+		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("interrupted (%v); stopped what had started, files in %s", err, dir)
+			return nil, fmt.Errorf("interrupted; could not stop %s, files in %s", strings.Join(failed, ", "), dir)
 		}
 		return nil, fmt.Errorf("%v\n(stopped what had started; logs in %s; %s sandbox down removes it)", err, dir, Command)
 	}
@@ -817,12 +825,20 @@ func stopProc(dir, name string, timeout time.Duration) (pid int, ran, stopped bo
 	return pid, true, !alive(pid)
 }
 
+// How long a process of a sandbox that never was ready may take to stop
+// on SIGTERM before SIGKILL.
+const unreadyStop = 3 * time.Second
+
 // stopAll stops the proxy first (its clients see a clean close), then the
-// rest at once. It returns the names it could not stop.
-func stopAll(dir string, out io.Writer) []string {
+// rest at once. It returns the names it could not stop. limit, when not
+// 0, bounds the wait for each before SIGKILL.
+func stopAll(dir string, out io.Writer, limit time.Duration) []string {
 	var mu sync.Mutex
 	var failed []string
 	stop := func(name string, timeout time.Duration) {
+		if limit > 0 {
+			timeout = min(timeout, limit)
+		}
 		pid, ran, ok := stopProc(dir, name, timeout)
 		mu.Lock()
 		defer mu.Unlock()
@@ -867,7 +883,7 @@ func Down(dir string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s is not a sandbox directory (no readable %s); not touching it", dir, stateFile)
 	}
-	if failed := stopAll(dir, out); len(failed) > 0 {
+	if failed := stopAll(dir, out, 0); len(failed) > 0 {
 		return fmt.Errorf("could not stop %s; %s is left in place", strings.Join(failed, ", "), dir)
 	}
 	removeSandbox(dir, st)

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -117,6 +118,28 @@ func TestSourceOf(t *testing.T) {
 	}
 }
 
+// What up prints says to paste the demo's INSERT and SELECT together while
+// the lag is too short for a person typing them to see the replica behind.
+func TestConnectHelpTypingHint(t *testing.T) {
+	for _, tc := range []struct {
+		lags []string
+		want string
+	}{
+		{[]string{"250ms"}, "paste each INSERT together with the SELECT"},
+		{[]string{"5s"}, "Then try, line by line:"},
+		{[]string{"5s", "0s"}, "paste each INSERT together"}, // a read may go to the replica without lag
+		{[]string{"3s", "10s"}, "Then try, line by line:"},
+	} {
+		st := &State{Flavor: "MariaDB", Proxy: "127.0.0.1:4000", Dir: "/tmp/sb"}
+		for i, l := range tc.lags {
+			st.Replicas = append(st.Replicas, Replica{Name: fmt.Sprintf("replica%d", i+1), Lag: l})
+		}
+		if got := st.ConnectHelp("fwdproxy sandbox down"); !strings.Contains(got, tc.want) {
+			t.Errorf("lags %v: no %q in\n%s", tc.lags, tc.want, got)
+		}
+	}
+}
+
 func TestCnf(t *testing.T) {
 	maria := &flavor{Name: "MariaDB"}
 	w := maria.cnf("/s", "writer", "/s/writer.sock", 20001, 1, false)
@@ -159,15 +182,7 @@ func TestUpRefusesForeignDirectory(t *testing.T) {
 // Down then removes the directory and the separate socket directory a long
 // path needs.
 func TestUpFailureStopsEverything(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts MariaDB servers")
-	}
-	if _, err := findFlavor(); err != nil {
-		t.Skip(err)
-	}
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("checks processes through /proc")
-	}
+	needServers(t)
 	dir := filepath.Join(t.TempDir(), strings.Repeat("long-", 20), "sb")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -192,6 +207,50 @@ func TestUpFailureStopsEverything(t *testing.T) {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("Down left %s", d)
 		}
+	}
+}
+
+// An Up interrupted while it starts the servers (Ctrl-C) stops them and
+// removes its directory: nothing is left, as after down.
+func TestUpInterruptedLeavesNothing(t *testing.T) {
+	needServers(t)
+	dir := filepath.Join(t.TempDir(), "sb")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	go func() { // interrupt once the writer runs
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(dir, procWriter+".pid")); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	_, err := Up(ctx, Options{Dir: dir, Port: freePort(t), AdminPort: freePort(t), Lags: []time.Duration{10 * time.Millisecond}, Bin: "/bin/false"})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "removed "+dir) {
+		t.Fatalf("Up interrupted: %v", err)
+	}
+	t.Log(err)
+	if left := processesIn(t, dir); len(left) > 0 {
+		t.Errorf("still running after the interrupted Up: %v", left)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the interrupted Up left %s", dir)
+	}
+}
+
+// needServers skips a test that starts MariaDB servers and checks their
+// processes where it cannot.
+func needServers(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts MariaDB servers")
+	}
+	if _, err := findFlavor(); err != nil {
+		t.Skip(err)
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("checks processes through /proc")
 	}
 }
 

@@ -327,16 +327,21 @@ func rowMap(ctx context.Context, db *sql.DB, q string) (map[string]string, error
 	return m, rows.Err()
 }
 
-// maxLag is the largest lag of the replicas' links.
-func (st *State) maxLag() string {
-	var most time.Duration
-	for _, r := range st.Replicas {
-		if d, _ := time.ParseDuration(r.Lag); d > most {
-			most = d
+// lags are the smallest and the largest lag of the replicas' links.
+func (st *State) lags() (least, most time.Duration) {
+	for i, r := range st.Replicas {
+		d, _ := time.ParseDuration(r.Lag)
+		if i == 0 || d < least {
+			least = d
 		}
+		most = max(most, d)
 	}
-	return most.String()
+	return least, most
 }
+
+// typedByHand is the least lag at which a person typing the demo's SELECT
+// after its INSERT still finds the replica behind.
+const typedByHand = 3 * time.Second
 
 // ConnectHelp is what `up` prints: where everything is and how to use it.
 // downCmd is the command that stops the sandbox.
@@ -351,9 +356,15 @@ func (st *State) ConnectHelp(downCmd string) string {
 		fmt.Fprintf(&replicas, "  %-9s %s, replicating through %s (+%s writer → %s)\n", r.Name, r.Addr, r.Link, r.Lag, r.Name)
 	}
 	// The demo's EVENTUAL read shows the row missing on a lagging reader.
+	least, most := st.lags()
 	stale := "the replica, " + st.Replicas[0].Lag + " behind: not there yet"
 	if len(st.Replicas) > 1 {
-		stale = "a replica up to " + st.maxLag() + " behind: maybe not there yet"
+		stale = "a replica up to " + most.String() + " behind: maybe not there yet"
+	}
+	try := "Then try (paste each INSERT together with the SELECT after it: typed by\n" +
+		"hand, the replica has caught up before the SELECT; --lag 5s leaves time to type):"
+	if least >= typedByHand {
+		try = "Then try, line by line:"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `
@@ -365,8 +376,7 @@ Connect through fwdproxy:
 
   %s -h 127.0.0.1 -P %s -u %s -p%s %s
 
-Then try (paste each INSERT together with the SELECT after it: typed by
-hand, the replica has caught up before the SELECT):
+%s
 
   SET aurora_replica_read_consistency = 'eventual';
   INSERT INTO demo (note) VALUES ('eventual');   -- forwarded to the writer
@@ -382,7 +392,7 @@ Stop everything: %s
 		replicas.String(),
 		st.Proxy, st.WriterLink, st.RTT, st.Admin,
 		client, port, User, Password, Database,
-		stale,
+		try, stale,
 		client, filepath.Join(st.Dir, procWriter, "my.cnf"),
 		downCmd)
 	return b.String()

@@ -109,7 +109,10 @@ func sandboxMain(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		o.Bin, o.Out = exe, stdout
-		// Ctrl-C while starting stops what has started.
+		// Ctrl-C while starting stops what has started. Under `make demo |
+		// tee` the same Ctrl-C ends tee: a progress line to the pipe
+		// without a reader then fails instead of killing up half-way.
+		signal.Ignore(syscall.SIGPIPE)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		defer stop()
 		st, err := sandbox.Up(ctx, o)

@@ -402,6 +402,55 @@ func TestSandboxDownWithoutReader(t *testing.T) {
 	}
 }
 
+// `make demo 2>&1 | tee demo.log` and Ctrl-C while up is still starting:
+// tee is gone, so up's next progress line goes to a pipe without a reader.
+// up must not die of that before it has stopped what it started.
+func TestSandboxUpInterruptedWithoutReader(t *testing.T) {
+	dir, ports, _ := newSandboxRun(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	up := exec.Command(exe, "sandbox", "up", "--dir", dir, "--lag", "10ms", "--port", ports[0], "--admin-port", ports[1])
+	up.Env = append(os.Environ(), asBinaryEnv+"=1")
+	up.Stdout, up.Stderr = w, w
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- up.Wait() }()
+	// Ctrl-C once the writer runs (its pid file is there).
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "writer.pid")); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("up ended before the writer started: %v (%v)", err, up.ProcessState)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := up.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = <-done
+	if ws, ok := up.ProcessState.Sys().(interface{ Signaled() bool }); ok && ws.Signaled() {
+		t.Fatalf("up was killed by a signal (%v): it did not clean up", up.ProcessState)
+	}
+	if err == nil {
+		t.Fatal("up interrupted: exit 0")
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s is still there after the interrupted up (%v)", dir, err)
+	}
+}
+
 // Messages name the command as it was started: after make demo that is
 // bin/fwdproxy, which is not on PATH.
 func TestSandboxMessagesNameTheCommandAsStarted(t *testing.T) {

@@ -175,10 +175,20 @@ func TestLoadReplicas(t *testing.T) {
 }
 
 // TestReplicaVerbs runs pair.sh's per-replica verbs on the last replica of a pair with several
-// (PAIR_REPLICAS; skipped with one) and checks that CheckReplicaClean sees each state.
+// and checks that CheckReplicaClean sees each state. The shared pair of make test has one
+// replica, so the test then starts a private pair with two.
 func TestReplicaVerbs(t *testing.T) {
+	tp := tp
 	if len(tp.Replicas) < 2 {
-		t.Skip("the pair has one replica (start it with PAIR_REPLICAS=3 for this test)")
+		var err error
+		if tp, err = NewN(2); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := tp.Stop(); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
 	last := tp.Replicas[len(tp.Replicas)-1]
 	ctx := context.Background()
