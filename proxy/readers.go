@@ -127,29 +127,37 @@ func (rs *readerSet) lag(applied consistency.Set) int64 {
 	return readers.Lag(rs.samples, applied, rs.nowMs())
 }
 
-// monitor starts the background checks: the writer's position, and each
-// reader's reachability, replication threads, read_only and position.
-func (s *Server) monitor() {
-	go s.sampleWriter()
-	for _, n := range s.readers.all() {
-		s.startWatch(n)
+// monitor starts the background checks of rs: the writer's position, and
+// each reader's reachability, replication threads, read_only and position.
+func (s *Server) monitor(rs *readerSet) {
+	go s.sampleWriter(rs)
+	for _, n := range rs.all() {
+		s.startWatch(rs, n)
 	}
 }
 
 // startWatch starts n's watchReader unless it runs.
-func (s *Server) startWatch(n *readerNode) {
+func (s *Server) startWatch(rs *readerSet, n *readerNode) {
 	if n.watching.CompareAndSwap(false, true) {
-		go s.watchReader(n)
+		go s.watchReader(rs, n)
 	}
 }
 
-func (s *Server) sampleWriter() {
+// sampleWriter samples the writer's position: the current writer, which a
+// writer change moves (the former one lags behind it as a replica).
+func (s *Server) sampleWriter(rs *readerSet) {
 	var c *backend
+	var addr string
 	defer func() { c.close() }()
 	for !s.closed.Load() {
+		if now := s.writerAddr(); c != nil && now != addr {
+			c.close()
+			c = nil
+		}
 		if c == nil {
 			user, pass := s.proxyUser()
-			c, _ = dialBackend(context.Background(), "writer", dialParams{addr: s.conf().Writer, user: user, password: pass, tls: s.conf().BackendTLS, timeout: time.Second})
+			addr = s.writerAddr()
+			c, _ = dialBackend(context.Background(), "writer", dialParams{addr: addr, user: user, password: pass, tls: s.conf().BackendTLS, timeout: time.Second})
 		}
 		if c != nil {
 			res, err := c.exec(s.flavor.WriterPositionSQL())
@@ -158,7 +166,7 @@ func (s *Server) sampleWriter() {
 				c = nil
 			} else if v, ok := res.value(); ok {
 				if pos, err := s.flavor.ParseSet(v.s); err == nil {
-					s.readers.addSample(pos)
+					rs.addSample(pos)
 				}
 			}
 		}
@@ -178,7 +186,7 @@ func (s *Server) replicationRunningSQL() string {
 	return "SELECT @@GLOBAL.read_only, " + pos + ", " + running
 }
 
-func (s *Server) watchReader(n *readerNode) {
+func (s *Server) watchReader(rs *readerSet, n *readerNode) {
 	var c *backend
 	defer func() {
 		c.close()
@@ -188,7 +196,7 @@ func (s *Server) watchReader(n *readerNode) {
 			n.healthy.Store(false)
 			s.log.Info("reader removed", zap.String("reader", n.addr))
 		} else if !s.closed.Load() {
-			s.startWatch(n) // a reload brought it back as this one ended
+			s.startWatch(rs, n) // a reload brought it back as this one ended
 		}
 	}()
 	q := s.replicationRunningSQL()
@@ -209,7 +217,7 @@ func (s *Server) watchReader(n *readerNode) {
 				if pos, err := s.flavor.ParseSet(row[1].s); err == nil {
 					n.applied.Advance(pos)
 				}
-				n.lagMs.Store(s.readers.lag(n.applied.Get()))
+				n.lagMs.Store(rs.lag(n.applied.Get()))
 				bound := int64(s.conf().MaxReaderLag)
 				switch {
 				case row[0].s != "1" && !strings.EqualFold(row[0].s, "ON"):
@@ -261,6 +269,22 @@ func (rs *readerSet) status() []ReaderStatus {
 			Sessions: n.sessions.Load(), Reads: n.reads.Load(), Waits: n.waits.Load(), Moves: n.moves.Load()})
 	}
 	return out
+}
+
+// ReaderHealth is the one --reader's state and lag in GET /status, as the
+// monitor of several readers measures them (ReaderStatus's first fields).
+type ReaderHealth struct {
+	State string `json:"state"`
+	LagMs int64  `json:"lag_ms"`
+}
+
+// health is the first reader's state and lag, for a set that only watches.
+func (rs *readerSet) health() *ReaderHealth {
+	if rs == nil {
+		return nil
+	}
+	n := rs.node(0)
+	return &ReaderHealth{State: n.state.Load().(string), LagMs: n.lagMs.Load()}
 }
 
 // readerCollector exports the readers' figures on /metrics, labelled by address.
