@@ -39,15 +39,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		sb := startSandbox(t, bin, "--readers", "3", "--lag", "0,50ms,200ms")
 		sb.traffic(t)
 		p := openPage(t, browser, sb.admin)
-		// Writes while the page samples, so that its charts have something to show.
-		ctx, stop := context.WithCancel(context.Background())
-		loaded := make(chan int)
-		go func() { loaded <- sb.load(ctx) }()
-		for v, _ := p.view(t); v.Samples < 20; v, _ = p.view(t) {
-			time.Sleep(time.Second)
-		}
-		stop()
-		n := <-loaded
+		n := p.loaded(t, sb, 20)
 		v, st := p.matching(t)
 		if vars, _ := st["status_variables"].(map[string]any); fmt.Sprint(vars["Aurora_fwd_replica_dml_stmt_count"]) != fmt.Sprint(5+n) {
 			t.Errorf("forwarded statements: %v, want the %d inserts", vars["Aurora_fwd_replica_dml_stmt_count"], 5+n)
@@ -92,6 +84,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		sb := startSandbox(t, bin)
 		sb.traffic(t)
 		p := openPage(t, browser, sb.admin)
+		p.loaded(t, sb, 10)
 		v, st := p.matching(t)
 		if st["readers"] != nil || st["reader_health"] == nil {
 			t.Errorf("/status of one reader: readers %v, reader_health %v", st["readers"], st["reader_health"])
@@ -99,7 +92,22 @@ func TestStatusPageInBrowser(t *testing.T) {
 		if got := v.LagSeries; !slices.Equal(got, []string{"replica"}) {
 			t.Errorf("the lag chart's lines: %v, want the one reader's", got)
 		}
+		// Its line went up: some samples caught the replica 200 ms behind.
+		if v.LagMax <= 1 {
+			t.Errorf("the lag chart's top is %d ms: no lag seen while writing to a replica 200ms behind", v.LagMax)
+		}
 		sb.clean(t, "replica")
+		// A topology file that went bad is said so on the page.
+		if err := os.WriteFile(filepath.Join(sb.dir, "topology.json"), []byte("{half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pair.WaitUntil(t, "the page's topology error", "not JSON", func() string {
+			v, _ := p.view(t)
+			if strings.HasSuffix(v.TopologyError, "not JSON") {
+				return "not JSON"
+			}
+			return v.TopologyError
+		})
 	})
 }
 
@@ -161,6 +169,20 @@ func (sb *sandbox) traffic(t *testing.T) {
 	if _, err := c.ExecContext(context.Background(), "CREATE TABLE status_page (id INT)"); err == nil {
 		t.Error("CREATE TABLE through the proxy succeeded; forwarding rejects DDL")
 	}
+}
+
+// loaded runs sb.load until the page has samples samples, so that its
+// charts have something to show, and returns the rows inserted.
+func (p *page) loaded(t *testing.T, sb *sandbox, samples int) int {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	loaded := make(chan int)
+	go func() { loaded <- sb.load(ctx) }()
+	for v, _ := p.view(t); v.Samples < samples; v, _ = p.view(t) {
+		time.Sleep(time.Second)
+	}
+	stop()
+	return <-loaded
 }
 
 // load inserts and reads back at SESSION, and reads at EVENTUAL, until ctx
@@ -228,26 +250,32 @@ func openPage(t *testing.T, browser, admin string) *page {
 
 // pageView is what the page shows, read from its DOM.
 type pageView struct {
-	Samples int
-	Error   string
-	Fields  map[string]string
-	Servers map[string]struct {
+	Samples       int
+	Error         string
+	TopologyError string
+	Fields        map[string]string
+	Servers       map[string]struct {
 		State, Lag, Row string
 	}
 	Links     map[string]struct{ Label, Text string }
 	Errors    map[string]string
 	LagSeries []string
+	LagPoints []int // each lag line's points
+	LagMax    int   // the lag chart's top, in ms (at least 1)
 }
 
 const readPage = `({
   samples: Number(document.body.dataset.samples || 0),
   error: document.getElementById("error").textContent,
+  topologyError: document.getElementById("topology-error").textContent,
   fields: Object.fromEntries([...document.querySelectorAll("[data-field]")].map(e => [e.dataset.field, e.textContent])),
   servers: Object.fromEntries([...document.querySelectorAll("#topology [data-server]")].map(g => [g.dataset.server,
     {state: g.dataset.state, lag: g.dataset.lag, row: [...document.querySelector("#servers tr[data-server='" + g.dataset.server + "']").children].map(td => td.textContent).join("|")}])),
   links: Object.fromEntries([...document.querySelectorAll("#topology [data-link]")].map(g => [g.dataset.link, {label: g.dataset.label || "", text: g.textContent}])),
   errors: Object.fromEntries([...document.querySelectorAll("#errors tr[data-kind]")].map(tr => [tr.dataset.kind, tr.children[1].textContent])),
   lagSeries: [...document.querySelectorAll("#charts .card:first-child [data-series]")].map(s => s.dataset.series),
+  lagPoints: [...document.querySelectorAll("#charts .card:first-child polyline")].map(l => l.getAttribute("points").split(" ").length),
+  lagMax: Number(document.querySelector("#charts .card:first-child .max").textContent.replace("max ", "")),
 })`
 
 func (p *page) view(t *testing.T) (pageView, error) {
@@ -305,6 +333,12 @@ func compare(v pageView, st map[string]any) []string {
 		}
 		if got != want {
 			differ("%s: the page shows %q, /status says %v", f, got, x)
+		}
+	}
+	// A lag line per reader, a point per sample.
+	for i, n := range v.LagPoints {
+		if n != v.Samples {
+			differ("lag line %d has %d points for %d samples", i, n, v.Samples)
 		}
 	}
 	// Each topology server: its box, its row, and the reader figures of its address.

@@ -186,7 +186,7 @@ type Status struct {
 	// Readers: each of several --reader (absent with one).
 	Readers []ReaderStatus `json:"readers,omitempty"`
 	// ReaderHealth: with one --reader, its state and lag (absent with
-	// several: each has them in Readers).
+	// several: each has them in Readers). Asking keeps it watched a minute.
 	ReaderHealth *ReaderHealth `json:"reader_health,omitempty"`
 	// Topology: --topology-file's JSON as it is now (the sandbox's
 	// servers and links), or {"error": ...} when it cannot be read.
@@ -259,7 +259,7 @@ func (s *Server) Status() Status {
 		ClientSessions:              n,
 		PushTracking:                s.track.state(),
 		Readers:                     s.readers.status(),
-		ReaderHealth:                s.readerWatch.health(),
+		ReaderHealth:                s.health(),
 		Topology:                    readTopology(s.conf().TopologyFile),
 		Digests:                     s.topDigests(),
 		Faults:                      s.faults.List(time.Now()),

@@ -19,5 +19,5 @@ func SetStrayEvery(srv *Server, d time.Duration) { srv.strayEvery = d }
 func SetInstanceCountEvery(srv *Server, d time.Duration) { srv.fwdSwitch.countEvery = d }
 
 // SetWatchOneReader turns off (or on) the /status watch of a single
-// --reader, before Serve: its statements are ones nobody scripted.
+// --reader: its statements are ones nobody scripted.
 func SetWatchOneReader(srv *Server, on bool) { srv.watchOne = on }

@@ -27,6 +27,20 @@ type readerSet struct {
 	mu      sync.Mutex
 	samples []readers.Sample // the writer's positions over time, for lag
 	epoch   time.Time
+
+	// until: for the set that only watches one --reader, the monitor runs
+	// while /status is read, up to this Unix time in ms; 0 for always.
+	until    atomic.Int64
+	sampling atomic.Bool // sampleWriter runs
+}
+
+// watchFor is how long one reader stays watched after a GET /status.
+const watchFor = time.Minute
+
+// watched says the monitor of rs runs on.
+func (rs *readerSet) watched() bool {
+	u := rs.until.Load()
+	return u == 0 || time.Now().UnixMilli() < u
 }
 
 // readerNode is one reader: what the monitor last saw and its counters.
@@ -130,7 +144,9 @@ func (rs *readerSet) lag(applied consistency.Set) int64 {
 // monitor starts the background checks of rs: the writer's position, and
 // each reader's reachability, replication threads, read_only and position.
 func (s *Server) monitor(rs *readerSet) {
-	go s.sampleWriter(rs)
+	if rs.sampling.CompareAndSwap(false, true) {
+		go s.sampleWriter(rs)
+	}
 	for _, n := range rs.all() {
 		s.startWatch(rs, n)
 	}
@@ -148,8 +164,8 @@ func (s *Server) startWatch(rs *readerSet, n *readerNode) {
 func (s *Server) sampleWriter(rs *readerSet) {
 	var c *backend
 	var addr string
-	defer func() { c.close() }()
-	for !s.closed.Load() {
+	defer func() { c.close(); rs.sampling.Store(false) }()
+	for !s.closed.Load() && rs.watched() {
 		if now := s.writerAddr(); c != nil && now != addr {
 			c.close()
 			c = nil
@@ -195,12 +211,12 @@ func (s *Server) watchReader(rs *readerSet, n *readerNode) {
 			n.state.Store("removed")
 			n.healthy.Store(false)
 			s.log.Info("reader removed", zap.String("reader", n.addr))
-		} else if !s.closed.Load() {
+		} else if !s.closed.Load() && rs.watched() {
 			s.startWatch(rs, n) // a reload brought it back as this one ended
 		}
 	}()
 	q := s.replicationRunningSQL()
-	for !s.closed.Load() && !n.removed.Load() {
+	for !s.closed.Load() && !n.removed.Load() && rs.watched() {
 		state := "down"
 		if c == nil {
 			user, pass := s.proxyUser()
@@ -278,11 +294,16 @@ type ReaderHealth struct {
 	LagMs int64  `json:"lag_ms"`
 }
 
-// health is the first reader's state and lag, for a set that only watches.
-func (rs *readerSet) health() *ReaderHealth {
-	if rs == nil {
+// health is the one reader's state and lag, and keeps it watched for
+// watchFor: the monitor costs the backends a query each every
+// monitorEvery, which a proxy nobody looks at need not pay.
+func (s *Server) health() *ReaderHealth {
+	rs := s.readerWatch
+	if rs == nil || !s.watchOne {
 		return nil
 	}
+	rs.until.Store(time.Now().Add(watchFor).UnixMilli())
+	s.monitor(rs)
 	n := rs.node(0)
 	return &ReaderHealth{State: n.state.Load().(string), LagMs: n.lagMs.Load()}
 }

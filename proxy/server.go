@@ -59,7 +59,7 @@ type Server struct {
 	applied       *consistency.Applied          // what the (first) reader is known to have applied
 	readers       *readerSet                    // several --reader; nil with one
 	readerWatch   *readerSet                    // one --reader: watched for /status only (its state and lag), never routed by
-	watchOne      bool                          // readerWatch runs (tests of scripted backends turn it off)
+	watchOne      bool                          // readerWatch may run (tests of scripted backends turn it off)
 	track         pushTracking                  // push tracking of applied, while sessions need it
 	audit         *auditStore                   // audit mode findings; nil otherwise
 	stmts         statements                    // per-digest statistics and the statement log
@@ -157,6 +157,8 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 		m.Registry().MustRegister(readerCollector{s.readers})
 	} else if len(addrs) == 1 && !cfg.Audit {
 		s.readerWatch, s.watchOne = newReaderSet(addrs, s.flavor), true
+		s.readerWatch.until.Store(1)                 // until GET /status asks (health)
+		s.readerWatch.node(0).state.Store("unknown") // not yet looked at
 	}
 	m.Registry().MustRegister(backendUpCollector{s})
 	s.stray.found, s.strayEvery = map[string]string{}, strayEvery
@@ -492,8 +494,6 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	if s.readers != nil {
 		s.monitor(s.readers)
-	} else if s.readerWatch != nil && s.watchOne {
-		s.monitor(s.readerWatch)
 	}
 	var pause time.Duration
 	for {
