@@ -57,6 +57,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 			t.Errorf("errors by kind: %v, want the rejected DDL (1235)", v.Errors)
 		}
 		p.screenshot(t, os.Getenv("FWDPROXY_SCREENSHOT"))
+		sb.clean(t, "replica", "replica2", "replica3")
 
 		if out, err := osexec.Command(bin, "sandbox", "switchover", "--dir", sb.dir).CombinedOutput(); err != nil {
 			t.Fatalf("sandbox switchover: %v\n%s", err, out)
@@ -74,8 +75,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 		if v.Servers["writer"].State != "replica" {
 			t.Errorf("the old writer's box after the switchover: %+v", v.Servers["writer"])
 		}
-		if !strings.Contains(v.Links["link-writer"].Text, "not in use") {
-			t.Errorf("link-writer after the switchover: %+v", v.Links["link-writer"])
+		if _, direct := v.Links["direct"]; !direct || !strings.Contains(v.Links["link-writer"].Text, "not in use") {
+			t.Errorf("after the switchover the page draws %v, want link-writer not in use and a direct line to the writer", v.Links)
 		}
 		sb.clean(t, "replica2", "replica3") // replica is the writer now
 	})
