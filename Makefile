@@ -8,7 +8,7 @@ BIN := bin/fwdproxy
 
 # Every fuzz target, package:Name; `make fuzz` runs each for FUZZTIME (1m).
 FUZZ_TARGETS := accounts:FuzzParseMariaDB accounts:FuzzMatchHost sqlclass:FuzzClassify sqlclass:FuzzSplit route:FuzzDecide \
-	consistency:FuzzOwnGTID consistency:FuzzMySQLSet consistency:FuzzMariaDBSet consistency:FuzzParseToken \
+	consistency:FuzzOwnGTID consistency:FuzzMySQLSet consistency:FuzzMariaDBSet consistency:FuzzParseToken consistency:FuzzLost \
 	readers:FuzzPick proxy:FuzzClientCommands proxy:FuzzReadResult proxy:FuzzParseGreeting \
 	proxy/wire:FuzzParseOK proxy/wire:FuzzRelay proxy/wire:FuzzReadPacket \
 	proxy/proxyproto:FuzzRead capture:FuzzReader capture:FuzzSession
@@ -29,7 +29,7 @@ vet:
 # tests skips for want of a server.
 # Packages whose tests need no server, and those that run after the pair
 # starts; test-lists fails when a package with tests is in neither.
-UNIT_PKGS := ./accounts/ ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/proxyproto/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/ ./faults/ ./capture/ ./replay/
+UNIT_PKGS := ./accounts/ ./sqlclass/ ./route/ ./grants/ ./proxy/wire/ ./proxy/proxyproto/ ./proxy/internal/... ./metrics/ ./lint/ ./deploy/ ./readers/ ./writers/ ./digest/ ./faults/ ./capture/ ./replay/ ./exposure/
 SERVER_PKGS := ./cmd/... ./sandbox/ ./consistency/ ./proxy/ ./doctor/ ./integration/...
 
 test-lists:
@@ -68,23 +68,29 @@ soak:
 		$(GO) test -count=1 -v -timeout 30m -run TestSoak ./integration/soak/
 
 # 10,000 read-after-write trials per lag level (about 5 minutes), and per
-# session scope through a pool of 20 connections (about 10 minutes).
+# session scope through a pool of 20 connections (about 10 minutes); then
+# 10,000 rounds over three readers of 0, 50 and 200 ms lag while one stops
+# replicating, one is killed and one restarted (integration/readers, about
+# 15 minutes; make test runs 300).
 soak-consistency:
 	FWDPROXY_SOAK_TRIALS=10000 $(GO) test -count=1 -timeout 30m -v -run 'TestReadAfterWriteUnderLag|TestPoolReadYourWrites' ./integration/lag/
+	FWDPROXY_SOAK_TRIALS=10000 $(GO) test -count=1 -timeout 60m -v -run 'TestFreshReadsWhileReadersComeAndGo' ./integration/readers/
 
 # sysbench and memory, direct vs through the proxy; writes docs/benchmarks.md.
-# Then the pooled read-after-write benchmark (POOLED_TRIALS per way, 2,000).
+# Then a reader endpoint of 3 replicas (its own pair; the section "Several
+# readers"), and the pooled read-after-write benchmark (POOLED_TRIALS per
+# way, 2,000).
 POOLED_TRIALS ?= 2000
 bench: build
 	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh
+	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh readers
 	$(MAKE) bench-pooled
 
 # Read-after-write through a pool of 20 connections at 50 ms of lag: SESSION
 # per connection, SESSION at the user scope, causal tokens and GLOBAL
 # (integration/lag BenchmarkPooledReadAfterWrite, a private pair).
 bench-pooled:
-	$(GO) test -count=1 -run NONE -bench BenchmarkPooledReadAfterWrite -benchtime $(POOLED_TRIALS)x -timeout 20m ./integration/lag/
-	$(GO) test -count=1 -run NONE -bench 'BenchmarkUserScope(Commit|Memory)' ./proxy/
+	POOLED_TRIALS=$(POOLED_TRIALS) bash bench/pooled.sh
 
 bench-smoke: build
 	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke

@@ -7,6 +7,12 @@
 #                         oltp_read_write, the two binaries alternating run by run (BENCH_REPEATS
 #                         [6] each, order reversed every other repeat). Prints medians and the
 #                         new/old ratio; writes nothing in the repository.
+#   bench/run.sh readers  a reader endpoint of 3 replicas (a pair with PAIR_REPLICAS=3): oltp_point_select
+#                         and oltp_read_only through the proxy over 3 readers vs spread directly over the
+#                         3 replicas, beside one reader vs one replica; then integration/readers
+#                         BenchmarkSessionReadAfterWriteReaders (BENCH_RAW_TRIALS [2000]). Writes its
+#                         section of docs/benchmarks.md (between the "readers" markers; make bench runs
+#                         it after the full run).
 #   bench/run.sh smoke    (or BENCH_SMOKE=1) oltp_point_select, 2 threads, 2 s, direct and through the
 #                         proxy once; exits non-zero when the proxy run fails, has errors or zero QPS.
 #                         Writes nothing in the repository.
@@ -31,6 +37,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=full
 if [ "${1:-}" = smoke ] || [ "${BENCH_SMOKE:-0}" = 1 ]; then MODE=smoke; fi
+if [ "${1:-}" = readers ]; then MODE=readers; fi
 if [ "${1:-}" = ab ]; then
 	MODE=ab
 	OLD_BIN=${2:?usage: bench/run.sh ab OLD_FWDPROXY_BINARY}
@@ -69,6 +76,8 @@ DB_CREATED=0
 MAXCONN_RESTORE=""
 FAILED=0
 
+. "$ROOT/bench/section.sh"
+
 log() { printf '[bench %4ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
 die() {
 	echo "bench: $*" >&2
@@ -98,10 +107,13 @@ pick_port() {
 	die "no free port found"
 }
 
-# start_proxy NAME CONSISTENCY [READER]: fwdproxy; CONSISTENCY floor, efloor or ufloor:
-# bench/floorrelay (goroutines, -epoll or -uring) relaying to READER instead.
+# start_proxy NAME CONSISTENCY [READER]: fwdproxy (READER: one address, or several
+# comma-separated, one --reader each); CONSISTENCY floor, efloor or ufloor: bench/floorrelay
+# (goroutines, -epoll or -uring) relaying to READER instead.
 start_proxy() {
-	local name=$1 cons=$2 reader=${3:-$READER_ADDR} port aport pid i
+	local name=$1 cons=$2 reader=${3:-$READER_ADDR} port aport pid i r
+	local rflags=()
+	for r in ${reader//,/ }; do rflags+=(--reader "$r"); done
 	for i in 1 2 3 4 5; do
 		port=$(pick_port)
 		aport=$(pick_port)
@@ -116,7 +128,7 @@ start_proxy() {
 			# Profiles for the CPU profile below; by the environment, which
 			# an older binary (ab OLD) ignores, not by a flag it would refuse.
 			FWDPROXY_ADMIN_PPROF=true "${START_BIN:-$BIN}" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$aport" \
-				--writer "$WRITER_ADDR" --reader "$reader" --user "$TEST_USER:$TEST_PASSWORD" \
+				--writer "$WRITER_ADDR" "${rflags[@]}" --user "$TEST_USER:$TEST_PASSWORD" \
 				--default-consistency "$cons" --log-level warn </dev/null >"$WORK/proxy-$name.log" 2>&1 &
 		fi
 		pid=$!
@@ -185,12 +197,14 @@ our_ticks() {
 	echo "$t"
 }
 
-# catch_up: wait until the replica has applied everything the writer has logged.
+# catch_up: wait until every replica has applied everything the writer has logged.
 catch_up() {
-	local pos r
+	local pos r a
 	pos=$(wsql "SELECT @@gtid_binlog_pos")
-	r=$(rsql "SELECT MASTER_GTID_WAIT('$pos', 120)")
-	[ "$r" = 0 ] || die "replica did not reach $pos (MASTER_GTID_WAIT returned $r)"
+	for a in ${READER_ADDRS//,/ }; do
+		r=$(sql "$a" "$TEST_USER" "$TEST_PASSWORD" "SELECT MASTER_GTID_WAIT('$pos', 120)")
+		[ "$r" = 0 ] || die "replica $a did not reach $pos (MASTER_GTID_WAIT returned $r)"
+	done
 }
 
 SB_N=0
@@ -271,14 +285,21 @@ if [ -n "${FWDPROXY_PAIR_ENV:-}" ]; then
 else
 	PAIR_DIR=${BENCH_PAIR_DIR:-$WORK/pair}
 	log "starting a MariaDB pair in $PAIR_DIR"
-	bash "$ROOT/integration/pair.sh" start "$PAIR_DIR" >"$WORK/pair.out"
+	replicas=1
+	[ "$MODE" = readers ] && replicas=3
+	PAIR_REPLICAS=$replicas bash "$ROOT/integration/pair.sh" start "$PAIR_DIR" >"$WORK/pair.out"
 	PAIR_STARTED=$PAIR_DIR
 	PAIR_ENV=$PAIR_DIR/pair.env
 fi
 # shellcheck disable=SC1090
 source "$PAIR_ENV"
+READER_ADDRS=${READER_ADDRS:-$READER_ADDR}
+if [ "$MODE" = readers ] && [ "$(tr ',' '\n' <<<"$READER_ADDRS" | wc -l)" -lt 3 ]; then
+	die "bench readers needs a pair with 3 replicas (PAIR_REPLICAS=3 integration/pair.sh start DIR); $PAIR_ENV has $READER_ADDRS"
+fi
 SERVER_PIDS=()
-for n in writer replica; do
+names=${REPLICA_NAMES:-replica}
+for n in writer ${names//,/ }; do
 	f=${PAIR_DIR:-}/$n/mariadbd.pid
 	[ -s "$f" ] && SERVER_PIDS+=("$(cat "$f")")
 done
@@ -359,6 +380,129 @@ if [ "$MODE" = ab ]; then
 	echo "(ps8: oltp_point_select prepared, tx8: text, rw: oltp_read_write at SESSION; 8 threads, ${TIME} s runs, $REPEATS each, alternating)"
 	[ $status = 0 ] || FAILED=1
 	exit $status
+fi
+
+# ---------------------------------------------------------------- report helpers
+kv() { awk -F= -v k="$1" '$1 == k {sub(/^[^=]*=/, ""); print; exit}' "$2"; }
+# values CFG MODE FIELD: that field of the successful runs (rc 0)
+values() { awk -F'\t' -v c="$1" -v m="$2" -v f="$3" '$1 == c && $2 == m && $7 == 0 && $f != "-" {print $f}' "$RUNS"; }
+median() {
+	sort -g | awk '{a[NR] = $1} END {
+		if (NR == 0) { print "n/a"; exit }
+		if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+med() { values "$1" "$2" "$3" | median; }
+# errs CFG MODE: ignored errors summed over runs, plus failed runs
+errs() {
+	awk -F'\t' -v c="$1" -v m="$2" '$1 == c && $2 == m {e += $6; if ($7 != 0) f++}
+		END {printf "%d", e; if (f) printf " (%d failed)", f}' "$RUNS"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a"}'; }
+fmt0() { awk -v v="$1" 'BEGIN {if (v == "n/a") print v; else printf "%.0f", v}'; }
+
+# ---------------------------------------------------------------- readers: a reader endpoint of 3
+if [ "$MODE" = readers ]; then
+	start_proxy three EVENTUAL "$READER_ADDRS"
+	DIRECT3=""
+	for a in ${READER_ADDRS//,/ }; do DIRECT3+="${a##*:},"; done
+	DIRECT3=${DIRECT3%,}
+	log "warm-up"
+	for port in "$RPORT" "${PROXY_PORT[ev]}" "$DIRECT3" "${PROXY_PORT[three]}"; do
+		sysbench oltp_read_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
+			--mysql-user="$TEST_USER" --mysql-password="$TEST_PASSWORD" --mysql-db=sbtest \
+			--tables="$TABLES" --table-size="$TABLE_SIZE" --threads=4 --time=2 run >/dev/null 2>&1 || true
+	done
+	# direct1: the first replica; proxy1: fwdproxy with it as its one --reader; direct3: sysbench's
+	# connections spread over the 3 replicas (a port list); proxy3: fwdproxy with 3 --reader.
+	RCONFIGS=("ps8|oltp_point_select|8|" "ro|oltp_read_only|8|")
+	RMODES=(direct1 proxy1 direct3 proxy3)
+	for c in "${RCONFIGS[@]}"; do
+		IFS='|' read -r cfg workload threads args <<<"$c"
+		# shellcheck disable=SC2206
+		extra=($args)
+		for rep in $(seq 1 "$REPEATS"); do
+			order=("${RMODES[@]}")
+			[ $((rep % 2)) = 0 ] && order=(proxy3 direct3 proxy1 direct1)
+			for mode in "${order[@]}"; do
+				case $mode in
+				direct1) port=$RPORT; pname="" ;;
+				proxy1) port=${PROXY_PORT[ev]}; pname=ev ;;
+				direct3) port=$DIRECT3; pname="" ;;
+				proxy3) port=${PROXY_PORT[three]}; pname=three ;;
+				esac
+				sysbench_run "$cfg" "$mode" "$rep" "$port" "$pname" "$workload" "$threads" ${extra[@]+"${extra[@]}"}
+			done
+		done
+	done
+	READS3=$(curl -sf "http://127.0.0.1:${PROXY_ADMIN[three]}/status" | tr '{' '\n' | awk -F'"reads":' 'NF > 1 {split($2, a, ","); sub(/^ +/, "", a[1]); printf "%s%s", sep, a[1]; sep = " / "}')
+	stop_proxy three
+	stop_proxy ev
+	RAW_TRIALS=${BENCH_RAW_TRIALS:-2000}
+	log "SESSION read-after-write over readers at 0, 50 and 200 ms of lag ($RAW_TRIALS trials each)"
+	go test -count=1 -run NONE -bench BenchmarkSessionReadAfterWriteReaders -benchtime "${RAW_TRIALS}x" \
+		-timeout 30m ./integration/readers/ >"$WORK/raw.out" 2>&1 || { cat "$WORK/raw.out" >&2; die "BenchmarkSessionReadAfterWriteReaders failed"; }
+
+	RTABLE="| workload (8 threads) | QPS 1 replica direct | QPS 1 reader via proxy | ratio | proxy µs/query | QPS 3 replicas direct | QPS 3 readers via proxy | ratio | proxy µs/query | ratio 3 ÷ ratio 1 | µs/query 3 ÷ 1 |
+|---|---|---|---|---|---|---|---|---|---|---|"
+	for cfg in ps8 ro; do
+		lab="oltp_point_select, prepared"
+		[ "$cfg" = ro ] && lab=oltp_read_only
+		d1=$(med $cfg direct1 4) p1=$(med $cfg proxy1 4) d3=$(med $cfg direct3 4) p3=$(med $cfg proxy3 4)
+		u1=$(med $cfg proxy1 9) u3=$(med $cfg proxy3 9)
+		r1=$(ratio "$p1" "$d1") r3=$(ratio "$p3" "$d3")
+		RTABLE+="
+| $lab | $d1 | $p1 | $r1 | $u1 | $d3 | $p3 | $r3 | $u3 | $(ratio "$r3" "$r1") | $(ratio "$u3" "$u1") |"
+	done
+	# One row per sub-benchmark: its figures by unit.
+	RAWTABLE="| readers | read p50 ms | read p99 ms | waits per read | wait ms per read | reads on the 0 / 50 / 200 ms reader | waited on the 0 / 50 / 200 ms reader |
+|---|---|---|---|---|---|---|"
+	RAWTABLE+=$(awk '/^BenchmarkSessionReadAfterWriteReaders\// {
+		name = $1; sub(/^[^\/]*\//, "", name); sub(/-[0-9]+$/, "", name); gsub(/_/, " ", name)
+		delete v; for (i = 3; i < NF; i += 2) v[$(i + 1)] = $i
+		on = "n/a"; w = "n/a"
+		if ("reads-on-0ms" in v) {
+			on = sprintf("%.1f%% / %.1f%% / %.1f%%", v["reads-on-0ms"] * 100, v["reads-on-50ms"] * 100, v["reads-on-200ms"] * 100)
+			w = sprintf("%.1f%% / %.1f%% / %.1f%%", v["waited-on-0ms"] * 100, v["waited-on-50ms"] * 100, v["waited-on-200ms"] * 100)
+		}
+		printf "\n| %s | %.2f | %.2f | %.3f | %.2f | %s | %s |", name, v["read-p50-ms"], v["read-p99-ms"], v["waits/read"], v["wait-ms/read"], on, w
+	}' "$WORK/raw.out")
+	SECTION="<!-- readers: bench/run.sh readers writes this section -->
+## Several readers
+
+Generated by \`bench/run.sh readers\` (part of \`make bench\`) on $(date -u '+%Y-%m-%d %H:%M UTC'), fwdproxy
+$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown), on the machine above; a writer and 3
+GTID replicas from \`PAIR_REPLICAS=3 integration/pair.sh\`, all on this machine's CPUs.
+
+### Read scaling: 3 readers against 3 replicas directly
+sysbench with $TABLES tables × $TABLE_SIZE rows, 8 threads, $REPEATS repeats of $TIME s per mode,
+the modes alternating (order reversed every other repeat), medians. *1 replica direct*: the first
+replica; *1 reader via proxy*: fwdproxy with it as its one \`--reader\`, EVENTUAL; *3 replicas
+direct*: sysbench's connections spread over the three (\`--mysql-port\` list); *3 readers via
+proxy*: fwdproxy with three \`--reader\`s, which places each session by outstanding work. The ratio
+is proxied ÷ direct QPS in each setting; *ratio 3 ÷ ratio 1* and *µs/query 3 ÷ 1* compare the
+proxy's cost per query with three readers against one (1.00: no regression per query). Reads per
+reader in the 3-reader proxy at the end: $READS3. Share of the machine's CPU used by processes
+outside this benchmark during these runs: median $(awk -F'\t' '{print $11}' "$RUNS" | median) %.
+
+$RTABLE
+
+### SESSION read-after-write over readers 0, 50 and 200 ms behind
+\`integration/readers\` \`BenchmarkSessionReadAfterWriteReaders\`, $RAW_TRIALS trials per row after
+3 s of unrecorded ones (so that the proxy has measured each reader's lag under the load): 8 SESSION sessions, each updating its own row and reading it back at once, with
+the replicas 0, 50 and 200 ms behind the writer (lag links: a TCP link with a fixed latency
+between the writer and each replica). Through each replica as the one reader, and through all
+three. Waits and wait time are the proxy's counters (\`Aurora_fwd_replica_read_wait_count\`,
+\`Aurora_fwd_replica_read_wait_duration\`, and per reader \`waits\` on \`/status\`); a wait that
+the reader has already satisfied returns at once, so \"wait ms per read\" is what the reads paid.
+
+$RAWTABLE
+<!-- /readers -->"
+	write_section readers "$SECTION"
+	echo "$RTABLE"
+	echo
+	echo "$RAWTABLE"
+	log "wrote the several-readers section of $OUT"
+	exit 0
 fi
 
 # ---------------------------------------------------------------- full: throughput
@@ -505,23 +649,6 @@ else
 fi
 
 # ---------------------------------------------------------------- report
-kv() { awk -F= -v k="$1" '$1 == k {sub(/^[^=]*=/, ""); print; exit}' "$2"; }
-# values CFG MODE FIELD: that field of the successful runs (rc 0)
-values() { awk -F'\t' -v c="$1" -v m="$2" -v f="$3" '$1 == c && $2 == m && $7 == 0 && $f != "-" {print $f}' "$RUNS"; }
-median() {
-	sort -g | awk '{a[NR] = $1} END {
-		if (NR == 0) { print "n/a"; exit }
-		if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-med() { values "$1" "$2" "$3" | median; }
-# errs CFG MODE: ignored errors summed over runs, plus failed runs
-errs() {
-	awk -F'\t' -v c="$1" -v m="$2" '$1 == c && $2 == m {e += $6; if ($7 != 0) f++}
-		END {printf "%d", e; if (f) printf " (%d failed)", f}' "$RUNS"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a"}'; }
-fmt0() { awk -v v="$1" 'BEGIN {if (v == "n/a") print v; else printf "%.0f", v}'; }
-
 declare -A RATIO US
 TABLE="| workload | threads | mode | QPS direct | QPS proxy | ratio | p95 ms direct | p95 ms proxy | proxy CPU µs/query | errors direct / proxy |
 |---|---|---|---|---|---|---|---|---|---|"

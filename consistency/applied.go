@@ -69,3 +69,18 @@ func (a *Applied) WaitCovered(ctx context.Context, s Set) error {
 		}
 	}
 }
+
+// Drop takes out of the position what a new writer at a writer change does
+// not hold (Flavor.Lost): the one way it moves back. It returns what went.
+func (a *Applied) Drop(f Flavor, executed string) (Set, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cur := a.st.Load()
+	kept, lost, err := f.Lost(cur.set, executed)
+	if err != nil || isEmpty(lost) {
+		return lost, err
+	}
+	a.st.Store(&appliedState{set: kept, changed: make(chan struct{})})
+	close(cur.changed)
+	return lost, nil
+}

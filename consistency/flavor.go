@@ -55,6 +55,14 @@ type Flavor interface {
 	// the writer, read after the replica's: the replica's own GTIDs the
 	// writer lacks, "" when none.
 	Stray(replicaState, replicaID, writerState string) (string, error)
+	// ExecutedSQL reads, on a new writer at a writer change, what Lost
+	// compares wait targets with.
+	ExecutedSQL() string
+	// Lost splits target into what the new writer holds (kept, to wait
+	// for instead) and what no server has any more (lost, the old
+	// writer's un-replicated tail), given ExecutedSQL's value. A target
+	// with nothing lost comes back as kept unchanged.
+	Lost(target Set, executed string) (kept, lost Set, err error)
 }
 
 // replicationChannel reads the receiver (IO) and applier (SQL) thread

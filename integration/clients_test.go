@@ -36,6 +36,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
 
@@ -162,50 +163,6 @@ func delayReplica(t *testing.T, seconds int) {
 }
 
 // ---- installs ----
-
-var installMu sync.Mutex
-
-// aptInstall installs the Debian packages that are missing; quick when
-// every one is there. Failing to install fails the test.
-func aptInstall(t *testing.T, pkgs ...string) {
-	t.Helper()
-	installMu.Lock()
-	defer installMu.Unlock()
-	var missing []string
-	for _, p := range pkgs {
-		out, err := osexec.Command("dpkg-query", "-W", "-f=${Status}", p).Output()
-		if err != nil || !strings.Contains(string(out), "install ok installed") {
-			missing = append(missing, p)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	start := time.Now()
-	apt := func(args ...string) ([]byte, error) {
-		name := "apt-get"
-		if os.Geteuid() != 0 {
-			args = append([]string{"-n", name}, args...)
-			name = "sudo"
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		cmd := osexec.CommandContext(ctx, name, args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		return cmd.CombinedOutput()
-	}
-	install := append([]string{"install", "-y", "--no-install-recommends"}, missing...)
-	if _, err := apt(install...); err != nil {
-		// The package lists may be stale or absent: refresh once and retry.
-		if out, err := apt("update"); err != nil {
-			t.Fatalf("install %v: apt-get update failed: %v\n%s", missing, err, out)
-		}
-		if out, err := apt(install...); err != nil {
-			t.Fatalf("install %v: apt-get install failed: %v\n%s", missing, err, out)
-		}
-	}
-	t.Logf("installed %v in %s", missing, time.Since(start).Round(time.Millisecond))
-}
 
 // needCommand fails the test when name is not on PATH (after its install).
 func needCommand(t *testing.T, name string) string {
@@ -450,7 +407,7 @@ func scanStrings(t *testing.T, rows *sql.Rows) []string {
 // ---- the mariadb CLI ----
 
 func TestClientMariaDBCLI(t *testing.T) {
-	aptInstall(t, "mariadb-client")
+	pair.AptInstall(t, "mariadb-client")
 	needCommand(t, "mariadb")
 	delayReplica(t, 1)
 	addr := startProxy(t, nil)
@@ -464,7 +421,7 @@ func TestClientMariaDBCLI(t *testing.T) {
 const sysbenchDB = "sbtest_cm"
 
 func TestClientSysbench(t *testing.T) {
-	aptInstall(t, "sysbench")
+	pair.AptInstall(t, "sysbench")
 	needCommand(t, "sysbench")
 	scratchDatabase(t, sysbenchDB)
 	common := []string{"oltp_read_write", "--mysql-user=" + thePair.User, "--mysql-password=" + thePair.Password,
@@ -535,7 +492,7 @@ func TestClientSysbench(t *testing.T) {
 // ---- Python ----
 
 func TestClientPython(t *testing.T) {
-	aptInstall(t, "python3", "python3-pymysql", "python3-mysqldb")
+	pair.AptInstall(t, "python3", "python3-pymysql", "python3-mysqldb")
 	// Debian's interpreter: the packages above are not in another python3 on PATH.
 	const python = "/usr/bin/python3"
 	if _, err := os.Stat(python); err != nil {
@@ -557,13 +514,15 @@ func TestClientPython(t *testing.T) {
 
 // ---- Node ----
 
+var npmMu sync.Mutex // one npm install at a time
+
 // npmInstall installs clients/node's locked dependencies (mysql2 and the
 // ORMs of the stacks matrix) into clients/node/node_modules unless they are
 // all there already.
 func npmInstall(t *testing.T, dir string) {
 	t.Helper()
-	installMu.Lock()
-	defer installMu.Unlock()
+	npmMu.Lock()
+	defer npmMu.Unlock()
 	check := osexec.Command("node", "-e", `const lock = require("./package-lock.json").packages;
 for (const name of Object.keys(require("./package.json").dependencies)) {
   const want = lock["node_modules/" + name].version;
@@ -588,7 +547,7 @@ for (const name of Object.keys(require("./package.json").dependencies)) {
 
 func TestClientNode(t *testing.T) {
 	if _, err := osexec.LookPath("npm"); err != nil {
-		aptInstall(t, "nodejs", "npm")
+		pair.AptInstall(t, "nodejs", "npm")
 	}
 	needCommand(t, "node")
 	dir := clientsDir(t, "node")
@@ -610,7 +569,7 @@ func TestClientNode(t *testing.T) {
 const connectorJ = "/usr/share/java/mariadb-java-client.jar"
 
 func TestClientJava(t *testing.T) {
-	aptInstall(t, "libmariadb-java", "default-jre-headless")
+	pair.AptInstall(t, "libmariadb-java", "default-jre-headless")
 	java := needCommand(t, "java")
 	if _, err := os.Stat(connectorJ); err != nil {
 		t.Fatalf("Connector/J: %v", err)
@@ -633,7 +592,7 @@ func TestClientJava(t *testing.T) {
 // CLI (libmariadb) shows the proxy's lost-connection error as sent; an ERR packet with the client
 // code 2013 used to arrive as "ERROR 2027 (HY000): Received malformed packet".
 func TestClientMariaDBCLILostReader(t *testing.T) {
-	aptInstall(t, "mariadb-client")
+	pair.AptInstall(t, "mariadb-client")
 	needCommand(t, "mariadb")
 	addr := startProxy(t, nil)
 	host, port, err := net.SplitHostPort(addr)

@@ -14,6 +14,7 @@ import (
 
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
 
@@ -343,7 +344,7 @@ func TestFaultOthersGoOn(t *testing.T) {
 // logic survives them (every order once, none given up), the rules
 // injected each kind, and with them off it retries nothing.
 func TestFaultSampleApp(t *testing.T) {
-	aptInstall(t, "python3", "python3-pymysql")
+	pair.AptInstall(t, "python3", "python3-pymysql")
 	const db = "fltshop"
 	scratchDatabase(t, db)
 	root, err := thePair.RootDB(thePair.WriterAddr)

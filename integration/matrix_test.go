@@ -49,6 +49,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fwdproxy/fwdproxy/integration/pair"
 )
 
 // The values the utf8mb4 and types steps write, as the scripts spell them.
@@ -294,7 +296,7 @@ const debianPython = "/usr/bin/python3"
 
 func TestClientStackSQLAlchemy(t *testing.T) {
 	timed(t, "python3-sqlalchemy", func() {
-		aptInstall(t, "python3", "python3-sqlalchemy", "python3-pymysql", "python3-mysqldb")
+		pair.AptInstall(t, "python3", "python3-sqlalchemy", "python3-pymysql", "python3-mysqldb")
 	})
 	design := stackExtra{steps: []string{"design-savepoint", "design-ddl"}}
 	runStacks(t, clientsDir(t, "python"), []stackCase{
@@ -308,7 +310,7 @@ func TestClientStackSQLAlchemy(t *testing.T) {
 const djangoDB = "fwdit_django"
 
 func TestClientStackDjango(t *testing.T) {
-	timed(t, "python3-django", func() { aptInstall(t, "python3", "python3-django", "python3-mysqldb") })
+	timed(t, "python3-django", func() { pair.AptInstall(t, "python3", "python3-django", "python3-mysqldb") })
 	scratchDatabase(t, djangoDB)
 	addr := stackProxy(t)
 	dir := clientsDir(t, "python")
@@ -328,7 +330,7 @@ func TestClientStackDjango(t *testing.T) {
 }
 
 func TestClientStackPHP(t *testing.T) {
-	timed(t, "php-cli php-mysql", func() { aptInstall(t, "php-cli", "php-mysql") })
+	timed(t, "php-cli php-mysql", func() { pair.AptInstall(t, "php-cli", "php-mysql") })
 	php := needCommand(t, "php")
 	design := stackExtra{steps: []string{"design-savepoint"}}
 	runStacks(t, clientsDir(t, "php"), []stackCase{
@@ -344,7 +346,7 @@ var designRows = map[string]string{"nosp-outer": "31|NULL|NULL|NULL|NULL", "nosp
 
 func TestClientStackRuby(t *testing.T) {
 	timed(t, "ruby-mysql2 ruby-sequel ruby-activerecord", func() {
-		aptInstall(t, "ruby", "ruby-mysql2", "ruby-sequel", "ruby-activerecord")
+		pair.AptInstall(t, "ruby", "ruby-mysql2", "ruby-sequel", "ruby-activerecord")
 	})
 	ruby := needCommand(t, "ruby")
 	design := stackExtra{steps: []string{"design-savepoint", "design-nosavepoint", "design-ddl"}, rows: designRows}
@@ -355,7 +357,7 @@ func TestClientStackRuby(t *testing.T) {
 }
 
 func TestClientStackPerl(t *testing.T) {
-	timed(t, "libdbd-mariadb-perl", func() { aptInstall(t, "perl", "libdbi-perl", "libdbd-mariadb-perl") })
+	timed(t, "libdbd-mariadb-perl", func() { pair.AptInstall(t, "perl", "libdbi-perl", "libdbd-mariadb-perl") })
 	perl := needCommand(t, "perl")
 	runStacks(t, clientsDir(t, "perl"), []stackCase{
 		{"perl-dbd-mariadb", "", stackExtra{steps: []string{"design-savepoint"}}},
@@ -365,7 +367,7 @@ func TestClientStackPerl(t *testing.T) {
 // MySQL's Connector/J is not in Debian (and Maven Central is out of reach
 // here): MariaDB's Connector/J stands for JDBC.
 func TestClientStackJava(t *testing.T) {
-	timed(t, "libmariadb-java", func() { aptInstall(t, "libmariadb-java", "default-jre-headless") })
+	timed(t, "libmariadb-java", func() { pair.AptInstall(t, "libmariadb-java", "default-jre-headless") })
 	java := needCommand(t, "java")
 	batch := stackExtra{steps: []string{"batch", "design-savepoint"}, rows: map[string]string{
 		"batch1": "21|NULL|NULL|NULL|NULL", "batch2": "22|NULL|NULL|NULL|NULL", "batch3": "23|NULL|NULL|NULL|NULL"}}
@@ -377,7 +379,7 @@ func TestClientStackJava(t *testing.T) {
 
 func TestClientStackNode(t *testing.T) {
 	if _, err := osexec.LookPath("npm"); err != nil {
-		aptInstall(t, "nodejs", "npm")
+		pair.AptInstall(t, "nodejs", "npm")
 	}
 	needCommand(t, "node")
 	dir := clientsDir(t, "node")
@@ -395,7 +397,7 @@ func TestClientStackNode(t *testing.T) {
 // --single-transaction's SAVEPOINT are refused by Aurora's design;
 // --skip-lock-tables dumps what a dump of the writer holds.
 func TestClientStackMariaDBDump(t *testing.T) {
-	timed(t, "mariadb-client", func() { aptInstall(t, "mariadb-client") })
+	timed(t, "mariadb-client", func() { pair.AptInstall(t, "mariadb-client") })
 	needCommand(t, "mariadb-dump")
 	addr := stackProxy(t)
 	w := writerDB(t)

@@ -1334,3 +1334,143 @@ func outOfOrder(t *testing.T, addr string, seq byte) string {
 	}
 	return strings.Join(append(out, "still open"), "; ")
 }
+
+// Session variables set through COM_STMT_EXECUTE with bound values reach
+// the writer as the text form's do, alone or mixed in one SET with the
+// proxy's own variables (issue 14): a forwarded write sees the session's
+// time_zone, and the proxy's variable takes the bound value.
+func TestProtocolBoundSessionSet(t *testing.T) {
+	protoTable(t, "bss", "id INT AUTO_INCREMENT PRIMARY KEY, form VARCHAR(40), tz VARCHAR(20), mode VARCHAR(200)")
+	addr := startProxy(t, nil)
+	w := writerDB(t)
+	type form struct {
+		name string
+		set  func(c *sql.Conn) error
+		tz   string // the session's time_zone after it
+		lvl  string // the session's consistency after it
+	}
+	text := func(q string) func(c *sql.Conn) error { return func(c *sql.Conn) error { return errOf(c, q) } }
+	texts := func(qs ...string) func(c *sql.Conn) error {
+		return func(c *sql.Conn) error {
+			for _, q := range qs {
+				if err := errOf(c, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	bound := func(q string, args ...any) func(c *sql.Conn) error {
+		return func(c *sql.Conn) error { _, err := c.ExecContext(ctx, q, args...); return err } // COM_STMT_EXECUTE
+	}
+	for _, f := range []form{
+		{"text time_zone", text("SET time_zone = '+05:00'"), "+05:00", "SESSION"},
+		{"bound time_zone", bound("SET time_zone = ?", "+05:00"), "+05:00", "SESSION"},
+		{"text mixed", text("SET aurora_replica_read_consistency = 'GLOBAL', time_zone = '+06:00'"), "+06:00", "GLOBAL"},
+		{"bound mixed", bound("SET aurora_replica_read_consistency = ?, time_zone = ?", "GLOBAL", "+06:00"), "+06:00", "GLOBAL"},
+		{"bound mixed, own variable bound last", bound("SET SESSION time_zone = ?, aurora_replica_read_consistency = ?", "+07:00", "EVENTUAL"), "+07:00", "EVENTUAL"},
+		{"bound mixed with a user variable", bound("SET @u = ?, aurora_replica_read_consistency = ?, time_zone = ?", 3, "GLOBAL", "+08:00"), "+08:00", "GLOBAL"},
+		{"EXECUTE USING", texts("PREPARE sz FROM 'SET time_zone = ?'", "SET @tz = '+04:00'", "EXECUTE sz USING @tz"), "+04:00", "SESSION"},
+		{"EXECUTE USING mixed", texts("PREPARE sm FROM 'SET aurora_replica_read_consistency = ?, time_zone = CONCAT(?, ?)'",
+			"SET @l = 'GLOBAL', @h = '+09', @m = ':30'", "EXECUTE sm USING @l, @h, @m"), "+09:30", "GLOBAL"},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			c := conn(t, addr, "")
+			exec(t, c, "SET aurora_replica_read_consistency = 'SESSION'")
+			if err := f.set(c); err != nil {
+				t.Fatalf("SET: %v", err)
+			}
+			if got := one(t, c, "SELECT @@aurora_replica_read_consistency"); got != f.lvl {
+				t.Errorf("consistency %q, want %q", got, f.lvl)
+			}
+			if got := one(t, c, "SELECT @@session.time_zone"); got != f.tz {
+				t.Errorf("the reader's time_zone %q, want %q", got, f.tz)
+			}
+			if f.name == "bound mixed with a user variable" {
+				if got := one(t, c, "SELECT @u"); got != "3" {
+					t.Errorf("@u = %q, want 3", got)
+				}
+			}
+			exec(t, c, "INSERT INTO bss (form, tz) VALUES ('"+f.name+"', @@session.time_zone)")
+			var got string
+			if err := w.QueryRow("SELECT tz FROM bss WHERE form = ?", f.name).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != f.tz {
+				t.Errorf("the writer ran the forwarded INSERT at time_zone %q, want %q", got, f.tz)
+			}
+		})
+	}
+}
+
+// A bound SET's errors are its text form's: a bad value of the proxy's
+// variable is refused before any of the SET runs, and an unknown variable
+// gets the server's error.
+func TestProtocolBoundSessionSetErrors(t *testing.T) {
+	addr := startProxy(t, nil)
+	for _, tc := range []struct {
+		text, bound string
+		args        []any
+	}{
+		{"SET aurora_replica_read_consistency = 'BOGUS', time_zone = '+03:00'",
+			"SET aurora_replica_read_consistency = ?, time_zone = ?", []any{"BOGUS", "+03:00"}},
+		{"SET time_zone = '+03:00', no_such_variable = 1", "SET time_zone = ?, no_such_variable = ?", []any{"+03:00", 1}},
+		{"SET sql_select_limit = 'ten'", "SET sql_select_limit = ?", []any{"ten"}},
+	} {
+		c := conn(t, addr, "")
+		textErr := errOf(c, tc.text)
+		_, boundErr := c.ExecContext(ctx, tc.bound, tc.args...)
+		var te, be *mysql.MySQLError
+		if !errors.As(textErr, &te) || !errors.As(boundErr, &be) || te.Number != be.Number {
+			t.Errorf("%s: text %v, bound %v", tc.bound, textErr, boundErr)
+		}
+		if got := one(t, c, "SELECT @@session.time_zone"); got != "SYSTEM" {
+			t.Errorf("%s: time_zone %q after the refused SETs, want SYSTEM", tc.bound, got)
+		}
+	}
+	c := conn(t, addr, "")
+	exec(t, c, "PREPARE sz FROM 'SET time_zone = ?'")
+	wantErr(t, errOf(c, "EXECUTE sz USING @a, @b"), 1210, "Incorrect arguments to EXECUTE")
+	wantErr(t, errOf(c, "EXECUTE sz"), 1210, "Incorrect arguments to EXECUTE")
+}
+
+// The compressed protocol (CLIENT_COMPRESS) between a client and the
+// proxy: reads, a forwarded write, a prepared statement and a result
+// larger than a compressed frame come through whole (integration/diff
+// checks that the proxy negotiates it and answers as MariaDB does).
+func TestProtocolCompressed(t *testing.T) {
+	protoTable(t, "pcz", "id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20)")
+	addr := startProxy(t, nil)
+	c := conn(t, addr, "compress=true")
+	exec(t, c, "SET aurora_replica_read_consistency = 'SESSION'")
+	exec(t, c, "INSERT INTO pcz (v) VALUES (?)", "zipped")
+	if got := one(t, c, "SELECT v FROM pcz WHERE id = LAST_INSERT_ID()"); got != "zipped" {
+		t.Errorf("read back %q", got)
+	}
+	if got := one(t, c, "SELECT MD5(GROUP_CONCAT(seq)) FROM (SELECT seq FROM seq_1_to_200000) s"); got == "" {
+		t.Error("no digest")
+	}
+	if got := one(t, c, "SELECT COUNT(*) FROM (SELECT REPEAT('y', 200) FROM seq_1_to_100000) s"); got != "100000" {
+		t.Errorf("count %s", got)
+	}
+	rows, err := c.QueryContext(ctx, "SELECT REPEAT('x', seq) FROM seq_1_to_3000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		if n++; len(s) != n {
+			t.Fatalf("row %d has %d bytes", n, len(s))
+		}
+	}
+	if err := rows.Err(); err != nil || n != 3000 {
+		t.Fatalf("%d rows, %v", n, err)
+	}
+	if got := one(t, c, "SELECT REPEAT('x', 5000000)"); len(got) != 5000000 {
+		t.Errorf("a 5 MB value came as %d bytes", len(got))
+	}
+}

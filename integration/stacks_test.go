@@ -16,6 +16,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 )
 
@@ -183,7 +184,7 @@ func TestStackConsistentSnapshot(t *testing.T) {
 // must carry the proxy's Aurora_fwd_* rows; mariadb-admin refresh sends
 // COM_REFRESH, which must be refused as FLUSH is (not 1047).
 func TestStackMariaDBAdmin(t *testing.T) {
-	aptInstall(t, "mariadb-client")
+	pair.AptInstall(t, "mariadb-client")
 	admin := needCommand(t, "mariadb-admin")
 	for _, tc := range []struct {
 		name  string

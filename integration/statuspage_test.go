@@ -28,7 +28,7 @@ import (
 // after a switchover. The screenshot of three readers goes to $FWDPROXY_SCREENSHOT (the one in
 // docs/ was made so), else to the test's temporary directory.
 func TestStatusPageInBrowser(t *testing.T) {
-	aptInstall(t, "chromium")
+	pair.AptInstall(t, "chromium")
 	browser := "/usr/lib/chromium/chromium" // Debian's /usr/bin/chromium is a wrapper script around it
 	if _, err := os.Stat(browser); err != nil {
 		t.Fatalf("chromium: %v", err)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -50,7 +51,7 @@ func (l *lineReader) all() ([]byte, error) { return io.ReadAll(l.r) }
 // A general log entry: an optional timestamp (MySQL 5.7+ ISO 8601, or the
 // MariaDB / MySQL 5.6 "yymmdd hh:mm:ss", left out on later lines of the
 // same second), tabs, the connection id, the command, a tab and the argument.
-var generalEntry = regexp.MustCompile(`^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?|\d{6} +\d{1,2}:\d\d:\d\d)?\t+ *(\d+) ([A-Z][A-Za-z_ ]*?)(?:\t(.*))?$`)
+var generalEntry = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?|\d{6} +\d{1,2}:\d\d:\d\d)?\t+ *(\d+) ([A-Z][A-Za-z_ ]*?)(?:\t(.*))?$`)
 
 // generalCommands are the command names servers write in a general log.
 var generalCommands = map[string]bool{
@@ -76,16 +77,51 @@ func isLogHeader(line string) bool {
 	return logBanner.MatchString(line) || logTCP.MatchString(line) || logColumns.MatchString(line)
 }
 
-func parseGeneral(line string) (id uint64, cmd, arg string, ok bool) {
+type generalLine struct {
+	stamp    string // the timestamp, when the line has one
+	id       uint64
+	cmd, arg string
+}
+
+func parseGeneral(line string) (generalLine, bool) {
 	m := generalEntry.FindStringSubmatch(line)
-	if m == nil || !generalCommands[m[2]] {
-		return 0, "", "", false
+	if m == nil || !generalCommands[m[3]] {
+		return generalLine{}, false
 	}
-	id, err := strconv.ParseUint(m[1], 10, 64)
+	id, err := strconv.ParseUint(m[2], 10, 64)
 	if err != nil {
-		return 0, "", "", false
+		return generalLine{}, false
 	}
-	return id, m[2], m[3], true
+	return generalLine{m[1], id, m[3], m[4]}, true
+}
+
+// logTime reads a general log's timestamp and tells how precise it is:
+// MySQL's ISO 8601 to its fraction of a second, MariaDB's "yymmdd
+// hh:mm:ss" to the second (a log's times are the server's local time,
+// which only their differences use).
+func logTime(stamp string) (time.Time, time.Duration, bool) {
+	if f := strings.Fields(stamp); len(f) == 2 {
+		if len(f[1]) == 7 {
+			f[1] = "0" + f[1] // MariaDB pads the hour with a blank
+		}
+		t, err := time.Parse("060102 15:04:05", f[0]+" "+f[1])
+		return t, time.Second, err == nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, stamp)
+	if err != nil {
+		t, err = time.Parse("2006-01-02T15:04:05.999999999", stamp) // no zone
+	}
+	res := time.Second
+	if i := strings.IndexByte(stamp, '.'); i >= 0 {
+		digits := len(stamp) - i - 1
+		if j := strings.IndexAny(stamp[i:], "Z+-"); j >= 0 {
+			digits = j - 1
+		}
+		for res = time.Second; digits > 0 && res > time.Nanosecond; digits-- {
+			res /= 10
+		}
+	}
+	return t, res, err == nil
 }
 
 func isSlowHeader(line string) bool {
@@ -110,7 +146,7 @@ func Detect(head []byte) Format {
 			return SlowLog
 		case isLogHeader(s):
 		default:
-			if _, _, _, ok := parseGeneral(s); ok {
+			if _, ok := parseGeneral(s); ok {
 				return GeneralLog
 			}
 		}
@@ -161,7 +197,7 @@ func (l *linter) generalLog(in *lineReader) error {
 			}
 			continue
 		}
-		id, cmd, arg, ok := parseGeneral(line)
+		g, ok := parseGeneral(line)
 		if !ok {
 			if cur.open {
 				cur.text.WriteByte('\n')
@@ -170,10 +206,16 @@ func (l *linter) generalLog(in *lineReader) error {
 			continue
 		}
 		flush()
-		switch cmd {
+		if g.stamp != "" {
+			if t, res, ok := logTime(g.stamp); ok {
+				l.at, l.atRes, l.timed = t, res, true
+			}
+		}
+		id, arg := g.id, g.arg
+		switch g.cmd {
 		case "Query", "Prepare", "Execute":
 			cur.s, cur.line, cur.open = l.session(id), in.n, true
-			cur.path = map[string]route.Path{"Query": route.Text, "Prepare": route.Prepare, "Execute": route.Binary}[cmd]
+			cur.path = map[string]route.Path{"Query": route.Text, "Prepare": route.Prepare, "Execute": route.Binary}[g.cmd]
 			cur.text.WriteString(arg)
 		case "Connect":
 			if strings.HasPrefix(arg, "Access denied") {

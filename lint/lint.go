@@ -12,12 +12,14 @@ package lint
 
 import (
 	"encoding/json"
-	"github.com/fwdproxy/fwdproxy/consistency"
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
+	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/exposure"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -128,21 +130,24 @@ func newLinter(name string, cfg Config, emit func(Finding)) (*linter, error) {
 
 func run(name string, r io.Reader, cfg Config, emit func(Finding)) (*linter, error) {
 	l, _ := newLinter(name, cfg, emit)
+	return l, l.read(r)
+}
+
+// read reads one input of the format cfg says or Detect finds.
+func (l *linter) read(r io.Reader) error {
 	in := newLineReader(r)
-	format := cfg.Format
+	format := l.cfg.Format
 	if format == Auto {
 		format = Detect(in.peek())
 	}
-	var err error
 	switch format {
 	case GeneralLog:
-		err = l.generalLog(in)
+		return l.generalLog(in)
 	case SlowLog:
-		err = l.slowLog(in)
+		return l.slowLog(in)
 	default:
-		err = l.sqlFile(in)
+		return l.sqlFile(in)
 	}
-	return l, err
 }
 
 // linter holds the sessions of one input.
@@ -155,6 +160,12 @@ type linter struct {
 	// onRoute sees reads on the reader and forwarded writes
 	// (Auditor.OnRoute).
 	onRoute func(Routed)
+	// exp, when set, adds up the stale-read exposure of the reads
+	// (Exposure), at the time of the current general log entry.
+	exp   *exposure.Store
+	at    time.Time
+	atRes time.Duration // how precise at is
+	timed bool          // some entry had a timestamp
 }
 
 func (l *linter) session(id uint64) *session {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/fwdproxy/fwdproxy/consistency"
+	"github.com/fwdproxy/fwdproxy/exposure"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -63,6 +64,8 @@ type session struct {
 	// Whether the proxy would have a writer connection, as far as the
 	// input shows.
 	hasWriter bool
+
+	exp *exposure.Session // with linter.exp: the session's part of it
 }
 
 // rawWindow: a read counts as "right after" a write when it comes within
@@ -85,6 +88,9 @@ func (s *session) reset() {
 	s.userVars = map[string]string{}
 	s.written = map[string]*written{}
 	s.txWritten = map[string]*written{}
+	if s.l.exp != nil {
+		s.exp = exposure.NewSession("") // a general log has no program names
+	}
 }
 
 // stmt is one statement as the linter sees it.
@@ -307,7 +313,7 @@ func (s *session) onReader(x *stmt) {
 	case sqlclass.Call:
 		s.warn(x, WarnCallOnReader, "with forwarding off CALL runs on the read-only reader: a procedure that writes fails there with 1792", "")
 	case sqlclass.Read:
-		if s.l.onRoute != nil {
+		if s.l.onRoute != nil || s.exp != nil {
 			ts, ok := sqlclass.Tables(x.sql, s.opt)
 			s.routed(x, false, ts, !ok)
 		}
@@ -315,13 +321,20 @@ func (s *session) onReader(x *stmt) {
 	}
 }
 
-// routed tells Auditor.OnRoute of a read or write and its tables.
+// routed tells Auditor.OnRoute and the exposure report of a read or write
+// and its tables.
 func (s *session) routed(x *stmt, write bool, ts []sqlclass.TableName, unknown bool) {
 	keys := make([]string, len(ts))
 	for i, t := range ts {
 		keys[i] = s.tableKey(t)
 	}
-	s.l.onRoute(Routed{Statement: Shorten(x.shown, 200), Write: write, Tables: keys, Unknown: unknown})
+	r := Routed{Statement: Shorten(x.shown, 200), Write: write, Tables: keys, Unknown: unknown}
+	if s.l.onRoute != nil {
+		s.l.onRoute(r)
+	}
+	if s.exp != nil {
+		s.exposed(r)
+	}
 }
 
 // isInsert: the statement can set LAST_INSERT_ID() where it runs.
@@ -377,8 +390,11 @@ func (s *session) forwarded(x *stmt) {
 	if x.st.Class != sqlclass.Write {
 		return
 	}
-	if s.l.onRoute != nil {
+	if s.l.onRoute != nil || s.exp != nil {
 		s.routed(x, true, x.st.Targets, len(x.st.Targets) == 0)
+	}
+	if s.exp != nil && !s.inTx() {
+		s.exp.Committed(s.l.at) // autocommit
 	}
 	m := s.written
 	if s.inTx() {
@@ -391,6 +407,13 @@ func (s *session) forwarded(x *stmt) {
 
 // endTx ends the open transaction (COMMIT, ROLLBACK, implicit commit).
 func (s *session) endTx(commit bool) {
+	if s.exp != nil {
+		if commit {
+			s.exp.Committed(s.l.at)
+		} else {
+			s.exp.Ended()
+		}
+	}
 	if commit {
 		for k, w := range s.txWritten {
 			s.written[k] = &written{line: w.line, n: s.n}

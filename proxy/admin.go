@@ -17,6 +17,7 @@ import (
 
 	"github.com/fwdproxy/fwdproxy/capture"
 	"github.com/fwdproxy/fwdproxy/digest"
+	"github.com/fwdproxy/fwdproxy/exposure"
 	"github.com/fwdproxy/fwdproxy/faults"
 	"github.com/fwdproxy/fwdproxy/proxy/statuspage"
 )
@@ -294,11 +295,11 @@ func (s *Server) AuditSummary() []AuditEntry {
 
 // Exposure is audit mode's stale-read report (empty when not in audit
 // mode).
-func (s *Server) Exposure() ExposureReport {
+func (s *Server) Exposure() exposure.Report {
 	if s.audit == nil {
-		return ExposureReport{}
+		return exposure.Report{}
 	}
-	return s.audit.exposure.report()
+	return s.audit.exposure.Report()
 }
 
 // Ready reports whether both backends accept connections.

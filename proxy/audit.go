@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fwdproxy/fwdproxy/exposure"
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
@@ -114,12 +115,12 @@ func (a *auditStore) Summary() []AuditEntry {
 // AuditReport is GET /audit: what forwarding would reject or change, and
 // which reads it would serve stale at EVENTUAL.
 type AuditReport struct {
-	Findings []AuditEntry   `json:"findings"`
-	Exposure ExposureReport `json:"exposure"`
+	Findings []AuditEntry    `json:"findings"`
+	Exposure exposure.Report `json:"exposure"`
 }
 
 func (a *auditStore) handler(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, AuditReport{Findings: a.Summary(), Exposure: a.exposure.report()})
+	writeJSON(w, http.StatusOK, AuditReport{Findings: a.Summary(), Exposure: a.exposure.Report()})
 }
 
 func itoa(n int) string {
@@ -201,7 +202,7 @@ func (s *session) auditDispatch(data []byte) error {
 		if _, err := r.Next(); err != nil {
 			return s.checkRelay(s.reader, err)
 		}
-		return s.writePacket(r.Packet) // the EOF or ERR as it came
+		return r.WriteEnd() // the EOF or ERR as it came
 	case comChangeUser:
 		s.startAudit()
 		if err := s.comChangeUser(data); err != nil {

@@ -75,9 +75,10 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 		// go-mysql's reader is dropped after the handshake: keep it small
 		// (the default 64 KiB per connection is pure garbage here).
 		c.BufferSize = 4 << 10
-		// Framing flags mirror the client. Never DEPRECATE_EOF (the proxy's
-		// client side cannot offer it) and never MULTI_STATEMENTS: the proxy
-		// splits batches itself, so one COM_QUERY carries one statement.
+		// Framing flags mirror the client. Never DEPRECATE_EOF (the proxy
+		// reads classic EOFs and frames results for the client itself) and
+		// never MULTI_STATEMENTS: the proxy splits batches itself, so one
+		// COM_QUERY carries one statement.
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
 		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
 		c.UnsetCapability(mysql.CLIENT_MULTI_STATEMENTS)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"net"
 	"testing"
 
@@ -56,6 +57,13 @@ func resultSet(rows, width int) []byte {
 	return append(b, packet(seq, appendEOF(nil, 0, statusAutocommit))...)
 }
 
+// appendEOF encodes a classic EOF packet payload, as the backends send it.
+func appendEOF(b []byte, warnings, status uint16) []byte {
+	b = append(b, 0xfe)
+	b = binary.LittleEndian.AppendUint16(b, warnings)
+	return binary.LittleEndian.AppendUint16(b, status)
+}
+
 // nopConn drops what it is sent.
 type nopConn struct{ net.Conn }
 
@@ -83,9 +91,16 @@ func benchSession(response []byte) (*session, *backend) {
 
 // BenchmarkRelayRow: cost per row of relaying a result set (1000 rows of
 // 100 bytes per op).
-func BenchmarkRelayRow(b *testing.B) {
+func BenchmarkRelayRow(b *testing.B) { benchRelayRow(b, false) }
+
+// BenchmarkRelayRowDeprecateEOF: the same for a client with
+// CLIENT_DEPRECATE_EOF, whose result ends with an OK.
+func BenchmarkRelayRowDeprecateEOF(b *testing.B) { benchRelayRow(b, true) }
+
+func benchRelayRow(b *testing.B, deprecateEOF bool) {
 	const rows = 1000
 	s, r := benchSession(resultSet(rows, 100))
+	s.client.DeprecateEOF = deprecateEOF
 	b.ReportAllocs()
 	b.SetBytes(rows * 104)
 	b.ResetTimer()

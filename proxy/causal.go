@@ -25,6 +25,7 @@ const clusterTimeout = 5 * time.Second
 // causalToken is the token of the GTIDs this session committed; "" before
 // its first forwarded write, or while the writer cannot say who it is.
 func (s *session) causalToken() string {
+	s.survive()
 	if s.ownGTIDs == nil || s.ownGTIDs.IsEmpty() {
 		return ""
 	}
@@ -48,7 +49,9 @@ func (s *session) checkToken(tok string) (consistency.Set, error) {
 	set, err := consistency.ParseToken(s.srv.flavor, cluster, tok)
 	var other *consistency.OtherClusterError
 	if errors.As(err, &other) && s.srv.formerWriter(ctx, other.Token) {
-		return consistency.ParseToken(s.srv.flavor, other.Token, tok)
+		if set, err = consistency.ParseToken(s.srv.flavor, other.Token, tok); err == nil {
+			set = s.survivingToken(set)
+		}
 	}
 	return set, err
 }
@@ -66,9 +69,9 @@ func (s *session) tokenTracked(b *backend, state []byte) []byte {
 	if !ok {
 		return state
 	}
-	set := g
+	set := s.survivingOwn(g)
 	if s.ownGTIDs != nil {
-		set = s.ownGTIDs.Union(g)
+		set = s.ownGTIDs.Union(set)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()

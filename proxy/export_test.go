@@ -5,9 +5,8 @@ import "time"
 // SetChangeUserPause sets the pause after a failed COM_CHANGE_USER for a
 // test, and returns the function that restores it.
 func SetChangeUserPause(d time.Duration) (restore func()) {
-	old := changeUserPause
-	changeUserPause = d
-	return func() { changeUserPause = old }
+	old := changeUserPause.Swap(int64(d))
+	return func() { changeUserPause.Store(old) }
 }
 
 // SetStrayEvery sets how often srv looks for readers' own GTIDs (0: never),

@@ -54,6 +54,9 @@ type rigOptions struct {
 	log    *zap.Logger                     // the proxy's log (nil: none)
 	wrap   func(net.Listener) net.Listener // the proxy's listener (nil: as it is)
 	stray  time.Duration                   // how often the proxy looks for stray GTIDs (0: never)
+	// script scripts the backends before the proxy starts, for what the
+	// proxy asks on its own from its start (the stray check).
+	script func(*rig)
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -64,6 +67,9 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	// The greeting's collation is the reader's.
 	r.reader.On("SELECT ID FROM information_schema.COLLATIONS WHERE COLLATION_NAME = @@GLOBAL.collation_server",
 		fb.Rows{Columns: []string{"ID"}, Values: [][]any{{8}}})
+	if o.script != nil {
+		o.script(r)
+	}
 	cfg := proxy.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Admin = ""

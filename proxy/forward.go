@@ -312,7 +312,8 @@ func (s *session) afterRowsWrite() {
 		s.srv.log.Warn("writer position after a write with rows", zap.Uint32("session", s.id), zap.Error(err))
 		return
 	}
-	s.addOwnGTIDs(pos)
+	s.survive()
+	s.addOwnGTIDs(pos) // the current writer's, not a former one's
 }
 
 // noteOwnGTID keeps the GTIDs this session committed through the writer.
@@ -321,11 +322,12 @@ func (s *session) noteOwnGTID(stateInfo []byte) {
 		return
 	}
 	if g, ok := s.srv.flavor.OwnGTID(stateInfo); ok {
-		s.addOwnGTIDs(g)
+		s.addOwnGTIDs(s.survivingOwn(g))
 	}
 }
 
-// addOwnGTIDs adds g to the GTIDs this session's SESSION reads wait for.
+// addOwnGTIDs adds g to the GTIDs this session's SESSION reads wait for;
+// the caller has dropped from both what writer changes lost (survive).
 func (s *session) addOwnGTIDs(g consistency.Set) {
 	if g == nil || g.IsEmpty() {
 		return

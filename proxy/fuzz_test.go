@@ -45,6 +45,7 @@ const (
 	fzLocalFiles
 	fzDatabase      // log in to database shop
 	fzRightPassword // answer COM_CHANGE_USER's auth switch with the right scramble
+	fzDeprecateEOF  // CLIENT_DEPRECATE_EOF: results end with an OK
 )
 
 // FuzzClientCommands runs a real Server in front of scripted backends and
@@ -111,6 +112,9 @@ func (fr *fuzzRig) fuzzed(t *testing.T, flags uint8, cmds, tail []byte) {
 					return err
 				}
 			}
+		}
+		if flags&fzDeprecateEOF == 0 { // go-mysql's client asks for it by default
+			c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
 		}
 		return nil
 	})
@@ -304,7 +308,7 @@ func (p *fuzzPeer) answer(seq uint8, payload []byte) bool {
 		return ok
 	case mysql.COM_SET_OPTION:
 		pkt, ok := p.read()
-		if ok && !isEOF(pkt) {
+		if ok && !p.isEnd(pkt) {
 			p.checkErr(pkt)
 		}
 		return ok
@@ -328,6 +332,24 @@ func (p *fuzzPeer) errOnly() bool {
 }
 
 func isEOF(pkt []byte) bool { return pkt[0] == 0xfe && len(pkt) < 9 }
+
+// isEnd says pkt ends rows or definitions: a classic EOF, or under
+// CLIENT_DEPRECATE_EOF an OK with header 0xfe (a row starting 0xfe is
+// 16 MiB long).
+func (p *fuzzPeer) isEnd(pkt []byte) bool {
+	if p.flags&fzDeprecateEOF != 0 {
+		return pkt[0] == 0xfe && len(pkt) < 0xffffff
+	}
+	return isEOF(pkt)
+}
+
+// endStatus is the status of a packet isEnd accepted.
+func (p *fuzzPeer) endStatus(pkt []byte) uint16 {
+	if p.flags&fzDeprecateEOF != 0 {
+		return p.checkOK(pkt)
+	}
+	return eofStatus(pkt)
+}
 
 func (p *fuzzPeer) checkErr(pkt []byte) {
 	if pkt[0] != 0xff || len(pkt) < 9 || pkt[3] != '#' {
@@ -391,9 +413,9 @@ func (p *fuzzPeer) results() bool {
 	}
 }
 
-// columns reads n column definitions and the EOF after them (n < 0: up
-// to the EOF, or an error, as COM_FIELD_LIST answers) and returns the
-// EOF's status.
+// columns reads n column definitions and the EOF after them (none under
+// CLIENT_DEPRECATE_EOF; n < 0: up to the end, or an error, as
+// COM_FIELD_LIST answers) and returns its status.
 func (p *fuzzPeer) columns(n int) (uint16, bool) {
 	for i := 0; n < 0 || i < n; i++ {
 		pkt, ok := p.read()
@@ -404,12 +426,15 @@ func (p *fuzzPeer) columns(n int) (uint16, bool) {
 			p.checkErr(pkt)
 			return 0, true
 		}
-		if n < 0 && isEOF(pkt) {
-			return eofStatus(pkt), true
+		if n < 0 && p.isEnd(pkt) {
+			return p.endStatus(pkt), true
 		}
 		if !bytes.HasPrefix(pkt, []byte("\x03def")) {
 			p.t.Fatalf("malformed column definition % x", trim(pkt))
 		}
+	}
+	if p.flags&fzDeprecateEOF != 0 {
+		return 0, true // no EOF: rows (or a cursor's OK) follow at once
 	}
 	pkt, ok := p.read()
 	if ok && !isEOF(pkt) {
@@ -435,8 +460,8 @@ func (p *fuzzPeer) rows() (uint16, bool) {
 		case pkt[0] == 0xff:
 			p.checkErr(pkt)
 			return 0xffff, true
-		case isEOF(pkt):
-			return eofStatus(pkt), true
+		case p.isEnd(pkt):
+			return p.endStatus(pkt), true
 		}
 	}
 }
@@ -533,11 +558,12 @@ func addFuzzSeeds(f *testing.F) {
 	}
 	stmts := sqlclass.Split(string(app), sqlclass.Options{})
 	var session [][]byte
+	sessions := 0
 	for i, s := range stmts {
 		add(uint8(i%2)*fzMultiStatements|fzSessionTrack, nil, query(s))
 		if session = append(session, query(s)); len(session) == fuzzMaxRecords || i == len(stmts)-1 {
-			add(fzLocalFiles|fzDatabase, nil, session...)
-			session = nil
+			add(fzLocalFiles|fzDatabase|uint8(sessions%2)*fzDeprecateEOF, nil, session...)
+			session, sessions = nil, sessions+1
 		}
 	}
 	add(fzMultiStatements, nil, query(strings.Join(stmts[:20], ";\n")))

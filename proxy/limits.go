@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fwdproxy/fwdproxy/metrics"
@@ -12,7 +13,11 @@ import (
 
 // changeUserPause is how long a failed COM_CHANGE_USER holds its answer,
 // as MariaDB does against guessing (a variable for the tests).
-var changeUserPause = time.Second
+var changeUserPause = func() *atomic.Int64 { // a time.Duration; atomic: tests change it while sessions run
+	var d atomic.Int64
+	d.Store(int64(time.Second))
+	return &d
+}()
 
 // The client limits that are not a setting, as MariaDB has them.
 const (

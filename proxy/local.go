@@ -140,7 +140,7 @@ func (s *session) writeResultSet(cols []string, rows [][]string, more bool) erro
 			return err
 		}
 	}
-	if err := s.writePacket(appendEOF(b[:0], 0, s.clientStatus(false))); err != nil {
+	if err := s.client.WriteColumnsEnd(0, s.clientStatus(false)); err != nil {
 		return err
 	}
 	for _, r := range rows {
@@ -152,7 +152,7 @@ func (s *session) writeResultSet(cols []string, rows [][]string, more bool) erro
 			return err
 		}
 	}
-	return s.writePacket(appendEOF(b[:0], 0, s.clientStatus(more)))
+	return s.client.WriteEOF(0, s.clientStatus(more))
 }
 
 // kill handles KILL [CONNECTION|QUERY] id for the ids the proxy gave its

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 
+	"go.uber.org/zap"
+
 	"github.com/fwdproxy/fwdproxy/proxy/wire"
 	"github.com/fwdproxy/fwdproxy/route"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -27,6 +29,7 @@ type prepared struct {
 	lastOnW   bool   // the last execute ran on the writer (for FETCH)
 	cursor    bool   // its last execute left a cursor open on the reader (pins the session)
 	ownVars   bool   // the proxy's variables were rewritten (rewriteOwnVarsTo)
+	boundSet  bool   // a SET prepared as its bound values (route.BoundSet): executes run it as text
 	db        string // the database at prepare time, where the server resolves its names
 }
 
@@ -51,15 +54,19 @@ func (s *session) comStmtPrepare(data []byte) (err error) {
 	st := sqlclass.Classify(sql, s.sqlOpt)
 	st.Qualify(s.state.DB)
 	p := &prepared{sql: sql, prep: sql, st: st, db: s.state.DB}
-	d := s.decide(sql, &p.st, route.Prepare, false)
-	if d.Rewrite == route.OwnVarValues {
+	d := s.decide(sql, &p.st, route.Prepare, sqlclass.Params(sql, s.sqlOpt) > 0)
+	switch d.Rewrite {
+	case route.OwnVarValues:
 		// Each execute sets the session's level and access mode first.
 		if q, ok := s.rewriteOwnVarsTo(sql, &st, true); ok {
 			data = append([]byte{comStmtPrepare}, q...)
 			p.prep, p.ownVars = q, true
 		}
+	case route.BoundSet:
+		p.prep, p.boundSet = s.boundSetHolders(&st), true
+		data = append([]byte{comStmtPrepare}, p.prep...)
 	}
-	b := s.reader
+	var b *backend
 	failed := func(err error) error { return s.backendFailed(b, err) }
 	switch d.Target {
 	case route.Reject:
@@ -98,7 +105,13 @@ func (s *session) comStmtPrepare(data []byte) (err error) {
 			retry = true
 			return nil
 		}
-	case route.ReaderWritable:
+	default:
+		if s.srv.readers != nil && s.reader == nil && !s.reattachReader() {
+			return s.prepareWithoutReader(d, data, p)
+		}
+		b = s.reader
+	}
+	if d.Target == route.ReaderWritable {
 		lifted, err := s.liftGuard()
 		if err != nil {
 			_, err = s.failWith(s.reader, err, false)
@@ -108,16 +121,37 @@ func (s *session) comStmtPrepare(data []byte) (err error) {
 			defer func() { _ = s.restoreGuard() }()
 		}
 	}
-	if err := b.send(data); err != nil {
+	lost, err := s.prepareOn(b, data, p)
+	if lost && b == s.reader && s.srv.readers != nil && d.Target == route.Reader && s.mayMoveQuietly() {
+		// The reader was lost before any of the answer reached the client, and the
+		// session holds nothing there: it moves, and prepares on its new reader.
+		if _, moved := s.readerGone(); !moved {
+			return s.prepareWithoutReader(d, data, p)
+		}
+		s.srv.log.Debug("prepare retried on another reader", zap.Uint32("session", s.id), zap.Error(err))
+		b = s.reader
+		lost, err = s.prepareOn(b, data, p)
+	}
+	if lost {
 		return failed(err)
+	}
+	return err
+}
+
+// prepareOn prepares on b and relays the answer with the client's id in
+// place of b's. lost: b failed before any of the answer reached the client,
+// and err is that failure, not answered yet.
+func (s *session) prepareOn(b *backend, data []byte, p *prepared) (lost bool, err error) {
+	if err := b.send(data); err != nil {
+		return true, err
 	}
 	r := wire.NewRelay(b.conn, s.client, comStmtPrepare, false)
 	part, err := r.Next()
 	if err != nil {
-		return failed(err)
+		return true, err
 	}
 	if part == wire.PartErr {
-		return s.writePacket(r.Packet)
+		return false, s.writePacket(r.Packet)
 	}
 	s.nextStmtID++
 	p.params = int(r.Prepared.Params)
@@ -129,10 +163,36 @@ func (s *session) comStmtPrepare(data []byte) (err error) {
 	s.stmts[s.nextStmtID] = p
 	put32(r.Packet[1:], s.nextStmtID)
 	if err := s.writePacket(r.Packet); err != nil {
-		return err
+		return false, err
 	}
 	_, err = r.Next() // the parameter and column definitions
-	return s.checkRelay(b, err)
+	return false, s.checkRelay(b, err)
+}
+
+// mayMoveQuietly: the session's reader holds nothing the client would
+// have to hear of losing (a transaction, temporary tables, a user lock, a
+// cursor, user variables), so a statement it had not answered may run
+// again on another reader.
+func (s *session) mayMoveQuietly() bool {
+	return !s.pinned() && len(s.ep.userVars) == 0
+}
+
+// prepareWithoutReader answers a PREPARE for the reader while no reader
+// answers: a read is prepared on the writer under --no-reader-policy
+// writer (its executes follow the policy too), else 3024 at once; the
+// connection stays usable either way.
+func (s *session) prepareWithoutReader(d route.Decision, data []byte, p *prepared) error {
+	if d.Target != route.Reader || p.st.Class != sqlclass.Read || s.srv.conf().NoReaderPolicy != "writer" {
+		return s.writeErr(errNoReader(), false)
+	}
+	if e := s.prepareWriter(&sqlclass.Statement{}); e != nil {
+		return s.writeErr(e, false)
+	}
+	lost, err := s.prepareOn(s.writer, data, p)
+	if lost {
+		return s.backendFailed(s.writer, err)
+	}
+	return err
 }
 
 // backendPrepare prepares sql on b for the proxy's own use: the metadata
@@ -488,7 +548,7 @@ func (s *session) textExecute(x *job) (bool, error) {
 		return s.toReader(x) // the reader reports 1243
 	}
 	using := len(x.st.UserVars) > 0
-	y := job{sql: tp.text, st: tp.st, payload: x.payload, more: x.more, text: x.st.Name, bound: using}
+	y := job{sql: tp.text, st: tp.st, payload: x.payload, more: x.more, text: x.st.Name, bound: using, using: x.st.UserVars}
 	y.st.UserVars = append(append([]string(nil), tp.st.UserVars...), x.st.UserVars...)
 	d := s.decide(tp.text, &y.st, route.SQLExecute, using)
 	return s.carry(d, &y) // counted as the EXECUTE, where it ran

@@ -50,6 +50,7 @@ type job struct {
 	bin     *prepared // COM_STMT_EXECUTE of this statement
 	text    string    // EXECUTE of the statement PREPAREd under this name
 	bound   bool      // bin or text with values bound (parameters, USING): only the backend knows them
+	using   []string  // text: the user variables of EXECUTE … USING, in order
 	retried bool      // the read runs again after its reader was lost
 }
 
@@ -270,7 +271,9 @@ func (s *session) read(x *job) (bool, error) {
 	if rs := s.srv.readers; rs != nil {
 		rs.node(s.ep.node).reads.Add(1)
 	}
+	done := s.readerBusy()
 	failed, err := s.toReader(x)
+	done()
 	s.srv.Metrics.ReadServedByReader(time.Since(start))
 	return failed, err
 }

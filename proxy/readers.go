@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -53,15 +54,25 @@ type readerNode struct {
 	// removed: a reload dropped it; it takes no new sessions or reads, and
 	// its sessions move off when they are free to.
 	removed  atomic.Bool
-	watching atomic.Bool  // its watchReader runs
-	state    atomic.Value // string: up, down, stopped (replication), writable, lagging
-	lagMs    atomic.Int64
-	// sessions is a gauge; the rest count.
-	sessions, reads, waits, moves atomic.Int64
+	watching atomic.Bool      // its watchReader runs
+	state    atomic.Value     // string: up, down, stopped (replication), writable, lagging
+	lagMs    atomic.Int64     // the highest of recent: what Pick and /status see
+	recent   [lagWindow]int64 // lag at the last checks (watchReader's alone)
+	checks   int
+	// sessions and running (reads running on it now) are gauges; the rest count.
+	sessions, running, reads, waits, moves atomic.Int64
 }
 
-// monitorEvery is how often each reader and the writer's position are read.
+// monitorEvery is how often the writer's position is read, and each reader
+// on average (at jittered times).
 const monitorEvery = 200 * time.Millisecond
+
+// lagWindow is how many checks a reader's lag is the highest of (5 s at
+// monitorEvery). The lag is measured against the writer's positions sampled
+// every monitorEvery, so a reader less than that behind shows it at only some
+// checks: one 50 ms behind shows 0 at three checks in four, and must not look
+// caught up between them. Its lag shows in full at once and fades in 5 s.
+const lagWindow = 25
 
 // samplesKept bounds the lag history (a minute at monitorEvery).
 const samplesKept = 300
@@ -118,7 +129,7 @@ func (rs *readerSet) view() []readers.Reader {
 	nodes := rs.all()
 	out := make([]readers.Reader, len(nodes))
 	for i, n := range nodes {
-		out[i] = readers.Reader{Healthy: n.healthy.Load() && !n.removed.Load(), Applied: n.applied.Get(), LagMs: n.lagMs.Load(), Load: int(n.sessions.Load())}
+		out[i] = readers.Reader{Healthy: n.healthy.Load() && !n.removed.Load(), Applied: n.applied.Get(), LagMs: n.lagMs.Load(), Load: int(n.sessions.Load() + n.running.Load())}
 	}
 	return out
 }
@@ -233,14 +244,18 @@ func (s *Server) watchReader(rs *readerSet, n *readerNode) {
 				if pos, err := s.flavor.ParseSet(row[1].s); err == nil {
 					n.applied.Advance(pos)
 				}
-				n.lagMs.Store(rs.lag(n.applied.Get()))
+				// The bound applies to the lag now, so that a reader that
+				// has caught up takes reads again at once; placement sees
+				// the window's highest.
+				lag := rs.lag(n.applied.Get())
+				n.noteLag(lag)
 				bound := int64(s.conf().MaxReaderLag)
 				switch {
 				case row[0].s != "1" && !strings.EqualFold(row[0].s, "ON"):
 					state = "writable"
 				case !strings.EqualFold(row[2].s, "ON"):
 					state = "stopped"
-				case bound > 0 && n.lagMs.Load() > bound:
+				case bound > 0 && lag > bound:
 					state = "lagging"
 				default:
 					state = "up"
@@ -251,8 +266,18 @@ func (s *Server) watchReader(rs *readerSet, n *readerNode) {
 			s.log.Info("reader state", zap.String("reader", n.addr), zap.String("from", old.(string)), zap.String("to", state))
 		}
 		n.healthy.Store(state == "up")
-		time.Sleep(monitorEvery)
+		// Checks at jittered times: at a fixed period they would keep one
+		// phase to the writer's samples, and a lag below monitorEvery would
+		// show as that phase (or as 0) at every check.
+		time.Sleep(monitorEvery/2 + rand.N(monitorEvery))
 	}
+}
+
+// noteLag records the lag of one check; lagMs is the highest of the window.
+func (n *readerNode) noteLag(ms int64) {
+	n.recent[n.checks%lagWindow] = ms
+	n.checks++
+	n.lagMs.Store(slices.Max(n.recent[:]))
 }
 
 // errNoReader is the no-reader policy "error": no reader qualifies, and

@@ -19,7 +19,8 @@ import (
 // The session keeps a single reader connection and moves it between
 // readers when it is free to move, replaying its state on the new one.
 type endpoint struct {
-	node int // index of the reader s.reader is connected to
+	node  int       // index of the reader s.reader is connected to
+	since time.Time // when the session joined it
 	// floor is at least every position the session has read at, set when
 	// it leaves a reader; a reader below it serves the session only after
 	// waiting for it.
@@ -74,7 +75,8 @@ func (s *session) cursorOpen() bool {
 func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sqlError) {
 	rs := s.srv.readers
 	view := rs.view()
-	need := readers.Need{Current: s.ep.node, Pinned: s.pinned(), Target: target, Floor: view[s.ep.node].Applied}
+	need := readers.Need{Current: s.ep.node, Pinned: s.pinned(), Target: target, Floor: view[s.ep.node].Applied,
+		Settled: time.Since(s.ep.since) >= settleFor}
 	ch := readers.Pick(view, need)
 	if ch.Reader < 0 {
 		if s.srv.conf().NoReaderPolicy != "wait" || s.reader == nil {
@@ -98,6 +100,23 @@ func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sql
 		return target.Union(s.ep.floor), false, nil
 	}
 	return target, false, nil
+}
+
+// settleFor is how long a session stays on a reader before it may move
+// only to even out the load: a move costs a connection and the replay of
+// the session's state, and the load changes with every read.
+const settleFor = 200 * time.Millisecond
+
+// readerBusy counts a read running on the session's reader until done is
+// called: outstanding work that Pick balances by.
+func (s *session) readerBusy() (done func()) {
+	rs := s.srv.readers
+	if rs == nil || s.reader == nil {
+		return func() {}
+	}
+	n := rs.node(s.ep.node)
+	n.running.Add(1)
+	return func() { n.running.Add(-1) }
 }
 
 // noReader answers a read no reader can serve by --no-reader-policy:
@@ -203,7 +222,7 @@ func (s *session) attachReader(b *backend, node int) {
 	s.reader = b
 	addr := s.srv.conf().Reader
 	if rs := s.srv.readers; rs != nil {
-		s.ep.node = node
+		s.ep.node, s.ep.since = node, time.Now()
 		rs.node(node).sessions.Add(1)
 		addr = rs.node(node).addr
 	}
@@ -402,7 +421,7 @@ func (s *session) readerFailed(x *job, err error) (bool, error) {
 // nothing for (user variables die with it too, and the client must hear
 // of it). A user lock function is not run twice.
 func (s *session) retryable(x *job) bool {
-	return !x.retried && x.st.Class == sqlclass.Read && !s.pinned() && len(s.ep.userVars) == 0 &&
+	return !x.retried && x.st.Class == sqlclass.Read && s.mayMoveQuietly() &&
 		!containsFoldASCII(x.payload, "_lock") && !containsFoldASCII(x.payload, "release_all_locks")
 }
 

@@ -60,7 +60,7 @@ func (s *session) comResetConnection() error {
 func (s *session) comChangeUser(data []byte) error {
 	if s.changeUserFails >= changeUserTries {
 		s.srv.Metrics.Limited(metrics.LimitChangeUser)
-		time.Sleep(changeUserPause)
+		time.Sleep(time.Duration(changeUserPause.Load()))
 		return s.writeErr(newError(mysql.ER_UNKNOWN_COM_ERROR, "Unknown command"), false)
 	}
 	rest := data[1:]
@@ -101,7 +101,7 @@ func (s *session) comChangeUser(data []byte) error {
 	if refused != nil {
 		s.changeUserFails++
 		s.srv.loginFailed(s.host, false)
-		time.Sleep(changeUserPause)
+		time.Sleep(time.Duration(changeUserPause.Load()))
 		s.srv.logLoginFailed(s.client.NetConn().RemoteAddr().String(), user, refused)
 		return s.writeErr(refused, false)
 	}

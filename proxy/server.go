@@ -182,6 +182,9 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 	s.accounts = s.newAccounts()
 	s.gosrv = gmserver.NewServerWithAuth(s.version, s.greetCollation, cfg.AuthMethod, rsaKey, cfg.ClientTLS, &authProvider{s: s})
 	_ = s.gosrv.SetCapability(mysql.CLIENT_LOCAL_FILES)
+	if s.watch != nil {
+		go s.watch.loop() // after the fields a writer change touches (losttail.go) are set
+	}
 	return s, nil
 }
 
@@ -747,7 +750,7 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	ss := newSession(s)
 	h := &loginHandler{s: s, ss: ss, deadline: time.Now().Add(s.conf().HandshakeTimeout)}
 	_ = c.SetDeadline(h.deadline)
-	pc := &capPatchConn{Conn: c, status: s.greetStatus, h: h}
+	pc := &capPatchConn{Conn: c, status: s.greetStatus, clear: s.greetCleared(), h: h}
 	h.pc = pc
 	gc, err := s.gosrv.NewCustomizedConn(pc, h, h)
 	if err != nil {
@@ -761,10 +764,17 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	// the handshake patcher in the way, unless TLS wraps it).
 	pc.in = true
 	raw := gc.Conn.Conn
+	if oc, ok := raw.(*okSwapConn); ok {
+		raw = oc.Conn
+	}
 	if pc, ok := raw.(*capPatchConn); ok {
 		raw = pc.Conn
 	}
+	if ss.clientCaps&mysql.CLIENT_COMPRESS != 0 {
+		raw = wire.Compressed(raw) // from the first command on; the capture sees packets
+	}
 	ss.client = wire.NewConn(ss.startCapture(raw), wire.ClientSide, "client", 4<<10, 16<<10) // commands are small, results large
+	ss.client.DeprecateEOF = ss.clientCaps&mysql.CLIENT_DEPRECATE_EOF != 0
 	return ss, nil
 }
 
@@ -865,7 +875,7 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	ss.stage1 = h.stage1
 	// go-mysql keeps the client's raw flags; the effective set is what both
 	// sides offered. patchedCaps are offered by capPatchConn.
-	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | patchedCaps)
+	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | patchedCaps) &^ h.s.greetCleared()
 	ss.collation = collationName(c.Charset())
 	ss.state.Apply(route.UseDB, route.Fact{DB: h.db})
 	ss.connID = c.ConnectionID()
@@ -886,7 +896,43 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 		ss.noteStatus(ss.reader)
 	}
 	c.SetStatus(ss.clientStatus(false))
+	c.Conn.Conn = &okSwapConn{Conn: c.Conn.Conn, ok: ss.authOK(h.db)}
 	return nil
+}
+
+// authOK is the OK that ends the handshake, as MariaDB's: the session's
+// status and, for a client with CLIENT_SESSION_TRACK that named a
+// database, a session-state entry with it (go-mysql's has neither).
+func (s *session) authOK(db string) []byte {
+	track := s.clientCaps&capSessionTrack != 0
+	ok := okPacket{status: s.clientStatus(false)}
+	if track && db != "" {
+		entry := appendLenEncString(nil, db)
+		ok.stateInfo = append(mysql.AppendLengthEncodedInteger([]byte{wire.TrackSchema}, uint64(len(entry))), entry...)
+		ok.status |= statusSessionStateChg
+	}
+	return appendOK(nil, ok, track)
+}
+
+// okSwapConn writes ok in place of the next packet written through it,
+// with that packet's sequence number: the handshake's OK, which go-mysql
+// writes itself. It sits above TLS, so it works on both.
+type okSwapConn struct {
+	net.Conn
+	ok []byte // the payload; nil once written
+}
+
+func (c *okSwapConn) Write(b []byte) (int, error) {
+	if c.ok == nil || len(b) < 4 {
+		return c.Conn.Write(b)
+	}
+	n := len(c.ok)
+	p := append([]byte{byte(n), byte(n >> 8), byte(n >> 16), b[3]}, c.ok...)
+	c.ok = nil
+	if _, err := c.Conn.Write(p); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // programName names the client's code path from its connection
@@ -899,18 +945,40 @@ func programName(attrs map[string]string) string {
 }
 
 // patchedCaps are offered in addition to what go-mysql's server can:
-// the proxy splits batches itself, and mirrors CLIENT_FOUND_ROWS to the
-// backends (Connector/J asks for it: matched, not changed, rows).
-const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS
+// the proxy splits batches itself, mirrors CLIENT_FOUND_ROWS and
+// CLIENT_IGNORE_SPACE to the backends (Connector/J asks for the first:
+// matched, not changed, rows), and frames results for
+// CLIENT_DEPRECATE_EOF itself (wire.Conn.DeprecateEOF; the backends keep
+// classic EOFs), and speaks the compressed protocol to the client itself
+// (wire.Compressed; the backends are not compressed). The rest are offered as a MariaDB server offers them and
+// change nothing a server does (ODBC, RESERVED), or concern the client
+// alone. Not offered: CLIENT_INTERACTIVE and CLIENT_NO_SCHEMA change the
+// session, and go-mysql's client cannot ask the backends for them.
+const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_COMPRESS |
+	mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_ODBC | mysql.CLIENT_RESERVED | mysql.CLIENT_IGNORE_SIGPIPE |
+	mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | mysql.CLIENT_REMEMBER_OPTIONS
 
-// capPatchConn adds patchedCaps and the reader's status to the initial
-// handshake that go-mysql writes. It is the login's connection only: it
+// greetCleared are the flags go-mysql offers that the greeting clears, as
+// the reader's does: a MariaDB server does not claim CLIENT_MYSQL (bit 0,
+// CLIENT_LONG_PASSWORD), which tells MariaDB's connectors they talk to
+// MariaDB (its extended capabilities, which the proxy offers none of,
+// would follow in the greeting's reserved bytes).
+func (s *Server) greetCleared() uint32 {
+	if s.flavor.Name() == "mariadb" {
+		return mysql.CLIENT_LONG_PASSWORD
+	}
+	return 0
+}
+
+// capPatchConn adds patchedCaps, clears greetCleared and sets the
+// reader's status in the initial handshake that go-mysql writes. It is the login's connection only: it
 // also bounds what the client sends before it is logged in, and names the
 // client by its host in go-mysql's errors.
 type capPatchConn struct {
 	net.Conn
 	h      *loginHandler
 	status uint16
+	clear  uint32 // capability flags to clear
 	done   bool
 	read   int  // bytes read before login
 	in     bool // logged in: no more bound
@@ -943,15 +1011,15 @@ func (c *capPatchConn) RemoteAddr() net.Addr { return hostAddr{c.Conn.RemoteAddr
 func (c *capPatchConn) Write(b []byte) (int, error) {
 	if !c.done {
 		c.done = true
-		patchHandshake(b, patchedCaps, c.status)
+		patchHandshake(b, patchedCaps, c.clear, c.status)
 	}
 	return c.Conn.Write(b)
 }
 
-// patchHandshake ORs flags into the capability bytes of an initial handshake
-// packet (header included) and sets its status; a packet it does not
-// recognise is left as is.
-func patchHandshake(b []byte, flags uint32, status uint16) {
+// patchHandshake ORs flags into the capability bytes of an initial
+// handshake packet (header included), clears the flags in clear and sets
+// its status; a packet it does not recognise is left as is.
+func patchHandshake(b []byte, flags, clear uint32, status uint16) {
 	if len(b) < 5 || b[4] != 10 {
 		return
 	}
@@ -965,9 +1033,9 @@ func patchHandshake(b []byte, flags uint32, status uint16) {
 	if upper+2 > len(b) {
 		return
 	}
-	b[lower] |= byte(flags)
-	b[lower+1] |= byte(flags >> 8)
+	b[lower] = b[lower]&^byte(clear) | byte(flags)
+	b[lower+1] = b[lower+1]&^byte(clear>>8) | byte(flags>>8)
 	b[lower+3], b[lower+4] = byte(status), byte(status>>8)
-	b[upper] |= byte(flags >> 16)
-	b[upper+1] |= byte(flags >> 24)
+	b[upper] = b[upper]&^byte(clear>>16) | byte(flags>>16)
+	b[upper+1] = b[upper+1]&^byte(clear>>24) | byte(flags>>24)
 }

@@ -50,6 +50,10 @@ type session struct {
 	writerGen  uint64   // counts writer connections, so prepared ids can tell stale ones
 	writerTo   string   // the server the writer connection is on
 	resending  bool     // a statement the old writer refused, or whose connection failed before it went, goes again
+	// writerChange is the writer change the writer connection was opened
+	// after, lossGen the last one whose lost GTIDs the session's own wait
+	// targets no longer hold (losttail.go).
+	writerChange, lossGen uint64
 
 	// state is the session's transaction and routing state: the current
 	// database, temporary tables, the transaction and who holds it, where
@@ -299,7 +303,7 @@ func (s *session) dispatch(data []byte) error {
 // readerless: the command can run while the session has no reader
 // connection (a statement's own decision says whether it needs one).
 func readerless(cmd byte) bool {
-	return cmd == comQuery || cmd == comPing || cmd == comStmtExecute || cmd == comStmtClose || cmd == comSetOption
+	return cmd == comQuery || cmd == comPing || cmd == comStmtPrepare || cmd == comStmtExecute || cmd == comStmtClose || cmd == comSetOption
 }
 
 // relayCommand sends a command to one backend and relays its response.
@@ -339,6 +343,5 @@ func (s *session) comSetOption(data []byte) error {
 		s.writeErr(newError(1047, "Unknown command"), false)
 		return nil
 	}
-	s.writePacket(appendEOF(s.scratch[:0], 0, s.clientStatus(false)))
-	return nil
+	return s.client.WriteEOF(0, s.clientStatus(false))
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/fwdproxy/fwdproxy/exposure"
 	"github.com/fwdproxy/fwdproxy/metrics"
 )
 
@@ -318,7 +319,7 @@ func TestReloadReaders(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.AuditModel = func(func(AuditFinding)) AuditModel { return nil }
-		c.ExposureModel = func(func(Routed)) AuditModel { return nil }
+		c.ExposureModel = func(func(exposure.Statement)) AuditModel { return nil }
 		return c
 	}
 	core, logs := observer.New(zap.WarnLevel)

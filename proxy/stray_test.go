@@ -21,11 +21,13 @@ func TestStrayGTIDsExported(t *testing.T) {
 		{"0-1-10", "0-1-10", 0},
 		{"0-1-10,0-2-11", "0-1-12", 1},
 	} {
-		r := newRig(t, rigOptions{stray: 50 * time.Millisecond})
-		for range 100 { // answers for every round the test may see
-			r.reader.On(q, state(c.reader, 2))
-			r.writer.On(q, state(c.writer, 1))
-		}
+		// Scripted before the proxy starts: its first check runs at once.
+		r := newRig(t, rigOptions{stray: 50 * time.Millisecond, script: func(r *rig) {
+			for range 100 { // answers for every round the test may see
+				r.reader.On(q, state(c.reader, 2))
+				r.writer.On(q, state(c.writer, 1))
+			}
+		}})
 		got, ok := -1.0, false
 		for !ok {
 			fams, err := r.srv.Metrics.Registry().Gather()

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/fwdproxy/fwdproxy/grants"
@@ -300,6 +301,9 @@ func (s *session) readerStatement(q string, more bool, onOK func()) (bool, error
 // wait: its value reads tables, so it waits for the session's level like a
 // SELECT, and evaluates on the writer when the wait falls back there.
 func (s *session) set(x *job, wait bool) (bool, error) {
+	if x.bin != nil && x.bin.boundSet || x.text != "" && sqlclass.Params(x.sql, s.sqlOpt) > 0 {
+		return s.setBound(x, wait)
+	}
 	st, more := &x.st, x.more
 	var state []byte // the session-state changes the client's tracking asked for
 	out, e := route.CheckSet(st, s.level, s.inTransaction(), s.srv.Forwarding(), s.checkToken)
@@ -327,14 +331,12 @@ func (s *session) set(x *job, wait bool) (bool, error) {
 	}
 	if len(relay) > 0 {
 		wasAuto := s.state.Autocommit()
-		res, err := s.setOnReader(x, relay)
+		res, err := s.reader.exec("SET " + strings.Join(relay, ", "))
 		if err != nil {
 			return s.failWith(s.reader, err, more)
 		}
 		s.noteStatus(s.reader)
-		if !x.bound { // its text names no values to replay
-			s.rememberSet(st)
-		}
+		s.rememberSet(st)
 		if setsTrack {
 			s.trackToken = track
 		}
@@ -367,18 +369,101 @@ func (s *session) set(x *job, wait bool) (bool, error) {
 	return false, s.writeOK(okPacket{stateInfo: state}, more)
 }
 
-// setOnReader runs a SET's backend part on the reader: as text, or, when
-// its values are bound, as the client's own execute.
-func (s *session) setOnReader(x *job, relay []string) (*queryResult, error) {
-	if !x.bound {
-		return s.reader.exec("SET " + strings.Join(relay, ", "))
+// boundHolder names the user variable of the proxy's that the i-th
+// placeholder-bearing value of a BoundSet is bound into on the reader.
+func boundHolder(i int) string { return "@fwdproxy_bind" + strconv.Itoa(i) }
+
+// boundSetHolders is the statement the reader prepares for a BoundSet:
+// each value with placeholders assigned to a holder, in order, so the
+// placeholders keep their order and number.
+func (s *session) boundSetHolders(st *sqlclass.Statement) string {
+	var items []string
+	for _, a := range st.Assignments {
+		if sqlclass.Params(a.Value, s.sqlOpt) > 0 {
+			items = append(items, boundHolder(len(items))+" = "+a.Value)
+		}
 	}
-	payload, err := s.ready(x, s.reader)
-	if err != nil {
-		return nil, err
-	}
-	return s.reader.execCommand(payload)
+	return "SET " + strings.Join(items, ", ")
 }
+
+// setBound runs a SET whose values are bound (an execute of a BoundSet,
+// or EXECUTE … USING) as its text form, with the values as literals (the
+// proxy's variables as quoted strings, as a client writes them).
+func (s *session) setBound(x *job, wait bool) (bool, error) {
+	if wait { // a subquery among the values reads the reader
+		if _, e := s.waitForRead(); e != nil {
+			return s.fail(e, x.more)
+		}
+	}
+	res, err := s.boundValues(x)
+	if err != nil {
+		return s.failWith(s.reader, err, x.more)
+	}
+	if len(res.rows) != 1 {
+		return s.fail(newError(1105, "bound SET: the reader returned no values"), x.more)
+	}
+	items := make([]string, 0, len(x.st.Assignments))
+	i := 0
+	for _, a := range x.st.Assignments {
+		if sqlclass.Params(a.Value, s.sqlOpt) == 0 {
+			items = append(items, a.Text)
+			continue
+		}
+		v := s.literal(res.rows[0][i], res.types, res.charsets, i)
+		if route.OwnsAssignment(a) && !res.rows[0][i].null && !(i < len(res.types) && numericTypes[res.types[i]]) {
+			v = quoteLiteral(res.rows[0][i].s)
+		}
+		items = append(items, strings.TrimSuffix(a.Text, a.Value)+v)
+		i++
+	}
+	text := "SET " + strings.Join(items, ", ")
+	y := job{sql: text, st: sqlclass.Classify(text, s.sqlOpt), payload: append([]byte{comQuery}, text...), more: x.more}
+	return s.set(&y, false)
+}
+
+// boundValues reads the values of a bound SET's placeholder-bearing
+// assignments from the reader, in one row: bound into the holders by the
+// client's execute of a BoundSet, or for EXECUTE … USING evaluated with
+// the USING variables in the placeholders' places (a USING list that
+// does not fit them gets the server's 1210).
+func (s *session) boundValues(x *job) (*queryResult, error) {
+	var values []string
+	using := x.using
+	for _, a := range x.st.Assignments {
+		n := sqlclass.Params(a.Value, s.sqlOpt)
+		switch {
+		case n == 0:
+		case x.bin != nil:
+			values = append(values, boundHolder(len(values)))
+		case n <= len(using):
+			refs := make([]string, n)
+			for i, v := range using[:n] {
+				refs[i] = "@" + quoteIdent(v)
+			}
+			v, _ := sqlclass.BindParams(a.Value, s.sqlOpt, refs)
+			values, using = append(values, v), using[n:]
+		default:
+			return nil, errWrongArguments()
+		}
+	}
+	if x.bin == nil && len(using) > 0 {
+		return nil, errWrongArguments()
+	}
+	if x.bin != nil {
+		payload, err := s.ready(x, s.reader)
+		if err == nil {
+			_, err = s.reader.execCommand(payload)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s.reader.exec("SELECT " + strings.Join(values, ", "))
+}
+
+// errWrongArguments is the server's answer to an EXECUTE whose USING
+// variables do not match the statement's placeholders.
+func errWrongArguments() *sqlError { return newError(1210, "Incorrect arguments to EXECUTE") }
 
 func setsSQLMode(st *sqlclass.Statement) bool {
 	for _, a := range st.Assignments {

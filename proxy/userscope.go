@@ -23,6 +23,7 @@ func (s *Server) userGTIDs(user string) *consistency.Applied {
 // scope brings the GTIDs it committed before, so it still reads them.
 func (s *session) setScope(sc consistency.Scope) {
 	s.scope = sc
+	s.survive()
 	if sc == consistency.ScopeUser && s.ownGTIDs != nil {
 		s.srv.userGTIDs(s.user).Advance(s.ownGTIDs)
 	}

@@ -25,6 +25,7 @@ func errReadWaitTimeout(d time.Duration) *sqlError {
 // satisfied costs nothing; otherwise the session waits on the reader.
 func (s *session) waitForRead() (fallback bool, e *sqlError) {
 	cfg := s.srv.conf()
+	s.survive()
 	if s.srv.readers == nil && s.srv.readerIsWriter.Load() {
 		return false, nil
 	}

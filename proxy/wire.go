@@ -103,13 +103,6 @@ func appendOK(b []byte, ok okPacket, sessionTrack bool) []byte {
 	return b
 }
 
-// appendEOF encodes an EOF packet payload.
-func appendEOF(b []byte, warnings, status uint16) []byte {
-	b = append(b, 0xfe)
-	b = binary.LittleEndian.AppendUint16(b, warnings)
-	return binary.LittleEndian.AppendUint16(b, status)
-}
-
 // sqlError is a MySQL error the proxy sends to a client.
 type sqlError struct {
 	code  uint16

@@ -60,7 +60,7 @@ func (s *session) dialWriter(p dialParams) (*backend, error) {
 		return dialBackend(context.Background(), "writer", p)
 	}
 	for try := 0; ; try++ {
-		addr, _ := w.await()
+		addr, gen, _ := w.await()
 		if addr == "" {
 			w.countErr(changeErrNoWriter)
 			return nil, errNoWriter
@@ -69,7 +69,7 @@ func (s *session) dialWriter(p dialParams) (*backend, error) {
 		b, err := dialBackend(context.Background(), "writer", p)
 		if err == nil {
 			if err = checkWritable(b); err == nil {
-				s.writerTo = addr
+				s.writerTo, s.writerChange = addr, gen
 				return b, nil
 			}
 			b.close()

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -42,6 +43,8 @@ type writerWatch struct {
 	notify  chan struct{} // closed and replaced after every round
 	lostAt  time.Time     // when the writer went ("" since then); zero while there is one
 	changes []WriterChange
+	losses  []writerLoss  // what the new writer held, by change (losttail.go)
+	gen     atomic.Uint64 // the last change's writerLoss.gen; written with mu held
 	seen    []writers.Observation
 	probes  map[string]*client.Conn
 
@@ -49,6 +52,7 @@ type writerWatch struct {
 	held        prometheus.Counter
 	heldWait    prometheus.Histogram
 	errs        *prometheus.CounterVec
+	lostCount   *prometheus.CounterVec
 	closed      chan struct{}
 }
 
@@ -61,6 +65,13 @@ type WriterChange struct {
 	// FirstWrite is when a forwarded statement first succeeded on the new
 	// writer: the disruption clients saw ends there.
 	FirstWrite *time.Time `json:"first_write,omitempty"`
+	// LostGTIDs are the GTIDs wait targets named that the new writer did
+	// not hold (the old writer's un-replicated tail), as sessions and
+	// tokens found them; reads no longer wait for them.
+	LostGTIDs string `json:"lost_gtids,omitempty"`
+
+	gen  uint64          // writerLoss.gen
+	lost consistency.Set // LostGTIDs
 }
 
 // WriterStatus is the writer part of /status with several candidates.
@@ -92,19 +103,19 @@ func newWriterWatch(s *Server, candidates []string) *writerWatch {
 			Help: "How long held statements waited for a writer", Buckets: heldBuckets}),
 		errs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fwdproxy_writer_change_errors_total",
 			Help: "Client errors caused by a writer change, by kind"}, []string{"kind"}),
+		lostCount: newLostCounter(),
 	}
 	if r := s.conf().Reader; r != "" && !contains(candidates, r) {
 		w.voters = []string{r}
 	}
-	for _, c := range []prometheus.Collector{w.changeCount, w.held, w.heldWait, w.errs} {
+	for _, c := range []prometheus.Collector{w.changeCount, w.held, w.heldWait, w.errs, w.lostCount} {
 		_ = s.Metrics.Registry().Register(c)
 	}
 	w.check() // the first answer before the first client
 	w.mu.Lock()
 	w.changes = nil // finding the first writer is no change
 	w.mu.Unlock()
-	go w.loop()
-	return w
+	return w // NewServer starts w.loop once the server is complete
 }
 
 var heldBuckets = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
@@ -191,20 +202,21 @@ func (w *writerWatch) suspect(ctx context.Context, addr string) {
 	}
 }
 
-// await returns the writer, waiting up to --writer-change-wait while none
-// qualifies. held says the statement had to wait.
-func (w *writerWatch) await() (addr string, held bool) {
+// await returns the writer and the change that made it the writer,
+// waiting up to --writer-change-wait while none qualifies. held says the
+// statement had to wait.
+func (w *writerWatch) await() (addr string, gen uint64, held bool) {
 	deadline := time.Now().Add(w.srv.conf().WriterChangeWait)
 	start := time.Now()
 	for {
 		w.mu.Lock()
-		cur, ch := w.current, w.notify
+		cur, gen, ch := w.current, w.gen.Load(), w.notify
 		w.mu.Unlock()
 		if cur != "" {
 			if held {
 				w.heldWait.Observe(time.Since(start).Seconds())
 			}
-			return cur, held
+			return cur, gen, held
 		}
 		if !held {
 			held = true
@@ -213,7 +225,7 @@ func (w *writerWatch) await() (addr string, held bool) {
 		left := time.Until(deadline)
 		if left <= 0 {
 			w.heldWait.Observe(time.Since(start).Seconds())
-			return "", true
+			return "", 0, true
 		}
 		t := time.NewTimer(left)
 		select {
@@ -235,6 +247,18 @@ func (w *writerWatch) check() {
 	}
 	w.srv.readerIsWriter.Store(readerIsWriter(w.srv.conf().Reader, d.Writer, obs, votes))
 	w.mu.Lock()
+	before, last := w.current, w.last
+	w.mu.Unlock()
+	var executed string
+	known := false
+	// Another server than the last writer: the first writer found loses
+	// nothing, nor does the same one back after it did not answer for a
+	// while (it holds what it committed, also what its connections that
+	// lived through the gap commit after this look).
+	if d.Writer != "" && d.Writer != before && last != "" && d.Writer != last {
+		executed, known = w.executedOn(d.Writer)
+	}
+	w.mu.Lock()
 	prev := w.current
 	w.current = d.Writer
 	w.seen = obs
@@ -255,6 +279,9 @@ func (w *writerWatch) check() {
 		}
 		w.last, w.lostAt = d.Writer, time.Time{}
 		w.changeCount.Inc()
+		if known {
+			w.recordLoss(d.Writer, executed)
+		}
 		if prev == "" && w.last == "" {
 			w.srv.log.Info("writer found", zap.String("writer", d.Writer))
 		} else {

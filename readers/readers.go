@@ -11,7 +11,7 @@ type Reader struct {
 	Healthy bool            // answering, replicating from the writer, read_only, lag within the bound
 	Applied consistency.Set // what it is known to have applied (a lower bound; nil: unknown)
 	LagMs   int64           // replication lag in milliseconds, from GTID positions over time
-	Load    int             // outstanding work: the sessions on it
+	Load    int             // outstanding work: the sessions on it plus the reads running on it
 }
 
 // Need is one read's requirements.
@@ -20,6 +20,10 @@ type Need struct {
 	Pinned  bool            // a transaction, temporary table, user lock or cursor holds the session on Current
 	Target  consistency.Set // what the read must see (SESSION, GLOBAL); nil: nothing (EVENTUAL)
 	Floor   consistency.Set // the highest position the session has read at: it never reads below it
+	// Settled: the session has been on Current for at least the hysteresis (the caller's clock),
+	// so it may move only to even out the load; a session that just moved stays, which stops
+	// it flapping between readers whose load changes with every read.
+	Settled bool
 }
 
 // Choice is where the read goes.
@@ -28,11 +32,13 @@ type Choice struct {
 	Wait   bool // the reader is not known to have the read's target (or, on a move, the floor) yet
 }
 
-// Pick places one read. A pinned session stays where it is. Otherwise, among healthy readers:
-// the current one when it already has the target; else one that has (the least loaded), so the
-// read waits for nothing; else the one expected to get there first (the least lag; the current
-// one on a tie, then the least loaded). A reader other than the current one must also cover
-// the floor to count as having the target.
+// Pick places one read. A pinned session stays where it is. Otherwise, among healthy readers
+// that already have the target (a reader other than the current one must also cover the
+// floor), so the read waits for nothing; when none has it, among those expected to get there
+// first (the least lag, and those within lagTie of it). Among them: the current one, unless
+// the session is settled and moving lowers the imbalance (the current one's load, the
+// session's own share included, exceeds the least loaded one's by at least two); else the
+// least loaded.
 func Pick(rs []Reader, n Need) Choice {
 	if n.Pinned && n.Current >= 0 && n.Current < len(rs) {
 		return Choice{Reader: n.Current, Wait: !covers(rs[n.Current].Applied, n.Target)}
@@ -43,38 +49,45 @@ func Pick(rs []Reader, n Need) Choice {
 		}
 		return covers(rs[i].Applied, n.Target) && covers(rs[i].Applied, n.Floor)
 	}
-	if n.Current >= 0 && n.Current < len(rs) && rs[n.Current].Healthy && has(n.Current) {
-		return Choice{Reader: n.Current}
+	if i := n.among(rs, has); i >= 0 {
+		return Choice{Reader: i}
 	}
-	best := -1
-	for i, r := range rs {
-		if r.Healthy && has(i) && (best < 0 || r.Load < rs[best].Load) {
-			best = i
+	least := int64(-1)
+	for _, r := range rs {
+		if r.Healthy && (least < 0 || r.LagMs < least) {
+			least = r.LagMs
 		}
 	}
-	if best >= 0 {
-		return Choice{Reader: best}
-	}
-	for i, r := range rs {
-		if !r.Healthy {
-			continue
-		}
-		if best < 0 || nearer(rs, n.Current, i, best) {
-			best = i
-		}
-	}
-	return Choice{Reader: best, Wait: best >= 0}
+	i := n.among(rs, func(i int) bool { return rs[i].LagMs <= least+lagTie })
+	return Choice{Reader: i, Wait: i >= 0}
 }
 
-// nearer says reader i is expected to reach a target before reader j.
-func nearer(rs []Reader, current, i, j int) bool {
-	if rs[i].LagMs != rs[j].LagMs {
-		return rs[i].LagMs < rs[j].LagMs
+// among chooses from the healthy readers ok accepts: the current one when it is one of them
+// and leaving it would not even out the load, else the least loaded; -1 when there is none.
+func (n Need) among(rs []Reader, ok func(int) bool) int {
+	best := -1
+	for i, r := range rs {
+		if r.Healthy && ok(i) && (best < 0 || r.Load < rs[best].Load) {
+			best = i
+		}
 	}
-	if (i == current) != (j == current) {
-		return i == current // staying costs no move
+	if c := n.Current; c >= 0 && c < len(rs) && rs[c].Healthy && ok(c) && !n.evens(rs, best) {
+		return c
 	}
-	return rs[i].Load < rs[j].Load
+	return best
+}
+
+// lagTie is the difference in lag (ms) below which two readers count as equally far behind:
+// the lag of a caught-up reader is a few milliseconds of measuring noise (the writer's position
+// sampled between the reader's check and the computation), and readers that are really equal
+// should share the reads.
+const lagTie = 10
+
+// evens says the session, settled, should leave its current reader for reader to: the current
+// one's load, the session's own share included, exceeds to's by at least two, so the move
+// lowers the imbalance instead of swapping it.
+func (n Need) evens(rs []Reader, to int) bool {
+	return n.Settled && to != n.Current && rs[n.Current].Load >= rs[to].Load+2
 }
 
 // covers says have contains want; an empty want is always covered, an unknown have covers nothing else.

@@ -35,6 +35,14 @@ type r struct {
 	load    int
 }
 
+func readersOf(t *testing.T, xs []r) []Reader {
+	var rs []Reader
+	for _, x := range xs {
+		rs = append(rs, Reader{Healthy: x.ok, Applied: set(t, x.applied), LagMs: x.lag, Load: x.load})
+	}
+	return rs
+}
+
 func TestPick(t *testing.T) {
 	for _, c := range []struct {
 		name          string
@@ -62,13 +70,50 @@ func TestPick(t *testing.T) {
 		{"one reader: as today", []r{{true, "0-1-1", 0, 0}}, 0, false, "0-1-5", "-", Choice{0, true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var rs []Reader
-			for _, x := range c.rs {
-				rs = append(rs, Reader{Healthy: x.ok, Applied: set(t, x.applied), LagMs: x.lag, Load: x.load})
-			}
+			rs := readersOf(t, c.rs)
 			got := Pick(rs, Need{Current: c.current, Pinned: c.pinned, Target: set(t, c.target), Floor: set(t, c.floor)})
 			if got != c.want {
 				t.Errorf("Pick = %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestPickBalance: among readers that need no wait, a settled session moves to even out the
+// load, and only when the move lowers the imbalance; one that just moved stays.
+func TestPickBalance(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		rs            []r
+		current       int
+		settled       bool
+		target, floor string
+		want          Choice
+	}{
+		{"settled: to the least loaded", []r{{true, "0-1-5", 0, 4}, {true, "0-1-5", 0, 2}, {true, "0-1-5", 0, 1}}, 0, true, "-", "-", Choice{2, false}},
+		{"settled, a move would not even it out", []r{{true, "0-1-5", 0, 2}, {true, "0-1-5", 0, 1}}, 0, true, "-", "-", Choice{0, false}},
+		{"settled, equal load: stay", []r{{true, "0-1-5", 0, 3}, {true, "0-1-5", 0, 3}, {true, "0-1-5", 0, 3}}, 1, true, "0-1-5", "-", Choice{1, false}},
+		{"just moved: stay however loaded", []r{{true, "0-1-5", 0, 9}, {true, "0-1-5", 0, 0}}, 0, false, "-", "-", Choice{0, false}},
+		{"settled: not to one that would wait for the target", []r{{true, "0-1-5", 0, 9}, {true, "0-1-4", 0, 0}}, 0, true, "0-1-5", "-", Choice{0, false}},
+		{"settled: not to one below the floor", []r{{true, "0-1-8", 0, 9}, {true, "0-1-6", 0, 0}}, 0, true, "-", "0-1-7", Choice{0, false}},
+		{"settled: the least loaded of those that have it", []r{{true, "0-1-5", 0, 6}, {true, "0-1-4", 0, 0}, {true, "0-1-5", 0, 3}}, 0, true, "0-1-5", "-", Choice{2, false}},
+		{"settled, nobody has it, lag tie: the least loaded waits", []r{{true, "0-1-4", 0, 5}, {true, "0-1-4", 0, 1}, {true, "0-1-4", 0, 3}}, 0, true, "0-1-5", "-", Choice{1, true}},
+		{"settled, nobody has it, lag tie, even load: stay", []r{{true, "0-1-4", 0, 2}, {true, "0-1-4", 0, 1}}, 0, true, "0-1-5", "-", Choice{0, true}},
+		{"settled, nobody has it: less lag beats less load", []r{{true, "0-1-4", 0, 5}, {true, "0-1-4", 50, 0}}, 0, true, "0-1-5", "-", Choice{0, true}},
+		{"settled, lags within 10 ms tie: the least loaded waits", []r{{true, "0-1-4", 2, 5}, {true, "0-1-4", 9, 1}}, 0, true, "0-1-5", "-", Choice{1, true}},
+		{"settled, lags 11 ms apart: the lesser lag waits", []r{{true, "0-1-4", 2, 5}, {true, "0-1-4", 13, 1}}, 0, true, "0-1-5", "-", Choice{0, true}},
+		{"settled, lag ties do not chain past 10 ms", []r{{true, "0-1-4", 0, 5}, {true, "0-1-4", 8, 3}, {true, "0-1-4", 16, 0}}, 0, true, "0-1-5", "-", Choice{1, true}},
+		{"settled: not to an unhealthy one", []r{{true, "0-1-5", 0, 6}, {false, "0-1-5", 0, 0}}, 0, true, "-", "-", Choice{0, false}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rs := readersOf(t, c.rs)
+			got := Pick(rs, Need{Current: c.current, Settled: c.settled, Target: set(t, c.target), Floor: set(t, c.floor)})
+			if got != c.want {
+				t.Errorf("Pick = %+v, want %+v", got, c.want)
+			}
+			pinned := Pick(rs, Need{Current: c.current, Pinned: true, Settled: c.settled, Target: set(t, c.target), Floor: set(t, c.floor)})
+			if pinned.Reader != c.current {
+				t.Errorf("pinned: Pick = %+v, want %d", pinned, c.current)
 			}
 		})
 	}
@@ -91,11 +136,14 @@ func TestLag(t *testing.T) {
 
 // FuzzPick checks Pick's promises on any readers: it returns a healthy reader (or the pinned
 // current one), -1 only when none is healthy, and "no wait" only for a reader that has the
-// target and, when it is a move, the floor.
+// target and, when it is a move, the floor; a wait only on a reader within lagTie of the least
+// lag; a session whose current reader needs no wait moves
+// only when settled, and then only to a reader loaded at least two less.
 func FuzzPick(f *testing.F) {
-	f.Add([]byte{1, 5, 0, 1, 0, 3, 7, 2, 1, 9, 0, 0}, int8(0), false, uint8(5), uint8(0))
-	f.Add([]byte{0, 9, 0, 0, 1, 1, 200, 4}, int8(-1), true, uint8(0), uint8(3))
-	f.Fuzz(func(t *testing.T, b []byte, current int8, pinned bool, target, floor uint8) {
+	f.Add([]byte{1, 5, 0, 1, 0, 3, 7, 2, 1, 9, 0, 0}, int8(0), false, false, uint8(5), uint8(0))
+	f.Add([]byte{0, 9, 0, 0, 1, 1, 200, 4}, int8(-1), true, false, uint8(0), uint8(3))
+	f.Add([]byte{1, 5, 0, 6, 1, 5, 0, 1, 1, 5, 0, 4}, int8(0), false, true, uint8(5), uint8(0))
+	f.Fuzz(func(t *testing.T, b []byte, current int8, pinned, settled bool, target, floor uint8) {
 		var rs []Reader
 		for i := 0; i+3 < len(b) && len(rs) < 16; i += 4 {
 			var applied consistency.Set
@@ -110,7 +158,7 @@ func FuzzPick(f *testing.F) {
 			}
 			return seq(n)
 		}
-		n := Need{Current: int(current), Pinned: pinned, Target: mk(target), Floor: mk(floor)}
+		n := Need{Current: int(current), Pinned: pinned, Settled: settled, Target: mk(target), Floor: mk(floor)}
 		got := Pick(rs, n)
 		pinnedHere := pinned && n.Current >= 0 && n.Current < len(rs)
 		anyHealthy := false
@@ -133,6 +181,22 @@ func FuzzPick(f *testing.F) {
 			have := rs[got.Reader].Applied
 			if !covers(have, n.Target) || (got.Reader != n.Current && !covers(have, n.Floor)) {
 				t.Fatalf("no wait on %d, which lacks target %v or floor %v", got.Reader, n.Target, n.Floor)
+			}
+		}
+		if !pinnedHere && got.Wait {
+			least := int64(-1)
+			for _, r := range rs {
+				if r.Healthy && (least < 0 || r.LagMs < least) {
+					least = r.LagMs
+				}
+			}
+			if rs[got.Reader].LagMs > least+lagTie {
+				t.Fatalf("waits on %d, lag %d, with a healthy reader at lag %d: %+v", got.Reader, rs[got.Reader].LagMs, least, rs)
+			}
+		}
+		if !pinnedHere && n.Current >= 0 && n.Current < len(rs) && rs[n.Current].Healthy && covers(rs[n.Current].Applied, n.Target) && got.Reader != n.Current {
+			if !settled || got.Wait || rs[n.Current].Load < rs[got.Reader].Load+2 {
+				t.Fatalf("left current %d, which needs no wait (settled %v), for %+v: %+v", n.Current, settled, got, rs)
 			}
 		}
 	})

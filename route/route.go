@@ -150,7 +150,7 @@ type Input struct {
 	SQL    string // the statement's text (for SQLExecute, the prepared text)
 	St     *sqlclass.Statement
 	Path   Path
-	Params bool // Binary: it has parameters; SQLExecute: EXECUTE … USING
+	Params bool // Binary: it has parameters; SQLExecute: EXECUTE … USING; Prepare (COM_STMT_PREPARE): it has placeholders
 }
 
 // Decision is what to do with a statement.
@@ -182,6 +182,13 @@ const (
 	NoRewrite    Rewrite = iota
 	OwnVarValues         // each @@aurora_… the proxy owns becomes its value
 	StatusTables         // each global_status/session_status table gains the Aurora_fwd_* rows
+	// BoundSet (Prepare): a SET with placeholders that assigns more than
+	// user variables. The reader prepares its placeholder-bearing values
+	// as assignments to user variables; each execute binds them there and
+	// runs the SET as text with the values as literals, so that a bound
+	// SET does what its text form does (the proxy's variables, the
+	// writer's replay of session variables, autocommit).
+	BoundSet
 )
 
 // OwnVarNames are the variables the proxy owns (ProxyVars), in SHOW
@@ -408,14 +415,14 @@ func (s *State) write(st *sqlclass.Statement) Decision {
 
 // set: SET @v = LAST_INSERT_ID() and the like evaluate where the value
 // lives; SET @v = (SELECT …) reads like a SELECT and waits for the level.
-// With parameters the backend binds them: the reader, where user variables
-// live; but a SET of the proxy's variables was never prepared on a backend
-// (LocalPrepare), so it stays the proxy's, and a SET of autocommit goes
-// through the Set handler, which runs it bound on the reader and commits
-// the writer's transaction when it turns autocommit on.
+// With parameters the backend binds them: a SET of user variables only
+// runs on the reader, where they live; any other goes through the Set
+// handler, which binds the values on the reader (BoundSet, or EXECUTE …
+// USING) so that the proxy's variables take them, autocommit commits the
+// writer's transaction and session variables reach the writer.
 func (s *State) set(in Input) Decision {
 	st := in.St
-	if in.Params && !SetsProxyVar(st) && !setsAutocommit(st) {
+	if in.Params && WriterCanSet(st) {
 		return reader(false)
 	}
 	if s.HasWriter && s.diagOnWriter(st.Funcs) && WriterCanSet(st) {
@@ -486,6 +493,9 @@ func decidePrepare(s *State, in Input) Decision {
 	case sqlclass.Empty, sqlclass.Session:
 		return reader(false)
 	case sqlclass.Set:
+		if in.Params && !WriterCanSet(st) {
+			return Decision{Target: Reader, Rewrite: BoundSet}
+		}
 		if SetsProxyVar(st) {
 			return proxy(LocalPrepare)
 		}

@@ -105,6 +105,18 @@ var decideCases = []struct {
 		State{Forwarding: true}, Prepare, false, Decision{Target: Proxy, Handler: LocalPrepare}},
 	{"prepare of a backend set", "SET time_zone = '+00:00'",
 		State{Forwarding: true}, Prepare, false, Decision{Target: Reader}},
+	// A bound SET of more than user variables went to the reader alone:
+	// the writer never got SET time_zone = ?, and a SET mixing the proxy's
+	// variables with others had no parameters at all (LocalPrepare). The
+	// reader prepares its values; each execute runs it as text.
+	{"prepare of a bound set of a session variable", "SET time_zone = ?",
+		State{Forwarding: true}, Prepare, true, Decision{Target: Reader, Rewrite: BoundSet}},
+	{"prepare of a bound mixed set", "SET aurora_replica_read_consistency = ?, time_zone = ?",
+		State{Forwarding: true}, Prepare, true, Decision{Target: Reader, Rewrite: BoundSet}},
+	{"prepare of a bound set of user variables", "SET @a = ?, @b = ?",
+		State{Forwarding: true}, Prepare, true, Decision{Target: Reader}},
+	{"binary set of a session variable with a parameter", "SET time_zone = ?",
+		State{Forwarding: true}, Binary, true, Decision{Target: Proxy, Handler: Set}},
 
 	// COMMIT /* RELEASE */ closed the client's session (TestTxnRelease
 	// checks the flag sqlclass reads).

@@ -37,3 +37,36 @@ func BoolValue(v string) (value, ok bool) {
 	}
 	return false, false
 }
+
+// Params counts sql's ? placeholders (outside strings and comments).
+func Params(sql string, opt Options) int {
+	n := 0
+	l := lexer{s: sql, opt: opt}
+	for t := l.next(); t.kind != tEOF; t = l.next() {
+		if t.kind == tParam {
+			n++
+		}
+	}
+	return n
+}
+
+// BindParams replaces sql's placeholders, in order, by args; false when
+// their numbers differ.
+func BindParams(sql string, opt Options, args []string) (string, bool) {
+	var b strings.Builder
+	l := lexer{s: sql, opt: opt}
+	last, n := 0, 0
+	for t := l.next(); t.kind != tEOF; t = l.next() {
+		if t.kind != tParam {
+			continue
+		}
+		if n == len(args) {
+			return "", false
+		}
+		b.WriteString(sql[last:t.start])
+		b.WriteString(args[n])
+		last, n = t.end, n+1
+	}
+	b.WriteString(sql[last:])
+	return b.String(), n == len(args)
+}

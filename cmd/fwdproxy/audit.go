@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fwdproxy/fwdproxy/exposure"
 	"github.com/fwdproxy/fwdproxy/lint"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
@@ -92,7 +93,13 @@ func printAudit(w io.Writer, rep *proxy.AuditReport) {
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\n", f.Code, f.Count, f.Operation, lint.Shorten(f.Example, 70))
 	}
 	tw.Flush()
-	x := rep.Exposure
+	fmt.Fprintln(w)
+	printExposure(w, rep.Exposure)
+}
+
+// printExposure prints the stale-read exposure report (audit report, and
+// lint --exposure-lag).
+func printExposure(w io.Writer, x exposure.Report) {
 	var exposed int
 	for _, r := range x.Reads {
 		if r.Exposed > 0 {
@@ -100,8 +107,8 @@ func printAudit(w io.Writer, rep *proxy.AuditReport) {
 		}
 	}
 	lag := time.Duration(x.LagMS * float64(time.Millisecond))
-	fmt.Fprintf(w, "\nReads after the session's own write at EVENTUAL, simulated lag %s: %d of %d read digests need SESSION\n", lag, exposed, len(x.Reads))
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "Reads after the session's own write at EVENTUAL, simulated lag %s: %d of %d read digests need SESSION\n", lag, exposed, len(x.Reads))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NEEDS\tREADS\tEXPOSED\tIN-TX\tMAX-WAIT-MS\tPROGRAMS\tEXAMPLE")
 	for _, r := range x.Reads {
 		progs := strings.Join(r.Programs, ",")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,7 +15,7 @@ import (
 	"github.com/fwdproxy/fwdproxy/sqlclass"
 )
 
-const lintUsage = `usage: fwdproxy lint [--format text|json] [--consistency ''|EVENTUAL|SESSION|GLOBAL] FILE... | -
+const lintUsage = `usage: fwdproxy lint [--format text|json] [--consistency ''|EVENTUAL|SESSION|GLOBAL] [--exposure-lag DURATION] FILE... | -
 
 Checks SQL files, general query logs and slow query logs (detected per file;
 - reads standard input) for statements fwdproxy rejects or runs differently
@@ -25,6 +27,11 @@ flags:
                             json: one JSON array of findings
   --consistency LEVEL       the sessions' aurora_replica_read_consistency
                             (default SESSION; '' = forwarding off)
+  --exposure-lag DURATION   also report the reads EVENTUAL would serve stale
+                            from a reader DURATION behind (e.g. 500ms), by
+                            digest, as fwdproxy audit report does; needs
+                            general logs with timestamps. With --format json
+                            the output is {"findings": [...], "exposure": {...}}
   --ansi-quotes             lex with sql_mode ANSI_QUOTES
   --no-backslash-escapes    lex with sql_mode NO_BACKSLASH_ESCAPES
 `
@@ -37,6 +44,7 @@ func lintMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cons := fs.String("consistency", "SESSION", "")
 	ansi := fs.Bool("ansi-quotes", false, "")
 	nbe := fs.Bool("no-backslash-escapes", false, "")
+	lag := fs.Duration("exposure-lag", -1, "")
 	usageErr := func(msg string) int {
 		fmt.Fprintf(stderr, "fwdproxy lint: %s (fwdproxy lint --help for usage)\n", msg)
 		return 2
@@ -71,6 +79,7 @@ func lintMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(files) == 0 {
 		return usageErr("no input: name files, or - for standard input")
 	}
+	withExposure := *lag >= 0
 	// Open everything first: an unreadable file stops the run before any output.
 	type input struct {
 		name string
@@ -105,6 +114,22 @@ func lintMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	cfg := lint.Config{Consistency: level, Options: lintOptions(*ansi, *nbe)}
+	var exp *lint.Exposure
+	if withExposure {
+		// The report reads each input a second time, at EVENTUAL.
+		exp = lint.NewExposure(cfg, *lag)
+		for i, in := range inputs {
+			data, err := io.ReadAll(in.r)
+			if err == nil {
+				err = exp.Add(in.name, bytes.NewReader(data))
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "fwdproxy lint: %s: %v\n", in.name, err)
+				return 2
+			}
+			inputs[i].r = bytes.NewReader(data)
+		}
+	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	rejected, n := false, 0
@@ -114,6 +139,9 @@ func lintMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		if *format == "json" {
 			if n == 0 {
+				if withExposure {
+					out.WriteString(`{"findings": `)
+				}
 				out.WriteString("[\n  ")
 			} else {
 				out.WriteString(",\n  ")
@@ -132,12 +160,26 @@ func lintMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if *format == "json" {
+	switch {
+	case *format == "json" && withExposure:
+		if n == 0 {
+			out.WriteString(`{"findings": []`)
+		} else {
+			out.WriteString("\n]")
+		}
+		b, _ := json.MarshalIndent(exp.Report(), "", "  ")
+		fmt.Fprintf(out, ",\n\"exposure\": %s}\n", b)
+	case *format == "json":
 		if n == 0 {
 			out.WriteString("[]\n")
 		} else {
 			out.WriteString("\n]\n")
 		}
+	case withExposure:
+		if n > 0 {
+			out.WriteByte('\n')
+		}
+		printExposure(out, exp.Report())
 	}
 	if rejected {
 		return 1

@@ -129,3 +129,34 @@ func TestLintMainJSON(t *testing.T) {
 		t.Errorf("clean: exit %d, %q", code, out)
 	}
 }
+
+// --exposure-lag adds the exposure report after the findings, as audit
+// report prints it, or under "exposure" in JSON.
+func TestLintMainExposure(t *testing.T) {
+	dir := t.TempDir()
+	log := writeFile(t, dir, "general.log", "2024-03-01T10:00:00.000000Z\t   12 Query\tINSERT INTO t VALUES (1)\n"+
+		"2024-03-01T10:00:00.100000Z\t   12 Query\tSELECT a FROM t\n"+
+		"2024-03-01T10:00:00.200000Z\t   12 Query\tCREATE TABLE u (a INT)\n")
+	code, out, errOut := runLint(t, "", "--exposure-lag", "500ms", log)
+	if code != 1 || !strings.HasPrefix(out, log+":3: 1235 CREATE TABLE: ") ||
+		!strings.Contains(out, "\nReads after the session's own write at EVENTUAL, simulated lag 500ms: 1 of 1 read digests need SESSION\n") ||
+		!strings.Contains(out, "SESSION  1      1        0      400.0        -         SELECT a FROM t") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
+	}
+	code, out, _ = runLint(t, "", "--format", "json", "--exposure-lag", "50ms", log)
+	var doc struct {
+		Findings []json.RawMessage
+		Exposure struct {
+			LagMS float64 `json:"lag_ms"`
+			Reads []struct{ Needs string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 1 || len(doc.Findings) != 1 ||
+		doc.Exposure.LagMS != 50 || len(doc.Exposure.Reads) != 1 || doc.Exposure.Reads[0].Needs != "EVENTUAL" {
+		t.Errorf("exit %d, %v, json:\n%s", code, err, out)
+	}
+	sql := writeFile(t, dir, "app.sql", "INSERT INTO t VALUES (1);\nSELECT a FROM t;\n")
+	if code, _, errOut := runLint(t, "", "--exposure-lag", "1s", sql); code != 2 || !strings.Contains(errOut, "needs a general query log with timestamps") {
+		t.Errorf("SQL file: exit %d, stderr %s", code, errOut)
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fwdproxy/fwdproxy/exposure"
 	"github.com/fwdproxy/fwdproxy/lint"
 	"github.com/fwdproxy/fwdproxy/metrics"
 	"github.com/fwdproxy/fwdproxy/proxy"
@@ -170,10 +171,10 @@ func auditModel(emit func(proxy.AuditFinding)) proxy.AuditModel {
 // exposureModel is lint's model of a session at EVENTUAL: the reads it
 // sends to the reader after its own writes are the ones that can be
 // stale. Its findings are the audit model's business.
-func exposureModel(routed func(proxy.Routed)) proxy.AuditModel {
+func exposureModel(routed func(exposure.Statement)) proxy.AuditModel {
 	a := lint.NewAuditor(lint.Config{Consistency: lint.Eventual}, func(lint.Finding) {})
 	a.OnRoute(func(r lint.Routed) {
-		routed(proxy.Routed{SQL: r.Statement, Write: r.Write, Tables: r.Tables, AnyTable: r.Unknown})
+		routed(exposure.Statement{SQL: r.Statement, Write: r.Write, Tables: r.Tables, AnyTable: r.Unknown})
 	})
 	return a
 }

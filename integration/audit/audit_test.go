@@ -19,6 +19,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 
+	"github.com/fwdproxy/fwdproxy/exposure"
 	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/lint"
 	"github.com/fwdproxy/fwdproxy/proxy"
@@ -52,10 +53,10 @@ func startAudit(t *testing.T) (*proxy.Server, string) {
 				Operation: f.Operation, Why: f.Why, Message: f.Message})
 		})
 	}
-	cfg.ExposureModel = func(routed func(proxy.Routed)) proxy.AuditModel {
+	cfg.ExposureModel = func(routed func(exposure.Statement)) proxy.AuditModel {
 		a := lint.NewAuditor(lint.Config{Consistency: lint.Eventual}, func(lint.Finding) {})
 		a.OnRoute(func(r lint.Routed) {
-			routed(proxy.Routed{SQL: r.Statement, Write: r.Write, Tables: r.Tables, AnyTable: r.Unknown})
+			routed(exposure.Statement{SQL: r.Statement, Write: r.Write, Tables: r.Tables, AnyTable: r.Unknown})
 		})
 		return a
 	}

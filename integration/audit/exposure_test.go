@@ -5,13 +5,17 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fwdproxy/fwdproxy/exposure"
 	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy"
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -121,6 +125,28 @@ func runApp(t *testing.T, addr string) {
 	rows.Close()
 }
 
+// appTables creates the application's tables on the writer.
+func appTables(t *testing.T) {
+	t.Helper()
+	w, err := thePair.WriterDB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS audit_exp",
+		"CREATE TABLE IF NOT EXISTS audit_exp.orders (id INT AUTO_INCREMENT PRIMARY KEY, item INT, qty INT)",
+		"CREATE TABLE IF NOT EXISTS audit_exp.items (id INT PRIMARY KEY, name VARCHAR(20), stock INT)",
+		"INSERT IGNORE INTO audit_exp.items VALUES (1, 'pen', 100)",
+	} {
+		if _, err := w.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func digest(q string) string { return sqlclass.Digest(q, sqlclass.Options{}) }
+
 func getReport(t *testing.T, admin string) proxy.AuditReport {
 	t.Helper()
 	resp, err := http.Get("http://" + admin + "/audit")
@@ -141,22 +167,7 @@ func getReport(t *testing.T, admin string) proxy.AuditReport {
 // session's write to it; at lag 0 only the read inside the writing
 // transaction. `fwdproxy audit report` prints the same.
 func TestExposureFindsPlantedReads(t *testing.T) {
-	w, err := thePair.WriterDB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	for _, q := range []string{
-		"CREATE DATABASE IF NOT EXISTS audit_exp",
-		"CREATE TABLE IF NOT EXISTS audit_exp.orders (id INT AUTO_INCREMENT PRIMARY KEY, item INT, qty INT)",
-		"CREATE TABLE IF NOT EXISTS audit_exp.items (id INT PRIMARY KEY, name VARCHAR(20), stock INT)",
-		"INSERT IGNORE INTO audit_exp.items VALUES (1, 'pen', 100)",
-	} {
-		if _, err := w.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	digest := func(q string) string { return sqlclass.Digest(q, sqlclass.Options{}) }
+	appTables(t)
 	for _, tc := range []struct {
 		lag     string
 		exposed map[string]bool
@@ -204,4 +215,75 @@ func TestExposureFindsPlantedReads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lint --exposure-lag on the writer's general log of the same run gives
+// the same report offline: at a lag longer than the run, the same digests
+// need SESSION with the same counts. MariaDB's log has whole seconds, so
+// at lag 0 lint counts a read in the second of its write's commit as
+// exposed (it may have come at once): never fewer than audit mode, and the
+// safe reads stay safe.
+func TestLintExposureFromGeneralLog(t *testing.T) {
+	appTables(t)
+	root, err := thePair.RootDB(thePair.WriterAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(t.TempDir(), "general.log")
+	for _, q := range []string{"SET GLOBAL log_output = 'FILE'", "SET GLOBAL general_log_file = '" + log + "'", "SET GLOBAL general_log = ON"} {
+		if _, err := root.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	logOff := func() {
+		if _, err := root.Exec("SET GLOBAL general_log = OFF"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer logOff()
+	addr, admin := serveAudit(t, "--audit-lag", "1h")
+	runApp(t, addr)
+	logOff()
+	audit := getReport(t, admin).Exposure
+
+	lintReport := func(lag string) exposure.Report {
+		t.Helper()
+		out, err := exec.Command(pair.Binary(t), "lint", "--format", "json", "--exposure-lag", lag, log).Output()
+		if ee := (*exec.ExitError)(nil); err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+			t.Fatalf("lint: %v\n%s", err, out)
+		}
+		var doc struct{ Exposure exposure.Report }
+		if err := json.Unmarshal(out, &doc); err != nil {
+			t.Fatalf("lint output: %v\n%s", err, out)
+		}
+		return doc.Exposure
+	}
+	byDigest := func(r exposure.Report) map[string]exposure.Entry {
+		m := map[string]exposure.Entry{}
+		for _, e := range r.Reads {
+			m[e.Digest] = e
+		}
+		return m
+	}
+	offline := byDigest(lintReport("1h"))
+	for _, a := range audit.Reads {
+		o, ok := offline[a.Digest]
+		if !ok || o.Needs != a.Needs || o.Reads != a.Reads || o.Exposed != a.Exposed || o.InTransaction != a.InTransaction {
+			t.Errorf("%s: audit mode %+v, lint %+v", a.Digest, a, o)
+		}
+	}
+	for d, o := range offline {
+		if o.Needs != "EVENTUAL" && !slices.ContainsFunc(audit.Reads, func(a exposure.Entry) bool { return a.Digest == d }) {
+			t.Errorf("lint alone says %s needs SESSION: %+v", d, o)
+		}
+	}
+	atZero := byDigest(lintReport("0"))
+	for _, q := range []string{plantedInTx, safeOtherTable, safeOtherSession, safeBeforeAnyWrites} {
+		want := map[bool]string{true: "SESSION", false: "EVENTUAL"}[q == plantedInTx]
+		if e := atZero[digest(q)]; e.Needs != want {
+			t.Errorf("lag 0: %s needs %s, want %s (%+v)", q, e.Needs, want, e)
+		}
+	}
+	out, _ := exec.Command(pair.Binary(t), "lint", "--exposure-lag", "1h", log).CombinedOutput()
+	t.Logf("fwdproxy lint --exposure-lag 1h:\n%s", out)
 }

@@ -269,9 +269,28 @@ func readCapture(t *testing.T, path string) []capfile.Record {
 	return recs
 }
 
+// replayAt replays the scripted application's capture from empty orders.
 func replayAt(t *testing.T, recs []capfile.Record, consistency string) *replay.Report {
 	t.Helper()
-	emptyOrders(t)
+	rep := replayThrough(t, recs, consistency, emptyOrders)
+	if got := rep.Skipped["holds a password (redacted in the capture)"]; got != len(passwordStatements) {
+		t.Errorf("skipped %v, want the %d password statements", rep.Skipped, len(passwordStatements))
+	}
+	for _, e := range rep.Errors {
+		// The duplicate inserts fail as they did; the password
+		// statements are not replayed.
+		if e.Code != 1062 || e.Captured != e.Count {
+			t.Errorf("error in the replay: %+v", e)
+		}
+	}
+	return rep
+}
+
+// replayThrough resets the data the capture started from, then replays
+// recs through a proxy at consistency and logs the report.
+func replayThrough(t *testing.T, recs []capfile.Record, consistency string, reset func(*testing.T)) *replay.Report {
+	t.Helper()
+	reset(t)
 	_, addr := startProxy(t, nil)
 	rep, err := replay.Run(context.Background(), recs, replay.Options{
 		Target: addr, Users: map[string]string{thePair.User: thePair.Password}, DefaultUser: thePair.User,
@@ -285,16 +304,6 @@ func replayAt(t *testing.T, recs []capfile.Record, consistency string) *replay.R
 	t.Logf("replay at %s:\n%s", consistency, text.String())
 	if len(rep.Failures) > 0 {
 		t.Errorf("failures: %v", rep.Failures)
-	}
-	if got := rep.Skipped["holds a password (redacted in the capture)"]; got != len(passwordStatements) {
-		t.Errorf("skipped %v, want the %d password statements", rep.Skipped, len(passwordStatements))
-	}
-	for _, e := range rep.Errors {
-		// The duplicate inserts fail as they did; the password
-		// statements are not replayed.
-		if e.Code != 1062 || e.Captured != e.Count {
-			t.Errorf("error in the replay: %+v", e)
-		}
 	}
 	return rep
 }

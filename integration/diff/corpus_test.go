@@ -30,6 +30,8 @@ type step struct {
 	prepare   string  // COM_STMT_PREPARE
 	execute   []param // COM_STMT_EXECUTE of the last prepared statement (with exec)
 	exec      bool
+	cursor    bool   // with exec: open a read-only cursor
+	fetch     uint32 // COM_STMT_FETCH of this many rows of the last prepared statement's cursor
 	closeStmt bool   // COM_STMT_CLOSE of the last prepared statement
 	raw       []byte // any other command, answered as kind
 	kind      respKind
@@ -47,6 +49,8 @@ func (s step) String() string {
 		return fmt.Sprintf("COM_STMT_EXECUTE with %d parameters", len(s.execute))
 	case s.closeStmt:
 		return "COM_STMT_CLOSE"
+	case s.fetch > 0:
+		return fmt.Sprintf("COM_STMT_FETCH of %d rows", s.fetch)
 	}
 	return fmt.Sprintf("command % x", s.raw)
 }
@@ -60,7 +64,9 @@ func (s step) payload(stmt uint32) ([]byte, respKind) {
 	case s.prepare != "":
 		return append([]byte{gmysql.COM_STMT_PREPARE}, s.prepare...), prepareOK
 	case s.exec:
-		return executePacket(stmt, s.execute), binaryResult
+		return executePacket(stmt, s.execute, s.cursor), binaryResult
+	case s.fetch > 0:
+		return binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32([]byte{gmysql.COM_STMT_FETCH}, stmt), s.fetch), fetchRows
 	case s.closeStmt:
 		return binary.LittleEndian.AppendUint32([]byte{gmysql.COM_STMT_CLOSE}, stmt), noResponse
 	}
@@ -85,9 +91,13 @@ type param struct {
 	value    []byte
 }
 
-func executePacket(stmt uint32, params []param) []byte {
+func executePacket(stmt uint32, params []param, cursor bool) []byte {
 	b := binary.LittleEndian.AppendUint32([]byte{gmysql.COM_STMT_EXECUTE}, stmt)
-	b = append(b, 0)                           // no cursor
+	if cursor {
+		b = append(b, 1) // CURSOR_TYPE_READ_ONLY
+	} else {
+		b = append(b, 0)
+	}
 	b = binary.LittleEndian.AppendUint32(b, 1) // iteration count
 	if len(params) == 0 {
 		return b
@@ -230,6 +240,9 @@ func theCorpus() []entry {
 		{name: "prepared select of every parameter type", steps: prepParams},
 		{name: "prepared select of every column type", steps: []step{{prepare: "SELECT * FROM types WHERE id > ? ORDER BY id"},
 			{exec: true, execute: []param{{typ: gmysql.MYSQL_TYPE_LONG, value: le(4, 0)}}}, {closeStmt: true}}},
+		{name: "prepared select through a cursor", steps: []step{{prepare: "SELECT id, vc FROM types WHERE id > ? ORDER BY id"},
+			{exec: true, cursor: true, execute: []param{{typ: gmysql.MYSQL_TYPE_LONG, value: le(4, 0)}}},
+			{fetch: 2}, {fetch: 5}, {closeStmt: true}, q("SELECT 1")}},
 		{name: "prepared errors", steps: []step{{prepare: "SELECT * FROM no_such_table"},
 			{prepare: "SELECT (SELECT id FROM types) FROM types WHERE id = ?"},
 			{exec: true, execute: []param{{typ: gmysql.MYSQL_TYPE_LONG, value: le(4, 1)}}}, q("SELECT 1")}},

@@ -31,6 +31,7 @@ const (
 	binaryResult                 // COM_STMT_EXECUTE: binary rows
 	prepareOK                    // COM_STMT_PREPARE
 	fieldList                    // COM_FIELD_LIST: column definitions, then EOF
+	fetchRows                    // COM_STMT_FETCH: binary rows, then EOF
 	noResponse                   // COM_STMT_CLOSE
 )
 
@@ -43,7 +44,7 @@ func (c *rawClient) readResponse(kind respKind, infile []byte) (fields, error) {
 		return out, nil
 	}
 	deprecateEOF := c.caps&gmysql.CLIENT_DEPRECATE_EOF != 0
-	if kind == fieldList {
+	if kind == fieldList || kind == fetchRows {
 		for j := 0; ; j++ {
 			p, err := c.readPacket()
 			if err != nil {
@@ -57,7 +58,11 @@ func (c *rawClient) readResponse(kind respKind, infile []byte) (fields, error) {
 				decodeEnd(&out, "end.", p, c.caps)
 				return out, nil
 			}
-			decodeColumn(&out, fmt.Sprintf("col%d.", j), p)
+			if kind == fetchRows {
+				out.add(fmt.Sprintf("row%d", j), "% x", p)
+			} else {
+				decodeColumn(&out, fmt.Sprintf("col%d.", j), p)
+			}
 		}
 	}
 	for i := 0; ; i++ {
@@ -103,7 +108,9 @@ func (c *rawClient) readResponse(kind respKind, infile []byte) (fields, error) {
 			if err != nil {
 				return out, err
 			}
-			decodeEnd(&out, pre+"cols_end.", ep, c.caps)
+			if decodeEnd(&out, pre+"cols_end.", ep, c.caps)&gmysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
+				return out, nil // rows come with COM_STMT_FETCH
+			}
 		}
 		for row := 0; ; row++ {
 			rp, err := c.readPacket()
@@ -286,7 +293,7 @@ func decodeState(out *fields, pre string, block []byte) {
 // decodeEnd decodes the packet that ends column definitions or rows: a
 // classic EOF, or under CLIENT_DEPRECATE_EOF an OK with header 0xfe.
 func decodeEnd(out *fields, pre string, p []byte, caps uint32) uint16 {
-	if p[0] == 0xfe && len(p) < 9 {
+	if p[0] == 0xfe && len(p) < 9 && caps&gmysql.CLIENT_DEPRECATE_EOF == 0 {
 		out.add(pre+"eof.warnings", "%d", binary.LittleEndian.Uint16(p[1:]))
 		st := binary.LittleEndian.Uint16(p[3:])
 		out.add(pre+"eof.status", "%s", statusString(st))

@@ -3,7 +3,7 @@
 // in-process fwdproxy with one --reader each, and sessions that read their own writes while
 // replicas stop replicating, are killed and come back.
 //
-//	FWDPROXY_READER_TRIALS=10000 go test -count=1 -timeout 30m ./integration/readers/   # soak
+//	FWDPROXY_SOAK_TRIALS=10000 go test -count=1 -timeout 60m -run TestFreshReadsWhileReadersComeAndGo ./integration/readers/   # soak (make soak-consistency)
 package readers
 
 import (
@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -53,14 +54,18 @@ func run(m *testing.M) (code int) {
 	return m.Run()
 }
 
+// trials is the soak's length: $FWDPROXY_SOAK_TRIALS (make soak-consistency: 10,000), or the
+// older $FWDPROXY_READER_TRIALS, else a short run for make test.
 func trials() int {
-	if n, err := strconv.Atoi(os.Getenv("FWDPROXY_READER_TRIALS")); err == nil && n > 0 {
-		return n
+	for _, v := range []string{"FWDPROXY_SOAK_TRIALS", "FWDPROXY_READER_TRIALS"} {
+		if n, err := strconv.Atoi(os.Getenv(v)); err == nil && n > 0 {
+			return n
+		}
 	}
-	return 200
+	return 300
 }
 
-func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string) {
+func startProxy(t testing.TB, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
 	cfg := proxy.Defaults()
 	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
@@ -107,7 +112,7 @@ func readerState(srv *proxy.Server, addr string) string {
 
 // createTable creates table (id, v) on the writer, DDL not being forwarded, and waits until
 // every replica has it.
-func createTable(t *testing.T, table string) {
+func createTable(t testing.TB, table string) {
 	t.Helper()
 	w, err := thePair.WriterDB(testDB)
 	must(t, err)
@@ -125,7 +130,7 @@ type worker struct {
 }
 
 // openDB is a pool of connections through the proxy at addr, closed with the test.
-func openDB(t *testing.T, addr string) *sql.DB {
+func openDB(t testing.TB, addr string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, testDB))
 	must(t, err)
@@ -135,10 +140,16 @@ func openDB(t *testing.T, addr string) *sql.DB {
 
 func newWorkers(t *testing.T, addr, level string, n int) []*worker {
 	t.Helper()
-	db := openDB(t, addr)
-	ctx := context.Background()
 	table := "t_" + level
 	createTable(t, table)
+	return workersOn(t, addr, level, table, n)
+}
+
+// workersOn is newWorkers on table, which exists.
+func workersOn(t testing.TB, addr, level, table string, n int) []*worker {
+	t.Helper()
+	db := openDB(t, addr)
+	ctx := context.Background()
 	var ws []*worker
 	for i := 0; i < n; i++ {
 		c, err := db.Conn(ctx)
@@ -189,19 +200,19 @@ func (w *worker) watch() (backwards bool, err error) {
 }
 
 // TestFreshReadsWhileReadersComeAndGo: SESSION and GLOBAL sessions read their own writes, and
-// EVENTUAL sessions watch a total grow, while replica3 lags a second behind the others,
-// replica2 stops replicating, the first replica is killed mid-stream and both come back: no
-// stale read, no read that goes backwards, no error at all, and the reads spread over the
-// readers.
+// EVENTUAL sessions watch a total grow, while the replicas lag 0, 50 and 200 ms behind the
+// writer (lag links), replica2 stops replicating, the first replica is killed while reads run
+// on it and comes back, and replica3 is restarted while reads run: no stale read, no read that
+// goes backwards (monotonic reads across the moves), no error at all, and the reads spread over
+// the readers. TestMain checks every replica has no GTID of its own.
 func TestFreshReadsWhileReadersComeAndGo(t *testing.T) {
 	r1, r2, r3 := thePair.Replicas[0], thePair.Replicas[1], thePair.Replicas[2]
-	must(t, thePair.Script("delay", r3.Name, "1"))
+	lagLinks(t, 0, 50*time.Millisecond, 200*time.Millisecond)
 	t.Cleanup(func() { // whatever happens below, every replica replicates again
-		for _, r := range []pair.Replica{r1, r2} {
+		for _, r := range []pair.Replica{r1, r2, r3} {
 			_ = thePair.Script("revive", r.Name)
 			_ = thePair.Script("resume", r.Name)
 		}
-		_ = thePair.Script("delay", r3.Name, "0")
 	})
 	srv, addr := startProxy(t, func(c *proxy.Config) { c.MaxReaderLag = 3000 })
 	const sessions = 6
@@ -212,12 +223,18 @@ func TestFreshReadsWhileReadersComeAndGo(t *testing.T) {
 	}
 	watchers := newWorkers(t, addr, "EVENTUAL", sessions)
 	n := trials()
-	// The first replica has the most sessions: killing it moves them.
+	// Events run alongside a round of reads, so that a kill or a restart comes mid-stream.
 	events := map[int]func(){
 		n / 5:     func() { must(t, thePair.Script("pause", r2.Name)) },
 		2 * n / 5: func() { must(t, thePair.Script("kill", r1.Name)) },
-		3 * n / 5: func() { must(t, thePair.Script("resume", r2.Name)) },
-		4 * n / 5: func() { must(t, thePair.Script("revive", r1.Name)) },
+		3 * n / 5: func() {
+			must(t, thePair.Script("resume", r2.Name))
+			must(t, thePair.Script("revive", r1.Name))
+		},
+		4 * n / 5: func() {
+			must(t, thePair.Script("halt", r3.Name))
+			must(t, thePair.Script("revive", r3.Name))
+		},
 	}
 	var stale, backwards, errs int
 	var mu sync.Mutex
@@ -237,10 +254,14 @@ func TestFreshReadsWhileReadersComeAndGo(t *testing.T) {
 		}
 	}
 	for i := 0; i < n; i++ {
-		if ev := events[i]; ev != nil {
-			ev()
-		}
 		var wg sync.WaitGroup
+		if ev := events[i]; ev != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ev()
+			}()
+		}
 		for li, ws := range all {
 			for _, w := range ws {
 				wg.Add(1)
@@ -284,10 +305,6 @@ func TestFreshReadsWhileReadersComeAndGo(t *testing.T) {
 	}
 	if moves == 0 {
 		t.Errorf("no session moved between readers: %+v", st)
-	}
-	must(t, thePair.Script("delay", r3.Name, "0"))
-	if err := thePair.WaitReplicated(context.Background()); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -369,8 +386,9 @@ func closedAddrs(t *testing.T, n int) []string {
 }
 
 // TestNoReaderAtAll: with every reader down a client still logs in, its forwarded writes and
-// the proxy's own SET work, and its reads follow --no-reader-policy: served by the writer, or
-// 3024 at once (wait, with no reader connection to wait on, answers as error does).
+// the proxy's own SET work, and its reads, plain or prepared, follow --no-reader-policy: served
+// by the writer, or 3024 at once (wait, with no reader connection to wait on, answers as error
+// does).
 func TestNoReaderAtAll(t *testing.T) {
 	createTable(t, "t_none")
 	for _, policy := range []string{"writer", "error", "wait"} {
@@ -405,12 +423,27 @@ func TestNoReaderAtAll(t *testing.T) {
 			if _, err := c.ExecContext(ctx, "UPDATE t_none SET v = v + 1 WHERE id = 1"); err != nil {
 				t.Fatalf("a write after the read: %v", err) // the connection stays usable
 			}
+			// A prepared read follows the same policy, from its PREPARE on.
+			stmt, err := c.PrepareContext(ctx, "SELECT v FROM t_none WHERE id = ?")
+			if err == nil {
+				err = stmt.QueryRowContext(ctx, 1).Scan(&v)
+				stmt.Close()
+			}
+			switch {
+			case policy == "writer" && (err != nil || v != 9):
+				t.Fatalf("prepared read served by the writer: v=%d, %v; want 9", v, err)
+			case policy != "writer" && !(errors.As(err, &me) && me.Number == 3024):
+				t.Fatalf("prepared read with policy %s: %v, want 3024", policy, err)
+			}
+			if err := c.PingContext(ctx); err != nil {
+				t.Fatalf("after the prepared read: %v", err)
+			}
 		})
 	}
 	must(t, thePair.WaitReplicated(context.Background()))
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

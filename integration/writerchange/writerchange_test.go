@@ -50,6 +50,13 @@ func TestMain(m *testing.M) {
 // saw of a writer change explains what a client got.
 func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
+	srv, addr, _ := startProxyWarnings(t, mutate)
+	return srv, addr
+}
+
+// startProxyWarnings is startProxy that also returns the warnings, for the test to look at.
+func startProxyWarnings(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string, *observer.ObservedLogs) {
+	t.Helper()
 	core, logs := observer.New(zap.WarnLevel)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -58,7 +65,8 @@ func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string
 			}
 		}
 	})
-	return startProxyLog(t, mutate, zap.New(core))
+	srv, addr := startProxyLog(t, mutate, zap.New(core))
+	return srv, addr, logs
 }
 
 func startProxyLog(t *testing.T, mutate func(*proxy.Config), log *zap.Logger) (*proxy.Server, string) {
@@ -542,16 +550,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 	if err := p.WaitReplicated(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	link := &sandbox.Link{Listen: "127.0.0.1:0", Upstream: p.WriterAddr, DelayDown: 100 * time.Millisecond}
-	if err := link.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-	lhost, lport, _ := net.SplitHostPort(link.Addr().String())
-	ln, _ := strconv.Atoi(lport)
-	if err := p.SetMasterOf(p.Replicas[1], lhost, ln); err != nil {
-		t.Fatal(err)
-	}
+	delayLink(t, p.Replicas[1], p.WriterAddr, 100*time.Millisecond)
 	srvA, addrA := startProxy(t, nil)
 	srvB, addrB := startProxy(t, nil)
 	dbs := []*sql.DB{open(t, addrA, "wfail"), open(t, addrB, "wfail")}
@@ -626,12 +625,29 @@ func TestFailoverUnderLoad(t *testing.T) {
 			t.Errorf("failover: %d statements in open transactions got %s, not the terminated error", n, k)
 		}
 	}
-	rejoin(t, old, promoted, other)
+	rejoin(t, "wfail", old, promoted, other)
 }
 
-// rejoin makes the failed-over old writer a replica of the new one, without its tail, and then
-// the writer again, so the pair ends as it began and no replica's position names a GTID of its own.
-func rejoin(t *testing.T, old, promoted, other sandbox.Member) {
+// delayLink makes replica r replicate from upstream through a link that delays what upstream
+// sends by d, until the test ends.
+func delayLink(t *testing.T, r pair.Replica, upstream string, d time.Duration) {
+	t.Helper()
+	link := &sandbox.Link{Listen: "127.0.0.1:0", Upstream: upstream, DelayDown: d}
+	if err := link.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { link.Close() })
+	lhost, lport, _ := net.SplitHostPort(link.Addr().String())
+	ln, _ := strconv.Atoi(lport)
+	if err := p.SetMasterOf(r, lhost, ln); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rejoin makes the failed-over old writer a replica of the new one, without its tail (in
+// database db), and then the writer again, so the pair ends as it began and no replica's
+// position names a GTID of its own.
+func rejoin(t *testing.T, db string, old, promoted, other sandbox.Member) {
 	t.Helper()
 	var pos string
 	if err := promoted.DB.QueryRow("SELECT @@GLOBAL.gtid_binlog_pos").Scan(&pos); err != nil {
@@ -643,7 +659,7 @@ func rejoin(t *testing.T, old, promoted, other sandbox.Member) {
 	}
 	defer conn.Close()
 	for _, q := range []string{
-		"SET SESSION sql_log_bin = 0", "DROP DATABASE IF EXISTS wfail", "RESET MASTER",
+		"SET SESSION sql_log_bin = 0", "DROP DATABASE IF EXISTS " + db, "RESET MASTER",
 		"SET GLOBAL gtid_slave_pos = '" + pos + "'",
 		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
 			promoted.Host, promoted.Port, p.ReplUser, p.ReplPassword),
@@ -654,14 +670,14 @@ func rejoin(t *testing.T, old, promoted, other sandbox.Member) {
 		}
 	}
 	// The tail's table goes everywhere; it also puts a GTID of the new writer into the old one's binlog.
-	if _, err := promoted.DB.Exec("DROP DATABASE IF EXISTS wfail"); err != nil {
+	if _, err := promoted.DB.Exec("DROP DATABASE IF EXISTS " + db); err != nil {
 		t.Fatal(err)
 	}
 	if err := sandbox.Switchover(context.Background(), sandbox.Change{Writer: promoted, Target: old, Others: []sandbox.Member{other},
 		ReplUser: p.ReplUser, ReplPass: p.ReplPassword}); err != nil {
 		t.Fatalf("switch back to the old writer: %v", err)
 	}
-	if err := p.CreateDatabase("wfail"); err != nil { // the old writer writes last
+	if err := p.CreateDatabase(db); err != nil { // the old writer writes last
 		t.Fatal(err)
 	}
 }

@@ -75,11 +75,14 @@ type Conn struct {
 	written uint64
 	hdr     [4]byte
 	whdr    [4]byte // header scratch for writes (a local array would escape)
-	eof     [5]byte // a full EOF written in place of a short one
+	eof     [7]byte // an EOF (or the OK in its place) written by WriteEOF
 	buf     []byte  // reused payload buffer for ReadPacket
 	// held is a result set's column definitions, read whole before any
 	// of them is relayed (Relay.columns): 4-byte length, payload, …
 	held []byte
+	// DeprecateEOF: the peer, a client, negotiated CLIENT_DEPRECATE_EOF.
+	// WriteEOF and WriteColumnsEnd frame results for it.
+	DeprecateEOF bool
 }
 
 // NewConn wraps c; rsize and wsize are the buffer sizes. Plain TCP and
@@ -307,4 +310,33 @@ func (c *Conn) copyPayload(src *Conn, n int) error {
 		n -= len(b)
 	}
 	return nil
+}
+
+// statusCursorExists is the status flag of a COM_STMT_EXECUTE that opened
+// a cursor: its rows come with COM_STMT_FETCH.
+const statusCursorExists = 0x0040
+
+// WriteEOF writes what ends a result's rows, or a command a server
+// answers with an EOF: a classic EOF, or under DeprecateEOF the OK with
+// header 0xfe that takes its place. That OK has no info and no
+// session-state block (a classic EOF from the backend carried none), so
+// it does not say the state changed.
+func (c *Conn) WriteEOF(warnings, status uint16) error {
+	if c.DeprecateEOF {
+		status &^= serverSessionStateChanged
+		c.eof = [7]byte{0xfe, 0, 0, byte(status), byte(status >> 8), byte(warnings), byte(warnings >> 8)}
+		return c.WritePacket(c.eof[:7])
+	}
+	c.eof = [7]byte{0xfe, byte(warnings), byte(warnings >> 8), byte(status), byte(status >> 8)}
+	return c.WritePacket(c.eof[:5])
+}
+
+// WriteColumnsEnd writes what ends a result's column definitions: a
+// classic EOF; under DeprecateEOF nothing, unless the status says a cursor
+// was opened, which the OK in the EOF's place tells the client.
+func (c *Conn) WriteColumnsEnd(warnings, status uint16) error {
+	if c.DeprecateEOF && status&statusCursorExists == 0 {
+		return nil
+	}
+	return c.WriteEOF(warnings, status)
 }

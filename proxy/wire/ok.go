@@ -7,9 +7,10 @@ package wire
 
 import "encoding/binary"
 
-// Session-state entry types (SESSION_TRACK_*) that fwdproxy reads.
+// Session-state entry types (SESSION_TRACK_*) that fwdproxy reads or writes.
 const (
 	TrackSystemVariables = 0 // name and value of a tracked variable
+	TrackSchema          = 1 // the current database
 	TrackGTIDs           = 3 // MySQL's session_track_gtids
 )
 

@@ -98,8 +98,16 @@ func (r *Relay) Next() (Part, error) {
 		return r.rows()
 	case stateMetadata:
 		r.state = stateDone
-		for n := r.Prepared.MetaPackets(); n > 0; n-- {
-			if err := r.copyPacket(); err != nil {
+		for _, n := range [2]uint16{r.Prepared.Params, r.Prepared.Columns} {
+			if n == 0 {
+				continue
+			}
+			for ; n > 0; n-- {
+				if err := r.copyPacket(); err != nil {
+					return 0, err
+				}
+			}
+			if err := r.listEnd(); err != nil {
 				return 0, err
 			}
 		}
@@ -145,14 +153,17 @@ func (r *Relay) Next() (Part, error) {
 			return PartDone, r.dst.WritePacket(p)
 		case ComFieldList: // column definitions, then EOF
 			r.state = stateDone
-			if err := r.dst.WritePacket(p); err != nil || IsEOF(p) {
+			if IsEOF(p) {
+				return PartDone, r.WriteEnd()
+			}
+			if err := r.dst.WritePacket(p); err != nil {
 				return PartDone, err
 			}
 			if _, err := r.rows(); err != nil {
 				return 0, err
 			}
 			r.state = stateDone
-			return PartDone, r.dst.WritePacket(r.Packet)
+			return PartDone, r.WriteEnd()
 		}
 		// A result set: column count, columns, EOF, rows, EOF.
 		if err := r.columns(p); err != nil {
@@ -292,20 +303,50 @@ func (r *Relay) EOFStatus() (uint16, bool) {
 	return binary.LittleEndian.Uint16(p[3:]), true
 }
 
-// WriteEOF writes the EOF Next stopped at with status flags st. A short
-// EOF becomes a full one (a short EOF breaks clients); a packet that is
-// not an EOF is written as it is.
+// WriteEOF writes the EOF Next stopped at with status flags st, framed
+// for the client (Conn.WriteColumnsEnd after column definitions,
+// Conn.WriteEOF after rows). A short EOF becomes a full one (a short EOF
+// breaks clients); a packet that is not an EOF is written as it is.
 func (r *Relay) WriteEOF(st uint16) error {
 	p := r.Packet
-	switch {
-	case !IsEOF(p):
-	case len(p) >= 5:
-		binary.LittleEndian.PutUint16(p[3:], st)
-	default:
-		r.dst.eof = [5]byte{0xfe, 0, 0, byte(st), byte(st >> 8)}
-		p = r.dst.eof[:]
+	if !IsEOF(p) {
+		return r.dst.WritePacket(p)
 	}
-	return r.dst.WritePacket(p)
+	if r.state == stateRows { // the columns' end: rows follow
+		return r.dst.WriteColumnsEnd(eofWarnings(p), st)
+	}
+	return r.dst.WriteEOF(eofWarnings(p), st)
+}
+
+// WriteEnd writes the EOF (or ERR) at r.Packet that ends a response as
+// it is, framed for the client.
+func (r *Relay) WriteEnd() error {
+	p := r.Packet
+	if !IsEOF(p) || !r.dst.DeprecateEOF {
+		return r.dst.WritePacket(p)
+	}
+	st, _ := r.EOFStatus()
+	return r.dst.WriteEOF(eofWarnings(p), st)
+}
+
+// listEnd relays the EOF after a prepare's parameter or column
+// definitions, which a client with CLIENT_DEPRECATE_EOF does not get.
+func (r *Relay) listEnd() error {
+	if !r.dst.DeprecateEOF {
+		return r.copyPacket()
+	}
+	if _, err := r.src.ReadPacket(maxResponse); err != nil {
+		return r.broke(err)
+	}
+	return nil
+}
+
+// eofWarnings is the warning count of an EOF payload (0 in a short one).
+func eofWarnings(p []byte) uint16 {
+	if len(p) < 3 {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(p[1:])
 }
 
 // broke labels a backend failure after part of the response reached the

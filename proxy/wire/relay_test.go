@@ -119,37 +119,90 @@ func TestRelay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src, bm := newMem(BackendSide, "reader", encode(1, tt.backend...))
-			dst, cm := newMem(ClientSide, "client", append(frame(4, []byte{tt.cmd}), encode(6, tt.file...)...))
-			if _, err := dst.ReadPacket(100); err != nil {
-				t.Fatal(err)
-			}
-			r := NewRelay(src, dst, tt.cmd, false)
-			parts, err := drive(&r, nil)
-			if err == nil {
-				err = dst.Flush()
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.client != nil && !bytes.Equal(cm.out.Bytes(), tt.client) {
-				t.Fatalf("client got\n%x\nwant\n%x", head(cm.out.Bytes()), head(tt.client))
-			}
-			if !equalParts(parts, tt.parts) {
-				t.Fatalf("parts %v, want %v", parts, tt.parts)
-			}
+			r, bm := checkRelay(t, tt.cmd, tt.backend, tt.file, false, tt.parts, tt.client)
 			if !bytes.Equal(bm.out.Bytes(), tt.toBackend) {
 				t.Fatalf("backend got %x, want %x", bm.out.Bytes(), tt.toBackend)
 			}
-			if src.Buffered() != 0 {
-				t.Fatalf("%d bytes of the response left unread", src.Buffered())
-			}
-			if tt.cmd == ComStmtPrepare && parts[0] == PartPrepareOK &&
+			if tt.cmd == ComStmtPrepare && tt.parts[0] == PartPrepareOK &&
 				(r.Prepared != PrepareOK{ID: 9, Columns: 1, Params: 2}) {
 				t.Fatalf("prepare OK parsed as %+v", r.Prepared)
 			}
 		})
 	}
+}
+
+// okEOF is the OK that ends a result for a client with
+// CLIENT_DEPRECATE_EOF, with w warnings.
+func okEOF(st, w uint16) []byte {
+	return []byte{0xfe, 0, 0, byte(st), byte(st >> 8), byte(w), byte(w >> 8)}
+}
+
+// For a client with CLIENT_DEPRECATE_EOF the relay frames what a backend
+// sends with classic EOFs as MariaDB frames it: no EOF after column
+// definitions (but an OK when a cursor opened), an OK with header 0xfe
+// after rows, after COM_FIELD_LIST and in place of nothing after a
+// prepare's definitions. The warnings stay; the session-state flag goes
+// (no state block comes with it).
+func TestRelayDeprecateEOF(t *testing.T) {
+	prepOK := []byte{0x00, 9, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0}
+	tests := []struct {
+		name    string
+		cmd     byte
+		backend [][]byte
+		parts   []Part
+		client  []byte
+	}{
+		{"result set", ComQuery, [][]byte{{1}, colDef, eofp(0), row, row, {0xfe, 3, 0, 0x20, 0x40}},
+			[]Part{PartColumnsEnd, PartRowsEnd}, encode(5, []byte{1}, colDef, row, row, okEOF(0x22, 3))},
+		{"two results", 0x17, [][]byte{{1}, colDef, eofp(0), row, eofp(stMoreResults), okp(0)},
+			[]Part{PartColumnsEnd, PartRowsEnd, PartOK}, encode(5, []byte{1}, colDef, row, okEOF(stMoreResults|2, 0), okp(0))},
+		{"short EOFs", ComQuery, [][]byte{{1}, colDef, {0xfe}, row, {0xfe}},
+			[]Part{PartColumnsEnd, PartRowsEnd}, encode(5, []byte{1}, colDef, row, okEOF(2, 0))},
+		{"cursor", 0x17, [][]byte{{2}, colDef, colDef, eofp(stCursor)},
+			[]Part{PartColumnsEnd}, encode(5, []byte{2}, colDef, colDef, okEOF(stCursor|2, 0))},
+		{"fetch", ComStmtFetch, [][]byte{row, row, eofp(0x80)}, []Part{PartRowsEnd}, encode(5, row, row, okEOF(0x82, 0))},
+		{"field list", ComFieldList, [][]byte{colDef, colDef, eofp(2)}, []Part{PartDone}, encode(5, colDef, colDef, okEOF(2, 0))},
+		{"field list, no column matches", ComFieldList, [][]byte{eofp(2)}, []Part{PartDone}, encode(5, okEOF(2, 0))},
+		{"prepare", ComStmtPrepare, [][]byte{prepOK, colDef, colDef, eofp(0), colDef, eofp(0)},
+			[]Part{PartPrepareOK, PartDone}, encode(5, prepOK, colDef, colDef, colDef)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkRelay(t, tt.cmd, tt.backend, nil, true, tt.parts, tt.client)
+		})
+	}
+}
+
+// checkRelay relays backend's response to cmd (the client's command had
+// sequence 4; file is what it sends after a LOCAL INFILE request) and
+// checks the parts met, what the client got (client nil: not checked) and
+// that the whole response was read.
+func checkRelay(t *testing.T, cmd byte, backend, file [][]byte, deprecateEOF bool, want []Part, client []byte) (*Relay, *memConn) {
+	t.Helper()
+	src, bm := newMem(BackendSide, "reader", encode(1, backend...))
+	dst, cm := newMem(ClientSide, "client", append(frame(4, []byte{cmd}), encode(6, file...)...))
+	dst.DeprecateEOF = deprecateEOF
+	if _, err := dst.ReadPacket(100); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRelay(src, dst, cmd, false)
+	parts, err := drive(&r, nil)
+	if err == nil {
+		err = dst.Flush()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if client != nil && !bytes.Equal(cm.out.Bytes(), client) {
+		t.Fatalf("client got\n%x\nwant\n%x", head(cm.out.Bytes()), head(client))
+	}
+	if !equalParts(parts, want) {
+		t.Fatalf("parts %v, want %v", parts, want)
+	}
+	if src.Buffered() != 0 {
+		t.Fatalf("%d bytes of the response left unread", src.Buffered())
+	}
+	return &r, bm
 }
 
 func head(b []byte) []byte { return b[:min(len(b), 200)] }
@@ -216,25 +269,29 @@ func TestRelayFailures(t *testing.T) {
 	}
 }
 
-// Relaying a result set allocates nothing once the buffers are warm.
+// Relaying a result set allocates nothing once the buffers are warm, in
+// either framing.
 func TestRelayAllocatesNothing(t *testing.T) {
 	resp := encode(1, []byte{1}, colDef, eofp(0), row, row, row, eofp(0))
-	in := bytes.NewReader(resp)
-	src := NewConn(&memConn{in: in}, BackendSide, "reader", 4096, 4096)
-	dst := NewConn(&memConn{}, ClientSide, "client", 64, 4096)
-	parts := make([]Part, 0, 4)
-	run := func() {
-		in.Reset(resp)
-		r := NewRelay(src, dst, ComQuery, false)
-		if _, err := drive(&r, parts[:0]); err != nil {
-			t.Fatal(err)
+	for _, deprecateEOF := range []bool{false, true} {
+		in := bytes.NewReader(resp)
+		src := NewConn(&memConn{in: in}, BackendSide, "reader", 4096, 4096)
+		dst := NewConn(&memConn{}, ClientSide, "client", 64, 4096)
+		dst.DeprecateEOF = deprecateEOF
+		parts := make([]Part, 0, 4)
+		run := func() {
+			in.Reset(resp)
+			r := NewRelay(src, dst, ComQuery, false)
+			if _, err := drive(&r, parts[:0]); err != nil {
+				t.Fatal(err)
+			}
+			_ = dst.Flush()
+			dst.conn.(*memConn).out.Reset()
 		}
-		_ = dst.Flush()
-		dst.conn.(*memConn).out.Reset()
-	}
-	run()
-	if n := testing.AllocsPerRun(100, run); n != 0 {
-		t.Fatalf("%v allocations per result set", n)
+		run()
+		if n := testing.AllocsPerRun(100, run); n != 0 {
+			t.Fatalf("DeprecateEOF %v: %v allocations per result set", deprecateEOF, n)
+		}
 	}
 }
 
@@ -245,9 +302,13 @@ func FuzzRelay(f *testing.F) {
 	f.Add(encode(1, okp(stMoreResults), errp), byte(0x17))
 	f.Add(encode(1, []byte{0xfb}, okp(0)), byte(ComQuery))
 	f.Add(encode(1, []byte{0x00, 1, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0}, colDef, eofp(0)), byte(ComStmtPrepare))
+	f.Add(encode(1, []byte{1}, colDef, eofp(0), row, eofp(0)), byte(ComQuery|0x80))
+	f.Add(encode(1, []byte{0x00, 1, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0}, colDef, eofp(0), colDef, colDef, eofp(0)), byte(ComStmtPrepare|0x80))
 	f.Fuzz(func(t *testing.T, backend []byte, cmd byte) {
 		src, _ := newMem(BackendSide, "reader", backend)
 		dst, _ := newMem(ClientSide, "client", encode(1, []byte{}))
+		dst.DeprecateEOF = cmd&0x80 != 0 // no command has the high bit: both framings
+		cmd &^= 0x80
 		r := NewRelay(src, dst, cmd, true)
 		_, _ = drive(&r, nil)
 	})
