@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -185,6 +186,12 @@ type Status struct {
 	PushTracking string `json:"push_tracking"`
 	// Readers: each of several --reader (absent with one).
 	Readers []ReaderStatus `json:"readers,omitempty"`
+	// ReaderHealth: with one --reader, its state and lag (absent with
+	// several: each has them in Readers). Asking keeps it watched a minute.
+	ReaderHealth *ReaderHealth `json:"reader_health,omitempty"`
+	// Topology: --topology-file's JSON as it is now (the sandbox's
+	// servers and links), or {"error": ...} when it cannot be read.
+	Topology json.RawMessage `json:"topology,omitempty"`
 	// Digests: the statement digests run most often (--digest-top).
 	Digests []digest.Stats `json:"digests,omitempty"`
 	// Writers: with several --writer candidates, who is the writer, what
@@ -253,10 +260,28 @@ func (s *Server) Status() Status {
 		ClientSessions:              n,
 		PushTracking:                s.track.state(),
 		Readers:                     s.readers.status(),
+		ReaderHealth:                s.health(),
+		Topology:                    readTopology(s.conf().TopologyFile),
 		Digests:                     s.topDigests(),
 		Faults:                      s.faults.List(time.Now()),
 		Capture:                     s.captureStats(),
 	}
+}
+
+// readTopology is the JSON of file, read now: the sandbox rewrites it
+// when a writer change moves a link. nil for no file.
+func readTopology(file string) json.RawMessage {
+	if file == "" {
+		return nil
+	}
+	b, err := os.ReadFile(file)
+	if err == nil && !json.Valid(b) {
+		err = errors.New("not JSON")
+	}
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"error": fmt.Sprintf("--topology-file %s: %v", file, err)})
+	}
+	return b
 }
 
 // AuditSummary is the audit-mode findings grouped by digest (nil when not

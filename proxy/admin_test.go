@@ -6,6 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strings"
@@ -256,5 +259,40 @@ func TestStatusPage(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// --topology-file is in /status as it is at each request, and a file that
+// cannot be read says so there.
+func TestStatusTopology(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "topology.json")
+	_, h := adminServer(t, func(v Values) { v["topology-file"] = []string{file} })
+	topology := func() map[string]any {
+		t.Helper()
+		var st struct{ Topology map[string]any }
+		rec := adminReq{method: "GET", url: "http://127.0.0.1:4001/status"}.do(h)
+		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Topology
+	}
+	if e, _ := topology()["error"].(string); !strings.Contains(e, file) {
+		t.Errorf("no file: topology %v, want an error naming it", topology())
+	}
+	for _, body := range []string{`{"servers": [{"name": "writer"}]}`, `{"servers": [{"name": "replica"}]}`} {
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var want map[string]any
+		_ = json.Unmarshal([]byte(body), &want)
+		if got := topology(); !reflect.DeepEqual(got, want) {
+			t.Errorf("topology %v, want %v", got, want)
+		}
+	}
+	if err := os.WriteFile(file, []byte("{half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := topology()["error"].(string); !strings.Contains(e, "not JSON") {
+		t.Errorf("bad file: topology %v, want an error", topology())
 	}
 }

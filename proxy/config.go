@@ -89,6 +89,9 @@ type Config struct {
 	// for none.
 	StatementLog string
 	AdminPprof   bool // serve /debug/pprof/ on the admin address
+	// TopologyFile names a JSON file shown in /status as "topology" (the
+	// sandbox's servers and links); "" for none.
+	TopologyFile string
 	// CaptureFile names a file that records what clients send, session by
 	// session, with what each command got (package capture); "" for none.
 	// CaptureMaxBytes bounds it.

@@ -16,3 +16,7 @@ func SetStrayEvery(srv *Server, d time.Duration) { srv.strayEvery = d }
 // SetInstanceCountEvery sets how often srv counts the instances on the
 // writer without --shared-writer-limits (0: never), before Serve.
 func SetInstanceCountEvery(srv *Server, d time.Duration) { srv.fwdSwitch.countEvery = d }
+
+// SetWatchOneReader turns off (or on) the /status watch of a single
+// --reader: its statements are ones nobody scripted.
+func SetWatchOneReader(srv *Server, on bool) { srv.watchOne = on }

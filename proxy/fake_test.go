@@ -90,6 +90,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	}
 	proxy.SetStrayEvery(srv, o.stray)
 	proxy.SetInstanceCountEvery(srv, 0) // its GET_LOCK would be a statement nobody scripted
+	proxy.SetWatchOneReader(srv, false) // so would the one reader's watch
 	r.srv, r.addr = srv, ln.Addr().String()
 	if o.wrap != nil {
 		ln = o.wrap(ln)

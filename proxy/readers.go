@@ -28,6 +28,20 @@ type readerSet struct {
 	mu      sync.Mutex
 	samples []readers.Sample // the writer's positions over time, for lag
 	epoch   time.Time
+
+	// until: for the set that only watches one --reader, the monitor runs
+	// while /status is read, up to this Unix time in ms; 0 for always.
+	until    atomic.Int64
+	sampling atomic.Bool // sampleWriter runs
+}
+
+// watchFor is how long one reader stays watched after a GET /status.
+const watchFor = time.Minute
+
+// watched says the monitor of rs runs on.
+func (rs *readerSet) watched() bool {
+	u := rs.until.Load()
+	return u == 0 || time.Now().UnixMilli() < u
 }
 
 // readerNode is one reader: what the monitor last saw and its counters.
@@ -138,29 +152,39 @@ func (rs *readerSet) lag(applied consistency.Set) int64 {
 	return readers.Lag(rs.samples, applied, rs.nowMs())
 }
 
-// monitor starts the background checks: the writer's position, and each
-// reader's reachability, replication threads, read_only and position.
-func (s *Server) monitor() {
-	go s.sampleWriter()
-	for _, n := range s.readers.all() {
-		s.startWatch(n)
+// monitor starts the background checks of rs: the writer's position, and
+// each reader's reachability, replication threads, read_only and position.
+func (s *Server) monitor(rs *readerSet) {
+	if rs.sampling.CompareAndSwap(false, true) {
+		go s.sampleWriter(rs)
+	}
+	for _, n := range rs.all() {
+		s.startWatch(rs, n)
 	}
 }
 
 // startWatch starts n's watchReader unless it runs.
-func (s *Server) startWatch(n *readerNode) {
+func (s *Server) startWatch(rs *readerSet, n *readerNode) {
 	if n.watching.CompareAndSwap(false, true) {
-		go s.watchReader(n)
+		go s.watchReader(rs, n)
 	}
 }
 
-func (s *Server) sampleWriter() {
+// sampleWriter samples the writer's position: the current writer, which a
+// writer change moves (the former one lags behind it as a replica).
+func (s *Server) sampleWriter(rs *readerSet) {
 	var c *backend
-	defer func() { c.close() }()
-	for !s.closed.Load() {
+	var addr string
+	defer func() { c.close(); rs.sampling.Store(false) }()
+	for !s.closed.Load() && rs.watched() {
+		if now := s.writerAddr(); c != nil && now != addr {
+			c.close()
+			c = nil
+		}
 		if c == nil {
 			user, pass := s.proxyUser()
-			c, _ = dialBackend(context.Background(), "writer", dialParams{addr: s.conf().Writer, user: user, password: pass, tls: s.conf().BackendTLS, timeout: time.Second})
+			addr = s.writerAddr()
+			c, _ = dialBackend(context.Background(), "writer", dialParams{addr: addr, user: user, password: pass, tls: s.conf().BackendTLS, timeout: time.Second})
 		}
 		if c != nil {
 			res, err := c.exec(s.flavor.WriterPositionSQL())
@@ -169,7 +193,7 @@ func (s *Server) sampleWriter() {
 				c = nil
 			} else if v, ok := res.value(); ok {
 				if pos, err := s.flavor.ParseSet(v.s); err == nil {
-					s.readers.addSample(pos)
+					rs.addSample(pos)
 				}
 			}
 		}
@@ -189,7 +213,7 @@ func (s *Server) replicationRunningSQL() string {
 	return "SELECT @@GLOBAL.read_only, " + pos + ", " + running
 }
 
-func (s *Server) watchReader(n *readerNode) {
+func (s *Server) watchReader(rs *readerSet, n *readerNode) {
 	var c *backend
 	defer func() {
 		c.close()
@@ -198,12 +222,12 @@ func (s *Server) watchReader(n *readerNode) {
 			n.state.Store("removed")
 			n.healthy.Store(false)
 			s.log.Info("reader removed", zap.String("reader", n.addr))
-		} else if !s.closed.Load() {
-			s.startWatch(n) // a reload brought it back as this one ended
+		} else if !s.closed.Load() && rs.watched() {
+			s.startWatch(rs, n) // a reload brought it back as this one ended
 		}
 	}()
 	q := s.replicationRunningSQL()
-	for !s.closed.Load() && !n.removed.Load() {
+	for !s.closed.Load() && !n.removed.Load() && rs.watched() {
 		state := "down"
 		if c == nil {
 			user, pass := s.proxyUser()
@@ -223,7 +247,7 @@ func (s *Server) watchReader(n *readerNode) {
 				// The bound applies to the lag now, so that a reader that
 				// has caught up takes reads again at once; placement sees
 				// the window's highest.
-				lag := s.readers.lag(n.applied.Get())
+				lag := rs.lag(n.applied.Get())
 				n.noteLag(lag)
 				bound := int64(s.conf().MaxReaderLag)
 				switch {
@@ -286,6 +310,27 @@ func (rs *readerSet) status() []ReaderStatus {
 			Sessions: n.sessions.Load(), Reads: n.reads.Load(), Waits: n.waits.Load(), Moves: n.moves.Load()})
 	}
 	return out
+}
+
+// ReaderHealth is the one --reader's state and lag in GET /status, as the
+// monitor of several readers measures them (ReaderStatus's first fields).
+type ReaderHealth struct {
+	State string `json:"state"`
+	LagMs int64  `json:"lag_ms"`
+}
+
+// health is the one reader's state and lag, and keeps it watched for
+// watchFor: the monitor costs the backends a query each every
+// monitorEvery, which a proxy nobody looks at need not pay.
+func (s *Server) health() *ReaderHealth {
+	rs := s.readerWatch
+	if rs == nil || !s.watchOne {
+		return nil
+	}
+	rs.until.Store(time.Now().Add(watchFor).UnixMilli())
+	s.monitor(rs)
+	n := rs.node(0)
+	return &ReaderHealth{State: n.state.Load().(string), LagMs: n.lagMs.Load()}
 }
 
 // readerCollector exports the readers' figures on /metrics, labelled by address.

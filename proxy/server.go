@@ -58,6 +58,8 @@ type Server struct {
 
 	applied       *consistency.Applied          // what the (first) reader is known to have applied
 	readers       *readerSet                    // several --reader; nil with one
+	readerWatch   *readerSet                    // one --reader: watched for /status only (its state and lag), never routed by
+	watchOne      bool                          // readerWatch may run (tests of scripted backends turn it off)
 	track         pushTracking                  // push tracking of applied, while sessions need it
 	audit         *auditStore                   // audit mode findings; nil otherwise
 	stmts         statements                    // per-digest statistics and the statement log
@@ -153,6 +155,10 @@ func NewServer(cfg Config, log *zap.Logger, m *metrics.Metrics) (*Server, error)
 		s.readers = newReaderSet(addrs, s.flavor)
 		s.applied = s.readers.node(0).applied // the push tracker follows the first reader
 		m.Registry().MustRegister(readerCollector{s.readers})
+	} else if len(addrs) == 1 && !cfg.Audit {
+		s.readerWatch, s.watchOne = newReaderSet(addrs, s.flavor), true
+		s.readerWatch.until.Store(1)                 // until GET /status asks (health)
+		s.readerWatch.node(0).state.Store("unknown") // not yet looked at
 	}
 	m.Registry().MustRegister(backendUpCollector{s})
 	s.stray.found, s.strayEvery = map[string]string{}, strayEvery
@@ -394,7 +400,7 @@ func (s *Server) Reload(next Config) error {
 	switch {
 	case readersChange:
 		for _, n := range s.readers.update(cur.Readers, s.flavor) {
-			s.startWatch(n)
+			s.startWatch(s.readers, n)
 		}
 	case !prev.Audit && !slices.Equal(prev.ReaderAddrs(), next.ReaderAddrs()):
 		// One reader runs without a reader set: that needs a restart.
@@ -490,7 +496,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		go s.strayLoop(s.strayEvery)
 	}
 	if s.readers != nil {
-		s.monitor()
+		s.monitor(s.readers)
 	}
 	var pause time.Duration
 	for {

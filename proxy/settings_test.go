@@ -21,7 +21,7 @@ var changed = map[string]string{
 	"listen": "127.0.0.1:5000", "writer": "127.0.0.1:2", "reader": "127.0.0.1:3", "user": "other:pw",
 	"proxy-user": "other", "accounts": "writer", "accounts-refresh": "5m", "admin": "", "forwarding": "disabled", "default-consistency": "session", "session-scope": "user",
 	"writer-idle-timeout": "30", "writer-max-connections-pct": "20", "read-wait-timeout": "250ms",
-	"read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error", "writer-change-wait": "3s", "shared-writer-limits": "true", "aurora-read-write-quirk": "true", "audit": "true", "audit-lag": "2s", "digest-top": "5", "statement-log": "/tmp/statements.jsonl",
+	"read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error", "writer-change-wait": "3s", "shared-writer-limits": "true", "aurora-read-write-quirk": "true", "audit": "true", "audit-lag": "2s", "digest-top": "5", "statement-log": "/tmp/statements.jsonl", "topology-file": "/tmp/topology.json",
 	"capture-file": "/tmp/capture.jsonl", "capture-max-bytes": "4096",
 	"push-tracking": "true", "forward-timeout": "30s", "config-watch": "10s", "auth-method": "caching_sha2_password", "require-tls": "true",
 	"admin-token": "tok", "admin-pprof": "true",

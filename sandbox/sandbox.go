@@ -37,6 +37,7 @@ const (
 	replUser     = "repl"
 	replPassword = "replpass"
 	stateFile    = "sandbox.json"
+	topologyFile = "topology.json" // for fwdproxy's --topology-file
 )
 
 // Process names. Each has NAME.pid and NAME.log in the sandbox directory.
@@ -304,16 +305,63 @@ func prepareDir(dir string) error {
 	return os.MkdirAll(dir, 0o700)
 }
 
+// writeState writes the state file (first: it marks the directory as a
+// sandbox's) and, from it, the topology file that fwdproxy reads: a writer
+// change that moves a link updates both.
 func writeState(st *State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
+	if err := writeJSON(st.Dir, stateFile, st); err != nil {
+		return err
+	}
+	return writeJSON(st.Dir, topologyFile, st.topology())
+}
+
+// writeJSON replaces dir/name by v's JSON at once: readers never see half.
+func writeJSON(dir, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(st.Dir, stateFile+".tmp")
+	tmp := filepath.Join(dir, name+".tmp")
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(st.Dir, stateFile))
+	return os.Rename(tmp, filepath.Join(dir, name))
+}
+
+// Topology is the sandbox as fwdproxy shows it in /status "topology"
+// (--topology-file) and its status page draws it: the servers, and the
+// links with their configured delays. Who is the writer now is not in it:
+// /status "writers" says.
+type Topology struct {
+	Servers []TopologyServer `json:"servers"`
+	Links   []TopologyLink   `json:"links"`
+}
+
+// TopologyServer is one database server.
+type TopologyServer struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+}
+
+// TopologyLink is one latency link: From's traffic reaches To through Addr.
+type TopologyLink struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+	From string `json:"from"`          // a server's name, or fwdproxy
+	To   string `json:"to"`            // a server's name
+	Lag  string `json:"lag,omitempty"` // replication: the delay From → To
+	RTT  string `json:"rtt,omitempty"` // fwdproxy's: the round trip
+}
+
+func (st *State) topology() Topology {
+	t := Topology{Links: []TopologyLink{{Name: procWriterLink, Addr: st.WriterLink, From: procProxy, To: procWriter, RTT: st.RTT}}}
+	for _, s := range st.servers() {
+		t.Servers = append(t.Servers, TopologyServer{Name: s.name, Addr: s.addr})
+	}
+	for _, r := range st.Replicas {
+		t.Links = append(t.Links, TopologyLink{Name: r.LinkName, Addr: r.Link, From: r.LinkTo, To: r.Name, Lag: r.Lag})
+	}
+	return t
 }
 
 func loadState(dir string) (*State, error) {
@@ -618,8 +666,11 @@ writer: [%s]
 reader: %s
 # NAME:PASSWORD lines
 user-file: %s
+# the servers and links, for the status page (rewritten by a writer change)
+topology-file: %s
 log-level: info
-`, u.st.Proxy, u.st.Admin, u.o.RTT, what, strings.Join(append([]string{u.st.WriterLink}, readers...), ", "), what, reader, usersPath)
+`, u.st.Proxy, u.st.Admin, u.o.RTT, what, strings.Join(append([]string{u.st.WriterLink}, readers...), ", "), what, reader, usersPath,
+		filepath.Join(u.dir, topologyFile))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,6 +139,38 @@ func TestConnectHelpTypingHint(t *testing.T) {
 		if got := st.ConnectHelp("fwdproxy sandbox down"); !strings.Contains(got, tc.want) {
 			t.Errorf("lags %v: no %q in\n%s", tc.lags, tc.want, got)
 		}
+	}
+}
+
+// The topology file is the state's servers and links, each link from the
+// server it relays from now (replica2's from replica, as after a writer
+// change that made replica the writer).
+func TestTopologyFile(t *testing.T) {
+	st := &State{Dir: t.TempDir(), RTT: "70ms", Writer: "127.0.0.1:1", WriterLink: "127.0.0.1:11", Replicas: []Replica{
+		{Name: "replica", Addr: "127.0.0.1:2", LinkName: "link-replication", Link: "127.0.0.1:12", LinkTo: "writer", Lag: "0s"},
+		{Name: "replica2", Addr: "127.0.0.1:3", LinkName: "link-replication2", Link: "127.0.0.1:13", LinkTo: "replica", Lag: "50ms"},
+	}}
+	if err := writeState(st); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(st.Dir, topologyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Topology
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := Topology{
+		Servers: []TopologyServer{{"writer", "127.0.0.1:1"}, {"replica", "127.0.0.1:2"}, {"replica2", "127.0.0.1:3"}},
+		Links: []TopologyLink{
+			{Name: "link-writer", Addr: "127.0.0.1:11", From: "fwdproxy", To: "writer", RTT: "70ms"},
+			{Name: "link-replication", Addr: "127.0.0.1:12", From: "writer", To: "replica", Lag: "0s"},
+			{Name: "link-replication2", Addr: "127.0.0.1:13", From: "replica", To: "replica2", Lag: "50ms"},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("topology.json:\n%s\nwant %+v", b, want)
 	}
 }
 

@@ -19,7 +19,7 @@ var sample = map[string]string{
 	"writer-max-connections-pct": "20", "read-wait-timeout": "250ms", "read-wait-timeout-action": "writer", "max-reader-lag": "500", "no-reader-policy": "error",
 	"writer-change-wait": "3s", "shared-writer-limits": "true",
 	"aurora-read-write-quirk": "true", "audit": "true", "audit-lag": "500ms", "digest-top": "5", "statement-log": "/tmp/statements.jsonl",
-	"capture-file": "/tmp/capture.jsonl", "capture-max-bytes": "4096", "push-tracking": "true", "forward-timeout": "30s", "config-watch": "10s",
+	"capture-file": "/tmp/capture.jsonl", "topology-file": "/tmp/topology.json", "capture-max-bytes": "4096", "push-tracking": "true", "forward-timeout": "30s", "config-watch": "10s",
 	"auth-method": "caching_sha2_password", "tls-cert": "c.pem", "tls-key": "k.pem", "require-tls": "true",
 	"backend-tls": "skip-verify", "backend-ca": "ca.pem", "log-level": "debug", "log-format": "json",
 	"user-file": "users", "admin-token": "tok", "admin-token-file": "token", "admin-pprof": "true",
