@@ -6,8 +6,8 @@ write_section() {
 	local name=$1 sec=$2 tmp
 	tmp=$(mktemp)
 	if grep -q "^<!-- $name: " "$OUT" 2>/dev/null; then
-		awk -v sec="$sec" -v open="^<!-- $name: " -v close="^<!-- /$name -->" \
-			'$0 ~ open {print sec; skip = 1; next} $0 ~ close {skip = 0; next} !skip' "$OUT" >"$tmp"
+		awk -v sec="$sec" -v first="^<!-- $name: " -v last="^<!-- /$name -->" \
+			'$0 ~ first {print sec; skip = 1; next} $0 ~ last {skip = 0; next} !skip' "$OUT" >"$tmp"
 		cat "$tmp" >"$OUT"
 	else
 		printf '\n%s\n' "$sec" >>"$OUT"
