@@ -33,12 +33,9 @@ type Flavor interface {
 	// ClusterSQL reads the writer's identity for causal tokens: one value
 	// every proxy in front of the same writer reads alike.
 	ClusterSQL() string
-	// ClusterHistorySQL reads, on the writer, every writer identity whose
-	// transactions it holds: after a switchover the new writer still holds
-	// the old one's, so a token the old writer issued stays good.
-	ClusterHistorySQL() string
 	// InClusterHistory says whether cluster (a ClusterSQL value) is in
-	// history (ClusterHistorySQL's value).
+	// history (ExecutedSQL's value, read on the writer: after a switchover
+	// the new writer still holds the old one's transactions).
 	InClusterHistory(cluster, history string) bool
 	// ReplicationSQL lists a server's replication channels, one row each
 	// (none when it replicates from nobody): with read_only, what tells a

@@ -255,11 +255,9 @@ func (mariadbFlavor) ClusterSQL() string {
 	return "SELECT CONCAT(@@GLOBAL.server_id, '.', @@GLOBAL.gtid_domain_id)"
 }
 
-// ClusterHistorySQL: gtid_binlog_state keeps the last GTID of every
-// (domain, server_id) pair in the binlog, the replicated ones included
+// InClusterHistory: the history lists the last GTID of every (domain,
+// server_id) pair in the binlog, replicated ones included
 // (log_slave_updates), so a former writer's server_id stays in it.
-func (mariadbFlavor) ClusterHistorySQL() string { return "SELECT @@GLOBAL.gtid_binlog_state" }
-
 func (mariadbFlavor) InClusterHistory(cluster, history string) bool {
 	server, domain, ok := strings.Cut(cluster, ".")
 	if !ok {

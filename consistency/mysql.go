@@ -427,10 +427,8 @@ func (mysqlFlavor) WriterPositionSQL() string { return "SELECT @@GLOBAL.gtid_exe
 // commits; the same for every proxy that asks and across restarts.
 func (mysqlFlavor) ClusterSQL() string { return "SELECT @@GLOBAL.server_uuid" }
 
-// ClusterHistorySQL: gtid_executed names every source uuid whose
+// InClusterHistory: gtid_executed names every source uuid whose
 // transactions the server holds, a former writer's among them.
-func (mysqlFlavor) ClusterHistorySQL() string { return "SELECT @@GLOBAL.gtid_executed" }
-
 func (mysqlFlavor) InClusterHistory(cluster, history string) bool {
 	u, ok := parseUUID(cluster)
 	if !ok || len(cluster) != 36 {

@@ -297,7 +297,7 @@ func (s *Server) formerWriter(ctx context.Context, cluster string) bool {
 		return true
 	}
 	s.posMu.Lock()
-	history, err := s.askWriter(ctx, s.flavor.ClusterHistorySQL())
+	history, err := s.askWriter(ctx, s.flavor.ExecutedSQL())
 	s.posMu.Unlock()
 	if err != nil || !s.flavor.InClusterHistory(cluster, history) {
 		return false
