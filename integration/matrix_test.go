@@ -369,11 +369,13 @@ func TestClientStackPerl(t *testing.T) {
 func TestClientStackJava(t *testing.T) {
 	timed(t, "libmariadb-java", func() { pair.AptInstall(t, "libmariadb-java", "default-jre-headless") })
 	java := needCommand(t, "java")
-	batch := stackExtra{steps: []string{"batch", "design-savepoint"}, rows: map[string]string{
-		"batch1": "21|NULL|NULL|NULL|NULL", "batch2": "22|NULL|NULL|NULL|NULL", "batch3": "23|NULL|NULL|NULL|NULL"}}
+	batch := stackExtra{steps: []string{"batch", "batch-nokeys", "design-savepoint"}, rows: map[string]string{
+		"batch1": "21|NULL|NULL|NULL|NULL", "batch2": "22|NULL|NULL|NULL|NULL", "batch3": "23|NULL|NULL|NULL|NULL",
+		"bulk1": "24|NULL|NULL|NULL|NULL", "bulk2": "25|NULL|NULL|NULL|NULL", "bulk3": "26|NULL|NULL|NULL|NULL"}}
 	runStacks(t, clientsDir(t, "java"), []stackCase{
 		{"java-rewrite", "rewrite", batch},
 		{"java-ssps", "ssps", batch},
+		{"java-bulk", "bulk", batch}, // COM_STMT_BULK_EXECUTE
 	}, java, "-cp", connectorJ, "Stacks.java")
 }
 

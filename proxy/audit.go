@@ -180,7 +180,7 @@ func (s *session) auditDispatch(data []byte) error {
 	case comStmtPrepare:
 		s.auditor.Prepare(string(data[1:]))
 		return s.auditPrepare(data)
-	case comStmtExecute:
+	case comStmtExecute, comStmtBulkExecute:
 		if len(data) >= 5 {
 			if sql, ok := s.auditStmts[binary.LittleEndian.Uint32(data[1:])]; ok {
 				s.auditor.Execute(sql)

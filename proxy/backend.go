@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +42,7 @@ type dialParams struct {
 	// instead of the password: nativeLogin logs in with it.
 	stage1       []byte
 	caps         uint32 // client capabilities to mirror (capabilitiesMirrored subset)
+	ext          uint32 // MariaDB extended capabilities to ask for (extOffered subset)
 	sessionTrack bool
 	collation    string
 	tls          *tls.Config
@@ -68,6 +70,9 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 		if err == nil {
 			_ = c.SetDeadline(time.Now().Add(p.timeout))
 			raw = c
+			if extra := p.caps & capabilitiesPatched; (extra != 0 || p.ext != 0) && p.stage1 == nil {
+				return &capsAdder{Conn: c, flags: extra, ext: p.ext}, nil
+			}
 		}
 		return c, err
 	}
@@ -116,6 +121,9 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 		if conn, err = connectSafely(ctx, p, dial, opt); err == nil {
 			// Drop go-mysql's reader and buffers: nothing is in flight after the OK.
 			nc, connID, version = conn.Conn.Conn, conn.GetConnectionID(), conn.GetServerVersion()
+			if ca, ok := nc.(*capsAdder); ok {
+				nc = ca.Conn // the socket itself, for alive's peek
+			}
 		}
 	}
 	if err != nil {
@@ -134,6 +142,40 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 		version: version,
 	}
 	return b, nil
+}
+
+// capsAdder adds capabilities to the first packet go-mysql's client
+// writes: flags its SetCapability refuses (it knows a fixed list) and
+// MariaDB's extended ones. That packet is the handshake response, or under
+// TLS the SSL request before it, which is where MariaDB reads a TLS
+// client's capabilities (once, before the TLS handshake).
+type capsAdder struct {
+	net.Conn
+	flags, ext uint32
+	done       bool
+}
+
+func (c *capsAdder) Write(b []byte) (int, error) {
+	if !c.done && len(b) >= 4+32 && b[3] == 1 { // sequence 1: the client's first packet
+		c.done = true
+		p := append([]byte(nil), b...)
+		addCaps(p[4:], c.flags, c.ext)
+		return c.Conn.Write(p)
+	}
+	return c.Conn.Write(b)
+}
+
+// addCaps ORs flags into the head of a handshake response (or SSL
+// request) and, with ext, asks for MariaDB's extended capabilities: in the
+// last 4 of the reserved bytes, read only from a client that clears
+// CLIENT_MYSQL (CLIENT_LONG_PASSWORD, obsolete otherwise).
+func addCaps(head []byte, flags, ext uint32) {
+	caps := binary.LittleEndian.Uint32(head) | flags
+	if ext != 0 {
+		caps &^= mysql.CLIENT_LONG_PASSWORD
+		binary.LittleEndian.PutUint32(head[28:], binary.LittleEndian.Uint32(head[28:])|ext)
+	}
+	binary.LittleEndian.PutUint32(head, caps)
 }
 
 // backendTLSConfig verifies the certificate against the address dialled

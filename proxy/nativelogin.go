@@ -50,7 +50,7 @@ func nativeLogin(raw net.Conn, p dialParams) (net.Conn, uint32, string, error) {
 		}
 		caps |= mysql.CLIENT_SSL
 		seq++
-		if err := writeLoginPacket(raw, seq, loginHead(caps, cs.ID)); err != nil {
+		if err := writeLoginPacket(raw, seq, loginHead(caps, p.ext, cs.ID)); err != nil {
 			return nil, 0, "", err
 		}
 		tc := tls.Client(raw, backendTLSConfig(p))
@@ -59,7 +59,7 @@ func nativeLogin(raw net.Conn, p dialParams) (net.Conn, uint32, string, error) {
 		}
 		conn = tc
 	}
-	resp := loginHead(caps, cs.ID)
+	resp := loginHead(caps, p.ext, cs.ID)
 	resp = append(append(resp, p.user...), 0)
 	answer := accounts.Answer(g.scramble, p.stage1)
 	resp = append(append(resp, byte(len(answer))), answer...)
@@ -129,10 +129,11 @@ func parseGreeting(b []byte) (greeting, error) {
 }
 
 // loginHead is the fixed start of a handshake response (and the whole of
-// an SSL request): capabilities, max packet (none), collation, filler.
-func loginHead(caps uint32, collation int) []byte {
+// an SSL request): capabilities, max packet (none), collation, filler
+// (MariaDB's extended capabilities in its last 4 bytes).
+func loginHead(caps, ext uint32, collation int) []byte {
 	b := make([]byte, 32, 128)
-	binary.LittleEndian.PutUint32(b, caps)
+	addCaps(b, caps, ext)
 	b[8] = byte(collation) // one byte: the lower 8 bits, as go-mysql sends it
 	return b
 }

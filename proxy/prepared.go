@@ -234,11 +234,16 @@ func errUnknownStmt(id uint32, cmd string) *sqlError {
 }
 
 // comStmtExecute runs a prepared statement where the routing rule says,
-// as its text form would run.
+// as its text form would run. A bulk execute (many rows of parameters)
+// goes where an execute of the statement would.
 func (s *session) comStmtExecute(data []byte) error {
 	p, id := s.lookupStmt(data)
 	if p == nil {
-		return s.writeErr(errUnknownStmt(id, "mysqld_stmt_execute"), false)
+		cmd := "mysqld_stmt_execute"
+		if data[0] == comStmtBulkExecute {
+			cmd = "mysqld_stmt_bulk_execute"
+		}
+		return s.writeErr(errUnknownStmt(id, cmd), false)
 	}
 	if s.state.Terminated {
 		return s.writeErr(s.takeTerminated(), false)
@@ -360,6 +365,9 @@ func (s *session) fixExecute(data []byte, p *prepared, backendID uint32, bound *
 	if p.params == 0 {
 		return data
 	}
+	if data[0] == comStmtBulkExecute {
+		return fixBulkExecute(data, p, bound)
+	}
 	nb := (p.params + 7) / 8
 	flagPos := 10 + nb
 	if len(data) <= flagPos {
@@ -385,6 +393,36 @@ func (s *session) fixExecute(data []byte, p *prepared, backendID uint32, bound *
 	*bound = true
 	return out
 }
+
+// fixBulkExecute is fixExecute's types for a bulk execute: id, 2 bytes of
+// flags, then the types when the flags have bulkSendTypes.
+func fixBulkExecute(data []byte, p *prepared, bound *bool) []byte {
+	if len(data) < 7 {
+		return data
+	}
+	flags := binary.LittleEndian.Uint16(data[5:])
+	if flags&bulkSendTypes != 0 {
+		if len(data) >= 7+2*p.params {
+			p.types = append(p.types[:0], data[7:7+2*p.params]...)
+			p.boundR, p.boundW = false, false
+		}
+		*bound = true
+		return data
+	}
+	if *bound || len(p.types) != 2*p.params {
+		return data
+	}
+	out := make([]byte, 0, len(data)+len(p.types))
+	out = append(out, data[:5]...)
+	out = binary.LittleEndian.AppendUint16(out, flags|bulkSendTypes)
+	out = append(out, p.types...)
+	out = append(out, data[7:]...)
+	*bound = true
+	return out
+}
+
+// bulkSendTypes is the bulk execute flag that says parameter types follow.
+const bulkSendTypes = 128
 
 // comStmtSendLong sends long data where the execute will run. No reply:
 // a failure here is the execute's to report.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -750,7 +751,7 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	ss := newSession(s)
 	h := &loginHandler{s: s, ss: ss, deadline: time.Now().Add(s.conf().HandshakeTimeout)}
 	_ = c.SetDeadline(h.deadline)
-	pc := &capPatchConn{Conn: c, status: s.greetStatus, clear: s.greetCleared(), h: h}
+	pc := &capPatchConn{Conn: c, status: s.greetStatus, clear: s.greetCleared(), ext: s.greetExt(), h: h}
 	h.pc = pc
 	gc, err := s.gosrv.NewCustomizedConn(pc, h, h)
 	if err != nil {
@@ -876,6 +877,7 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	// go-mysql keeps the client's raw flags; the effective set is what both
 	// sides offered. patchedCaps are offered by capPatchConn.
 	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | patchedCaps) &^ h.s.greetCleared()
+	ss.clientExt = h.pc.clientExt()
 	ss.collation = collationName(c.Charset())
 	ss.state.Apply(route.UseDB, route.Fact{DB: h.db})
 	ss.connID = c.ConnectionID()
@@ -950,19 +952,23 @@ func programName(attrs map[string]string) string {
 // matched, not changed, rows), and frames results for
 // CLIENT_DEPRECATE_EOF itself (wire.Conn.DeprecateEOF; the backends keep
 // classic EOFs), and speaks the compressed protocol to the client itself
-// (wire.Compressed; the backends are not compressed). The rest are offered as a MariaDB server offers them and
+// (wire.Compressed; the backends are not compressed). CLIENT_INTERACTIVE
+// is mirrored to the backends too (capsAdder), so each gives the session
+// its own interactive_timeout as wait_timeout. The rest are offered as a MariaDB server offers them and
 // change nothing a server does (ODBC, RESERVED), or concern the client
-// alone. Not offered: CLIENT_INTERACTIVE and CLIENT_NO_SCHEMA change the
-// session, and go-mysql's client cannot ask the backends for them.
+// alone. Not offered: CLIENT_NO_SCHEMA, with which MariaDB drops the schema
+// of every db.table and db.table.column (information_schema.tables is
+// then the current database's tables): the proxy's routing reads table
+// names with their schema.
 const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_COMPRESS |
-	mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_ODBC | mysql.CLIENT_RESERVED | mysql.CLIENT_IGNORE_SIGPIPE |
+	mysql.CLIENT_INTERACTIVE | mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_ODBC | mysql.CLIENT_RESERVED | mysql.CLIENT_IGNORE_SIGPIPE |
 	mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | mysql.CLIENT_REMEMBER_OPTIONS
 
 // greetCleared are the flags go-mysql offers that the greeting clears, as
 // the reader's does: a MariaDB server does not claim CLIENT_MYSQL (bit 0,
 // CLIENT_LONG_PASSWORD), which tells MariaDB's connectors they talk to
-// MariaDB (its extended capabilities, which the proxy offers none of,
-// would follow in the greeting's reserved bytes).
+// MariaDB, whose extended capabilities follow in the greeting's reserved
+// bytes (greetExt).
 func (s *Server) greetCleared() uint32 {
 	if s.flavor.Name() == "mariadb" {
 		return mysql.CLIENT_LONG_PASSWORD
@@ -970,8 +976,19 @@ func (s *Server) greetCleared() uint32 {
 	return 0
 }
 
-// capPatchConn adds patchedCaps, clears greetCleared and sets the
-// reader's status in the initial handshake that go-mysql writes. It is the login's connection only: it
+// greetExt are MariaDB's extended capabilities the greeting offers (a
+// MySQL server has none).
+func (s *Server) greetExt() uint32 {
+	if s.flavor.Name() == "mariadb" {
+		return extOffered
+	}
+	return 0
+}
+
+// capPatchConn adds patchedCaps, clears greetCleared, offers ext and sets the
+// reader's status in the initial handshake that go-mysql writes, and keeps
+// the head of the client's answer for its extended capabilities, which
+// go-mysql does not read. It is the login's connection only: it
 // also bounds what the client sends before it is logged in, and names the
 // client by its host in go-mysql's errors.
 type capPatchConn struct {
@@ -979,9 +996,11 @@ type capPatchConn struct {
 	h      *loginHandler
 	status uint16
 	clear  uint32 // capability flags to clear
+	ext    uint32 // extended capabilities offered
 	done   bool
-	read   int  // bytes read before login
-	in     bool // logged in: no more bound
+	head   []byte // the first bytes the client sent: its handshake response or SSL request
+	read   int    // bytes read before login
+	in     bool   // logged in: no more bound
 	// proxyHeader: the client began with a PROXY protocol header, which
 	// this peer may not send.
 	proxyHeader bool
@@ -1002,8 +1021,25 @@ func (c *capPatchConn) Read(b []byte) (int, error) {
 		c.proxyHeader = true
 		return 0, errUntrustedProxyHeader
 	}
+	if len(c.head) < loginHeadLen {
+		c.head = append(c.head, b[:min(n, loginHeadLen-len(c.head))]...)
+	}
 	c.read += n
 	return n, err
+}
+
+// loginHeadLen is a packet header and the fixed head of a handshake
+// response, which an SSL request also is (so it is read in clear under TLS).
+const loginHeadLen = 4 + 32
+
+// clientExt is the extended capabilities both sides offered: MariaDB's
+// are in the last 4 bytes of the head, from a client that clears
+// CLIENT_MYSQL.
+func (c *capPatchConn) clientExt() uint32 {
+	if len(c.head) < loginHeadLen || c.head[4]&byte(mysql.CLIENT_LONG_PASSWORD) != 0 {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(c.head[4+28:]) & c.ext
 }
 
 func (c *capPatchConn) RemoteAddr() net.Addr { return hostAddr{c.Conn.RemoteAddr()} }
@@ -1011,15 +1047,16 @@ func (c *capPatchConn) RemoteAddr() net.Addr { return hostAddr{c.Conn.RemoteAddr
 func (c *capPatchConn) Write(b []byte) (int, error) {
 	if !c.done {
 		c.done = true
-		patchHandshake(b, patchedCaps, c.clear, c.status)
+		patchHandshake(b, patchedCaps, c.clear, c.ext, c.status)
 	}
 	return c.Conn.Write(b)
 }
 
 // patchHandshake ORs flags into the capability bytes of an initial
-// handshake packet (header included), clears the flags in clear and sets
+// handshake packet (header included), clears the flags in clear, puts ext
+// in the last 4 reserved bytes (MariaDB's extended capabilities) and sets
 // its status; a packet it does not recognise is left as is.
-func patchHandshake(b []byte, flags, clear uint32, status uint16) {
+func patchHandshake(b []byte, flags, clear, ext uint32, status uint16) {
 	if len(b) < 5 || b[4] != 10 {
 		return
 	}
@@ -1032,6 +1069,9 @@ func patchHandshake(b []byte, flags, clear uint32, status uint16) {
 	upper := lower + 2 + 1 + 2 // lower caps, charset, status
 	if upper+2 > len(b) {
 		return
+	}
+	if reserved := upper + 2 + 1; reserved+10 <= len(b) { // after the auth data length
+		binary.LittleEndian.PutUint32(b[reserved+6:], ext)
 	}
 	b[lower] = b[lower]&^byte(clear) | byte(flags)
 	b[lower+1] = b[lower+1]&^byte(clear>>8) | byte(flags>>8)

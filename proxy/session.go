@@ -31,6 +31,7 @@ type session struct {
 	host           string // the client's address, without the port
 	collation      string
 	clientCaps     uint32
+	clientExt      uint32 // MariaDB extended capabilities agreed (extOffered subset)
 	client         *wire.Conn
 
 	out digest.Outcome // the current statement's, for the digest statistics
@@ -144,7 +145,7 @@ func (s *session) openReader() error {
 func (s *session) dialReader(addr string) (*backend, error) {
 	r, err := dialBackend(context.Background(), "reader", dialParams{
 		addr: addr, user: s.user, password: s.password, stage1: s.stage1, db: s.state.DB,
-		caps: s.clientCaps, sessionTrack: s.clientCaps&capSessionTrack != 0 || s.srv.conf().Audit,
+		caps: s.clientCaps, ext: s.clientExt, sessionTrack: s.clientCaps&capSessionTrack != 0 || s.srv.conf().Audit,
 		collation: s.collation, tls: s.srv.conf().BackendTLS,
 	})
 	if err != nil {
@@ -273,7 +274,7 @@ func (s *session) dispatch(data []byte) error {
 		return s.relayCommand(s.reader, data)
 	case comStmtPrepare:
 		return s.comStmtPrepare(data)
-	case comStmtExecute:
+	case comStmtExecute, comStmtBulkExecute:
 		return s.comStmtExecute(data)
 	case comStmtSendLong:
 		return s.comStmtSendLong(data)
@@ -303,7 +304,7 @@ func (s *session) dispatch(data []byte) error {
 // readerless: the command can run while the session has no reader
 // connection (a statement's own decision says whether it needs one).
 func readerless(cmd byte) bool {
-	return cmd == comQuery || cmd == comPing || cmd == comStmtPrepare || cmd == comStmtExecute || cmd == comStmtClose || cmd == comSetOption
+	return cmd == comQuery || cmd == comPing || cmd == comStmtPrepare || cmd == comStmtExecute || cmd == comStmtBulkExecute || cmd == comStmtClose || cmd == comSetOption
 }
 
 // relayCommand sends a command to one backend and relays its response.

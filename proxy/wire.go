@@ -11,19 +11,22 @@ import (
 
 // Commands the proxy handles itself (go-mysql names some, not all).
 const (
-	comQuit            = 0x01
-	comInitDB          = 0x02
-	comQuery           = wire.ComQuery
-	comFieldList       = wire.ComFieldList
-	comRefresh         = 0x07
-	comStatistics      = wire.ComStatistics
-	comPing            = 0x0e
-	comChangeUser      = 0x11
-	comStmtPrepare     = wire.ComStmtPrepare
-	comStmtExecute     = 0x17
-	comStmtSendLong    = 0x18
-	comStmtClose       = 0x19
-	comStmtReset       = 0x1a
+	comQuit         = 0x01
+	comInitDB       = 0x02
+	comQuery        = wire.ComQuery
+	comFieldList    = wire.ComFieldList
+	comRefresh      = 0x07
+	comStatistics   = wire.ComStatistics
+	comPing         = 0x0e
+	comChangeUser   = 0x11
+	comStmtPrepare  = wire.ComStmtPrepare
+	comStmtExecute  = 0x17
+	comStmtSendLong = 0x18
+	comStmtClose    = 0x19
+	comStmtReset    = 0x1a
+	// comStmtBulkExecute is MariaDB's execute of one statement for many
+	// rows of parameters (MARIADB_CLIENT_STMT_BULK_OPERATIONS).
+	comStmtBulkExecute = 0xfa
 	comSetOption       = 0x1b
 	comStmtFetch       = wire.ComStmtFetch
 	comResetConnection = 0x1f
@@ -44,7 +47,20 @@ const (
 	capLocalFiles         = mysql.CLIENT_LOCAL_FILES
 	capFoundRows          = mysql.CLIENT_FOUND_ROWS
 	capIgnoreSpace        = mysql.CLIENT_IGNORE_SPACE
-	capabilitiesMirrored  = capMultiResults | capPSMultiResults | capLocalFiles | capFoundRows | capIgnoreSpace
+	capInteractive        = mysql.CLIENT_INTERACTIVE
+	capabilitiesMirrored  = capMultiResults | capPSMultiResults | capLocalFiles | capFoundRows | capIgnoreSpace | capInteractive
+	// capabilitiesPatched are mirrored flags go-mysql's client cannot ask
+	// for: dialBackend writes them into its handshake response (capsAdder).
+	capabilitiesPatched = capInteractive
+	// MariaDB's extended capabilities (the upper 32 bits, sent in the
+	// greeting's and the handshake response's reserved bytes, by and to a
+	// client without CLIENT_MYSQL). extOffered are those the proxy offers
+	// and asks the backends for when the client asks: bulk execute relays
+	// as an execute does. Not offered: progress reports (1<<32), extended
+	// type info (1<<35) and the metadata cache (1<<36), which change packets
+	// the proxy reads and writes itself.
+	extStmtBulk = 1 << (34 - 32)
+	extOffered  = extStmtBulk
 )
 
 // okPacket is what the proxy learns from an OK (or EOF) packet.

@@ -77,7 +77,8 @@ func TestErrRoundTrip(t *testing.T) {
 // go-mysql's greeting says status 0x0000; the proxy's must say what the
 // reader's does (MariaDB: 0x0002, AUTOCOMMIT), or PEP 249 drivers skip
 // their SET autocommit=0 and rollback() does nothing. Flags are added and
-// cleared (MariaDB's greeting has no CLIENT_MYSQL).
+// cleared (MariaDB's greeting has no CLIENT_MYSQL), and MariaDB's extended
+// capabilities put in the last 4 reserved bytes.
 func TestPatchHandshake(t *testing.T) {
 	// header, protocol 10, version, NUL, conn id, scramble 8, filler, caps lo, charset, status, caps hi
 	p := []byte{0, 0, 0, 0, 10}
@@ -85,12 +86,14 @@ func TestPatchHandshake(t *testing.T) {
 	p = append(p, 0, 1, 0, 0, 0)
 	p = append(p, 1, 2, 3, 4, 5, 6, 7, 8, 0)
 	p = append(p, 0xfd, 0xf7, 45, 0, 0, 0x81, 0x01)
-	patchHandshake(p, 1<<16|0x02, 0x01|1<<24, statusAutocommit)
-	if got := p[len(p)-7:]; !bytes.Equal(got, []byte{0xfe, 0xf7, 45, 0x02, 0x00, 0x81 | 1, 0x00}) {
-		t.Fatalf("caps, charset, status, caps: % x", got)
+	p = append(p, 21, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	patchHandshake(p, 1<<16|0x02, 0x01|1<<24, extStmtBulk, statusAutocommit)
+	if got := p[len(p)-18:]; !bytes.Equal(got, []byte{0xfe, 0xf7, 45, 0x02, 0x00, 0x81 | 1, 0x00,
+		21, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0}) {
+		t.Fatalf("caps, charset, status, caps, auth length, reserved: % x", got)
 	}
 	q := []byte{0, 0, 0, 0, 9}
-	patchHandshake(q, 1<<16, 0, statusAutocommit) // not a v10 handshake: untouched
+	patchHandshake(q, 1<<16, 0, 0, statusAutocommit) // not a v10 handshake: untouched
 	if q[4] != 9 {
 		t.Fatal("changed a packet it should ignore")
 	}

@@ -16,10 +16,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql"
+	mysqldrv "github.com/go-sql-driver/mysql"
 
 	"github.com/fwdproxy/fwdproxy/integration/pair"
 	"github.com/fwdproxy/fwdproxy/proxy"
@@ -43,7 +44,9 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "certificates:", err)
 		return 1
 	}
-	ssl := fmt.Sprintf("ssl_ca=%s\nssl_cert=%s\nssl_key=%s", filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	// interactive_timeout apart from wait_timeout: TestInteractiveOverTLS.
+	ssl := fmt.Sprintf("ssl_ca=%s\nssl_cert=%s\nssl_key=%s\ninteractive_timeout=%d", filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"),
+		filepath.Join(dir, "key.pem"), interactiveTimeout)
 	os.Setenv("PAIR_WRITER_EXTRA_CNF", ssl)
 	os.Setenv("PAIR_REPLICA_EXTRA_CNF", ssl)
 	p, err := pair.New()
@@ -134,7 +137,13 @@ func open(t *testing.T, addr string) (*sql.Conn, error) {
 
 func openAs(t *testing.T, addr, user, password string) (*sql.Conn, error) {
 	t.Helper()
-	db, err := sql.Open("mysql", pair.DSN(addr, user, password, ""))
+	return openDSN(t, pair.DSN(addr, user, password, ""))
+}
+
+// openDSN is one connection of its own pool, closed at cleanup.
+func openDSN(t *testing.T, dsn string) (*sql.Conn, error) {
+	t.Helper()
+	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -225,4 +234,59 @@ func TestBackendTLS(t *testing.T) {
 			t.Errorf("backend-tls off but the reader connection uses %s", v)
 		}
 	})
+}
+
+// interactiveTimeout is both servers' interactive_timeout.
+const interactiveTimeout = 1234
+
+// An interactive client's sessions on both backends have wait_timeout =
+// interactive_timeout over TLS too: the proxy asks for CLIENT_INTERACTIVE in
+// the SSL request, which is where MariaDB reads a TLS client's
+// capabilities. The client is go-sql-driver's, made interactive by its
+// dialer (it has no option for it).
+func TestInteractiveOverTLS(t *testing.T) {
+	mysqldrv.RegisterDialContext("interactive", func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		return &interactiveConn{Conn: c}, err
+	})
+	addr := startProxy(t, &tls.Config{RootCAs: caPool, MinVersion: tls.VersionTLS12})
+	for _, interactive := range []bool{false, true} {
+		dsn := pair.DSN(addr, thePair.User, thePair.Password, "")
+		if interactive {
+			dsn = strings.Replace(dsn, "@tcp(", "@interactive(", 1)
+		}
+		c, err := openDSN(t, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkEncrypted(t, c)
+		want := "28800"
+		if interactive {
+			want = fmt.Sprint(interactiveTimeout)
+		}
+		for _, q := range []string{"SELECT @@wait_timeout", "SELECT @@wait_timeout FOR UPDATE"} {
+			var got string
+			if err := c.QueryRowContext(context.Background(), q).Scan(&got); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			if got != want {
+				t.Errorf("interactive %v: %s gives %s, want %s", interactive, q, got, want)
+			}
+		}
+	}
+}
+
+// interactiveConn sets CLIENT_INTERACTIVE in the handshake response, the
+// first packet the client writes (sequence 1).
+type interactiveConn struct {
+	net.Conn
+	done bool
+}
+
+func (c *interactiveConn) Write(b []byte) (int, error) {
+	if !c.done && len(b) >= 8 && b[3] == 1 {
+		c.done = true
+		b[4+1] |= 0x04 // CLIENT_INTERACTIVE, 1<<10
+	}
+	return c.Conn.Write(b)
 }

@@ -30,9 +30,11 @@ type step struct {
 	prepare   string  // COM_STMT_PREPARE
 	execute   []param // COM_STMT_EXECUTE of the last prepared statement (with exec)
 	exec      bool
-	cursor    bool   // with exec: open a read-only cursor
-	fetch     uint32 // COM_STMT_FETCH of this many rows of the last prepared statement's cursor
-	closeStmt bool   // COM_STMT_CLOSE of the last prepared statement
+	cursor    bool       // with exec: open a read-only cursor
+	fetch     uint32     // COM_STMT_FETCH of this many rows of the last prepared statement's cursor
+	closeStmt bool       // COM_STMT_CLOSE of the last prepared statement
+	bulk      [][][]byte // COM_STMT_BULK_EXECUTE of the last prepared statement: rows of values (bulkPacket), bulkTypes
+	bulkTypes []byte
 	raw       []byte // any other command, answered as kind
 	kind      respKind
 	infile    []byte // the file a LOAD DATA LOCAL asks for
@@ -49,6 +51,8 @@ func (s step) String() string {
 		return fmt.Sprintf("COM_STMT_EXECUTE with %d parameters", len(s.execute))
 	case s.closeStmt:
 		return "COM_STMT_CLOSE"
+	case s.bulk != nil:
+		return fmt.Sprintf("COM_STMT_BULK_EXECUTE of %d rows", len(s.bulk))
 	case s.fetch > 0:
 		return fmt.Sprintf("COM_STMT_FETCH of %d rows", s.fetch)
 	}
@@ -69,6 +73,8 @@ func (s step) payload(stmt uint32) ([]byte, respKind) {
 		return binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32([]byte{gmysql.COM_STMT_FETCH}, stmt), s.fetch), fetchRows
 	case s.closeStmt:
 		return binary.LittleEndian.AppendUint32([]byte{gmysql.COM_STMT_CLOSE}, stmt), noResponse
+	case s.bulk != nil:
+		return bulkPacket(stmt, s.bulkTypes, s.bulk), textResult
 	}
 	return s.raw, s.kind
 }
@@ -267,6 +273,11 @@ func theCorpus() []entry {
 		// Writes: the proxy forwards them to the writer.
 		{name: "INSERT one row", writer: true, setup: writeSetup, steps: qs("INSERT INTO w (k, v) VALUES (10, 1)", "SELECT LAST_INSERT_ID(), ROW_COUNT()")},
 		{name: "INSERT several rows", writer: true, setup: writeSetup, steps: qs("INSERT INTO w (k, v) VALUES (11, 1), (12, 2)")},
+		// No cell asks for MariaDB's bulk operations (CLIENT_LONG_PASSWORD
+		// is on): the server's refusal, relayed (TestBulkExecute runs them).
+		{name: "bulk execute not negotiated", writer: true, setup: writeSetup, steps: []step{{prepare: "INSERT INTO w (k, v) VALUES (?, ?)"},
+			{bulk: [][][]byte{{le(4, 13), le(4, 1)}, {le(4, 14), nil}}, bulkTypes: []byte{gmysql.MYSQL_TYPE_LONG, gmysql.MYSQL_TYPE_LONG}},
+			{closeStmt: true}, q("SELECT 1")}},
 		{name: "UPDATE rows matched", writer: true, setup: writeSetup, steps: qs("UPDATE w SET v = 20 WHERE k <= 2", "SELECT ROW_COUNT()")},
 		{name: "UPDATE nothing changed", writer: true, setup: writeSetup, steps: qs("UPDATE w SET v = v WHERE k <= 3", "UPDATE w SET v = 0 WHERE k = 99")},
 		{name: "DELETE", writer: true, setup: writeSetup, steps: qs("DELETE FROM w WHERE k = 3")},

@@ -4,6 +4,7 @@ package diff
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -99,5 +100,127 @@ func TestFoundRowsReachesTheWriter(t *testing.T) {
 	decodeOK(&f, "", exchange(t, c, "UPDATE found SET v = 2"), c.caps)
 	if got := value(f, "affected_rows"); got != "2" {
 		t.Fatalf("affected rows %s, want 2 (matched): %v", got, f)
+	}
+}
+
+// An interactive client's session has wait_timeout = interactive_timeout
+// on every server it uses: the proxy offers CLIENT_INTERACTIVE and asks the
+// backends for it. The writer's interactive_timeout is set apart for the
+// test (and restored), and a forwarded write records the writer session's
+// wait_timeout.
+func TestInteractiveClientsWaitTimeout(t *testing.T) {
+	h := newHarness(t)
+	var was, wait string
+	if err := h.writer.QueryRow("SELECT @@global.interactive_timeout, @@global.wait_timeout").Scan(&was, &wait); err != nil {
+		t.Fatal(err)
+	}
+	h.execAll(t, []string{"DROP TABLE IF EXISTS itimeout", "CREATE TABLE itimeout (who VARCHAR(16), v BIGINT)"})
+	if _, err := h.writer.Exec("SET GLOBAL interactive_timeout = 1234"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = h.writer.Exec("SET GLOBAL interactive_timeout = " + was) })
+	for _, caps := range []uint32{baseCaps, baseCaps | gmysql.CLIENT_INTERACTIVE} {
+		d := rawDial(t, thePair.WriterAddr, caps)
+		p := rawDial(t, h.proxyAddr, caps)
+		if p.caps != d.caps {
+			t.Fatalf("negotiated caps: proxy %s, writer %s", capsString(p.caps), capsString(d.caps))
+		}
+		exchange(t, d, "INSERT INTO itimeout SELECT 'direct', @@wait_timeout")
+		exchange(t, p, "INSERT INTO itimeout SELECT 'proxy', @@wait_timeout")
+		var direct, proxied string
+		if err := h.writer.QueryRow("SELECT (SELECT v FROM itimeout WHERE who = 'direct'), (SELECT v FROM itimeout WHERE who = 'proxy')").Scan(&direct, &proxied); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]string{false: wait, true: "1234"}[caps&gmysql.CLIENT_INTERACTIVE != 0]; direct != want {
+			t.Fatalf("the writer itself gives wait_timeout %s for caps %s; this test expects %s", direct, capsString(caps), want)
+		}
+		if proxied != direct {
+			t.Errorf("wait_timeout of the writer session (caps %s): proxy %s, direct %s", capsString(caps), proxied, direct)
+		}
+		if _, err := h.writer.Exec("DELETE FROM itimeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// extStmtBulk is MARIADB_CLIENT_STMT_BULK_OPERATIONS (1<<34) in the
+// extended capabilities.
+const extStmtBulk = 1 << 2
+
+// bulkPacket is COM_STMT_BULK_EXECUTE of stmt with the parameter types
+// and, per row, an indicator and value per parameter (nil: NULL).
+func bulkPacket(stmt uint32, types []byte, rows [][][]byte) []byte {
+	b := binary.LittleEndian.AppendUint32([]byte{0xfa}, stmt)
+	b = binary.LittleEndian.AppendUint16(b, 128) // the types follow
+	for _, t := range types {
+		b = append(b, t, 0)
+	}
+	for _, r := range rows {
+		for _, v := range r {
+			if v == nil {
+				b = append(b, 1) // NULL
+				continue
+			}
+			b = append(append(b, 0), v...)
+		}
+	}
+	return b
+}
+
+// A bulk execute (MariaDB Connector/J's batches) runs where an execute of
+// its statement runs, here the writer, with the writer's answer; the
+// session learns its GTID, so a read right after sees the rows. A client
+// that did not ask for bulk operations gets what the server gives it.
+func TestBulkExecute(t *testing.T) {
+	h := newHarness(t)
+	caps := baseCaps &^ gmysql.CLIENT_LONG_PASSWORD // a MariaDB client: extended capabilities count
+	rows := [][][]byte{{le(4, 1), lenencBytes("a")}, {le(4, 2), nil}, {le(4, 3), lenencBytes("c")}}
+	run := func(addr string, ext uint32) (*rawClient, fields) {
+		h.execAll(t, []string{"DROP TABLE IF EXISTS bulkt", "CREATE TABLE bulkt (id INT PRIMARY KEY, v VARCHAR(10))"})
+		c, err := dialRaw(dialOptions{addr: addr, user: thePair.User, password: thePair.Password, db: testDB, caps: caps, ext: ext, charset: 45})
+		if err != nil {
+			t.Fatalf("connect %s: %v", addr, err)
+		}
+		t.Cleanup(c.close)
+		if c.ext != ext {
+			t.Fatalf("%s: extended capabilities %#x, asked for %#x", addr, c.ext, ext)
+		}
+		if err := c.command(append([]byte{gmysql.COM_STMT_PREPARE}, "INSERT INTO bulkt VALUES (?, ?)"...)); err != nil {
+			t.Fatal(err)
+		}
+		f, err := c.readResponse(prepareOK, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.command(bulkPacket(f.statementID(), []byte{gmysql.MYSQL_TYPE_LONG, gmysql.MYSQL_TYPE_VAR_STRING}, rows)); err != nil {
+			t.Fatal(err)
+		}
+		if f, err = c.readResponse(textResult, nil); err != nil {
+			t.Fatal(err)
+		}
+		return c, f
+	}
+	for _, ext := range []uint32{extStmtBulk, 0} {
+		_, want := run(thePair.WriterAddr, ext)
+		c, got := run(h.proxyAddr, ext)
+		if ext != 0 && value(want, "r0.ok.affected_rows") != "3" {
+			t.Fatalf("the writer's answer to a bulk insert of 3 rows: %v", want)
+		}
+		if d := compare(want, got); len(d) > 0 {
+			t.Errorf("bulk execute (extended caps %#x): proxy and writer differ: %v\n writer %v\n proxy  %v", ext, d, want, got)
+		}
+		if ext == 0 {
+			continue
+		}
+		if err := c.command(append([]byte{gmysql.COM_QUERY}, "SELECT COUNT(*) FROM bulkt"...)); err != nil {
+			t.Fatal(err)
+		}
+		f, err := c.readResponse(textResult, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := value(f, "r0.row0.c0"); n != `"3"` {
+			t.Errorf("a read right after the bulk insert through the proxy counts %s rows, want 3", n)
+		}
 	}
 }

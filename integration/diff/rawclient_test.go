@@ -89,6 +89,7 @@ type rawClient struct {
 	seq      uint8
 	greet    greeting
 	caps     uint32
+	ext      uint32   // MariaDB extended capabilities sent: asked for and offered
 	authOK   []byte   // the OK packet that ended authentication
 	got      [][]byte // the packets read since the last command
 }
@@ -96,6 +97,7 @@ type rawClient struct {
 type dialOptions struct {
 	addr, user, password, db string
 	caps                     uint32 // asked for; the handshake response sends caps & what the server offers
+	ext                      uint32 // MariaDB extended capabilities asked for (caps without CLIENT_LONG_PASSWORD)
 	charset                  byte
 	tls                      bool
 }
@@ -118,9 +120,10 @@ func dialRaw(o dialOptions) (*rawClient, error) {
 		return nil, err
 	}
 	c.caps = o.caps & c.greet.caps
+	c.ext = o.ext & binary.LittleEndian.Uint32(c.greet.reserved[6:])
 	if o.tls && c.caps&gmysql.CLIENT_SSL != 0 {
 		// SSLRequest: the first 32 bytes of the response, then TLS.
-		if err := c.writePacket(handshakeResponseHead(c.caps, o.charset)); err != nil {
+		if err := c.writePacket(handshakeResponseHead(c.caps, c.ext, o.charset)); err != nil {
 			nc.Close()
 			return nil, err
 		}
@@ -145,16 +148,18 @@ func dialRaw(o dialOptions) (*rawClient, error) {
 }
 
 // handshakeResponseHead is the part of HandshakeResponse41 that an
-// SSLRequest also is: capabilities, max packet, charset, 23 zero bytes.
-func handshakeResponseHead(caps uint32, charset byte) []byte {
+// SSLRequest also is: capabilities, max packet, charset, 19 zero bytes
+// and MariaDB's extended capabilities.
+func handshakeResponseHead(caps, ext uint32, charset byte) []byte {
 	b := binary.LittleEndian.AppendUint32(nil, caps)
 	b = binary.LittleEndian.AppendUint32(b, 1<<24)
 	b = append(b, charset)
-	return append(b, make([]byte, 23)...)
+	b = append(b, make([]byte, 19)...)
+	return binary.LittleEndian.AppendUint32(b, ext)
 }
 
 func (c *rawClient) authenticate(o dialOptions) error {
-	b := handshakeResponseHead(c.caps, o.charset)
+	b := handshakeResponseHead(c.caps, c.ext, o.charset)
 	b = append(b, o.user...)
 	b = append(b, 0)
 	auth := gmysql.CalcNativePassword(c.greet.scramble, []byte(o.password))

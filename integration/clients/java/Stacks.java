@@ -3,8 +3,10 @@
 //   java -cp /usr/share/java/mariadb-java-client.jar Stacks.java
 // Environment: FWD_HOST FWD_PORT FWD_USER FWD_PASSWORD FWD_DB (the proxy), FWD_TABLE (created on
 // the writer beforehand), FWD_MODE rewrite (rewriteBatchedStatements=true) | ssps
-// (useServerPrepStmts=true), FWD_STACK. Besides the common steps, "batch" inserts k='batch1..3'
-// (n=21..23) with executeBatch and reads them back at once.
+// (useServerPrepStmts=true) | bulk (useBulkStmts=true), FWD_STACK. Besides the common steps,
+// "batch" inserts k='batch1..3' (n=21..23) with executeBatch and reads them back at once, and
+// "batch-nokeys" k='bulk1..3' (n=24..26) without generated keys, which the bulk mode sends as
+// one COM_STMT_BULK_EXECUTE.
 
 import java.math.BigDecimal;
 import java.sql.Connection;
@@ -122,6 +124,8 @@ public class Stacks {
         switch (mode) {
         case "rewrite": url += "?rewriteBatchedStatements=true"; break;
         case "ssps": url += "?useServerPrepStmts=true"; break;
+        // 2.7.6 asks for MariaDB's bulk operations only with useBulkStmts.
+        case "bulk": url += "?useBulkStmts=true"; break;
         default: System.out.println("FAIL setup: unknown FWD_MODE " + mode); System.exit(2);
         }
         conn = connect();
@@ -268,6 +272,19 @@ public class Stacks {
             }
             List<List<Object>> r = rows("SELECT n FROM " + t + " WHERE k LIKE 'batch%' ORDER BY n");
             check(r.equals(List.of(List.of(21), List.of(22), List.of(23))), "read back right after the batch: " + r);
+        });
+        step("batch-nokeys", () -> {
+            try (PreparedStatement ps = conn.prepareStatement("INSERT INTO " + t + " (k, n) VALUES (?, ?)")) {
+                for (int i = 1; i <= 3; i++) {
+                    ps.setString(1, "bulk" + i);
+                    ps.setInt(2, 23 + i);
+                    ps.addBatch();
+                }
+                int[] counts = ps.executeBatch();
+                check(counts.length == 3, "executeBatch counts " + Arrays.toString(counts));
+            }
+            List<List<Object>> r = rows("SELECT n FROM " + t + " WHERE k LIKE 'bulk%' ORDER BY n");
+            check(r.equals(List.of(List.of(24), List.of(25), List.of(26))), "read back right after the batch: " + r);
         });
         step("design-savepoint", () -> {
             conn.setAutoCommit(false);
