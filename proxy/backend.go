@@ -24,6 +24,7 @@ type backend struct {
 	role    string // "reader" or "writer"
 	conn    *wire.Conn
 	caps    uint32 // negotiated capabilities
+	ext     uint32 // MariaDB extended capabilities asked for
 	status  uint16 // server status of the last OK/EOF
 	connID  uint32
 	version string
@@ -137,6 +138,7 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 		role:    role,
 		conn:    wire.NewConn(nc, wire.BackendSide, role, 16<<10, 4<<10), // results large, commands small
 		caps:    requestedCaps(p),
+		ext:     p.ext,
 		status:  statusAutocommit,
 		connID:  connID,
 		version: version,
@@ -443,7 +445,7 @@ func (b *backend) readResult() (*queryResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			t, cs := columnType(def)
+			t, cs := columnType(def, b.ext&extExtendedTypes != 0)
 			res.types = append(res.types, t)
 			res.charsets = append(res.charsets, cs)
 		}
@@ -474,10 +476,15 @@ func (b *backend) readResult() (*queryResult, error) {
 	}
 }
 
-// columnType reads type and character set from a column definition.
-func columnType(def []byte) (byte, uint16) {
+// columnType reads type and character set from a column definition,
+// which with extended type info has one more block after the names.
+func columnType(def []byte, extended bool) (byte, uint16) {
 	pos := 0
-	for i := 0; i < 6; i++ { // catalog, schema, table, org_table, name, org_name
+	strs := 6 // catalog, schema, table, org_table, name, org_name
+	if extended {
+		strs++
+	}
+	for i := 0; i < strs; i++ {
 		_, n, ok := wire.LenEncString(def[pos:])
 		if !ok {
 			return 0xfd, 0

@@ -135,6 +135,9 @@ func (s *session) writeResultSet(cols []string, rows [][]string, more bool) erro
 		b = appendLenEncString(b, "")
 		b = appendLenEncString(b, c)
 		b = appendLenEncString(b, c)
+		if s.clientExt&extExtendedTypes != 0 {
+			b = append(b, 0) // no extended type info
+		}
 		b = append(b, 0x0c, 33, 0, 0, 4, 0, 0, 0xfd, 0, 0, 0, 0, 0) // utf8, length 1024, VAR_STRING
 		if err := s.writePacket(b); err != nil {
 			return err

@@ -56,11 +56,14 @@ const (
 	// greeting's and the handshake response's reserved bytes, by and to a
 	// client without CLIENT_MYSQL). extOffered are those the proxy offers
 	// and asks the backends for when the client asks: bulk execute relays
-	// as an execute does. Not offered: progress reports (1<<32), extended
-	// type info (1<<35) and the metadata cache (1<<36), which change packets
-	// the proxy reads and writes itself.
-	extStmtBulk = 1 << (34 - 32)
-	extOffered  = extStmtBulk
+	// as an execute does; extended type info is one more block in a column
+	// definition, which the proxy reads past in the backends' and writes,
+	// empty, in its own. Not offered: progress reports (1<<32) and the
+	// metadata cache (1<<36), which change packets the proxy reads and
+	// writes itself.
+	extStmtBulk      = 1 << (34 - 32)
+	extExtendedTypes = 1 << (35 - 32)
+	extOffered       = extStmtBulk | extExtendedTypes
 )
 
 // okPacket is what the proxy learns from an OK (or EOF) packet.

@@ -61,7 +61,7 @@ func (c *rawClient) readResponse(kind respKind, infile []byte) (fields, error) {
 			if kind == fetchRows {
 				out.add(fmt.Sprintf("row%d", j), "% x", p)
 			} else {
-				decodeColumn(&out, fmt.Sprintf("col%d.", j), p)
+				c.decodeColumn(&out, fmt.Sprintf("col%d.", j), p)
 			}
 		}
 	}
@@ -101,7 +101,7 @@ func (c *rawClient) readResponse(kind respKind, infile []byte) (fields, error) {
 			if err != nil {
 				return out, err
 			}
-			decodeColumn(&out, fmt.Sprintf("%scol%d.", pre, j), cp)
+			c.decodeColumn(&out, fmt.Sprintf("%scol%d.", pre, j), cp)
 		}
 		if !deprecateEOF {
 			ep, err := c.readPacket()
@@ -175,7 +175,7 @@ func (c *rawClient) readPrepareOK(out fields, p []byte, deprecateEOF bool) (fiel
 			if err != nil {
 				return out, err
 			}
-			decodeColumn(&out, fmt.Sprintf("prepare.%s%d.", part.name, j), cp)
+			c.decodeColumn(&out, fmt.Sprintf("prepare.%s%d.", part.name, j), cp)
 		}
 		if part.n > 0 && !deprecateEOF {
 			ep, err := c.readPacket()
@@ -326,9 +326,15 @@ func decodeErrFields(out *fields, pre string, p []byte) {
 }
 
 // decodeColumn decodes a Protocol::ColumnDefinition41.
-func decodeColumn(out *fields, pre string, p []byte) {
+// decodeColumn decodes a column definition; with MariaDB's extended type
+// info it has a type_info block after the names.
+func (c *rawClient) decodeColumn(out *fields, pre string, p []byte) {
 	rest := p
-	for _, name := range []string{"catalog", "schema", "table", "org_table", "name", "org_name"} {
+	names := []string{"catalog", "schema", "table", "org_table", "name", "org_name"}
+	if c.ext&extExtendedTypes != 0 {
+		names = append(names, "type_info")
+	}
+	for _, name := range names {
 		v, n, ok := lenEnc(rest)
 		if !ok {
 			out.add(pre+name, "<malformed % x>", rest)

@@ -5,6 +5,7 @@ package diff
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -143,9 +144,13 @@ func TestInteractiveClientsWaitTimeout(t *testing.T) {
 	}
 }
 
-// extStmtBulk is MARIADB_CLIENT_STMT_BULK_OPERATIONS (1<<34) in the
-// extended capabilities.
-const extStmtBulk = 1 << 2
+// MariaDB's extended capabilities (the upper 32 bits):
+// MARIADB_CLIENT_STMT_BULK_OPERATIONS (1<<34) and
+// MARIADB_CLIENT_EXTENDED_METADATA (1<<35).
+const (
+	extStmtBulk      = 1 << 2
+	extExtendedTypes = 1 << 3
+)
 
 // bulkPacket is COM_STMT_BULK_EXECUTE of stmt with the parameter types
 // and, per row, an indicator and value per parameter (nil: NULL).
@@ -222,5 +227,50 @@ func TestBulkExecute(t *testing.T) {
 		if n := value(f, "r0.row0.c0"); n != `"3"` {
 			t.Errorf("a read right after the bulk insert through the proxy counts %s rows, want 3", n)
 		}
+	}
+}
+
+// A client with MariaDB's extended type info gets the type info block in
+// every column definition: the reader's as the reader sends them, and an
+// empty one in the proxy's own result sets.
+func TestExtendedTypeInfo(t *testing.T) {
+	h := newHarness(t)
+	h.execAll(t, []string{"DROP TABLE IF EXISTS xtypes", "CREATE TABLE xtypes (j JSON, ip INET6, pt POINT, n INT)",
+		`INSERT INTO xtypes VALUES ('{"a": 1}', '::1', POINT(1, 2), 7)`})
+	caps := baseCaps &^ gmysql.CLIENT_LONG_PASSWORD // a MariaDB client: extended capabilities count
+	dial := func(addr string) *rawClient {
+		c, err := dialRaw(dialOptions{addr: addr, user: thePair.User, password: thePair.Password, db: testDB, caps: caps, ext: extExtendedTypes, charset: 45})
+		if err != nil {
+			t.Fatalf("connect %s: %v", addr, err)
+		}
+		t.Cleanup(c.close)
+		if c.ext != extExtendedTypes {
+			t.Fatalf("%s: extended capabilities %#x, asked for %#x", addr, c.ext, extExtendedTypes)
+		}
+		return c
+	}
+	query := func(c *rawClient, q string) fields {
+		if err := c.command(append([]byte{gmysql.COM_QUERY}, q...)); err != nil {
+			t.Fatal(err)
+		}
+		f, err := c.readResponse(textResult, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	r, p := dial(thePair.ReaderAddr), dial(h.proxyAddr)
+	for _, q := range []string{"SELECT j, ip, pt, n FROM xtypes", "SELECT JSON_OBJECT('k', n) AS o FROM xtypes"} {
+		want := query(r, q)
+		if !strings.Contains(value(want, "r0.col0.type_info"), "json") {
+			t.Fatalf("%s: the reader sends no type info for a JSON column: %v", q, want)
+		}
+		if d := compare(want, query(p, q)); len(d) > 0 {
+			t.Errorf("%s: proxy and reader differ: %v", q, d)
+		}
+	}
+	f := query(p, "SELECT @@aurora_replica_read_consistency")
+	if v, fixed := value(f, "r0.col0.type_info"), value(f, "r0.col0.type"); v != `""` || fixed != "0xfd" {
+		t.Errorf("the proxy's own column definition: type info %s, type %s: %v", v, fixed, f)
 	}
 }
