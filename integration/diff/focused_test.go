@@ -152,6 +152,22 @@ const (
 	extExtendedTypes = 1 << 3
 )
 
+// mariaDial connects as a MariaDB client (no CLIENT_LONG_PASSWORD, so
+// extended capabilities count) that asks for ext, and checks it got them.
+func mariaDial(t *testing.T, addr string, ext uint32) *rawClient {
+	t.Helper()
+	c, err := dialRaw(dialOptions{addr: addr, user: thePair.User, password: thePair.Password, db: testDB,
+		caps: baseCaps &^ gmysql.CLIENT_LONG_PASSWORD, ext: ext, charset: 45})
+	if err != nil {
+		t.Fatalf("connect %s: %v", addr, err)
+	}
+	t.Cleanup(c.close)
+	if c.ext != ext {
+		t.Fatalf("%s: extended capabilities %#x, asked for %#x", addr, c.ext, ext)
+	}
+	return c
+}
+
 // bulkPacket is COM_STMT_BULK_EXECUTE of stmt with the parameter types
 // and, per row, an indicator and value per parameter (nil: NULL).
 func bulkPacket(stmt uint32, types []byte, rows [][][]byte) []byte {
@@ -178,18 +194,10 @@ func bulkPacket(stmt uint32, types []byte, rows [][][]byte) []byte {
 // that did not ask for bulk operations gets what the server gives it.
 func TestBulkExecute(t *testing.T) {
 	h := newHarness(t)
-	caps := baseCaps &^ gmysql.CLIENT_LONG_PASSWORD // a MariaDB client: extended capabilities count
 	rows := [][][]byte{{le(4, 1), lenencBytes("a")}, {le(4, 2), nil}, {le(4, 3), lenencBytes("c")}}
 	run := func(addr string, ext uint32) (*rawClient, fields) {
 		h.execAll(t, []string{"DROP TABLE IF EXISTS bulkt", "CREATE TABLE bulkt (id INT PRIMARY KEY, v VARCHAR(10))"})
-		c, err := dialRaw(dialOptions{addr: addr, user: thePair.User, password: thePair.Password, db: testDB, caps: caps, ext: ext, charset: 45})
-		if err != nil {
-			t.Fatalf("connect %s: %v", addr, err)
-		}
-		t.Cleanup(c.close)
-		if c.ext != ext {
-			t.Fatalf("%s: extended capabilities %#x, asked for %#x", addr, c.ext, ext)
-		}
+		c := mariaDial(t, addr, ext)
 		if err := c.command(append([]byte{gmysql.COM_STMT_PREPARE}, "INSERT INTO bulkt VALUES (?, ?)"...)); err != nil {
 			t.Fatal(err)
 		}
@@ -237,18 +245,6 @@ func TestExtendedTypeInfo(t *testing.T) {
 	h := newHarness(t)
 	h.execAll(t, []string{"DROP TABLE IF EXISTS xtypes", "CREATE TABLE xtypes (j JSON, ip INET6, pt POINT, n INT)",
 		`INSERT INTO xtypes VALUES ('{"a": 1}', '::1', POINT(1, 2), 7)`})
-	caps := baseCaps &^ gmysql.CLIENT_LONG_PASSWORD // a MariaDB client: extended capabilities count
-	dial := func(addr string) *rawClient {
-		c, err := dialRaw(dialOptions{addr: addr, user: thePair.User, password: thePair.Password, db: testDB, caps: caps, ext: extExtendedTypes, charset: 45})
-		if err != nil {
-			t.Fatalf("connect %s: %v", addr, err)
-		}
-		t.Cleanup(c.close)
-		if c.ext != extExtendedTypes {
-			t.Fatalf("%s: extended capabilities %#x, asked for %#x", addr, c.ext, extExtendedTypes)
-		}
-		return c
-	}
 	query := func(c *rawClient, q string) fields {
 		if err := c.command(append([]byte{gmysql.COM_QUERY}, q...)); err != nil {
 			t.Fatal(err)
@@ -259,7 +255,7 @@ func TestExtendedTypeInfo(t *testing.T) {
 		}
 		return f
 	}
-	r, p := dial(thePair.ReaderAddr), dial(h.proxyAddr)
+	r, p := mariaDial(t, thePair.ReaderAddr, extExtendedTypes), mariaDial(t, h.proxyAddr, extExtendedTypes)
 	for _, q := range []string{"SELECT j, ip, pt, n FROM xtypes", "SELECT JSON_OBJECT('k', n) AS o FROM xtypes"} {
 		want := query(r, q)
 		if !strings.Contains(value(want, "r0.col0.type_info"), "json") {
