@@ -434,7 +434,13 @@ if [ "$MODE" = readers ]; then
 			done
 		done
 	done
-	READS3=$(curl -sf "http://127.0.0.1:${PROXY_ADMIN[three]}/status" | tr '{' '\n' | awk -F'"reads":' 'NF > 1 {split($2, a, ","); sub(/^ +/, "", a[1]); printf "%s%s", sep, a[1]; sep = " / "}')
+	# per_reader FIELD: that counter of each reader in the 3-reader proxy's /status, "a / b / c".
+	per_reader() {
+		curl -sf "http://127.0.0.1:${PROXY_ADMIN[three]}/status" | tr '{' '\n' |
+			awk -F"\"$1\":" 'NF > 1 {split($2, a, /[,}]/); sub(/^ +/, "", a[1]); printf "%s%s", sep, a[1]; sep = " / "}'
+	}
+	READS3=$(per_reader reads)
+	MOVES3=$(per_reader moves)
 	stop_proxy three
 	stop_proxy ev
 	RAW_TRIALS=${BENCH_RAW_TRIALS:-2000}
@@ -478,10 +484,12 @@ sysbench with $TABLES tables × $TABLE_SIZE rows, 8 threads, $REPEATS repeats of
 the modes alternating (order reversed every other repeat), medians. *1 replica direct*: the first
 replica; *1 reader via proxy*: fwdproxy with it as its one \`--reader\`, EVENTUAL; *3 replicas
 direct*: sysbench's connections spread over the three (\`--mysql-port\` list); *3 readers via
-proxy*: fwdproxy with three \`--reader\`s, which places each session by outstanding work. The ratio
+proxy*: fwdproxy with three \`--reader\`s, which places each session by outstanding work and moves
+a settled one only to even out the sessions. The ratio
 is proxied ÷ direct QPS in each setting; *ratio 3 ÷ ratio 1* and *µs/query 3 ÷ 1* compare the
 proxy's cost per query with three readers against one (1.00: no regression per query). Reads per
-reader in the 3-reader proxy at the end: $READS3. Share of the machine's CPU used by processes
+reader in the 3-reader proxy at the end: $READS3; sessions that moved to each (each move a dial and
+the replay of the session's state), over all its runs: $MOVES3. Share of the machine's CPU used by processes
 outside this benchmark during these runs: median $(awk -F'\t' '{print $11}' "$RUNS" | median) %.
 
 $RTABLE

@@ -61,6 +61,9 @@ type readerNode struct {
 	checks   int
 	// sessions and running (reads running on it now) are gauges; the rest count.
 	sessions, running, reads, waits, moves atomic.Int64
+	// joining and leaving: sessions connecting to it and moving off it,
+	// which placement counts at once (see reserve).
+	joining, leaving atomic.Int64
 }
 
 // monitorEvery is how often the writer's position is read, and each reader
@@ -129,9 +132,29 @@ func (rs *readerSet) view() []readers.Reader {
 	nodes := rs.all()
 	out := make([]readers.Reader, len(nodes))
 	for i, n := range nodes {
-		out[i] = readers.Reader{Healthy: n.healthy.Load() && !n.removed.Load(), Applied: n.applied.Get(), LagMs: n.lagMs.Load(), Load: int(n.sessions.Load() + n.running.Load())}
+		out[i] = readers.Reader{Healthy: n.healthy.Load() && !n.removed.Load(), Applied: n.applied.Get(), LagMs: n.lagMs.Load(),
+			Sessions: int(n.sessions.Load() + n.joining.Load() - n.leaving.Load()), Running: int(n.running.Load())}
 	}
 	return out
+}
+
+// reserve counts a session on reader to, and off reader from (-1: none),
+// while it connects: placement sees it at once, not after the dial, so
+// that sessions placed meanwhile (a pool's logins, the sessions that
+// settled together) do not all pick the same reader and move on together
+// at the next check. done ends it, after attachReader and detachReader
+// have counted the session where it ended up.
+func (rs *readerSet) reserve(to, from int) (done func()) {
+	rs.node(to).joining.Add(1)
+	if from >= 0 {
+		rs.node(from).leaving.Add(1)
+	}
+	return func() {
+		rs.node(to).joining.Add(-1)
+		if from >= 0 {
+			rs.node(from).leaving.Add(-1)
+		}
+	}
 }
 
 func (rs *readerSet) addSample(pos consistency.Set) {

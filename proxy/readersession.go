@@ -103,12 +103,12 @@ func (s *session) placeRead(target consistency.Set) (consistency.Set, bool, *sql
 }
 
 // settleFor is how long a session stays on a reader before it may move
-// only to even out the load: a move costs a connection and the replay of
-// the session's state, and the load changes with every read.
+// only to even out the sessions: a move costs a connection and the replay
+// of the session's state.
 const settleFor = 200 * time.Millisecond
 
 // readerBusy counts a read running on the session's reader until done is
-// called: outstanding work that Pick balances by.
+// called: outstanding work that Pick places sessions by.
 func (s *session) readerBusy() (done func()) {
 	rs := s.srv.readers
 	if rs == nil || s.reader == nil {
@@ -163,6 +163,11 @@ const waitSlice = 250 * time.Millisecond
 // read on the lost reader saw at most that).
 func (s *session) moveReader(to int, lost bool) error {
 	rs := s.srv.readers
+	from := -1
+	if s.reader != nil {
+		from = s.ep.node
+	}
+	defer rs.reserve(to, from)()
 	floor, err := s.readerPosition(lost)
 	if err != nil {
 		return err
@@ -257,9 +262,13 @@ func (s *session) detachReader() {
 func (s *session) openEndpointReader() error {
 	var err error
 	for _, i := range s.readerOrder(false) {
-		var b *backend
-		if b, err = s.dialReader(s.srv.readers.node(i).addr); err == nil {
+		done := s.srv.readers.reserve(i, -1)
+		b, derr := s.dialReader(s.srv.readers.node(i).addr)
+		if err = derr; err == nil {
 			s.attachReader(b, i)
+		}
+		done()
+		if err == nil {
 			return nil
 		}
 		if _, ok := err.(*sqlError); ok {
@@ -355,7 +364,7 @@ func (s *session) readerLost() bool {
 		to := ch.Reader
 		if to < 0 {
 			for i := range rs.all() { // none known healthy: try the others anyway
-				if i != lostNode && view[i].Load >= 0 && !rs.node(i).removed.Load() {
+				if i != lostNode && view[i].Sessions >= 0 && !rs.node(i).removed.Load() {
 					to = i
 					break
 				}
@@ -368,7 +377,7 @@ func (s *session) readerLost() bool {
 			return true
 		}
 		view[to].Healthy = false
-		view[to].Load = -1 // tried
+		view[to].Sessions = -1 // tried
 	}
 	return false
 }

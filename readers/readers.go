@@ -11,8 +11,13 @@ type Reader struct {
 	Healthy bool            // answering, replicating from the writer, read_only, lag within the bound
 	Applied consistency.Set // what it is known to have applied (a lower bound; nil: unknown)
 	LagMs   int64           // replication lag in milliseconds, from GTID positions over time
-	Load    int             // outstanding work: the sessions on it plus the reads running on it
+	// Sessions on it (the placed session's own included on its current reader) and reads
+	// running on it now: the reads come and go with every statement, the sessions stay.
+	Sessions, Running int
 }
+
+// Load is the reader's outstanding work: the sessions on it plus the reads running on it.
+func (r Reader) Load() int { return r.Sessions + r.Running }
 
 // Need is one read's requirements.
 type Need struct {
@@ -21,8 +26,7 @@ type Need struct {
 	Target  consistency.Set // what the read must see (SESSION, GLOBAL); nil: nothing (EVENTUAL)
 	Floor   consistency.Set // the highest position the session has read at: it never reads below it
 	// Settled: the session has been on Current for at least the hysteresis (the caller's clock),
-	// so it may move only to even out the load; a session that just moved stays, which stops
-	// it flapping between readers whose load changes with every read.
+	// so it may move to even out the sessions; a session that just moved stays.
 	Settled bool
 }
 
@@ -36,9 +40,8 @@ type Choice struct {
 // that already have the target (a reader other than the current one must also cover the
 // floor), so the read waits for nothing; when none has it, among those expected to get there
 // first (the least lag, and those within lagTie of it). Among them: the current one, unless
-// the session is settled and moving lowers the imbalance (the current one's load, the
-// session's own share included, exceeds the least loaded one's by at least two); else the
-// least loaded.
+// the session is settled and moving lowers the imbalance of sessions (the current one has, the
+// session included, at least two more than another); else the least loaded.
 func Pick(rs []Reader, n Need) Choice {
 	if n.Pinned && n.Current >= 0 && n.Current < len(rs) {
 		return Choice{Reader: n.Current, Wait: !covers(rs[n.Current].Applied, n.Target)}
@@ -62,16 +65,26 @@ func Pick(rs []Reader, n Need) Choice {
 	return Choice{Reader: i, Wait: i >= 0}
 }
 
-// among chooses from the healthy readers ok accepts: the current one when it is one of them
-// and leaving it would not even out the load, else the least loaded; -1 when there is none.
+// among chooses from the healthy readers ok accepts: the current one when it is one of them,
+// unless a settled session evens out the sessions by leaving it (for the one with the fewest);
+// else the least loaded; -1 when there is none.
 func (n Need) among(rs []Reader, ok func(int) bool) int {
-	best := -1
+	best, fewest := -1, -1
 	for i, r := range rs {
-		if r.Healthy && ok(i) && (best < 0 || r.Load < rs[best].Load) {
+		if !r.Healthy || !ok(i) {
+			continue
+		}
+		if best < 0 || r.Load() < rs[best].Load() {
 			best = i
 		}
+		if f := fewest; f < 0 || r.Sessions < rs[f].Sessions || (r.Sessions == rs[f].Sessions && r.Load() < rs[f].Load()) {
+			fewest = i
+		}
 	}
-	if c := n.Current; c >= 0 && c < len(rs) && rs[c].Healthy && ok(c) && !n.evens(rs, best) {
+	if c := n.Current; c >= 0 && c < len(rs) && rs[c].Healthy && ok(c) {
+		if n.evens(rs, fewest) {
+			return fewest
+		}
 		return c
 	}
 	return best
@@ -84,10 +97,13 @@ func (n Need) among(rs []Reader, ok func(int) bool) int {
 const lagTie = 10
 
 // evens says the session, settled, should leave its current reader for reader to: the current
-// one's load, the session's own share included, exceeds to's by at least two, so the move
-// lowers the imbalance instead of swapping it.
+// one has, the session included, at least two sessions more than to, so the move lowers the
+// imbalance instead of swapping it. Only sessions count: the reads running on a reader change
+// with every read, so balancing by them moved sessions every settle period for differences of
+// no lasting weight, and each move costs a connection, the replay of the session's state and
+// the re-preparing of its statements. New sessions, placed by the load, keep the spread.
 func (n Need) evens(rs []Reader, to int) bool {
-	return n.Settled && to != n.Current && rs[n.Current].Load >= rs[to].Load+2
+	return n.Settled && to >= 0 && to != n.Current && rs[n.Current].Sessions >= rs[to].Sessions+2
 }
 
 // covers says have contains want; an empty want is always covered, an unknown have covers nothing else.
