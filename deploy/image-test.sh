@@ -19,9 +19,11 @@
 #       holds for a static binary: passwd/group with root, nobody and nonroot (65532), CA
 #       certificates, tzdata, /etc/services, /tmp, /home/nonroot; user 65532 as in the real one.
 # The build's `go mod download` then fetches every module from the Go module proxy inside the
-# build container. The run checks, through the image: a write forwarded to the writer, a SESSION
-# read on the replica that sees it, /status on the admin address (0.0.0.0 in the container, so it
-# needs the token), the process's uid (65532, nonroot), and that the replica has no GTID of its own.
+# build container. Then it runs the image twice, with host networking and serve's flags, and with
+# its own CMD (0.0.0.0:4000 and :4001, published) and FWDPROXY_* variables, and checks through each:
+# a write forwarded to the writer, a SESSION read on the replica that sees it, /status on the admin
+# address (0.0.0.0, so 401 without the token), the process's uid (65532, nonroot); and at the end
+# that the replica has no GTID of its own.
 #
 # Env: IMAGE_TEST_DIR work directory (default /tmp/fwdproxy-image-test; the stand-ins and
 #      podman's storage are kept there between runs); FWDPROXY_PAIR_ENV the pair.env of a running
@@ -151,10 +153,11 @@ pod build --pull=never $cache "${LIMITS[@]}" --network host --build-arg "VERSION
 	-f "$REPO/Dockerfile" "$REPO" >&2
 got=$(pod run --rm "${LIMITS[@]}" --network none "$IMAGE" version)
 [ "$got" = "fwdproxy $version" ] || die "version: got $got, want fwdproxy $version"
+say "ok: the image's binary says: $got"
 say "image: $(pod image inspect -f '{{.Size}} bytes, user {{.Config.User}}, entrypoint {{.Config.Entrypoint}} cmd {{.Config.Cmd}}' "$IMAGE")"
 
 cleanup() {
-	pod rm -f "$CONTAINER" >/dev/null 2>&1 || true
+	pod rm -f -i "$CONTAINER-host" "$CONTAINER-cmd" >/dev/null 2>&1 || true
 	[ -n "${stop_pair:-}" ] && bash "$REPO/integration/pair.sh" stop "$WORK/pair" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -175,50 +178,70 @@ free_port() { # a loopback port nothing listens on
 	while p=$((20000 + RANDOM % 20000)); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do :; done
 	echo "$p"
 }
-port=$(free_port)
-admin=$(free_port)
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-
-# Host networking: the pair listens on the host's loopback. The admin address is 0.0.0.0 as in the
-# image's CMD, so the token is needed: FWDPROXY_ADMIN_TOKEN, as a deployment passes it.
-say "podman run: proxy on 127.0.0.1:$port, admin on 0.0.0.0:$admin"
-pod run -d "${LIMITS[@]}" --name "$CONTAINER" --network host -e "FWDPROXY_ADMIN_TOKEN=$token" "$IMAGE" \
-	serve --listen "127.0.0.1:$port" --admin "0.0.0.0:$admin" \
-	--writer "$WRITER_ADDR" --reader "$READER_ADDR" --user "$TEST_USER:$TEST_PASSWORD" >/dev/null
-
-for _ in $(seq 100); do
-	curl -fsS -o /dev/null "http://127.0.0.1:$admin/readyz" 2>/dev/null && break
-	sleep 0.1
-done
-curl -fsS -o /dev/null "http://127.0.0.1:$admin/readyz" || { pod logs "$CONTAINER" >&2; die "not ready"; }
-
 fail=0
 check() { # check WHAT GOT WANT
 	if [ "$2" = "$3" ]; then say "ok: $1 ($2)"; else say "FAIL: $1: got '$2', want '$3'"; fail=1; fi
 }
-through() { mariadb --protocol=tcp -h127.0.0.1 -P"$port" -u"$TEST_USER" -p"$TEST_PASSWORD" -N -B "$@"; }
 direct() { mariadb -S "$1" -u"$ROOT_USER" -p"$ROOT_PASSWORD" -N -B -e "$2"; }
-
-# The process runs as nonroot: its uid on the host (no user namespace) and podman's view.
-pid=$(pod inspect -f '{{.State.Pid}}' "$CONTAINER")
-check "the proxy's uid" "$(stat -c %u "/proc/$pid")" 65532
-check "podman top user" "$(pod top "$CONTAINER" user | tail -n 1 | tr -d ' ')" nonroot
-
-marker="image-$version-$$"
 # DDL is not forwarded (1235, as on Aurora): the table is made on the writer itself.
 direct "$WRITER_SOCKET" "CREATE TABLE IF NOT EXISTS fwdtest.image_test (id INT PRIMARY KEY, v VARCHAR(100))"
-out=$(through -e "SET aurora_replica_read_consistency = 'SESSION';
-	REPLACE INTO fwdtest.image_test VALUES (1, '$marker');
-	SELECT v, @@server_id FROM fwdtest.image_test WHERE id = 1;")
-check "SESSION read after the forwarded write (value, server_id)" "$out" "$marker	$READER_SERVER_ID"
-check "the row on the writer" "$(direct "$WRITER_SOCKET" "SELECT v FROM fwdtest.image_test WHERE id = 1")" "$marker"
 
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/status")
-check "/status without the token" "$code" 401
-status=$(curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$admin/status")
-field() { grep -o "\"$1\": *[^,}]*" <<<"$status" | head -n 1 | cut -d: -f2- | tr -d ' "'; }
-check "/status writer" "$(field writer)" "$WRITER_ADDR"
-check "/status forwarded DML statements" "$(field Aurora_fwd_replica_dml_stmt_count)" 1
+# checks NAME PORT ADMIN WRITER: the container NAME, its client and admin ports on the host's
+# loopback and the writer address it was given; row NAME's id is the run's number.
+runs=0
+checks() {
+	local name=$1 port=$2 admin=$3 writer=$4 id=$((++runs))
+	for _ in $(seq 100); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$admin/readyz" 2>/dev/null && break
+		sleep 0.1
+	done
+	curl -fsS -o /dev/null "http://127.0.0.1:$admin/readyz" || { pod logs "$name" >&2; die "$name: not ready"; }
+
+	# The process runs as nonroot: its uid on the host (no user namespace) and podman's view.
+	local pid
+	pid=$(pod inspect -f '{{.State.Pid}}' "$name")
+	check "the proxy's uid" "$(stat -c %u "/proc/$pid")" 65532
+	check "podman top user" "$(pod top "$name" user | tail -n 1 | tr -d ' ')" nonroot
+
+	local marker="image-$version-$$-$id" out
+	out=$(mariadb --protocol=tcp -h127.0.0.1 -P"$port" -u"$TEST_USER" -p"$TEST_PASSWORD" -N -B -e "
+		SET aurora_replica_read_consistency = 'SESSION';
+		REPLACE INTO fwdtest.image_test VALUES ($id, '$marker');
+		SELECT v, @@server_id FROM fwdtest.image_test WHERE id = $id;")
+	check "SESSION read after the forwarded write (value, server_id)" "$out" "$marker	$READER_SERVER_ID"
+	check "the row on the writer" "$(direct "$WRITER_SOCKET" "SELECT v FROM fwdtest.image_test WHERE id = $id")" "$marker"
+
+	check "/status without the token" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/status")" 401
+	local status
+	status=$(curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$admin/status")
+	field() { grep -o "\"$1\": *[^,}]*" <<<"$status" | head -n 1 | cut -d: -f2- | tr -d ' "'; }
+	check "/status writer" "$(field writer)" "$writer"
+	check "/status forwarded DML statements" "$(field Aurora_fwd_replica_dml_stmt_count)" 1
+	[ $fail -eq 0 ] || { pod logs "$name" >&2; die "checks failed"; }
+}
+
+# 1. Host networking, settings as serve's flags. The admin address is 0.0.0.0 as in the image's
+# CMD, so the token is needed: FWDPROXY_ADMIN_TOKEN, as a deployment passes it.
+port=$(free_port)
+admin=$(free_port)
+say "run 1, host network: proxy on 127.0.0.1:$port, admin on 0.0.0.0:$admin"
+pod run -d "${LIMITS[@]}" --name "$CONTAINER-host" --network host -e "FWDPROXY_ADMIN_TOKEN=$token" "$IMAGE" \
+	serve --listen "127.0.0.1:$port" --admin "0.0.0.0:$admin" \
+	--writer "$WRITER_ADDR" --reader "$READER_ADDR" --user "$TEST_USER:$TEST_PASSWORD" >/dev/null
+checks "$CONTAINER-host" "$port" "$admin" "$WRITER_ADDR"
+
+# 2. The image's own CMD (0.0.0.0:4000 and :4001) in its own network namespace, the ports
+# published on the host's loopback, the settings as FWDPROXY_* variables. slirp4netns with
+# allow_host_loopback lets the container reach the pair's loopback ports as 10.0.2.2.
+port=$(free_port)
+admin=$(free_port)
+say "run 2, the image's CMD: 4000 on 127.0.0.1:$port, 4001 on 127.0.0.1:$admin"
+pod run -d "${LIMITS[@]}" --name "$CONTAINER-cmd" --network slirp4netns:allow_host_loopback=true \
+	-p "127.0.0.1:$port:4000" -p "127.0.0.1:$admin:4001" -e "FWDPROXY_ADMIN_TOKEN=$token" \
+	-e "FWDPROXY_WRITER=10.0.2.2:${WRITER_ADDR##*:}" -e "FWDPROXY_READER=10.0.2.2:${READER_ADDR##*:}" \
+	-e "FWDPROXY_USER=$TEST_USER:$TEST_PASSWORD" "$IMAGE" >/dev/null
+checks "$CONTAINER-cmd" "$port" "$admin" "10.0.2.2:${WRITER_ADDR##*:}"
 
 # The replica wrote nothing of its own: every GTID it has came from the writer.
 read -r rid binlog current < <(direct "$READER_SOCKET" "SELECT @@server_id, @@GLOBAL.gtid_binlog_pos, @@GLOBAL.gtid_current_pos")
@@ -226,6 +249,5 @@ own=$(tr ',' '\n' <<<"$binlog,$current" | awk -F- -v id="$rid" '$2 == id' | past
 check "replica GTIDs of its own" "${own:-none}" none
 slave=$(mariadb -S "$READER_SOCKET" -u"$ROOT_USER" -p"$ROOT_PASSWORD" -e 'SHOW SLAVE STATUS\G' | grep -E '^ *(Slave_IO_Running|Slave_SQL_Running|Last_Errno):' | tr -d ' ' | paste -sd, -)
 check "replica's replication" "$slave" "Slave_IO_Running:Yes,Slave_SQL_Running:Yes,Last_Errno:0"
-
-[ $fail -eq 0 ] || { pod logs "$CONTAINER" >&2; die "checks failed"; }
+[ $fail -eq 0 ] || die "checks failed"
 say "all checks passed"
