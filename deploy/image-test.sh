@@ -54,7 +54,8 @@ LIMITS=(--ulimit nofile=10000:10000 --ulimit nproc=10000:10000)
 
 if [ "${1:-}" = clean ]; then
 	[ -f "$WORK/pair/pair.env" ] && bash "$REPO/integration/pair.sh" stop "$WORK/pair" >/dev/null 2>&1 || true
-	pod system reset --force >/dev/null 2>&1 || true
+	pod rm -a -f >/dev/null 2>&1 || true
+	pod rmi -a -f >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 	exit 0
 fi
@@ -106,7 +107,7 @@ if ! pod image exists "$GOLANG_IMAGE"; then
 	# downloads need them.
 	if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
 		cp /usr/local/share/ca-certificates/*.crt "$WORK/golang-root/usr/local/share/ca-certificates/"
-		chroot "$WORK/golang-root" update-ca-certificates >/dev/null
+		chroot "$WORK/golang-root" update-ca-certificates >/dev/null 2>&1
 	fi
 	mkdir -p "$WORK/golang-root/go/bin" "$WORK/golang-root/go/src"
 	chmod -R 1777 "$WORK/golang-root/go"
