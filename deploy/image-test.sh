@@ -23,7 +23,7 @@
 # its own CMD (0.0.0.0:4000 and :4001, published) and FWDPROXY_* variables, and checks through each:
 # a write forwarded to the writer, a SESSION read on the replica that sees it, /status on the admin
 # address (0.0.0.0, so 401 without the token), the process's uid (65532, nonroot); and at the end
-# that the replica has no GTID of its own.
+# that the replica has no GTID of its own. Before them: without a token the CMD refuses to start.
 #
 # Env: IMAGE_TEST_DIR work directory (default /tmp/fwdproxy-image-test; the stand-ins and
 #      podman's storage are kept there between runs); FWDPROXY_PAIR_ENV the pair.env of a running
@@ -155,6 +155,13 @@ pod build --pull=never $cache "${LIMITS[@]}" --network host --build-arg "VERSION
 got=$(pod run --rm "${LIMITS[@]}" --network none "$IMAGE" version)
 [ "$got" = "fwdproxy $version" ] || die "version: got $got, want fwdproxy $version"
 say "ok: the image's binary says: $got"
+# The image's CMD puts the admin API on 0.0.0.0: without a token it must refuse to start.
+if out=$(pod run --rm "${LIMITS[@]}" --network none -e FWDPROXY_WRITER=192.0.2.1:3306 \
+	-e FWDPROXY_READER=192.0.2.2:3306 -e FWDPROXY_USER=app:apppass "$IMAGE" 2>&1); then
+	die "the image's CMD started without an admin token"
+fi
+grep -q 'needs a token: set FWDPROXY_ADMIN_TOKEN' <<<"$out" || die "without a token: $out"
+say "ok: without FWDPROXY_ADMIN_TOKEN the image's CMD refuses to start"
 say "image: $(pod image inspect -f '{{.Size}} bytes, user {{.Config.User}}, entrypoint {{.Config.Entrypoint}} cmd {{.Config.Cmd}}' "$IMAGE")"
 
 cleanup() {
