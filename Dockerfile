@@ -1,5 +1,8 @@
 # fwdproxy image: `docker build -t fwdproxy .` (docker-compose.yml builds it too).
-# Untested on the development machines (no Docker engine there).
+# Built and run with podman, not Docker, on the development machines: deploy/image-test.sh
+# (make image-test) builds this file unchanged with local stand-ins for both base images, whose
+# registries are unreachable there, and runs the image against a MariaDB pair
+# (deploy/helm/README.md, "The container image").
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./

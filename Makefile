@@ -13,7 +13,7 @@ FUZZ_TARGETS := accounts:FuzzParseMariaDB accounts:FuzzMatchHost sqlclass:FuzzCl
 	proxy/wire:FuzzParseOK proxy/wire:FuzzRelay proxy/wire:FuzzReadPacket \
 	proxy/proxyproto:FuzzRead capture:FuzzReader capture:FuzzSession
 
-.PHONY: build test test-lists unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke bench-pooled
+.PHONY: build test test-lists unit integration demo fuzz vet clean soak soak-consistency bench bench-smoke bench-pooled image-test
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fwdproxy
@@ -94,6 +94,12 @@ bench-pooled:
 
 bench-smoke: build
 	FWDPROXY_BIN=$(CURDIR)/$(BIN) bash bench/run.sh smoke
+
+# Build the image with the Dockerfile (podman, stand-ins for its base images) and run it against a
+# MariaDB pair: deploy/image-test.sh. Not part of `make test`: it needs root, installs podman,
+# runc and debootstrap, downloads a Debian rootfs and every module, and takes minutes.
+image-test:
+	bash deploy/image-test.sh
 
 # Start a MariaDB writer, a replica 250 ms behind it and fwdproxy in front
 # (fwdproxy sandbox, docs/sandbox.md); Ctrl-C stops everything.
