@@ -29,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/integration/pair/pairproxy"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
 
@@ -220,44 +221,19 @@ func caughtUp(t testing.TB) {
 // startProxy runs a proxy in this process in front of the pair.
 func startProxy(t testing.TB, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
-	srv, addr, err := newProxy(mutate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Close()
-		if err := thePair.CheckReplicaClean(); err != nil {
-			t.Errorf("replica is not clean after %s: %v", t.Name(), err)
-		}
-	})
-	return srv, addr
+	return pairproxy.Start(t, thePair, pairproxy.Configure(manySessions, mutate), pairproxy.CheckClean())
 }
 
-func newProxy(mutate func(*proxy.Config)) (*proxy.Server, string, error) {
-	cfg := proxy.Defaults()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Admin = ""
-	cfg.Writer = thePair.WriterAddr
-	cfg.Reader = thePair.ReaderAddr
-	cfg.Users = map[string]string{thePair.User: thePair.Password}
-	cfg.ProxyUser = thePair.User
-	// Up to 200 concurrent forwarding sessions (writer max_connections is 1000 here).
-	cfg.WriterMaxConnectionsPct = 90
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := proxy.NewServer(cfg, nil, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		srv.Close()
-		return nil, "", err
-	}
-	go func() { _ = srv.Serve(ln) }()
-	return srv, ln.Addr().String(), nil
+// newProxy is startProxy for the benchmarks' shared proxy, which closeBench closes.
+func newProxy() (*proxy.Server, string, error) {
+	cfg := pairproxy.Config(thePair)
+	manySessions(&cfg)
+	return pairproxy.Serve(cfg, nil)
 }
+
+// manySessions allows up to 200 concurrent forwarding sessions (writer
+// max_connections is 1000 here).
+func manySessions(cfg *proxy.Config) { cfg.WriterMaxConnectionsPct = 90 }
 
 // dsn is the privileged test user (ALL PRIVILEGES) at addr, text protocol.
 func dsn(addr string) string {
