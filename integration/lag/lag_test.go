@@ -371,50 +371,60 @@ type result struct {
 // client of its own instead (another client's write, for GLOBAL).
 func readAfterWrite(t testing.TB, cs []*sql.Conn, trials int, direct *sql.DB) result {
 	t.Helper()
+	return spreadTrials(t, len(cs), 1, trials, func(ctx context.Context, k, id int) (int64, error) {
+		c := cs[k]
+		var err error
+		if direct != nil {
+			_, err = direct.ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = ?", id)
+		} else {
+			_, err = c.ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = ?", id)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("UPDATE row %d: %w", id, err)
+		}
+		var got int64
+		if err := c.QueryRowContext(ctx, "SELECT v FROM t WHERE id = ?", id).Scan(&got); err != nil {
+			return 0, fmt.Errorf("SELECT row %d: %w", id, err)
+		}
+		return got, nil
+	})
+}
+
+// spreadTrials runs trials trials spread over workers goroutines, worker k
+// on row firstRow+k alone. trial adds 1 to the row's v and returns the v it
+// then reads: less than it wrote is a stale read, more than was ever
+// written fails the trials, as an error does.
+func spreadTrials(t testing.TB, workers, firstRow, trials int, trial func(ctx context.Context, k, id int) (int64, error)) result {
+	t.Helper()
 	w := writerDB(t)
 	var stale, errs atomic.Int64
 	var errOnce sync.Once
 	var firstErr error
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i, c := range cs {
-		n := trials / len(cs)
-		if i < trials%len(cs) {
+	for k := 0; k < workers; k++ {
+		n := trials / workers
+		if k < trials%workers {
 			n++
 		}
-		id := i + 1
+		id := firstRow + k
 		want := rowValue(t, w, id)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx := context.Background()
-			fail := func(err error) {
-				errs.Add(1)
-				errOnce.Do(func() { firstErr = err })
-			}
-			for k := 0; k < n; k++ {
-				var err error
-				if direct != nil {
-					_, err = direct.ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = ?", id)
-				} else {
-					_, err = c.ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = ?", id)
+			for i := 0; i < n; i++ {
+				got, err := trial(context.Background(), k, id)
+				if err == nil && got > want+1 {
+					err = fmt.Errorf("row %d: read %d, only %d written", id, got, want+1)
 				}
 				if err != nil {
-					fail(fmt.Errorf("UPDATE row %d: %w", id, err))
+					errs.Add(1)
+					errOnce.Do(func() { firstErr = err })
 					return
 				}
 				want++
-				var got int64
-				if err := c.QueryRowContext(ctx, "SELECT v FROM t WHERE id = ?", id).Scan(&got); err != nil {
-					fail(fmt.Errorf("SELECT row %d: %w", id, err))
-					return
-				}
-				switch {
-				case got < want:
+				if got < want {
 					stale.Add(1)
-				case got > want:
-					fail(fmt.Errorf("row %d: read %d, only %d written", id, got, want))
-					return
 				}
 			}
 		}()
