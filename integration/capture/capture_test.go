@@ -108,19 +108,7 @@ func setUp(p *pair.Pair, link *net.TCPAddr) error {
 	if err := p.SetMaster(link.IP.String(), link.Port); err != nil {
 		return err
 	}
-	if err := p.CreateDatabase(testDB); err != nil {
-		return err
-	}
-	w, err := p.WriterDB(testDB)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	_, err = w.Exec("CREATE TABLE orders (owner INT, k INT, v INT NOT NULL, PRIMARY KEY (owner, k))")
-	if err != nil {
-		return err
-	}
-	return p.WaitReplicated(context.Background())
+	return p.CreateTables(testDB, "CREATE TABLE orders (owner INT, k INT, v INT NOT NULL, PRIMARY KEY (owner, k))")
 }
 
 // emptyOrders empties the table on the writer and waits for the replica,
