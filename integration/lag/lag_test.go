@@ -94,22 +94,12 @@ func setUp(p *pair.Pair) error {
 			return err
 		}
 	}
-	if err := p.CreateDatabase(testDB); err != nil {
-		return err
-	}
-	w, err := p.WriterDB(testDB)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if _, err := w.Exec("CREATE TABLE t (id INT PRIMARY KEY, v BIGINT NOT NULL)"); err != nil {
-		return err
-	}
 	var vals []string
 	for i := 1; i <= tableRows; i++ {
 		vals = append(vals, fmt.Sprintf("(%d,0)", i))
 	}
-	if _, err := w.Exec("INSERT INTO t VALUES " + strings.Join(vals, ",")); err != nil {
+	if err := p.CreateTables(testDB, "CREATE TABLE t (id INT PRIMARY KEY, v BIGINT NOT NULL)",
+		"INSERT INTO t VALUES "+strings.Join(vals, ",")); err != nil {
 		return err
 	}
 

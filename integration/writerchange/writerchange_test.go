@@ -83,14 +83,10 @@ func startProxyLog(t *testing.T, mutate func(*proxy.Config), log *zap.Logger) (*
 // freshTable creates database name afresh with one table on the writer and returns the writer.
 func freshTable(t *testing.T, name, ddl string) *sql.DB {
 	t.Helper()
-	if err := p.CreateDatabase(name); err != nil {
+	if err := p.CreateTables(name, ddl); err != nil {
 		t.Fatal(err)
 	}
-	w := open(t, p.WriterAddr, name)
-	if _, err := w.Exec(ddl); err != nil {
-		t.Fatal(err)
-	}
-	return w
+	return open(t, p.WriterAddr, name)
 }
 
 func open(t *testing.T, addr, db string) *sql.DB {
