@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/integration/pair/pairproxy"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
 
@@ -55,40 +55,7 @@ func startProxy(t testing.TB, mutate func(*proxy.Config)) string {
 // flip its switches.
 func startServer(t testing.TB, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
-	var srv *proxy.Server
-	addr := startProxyWith(t, mutate, &srv)
-	return srv, addr
-}
-
-func startProxyWith(t testing.TB, mutate func(*proxy.Config), out **proxy.Server) string {
-	t.Helper()
-	cfg := proxy.Defaults()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Admin = ""
-	cfg.Writer = thePair.WriterAddr
-	cfg.Reader = thePair.ReaderAddr
-	cfg.Users = map[string]string{thePair.User: thePair.Password}
-	cfg.ProxyUser = thePair.User
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := proxy.NewServer(cfg, nil, nil)
-	if err != nil {
-		t.Fatalf("proxy: %v", err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := thePair.CheckReplicaClean(); err != nil {
-			t.Errorf("replica is not clean after %s: %v", t.Name(), err)
-		}
-	})
-	*out = srv
-	return ln.Addr().String()
+	return pairproxy.Start(t, thePair, pairproxy.Configure(mutate), pairproxy.CheckClean())
 }
 
 // conn opens one client connection through the proxy (database/sql pinned

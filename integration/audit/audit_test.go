@@ -21,6 +21,7 @@ import (
 
 	"github.com/fwdproxy/fwdproxy/exposure"
 	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/integration/pair/pairproxy"
 	"github.com/fwdproxy/fwdproxy/lint"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
@@ -41,11 +42,12 @@ func TestMain(m *testing.M) {
 
 func startAudit(t *testing.T) (*proxy.Server, string) {
 	t.Helper()
-	cfg := proxy.Defaults()
-	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
-	cfg.Writer, cfg.Reader = thePair.WriterAddr, ""
-	cfg.Users = map[string]string{thePair.User: thePair.Password}
-	cfg.ProxyUser = thePair.User
+	return pairproxy.Start(t, thePair, pairproxy.Configure(auditConfig))
+}
+
+// auditConfig is serve --audit with lint's models, without a reader.
+func auditConfig(cfg *proxy.Config) {
+	cfg.Reader = ""
 	cfg.Audit = true
 	cfg.AuditModel = func(emit func(proxy.AuditFinding)) proxy.AuditModel {
 		return lint.NewAuditor(lint.Config{Consistency: lint.Session}, func(f lint.Finding) {
@@ -60,17 +62,6 @@ func startAudit(t *testing.T) (*proxy.Server, string) {
 		})
 		return a
 	}
-	srv, err := proxy.NewServer(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Close)
-	return srv, ln.Addr().String()
 }
 
 func key(code int, op string) string { return fmt.Sprintf("%d %s", code, op) }

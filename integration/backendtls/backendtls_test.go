@@ -23,6 +23,7 @@ import (
 	mysqldrv "github.com/go-sql-driver/mysql"
 
 	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/integration/pair/pairproxy"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
 
@@ -107,27 +108,11 @@ func writeCerts(dir string) (*x509.CertPool, error) {
 
 func startProxy(t *testing.T, backend *tls.Config, mutate ...func(*proxy.Config)) string {
 	t.Helper()
-	cfg := proxy.Defaults()
-	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
-	cfg.Writer, cfg.Reader = thePair.WriterAddr, thePair.ReaderAddr
-	cfg.Users = map[string]string{thePair.User: thePair.Password}
-	cfg.ProxyUser = thePair.User
-	cfg.DefaultConsistency = "SESSION"
-	cfg.BackendTLS = backend
-	for _, m := range mutate {
-		m(&cfg)
-	}
-	srv, err := proxy.NewServer(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Close)
-	return ln.Addr().String()
+	_, addr := pairproxy.Start(t, thePair, pairproxy.Configure(func(c *proxy.Config) {
+		c.DefaultConsistency = "SESSION"
+		c.BackendTLS = backend
+	}), pairproxy.Configure(mutate...))
+	return addr
 }
 
 func open(t *testing.T, addr string) (*sql.Conn, error) {

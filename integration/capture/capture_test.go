@@ -26,6 +26,7 @@ import (
 
 	capfile "github.com/fwdproxy/fwdproxy/capture"
 	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/integration/pair/pairproxy"
 	"github.com/fwdproxy/fwdproxy/proxy"
 	"github.com/fwdproxy/fwdproxy/replay"
 	"github.com/fwdproxy/fwdproxy/sandbox"
@@ -107,19 +108,7 @@ func setUp(p *pair.Pair, link *net.TCPAddr) error {
 	if err := p.SetMaster(link.IP.String(), link.Port); err != nil {
 		return err
 	}
-	if err := p.CreateDatabase(testDB); err != nil {
-		return err
-	}
-	w, err := p.WriterDB(testDB)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	_, err = w.Exec("CREATE TABLE orders (owner INT, k INT, v INT NOT NULL, PRIMARY KEY (owner, k))")
-	if err != nil {
-		return err
-	}
-	return p.WaitReplicated(context.Background())
+	return p.CreateTables(testDB, "CREATE TABLE orders (owner INT, k INT, v INT NOT NULL, PRIMARY KEY (owner, k))")
 }
 
 // emptyOrders empties the table on the writer and waits for the replica,
@@ -142,31 +131,7 @@ func emptyOrders(t *testing.T) {
 // startProxy serves an in-process proxy in front of the pair.
 func startProxy(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
-	cfg := proxy.Defaults()
-	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
-	cfg.Writer, cfg.Reader = thePair.WriterAddr, thePair.ReaderAddr
-	cfg.Users = map[string]string{thePair.User: thePair.Password}
-	cfg.ProxyUser = thePair.User
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := proxy.NewServer(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := thePair.CheckReplicaClean(); err != nil {
-			t.Errorf("replica is not clean after %s: %v", t.Name(), err)
-		}
-	})
-	return srv, ln.Addr().String()
+	return pairproxy.Start(t, thePair, pairproxy.Configure(mutate), pairproxy.CheckClean())
 }
 
 // application runs the scripted workload through the proxy at addr:

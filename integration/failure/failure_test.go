@@ -47,6 +47,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/integration/pair/pairproxy"
 	"github.com/fwdproxy/fwdproxy/proxy"
 	"github.com/fwdproxy/fwdproxy/writerlocks"
 )
@@ -344,53 +345,14 @@ func startProxy(t *testing.T, writer string) (*proxy.Server, string) {
 // startProxyWith is startProxy with its settings changed by mutate.
 func startProxyWith(t *testing.T, writer string, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
-	cfg := proxy.Defaults()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Admin = ""
-	cfg.Writer = writer
-	cfg.Reader = thePair.ReaderAddr
-	cfg.Users = map[string]string{thePair.User: thePair.Password}
-	cfg.ProxyUser = thePair.User
-	cfg.DefaultConsistency = "SESSION"
-	cfg.PushTracking = true // the tracker must survive the failures too
-	// What an operator sets to bound a writer that stops answering while
-	// its TCP stack still acknowledges (a hung server, a black hole).
-	cfg.ForwardTimeout = 3 * time.Second
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := proxy.NewServer(cfg, nil, nil)
-	if err != nil {
-		t.Fatalf("proxy: %v", err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		closed := make(chan struct{})
-		go func() {
-			srv.Close()
-			close(closed)
-		}()
-		select {
-		case <-closed:
-		case <-time.After(10 * time.Second):
-			t.Errorf("BUG: proxy.Server.Close did not return within 10s: a session is stuck (it waits for every session, but only closes client sockets)")
-			return
-		}
-		select {
-		case <-served:
-		case <-time.After(5 * time.Second):
-			t.Errorf("Serve did not return after Close")
-		}
-	})
-	return srv, ln.Addr().String()
+	return pairproxy.Start(t, thePair, pairproxy.Configure(func(cfg *proxy.Config) {
+		cfg.Writer = writer
+		cfg.DefaultConsistency = "SESSION"
+		cfg.PushTracking = true // the tracker must survive the failures too
+		// What an operator sets to bound a writer that stops answering while
+		// its TCP stack still acknowledges (a hung server, a black hole).
+		cfg.ForwardTimeout = 3 * time.Second
+	}, mutate), pairproxy.CloseWithin(10*time.Second))
 }
 
 func dsn(addr string) string {

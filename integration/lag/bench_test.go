@@ -29,7 +29,7 @@ func benchProxy(b *testing.B) (*proxy.Server, string) {
 	bench.mu.Lock()
 	defer bench.mu.Unlock()
 	if bench.srv == nil {
-		srv, addr, err := newProxy(nil)
+		srv, addr, err := newProxy()
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/integration/pair/pairproxy"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
 
@@ -93,22 +94,12 @@ func setUp(p *pair.Pair) error {
 			return err
 		}
 	}
-	if err := p.CreateDatabase(testDB); err != nil {
-		return err
-	}
-	w, err := p.WriterDB(testDB)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if _, err := w.Exec("CREATE TABLE t (id INT PRIMARY KEY, v BIGINT NOT NULL)"); err != nil {
-		return err
-	}
 	var vals []string
 	for i := 1; i <= tableRows; i++ {
 		vals = append(vals, fmt.Sprintf("(%d,0)", i))
 	}
-	if _, err := w.Exec("INSERT INTO t VALUES " + strings.Join(vals, ",")); err != nil {
+	if err := p.CreateTables(testDB, "CREATE TABLE t (id INT PRIMARY KEY, v BIGINT NOT NULL)",
+		"INSERT INTO t VALUES "+strings.Join(vals, ",")); err != nil {
 		return err
 	}
 
@@ -220,44 +211,19 @@ func caughtUp(t testing.TB) {
 // startProxy runs a proxy in this process in front of the pair.
 func startProxy(t testing.TB, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
-	srv, addr, err := newProxy(mutate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Close()
-		if err := thePair.CheckReplicaClean(); err != nil {
-			t.Errorf("replica is not clean after %s: %v", t.Name(), err)
-		}
-	})
-	return srv, addr
+	return pairproxy.Start(t, thePair, pairproxy.Configure(manySessions, mutate), pairproxy.CheckClean())
 }
 
-func newProxy(mutate func(*proxy.Config)) (*proxy.Server, string, error) {
-	cfg := proxy.Defaults()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Admin = ""
-	cfg.Writer = thePair.WriterAddr
-	cfg.Reader = thePair.ReaderAddr
-	cfg.Users = map[string]string{thePair.User: thePair.Password}
-	cfg.ProxyUser = thePair.User
-	// Up to 200 concurrent forwarding sessions (writer max_connections is 1000 here).
-	cfg.WriterMaxConnectionsPct = 90
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := proxy.NewServer(cfg, nil, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		srv.Close()
-		return nil, "", err
-	}
-	go func() { _ = srv.Serve(ln) }()
-	return srv, ln.Addr().String(), nil
+// newProxy is startProxy for the benchmarks' shared proxy, which closeBench closes.
+func newProxy() (*proxy.Server, string, error) {
+	cfg := pairproxy.Config(thePair)
+	manySessions(&cfg)
+	return pairproxy.Serve(cfg, nil)
 }
+
+// manySessions allows up to 200 concurrent forwarding sessions (writer
+// max_connections is 1000 here).
+func manySessions(cfg *proxy.Config) { cfg.WriterMaxConnectionsPct = 90 }
 
 // dsn is the privileged test user (ALL PRIVILEGES) at addr, text protocol.
 func dsn(addr string) string {
@@ -395,50 +361,60 @@ type result struct {
 // client of its own instead (another client's write, for GLOBAL).
 func readAfterWrite(t testing.TB, cs []*sql.Conn, trials int, direct *sql.DB) result {
 	t.Helper()
+	return spreadTrials(t, len(cs), 1, trials, func(ctx context.Context, k, id int) (int64, error) {
+		c := cs[k]
+		var err error
+		if direct != nil {
+			_, err = direct.ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = ?", id)
+		} else {
+			_, err = c.ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = ?", id)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("UPDATE row %d: %w", id, err)
+		}
+		var got int64
+		if err := c.QueryRowContext(ctx, "SELECT v FROM t WHERE id = ?", id).Scan(&got); err != nil {
+			return 0, fmt.Errorf("SELECT row %d: %w", id, err)
+		}
+		return got, nil
+	})
+}
+
+// spreadTrials runs trials trials spread over workers goroutines, worker k
+// on row firstRow+k alone. trial adds 1 to the row's v and returns the v it
+// then reads: less than it wrote is a stale read, more than was ever
+// written fails the trials, as an error does.
+func spreadTrials(t testing.TB, workers, firstRow, trials int, trial func(ctx context.Context, k, id int) (int64, error)) result {
+	t.Helper()
 	w := writerDB(t)
 	var stale, errs atomic.Int64
 	var errOnce sync.Once
 	var firstErr error
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i, c := range cs {
-		n := trials / len(cs)
-		if i < trials%len(cs) {
+	for k := 0; k < workers; k++ {
+		n := trials / workers
+		if k < trials%workers {
 			n++
 		}
-		id := i + 1
+		id := firstRow + k
 		want := rowValue(t, w, id)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx := context.Background()
-			fail := func(err error) {
-				errs.Add(1)
-				errOnce.Do(func() { firstErr = err })
-			}
-			for k := 0; k < n; k++ {
-				var err error
-				if direct != nil {
-					_, err = direct.ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = ?", id)
-				} else {
-					_, err = c.ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = ?", id)
+			for i := 0; i < n; i++ {
+				got, err := trial(context.Background(), k, id)
+				if err == nil && got > want+1 {
+					err = fmt.Errorf("row %d: read %d, only %d written", id, got, want+1)
 				}
 				if err != nil {
-					fail(fmt.Errorf("UPDATE row %d: %w", id, err))
+					errs.Add(1)
+					errOnce.Do(func() { firstErr = err })
 					return
 				}
 				want++
-				var got int64
-				if err := c.QueryRowContext(ctx, "SELECT v FROM t WHERE id = ?", id).Scan(&got); err != nil {
-					fail(fmt.Errorf("SELECT row %d: %w", id, err))
-					return
-				}
-				switch {
-				case got < want:
+				if got < want {
 					stale.Add(1)
-				case got > want:
-					fail(fmt.Errorf("row %d: read %d, only %d written", id, got, want))
-					return
 				}
 			}
 		}()

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,41 +95,10 @@ func passToken(ctx context.Context) func(w, r *sql.Conn) error {
 // each on its own row, and counts the reads older than the write before.
 func poolReadAfterWrite(t testing.TB, db *sql.DB, trials int) result {
 	t.Helper()
-	w := writerDB(t)
-	var stale, errs atomic.Int64
-	var errOnce sync.Once
-	var firstErr error
-	var wg sync.WaitGroup
-	start := time.Now()
-	for k := 0; k < poolWorkers; k++ {
-		n := trials / poolWorkers
-		if k < trials%poolWorkers {
-			n++
-		}
-		id := poolFirstRow + k
-		want := rowValue(t, w, id)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < n; i++ {
-				got, _, err := poolTrial(context.Background(), db, id, nil)
-				if err == nil && got > want+1 {
-					err = fmt.Errorf("row %d: read %d, only %d written", id, got, want+1)
-				}
-				if err != nil {
-					errs.Add(1)
-					errOnce.Do(func() { firstErr = err })
-					return
-				}
-				want++
-				if got < want {
-					stale.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return result{trials: trials, stale: int(stale.Load()), errs: int(errs.Load()), firstErr: firstErr, elapsed: time.Since(start)}
+	return spreadTrials(t, poolWorkers, poolFirstRow, trials, func(ctx context.Context, _, id int) (int64, error) {
+		got, _, err := poolTrial(ctx, db, id, nil)
+		return got, err
+	})
 }
 
 // TestPoolReadYourWrites: a pool of 20 go-sql-driver connections at

@@ -629,3 +629,24 @@ func (p *Pair) CreateDatabase(name string) error {
 	}
 	return p.WaitReplicated(ctx)
 }
+
+// CreateTables is CreateDatabase followed by stmts (CREATE TABLE, INSERT ...) run in order in
+// database db on the writer as the test user; it returns once every replica has them.
+func (p *Pair) CreateTables(db string, stmts ...string) error {
+	if err := p.CreateDatabase(db); err != nil {
+		return err
+	}
+	w, err := p.WriterDB(db)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultWaitTimeout)
+	defer cancel()
+	for _, q := range stmts {
+		if _, err := w.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("pair: %s: %w", q, err)
+		}
+	}
+	return p.WaitReplicated(ctx)
+}

@@ -213,3 +213,22 @@ func TestReplicaVerbs(t *testing.T) {
 		}
 	}
 }
+
+func TestCreateTables(t *testing.T) {
+	const db = "pair_tables"
+	if err := tp.CreateTables(db, "CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1), (2)"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := tp.ReaderDB(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var n int
+	if err := r.QueryRow("SELECT COUNT(*) FROM t").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("replica has %d rows, want 2", n)
+	}
+}

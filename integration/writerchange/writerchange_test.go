@@ -22,6 +22,7 @@ import (
 
 	"github.com/fwdproxy/fwdproxy/doctor"
 	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/integration/pair/pairproxy"
 	"github.com/fwdproxy/fwdproxy/proxy"
 	"github.com/fwdproxy/fwdproxy/sandbox"
 )
@@ -71,42 +72,21 @@ func startProxyWarnings(t *testing.T, mutate func(*proxy.Config)) (*proxy.Server
 
 func startProxyLog(t *testing.T, mutate func(*proxy.Config), log *zap.Logger) (*proxy.Server, string) {
 	t.Helper()
-	cfg := proxy.Defaults()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Writers = []string{p.WriterAddr, p.Replicas[0].Addr, p.Replicas[1].Addr}
-	cfg.Writer = cfg.Writers[0]
-	cfg.Reader = p.Replicas[1].Addr
-	cfg.Users = map[string]string{p.User: p.Password}
-	cfg.ProxyUser = p.User
-	cfg.Admin = ""
-	cfg.WriterChangeWait = 30 * time.Second
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := proxy.NewServer(cfg, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Close)
-	return srv, ln.Addr().String()
+	return pairproxy.Start(t, p, pairproxy.Log(log), pairproxy.Configure(func(cfg *proxy.Config) {
+		cfg.Writers = []string{p.WriterAddr, p.Replicas[0].Addr, p.Replicas[1].Addr}
+		cfg.Writer = cfg.Writers[0]
+		cfg.Reader = p.Replicas[1].Addr
+		cfg.WriterChangeWait = 30 * time.Second
+	}, mutate))
 }
 
 // freshTable creates database name afresh with one table on the writer and returns the writer.
 func freshTable(t *testing.T, name, ddl string) *sql.DB {
 	t.Helper()
-	if err := p.CreateDatabase(name); err != nil {
+	if err := p.CreateTables(name, ddl); err != nil {
 		t.Fatal(err)
 	}
-	w := open(t, p.WriterAddr, name)
-	if _, err := w.Exec(ddl); err != nil {
-		t.Fatal(err)
-	}
-	return w
+	return open(t, p.WriterAddr, name)
 }
 
 func open(t *testing.T, addr, db string) *sql.DB {
