@@ -22,7 +22,9 @@ import java.util.Arrays;
 import java.util.List;
 
 public class Stacks {
-    static final String UTF8 = "ñ 😀 中文 𝄞";
+    // Escaped: java reads a source file in the locale's charset, and a fresh
+    // machine's POSIX locale turned the literal into question marks.
+    static final String UTF8 = "\u00f1 \ud83d\ude00 \u4e2d\u6587 \ud834\udd1e";
     static final String DEC = "12345678.9012";
     static final String DT = "2024-02-29 12:34:56.789012";
     static final int BIG = 12000;
