@@ -262,9 +262,9 @@ func (s *session) detachReader() {
 func (s *session) openEndpointReader() error {
 	var err error
 	for _, i := range s.readerOrder(false) {
+		var b *backend
 		done := s.srv.readers.reserve(i, -1)
-		b, derr := s.dialReader(s.srv.readers.node(i).addr)
-		if err = derr; err == nil {
+		if b, err = s.dialReader(s.srv.readers.node(i).addr); err == nil {
 			s.attachReader(b, i)
 		}
 		done()
