@@ -203,8 +203,8 @@ func (r *Relay) rows() (Part, error) {
 				return 0, r.broke(err)
 			}
 			if c == 0xff && src.Progress && IsProgress(r.Packet) {
-				// An admin statement's (REPAIR, OPTIMIZE …) progress,
-				// between the rows of its result.
+				// Between rows too: MariaDB's clients read a progress
+				// report anywhere in an answer.
 				if err := r.progress(r.Packet); err != nil {
 					return 0, err
 				}
