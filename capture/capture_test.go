@@ -17,6 +17,11 @@ func okP(affected byte, status uint16) []byte {
 func errP(code uint16) []byte {
 	return append([]byte{0xff, byte(code), byte(code >> 8), '#'}, "HY000oops"...)
 }
+
+// progressP is MariaDB's progress report: stage 1 of 2, 50 %, a state.
+func progressP() []byte {
+	return append([]byte{0xff, 0xff, 0xff, 1, 1, 2, 0x50, 0xc3, 0x00, 9}, "copy data"...)
+}
 func eofP(status uint16) []byte { return []byte{0xfe, 0, 0, byte(status), byte(status >> 8)} }
 func colsP(n byte) []byte       { return []byte{n} }
 func defP() []byte              { return append([]byte{3}, "def\x00\x00\x00\x01a\x01a\x0c"...) }
@@ -80,6 +85,8 @@ func TestResponse(t *testing.T) {
 		{"field list", comFieldList, [][]byte{defP(), defP(), eofP(0)}, Result{}},
 		{"change user", comChangeUser, [][]byte{append([]byte{0xfe}, "mysql_native_password\x00salt"...), okP(0, 0)}, Result{}},
 		{"local infile", comQuery, [][]byte{append([]byte{0xfb}, "f.csv"...), okP(5, 0)}, Result{Affected: 5}},
+		{"progress", comQuery, [][]byte{progressP(), progressP(), okP(4, 0)}, Result{Affected: 4}},
+		{"progress mid-rows", comQuery, [][]byte{colsP(1), defP(), eofP(0), progressP(), rowP(), progressP(), eofP(0)}, Result{Rows: 1, Sets: 1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// Packet by packet, and as a stream cut at every byte.

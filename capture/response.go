@@ -80,6 +80,9 @@ func (r *Response) Packet(head []byte, n int) bool {
 	if r.done || len(head) == 0 {
 		return r.done
 	}
+	if len(head) >= 3 && head[0] == 0xff && head[1] == 0xff && head[2] == 0xff && r.state != stColumns && r.state != stPrepDefs {
+		return false // MariaDB's progress report (error code 0xFFFF): the answer follows
+	}
 	if head[0] == 0xff && r.state != stColumns && r.state != stPrepDefs {
 		if len(head) >= 3 {
 			r.Result.Error = binary.LittleEndian.Uint16(head[1:3])

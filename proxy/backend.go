@@ -134,9 +134,11 @@ func dialBackend(ctx context.Context, role string, p dialParams) (*backend, erro
 		return nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})
+	conn := wire.NewConn(nc, wire.BackendSide, role, 16<<10, 4<<10) // results large, commands small
+	conn.Progress = p.ext&extProgress != 0
 	b := &backend{
 		role:    role,
-		conn:    wire.NewConn(nc, wire.BackendSide, role, 16<<10, 4<<10), // results large, commands small
+		conn:    conn,
 		caps:    requestedCaps(p),
 		ext:     p.ext,
 		status:  statusAutocommit,
@@ -374,8 +376,17 @@ func (b *backend) put(payload []byte, forReply bool) error {
 	return b.conn.Flush()
 }
 
-// readPacket reads a whole response packet (for the proxy's own use).
-func (b *backend) readPacket() ([]byte, error) { return b.conn.ReadPacket(1 << 30) }
+// readPacket reads a whole response packet (for the proxy's own use),
+// past any progress reports: an answer the proxy reads itself is not the
+// client's to watch.
+func (b *backend) readPacket() ([]byte, error) {
+	for {
+		p, err := b.conn.ReadPacket(1 << 30)
+		if err != nil || !b.conn.Progress || !wire.IsProgress(p) {
+			return p, err
+		}
+	}
+}
 
 // queryResult is the outcome of a statement the proxy runs for itself.
 type queryResult struct {

@@ -42,9 +42,11 @@ func FuzzReadResult(f *testing.F) {
 	f.Add(packets([]byte{0xfb, 'f'}, []byte{0x00, 0, 0, 0, 0}))
 	f.Add(packets([]byte{0x00}))
 	f.Add(packets([]byte{0x01}, []byte{0x00}, []byte{0xfe}, []byte{0xfb, 0xfc}))
+	f.Add(packets(progressReport, []byte{0x01}, []byte{3, 'd', 'e', 'f'}, []byte{0xfe}, progressReport, []byte{1, 'x'}, []byte{0xfe}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, track := range []uint32{0, capSessionTrack} {
 			b := &backend{role: "reader", caps: track, conn: wire.NewConn(scriptConn{bytes.NewReader(data)}, wire.BackendSide, "reader", 4096, 4096)}
+			b.conn.Progress = track != 0
 			res, err := b.readResult()
 			if err == nil && res == nil {
 				t.Fatal("no result and no error")
@@ -54,4 +56,29 @@ func FuzzReadResult(f *testing.F) {
 			}
 		}
 	})
+}
+
+// progressReport is a MariaDB progress report: stage 2 of 2, its state.
+var progressReport = append([]byte{0xff, 0xff, 0xff, 1, 2, 2, 0, 0, 0, 15}, "End bulk insert"...)
+
+// An answer the proxy reads itself from a connection asked for progress
+// reports is read past them, before an OK and among rows; from one not
+// asked, such a packet is the ERR it looks like.
+func TestReadResultSkipsProgress(t *testing.T) {
+	rows := packets(progressReport, []byte{0x01}, []byte{3, 'd', 'e', 'f'}, []byte{0xfe}, progressReport, []byte{1, 'x'}, []byte{0xfe})
+	ok := packets(progressReport, progressReport, []byte{0x00, 7, 0, 2, 0, 0, 0})
+	read := func(data []byte, progress bool) (*queryResult, error) {
+		b := &backend{role: "reader", conn: wire.NewConn(scriptConn{bytes.NewReader(data)}, wire.BackendSide, "reader", 4096, 4096)}
+		b.conn.Progress = progress
+		return b.readResult()
+	}
+	if res, err := read(rows, true); err != nil || len(res.rows) != 1 || res.rows[0][0].s != "x" {
+		t.Errorf("rows after progress reports: %+v, %v", res, err)
+	}
+	if res, err := read(ok, true); err != nil || res.ok.affectedRows != 7 {
+		t.Errorf("OK after progress reports: %+v, %v", res, err)
+	}
+	if _, err := read(ok, false); err == nil || err.(*sqlError).code != 0xffff {
+		t.Errorf("not asked for: got %v, want the ERR 65535 it looks like", err)
+	}
 }

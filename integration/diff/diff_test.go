@@ -74,6 +74,7 @@ var matrixFlags = []uint32{gmysql.CLIENT_SESSION_TRACK, gmysql.CLIENT_DEPRECATE_
 type cell struct {
 	name string
 	caps uint32 // asked for
+	ext  uint32 // MariaDB's extended capabilities asked for (with caps lacking CLIENT_LONG_PASSWORD)
 }
 
 // matrix is every flag on, every flag off, and each flag flipped from both.
@@ -82,12 +83,14 @@ func matrix() []cell {
 	for _, f := range matrixFlags {
 		all |= f
 	}
-	cells := []cell{{"all", baseCaps | all}, {"none", baseCaps}}
+	cells := []cell{{name: "all", caps: baseCaps | all}, {name: "none", caps: baseCaps}}
 	for _, f := range matrixFlags {
 		n := strings.TrimPrefix(gmysql.CapNames[f], "CLIENT_")
-		cells = append(cells, cell{"all-" + n, baseCaps | all&^f}, cell{"none+" + n, baseCaps | f})
+		cells = append(cells, cell{name: "all-" + n, caps: baseCaps | all&^f}, cell{name: "none+" + n, caps: baseCaps | f})
 	}
-	return cells
+	// A MariaDB client asking for progress reports, which come before the
+	// answer to a LOAD DATA LOCAL (run adds them to the step's fields).
+	return append(cells, cell{name: "mariadb+progress", caps: baseCaps&^gmysql.CLIENT_LONG_PASSWORD | all, ext: extProgress})
 }
 
 type harness struct {
@@ -158,7 +161,7 @@ func (h *harness) execAll(t *testing.T, qs []string) {
 func (h *harness) dial(c cell, addr string) (*rawClient, error) {
 	caps := c.caps &^ ((h.directG.caps ^ h.proxyG.caps) & framingFlags)
 	return dialRaw(dialOptions{addr: addr, user: thePair.User, password: thePair.Password, db: testDB,
-		caps: caps, charset: 45, tls: c.caps&gmysql.CLIENT_SSL != 0})
+		caps: caps, ext: c.ext, charset: 45, tls: c.caps&gmysql.CLIENT_SSL != 0})
 }
 
 // compareHandshake compares the greeting and the negotiated session of
@@ -166,7 +169,7 @@ func (h *harness) dial(c cell, addr string) (*rawClient, error) {
 func (h *harness) compareHandshake(t *testing.T, c cell, used map[*allowance]int) {
 	greetOf := func(addr string) (greeting, fields) {
 		rc, err := dialRaw(dialOptions{addr: addr, user: thePair.User, password: thePair.Password, db: testDB,
-			caps: c.caps, charset: 45, tls: c.caps&gmysql.CLIENT_SSL != 0})
+			caps: c.caps, ext: c.ext, charset: 45, tls: c.caps&gmysql.CLIENT_SSL != 0})
 		if err != nil {
 			t.Fatalf("connect %s: %v", addr, err)
 		}
@@ -250,6 +253,9 @@ func (h *harness) run(c cell, e entry, proxySide bool) (fields, map[string][]str
 				break
 			}
 			continue
+		}
+		for j, p := range rc.progress {
+			out.add(fmt.Sprintf("%sprogress%d", pre, j), "% x", p)
 		}
 		for _, x := range f {
 			out = append(out, field{pre + x.name, x.value})

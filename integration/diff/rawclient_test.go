@@ -92,6 +92,7 @@ type rawClient struct {
 	ext      uint32   // MariaDB extended capabilities sent: asked for and offered
 	authOK   []byte   // the OK packet that ended authentication
 	got      [][]byte // the packets read since the last command
+	progress [][]byte // the progress reports among them (extProgress), which readPacket passes over
 }
 
 type dialOptions struct {
@@ -220,7 +221,7 @@ func (c *rawClient) close() {
 // command sends one command packet with a fresh sequence.
 func (c *rawClient) command(payload []byte) error {
 	c.seq = 0
-	c.got = nil
+	c.got, c.progress = nil, nil
 	if c.compress != nil {
 		c.compress.seq = 0
 	}
@@ -272,6 +273,11 @@ func (c *rawClient) readPacket() ([]byte, error) {
 				return nil, errors.New("empty packet")
 			}
 			c.got = append(c.got, out)
+			if c.ext&extProgress != 0 && len(out) >= 3 && out[0] == 0xff && out[1] == 0xff && out[2] == 0xff {
+				c.progress = append(c.progress, out)
+				out = nil
+				continue
+			}
 			return out, nil
 		}
 	}

@@ -80,6 +80,9 @@ type Conn struct {
 	// held is a result set's column definitions, read whole before any
 	// of them is relayed (Relay.columns): 4-byte length, payload, …
 	held []byte
+	// Progress: the peer, a backend, was asked for MariaDB's progress
+	// reports (IsProgress): a Relay passes them to the client.
+	Progress bool
 	// DeprecateEOF: the peer, a client, negotiated CLIENT_DEPRECATE_EOF.
 	// WriteEOF and WriteColumnsEnd frame results for it.
 	DeprecateEOF bool

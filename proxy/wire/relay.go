@@ -51,7 +51,9 @@ const maxResponse = 1 << 30
 // parameter definitions are streamed without being held, so memory does
 // not grow with results (a result set's column definitions are held until
 // all came, so a backend lost among them has sent the client nothing). A
-// LOCAL INFILE request (to COM_QUERY) is relayed with the client's file.
+// LOCAL INFILE request (to COM_QUERY) is relayed with the client's file,
+// and progress reports (IsProgress, from a src with Progress) are relayed
+// and flushed as they come.
 // A failure of the backend after part of the response reached the client
 // is the client's failure: between packets it is a Cut, which an ERR can
 // still end in-band; inside a packet only closing the client's connection
@@ -122,6 +124,12 @@ func (r *Relay) Next() (Part, error) {
 		}
 		r.Packet = p
 		if p[0] == 0xff {
+			if r.src.Progress && IsProgress(p) {
+				if err := r.progress(p); err != nil {
+					return 0, err
+				}
+				continue
+			}
 			r.state = stateDone
 			return PartErr, nil
 		}
@@ -193,6 +201,14 @@ func (r *Relay) rows() (Part, error) {
 		if (c == 0xfe && n < maxEOFPayload) || c == 0xff {
 			if r.Packet, err = src.readTerminator(n); err != nil {
 				return 0, r.broke(err)
+			}
+			if c == 0xff && src.Progress && IsProgress(r.Packet) {
+				// Between rows too: MariaDB's clients read a progress
+				// report anywhere in an answer.
+				if err := r.progress(r.Packet); err != nil {
+					return 0, err
+				}
+				continue
 			}
 			if c == 0xff {
 				r.state = stateDone
@@ -408,6 +424,22 @@ func (r *Relay) localInfile(req []byte) error {
 		}
 	}
 }
+
+// progress relays a progress report as it comes: it is for the client to
+// see while the statement runs.
+func (r *Relay) progress(p []byte) error {
+	if err := r.dst.WritePacket(p); err != nil {
+		return err
+	}
+	return r.dst.Flush()
+}
+
+// IsProgress reports whether a payload is a MariaDB progress report: an
+// ERR header with error code 0xFFFF, which a server sends, before or
+// inside the answer of a long statement (ALTER TABLE, LOAD DATA, REPAIR
+// …), to a client that asked for MARIADB_CLIENT_PROGRESS. It is not the
+// answer, nor an error.
+func IsProgress(p []byte) bool { return len(p) >= 3 && p[0] == 0xff && p[1] == 0xff && p[2] == 0xff }
 
 // maxEOFPayload: an EOF payload is shorter; a row starting 0xfe is not.
 const maxEOFPayload = 9

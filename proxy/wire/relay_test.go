@@ -304,11 +304,13 @@ func FuzzRelay(f *testing.F) {
 	f.Add(encode(1, []byte{0x00, 1, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0}, colDef, eofp(0)), byte(ComStmtPrepare))
 	f.Add(encode(1, []byte{1}, colDef, eofp(0), row, eofp(0)), byte(ComQuery|0x80))
 	f.Add(encode(1, []byte{0x00, 1, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0}, colDef, eofp(0), colDef, colDef, eofp(0)), byte(ComStmtPrepare|0x80))
+	f.Add(encode(1, progress, []byte{1}, colDef, eofp(0), progress, row, eofp(0)), byte(ComQuery|0x40))
 	f.Fuzz(func(t *testing.T, backend []byte, cmd byte) {
 		src, _ := newMem(BackendSide, "reader", backend)
 		dst, _ := newMem(ClientSide, "client", encode(1, []byte{}))
 		dst.DeprecateEOF = cmd&0x80 != 0 // no command has the high bit: both framings
-		cmd &^= 0x80
+		src.Progress = cmd&0x40 != 0     // nor 0x40: with and without progress reports
+		cmd &^= 0x80 | 0x40
 		r := NewRelay(src, dst, cmd, true)
 		_, _ = drive(&r, nil)
 	})

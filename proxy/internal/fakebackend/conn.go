@@ -21,6 +21,7 @@ type conn struct {
 	w            *bufio.Writer
 	seq          uint8
 	sessionTrack bool // CLIENT_SESSION_TRACK was negotiated
+	progress     bool // the client asked for MARIADB_CLIENT_PROGRESS
 
 	// The session's state, as the status flags report it.
 	inTx, autocommit bool
@@ -36,10 +37,11 @@ type stmt struct {
 	long   map[int][]byte // COM_STMT_SEND_LONG_DATA, by parameter, until the next execute
 }
 
-func newConn(s *Server, raw net.Conn, caps uint32) *conn {
+func newConn(s *Server, raw net.Conn, caps uint32, progress bool) *conn {
 	return &conn{
 		srv: s, r: bufio.NewReader(raw), w: bufio.NewWriter(raw),
 		sessionTrack: caps&mysql.CLIENT_SESSION_TRACK != 0,
+		progress:     progress,
 		autocommit:   true,
 		stmts:        map[uint32]*stmt{},
 	}
@@ -107,7 +109,7 @@ func (c *conn) prepare(sql string) {
 	c.stmts[c.lastStmt] = st
 	var cols []string
 	if a := c.srv.peekFor(sql); len(a) > 0 {
-		if rows, ok := a[0].(Rows); ok {
+		if rows, ok := a.first().(Rows); ok {
 			cols = rows.Columns
 		}
 	}
@@ -181,7 +183,7 @@ func (c *conn) respond(sql string, a answer, binary bool) bool {
 	if len(a) == 0 {
 		a = answer{OK{}}
 	}
-	switch a[0].(type) {
+	switch a.first().(type) {
 	case Hangup:
 		return false
 	case Err:
@@ -189,8 +191,15 @@ func (c *conn) respond(sql string, a answer, binary bool) bool {
 		c.track(sql)
 	}
 	for i, r := range a {
-		status := c.status(i < len(a)-1)
+		status := c.status(a.moreAfter(i))
 		switch r := r.(type) {
+		case Progress:
+			if c.progress {
+				c.write(appendProgress(nil, r))
+				if c.w.Flush() != nil {
+					return false
+				}
+			}
 		case OK:
 			c.write(appendOK(nil, r, status, c.sessionTrack))
 		case Err:

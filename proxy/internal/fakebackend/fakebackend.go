@@ -6,7 +6,8 @@
 //
 // A script maps a statement's text (On) or its beginning (OnPrefix) to an
 // answer: OK (with affected rows, insert id and a session-state GTID), Err,
-// Rows, several of them (a multi-result response), LocalInfile or Hangup.
+// Rows, several of them (a multi-result response), LocalInfile or Hangup,
+// each after any Progress reports.
 // Like a real server, and without a script, it answers OK to SET, USE and
 // the transaction statements and keeps each connection's IN_TRANS and
 // AUTOCOMMIT status flags. Anything else unscripted gets an error and is
@@ -217,16 +218,39 @@ func (s *Server) serve(raw net.Conn) {
 	if err := auth.AddUser(s.cfg.User, s.cfg.Password); err != nil {
 		return
 	}
-	gc, err := s.srv.NewCustomizedConn(raw, auth, quiet{})
+	hc := &headConn{Conn: raw}
+	gc, err := s.srv.NewCustomizedConn(hc, auth, quiet{})
 	if err != nil {
 		return
 	}
-	c := newConn(s, raw, gc.Capability()&s.srv.Capability())
+	c := newConn(s, raw, gc.Capability()&s.srv.Capability(), hc.progress())
 	s.mu.Lock()
 	s.accepted++
 	c.id = s.accepted
 	s.mu.Unlock()
 	c.run()
+}
+
+// headConn keeps the first bytes the client sent, its handshake
+// response's head, where MariaDB's extended capabilities are (go-mysql
+// does not read them).
+type headConn struct {
+	net.Conn
+	head []byte
+}
+
+func (c *headConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if len(c.head) < 4+32 {
+		c.head = append(c.head, b[:min(n, 4+32-len(c.head))]...)
+	}
+	return n, err
+}
+
+// progress: the client asked for MARIADB_CLIENT_PROGRESS (1<<32): the last
+// 4 of the head's reserved bytes, from a client without CLIENT_MYSQL.
+func (c *headConn) progress() bool {
+	return len(c.head) == 4+32 && c.head[4]&1 == 0 && c.head[4+28]&1 != 0
 }
 
 // quiet accepts the handshake's database without go-mysql's log line.

@@ -55,6 +55,13 @@ func appendErr(b []byte, e Err) []byte {
 	return append(b, e.Message...)
 }
 
+// appendProgress is MariaDB's progress packet: 0xFF, 0xFFFF, one string
+// to come, stage, last stage, progress (3 bytes), the state.
+func appendProgress(b []byte, p Progress) []byte {
+	b = append(b, 0xff, 0xff, 0xff, 1, p.Stage, p.MaxStage, byte(p.Done), byte(p.Done>>8), byte(p.Done>>16))
+	return appendLenEnc(b, p.State)
+}
+
 func appendEOF(b []byte, status uint16) []byte {
 	return append(b, 0xfe, 0, 0, byte(status), byte(status>>8))
 }

@@ -4,7 +4,7 @@ package fakebackend
 // queued for one statement text are given in order and the last one
 // repeats, as doctor's Replay does with recorded answers.
 
-// Result is one result of an answer: OK, Err or Rows. An answer of several
+// Result is one result of an answer: OK, Err, Rows or Progress. An answer of several
 // results is sent as a multi-result response (MORE_RESULTS on all but the
 // last), as a stored procedure's CALL returns it.
 type Result interface{ result() }
@@ -43,7 +43,17 @@ type Hangup struct{}
 // answers the statement.
 type LocalInfile struct{ Name string }
 
+// Progress is a MariaDB progress report (an ERR header with error code
+// 0xFFFF), sent, as MariaDB sends it, only to a connection that asked for
+// MARIADB_CLIENT_PROGRESS; the next result answers the statement.
+type Progress struct {
+	Stage, MaxStage uint8
+	Done            uint32 // of the stage, in thousandths of a percent (0 to 100000)
+	State           string // the thread's state, as SHOW PROCESSLIST says it
+}
+
 func (OK) result()          {}
+func (Progress) result()    {}
 func (Err) result()         {}
 func (Rows) result()        {}
 func (Hangup) result()      {}
@@ -51,6 +61,26 @@ func (LocalInfile) result() {}
 
 // answer is one queued response to a statement.
 type answer []Result
+
+// first is the answer's first result that is not a progress report.
+func (a answer) first() Result {
+	for _, r := range a {
+		if _, ok := r.(Progress); !ok {
+			return r
+		}
+	}
+	return OK{}
+}
+
+// moreAfter: a result other than a progress report follows a[i].
+func (a answer) moreAfter(i int) bool {
+	for _, r := range a[i+1:] {
+		if _, ok := r.(Progress); !ok {
+			return true
+		}
+	}
+	return false
+}
 
 // rule answers the statements that start with prefix.
 type rule struct {
