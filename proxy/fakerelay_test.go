@@ -323,22 +323,29 @@ func (r *rig) rawClient(t *testing.T) *client.Conn {
 	return c
 }
 
-// statuses sends one COM_QUERY and returns the status flags of each part
-// of its response (the OK, or the EOF that ends a result set), reading
-// the packets as they come; an ERR ends the list with 0xffff.
-func statuses(t *testing.T, c *client.Conn, q string) []uint16 {
+// sendRaw sends one command on c and returns the reader of its answer's
+// packets, which fails t on an error.
+func sendRaw(t *testing.T, c *client.Conn, payload []byte) func() []byte {
 	t.Helper()
 	c.ResetSequence()
-	if err := c.WritePacket(append([]byte{0, 0, 0, 0, mysql.COM_QUERY}, q...)); err != nil {
+	if err := c.WritePacket(append([]byte{0, 0, 0, 0}, payload...)); err != nil {
 		t.Fatal(err)
 	}
-	read := func() []byte {
+	return func() []byte {
 		p, err := c.ReadPacket()
 		if err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+}
+
+// statuses sends one COM_QUERY and returns the status flags of each part
+// of its response (the OK, or the EOF that ends a result set), reading
+// the packets as they come; an ERR ends the list with 0xffff.
+func statuses(t *testing.T, c *client.Conn, q string) []uint16 {
+	t.Helper()
+	read := sendRaw(t, c, append([]byte{mysql.COM_QUERY}, q...))
 	var out []uint16
 	for {
 		p := read()

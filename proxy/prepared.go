@@ -22,15 +22,16 @@ type prepared struct {
 	params    int
 	readerID  uint32 // 0: not prepared on the reader (yet)
 	writerID  uint32
-	writerGen uint64 // writer connection generation writerID belongs to
-	types     []byte // parameter types of the last execute that bound them
-	boundR    bool   // the reader has seen types for this statement
-	boundW    bool   // the writer has seen types (for writerGen)
-	lastOnW   bool   // the last execute ran on the writer (for FETCH)
-	cursor    bool   // its last execute left a cursor open on the reader (pins the session)
-	ownVars   bool   // the proxy's variables were rewritten (rewriteOwnVarsTo)
-	boundSet  bool   // a SET prepared as its bound values (route.BoundSet): executes run it as text
-	db        string // the database at prepare time, where the server resolves its names
+	writerGen uint64         // writer connection generation writerID belongs to
+	types     []byte         // parameter types of the last execute that bound them
+	boundR    bool           // the reader has seen types for this statement
+	boundW    bool           // the writer has seen types (for writerGen)
+	lastOnW   bool           // the last execute ran on the writer (for FETCH)
+	cursor    bool           // its last execute left a cursor open on the reader (pins the session)
+	ownVars   bool           // the proxy's variables were rewritten (rewriteOwnVarsTo)
+	boundSet  bool           // a SET prepared as its bound values (route.BoundSet): executes run it as text
+	db        string         // the database at prepare time, where the server resolves its names
+	meta      wire.MetaCache // the column definitions the client holds (MARIADB_CLIENT_CACHE_METADATA)
 }
 
 // textPrepared is a PREPARE … FROM statement.
@@ -146,6 +147,9 @@ func (s *session) prepareOn(b *backend, data []byte, p *prepared) (lost bool, er
 		return true, err
 	}
 	r := wire.NewRelay(b.conn, s.client, comStmtPrepare, false)
+	if s.client.CacheMetadata {
+		r.Meta = &p.meta
+	}
 	part, err := r.Next()
 	if err != nil {
 		return true, err
@@ -250,6 +254,8 @@ func (s *session) comStmtExecute(data []byte) error {
 	}
 	s.forgetWarnings(&p.st)
 	d := s.decide(p.sql, &p.st, route.Binary, p.params > 0)
+	s.executing = p
+	defer func() { s.executing = nil }()
 	_, err := s.execute(d, &job{sql: p.sql, st: p.st, payload: data, bin: p, bound: p.params > 0})
 	return err
 }

@@ -66,6 +66,7 @@ type session struct {
 	tempUnsure []sqlclass.TableName // tables a failed temporary-table statement left in doubt (guard.go)
 	textStmts  map[string]textPrepared
 	stmts      map[uint32]*prepared
+	executing  *prepared // the statement whose execute is being relayed (its metadata cache)
 	nextStmtID uint32
 
 	ownGTIDs   consistency.Set   // committed through forwarding, for SESSION reads
@@ -145,7 +146,7 @@ func (s *session) openReader() error {
 func (s *session) dialReader(addr string) (*backend, error) {
 	r, err := dialBackend(context.Background(), "reader", dialParams{
 		addr: addr, user: s.user, password: s.password, stage1: s.stage1, db: s.state.DB,
-		caps: s.clientCaps, ext: s.clientExt, sessionTrack: s.clientCaps&capSessionTrack != 0 || s.srv.conf().Audit,
+		caps: s.clientCaps, ext: s.clientExt & extBackend, sessionTrack: s.clientCaps&capSessionTrack != 0 || s.srv.conf().Audit,
 		collation: s.collation, tls: s.srv.conf().BackendTLS,
 	})
 	if err != nil {

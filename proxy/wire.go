@@ -54,16 +54,20 @@ const (
 	capabilitiesPatched = capInteractive
 	// MariaDB's extended capabilities (the upper 32 bits, sent in the
 	// greeting's and the handshake response's reserved bytes, by and to a
-	// client without CLIENT_MYSQL). extOffered are those the proxy offers
-	// and asks the backends for when the client asks: bulk execute relays
-	// as an execute does; extended type info is one more block in a column
-	// definition, which the proxy reads past in the backends' and writes,
-	// empty, in its own. Not offered: progress reports (1<<32) and the
-	// metadata cache (1<<36), which change packets the proxy reads and
-	// writes itself.
+	// client without CLIENT_MYSQL). extOffered are those the proxy offers;
+	// extBackend those it asks the backends for when the client asks: bulk
+	// execute relays as an execute does; extended type info is one more
+	// block in a column definition, which the proxy reads past in the
+	// backends' and writes, empty, in its own. The metadata cache is the
+	// proxy's own toward the client (wire.MetaCache): a statement runs
+	// under other ids on two backends, each of which would keep its own.
+	// Not offered: progress reports (1<<32), which change packets the
+	// proxy reads itself.
 	extStmtBulk      = 1 << (34 - 32)
 	extExtendedTypes = 1 << (35 - 32)
-	extOffered       = extStmtBulk | extExtendedTypes
+	extCacheMetadata = 1 << (36 - 32)
+	extBackend       = extStmtBulk | extExtendedTypes
+	extOffered       = extBackend | extCacheMetadata
 )
 
 // okPacket is what the proxy learns from an OK (or EOF) packet.

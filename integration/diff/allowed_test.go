@@ -52,7 +52,7 @@ var allowed = []*allowance{
 	{field: `^handshake\.caps\.CLIENT_NO_SCHEMA$`, ok: proxyAbsent, open: true,
 		why: "not offered: with it MariaDB 10.11 drops the schema of every db.table and db.table.column (SELECT * FROM nosuch.t reads the current database's t, information_schema.tables becomes its tables), and the proxy's routing reads table names with their schema (temporary tables, system schemas)"},
 	{field: `^handshake\.reserved$`, ok: proxyExtOffered, open: true,
-		why: "of MariaDB's extended capabilities in the reserved bytes bulk execute (1<<34) and extended type info (1<<35) are offered; not offered: progress reports (1<<32: 0xFF/0xFFFF packets before a result, which the proxy's own readers of backend answers take for an error) and the metadata cache (1<<36: execute answers without column definitions, where the client's cache is per statement and the proxy runs a statement on two backends, each with its own)"},
+		why: "of MariaDB's extended capabilities in the reserved bytes bulk execute (1<<34) and extended type info (1<<35) are offered; not offered: progress reports (1<<32: 0xFF/0xFFFF packets before a result, which the proxy's own readers of backend answers take for an error); the metadata cache (1<<36) is offered too, the proxy's own toward the client (TestMetadataCache): the backends are asked without it, as a statement runs on two, each with its own ids and cache"},
 }
 
 func init() {
@@ -97,8 +97,8 @@ func gtidOrAbsent(x difference, _, _ fields) bool {
 func proxyAbsent(x difference, _, _ fields) bool { return x.proxy == absent }
 
 // proxyExtOffered: the proxy's greeting offers of MariaDB's extended
-// capabilities (the last 4 reserved bytes) bulk execute and extended type
-// info alone, where the server offers them.
+// capabilities (the last 4 reserved bytes) bulk execute, extended type
+// info and the metadata cache alone, where the server offers them.
 func proxyExtOffered(x difference, _, _ fields) bool {
 	d, err1 := hex.DecodeString(strings.ReplaceAll(x.direct, " ", ""))
 	p, err2 := hex.DecodeString(strings.ReplaceAll(x.proxy, " ", ""))
@@ -106,7 +106,7 @@ func proxyExtOffered(x difference, _, _ fields) bool {
 		return false
 	}
 	dExt, pExt := binary.LittleEndian.Uint32(d[6:]), binary.LittleEndian.Uint32(p[6:])
-	return bytes.Equal(d[:6], p[:6]) && pExt == dExt&(extStmtBulk|extExtendedTypes)
+	return bytes.Equal(d[:6], p[:6]) && pExt == dExt&(extStmtBulk|extExtendedTypes|extCacheMetadata)
 }
 
 // onlyOwnTracking: a status that differs in SESSION_STATE_CHANGED alone, or
