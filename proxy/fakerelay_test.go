@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"reflect"
@@ -306,6 +307,55 @@ func TestFakePreparedTerminated(t *testing.T) {
 	wantErr(t, err, 1105, terminated)
 	if _, err := st.ExecContext(ctx, "x", 24); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// MariaDB's statement id -1 names the statement prepared last: the npm
+// mariadb connector sends a PREPARE and its first EXECUTE in one go. After
+// a prepare that failed (here one the proxy rejects), or after the last
+// statement was closed, it names none: 1243, as MariaDB answers, and never
+// an earlier statement.
+func TestFakeLastStatementID(t *testing.T) {
+	r := startRig(t, withLevel("SESSION"))
+	const a, b = "SELECT a FROM t WHERE id = ?", "SELECT b FROM t WHERE id = ?"
+	r.reader.On(a, one("a", "from a"))
+	r.reader.On(b, one("b", "from b"))
+	c := mariaClient(t, r.addr, extCacheMetadata) // as the connector connects
+	prepare := func(sql string) { command(t, c, append([]byte{mysql.COM_STMT_PREPARE}, sql...)) }
+	last := func() []byte { // the ERR, or the row
+		got := command(t, c, executeOne(0xffffffff, 7))
+		return got[max(0, len(got)-2)]
+	}
+	steps := []struct {
+		name    string
+		prepare string
+		closeID uint32 // COM_STMT_CLOSE of this id first
+		want    string // the row, or the error
+	}{
+		{"after a prepare", a, 0, "from a"},
+		{"again", "", 0, "from a"},
+		{"after another prepare", b, 0, "from b"},
+		{"after a rejected prepare", "CREATE TABLE t2 (i INT)", 0, "1243"},
+		{"after a prepare again", a, 0, "from a"},
+		{"after its close", "", 3, "1243"},
+	}
+	for _, st := range steps {
+		if st.prepare != "" {
+			prepare(st.prepare)
+		}
+		if st.closeID != 0 {
+			sendRaw(t, c, binary.LittleEndian.AppendUint32([]byte{mysql.COM_STMT_CLOSE}, st.closeID))
+		}
+		got := last()
+		var text string
+		if got[0] == 0xff {
+			text = fmt.Sprint(binary.LittleEndian.Uint16(got[1:]))
+		} else {
+			text = string(got[3:]) // header, null bitmap, length, value
+		}
+		if text != st.want {
+			t.Errorf("%s: execute of statement -1 got %q (% x), want %s", st.name, text, got, st.want)
+		}
 	}
 }
 

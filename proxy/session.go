@@ -68,6 +68,7 @@ type session struct {
 	stmts      map[uint32]*prepared
 	executing  *prepared // the statement whose execute is being relayed (its metadata cache)
 	nextStmtID uint32
+	lastStmtID uint32 // the statement prepared last, which id -1 names; 0: none (lookupStmt)
 
 	ownGTIDs   consistency.Set   // committed through forwarding, for SESSION reads
 	scope      consistency.Scope // whose GTIDs SESSION reads wait for (userscope.go)
@@ -79,6 +80,7 @@ type session struct {
 	super, superKnown bool              // privileged(): SUPER or CONNECTION ADMIN
 	auditor           AuditModel        // audit mode: what forwarding would do
 	auditStmts        map[uint32]string // audit mode: prepared texts by id
+	auditLast         uint32            // audit mode: the id prepared last, which id -1 names
 	exposure          *sessionExposure  // audit mode: stale-read exposure
 	program           string            // the client's program_name attribute, for reports
 	capture           *capture.Session  // --capture-file: what this session sends and gets
