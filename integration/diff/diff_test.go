@@ -74,19 +74,24 @@ var matrixFlags = []uint32{gmysql.CLIENT_SESSION_TRACK, gmysql.CLIENT_DEPRECATE_
 type cell struct {
 	name string
 	caps uint32 // asked for
+	ext  uint32 // MariaDB's extended capabilities asked for (caps without CLIENT_LONG_PASSWORD)
 }
 
-// matrix is every flag on, every flag off, and each flag flipped from both.
+// matrix is every flag on, every flag off, each flag flipped from both,
+// and a MariaDB client (Connector/J 3, the npm mariadb connector) with
+// every flag and the extended capabilities the proxy offers.
 func matrix() []cell {
 	all := uint32(0)
 	for _, f := range matrixFlags {
 		all |= f
 	}
-	cells := []cell{{"all", baseCaps | all}, {"none", baseCaps}}
+	cells := []cell{{name: "all", caps: baseCaps | all}, {name: "none", caps: baseCaps}}
 	for _, f := range matrixFlags {
 		n := strings.TrimPrefix(gmysql.CapNames[f], "CLIENT_")
-		cells = append(cells, cell{"all-" + n, baseCaps | all&^f}, cell{"none+" + n, baseCaps | f})
+		cells = append(cells, cell{name: "all-" + n, caps: baseCaps | all&^f}, cell{name: "none+" + n, caps: baseCaps | f})
 	}
+	cells = append(cells, cell{name: "mariadb", caps: (baseCaps | all) &^ gmysql.CLIENT_LONG_PASSWORD,
+		ext: extStmtBulk | extExtendedTypes | extCacheMetadata})
 	return cells
 }
 
@@ -158,7 +163,7 @@ func (h *harness) execAll(t *testing.T, qs []string) {
 func (h *harness) dial(c cell, addr string) (*rawClient, error) {
 	caps := c.caps &^ ((h.directG.caps ^ h.proxyG.caps) & framingFlags)
 	return dialRaw(dialOptions{addr: addr, user: thePair.User, password: thePair.Password, db: testDB,
-		caps: caps, charset: 45, tls: c.caps&gmysql.CLIENT_SSL != 0})
+		caps: caps, ext: c.ext, charset: 45, tls: c.caps&gmysql.CLIENT_SSL != 0})
 }
 
 // compareHandshake compares the greeting and the negotiated session of
@@ -166,7 +171,7 @@ func (h *harness) dial(c cell, addr string) (*rawClient, error) {
 func (h *harness) compareHandshake(t *testing.T, c cell, used map[*allowance]int) {
 	greetOf := func(addr string) (greeting, fields) {
 		rc, err := dialRaw(dialOptions{addr: addr, user: thePair.User, password: thePair.Password, db: testDB,
-			caps: c.caps, charset: 45, tls: c.caps&gmysql.CLIENT_SSL != 0})
+			caps: c.caps, ext: c.ext, charset: 45, tls: c.caps&gmysql.CLIENT_SSL != 0})
 		if err != nil {
 			t.Fatalf("connect %s: %v", addr, err)
 		}
@@ -193,6 +198,9 @@ func handshakeFields(rc *rawClient) fields {
 	f.add("handshake.reserved", "% x", g.reserved)
 	f.add("handshake.auth_plugin", "%q", g.authPlugin)
 	addCaps(&f, "session.caps.", rc.caps)
+	if rc.ext != 0 {
+		f.add("session.ext", "%#x", rc.ext)
+	}
 	decodeOK(&f, "session.auth_ok.", rc.authOK, rc.caps)
 	return f
 }
