@@ -90,7 +90,7 @@ func TestResponse(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// Packet by packet, and as a stream cut at every byte.
-			r := NewResponse(c.cmd, false)
+			r := NewResponse(c.cmd, false, false)
 			for i, p := range c.packets {
 				if done := r.Packet(p[:min(len(p), headBytes)], len(p)); done != (i == len(c.packets)-1) {
 					t.Fatalf("packet %d: done %v", i, done)
@@ -100,7 +100,7 @@ func TestResponse(t *testing.T) {
 				t.Errorf("packets: got %+v, want %+v", r.Result, c.want)
 			}
 			s := stream(c.packets)
-			r = NewResponse(c.cmd, false)
+			r = NewResponse(c.cmd, false, false)
 			var f framer
 			for i := range s {
 				f.write(s[i:i+1], func(h []byte, n int) { r.Packet(h, n) })
@@ -113,12 +113,40 @@ func TestResponse(t *testing.T) {
 }
 
 func TestResponseDeprecateEOF(t *testing.T) {
-	r := NewResponse(comQuery, true)
+	r := NewResponse(comQuery, true, false)
 	for _, p := range [][]byte{colsP(1), defP(), rowP(), rowP(), {0xfe, 0, 0, 0, 0, 0, 0}} {
 		r.Packet(p, len(p))
 	}
 	if !r.Done() || r.Result != (Result{Rows: 2, Sets: 1}) {
 		t.Errorf("got %v %+v", r.Done(), r.Result)
+	}
+}
+
+// With MARIADB_CLIENT_CACHE_METADATA a column count is followed by the
+// metadata-follows byte: 1, the definitions follow; 0, they do not (the
+// client has them), and the EOF after them still comes without
+// CLIENT_DEPRECATE_EOF.
+func TestResponseCacheMetadata(t *testing.T) {
+	okEOF := []byte{0xfe, 0, 0, 0, 0, 0, 0}
+	for _, c := range []struct {
+		name         string
+		deprecateEOF bool
+		packets      [][]byte
+	}{
+		{"definitions", false, [][]byte{{1, 1}, defP(), eofP(0), rowP(), eofP(0)}},
+		{"none", false, [][]byte{{1, 0}, eofP(0), rowP(), eofP(0)}},
+		{"definitions, CLIENT_DEPRECATE_EOF", true, [][]byte{{1, 1}, defP(), rowP(), okEOF}},
+		{"none, CLIENT_DEPRECATE_EOF", true, [][]byte{{1, 0}, rowP(), okEOF}},
+	} {
+		r := NewResponse(comStmtExecute, c.deprecateEOF, true)
+		for i, p := range c.packets {
+			if done := r.Packet(p, len(p)); done != (i == len(c.packets)-1) {
+				t.Fatalf("%s: packet %d: done %v", c.name, i, done)
+			}
+		}
+		if r.Result != (Result{Rows: 1, Sets: 1}) {
+			t.Errorf("%s: got %+v", c.name, r.Result)
+		}
 	}
 }
 
@@ -132,7 +160,7 @@ func TestFramerContinuation(t *testing.T) {
 	s = append(s, big...)
 	s = append(s, 1, 0, 0, 5, 'x')
 	s = append(s, stream([][]byte{eofP(0)})...)
-	r := NewResponse(comQuery, false)
+	r := NewResponse(comQuery, false, false)
 	var f framer
 	for len(s) > 0 {
 		k := min(len(s), 70000)
@@ -183,9 +211,10 @@ func TestDescribe(t *testing.T) {
 		{"execute redacted", executePacket(6, nil, 0, nil), Record{Name: "execute", SQL: stmts[6].sql, Stmt: 6, Redacted: true}},
 		{"close", []byte{comStmtClose, 5, 0, 0, 0}, Record{Name: "close_stmt", SQL: "SELECT ?, ?, ?, ?", Stmt: 5}},
 		{"unknown", []byte{0x55}, Record{Name: "other"}},
+		{"close -1: the statement prepared last", []byte{comStmtClose, 0xff, 0xff, 0xff, 0xff}, Record{Name: "close_stmt", SQL: "SELECT ?, ?, ?, ?", Stmt: 5}},
 	} {
 		var got Record
-		describe(&got, c.data, stmts)
+		describe(&got, c.data, stmts, 5)
 		if g, w := dump(got), dump(c.want); g != w {
 			t.Errorf("%s: got %s, want %s", c.name, g, w)
 		}
@@ -193,7 +222,7 @@ func TestDescribe(t *testing.T) {
 	// A second execute without types reuses the first's.
 	again := executePacket(5, nil, 0x0f, nil)
 	var got Record
-	describe(&got, again, stmts)
+	describe(&got, again, stmts, 0)
 	if len(got.Params) != 4 || got.Params[0] != nil {
 		t.Errorf("execute without types: %s", dump(got))
 	}
@@ -209,11 +238,13 @@ func dump(r Record) string {
 }
 
 // A session through a tapped connection: the file holds connect, the
-// commands with their results, and disconnect, and reads back.
+// commands with their results, and disconnect, and reads back. The client
+// has MariaDB's metadata cache, and executes with id -1 (the statement
+// prepared last) too.
 func TestSessionRoundTrip(t *testing.T) {
 	var b bytes.Buffer
 	w := newWriter(&b, nil, 1<<20, time.Now(), nil)
-	s := w.Open(9, Client{User: "app", DB: "shop", Program: "checkout"})
+	s := w.Open(9, Client{User: "app", DB: "shop", Program: "checkout", CacheMetadata: true})
 	server, client := net.Pipe()
 	defer client.Close()
 	go func() { _, _ = io.Copy(io.Discard, client) }()
@@ -224,7 +255,8 @@ func TestSessionRoundTrip(t *testing.T) {
 	}{
 		{append([]byte{comQuery}, "INSERT INTO t VALUES (1)"...), [][]byte{okP(1, 0)}},
 		{append([]byte{comStmtPrepare}, "SELECT * FROM t WHERE id = ?"...), [][]byte{prepOKP(1, 1, 1), defP(), eofP(0), defP(), eofP(0)}},
-		{executePacket(1, []byte{typeLong, 0}, 0, []byte{1, 0, 0, 0}), resultSet(1, 0)},
+		{executePacket(1, []byte{typeLong, 0}, 0, []byte{1, 0, 0, 0}), [][]byte{{1, 1}, defP(), eofP(0), rowP(), eofP(0)}},
+		{executePacket(0xffffffff, []byte{typeLong, 0}, 0, []byte{2, 0, 0, 0}), [][]byte{{1, 0}, eofP(0), rowP(), rowP(), eofP(0)}},
 		{append([]byte{comQuery}, "SELECT nope"...), [][]byte{errP(1054)}},
 	} {
 		s.Command(step.cmd)
@@ -254,6 +286,7 @@ func TestSessionRoundTrip(t *testing.T) {
 		`command query INSERT INTO t VALUES (1) {"kind":"","at_us":0,"result":{"affected":1,"dur_us":0}}`,
 		`command prepare SELECT * FROM t WHERE id = ? {"kind":"","at_us":0,"result":{"stmt":1,"params":1,"dur_us":0}}`,
 		`command execute SELECT * FROM t WHERE id = ? [1] {"kind":"","at_us":0,"result":{"rows":1,"sets":1,"dur_us":0}}`,
+		`command execute SELECT * FROM t WHERE id = ? [2] {"kind":"","at_us":0,"result":{"rows":2,"sets":1,"dur_us":0}}`,
 		`command query SELECT nope {"kind":"","at_us":0,"result":{"error":1054,"dur_us":0}}`,
 		"disconnect",
 	}

@@ -24,10 +24,15 @@ var commandNames = map[byte]string{
 	comSetOption: "set_option", comStmtFetch: "fetch", comResetConnection: "reset_connection",
 }
 
+// lastStmt is the statement id that names the statement prepared last
+// (MariaDB; the npm mariadb connector sends it with a pipelined prepare).
+const lastStmt = 0xffffffff
+
 // describe fills rec with command data: its name and what replay needs.
 // Nothing of COM_CHANGE_USER but the user is kept (the rest is
-// authentication data).
-func describe(rec *Record, data []byte, stmts map[uint32]*prepared) {
+// authentication data). last is the statement prepared last, which id -1
+// names (0: none).
+func describe(rec *Record, data []byte, stmts map[uint32]*prepared, last uint32) {
 	rec.Name = commandNames[data[0]]
 	if rec.Name == "" {
 		rec.Name = "other"
@@ -47,6 +52,9 @@ func describe(rec *Record, data []byte, stmts map[uint32]*prepared) {
 			return
 		}
 		rec.Stmt = binary.LittleEndian.Uint32(body)
+		if rec.Stmt == lastStmt && last != 0 {
+			rec.Stmt = last // MariaDB's id of the statement prepared last
+		}
 		p := stmts[rec.Stmt]
 		if p != nil {
 			rec.SQL, rec.Redacted = p.sql, p.redacted

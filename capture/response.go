@@ -36,6 +36,7 @@ const headBytes = 32
 type Response struct {
 	cmd          byte
 	deprecateEOF bool
+	cacheMeta    bool // MARIADB_CLIENT_CACHE_METADATA: a column count is followed by the metadata-follows byte
 	state        respState
 	pending      int // column or parameter definitions still to come
 	params       int // a prepare's parameter definitions, after its columns' count
@@ -57,9 +58,10 @@ const (
 )
 
 // NewResponse starts following the response to command cmd; deprecateEOF
-// says the connection negotiated CLIENT_DEPRECATE_EOF.
-func NewResponse(cmd byte, deprecateEOF bool) Response {
-	r := Response{cmd: cmd, deprecateEOF: deprecateEOF}
+// and cacheMeta say the connection negotiated CLIENT_DEPRECATE_EOF and
+// MariaDB's MARIADB_CLIENT_CACHE_METADATA.
+func NewResponse(cmd byte, deprecateEOF, cacheMeta bool) Response {
+	r := Response{cmd: cmd, deprecateEOF: deprecateEOF, cacheMeta: cacheMeta}
 	switch cmd {
 	case comStmtFetch:
 		r.state = stRows
@@ -100,10 +102,7 @@ func (r *Response) Packet(head []byte, n int) bool {
 		r.first(head)
 	case stColumns:
 		if r.pending--; r.pending <= 0 {
-			r.state = stColsEOF
-			if r.deprecateEOF {
-				r.state = stRows
-			}
+			r.columnsDone()
 		}
 	case stColsEOF:
 		r.state = stRows
@@ -156,12 +155,24 @@ func (r *Response) first(head []byte) {
 		// LOCAL INFILE: the client sends the file, then the OK or ERR
 		// come; COM_CHANGE_USER: an authentication exchange before them.
 	default:
-		cols, _ := lenEnc(head)
+		cols, n := lenEnc(head)
 		r.Result.Sets++
 		r.pending, r.state = int(cols), stColumns
-		if cols == 0 {
+		switch {
+		case cols == 0:
 			r.state = stColsEOF
+		case r.cacheMeta && n < len(head) && head[n] == 0:
+			r.columnsDone() // the client has the definitions from an earlier answer
 		}
+	}
+}
+
+// columnsDone: a result set's column definitions are over (or skipped);
+// its EOF follows, or without one its rows.
+func (r *Response) columnsDone() {
+	r.state = stColsEOF
+	if r.deprecateEOF {
+		r.state = stRows
 	}
 }
 

@@ -165,6 +165,10 @@ type Client struct {
 	// Caps is the capability flags the session runs with (replay asks
 	// for the same; CLIENT_DEPRECATE_EOF changes how responses end).
 	Caps uint32
+	// CacheMetadata: the client negotiated MariaDB's
+	// MARIADB_CLIENT_CACHE_METADATA (an execute's column definitions may
+	// be left out of its answer).
+	CacheMetadata bool
 }
 
 // CapDeprecateEOF is CLIENT_DEPRECATE_EOF.
@@ -176,6 +180,8 @@ type Session struct {
 	w     *Writer
 	id    uint32
 	eof   bool
+	cache bool       // Client.CacheMetadata
+	last  uint32     // the statement prepared last, which id -1 names (0: none)
 	mu    sync.Mutex // the tap may write from another goroutine
 	frame framer
 	resp  Response
@@ -191,7 +197,7 @@ func (w *Writer) Open(id uint32, c Client) *Session {
 		return nil
 	}
 	w.add(&Record{Kind: Connect, Session: id, AtUS: w.since(time.Now()), User: c.User, DB: c.DB, Program: c.Program, Caps: c.Caps})
-	return &Session{w: w, id: id, eof: c.Caps&CapDeprecateEOF != 0, stmts: map[uint32]*prepared{}, resp: Response{done: true}}
+	return &Session{w: w, id: id, eof: c.Caps&CapDeprecateEOF != 0, cache: c.CacheMetadata, stmts: map[uint32]*prepared{}, resp: Response{done: true}}
 }
 
 // Tap returns c with what is written to it followed, so that Done knows
@@ -222,19 +228,24 @@ func (s *Session) Command(data []byte) {
 	}
 	now := time.Now()
 	rec := &Record{Kind: Command, Session: s.id, AtUS: s.w.since(now)}
-	describe(rec, data, s.stmts)
+	describe(rec, data, s.stmts, s.last)
 	s.mu.Lock()
 	s.cur, s.began = rec, now
-	s.resp = NewResponse(data[0], s.eof)
+	s.resp = NewResponse(data[0], s.eof, s.cache)
 	s.mu.Unlock()
 	s.prep = nil
 	switch data[0] {
 	case comStmtPrepare:
 		s.prep = &prepared{sql: rec.SQL, redacted: rec.Redacted}
+		s.last = 0 // until it succeeds (Done)
 	case comStmtClose:
 		delete(s.stmts, rec.Stmt)
+		if rec.Stmt == s.last {
+			s.last = 0
+		}
 	case comResetConnection, comChangeUser:
 		clear(s.stmts) // the server forgets the session's statements
+		s.last = 0
 	}
 }
 
@@ -257,7 +268,7 @@ func (s *Session) Done() {
 	}
 	if s.prep != nil && res.Error == 0 && res.Stmt != 0 {
 		s.prep.params = res.Params
-		s.stmts[res.Stmt] = s.prep
+		s.stmts[res.Stmt], s.last = s.prep, res.Stmt
 	}
 	s.w.add(rec)
 }

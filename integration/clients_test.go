@@ -516,8 +516,8 @@ func TestClientPython(t *testing.T) {
 
 var npmMu sync.Mutex // one npm install at a time
 
-// npmInstall installs clients/node's locked dependencies (mysql2 and the
-// ORMs of the stacks matrix) into clients/node/node_modules unless they are
+// npmInstall installs clients/node's locked dependencies (mysql2, mariadb
+// and the ORMs of the stacks matrix) into clients/node/node_modules unless they are
 // all there already.
 func npmInstall(t *testing.T, dir string) {
 	t.Helper()
@@ -562,6 +562,13 @@ func TestClientNode(t *testing.T) {
 			checkMatrixWriter(t, table, id)
 		})
 	}
+	// MariaDB's connector, with its metadata cache (mariadb.js).
+	t.Run("mariadb", func(t *testing.T) {
+		const table = "cm_node_mariadb"
+		matrixTable(t, table)
+		id := runScenario(t, "node-mariadb", clientEnv(addr, table, "node-mariadb", ""), dir, "node", "mariadb.js")
+		checkMatrixWriter(t, table, id)
+	})
 }
 
 // ---- Java ----

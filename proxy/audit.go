@@ -182,7 +182,11 @@ func (s *session) auditDispatch(data []byte) error {
 		return s.auditPrepare(data)
 	case comStmtExecute, comStmtBulkExecute:
 		if len(data) >= 5 {
-			if sql, ok := s.auditStmts[binary.LittleEndian.Uint32(data[1:])]; ok {
+			id := binary.LittleEndian.Uint32(data[1:])
+			if id == lastStmt {
+				id = s.auditLast
+			}
+			if sql, ok := s.auditStmts[id]; ok {
 				s.auditor.Execute(sql)
 			}
 		}
@@ -243,6 +247,7 @@ func (s *session) auditPrepare(data []byte) error {
 		return s.backendFailed(s.reader, err)
 	}
 	r := wire.NewRelay(s.reader.conn, s.client, comStmtPrepare, false)
+	s.auditLast = 0
 	part, err := r.Next()
 	if err != nil {
 		return s.backendFailed(s.reader, err)
@@ -250,7 +255,7 @@ func (s *session) auditPrepare(data []byte) error {
 	if err := s.writePacket(r.Packet); err != nil || part == wire.PartErr {
 		return err
 	}
-	s.auditStmts[r.Prepared.ID] = string(data[1:])
+	s.auditStmts[r.Prepared.ID], s.auditLast = string(data[1:]), r.Prepared.ID
 	_, err = r.Next() // the parameter and column definitions
 	return s.checkRelay(s.reader, err)
 }

@@ -43,7 +43,7 @@ type dialParams struct {
 	// instead of the password: nativeLogin logs in with it.
 	stage1       []byte
 	caps         uint32 // client capabilities to mirror (capabilitiesMirrored subset)
-	ext          uint32 // MariaDB extended capabilities to ask for (extOffered subset)
+	ext          uint32 // MariaDB extended capabilities to ask for (extBackend subset)
 	sessionTrack bool
 	collation    string
 	tls          *tls.Config

@@ -30,7 +30,8 @@ func openCapture(cfg *Config, log *zap.Logger) (*capture.Writer, error) {
 // startCapture records the session's connect and returns its client
 // connection tapped, so the capture sees what each command got.
 func (s *session) startCapture(raw net.Conn) net.Conn {
-	s.capture = s.srv.capture.Open(s.id, capture.Client{User: s.user, DB: s.state.DB, Program: s.program, Caps: s.clientCaps})
+	s.capture = s.srv.capture.Open(s.id, capture.Client{User: s.user, DB: s.state.DB, Program: s.program, Caps: s.clientCaps,
+		CacheMetadata: s.clientExt&extCacheMetadata != 0})
 	return s.capture.Tap(raw)
 }
 

@@ -1,6 +1,9 @@
 package proxy
 
-import "time"
+import (
+	"net"
+	"time"
+)
 
 // SetChangeUserPause sets the pause after a failed COM_CHANGE_USER for a
 // test, and returns the function that restores it.
@@ -20,3 +23,7 @@ func SetInstanceCountEvery(srv *Server, d time.Duration) { srv.fwdSwitch.countEv
 // SetWatchOneReader turns off (or on) the /status watch of a single
 // --reader: its statements are ones nobody scripted.
 func SetWatchOneReader(srv *Server, on bool) { srv.watchOne = on }
+
+// WithMariaDBExt makes go-mysql's client, dialled through it, ask for
+// MariaDB's extended capabilities ext, as the proxy asks its backends.
+func WithMariaDBExt(c net.Conn, ext uint32) net.Conn { return &capsAdder{Conn: c, ext: ext} }

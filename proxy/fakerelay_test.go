@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"reflect"
@@ -309,6 +310,55 @@ func TestFakePreparedTerminated(t *testing.T) {
 	}
 }
 
+// MariaDB's statement id -1 names the statement prepared last: the npm
+// mariadb connector sends a PREPARE and its first EXECUTE in one go. After
+// a prepare that failed (here one the proxy rejects), or after the last
+// statement was closed, it names none: 1243, as MariaDB answers, and never
+// an earlier statement.
+func TestFakeLastStatementID(t *testing.T) {
+	r := startRig(t, withLevel("SESSION"))
+	const a, b = "SELECT a FROM t WHERE id = ?", "SELECT b FROM t WHERE id = ?"
+	r.reader.On(a, one("a", "from a"))
+	r.reader.On(b, one("b", "from b"))
+	c := mariaClient(t, r.addr, extCacheMetadata) // as the connector connects
+	prepare := func(sql string) { command(t, c, append([]byte{mysql.COM_STMT_PREPARE}, sql...)) }
+	last := func() []byte { // the ERR, or the row
+		got := command(t, c, executeOne(0xffffffff, 7))
+		return got[max(0, len(got)-2)]
+	}
+	steps := []struct {
+		name    string
+		prepare string
+		closeID uint32 // COM_STMT_CLOSE of this id first
+		want    string // the row, or the error
+	}{
+		{"after a prepare", a, 0, "from a"},
+		{"again", "", 0, "from a"},
+		{"after another prepare", b, 0, "from b"},
+		{"after a rejected prepare", "CREATE TABLE t2 (i INT)", 0, "1243"},
+		{"after a prepare again", a, 0, "from a"},
+		{"after its close", "", 3, "1243"},
+	}
+	for _, st := range steps {
+		if st.prepare != "" {
+			prepare(st.prepare)
+		}
+		if st.closeID != 0 {
+			sendRaw(t, c, binary.LittleEndian.AppendUint32([]byte{mysql.COM_STMT_CLOSE}, st.closeID))
+		}
+		got := last()
+		var text string
+		if got[0] == 0xff {
+			text = fmt.Sprint(binary.LittleEndian.Uint16(got[1:]))
+		} else {
+			text = string(got[3:]) // header, null bitmap, length, value
+		}
+		if text != st.want {
+			t.Errorf("%s: execute of statement -1 got %q (% x), want %s", st.name, text, got, st.want)
+		}
+	}
+}
+
 // rawClient is a go-mysql client through the proxy, for the protocol's
 // details: status flags and the commands database/sql never sends.
 func (r *rig) rawClient(t *testing.T) *client.Conn {
@@ -323,22 +373,29 @@ func (r *rig) rawClient(t *testing.T) *client.Conn {
 	return c
 }
 
-// statuses sends one COM_QUERY and returns the status flags of each part
-// of its response (the OK, or the EOF that ends a result set), reading
-// the packets as they come; an ERR ends the list with 0xffff.
-func statuses(t *testing.T, c *client.Conn, q string) []uint16 {
+// sendRaw sends one command on c and returns the reader of its answer's
+// packets, which fails t on an error.
+func sendRaw(t *testing.T, c *client.Conn, payload []byte) func() []byte {
 	t.Helper()
 	c.ResetSequence()
-	if err := c.WritePacket(append([]byte{0, 0, 0, 0, mysql.COM_QUERY}, q...)); err != nil {
+	if err := c.WritePacket(append([]byte{0, 0, 0, 0}, payload...)); err != nil {
 		t.Fatal(err)
 	}
-	read := func() []byte {
+	return func() []byte {
 		p, err := c.ReadPacket()
 		if err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+}
+
+// statuses sends one COM_QUERY and returns the status flags of each part
+// of its response (the OK, or the EOF that ends a result set), reading
+// the packets as they come; an ERR ends the list with 0xffff.
+func statuses(t *testing.T, c *client.Conn, q string) []uint16 {
+	t.Helper()
+	read := sendRaw(t, c, append([]byte{mysql.COM_QUERY}, q...))
 	var out []uint16
 	for {
 		p := read()

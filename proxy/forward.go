@@ -191,7 +191,7 @@ func (s *session) openWriter() *sqlError {
 	}
 	w, err := s.dialWriter(dialParams{
 		user: s.user, password: s.password, stage1: s.stage1, db: s.state.DB,
-		caps: s.clientCaps, ext: s.clientExt, sessionTrack: true, collation: s.collation,
+		caps: s.clientCaps, ext: s.clientExt & extBackend, sessionTrack: true, collation: s.collation,
 		tls: s.srv.conf().BackendTLS,
 	})
 	if err != nil {

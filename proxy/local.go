@@ -124,7 +124,7 @@ func (s *session) showProxyWarnings(more bool) error {
 // writeResultSet sends a text result set of string columns.
 func (s *session) writeResultSet(cols []string, rows [][]string, more bool) error {
 	b := mysql.AppendLengthEncodedInteger(nil, uint64(len(cols)))
-	if err := s.writePacket(b); err != nil {
+	if err := s.client.WriteColumnCount(b, true); err != nil {
 		return err
 	}
 	for _, c := range cols {

@@ -22,15 +22,16 @@ type prepared struct {
 	params    int
 	readerID  uint32 // 0: not prepared on the reader (yet)
 	writerID  uint32
-	writerGen uint64 // writer connection generation writerID belongs to
-	types     []byte // parameter types of the last execute that bound them
-	boundR    bool   // the reader has seen types for this statement
-	boundW    bool   // the writer has seen types (for writerGen)
-	lastOnW   bool   // the last execute ran on the writer (for FETCH)
-	cursor    bool   // its last execute left a cursor open on the reader (pins the session)
-	ownVars   bool   // the proxy's variables were rewritten (rewriteOwnVarsTo)
-	boundSet  bool   // a SET prepared as its bound values (route.BoundSet): executes run it as text
-	db        string // the database at prepare time, where the server resolves its names
+	writerGen uint64         // writer connection generation writerID belongs to
+	types     []byte         // parameter types of the last execute that bound them
+	boundR    bool           // the reader has seen types for this statement
+	boundW    bool           // the writer has seen types (for writerGen)
+	lastOnW   bool           // the last execute ran on the writer (for FETCH)
+	cursor    bool           // its last execute left a cursor open on the reader (pins the session)
+	ownVars   bool           // the proxy's variables were rewritten (rewriteOwnVarsTo)
+	boundSet  bool           // a SET prepared as its bound values (route.BoundSet): executes run it as text
+	db        string         // the database at prepare time, where the server resolves its names
+	meta      wire.MetaCache // the column definitions the client holds (MARIADB_CLIENT_CACHE_METADATA)
 }
 
 // textPrepared is a PREPARE … FROM statement.
@@ -50,6 +51,7 @@ func put32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
 // syntax errors come from a server, and hands the client its own id.
 func (s *session) comStmtPrepare(data []byte) (err error) {
 	var retry bool
+	s.lastStmtID = 0 // a failed prepare leaves no last statement
 	sql := string(data[1:])
 	st := sqlclass.Classify(sql, s.sqlOpt)
 	st.Qualify(s.state.DB)
@@ -74,7 +76,7 @@ func (s *session) comStmtPrepare(data []byte) (err error) {
 		return err
 	case route.Proxy: // LocalPrepare: its executes never reach a backend
 		s.nextStmtID++
-		s.stmts[s.nextStmtID] = p
+		s.stmts[s.nextStmtID], s.lastStmtID = p, s.nextStmtID
 		pkt := []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 		put32(pkt[1:], s.nextStmtID)
 		return s.writePacket(pkt)
@@ -146,6 +148,9 @@ func (s *session) prepareOn(b *backend, data []byte, p *prepared) (lost bool, er
 		return true, err
 	}
 	r := wire.NewRelay(b.conn, s.client, comStmtPrepare, false)
+	if s.client.CacheMetadata {
+		r.Meta = &p.meta
+	}
 	part, err := r.Next()
 	if err != nil {
 		return true, err
@@ -160,7 +165,7 @@ func (s *session) prepareOn(b *backend, data []byte, p *prepared) (lost bool, er
 	} else {
 		p.writerID, p.writerGen = r.Prepared.ID, s.writerGen
 	}
-	s.stmts[s.nextStmtID] = p
+	s.stmts[s.nextStmtID], s.lastStmtID = p, s.nextStmtID
 	put32(r.Packet[1:], s.nextStmtID)
 	if err := s.writePacket(r.Packet); err != nil {
 		return false, err
@@ -220,14 +225,22 @@ func backendPrepare(b *backend, sql string) (uint32, error) {
 	return ok.ID, nil
 }
 
-// lookupStmt finds a client statement id in a command packet.
+// lookupStmt finds a client statement id in a command packet. MariaDB's
+// id -1 is the statement prepared last (the npm mariadb connector sends a
+// PREPARE and its first EXECUTE together so).
 func (s *session) lookupStmt(data []byte) (*prepared, uint32) {
 	if len(data) < 5 {
 		return nil, 0
 	}
 	id := le32(data[1:])
+	if id == lastStmt && s.lastStmtID != 0 {
+		id = s.lastStmtID
+	}
 	return s.stmts[id], id
 }
+
+// lastStmt is the statement id that names the statement prepared last.
+const lastStmt = 0xffffffff
 
 func errUnknownStmt(id uint32, cmd string) *sqlError {
 	return newError(1243, "Unknown prepared statement handler (%d) given to %s", id, cmd)
@@ -250,6 +263,8 @@ func (s *session) comStmtExecute(data []byte) error {
 	}
 	s.forgetWarnings(&p.st)
 	d := s.decide(p.sql, &p.st, route.Binary, p.params > 0)
+	s.executing = p
+	defer func() { s.executing = nil }()
 	_, err := s.execute(d, &job{sql: p.sql, st: p.st, payload: data, bin: p, bound: p.params > 0})
 	return err
 }
@@ -464,6 +479,9 @@ func (s *session) comStmtClose(data []byte) error {
 		return nil
 	}
 	delete(s.stmts, id)
+	if id == s.lastStmtID {
+		s.lastStmtID = 0
+	}
 	p.cursor = false
 	if p.readerID != 0 {
 		put32(data[1:], p.readerID)

@@ -12,6 +12,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/fwdproxy/fwdproxy/proxy"
 	fb "github.com/fwdproxy/fwdproxy/proxy/internal/fakebackend"
 )
 
@@ -42,7 +43,7 @@ func TestFakeProgressReports(t *testing.T) {
 	r.reader.On("SELECT 1", one("1", 1))
 
 	for _, ext := range []uint32{extProgress, 0} {
-		c := mariaClient(t, r.addr, ext)
+		c := progressClient(t, r.addr, ext)
 		want := func(sql string, reports int, kind byte) {
 			t.Helper()
 			progress, end := c.query(t, sql, []byte("1\n2\n"))
@@ -77,11 +78,14 @@ type mariaConn struct {
 	seq  uint8
 }
 
-func mariaClient(t *testing.T, addr string, ext uint32) *mariaConn {
+func progressClient(t *testing.T, addr string, ext uint32) *mariaConn {
 	t.Helper()
 	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, address)
-		return &extAsker{Conn: c, ext: ext}, err
+		if err != nil {
+			return nil, err
+		}
+		return proxy.WithMariaDBExt(c, ext), nil
 	}
 	cc, err := client.ConnectWithDialer(context.Background(), "tcp", addr, "app", "secret", "", dial, func(c *client.Conn) error {
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
@@ -94,27 +98,6 @@ func mariaClient(t *testing.T, addr string, ext uint32) *mariaConn {
 	t.Cleanup(func() { raw.Close() })
 	_ = raw.SetDeadline(time.Now().Add(20 * time.Second))
 	return &mariaConn{conn: raw, r: bufio.NewReader(raw)}
-}
-
-// extAsker writes the client's extended capabilities into its handshake
-// response and clears CLIENT_MYSQL there, as MariaDB Connector/C does.
-type extAsker struct {
-	net.Conn
-	ext  uint32
-	done bool
-}
-
-func (c *extAsker) Write(b []byte) (int, error) {
-	if !c.done && len(b) >= 4+32 && b[3] == 1 {
-		c.done = true
-		p := append([]byte(nil), b...)
-		if c.ext != 0 {
-			p[4] &^= byte(mysql.CLIENT_LONG_PASSWORD)
-			binary.LittleEndian.PutUint32(p[4+28:], c.ext)
-		}
-		return c.Conn.Write(p)
-	}
-	return c.Conn.Write(b)
 }
 
 func (c *mariaConn) write(payload []byte) {

@@ -21,6 +21,9 @@ type relayResult struct {
 func (s *session) relay(b *backend, cmd byte, more bool) (res relayResult, err error) {
 	r := wire.NewRelay(b.conn, s.client, cmd, b.caps&capSessionTrack != 0)
 	r.ClientMax = s.srv.conf().MaxPacket
+	if s.executing != nil && s.client.CacheMetadata && (cmd == comStmtExecute || cmd == comStmtBulkExecute) {
+		r.Meta = &s.executing.meta
+	}
 	for first := true; ; first = false {
 		part, err := r.Next()
 		if err != nil {

@@ -25,7 +25,7 @@ func (s *session) resetState() {
 		s.reader.dropAhead()
 	}
 	s.textStmts = map[string]textPrepared{}
-	s.stmts = map[uint32]*prepared{}
+	s.stmts, s.lastStmtID = map[uint32]*prepared{}, 0
 	s.writerVars, s.writerSent = nil, 0
 	s.ownGTIDs = nil
 	s.setScope(s.defaultScope()) // the user's set stays with the server

@@ -776,6 +776,7 @@ func (s *Server) login(c net.Conn) (*session, error) {
 	}
 	ss.client = wire.NewConn(ss.startCapture(raw), wire.ClientSide, "client", 4<<10, 16<<10) // commands are small, results large
 	ss.client.DeprecateEOF = ss.clientCaps&mysql.CLIENT_DEPRECATE_EOF != 0
+	ss.client.CacheMetadata = ss.clientExt&extCacheMetadata != 0
 	return ss, nil
 }
 

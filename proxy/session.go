@@ -66,7 +66,9 @@ type session struct {
 	tempUnsure []sqlclass.TableName // tables a failed temporary-table statement left in doubt (guard.go)
 	textStmts  map[string]textPrepared
 	stmts      map[uint32]*prepared
+	executing  *prepared // the statement whose execute is being relayed (its metadata cache)
 	nextStmtID uint32
+	lastStmtID uint32 // the statement prepared last, which id -1 names; 0: none (lookupStmt)
 
 	ownGTIDs   consistency.Set   // committed through forwarding, for SESSION reads
 	scope      consistency.Scope // whose GTIDs SESSION reads wait for (userscope.go)
@@ -78,6 +80,7 @@ type session struct {
 	super, superKnown bool              // privileged(): SUPER or CONNECTION ADMIN
 	auditor           AuditModel        // audit mode: what forwarding would do
 	auditStmts        map[uint32]string // audit mode: prepared texts by id
+	auditLast         uint32            // audit mode: the id prepared last, which id -1 names
 	exposure          *sessionExposure  // audit mode: stale-read exposure
 	program           string            // the client's program_name attribute, for reports
 	capture           *capture.Session  // --capture-file: what this session sends and gets
@@ -145,7 +148,7 @@ func (s *session) openReader() error {
 func (s *session) dialReader(addr string) (*backend, error) {
 	r, err := dialBackend(context.Background(), "reader", dialParams{
 		addr: addr, user: s.user, password: s.password, stage1: s.stage1, db: s.state.DB,
-		caps: s.clientCaps, ext: s.clientExt, sessionTrack: s.clientCaps&capSessionTrack != 0 || s.srv.conf().Audit,
+		caps: s.clientCaps, ext: s.clientExt & extBackend, sessionTrack: s.clientCaps&capSessionTrack != 0 || s.srv.conf().Audit,
 		collation: s.collation, tls: s.srv.conf().BackendTLS,
 	})
 	if err != nil {

@@ -54,19 +54,22 @@ const (
 	capabilitiesPatched = capInteractive
 	// MariaDB's extended capabilities (the upper 32 bits, sent in the
 	// greeting's and the handshake response's reserved bytes, by and to a
-	// client without CLIENT_MYSQL). extOffered are those the proxy offers
-	// and asks the backends for when the client asks: progress reports
-	// (ERR-headed packets with code 0xFFFF before or among a long
-	// statement's answer) are relayed where the answer is and skipped where
-	// the proxy reads the answer itself (wire.IsProgress); bulk execute
-	// relays as an execute does; extended type info is one more block in a
-	// column definition, which the proxy reads past in the backends' and
-	// writes, empty, in its own. Not offered: the metadata cache (1<<36),
-	// which changes packets the proxy reads and writes itself.
+	// client without CLIENT_MYSQL). extOffered are those the proxy offers;
+	// extBackend those it asks the backends for when the client asks:
+	// progress reports (ERR-headed packets with code 0xFFFF before or among
+	// a long statement's answer) are relayed where the answer is and
+	// skipped where the proxy reads the answer itself (wire.IsProgress);
+	// bulk execute relays as an execute does; extended type info is one
+	// more block in a column definition, which the proxy reads past in the
+	// backends' and writes, empty, in its own. The metadata cache is the
+	// proxy's own toward the client (wire.MetaCache): a statement runs
+	// under other ids on two backends, each of which would keep its own.
 	extProgress      = 1 << (32 - 32)
 	extStmtBulk      = 1 << (34 - 32)
 	extExtendedTypes = 1 << (35 - 32)
-	extOffered       = extProgress | extStmtBulk | extExtendedTypes
+	extCacheMetadata = 1 << (36 - 32)
+	extBackend       = extProgress | extStmtBulk | extExtendedTypes
+	extOffered       = extBackend | extCacheMetadata
 )
 
 // okPacket is what the proxy learns from an OK (or EOF) packet.

@@ -277,7 +277,7 @@ func (p *player) exchange(data []byte) (capture.Result, error) {
 	if err := c.WritePacket(append(make([]byte, 4, 4+len(data)), data...)); err != nil {
 		return capture.Result{}, err
 	}
-	resp := capture.NewResponse(data[0], false)
+	resp := capture.NewResponse(data[0], false, false)
 	for !resp.Done() {
 		pkt, err := c.ReadPacket()
 		if err != nil {

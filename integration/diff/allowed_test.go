@@ -8,9 +8,6 @@ package diff
 // the test, so the table stays true).
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -51,8 +48,6 @@ var allowed = []*allowance{
 	// Found by this test, not fixed yet.
 	{field: `^handshake\.caps\.CLIENT_NO_SCHEMA$`, ok: proxyAbsent, open: true,
 		why: "not offered: with it MariaDB 10.11 drops the schema of every db.table and db.table.column (SELECT * FROM nosuch.t reads the current database's t, information_schema.tables becomes its tables), and the proxy's routing reads table names with their schema (temporary tables, system schemas)"},
-	{field: `^handshake\.reserved$`, ok: proxyExtOffered, open: true,
-		why: "of MariaDB's extended capabilities in the reserved bytes progress reports (1<<32), bulk execute (1<<34) and extended type info (1<<35) are offered; not offered: the metadata cache (1<<36: execute answers without column definitions, where the client's cache is per statement and the proxy runs a statement on two backends, each with its own)"},
 }
 
 func init() {
@@ -95,19 +90,6 @@ func gtidOrAbsent(x difference, _, _ fields) bool {
 }
 
 func proxyAbsent(x difference, _, _ fields) bool { return x.proxy == absent }
-
-// proxyExtOffered: the proxy's greeting offers of MariaDB's extended
-// capabilities (the last 4 reserved bytes) progress reports, bulk execute
-// and extended type info alone, where the server offers them.
-func proxyExtOffered(x difference, _, _ fields) bool {
-	d, err1 := hex.DecodeString(strings.ReplaceAll(x.direct, " ", ""))
-	p, err2 := hex.DecodeString(strings.ReplaceAll(x.proxy, " ", ""))
-	if err1 != nil || err2 != nil || len(d) != 10 || len(p) != 10 {
-		return false
-	}
-	dExt, pExt := binary.LittleEndian.Uint32(d[6:]), binary.LittleEndian.Uint32(p[6:])
-	return bytes.Equal(d[:6], p[:6]) && pExt == dExt&(extProgress|extStmtBulk|extExtendedTypes)
-}
 
 // onlyOwnTracking: a status that differs in SESSION_STATE_CHANGED alone, or
 // an empty info present on one side only, in an OK whose state entries

@@ -94,9 +94,16 @@ func (c *rawClient) readResponse(kind respKind, infile []byte) (fields, error) {
 			i--
 			continue
 		}
-		n, _, _ := lenEncInt(p)
+		n, w, _ := lenEncInt(p)
 		out.add(pre+"columns", "%d", n)
-		for j := 0; j < int(n); j++ {
+		follows := true
+		if c.ext&extCacheMetadata != 0 && w < len(p) {
+			// MARIADB_CLIENT_CACHE_METADATA: 0 = the client has the
+			// definitions from the statement's prepare or last execute.
+			out.add(pre+"metadata_follows", "%d", p[w])
+			follows = p[w] != 0
+		}
+		for j := 0; follows && j < int(n); j++ {
 			cp, err := c.readPacket()
 			if err != nil {
 				return out, err

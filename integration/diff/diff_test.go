@@ -77,7 +77,9 @@ type cell struct {
 	ext  uint32 // MariaDB's extended capabilities asked for (with caps lacking CLIENT_LONG_PASSWORD)
 }
 
-// matrix is every flag on, every flag off, and each flag flipped from both.
+// matrix is every flag on, every flag off, each flag flipped from both,
+// and a MariaDB client (Connector/J 3, the npm mariadb connector) with
+// every flag and the extended capabilities the proxy offers.
 func matrix() []cell {
 	all := uint32(0)
 	for _, f := range matrixFlags {
@@ -88,9 +90,12 @@ func matrix() []cell {
 		n := strings.TrimPrefix(gmysql.CapNames[f], "CLIENT_")
 		cells = append(cells, cell{name: "all-" + n, caps: baseCaps | all&^f}, cell{name: "none+" + n, caps: baseCaps | f})
 	}
-	// A MariaDB client asking for progress reports, which come before the
-	// answer to a LOAD DATA LOCAL (run adds them to the step's fields).
-	return append(cells, cell{name: "mariadb+progress", caps: baseCaps&^gmysql.CLIENT_LONG_PASSWORD | all, ext: extProgress})
+	// A MariaDB client (the mariadb CLI, Connector/J 3, the npm mariadb
+	// connector) asking for every extended capability the proxy offers:
+	// progress reports come before the answer to a LOAD DATA LOCAL (run adds
+	// them to the step's fields).
+	return append(cells, cell{name: "mariadb", caps: (baseCaps | all) &^ gmysql.CLIENT_LONG_PASSWORD,
+		ext: extProgress | extStmtBulk | extExtendedTypes | extCacheMetadata})
 }
 
 type harness struct {
@@ -196,6 +201,9 @@ func handshakeFields(rc *rawClient) fields {
 	f.add("handshake.reserved", "% x", g.reserved)
 	f.add("handshake.auth_plugin", "%q", g.authPlugin)
 	addCaps(&f, "session.caps.", rc.caps)
+	if rc.ext != 0 {
+		f.add("session.ext", "%#x", rc.ext)
+	}
 	decodeOK(&f, "session.auth_ok.", rc.authOK, rc.caps)
 	return f
 }

@@ -145,11 +145,16 @@ func TestInteractiveClientsWaitTimeout(t *testing.T) {
 }
 
 // MariaDB's extended capabilities (the upper 32 bits):
-// MARIADB_CLIENT_STMT_BULK_OPERATIONS (1<<34) and
-// MARIADB_CLIENT_EXTENDED_METADATA (1<<35).
+// MARIADB_CLIENT_PROGRESS (1<<32: progress reports, ERR-headed packets with
+// code 0xFFFF before or among a long statement's answer),
+// MARIADB_CLIENT_STMT_BULK_OPERATIONS (1<<34),
+// MARIADB_CLIENT_EXTENDED_METADATA (1<<35) and
+// MARIADB_CLIENT_CACHE_METADATA (1<<36).
 const (
+	extProgress      = 1 << 0
 	extStmtBulk      = 1 << 2
 	extExtendedTypes = 1 << 3
+	extCacheMetadata = 1 << 4
 )
 
 // mariaDial connects as a MariaDB client (no CLIENT_LONG_PASSWORD, so

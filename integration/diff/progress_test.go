@@ -8,11 +8,6 @@ import (
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 )
 
-// MARIADB_CLIENT_PROGRESS (1<<32): the server sends progress reports
-// (ERR-headed packets with code 0xFFFF) before, or among, the answer of a
-// long statement, to a client that asked for them.
-const extProgress = 1 << 0
-
 // A MariaDB client that asks for progress reports gets them through the
 // proxy as from the reader: a LOAD DATA LOCAL into a temporary table has
 // one ("End bulk insert", stage 2 of 2, at MariaDB's default

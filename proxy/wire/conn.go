@@ -74,9 +74,10 @@ type Conn struct {
 	// a response reached this side.
 	written uint64
 	hdr     [4]byte
-	whdr    [4]byte // header scratch for writes (a local array would escape)
-	eof     [7]byte // an EOF (or the OK in its place) written by WriteEOF
-	buf     []byte  // reused payload buffer for ReadPacket
+	whdr    [4]byte  // header scratch for writes (a local array would escape)
+	eof     [7]byte  // an EOF (or the OK in its place) written by WriteEOF
+	count   [10]byte // a column count and its metadata-follows byte (WriteColumnCount)
+	buf     []byte   // reused payload buffer for ReadPacket
 	// held is a result set's column definitions, read whole before any
 	// of them is relayed (Relay.columns): 4-byte length, payload, …
 	held []byte
@@ -86,6 +87,10 @@ type Conn struct {
 	// DeprecateEOF: the peer, a client, negotiated CLIENT_DEPRECATE_EOF.
 	// WriteEOF and WriteColumnsEnd frame results for it.
 	DeprecateEOF bool
+	// CacheMetadata: the peer, a client, negotiated MariaDB's
+	// MARIADB_CLIENT_CACHE_METADATA: each column count it gets is followed
+	// by a metadata-follows byte (Relay.columns).
+	CacheMetadata bool
 }
 
 // NewConn wraps c; rsize and wsize are the buffer sizes. Plain TCP and
@@ -332,6 +337,21 @@ func (c *Conn) WriteEOF(warnings, status uint16) error {
 	}
 	c.eof = [7]byte{0xfe, byte(warnings), byte(warnings >> 8), byte(status), byte(status >> 8)}
 	return c.WritePacket(c.eof[:5])
+}
+
+// WriteColumnCount writes the packet that starts a result set: its column
+// count (payload count) and, under CacheMetadata, whether the column
+// definitions follow (false: the client has them from the statement's
+// prepare or an earlier execute).
+func (c *Conn) WriteColumnCount(count []byte, follows bool) error {
+	if !c.CacheMetadata {
+		return c.WritePacket(count)
+	}
+	flag := byte(0)
+	if follows {
+		flag = 1
+	}
+	return c.WritePacket(append(append(c.count[:0], count...), flag))
 }
 
 // WriteColumnsEnd writes what ends a result's column definitions: a

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -74,6 +75,25 @@ type Relay struct {
 	OK OK
 	// Prepared is the parsed packet at PartPrepareOK.
 	Prepared PrepareOK
+	// Meta is the statement's metadata cache, for a client with
+	// CacheMetadata: a prepare's column definitions fill it, an
+	// execute's first result set is compared with it (MetaCache).
+	Meta  *MetaCache
+	parts int // results (OK or result set) begun in this response
+}
+
+// MetaCache is what a client with MARIADB_CLIENT_CACHE_METADATA holds for
+// one prepared statement: the column definitions it last received for it,
+// from the prepare or an execute's first result set (where MariaDB's
+// connectors keep them). The backends are asked without the capability,
+// as each runs the statement under its own id with its own cache, so the
+// proxy decides the metadata-follows byte: 0, and no definitions, when
+// they are byte for byte what the client holds.
+type MetaCache struct {
+	defs []byte // held as Conn.held: 4-byte length, payload, …
+	// multi: an execute answered with more than one result (a CALL);
+	// MariaDB then always sends the definitions, and so does the proxy.
+	multi bool
 }
 
 const (
@@ -100,12 +120,18 @@ func (r *Relay) Next() (Part, error) {
 		return r.rows()
 	case stateMetadata:
 		r.state = stateDone
-		for _, n := range [2]uint16{r.Prepared.Params, r.Prepared.Columns} {
+		for i, n := range [2]uint16{r.Prepared.Params, r.Prepared.Columns} {
 			if n == 0 {
 				continue
 			}
 			for ; n > 0; n-- {
-				if err := r.copyPacket(); err != nil {
+				var err error
+				if i == 1 && r.Meta != nil {
+					err = r.keepColumn()
+				} else {
+					err = r.copyPacket()
+				}
+				if err != nil {
 					return 0, err
 				}
 			}
@@ -148,6 +174,7 @@ func (r *Relay) Next() (Part, error) {
 				return 0, r.broke(r.src.Fail(errors.New("malformed OK packet")))
 			}
 			r.OK = ok
+			r.began()
 			return PartOK, nil
 		case p[0] == 0xfb && r.cmd == ComQuery:
 			if err := r.localInfile(p); err != nil {
@@ -270,12 +297,34 @@ func (r *Relay) stream(n int) error {
 	}
 }
 
+// keepColumn relays one of a prepare's column definitions and adds it to
+// r.Meta, what the client now holds for the statement.
+func (r *Relay) keepColumn() error {
+	p, err := r.src.ReadPacket(maxResponse)
+	if err != nil {
+		return r.broke(err)
+	}
+	r.Meta.defs = appendHeld(r.Meta.defs, p)
+	return r.dst.WritePacket(p)
+}
+
+// began counts a result of the response; a second makes r.Meta multi.
+func (r *Relay) began() {
+	if r.parts++; r.parts > 1 && r.Meta != nil {
+		r.Meta.multi, r.Meta.defs = true, r.Meta.defs[:0]
+	}
+}
+
 // columns relays a result set's column count p, its column definitions
 // and the EOF after them, where Next stops (r.Packet). All are read before
 // any is written, so a backend lost among them has sent the client nothing.
+// For a client with CacheMetadata the count is followed by the
+// metadata-follows byte, and definitions it holds already are left out
+// (metaFollows); the EOF after them stays, as MariaDB sends it.
 func (r *Relay) columns(p []byte) error {
 	cols, _, _ := LenEncInt(p)
 	h := appendHeld(r.src.held[:0], p)
+	start := len(h)
 	for ; cols > 0; cols-- {
 		at := len(h)
 		h = append(h, 0, 0, 0, 0)
@@ -292,6 +341,15 @@ func (r *Relay) columns(p []byte) error {
 	if err != nil {
 		return r.broke(err)
 	}
+	r.began()
+	follows := !r.dst.CacheMetadata || r.metaFollows(h[start:])
+	if err := r.dst.WriteColumnCount(h[4:start], follows); err != nil { // p is the EOF's buffer now
+		return err
+	}
+	h = h[start:]
+	if !follows {
+		h = nil
+	}
 	for len(h) > 0 {
 		n := binary.LittleEndian.Uint32(h)
 		if err := r.dst.WritePacket(h[4 : 4+n]); err != nil {
@@ -301,6 +359,22 @@ func (r *Relay) columns(p []byte) error {
 	}
 	r.Packet = eof
 	return nil
+}
+
+// metaFollows says whether a client with CacheMetadata gets the column
+// definitions defs (held format): not when they are the statement's first
+// result and what the client holds for it already; those it gets become
+// what it holds.
+func (r *Relay) metaFollows(defs []byte) bool {
+	m := r.Meta
+	if m == nil || m.multi || r.parts > 1 {
+		return true
+	}
+	if bytes.Equal(defs, m.defs) {
+		return false
+	}
+	m.defs = append(m.defs[:0], defs...)
+	return true
 }
 
 // appendHeld appends one held packet: its length, then p.

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -173,19 +174,87 @@ func TestRelayDeprecateEOF(t *testing.T) {
 	}
 }
 
+// For a client with MARIADB_CLIENT_CACHE_METADATA every column count gets
+// the metadata-follows byte. One statement's responses in order: its
+// prepare's column definitions are what the client holds; an execute whose
+// first result has those gets 0 and no definitions (the EOF after them
+// stays), one whose columns changed (an ALTER TABLE between executes) gets
+// 1 and the new ones, which the client holds from then on. After an
+// execute with two results (a CALL) the definitions always follow, as
+// MariaDB sends them from a stored procedure. A text result always has 1.
+func TestRelayMetadataCache(t *testing.T) {
+	prepOK := []byte{0x00, 9, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0}
+	colDef2 := bytes.Replace(colDef, []byte{1, 'c', 1, 'c'}, []byte{1, 'c', 1, 'd'}, 1)
+	result := func(def []byte, end uint16) [][]byte { return [][]byte{{1}, def, eofp(0), row, eofp(end)} }
+	steps := []struct {
+		name     string
+		cmd      byte
+		backend  [][]byte
+		parts    []Part
+		client   []byte // classic EOFs
+		clientDE []byte // CLIENT_DEPRECATE_EOF
+	}{
+		{"prepare", ComStmtPrepare, [][]byte{prepOK, colDef, colDef, eofp(0), colDef, eofp(0)}, []Part{PartPrepareOK, PartDone},
+			encode(5, prepOK, colDef, colDef, eofp(0), colDef, eofp(0)), encode(5, prepOK, colDef, colDef, colDef)},
+		{"execute, columns as prepared", 0x17, result(colDef, 0), []Part{PartColumnsEnd, PartRowsEnd},
+			encode(5, []byte{1, 0}, eofp(2), row, eofp(2)), encode(5, []byte{1, 0}, row, okEOF(2, 0))},
+		{"execute after ALTER TABLE", 0x17, result(colDef2, 0), []Part{PartColumnsEnd, PartRowsEnd},
+			encode(5, []byte{1, 1}, colDef2, eofp(2), row, eofp(2)), encode(5, []byte{1, 1}, colDef2, row, okEOF(2, 0))},
+		{"execute again", 0x17, result(colDef2, 0), []Part{PartColumnsEnd, PartRowsEnd},
+			encode(5, []byte{1, 0}, eofp(2), row, eofp(2)), encode(5, []byte{1, 0}, row, okEOF(2, 0))},
+		{"cursor", 0x17, [][]byte{{1}, colDef2, eofp(stCursor)}, []Part{PartColumnsEnd},
+			encode(5, []byte{1, 0}, eofp(stCursor|2)), encode(5, []byte{1, 0}, okEOF(stCursor|2, 0))},
+		{"two results", 0x17, append(result(colDef2, stMoreResults), okp(0)), []Part{PartColumnsEnd, PartRowsEnd, PartOK},
+			encode(5, []byte{1, 0}, eofp(2), row, eofp(stMoreResults|2), okp(0)),
+			encode(5, []byte{1, 0}, row, okEOF(stMoreResults|2, 0), okp(0))},
+		{"after two results", 0x17, result(colDef2, 0), []Part{PartColumnsEnd, PartRowsEnd},
+			encode(5, []byte{1, 1}, colDef2, eofp(2), row, eofp(2)), encode(5, []byte{1, 1}, colDef2, row, okEOF(2, 0))},
+	}
+	for _, deprecateEOF := range []bool{false, true} {
+		meta := &MetaCache{}
+		for _, st := range steps {
+			t.Run(fmt.Sprintf("%s/deprecateEOF=%v", st.name, deprecateEOF), func(t *testing.T) {
+				want := st.client
+				if deprecateEOF {
+					want = st.clientDE
+				}
+				checkRelayTo(t, st.cmd, st.backend, nil, clientOpts{deprecateEOF, true, meta}, st.parts, want)
+			})
+		}
+	}
+	t.Run("text result", func(t *testing.T) {
+		checkRelayTo(t, ComQuery, result(colDef, 0), nil, clientOpts{cacheMetadata: true}, []Part{PartColumnsEnd, PartRowsEnd},
+			encode(5, []byte{1, 1}, colDef, eofp(2), row, eofp(2)))
+	})
+}
+
 // checkRelay relays backend's response to cmd (the client's command had
 // sequence 4; file is what it sends after a LOCAL INFILE request) and
 // checks the parts met, what the client got (client nil: not checked) and
 // that the whole response was read.
 func checkRelay(t *testing.T, cmd byte, backend, file [][]byte, deprecateEOF bool, want []Part, client []byte) (*Relay, *memConn) {
 	t.Helper()
+	return checkRelayTo(t, cmd, backend, file, clientOpts{deprecateEOF: deprecateEOF}, want, client)
+}
+
+// clientOpts are what the client negotiated, and the metadata cache of
+// the statement the command is for (nil: none).
+type clientOpts struct {
+	deprecateEOF, cacheMetadata bool
+	meta                        *MetaCache
+}
+
+// checkRelayTo is checkRelay for a client with opts.
+func checkRelayTo(t *testing.T, cmd byte, backend, file [][]byte, opts clientOpts, want []Part, client []byte) (*Relay, *memConn) {
+	t.Helper()
 	src, bm := newMem(BackendSide, "reader", encode(1, backend...))
 	dst, cm := newMem(ClientSide, "client", append(frame(4, []byte{cmd}), encode(6, file...)...))
-	dst.DeprecateEOF = deprecateEOF
+	dst.DeprecateEOF, dst.CacheMetadata = opts.deprecateEOF, opts.cacheMetadata
 	if _, err := dst.ReadPacket(100); err != nil {
 		t.Fatal(err)
 	}
 	r := NewRelay(src, dst, cmd, false)
+	r.Meta = opts.meta
 	parts, err := drive(&r, nil)
 	if err == nil {
 		err = dst.Flush()
@@ -270,18 +339,23 @@ func TestRelayFailures(t *testing.T) {
 }
 
 // Relaying a result set allocates nothing once the buffers are warm, in
-// either framing.
+// either framing, with or without a metadata cache.
 func TestRelayAllocatesNothing(t *testing.T) {
 	resp := encode(1, []byte{1}, colDef, eofp(0), row, row, row, eofp(0))
-	for _, deprecateEOF := range []bool{false, true} {
+	for i := range 4 {
+		deprecateEOF, cache := i&1 != 0, i&2 != 0
 		in := bytes.NewReader(resp)
 		src := NewConn(&memConn{in: in}, BackendSide, "reader", 4096, 4096)
 		dst := NewConn(&memConn{}, ClientSide, "client", 64, 4096)
-		dst.DeprecateEOF = deprecateEOF
+		dst.DeprecateEOF, dst.CacheMetadata = deprecateEOF, cache
+		meta := &MetaCache{}
 		parts := make([]Part, 0, 4)
 		run := func() {
 			in.Reset(resp)
-			r := NewRelay(src, dst, ComQuery, false)
+			r := NewRelay(src, dst, 0x17, false)
+			if cache {
+				r.Meta = meta
+			}
 			if _, err := drive(&r, parts[:0]); err != nil {
 				t.Fatal(err)
 			}
@@ -290,7 +364,7 @@ func TestRelayAllocatesNothing(t *testing.T) {
 		}
 		run()
 		if n := testing.AllocsPerRun(100, run); n != 0 {
-			t.Fatalf("DeprecateEOF %v: %v allocations per result set", deprecateEOF, n)
+			t.Fatalf("DeprecateEOF %v, cache %v: %v allocations per result set", deprecateEOF, cache, n)
 		}
 	}
 }
@@ -312,6 +386,9 @@ func FuzzRelay(f *testing.F) {
 		src.Progress = cmd&0x40 != 0     // nor 0x40: with and without progress reports
 		cmd &^= 0x80 | 0x40
 		r := NewRelay(src, dst, cmd, true)
+		if dst.CacheMetadata = len(backend)%2 == 1; dst.CacheMetadata { // and with a metadata cache, for half the inputs
+			r.Meta = &MetaCache{}
+		}
 		_, _ = drive(&r, nil)
 	})
 }

@@ -7,31 +7,15 @@
 'use strict';
 
 const mysql = require('mysql2/promise');
+const { stack, connection, fail, check, rejected, thousandRows } = require('./common');
 
 const env = process.env;
-const stack = env.FWD_STACK || 'node';
 const mode = env.FWD_MODE || 'query';
 const table = env.FWD_TABLE;
 
-function fail(msg) {
-  console.log(`FAIL ${stack}: ${msg}`);
-  process.exit(1);
-}
-
-function check(cond, msg) {
-  if (!cond) fail(msg);
-}
-
 async function main() {
   if (mode !== 'query' && mode !== 'execute') fail(`unknown FWD_MODE ${mode}`);
-  const conn = await mysql.createConnection({
-    host: env.FWD_HOST,
-    port: Number(env.FWD_PORT),
-    user: env.FWD_USER,
-    password: env.FWD_PASSWORD,
-    database: env.FWD_DB,
-    charset: 'utf8mb4',
-  });
+  const conn = await mysql.createConnection(connection);
   console.log('mysql2', require('mysql2/package.json').version, 'mode', mode);
   // run: the statement API under test for parameterised statements.
   const run = (sql, params) => (mode === 'execute' ? conn.execute(sql, params) : conn.query(sql, params));
@@ -83,27 +67,13 @@ async function main() {
   // 6. a 1235 rejection (prepared too in execute mode)
   const ddls = [[`CREATE TABLE ${table}_x (i INT)`, (q) => conn.query(q)]];
   if (mode === 'execute') ddls.push([`CREATE TABLE ${table}_y (i INT)`, (q) => conn.execute(q)]);
-  for (const [q, f] of ddls) {
-    try {
-      await f(q);
-      fail(`${q} succeeded`);
-    } catch (e) {
-      check(e.errno === 1235, `${q}: want 1235, got ${e.errno} ${e.message}`);
-      console.log('rejected', e.errno, e.message);
-    }
-  }
+  await rejected(ddls);
   [rows] = await conn.query('SELECT 1 AS one');
   check(rows[0].one === 1, 'connection unusable after the rejection');
 
   // 7. a multi-row result
   [rows] = await run("SELECT seq, CONCAT('r', seq) AS s FROM seq_1_to_1000 WHERE seq <= ?", [1000]);
-  let sum = 0;
-  for (const r of rows) {
-    check(r.s === `r${r.seq}`, `row ${JSON.stringify(r)}`);
-    sum += Number(r.seq);
-  }
-  check(rows.length === 1000 && sum === 500500, `multi-row: ${rows.length} rows, sum ${sum}`);
-  console.log(`rows=${rows.length} sum=${sum}`);
+  thousandRows(rows);
 
   await conn.end();
   console.log(`OK ${stack}`);
