@@ -133,11 +133,11 @@ var ErrLevelInTx = &Error{Code: 1766, State: "HY000", Msg: "The system variable 
 // connections and settings when it decides.
 type State struct {
 	Session
-	Forwarding    bool             // writes are forwarded: the session's level is not off and the server's switch is on
-	Waits         bool             // the level is SESSION or GLOBAL
-	ReaderInTx    bool             // the reader is inside a transaction: its guard cannot be lifted
-	HasWriter     bool             // the session has a writer connection
-	ProxyWarnings bool             // the previous statement left warnings made by the proxy
+	Forwarding    bool // writes are forwarded: the session's level is not off and the server's switch is on
+	Waits         bool // the level is SESSION or GLOBAL
+	ReaderInTx    bool // the reader is inside a transaction: its guard cannot be lifted
+	HasWriter     bool // the session has a writer connection
+	ProxyWarnings bool // the previous statement left warnings made by the proxy
 	// Opt is how the server reads the session's statements: its sql_mode's
 	// lexing, and CLIENT_NO_SCHEMA (Opt.NoSchema), with which every
 	// db.table is the current database's table. Statements are classified
