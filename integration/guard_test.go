@@ -456,6 +456,11 @@ func TestGuardNoSchema(t *testing.T) {
 					for _, b := range runSteps(c, f, a.steps(fwd)) {
 						t.Error(b)
 					}
+					// The proxy's questions in information_schema put the
+					// reader back.
+					if got := one(t, c, "SELECT DATABASE()"); got != guardDB {
+						t.Errorf("the session's reader is in %q now", got)
+					}
 					if err := g.untouched(); err != nil {
 						t.Fatal(err)
 					}
@@ -463,6 +468,23 @@ func TestGuardNoSchema(t *testing.T) {
 			}
 		}
 	}
+	// With no current database the reader cannot be put back after the
+	// question: it is asked where the session is, fails, and the statement
+	// is refused.
+	t.Run("no current database", func(t *testing.T) {
+		noSchemaConn(t, addr, false) // registers the dialer
+		dsn := strings.Replace(pair.DSN(addr, thePair.User, thePair.Password, ""), "@tcp(", "@noschema(", 1)
+		c := guardSession(t, dsn, false)
+		for _, b := range runSteps(c, formText, []guardStep{{"SELECT fwguard.fw() FOR UPDATE", 1290}}) {
+			t.Error(b)
+		}
+		if got := one(t, c, "SELECT DATABASE() IS NULL"); got != "1" {
+			t.Errorf("the session's reader is in a database now: DATABASE() IS NULL = %s", got)
+		}
+		if err := g.untouched(); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("binary prepare in another database of a view by another name", func(t *testing.T) {
 		c := noSchemaConn(t, addr, false)
 		exec(t, c, "USE "+guardDB2)

@@ -27,19 +27,21 @@ func (s *session) runsNoStoredCode(x *job) (safe bool, err error) {
 		return true, nil
 	}
 	var res *queryResult
-	ask := func(schema string) func() error {
-		return func() (err error) {
-			res, err = s.reader.exec(storedCodeQuery(sus, schema, s.namesDB(x)))
-			return err
-		}
+	is := "information_schema."
+	ask := func() (err error) {
+		res, err = s.reader.exec(storedCodeQuery(sus, is, s.namesDB(x)))
+		return err
 	}
 	if s.sqlOpt.NoSchema {
 		// The server reads information_schema.ROUTINES as the current
 		// database's ROUTINES, a table anybody can make: the question is
-		// asked from information_schema itself.
-		err = s.inDatabase(s.reader, "information_schema", ask(""))
+		// asked from information_schema itself. A session with no current
+		// database could not come back: it asks from there, which fails
+		// (1046), a doubt.
+		is = ""
+		err = s.inDatabase(s.reader, "information_schema", ask)
 	} else {
-		err = ask("information_schema.")()
+		err = ask()
 	}
 	if err != nil {
 		if _, ok := err.(*sqlError); ok {
