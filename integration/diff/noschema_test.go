@@ -115,14 +115,23 @@ func TestNoSchemaAsTheServer(t *testing.T) {
 	if here != "diff,w2" || there != "ns2" {
 		t.Errorf("on the writer t is %q, fwdns2.t %q; want \"diff,w2\" and \"ns2\"", here, there)
 	}
-	// The flag outlives COM_CHANGE_USER, on the server and through the proxy.
-	for _, c := range []*rawClient{r, p} {
-		if err := c.changeUser(thePair.User, thePair.Password, testDB); err != nil {
-			t.Fatalf("COM_CHANGE_USER: %v", err)
-		}
-	}
+	// The flag outlives COM_CHANGE_USER and COM_RESET_CONNECTION, on the
+	// server and through the proxy: it is the connection's.
 	q := "SELECT COUNT(*) FROM fwdns2.t"
-	if want, got := answer(t, r, q), answer(t, p, q); got != want || want != `"2"` {
-		t.Errorf("after COM_CHANGE_USER %s: proxy %s, reader %s (want 2: the current database's t)", q, got, want)
+	for _, cmd := range []string{"COM_CHANGE_USER", "COM_RESET_CONNECTION"} {
+		for _, c := range []*rawClient{r, p} {
+			var err error
+			if cmd == "COM_CHANGE_USER" {
+				err = c.changeUser(thePair.User, thePair.Password, testDB)
+			} else if err = c.command([]byte{gmysql.COM_RESET_CONNECTION}); err == nil {
+				_, err = c.readResponse(textResult, nil)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", cmd, err)
+			}
+		}
+		if want, got := answer(t, r, q), answer(t, p, q); got != want || want != `"2"` {
+			t.Errorf("after %s %s: proxy %s, reader %s (want 2: the current database's t)", cmd, q, got, want)
+		}
 	}
 }
