@@ -428,11 +428,11 @@ func TestGolden(t *testing.T) {
 	for i, c := range plain {
 		fmt.Fprintf(&b, "\n%03d %v: %s\n", i+1, c.st.Class, shown(c.sql))
 		for _, g := range goldenStates {
-			s := g.state
+			s, cs := g.state, c
 			if s.Opt.NoSchema {
-				c = noSchema[i]
+				cs = noSchema[i]
 			}
-			d := Decide(&s, Input{SQL: c.sql, St: &c.st, Path: g.path, Params: g.params})
+			d := Decide(&s, Input{SQL: cs.sql, St: &cs.st, Path: g.path, Params: g.params})
 			fmt.Fprintf(&b, "    %-13s %s\n", g.name, strings.TrimRight(line(d), " "))
 		}
 	}
