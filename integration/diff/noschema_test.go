@@ -99,13 +99,13 @@ func TestNoSchemaAsTheServer(t *testing.T) {
 		}
 	}
 	// A temporary table shadowing t, made and written by other names.
-	for q, want := range map[string]string{
-		"CREATE TEMPORARY TABLE nosuch.t (v VARCHAR(10))": "OK 0",
-		"INSERT INTO other.t VALUES ('tmp')":              "OK 1",
-		"SELECT * FROM zz.t":                              `"tmp"`,
+	for _, x := range [][2]string{
+		{"CREATE TEMPORARY TABLE nosuch.t (v VARCHAR(10))", "OK 0"},
+		{"INSERT INTO other.t VALUES ('tmp')", "OK 1"},
+		{"SELECT * FROM zz.t", `"tmp"`},
 	} {
-		if got := answer(t, p, q); got != want {
-			t.Errorf("%s: %s, want %s", q, got, want)
+		if got := answer(t, p, x[0]); got != x[1] {
+			t.Errorf("%s: %s, want %s", x[0], got, x[1])
 		}
 	}
 	var here, there string
@@ -117,6 +117,7 @@ func TestNoSchemaAsTheServer(t *testing.T) {
 	}
 	// The flag outlives COM_CHANGE_USER and COM_RESET_CONNECTION, on the
 	// server and through the proxy: it is the connection's.
+	h.execAll(t, nil) // the reader has the writes above
 	q := "SELECT COUNT(*) FROM fwdns2.t"
 	for _, cmd := range []string{"COM_CHANGE_USER", "COM_RESET_CONNECTION"} {
 		for _, c := range []*rawClient{r, p} {
