@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -60,6 +61,12 @@ var guardObjects = []string{
 	END`,
 	"CREATE VIEW fwguard.va AS SELECT id, fwguard.fw() AS f FROM fwguard.a",
 	"CREATE VIEW fwguard.vva AS SELECT * FROM fwguard.va",
+	"CREATE VIEW fwguard2.vb AS SELECT id, fwguard.fw() AS f FROM fwguard.a",
+	// For a CLIENT_NO_SCHEMA session in fwguard, information_schema.ROUTINES
+	// and information_schema.TABLES are these, which say no routine and no
+	// view exists.
+	"CREATE TABLE fwguard.ROUTINES (ROUTINE_NAME VARCHAR(64))",
+	"CREATE TABLE fwguard.TABLES (TABLE_SCHEMA VARCHAR(64), TABLE_NAME VARCHAR(64), TABLE_TYPE VARCHAR(64))",
 }
 
 // guardTables are compared between writer and replica after each attack.
@@ -171,7 +178,13 @@ func checksums(ctx context.Context, db *sql.DB) (string, error) {
 // multi-statements; fwd switches forwarding on for it.
 func guardConn(t *testing.T, addr string, fwd bool) *sql.Conn {
 	t.Helper()
-	db, err := sql.Open("mysql", pair.DSN(addr, thePair.User, thePair.Password, guardDB)+"&multiStatements=true")
+	return guardSession(t, pair.DSN(addr, thePair.User, thePair.Password, guardDB), fwd)
+}
+
+// guardSession is guardConn's session, connected by dsn.
+func guardSession(t *testing.T, dsn string, fwd bool) *sql.Conn {
+	t.Helper()
+	db, err := sql.Open("mysql", dsn+"&multiStatements=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +199,43 @@ func guardConn(t *testing.T, addr string, fwd bool) *sql.Conn {
 		exec(t, c, "SET aurora_replica_read_consistency = 'SESSION'")
 	}
 	return c
+}
+
+// noSchemaConn is guardConn for a client that negotiated CLIENT_NO_SCHEMA,
+// with which the server reads every db.table as a table of the current
+// database. go-sql-driver has no option for it: its dialer sets the flag.
+func noSchemaConn(t *testing.T, addr string, fwd bool) *sql.Conn {
+	t.Helper()
+	noSchemaOnce.Do(func() {
+		mysql.RegisterDialContext("noschema", func(ctx context.Context, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			return &noSchemaDial{Conn: c}, err
+		})
+	})
+	dsn := strings.Replace(pair.DSN(addr, thePair.User, thePair.Password, guardDB), "@tcp(", "@noschema(", 1)
+	c := guardSession(t, dsn, fwd)
+	// The flag is negotiated: another database's name of fwguard.a reads it.
+	if _, err := c.ExecContext(ctx, "SELECT id FROM nosuch.a LIMIT 0"); err != nil {
+		t.Fatalf("CLIENT_NO_SCHEMA not negotiated: SELECT id FROM nosuch.a: %v", err)
+	}
+	return c
+}
+
+var noSchemaOnce sync.Once
+
+// noSchemaDial sets CLIENT_NO_SCHEMA (1<<4) in the handshake response, the
+// first packet the client writes (sequence 1).
+type noSchemaDial struct {
+	net.Conn
+	done bool
+}
+
+func (c *noSchemaDial) Write(b []byte) (int, error) {
+	if !c.done && len(b) >= 8 && b[3] == 1 {
+		c.done = true
+		b[4] |= 0x10
+	}
+	return c.Conn.Write(b)
 }
 
 func errCode(err error) uint16 {
@@ -346,6 +396,111 @@ func TestGuardAttacks(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestGuardNoSchema: a CLIENT_NO_SCHEMA session (the server reads
+// fwguard2.va as the current database's va) is guarded by the names the
+// server reads, and the proxy's own question about stored code cannot be
+// answered by the session's tables named ROUTINES and TABLES.
+func TestGuardNoSchema(t *testing.T) {
+	g := newGuardWatch(t)
+	addr := startProxy(t, nil)
+	refused := func(fwd bool) uint16 {
+		if fwd {
+			return 1235
+		}
+		return 1290
+	}
+	offOnly, both := []bool{false}, []bool{false, true}
+	allForms := []guardForm{formText, formMulti, formBatch, formSQLPrepare, formBinary, formExecComment, formMariaDBComment}
+	attacks := []struct {
+		name  string
+		fwd   []bool
+		forms []guardForm
+		steps func(fwd bool) []guardStep
+	}{
+		{"for update of another database's name of a view", offOnly, allForms, func(bool) []guardStep {
+			return []guardStep{{"SELECT * FROM fwguard2.va FOR UPDATE", 1290}}
+		}},
+		{"for update calling fw past fwguard.ROUTINES", offOnly, allForms, func(bool) []guardStep {
+			return []guardStep{{"SELECT fwguard.fw() FROM fwguard.a LIMIT 1 FOR UPDATE", 1290}}
+		}},
+		{"create temp select from another database's name of a view", both, allForms, func(fwd bool) []guardStep {
+			return []guardStep{{"CREATE TEMPORARY TABLE tt SELECT f FROM nosuch.va", refused(fwd)}}
+		}},
+		{"create temp select fw past fwguard.ROUTINES", both, allForms, func(fwd bool) []guardStep {
+			return []guardStep{{"CREATE TEMPORARY TABLE tt SELECT fw() AS x", refused(fwd)}}
+		}},
+		{"insert into another database's name of a temp table calling fw", both, allForms, func(bool) []guardStep {
+			return []guardStep{{"CREATE TEMPORARY TABLE nosuch.tt (x INT)", 0}, {"INSERT INTO other.tt SELECT fwguard.fw()", 1792}}
+		}},
+		// A prepared statement's names resolve in the database of its
+		// PREPARE: there fwguard.vb is fwguard2's view vb.
+		{"sql prepare in another database of a view by another name", offOnly, []guardForm{formText}, func(bool) []guardStep {
+			return []guardStep{{"USE " + guardDB2, 0}, {"PREPARE s FROM 'SELECT * FROM fwguard.vb FOR UPDATE'", 0},
+				{"USE " + guardDB, 0}, {"EXECUTE s", 1290}}
+		}},
+		// The proxy's temporary tables are the server's: the server drops
+		// the schema of each name, so every one of them is fwguard's a.
+		{"temporary tables by other databases' names", offOnly, []guardForm{formText, formMulti, formBatch}, func(bool) []guardStep {
+			return []guardStep{{"CREATE TEMPORARY TABLE fwguard2.a (id INT, v INT)", 0}, {"INSERT INTO nosuch.a VALUES (5, 5)", 0},
+				{"UPDATE other.a SET v = 6", 0}, {"DROP TEMPORARY TABLE zz.a", 0},
+				{"INSERT INTO a VALUES (100, 1)", 1290}, {"INSERT INTO fwguard2.a VALUES (100, 1)", 1290}}
+		}},
+	}
+	for _, a := range attacks {
+		for _, fwd := range a.fwd {
+			for _, f := range a.forms {
+				t.Run(fmt.Sprintf("%s/%s/fwd=%v", a.name, f.name, fwd), func(t *testing.T) {
+					c := noSchemaConn(t, addr, fwd)
+					for _, b := range runSteps(c, f, a.steps(fwd)) {
+						t.Error(b)
+					}
+					// The proxy's questions in information_schema put the
+					// reader back.
+					if got := one(t, c, "SELECT DATABASE()"); got != guardDB {
+						t.Errorf("the session's reader is in %q now", got)
+					}
+					if err := g.untouched(); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+		}
+	}
+	// With no current database the reader cannot be put back after the
+	// question: it is asked where the session is, fails, and the statement
+	// is refused.
+	t.Run("no current database", func(t *testing.T) {
+		noSchemaConn(t, addr, false) // registers the dialer
+		dsn := strings.Replace(pair.DSN(addr, thePair.User, thePair.Password, ""), "@tcp(", "@noschema(", 1)
+		c := guardSession(t, dsn, false)
+		for _, b := range runSteps(c, formText, []guardStep{{"SELECT fwguard.fw() FOR UPDATE", 1290}}) {
+			t.Error(b)
+		}
+		if got := one(t, c, "SELECT DATABASE() IS NULL"); got != "1" {
+			t.Errorf("the session's reader is in a database now: DATABASE() IS NULL = %s", got)
+		}
+		if err := g.untouched(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("binary prepare in another database of a view by another name", func(t *testing.T) {
+		c := noSchemaConn(t, addr, false)
+		exec(t, c, "USE "+guardDB2)
+		st, err := c.PrepareContext(ctx, "SELECT * FROM fwguard.vb FOR UPDATE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		exec(t, c, "USE "+guardDB)
+		if _, err := st.ExecContext(ctx); errCode(err) != 1290 {
+			t.Errorf("execute: %v, want 1290", err)
+		}
+		if err := g.untouched(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestTempTablesFollowServer: the proxy's set of temporary tables is the

@@ -26,7 +26,23 @@ func (s *session) runsNoStoredCode(x *job) (safe bool, err error) {
 	if sus.Empty() {
 		return true, nil
 	}
-	res, err := s.reader.exec(storedCodeQuery(sus, s.namesDB(x)))
+	var res *queryResult
+	is := "information_schema."
+	ask := func() (err error) {
+		res, err = s.reader.exec(storedCodeQuery(sus, is, s.namesDB(x)))
+		return err
+	}
+	if s.sqlOpt.NoSchema {
+		// The server reads information_schema.ROUTINES as the current
+		// database's ROUTINES, a table anybody can make: the question is
+		// asked from information_schema itself. A session with no current
+		// database could not come back: it asks from there, which fails
+		// (1046), a doubt.
+		is = ""
+		err = s.inDatabase(s.reader, "information_schema", ask)
+	} else {
+		err = ask()
+	}
 	if err != nil {
 		if _, ok := err.(*sqlError); ok {
 			return false, nil
@@ -37,14 +53,15 @@ func (s *session) runsNoStoredCode(x *job) (safe bool, err error) {
 }
 
 // storedCodeQuery finds a routine of any schema and kind named as one of
-// the calls (over-reporting is safe), or a view among the tables; db is
+// the calls (over-reporting is safe), or a view among the tables; is
+// names information_schema ("" when it is the current database), db is
 // the SQL for the database their unqualified names resolve in. Names go
 // in as hex, whatever the session's sql_mode, and compare as the server
 // compares identifiers, without case.
-func storedCodeQuery(sus sqlclass.Suspects, db string) string {
+func storedCodeQuery(sus sqlclass.Suspects, is, db string) string {
 	var b strings.Builder
 	if len(sus.Calls) > 0 {
-		b.WriteString("SELECT 1 FROM information_schema.ROUTINES WHERE ROUTINE_NAME IN (")
+		b.WriteString("SELECT 1 FROM " + is + "ROUTINES WHERE ROUTINE_NAME IN (")
 		for i, n := range sus.Calls {
 			if i > 0 {
 				b.WriteString(", ")
@@ -57,7 +74,7 @@ func storedCodeQuery(sus sqlclass.Suspects, db string) string {
 		if b.Len() > 0 {
 			b.WriteString(" UNION ALL ")
 		}
-		b.WriteString("SELECT 1 FROM information_schema.TABLES WHERE TABLE_TYPE = 'VIEW' AND (")
+		b.WriteString("SELECT 1 FROM " + is + "TABLES WHERE TABLE_TYPE = 'VIEW' AND (")
 		for i, t := range sus.Tables {
 			if i > 0 {
 				b.WriteString(" OR ")
@@ -82,13 +99,16 @@ func nameLiteral(n string) string {
 
 // namesDB is the database x's unqualified names resolve in, as SQL: a
 // prepared statement's is that of its PREPARE, where the server resolved
-// them.
+// them. Under CLIENT_NO_SCHEMA the question runs in information_schema,
+// so the session's database is named.
 func (s *session) namesDB(x *job) string {
 	switch {
 	case x.bin != nil:
 		return nameLiteral(x.bin.db)
 	case x.text != "":
 		return nameLiteral(s.textStmts[lowerASCII(x.text)].db)
+	case s.sqlOpt.NoSchema:
+		return nameLiteral(s.state.DB)
 	}
 	return "DATABASE()"
 }
@@ -132,8 +152,19 @@ const diagnostics = sqlclass.FnShowWarnings | sqlclass.FnWarningCount | sqlclass
 // isTemporary: SHOW CREATE TABLE shows the temporary table that shadows
 // a permanent one of the same name, as CREATE TEMPORARY TABLE (MariaDB
 // 10.11 has no information_schema.TEMPORARY_TABLES).
+// Under CLIENT_NO_SCHEMA the server reads db.t as the current database's
+// t: the question is asked from t's database.
 func (s *session) isTemporary(t sqlclass.TableName) bool {
-	res, err := s.reader.exec("SHOW CREATE TABLE " + quoteIdent(t.Schema) + "." + quoteIdent(t.Name))
+	var res *queryResult
+	var err error
+	if s.sqlOpt.NoSchema {
+		err = s.inDatabase(s.reader, t.Schema, func() (e error) {
+			res, e = s.reader.exec("SHOW CREATE TABLE " + quoteIdent(t.Name))
+			return e
+		})
+	} else {
+		res, err = s.reader.exec("SHOW CREATE TABLE " + quoteIdent(t.Schema) + "." + quoteIdent(t.Name))
+	}
 	if err != nil || len(res.rows) == 0 || len(res.rows[0]) < 2 {
 		return false
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 
 	"go.uber.org/zap"
 
@@ -309,7 +310,7 @@ func (s *session) stmtID(p *prepared, b *backend) (uint32, error) {
 	}
 	if p.readerID == 0 {
 		var id uint32
-		err := s.inPrepareDB(s.reader, p.db, func() (err error) {
+		err := s.inDatabase(s.reader, p.db, func() (err error) {
 			id, err = backendPrepare(s.reader, p.prep)
 			return err
 		})
@@ -328,7 +329,7 @@ func (s *session) writerPrepare(p *prepared) *sqlError {
 	}
 	s.watchWriter(false)
 	var id uint32
-	err := s.inPrepareDB(s.writer, p.db, func() (err error) {
+	err := s.inDatabase(s.writer, p.db, func() (err error) {
 		id, err = backendPrepare(s.writer, p.prep)
 		return err
 	})
@@ -343,11 +344,15 @@ func (s *session) writerPrepare(p *prepared) *sqlError {
 	return nil
 }
 
-// inPrepareDB runs prepare on b in db, the database the client prepared in:
-// the server resolves a statement's names, at PREPARE and at each EXECUTE,
-// in the database that was current when it was prepared. The writer is
-// put back by syncWriter before its next statement; the reader at once.
-func (s *session) inPrepareDB(b *backend, db string, prepare func() error) error {
+// inDatabase runs fn on b with db as its current database: a prepare in
+// the database the client prepared in (the server resolves a statement's
+// names, at PREPARE and at each EXECUTE, in the database that was current
+// when it was prepared), or one of the proxy's own questions under
+// CLIENT_NO_SCHEMA, where the server reads every db.table as a table of
+// the current database. The writer is put back by syncWriter before its
+// next statement; the reader at once, and a reader that cannot go back
+// counts as lost, so that no statement runs in the wrong database.
+func (s *session) inDatabase(b *backend, db string, fn func() error) error {
 	if b == s.writer {
 		if db != "" && s.writerDB != db {
 			if e := s.writerExec("USE " + quoteIdent(db)); e != nil {
@@ -355,19 +360,21 @@ func (s *session) inPrepareDB(b *backend, db string, prepare func() error) error
 			}
 			s.writerDB = db
 		}
-		return prepare()
+		return fn()
 	}
 	// The reader follows the session's database. With none (the database
 	// was dropped under it) it cannot go back, so it stays where it is.
 	if db == "" || db == s.state.DB || s.state.DB == "" {
-		return prepare()
+		return fn()
 	}
 	if _, err := b.exec("USE " + quoteIdent(db)); err != nil {
 		return err
 	}
-	err := prepare()
-	if _, e := b.exec("USE " + quoteIdent(s.state.DB)); err == nil {
-		err = e
+	err := fn()
+	if _, e := b.exec("USE " + quoteIdent(s.state.DB)); e != nil {
+		// Closed, and not an SQL error: the session has lost this reader.
+		_ = b.conn.NetConn().Close()
+		return fmt.Errorf("reader cannot return to database %s: %v", s.state.DB, e)
 	}
 	return err
 }
@@ -625,7 +632,7 @@ func (s *session) readyText(name string, b *backend) error {
 		}
 		tp.onReader = true
 	}
-	if err := s.inPrepareDB(b, tp.db, func() error { return s.prepareTextOn(b, name, tp.text) }); err != nil {
+	if err := s.inDatabase(b, tp.db, func() error { return s.prepareTextOn(b, name, tp.text) }); err != nil {
 		return err
 	}
 	s.textStmts[key] = tp

@@ -878,6 +878,7 @@ func (h *loginHandler) accept(c *gmserver.Conn) error {
 	// go-mysql keeps the client's raw flags; the effective set is what both
 	// sides offered. patchedCaps are offered by capPatchConn.
 	ss.clientCaps = c.Capability() & (h.s.gosrv.Capability() | patchedCaps) &^ h.s.greetCleared()
+	ss.sqlOpt.NoSchema = ss.clientCaps&capNoSchema != 0
 	ss.clientExt = h.pc.clientExt()
 	ss.collation = collationName(c.Charset())
 	ss.state.Apply(route.UseDB, route.Fact{DB: h.db})
@@ -955,15 +956,16 @@ func programName(attrs map[string]string) string {
 // classic EOFs), and speaks the compressed protocol to the client itself
 // (wire.Compressed; the backends are not compressed). CLIENT_INTERACTIVE
 // is mirrored to the backends too (capsAdder), so each gives the session
-// its own interactive_timeout as wait_timeout. The rest are offered as a MariaDB server offers them and
+// its own interactive_timeout as wait_timeout. CLIENT_NO_SCHEMA, with
+// which the server drops the schema of every db.table and db.table.column
+// (information_schema.tables is then the current database's tables), is
+// mirrored too, and the session reads table names as the server then does
+// (sqlclass.Options.NoSchema). The rest are offered as a MariaDB server offers them and
 // change nothing a server does (ODBC, RESERVED), or concern the client
-// alone. Not offered: CLIENT_NO_SCHEMA, with which MariaDB drops the schema
-// of every db.table and db.table.column (information_schema.tables is
-// then the current database's tables): the proxy's routing reads table
-// names with their schema.
+// alone.
 const patchedCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_COMPRESS |
 	mysql.CLIENT_INTERACTIVE | mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_ODBC | mysql.CLIENT_RESERVED | mysql.CLIENT_IGNORE_SIGPIPE |
-	mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | mysql.CLIENT_REMEMBER_OPTIONS
+	mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | mysql.CLIENT_REMEMBER_OPTIONS | mysql.CLIENT_NO_SCHEMA
 
 // greetCleared are the flags go-mysql offers that the greeting clears, as
 // the reader's does: a MariaDB server does not claim CLIENT_MYSQL (bit 0,

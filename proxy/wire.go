@@ -48,10 +48,13 @@ const (
 	capFoundRows          = mysql.CLIENT_FOUND_ROWS
 	capIgnoreSpace        = mysql.CLIENT_IGNORE_SPACE
 	capInteractive        = mysql.CLIENT_INTERACTIVE
-	capabilitiesMirrored  = capMultiResults | capPSMultiResults | capLocalFiles | capFoundRows | capIgnoreSpace | capInteractive
+	// capNoSchema: the server drops the schema of every db.table; the
+	// session classifies with sqlclass.Options.NoSchema to match.
+	capNoSchema          = mysql.CLIENT_NO_SCHEMA
+	capabilitiesMirrored = capMultiResults | capPSMultiResults | capLocalFiles | capFoundRows | capIgnoreSpace | capInteractive | capNoSchema
 	// capabilitiesPatched are mirrored flags go-mysql's client cannot ask
 	// for: dialBackend writes them into its handshake response (capsAdder).
-	capabilitiesPatched = capInteractive
+	capabilitiesPatched = capInteractive | capNoSchema
 	// MariaDB's extended capabilities (the upper 32 bits, sent in the
 	// greeting's and the handshake response's reserved bytes, by and to a
 	// client without CLIENT_MYSQL). extOffered are those the proxy offers;

@@ -62,10 +62,13 @@ type corpusStatement struct {
 	st  sqlclass.Statement
 }
 
-func classifiedCorpus(t testing.TB) []corpusStatement {
+func classifiedCorpus(t testing.TB) []corpusStatement { return classifiedWith(t, sqlclass.Options{}) }
+
+// classifiedWith classifies the corpus as a session with opt does.
+func classifiedWith(t testing.TB, opt sqlclass.Options) []corpusStatement {
 	var out []corpusStatement
 	for _, sql := range appStatements(t) {
-		out = append(out, corpusStatement{sql, sqlclass.Classify(sql, sqlclass.Options{})})
+		out = append(out, corpusStatement{sql, sqlclass.Classify(sql, opt)})
 	}
 	if len(out) != appStatementCount {
 		t.Fatalf("%s: %d statements, want %d", appSQL, len(out), appStatementCount)
@@ -142,7 +145,7 @@ func stateName(s *State) string {
 		name string
 	}{{s.Forwarding, "fwd"}, {s.Waits, "waits"}, {s.TxWriter, "txwriter"}, {s.ReaderInTx, "readerintx"},
 		{s.ReadOnly(), "readonly"}, {s.HasWriter, "haswriter"}, {s.LastForwarded, "lastfwd"},
-		{s.InsertIDOnWriter, "idonwriter"}, {s.ProxyWarnings, "proxywarnings"}} {
+		{s.InsertIDOnWriter, "idonwriter"}, {s.ProxyWarnings, "proxywarnings"}, {s.Opt.NoSchema, "noschema"}} {
 		if x.on {
 			f = append(f, x.name)
 		}
@@ -317,18 +320,21 @@ func checkAll(s *State, sql string, st *sqlclass.Statement) []string {
 // TestCorpusRules decides every statement of app.sql in every state a
 // session can be in, on every path, and checks the rules.
 func TestCorpusRules(t *testing.T) {
-	corpus := classifiedCorpus(t)
 	states, failures := 0, 0
-	for bits := uint(0); bits < 1<<stateBits; bits++ {
-		for _, c := range corpus {
-			s, ok := stateOf(bits, &c.st)
-			if !ok {
-				continue
-			}
-			states++
-			for _, b := range checkAll(&s, c.sql, &c.st) {
-				if failures++; failures <= 20 {
-					t.Errorf("%s (%v) in %s: %s", shown(c.sql), c.st.Class, stateName(&s), b)
+	for _, opt := range []sqlclass.Options{{}, {NoSchema: true}} {
+		corpus := classifiedWith(t, opt)
+		for bits := uint(0); bits < 1<<stateBits; bits++ {
+			for _, c := range corpus {
+				s, ok := stateOf(bits, &c.st)
+				if !ok {
+					continue
+				}
+				s.Opt = opt
+				states++
+				for _, b := range checkAll(&s, c.sql, &c.st) {
+					if failures++; failures <= 20 {
+						t.Errorf("%s (%v) in %s: %s", shown(c.sql), c.st.Class, stateName(&s), b)
+					}
 				}
 			}
 		}
@@ -351,7 +357,14 @@ var goldenStates = []struct {
 	{"binary-params", Binary, true, State{Forwarding: true, Waits: true, Session: Session{DB: "shop"}}},
 	{"prepare", Prepare, false, State{Forwarding: true, Waits: true, Session: Session{DB: "shop"}}},
 	{"prepare-tx", Prepare, false, State{Forwarding: true, Waits: true, ReaderInTx: true, HasWriter: true, Session: Session{TxWriter: true, DB: "shop", Temp: corpusTemp}}},
+	// session-tx for a CLIENT_NO_SCHEMA client whose database and
+	// temporary tables are stage's: shop.tmp_ids is then stage.tmp_ids.
+	{"noschema-tx", Text, false, State{Forwarding: true, Waits: true, ReaderInTx: true, HasWriter: true, Opt: sqlclass.Options{NoSchema: true}, Session: Session{TxWriter: true, LastForwarded: true, InsertIDOnWriter: true, DB: "stage", Temp: stageTemp}}},
 }
+
+// stageTemp is corpusTemp made in database stage.
+var stageTemp = sqlclass.TempTables{"stage.tmp_ids": true, "stage.tmp_copy": true,
+	"stage.tmp_orders": true, "stage.tmp_x": true, "stage.tmp_off": true}
 
 // shown is a statement on one line, without the comments before it (but
 // executable ones), cut at 120 bytes.
@@ -411,11 +424,15 @@ func TestGolden(t *testing.T) {
 	for _, g := range goldenStates {
 		fmt.Fprintf(&b, "# %-13s %v params=%v %s\n", g.name, g.path, g.params, stateName(&g.state))
 	}
-	for i, c := range classifiedCorpus(t) {
+	plain, noSchema := classifiedCorpus(t), classifiedWith(t, sqlclass.Options{NoSchema: true})
+	for i, c := range plain {
 		fmt.Fprintf(&b, "\n%03d %v: %s\n", i+1, c.st.Class, shown(c.sql))
 		for _, g := range goldenStates {
-			s := g.state
-			d := Decide(&s, Input{SQL: c.sql, St: &c.st, Path: g.path, Params: g.params})
+			s, cs := g.state, c
+			if s.Opt.NoSchema {
+				cs = noSchema[i]
+			}
+			d := Decide(&s, Input{SQL: cs.sql, St: &cs.st, Path: g.path, Params: g.params})
 			fmt.Fprintf(&b, "    %-13s %s\n", g.name, strings.TrimRight(line(d), " "))
 		}
 	}

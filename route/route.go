@@ -133,12 +133,17 @@ var ErrLevelInTx = &Error{Code: 1766, State: "HY000", Msg: "The system variable 
 // connections and settings when it decides.
 type State struct {
 	Session
-	Forwarding    bool             // writes are forwarded: the session's level is not off and the server's switch is on
-	Waits         bool             // the level is SESSION or GLOBAL
-	ReaderInTx    bool             // the reader is inside a transaction: its guard cannot be lifted
-	HasWriter     bool             // the session has a writer connection
-	ProxyWarnings bool             // the previous statement left warnings made by the proxy
-	Opt           sqlclass.Options // how the session's sql_mode lexes
+	Forwarding    bool // writes are forwarded: the session's level is not off and the server's switch is on
+	Waits         bool // the level is SESSION or GLOBAL
+	ReaderInTx    bool // the reader is inside a transaction: its guard cannot be lifted
+	HasWriter     bool // the session has a writer connection
+	ProxyWarnings bool // the previous statement left warnings made by the proxy
+	// Opt is how the server reads the session's statements: its sql_mode's
+	// lexing, and CLIENT_NO_SCHEMA (Opt.NoSchema), with which every
+	// db.table is the current database's table. Statements are classified
+	// with the same Opt, so their table names, the temporary tables they
+	// touch and the guard's suspects are the ones the server will use.
+	Opt sqlclass.Options
 	// AccessVar is the backend's name for the session's access mode
 	// (tx_read_only on MariaDB, transaction_read_only on MySQL): reads of
 	// it get the client's setting, not the reader's guard. "": none.

@@ -1,6 +1,8 @@
 package route
 
 import (
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/fwdproxy/fwdproxy/sqlclass"
@@ -257,6 +259,83 @@ var decideCases = []struct {
 		State{Forwarding: true}, Text, false, Decision{Target: Proxy, Handler: ShowStatus}},
 	{"status table", "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'Aurora_fwd_writer_dml_stmt_count'",
 		State{Forwarding: true}, Text, false, Decision{Target: Reader, Wait: true, Rewrite: StatusTables}},
+}
+
+// noSchema is a session whose client negotiated CLIENT_NO_SCHEMA: the
+// server drops the schema of every db.table, so the proxy must too.
+var noSchema = sqlclass.Options{NoSchema: true}
+
+// noSchemaCases: each statement decided as the server will run it, with
+// and without CLIENT_NO_SCHEMA, and the session's temporary tables after
+// the decision's change.
+var noSchemaCases = []struct {
+	name       string
+	sql        string
+	state      State
+	want, with Decision // without CLIENT_NO_SCHEMA, and with it
+	temp, tmpW []string // the temporary tables after the change, without and with
+}{
+	{"insert into another database's name of a temp table", "INSERT INTO nosuch.tmp_ids VALUES (1)",
+		State{Forwarding: true, Session: Session{DB: "shop", Temp: tmpIDs}},
+		Decision{Target: Writer}, guardUp, nil, nil},
+	{"mysql.user is the current database's user", "UPDATE mysql.user SET x = 1",
+		State{Forwarding: true, Session: Session{DB: "shop", Temp: sqlclass.TempTables{"shop.user": true}}},
+		Decision{Target: Writer}, guardUp, nil, nil},
+	{"a write from a qualified temp table", "INSERT INTO archive SELECT * FROM other.tmp_ids",
+		State{Forwarding: true, Session: Session{DB: "shop", Temp: tmpIDs}},
+		Decision{Target: Writer}, Decision{Target: Reject, Err: NotSupported(OpTempRef)}, nil, nil},
+	{"a write of the temp table's own database", "INSERT INTO shop.orders VALUES (1)",
+		State{Session: Session{DB: "shop", Temp: sqlclass.TempTables{"shop.orders": true}}},
+		guardUp, guardUp, nil, nil},
+	{"a permanent table named with the temp table's database", "INSERT INTO shop.tmp_ids VALUES (1)",
+		State{Forwarding: true, Session: Session{DB: "other", Temp: tmpIDs}},
+		guardUp, Decision{Target: Writer}, nil, nil},
+	{"load into another database's name of a temp table", "LOAD DATA LOCAL INFILE 'f' INTO TABLE x.tmp_ids",
+		State{Forwarding: true, Session: Session{DB: "shop", Temp: tmpIDs}},
+		Decision{Target: Reject, Err: NotSupported("LOAD DATA")}, guardUp, nil, nil},
+	{"a read of a qualified temp table in a writer transaction", "SELECT * FROM x.tmp_ids",
+		State{Forwarding: true, Waits: true, HasWriter: true, Session: Session{TxWriter: true, DB: "shop", Temp: tmpIDs}},
+		Decision{Target: Writer}, Decision{Target: Reader, Wait: true}, nil, nil},
+	{"the status table is the current database's", "SELECT * FROM information_schema.global_status",
+		State{Forwarding: true}, Decision{Target: Reader, Wait: true, Rewrite: StatusTables}, Decision{Target: Reader, Wait: true}, nil, nil},
+	{"create temp in another database", "CREATE TEMPORARY TABLE nosuch.tt (id INT)",
+		State{Forwarding: true, Session: Session{DB: "shop"}},
+		Decision{Target: ReaderWritable, Change: AddTemp, Prove: true}, Decision{Target: ReaderWritable, Change: AddTemp, Prove: true},
+		[]string{"nosuch.tt"}, []string{"shop.tt"}},
+	{"drop temp in another database", "DROP TEMPORARY TABLE nosuch.tmp_ids",
+		State{Session: Session{DB: "shop", Temp: tmpIDs}},
+		Decision{Target: ReaderWritable, Change: DropTemp}, Decision{Target: ReaderWritable, Change: DropTemp},
+		[]string{"shop.tmp_ids"}, nil},
+}
+
+// TestNoSchema: CLIENT_NO_SCHEMA is an input of the decision, through
+// State.Opt, on every execute path.
+func TestNoSchema(t *testing.T) {
+	for _, c := range noSchemaCases {
+		for _, opt := range []sqlclass.Options{{}, noSchema} {
+			want, temp := c.want, c.temp
+			if opt.NoSchema {
+				want, temp = c.with, c.tmpW
+			}
+			for _, p := range executePaths {
+				if p != Text {
+					want.Rewrite = NoRewrite // the proxy rewrites text reads only
+				}
+				s := c.state
+				s.Opt = opt
+				s.Temp = maps.Clone(s.Temp)
+				st := sqlclass.Classify(c.sql, opt)
+				got := Decide(&s, Input{SQL: c.sql, St: &st, Path: p})
+				if !sameDecision(got, want) {
+					t.Errorf("%s: %s on %v with NoSchema=%v: got %s %v, want %s %v", c.name, c.sql, p, opt.NoSchema, line(got), got.Err, line(want), want.Err)
+				}
+				s.Apply(got.Change, Fact{Targets: st.Targets})
+				if keys := slices.Sorted(maps.Keys(s.Temp)); got.Change != NoChange && !slices.Equal(keys, temp) {
+					t.Errorf("%s with NoSchema=%v: temporary tables %v after %v, want %v", c.name, opt.NoSchema, keys, got.Change, temp)
+				}
+			}
+		}
+	}
 }
 
 func TestDecide(t *testing.T) {

@@ -24,7 +24,12 @@ func classify(sql string, opt Options) Statement {
 	dispatch(&st, &c, &f)
 	// MySQL rejects empty identifiers (the TiDB parser accepts ``): a table
 	// without a name is no table, and a write that names none is Unknown.
-	st.Targets, st.Sources = named(st.Targets), named(st.Sources)
+	st.Targets, st.Sources = opt.asRead(named(st.Targets)), opt.asRead(named(st.Sources))
+	if opt.NoSchema {
+		// information_schema.global_status is then the current
+		// database's table of that name, not the status variables.
+		st.Funcs &^= FnStatusTable
+	}
 	// A write must name what it changes, or the proxy cannot place it.
 	if (st.Class == Write || st.Class == LoadData) && (len(st.Targets) == 0 || f.seqOdd) {
 		st.Class = Unknown

@@ -3,10 +3,18 @@
 // It is pure: no I/O, and no shared state but a pool of parsers.
 package sqlclass
 
-// Options carries the parts of the session's sql_mode that change lexing.
+// Options carries how the server reads the session's statements: the
+// parts of its sql_mode that change lexing, and whether its client
+// negotiated CLIENT_NO_SCHEMA.
 type Options struct {
 	NoBackslashEscapes bool // sql_mode NO_BACKSLASH_ESCAPES: '\' is not an escape inside strings
 	ANSIQuotes         bool // sql_mode ANSI_QUOTES: "x" is an identifier
+	// NoSchema: the client negotiated CLIENT_NO_SCHEMA, with which the
+	// server's parser drops the schema of db.table (and of db.table.column
+	// and db.table.*): every table name resolves in the current database
+	// (for a prepared statement, that of its prepare). Names come out of
+	// this package as the server reads them, so without a schema.
+	NoSchema bool
 }
 
 // Class is the routing class of a statement.
@@ -243,6 +251,20 @@ func (st *Statement) Qualify(db string) {
 			}
 		}
 	}
+}
+
+// asRead is ts as the server reads the names: under NoSchema without
+// their schema (two names may become one). It reuses ts.
+func (o Options) asRead(ts []TableName) []TableName {
+	if !o.NoSchema {
+		return ts
+	}
+	out := ts[:0]
+	for _, t := range ts {
+		t.Schema = ""
+		out = addTable(out, t)
+	}
+	return out
 }
 
 func merge(a, b Statement) Statement {

@@ -32,6 +32,7 @@ func SuspectsOf(sql string, opt Options) Suspects {
 	for _, r := range lexRefs(code, opt) {
 		s.Tables = addTable(s.Tables, r.t)
 	}
+	s.Tables = opt.asRead(s.Tables)
 	return s
 }
 

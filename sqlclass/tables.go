@@ -301,11 +301,11 @@ func tables(sql string, opt Options) ([]TableName, bool) {
 		}
 	}
 	if parseOne(sql, opt, collect) {
-		return out, true
+		return opt.asRead(out), true
 	}
 	// The parser rejects SELECT … INTO @var and INTO DUMPFILE: drop the clause.
 	if s, ok := stripInto(sql, opt); ok && parseOne(s, opt, collect) {
-		return out, true
+		return opt.asRead(out), true
 	}
 	return nil, false
 }

@@ -1,6 +1,9 @@
 package sqlclass
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestTempTables(t *testing.T) {
 	tt := TempTables{"app.tmp": true, "other.t2": true}
@@ -62,5 +65,47 @@ func TestChainRelease(t *testing.T) {
 		if st.Txn.Chain != want[0] || st.Txn.Release != want[1] {
 			t.Errorf("%s: chain %v release %v", sql, st.Txn.Chain, st.Txn.Release)
 		}
+	}
+}
+
+// TestNoSchema: under CLIENT_NO_SCHEMA the server drops the schema of
+// every db.table (MariaDB 10.11, measured), so the names come out as it
+// reads them; calls keep their qualifier, which the server keeps too.
+func TestNoSchema(t *testing.T) {
+	cases := []struct {
+		sql              string
+		targets, sources []TableName
+		tables           []TableName // Tables and SuspectsOf's tables
+		calls            []string
+	}{
+		{"INSERT INTO nosuch.t SELECT * FROM mysql.user JOIN u", []TableName{{Name: "t"}}, []TableName{{Name: "user"}, {Name: "u"}},
+			[]TableName{{Name: "user"}, {Name: "u"}, {Name: "t"}}, nil},
+		// The server refuses this one (1066: t twice).
+		{"UPDATE a.t, b.t SET a.t.v = 1", []TableName{{Name: "t"}}, []TableName{{Name: "t"}}, []TableName{{Name: "t"}}, nil},
+		{"CREATE TEMPORARY TABLE x.tt SELECT y.f() FROM information_schema.tables", []TableName{{Name: "tt"}}, []TableName{{Name: "tables"}},
+			[]TableName{{Name: "tt"}, {Name: "tables"}}, []string{"y", "f"}},
+		{"DROP TEMPORARY TABLE x.a, y.a, b", []TableName{{Name: "a"}, {Name: "b"}}, nil, nil, nil},
+	}
+	opt := Options{NoSchema: true}
+	for _, c := range cases {
+		st := Classify(c.sql, opt)
+		if !slices.Equal(st.Targets, c.targets) || !slices.Equal(st.Sources, c.sources) {
+			t.Errorf("%s: targets %v sources %v, want %v %v", c.sql, st.Targets, st.Sources, c.targets, c.sources)
+		}
+		if c.tables == nil {
+			continue
+		}
+		if ts, ok := Tables(c.sql, opt); !ok || !slices.Equal(ts, c.tables) {
+			t.Errorf("%s: Tables %v %v, want %v", c.sql, ts, ok, c.tables)
+		}
+		sus := SuspectsOf(c.sql, opt)
+		if !slices.Equal(sus.Tables, c.tables) || !slices.Equal(sus.Calls, c.calls) {
+			t.Errorf("%s: suspects %v %v, want %v %v", c.sql, sus.Tables, sus.Calls, c.tables, c.calls)
+		}
+	}
+	// The status tables are then the current database's tables.
+	q := "SELECT * FROM information_schema.global_status"
+	if Classify(q, Options{}).Funcs&FnStatusTable == 0 || Classify(q, opt).Funcs&FnStatusTable != 0 {
+		t.Errorf("%s: FnStatusTable only without NoSchema", q)
 	}
 }

@@ -181,6 +181,25 @@ func (c *rawClient) authenticate(o dialOptions) error {
 	if err := c.writePacket(b); err != nil {
 		return err
 	}
+	return c.finishAuth(o.password)
+}
+
+// changeUser is COM_CHANGE_USER to user in db, with the greeting's scramble.
+func (c *rawClient) changeUser(user, password, db string) error {
+	b := append([]byte{gmysql.COM_CHANGE_USER}, user...)
+	auth := gmysql.CalcNativePassword(c.greet.scramble, []byte(password))
+	b = append(append(b, 0, byte(len(auth))), auth...)
+	b = append(append(b, db...), 0, 45, 0) // the database, utf8mb4_general_ci
+	b = append(append(b, "mysql_native_password"...), 0)
+	if err := c.command(b); err != nil {
+		return err
+	}
+	return c.finishAuth(password)
+}
+
+// finishAuth reads the server's answers to a login until its OK, switching
+// to mysql_native_password when asked.
+func (c *rawClient) finishAuth(password string) error {
 	for {
 		p, err := c.readPacket()
 		if err != nil {
@@ -199,7 +218,7 @@ func (c *rawClient) authenticate(o dialOptions) error {
 				return fmt.Errorf("auth switch to %q", rest)
 			}
 			salt := bytes.TrimRight(rest[i+1:], "\x00")
-			if err := c.writePacket(gmysql.CalcNativePassword(salt, []byte(o.password))); err != nil {
+			if err := c.writePacket(gmysql.CalcNativePassword(salt, []byte(password))); err != nil {
 				return err
 			}
 		default:
