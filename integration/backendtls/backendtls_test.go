@@ -232,7 +232,7 @@ const interactiveTimeout = 1234
 func TestInteractiveOverTLS(t *testing.T) {
 	mysqldrv.RegisterDialContext("interactive", func(ctx context.Context, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		return &interactiveConn{Conn: c}, err
+		return &patchConn{Conn: c, patch: func(resp []byte) { resp[1] |= 0x04 }}, err // CLIENT_INTERACTIVE, 1<<10
 	})
 	addr := startProxy(t, &tls.Config{RootCAs: caPool, MinVersion: tls.VersionTLS12})
 	for _, interactive := range []bool{false, true} {
@@ -259,19 +259,4 @@ func TestInteractiveOverTLS(t *testing.T) {
 			}
 		}
 	}
-}
-
-// interactiveConn sets CLIENT_INTERACTIVE in the handshake response, the
-// first packet the client writes (sequence 1).
-type interactiveConn struct {
-	net.Conn
-	done bool
-}
-
-func (c *interactiveConn) Write(b []byte) (int, error) {
-	if !c.done && len(b) >= 8 && b[3] == 1 {
-		c.done = true
-		b[4+1] |= 0x04 // CLIENT_INTERACTIVE, 1<<10
-	}
-	return c.Conn.Write(b)
 }

@@ -16,6 +16,13 @@ func Binary(tb testing.TB, buildFlags ...string) string {
 	if b := os.Getenv("FWDPROXY_BIN"); b != "" {
 		return b
 	}
+	return Build(tb, buildFlags...)
+}
+
+// Build builds cmd/fwdproxy with the given go build flags into the test's
+// temporary directory, whatever $FWDPROXY_BIN says.
+func Build(tb testing.TB, buildFlags ...string) string {
+	tb.Helper()
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		tb.Fatal("pair: cannot locate cmd/fwdproxy (runtime.Caller failed)")

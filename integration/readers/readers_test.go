@@ -22,6 +22,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/fwdproxy/fwdproxy/integration/pair"
+	"github.com/fwdproxy/fwdproxy/integration/pair/pairproxy"
 	"github.com/fwdproxy/fwdproxy/proxy"
 )
 
@@ -65,28 +66,14 @@ func trials() int {
 	return 300
 }
 
+// startProxy starts a proxy reading from every replica, changed by mutate, and returns once it
+// knows the writer's session limit and sees up every replica it reads from.
 func startProxy(t testing.TB, mutate func(*proxy.Config)) (*proxy.Server, string) {
 	t.Helper()
-	cfg := proxy.Defaults()
-	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
-	cfg.Writer = thePair.WriterAddr
-	cfg.Readers = thePair.ReaderAddrs()
-	cfg.Reader = cfg.Readers[0]
-	cfg.Users = map[string]string{thePair.User: thePair.Password}
-	cfg.ProxyUser = thePair.User
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := proxy.NewServer(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Close)
+	var readers []string
+	srv, addr := pairproxy.Start(t, thePair, pairproxy.AllReplicas(), pairproxy.Configure(mutate, func(c *proxy.Config) {
+		readers = c.Readers
+	}))
 	pair.WaitUntil(t, "writer session limit known", "yes", func() string { // the first refresh
 		if srv.Status().WriterSessionLimit > 0 {
 			return "yes"
@@ -94,11 +81,11 @@ func startProxy(t testing.TB, mutate func(*proxy.Config)) (*proxy.Server, string
 		return "no"
 	})
 	for _, r := range thePair.Replicas { // every replica it reads from seen up before the test starts
-		if slices.Contains(cfg.Readers, r.Addr) {
+		if slices.Contains(readers, r.Addr) {
 			pair.WaitUntil(t, "state of "+r.Name, "up", func() string { return readerState(srv, r.Addr) })
 		}
 	}
-	return srv, ln.Addr().String()
+	return srv, addr
 }
 
 func readerState(srv *proxy.Server, addr string) string {

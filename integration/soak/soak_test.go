@@ -239,29 +239,15 @@ func checkCapacity(t *testing.T, sessions int) {
 }
 
 func setUpTables(t *testing.T) {
-	if err := thePair.CreateDatabase(testDB); err != nil {
-		t.Fatal(err)
+	hot := make([]string, hotRows)
+	for i := range hot {
+		hot[i] = fmt.Sprintf("(%d, 0)", i)
 	}
-	w, err := thePair.WriterDB(testDB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	for _, q := range []string{
-		"DROP TABLE IF EXISTS soak_rows, soak_hot",
+	if err := thePair.CreateTables(testDB,
 		"CREATE TABLE soak_rows (id BIGINT PRIMARY KEY, sess INT NOT NULL, v VARCHAR(64) NOT NULL, KEY (sess)) ENGINE=InnoDB",
 		"CREATE TABLE soak_hot (id INT PRIMARY KEY, n BIGINT NOT NULL) ENGINE=InnoDB",
-	} {
-		if _, err := w.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	for i := 0; i < hotRows; i++ {
-		if _, err := w.Exec("INSERT INTO soak_hot VALUES (?, 0)", i); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := thePair.WaitReplicated(context.Background()); err != nil {
+		"INSERT INTO soak_hot VALUES "+strings.Join(hot, ", "),
+	); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -282,10 +268,7 @@ type proxyProc struct {
 func raceBinary(t *testing.T) string {
 	bin := os.Getenv(envBin)
 	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "fwdproxy-race")
-		if out, err := osexec.Command("go", "build", "-race", "-o", bin, "../../cmd/fwdproxy").CombinedOutput(); err != nil {
-			t.Fatalf("go build -race: %v\n%s", err, out)
-		}
+		bin = pair.Build(t, "-race")
 	}
 	out, err := osexec.Command("go", "version", "-m", bin).Output()
 	if err != nil || !strings.Contains(string(out), "-race=true") {

@@ -61,6 +61,7 @@ func serve(cfg proxy.Config, log *zap.Logger) (*proxy.Server, <-chan struct{}, s
 type Option func(*options)
 
 type options struct {
+	allReplicas bool
 	mutate      []func(*proxy.Config)
 	log         *zap.Logger
 	checkClean  bool
@@ -72,6 +73,10 @@ type options struct {
 func Configure(mutate ...func(*proxy.Config)) Option {
 	return func(o *options) { o.mutate = append(o.mutate, mutate...) }
 }
+
+// AllReplicas makes every replica of p a reader (cfg.Readers = p.ReaderAddrs()), not just the
+// first; Configure's changes come after it.
+func AllReplicas() Option { return func(o *options) { o.allReplicas = true } }
 
 // Log gives the server a logger (without it, the server logs nothing).
 func Log(l *zap.Logger) Option { return func(o *options) { o.log = l } }
@@ -93,6 +98,9 @@ func Start(t testing.TB, p *pair.Pair, opts ...Option) (*proxy.Server, string) {
 		opt(&o)
 	}
 	cfg := Config(p)
+	if o.allReplicas {
+		cfg.Readers = p.ReaderAddrs()
+	}
 	for _, m := range o.mutate {
 		if m != nil {
 			m(&cfg)
