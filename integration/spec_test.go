@@ -78,15 +78,27 @@ func errOf(c *sql.Conn, q string) error {
 }
 
 // prepErrOf runs q as a binary prepared statement (COM_STMT_PREPARE,
-// EXECUTE, CLOSE) and returns its error.
+// EXECUTE, CLOSE) and returns its error. It reads the answer as rows:
+// go-sql-driver 1.10's Stmt.Exec, under MariaDB's metadata cache, skips as
+// many packets as there are columns when the server sent no definitions,
+// so an Exec of a SELECT with fewer rows than columns hangs, against
+// MariaDB directly as through the proxy (docs/stacks.md, Go).
 func prepErrOf(c *sql.Conn, q string) error {
 	st, err := c.PrepareContext(ctx, q)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	_, err = st.ExecContext(ctx)
-	return err
+	rows, err := st.QueryContext(ctx)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return rows.Close()
 }
 
 func count(t *testing.T, db *sql.DB, q string) int {
