@@ -26,23 +26,7 @@ func (s *session) runsNoStoredCode(x *job) (safe bool, err error) {
 	if sus.Empty() {
 		return true, nil
 	}
-	var res *queryResult
-	is := "information_schema."
-	ask := func() (err error) {
-		res, err = s.reader.exec(storedCodeQuery(sus, is, s.namesDB(x)))
-		return err
-	}
-	if s.sqlOpt.NoSchema {
-		// The server reads information_schema.ROUTINES as the current
-		// database's ROUTINES, a table anybody can make: the question is
-		// asked from information_schema itself. A session with no current
-		// database could not come back: it asks from there, which fails
-		// (1046), a doubt.
-		is = ""
-		err = s.inDatabase(s.reader, "information_schema", ask)
-	} else {
-		err = ask()
-	}
+	res, err := s.askReader("information_schema", func(is string) string { return storedCodeQuery(sus, is, s.namesDB(x)) })
 	if err != nil {
 		if _, ok := err.(*sqlError); ok {
 			return false, nil
@@ -52,9 +36,26 @@ func (s *session) runsNoStoredCode(x *job) (safe bool, err error) {
 	return len(res.rows) == 0, nil
 }
 
+// askReader runs on the reader a question q(in) about tables of database
+// db, in being "db." to qualify their names. Under CLIENT_NO_SCHEMA the
+// server would read db.t as the current database's t, a table anybody can
+// make, so the question is asked unqualified from db itself; a session
+// with no current database could not come back and asks from where it is,
+// which fails (1046): a doubt.
+func (s *session) askReader(db string, q func(in string) string) (res *queryResult, err error) {
+	if !s.sqlOpt.NoSchema {
+		return s.reader.exec(q(quoteIdent(db) + "."))
+	}
+	err = s.inDatabase(s.reader, db, func() (e error) {
+		res, e = s.reader.exec(q(""))
+		return e
+	})
+	return res, err
+}
+
 // storedCodeQuery finds a routine of any schema and kind named as one of
 // the calls (over-reporting is safe), or a view among the tables; is
-// names information_schema ("" when it is the current database), db is
+// qualifies information_schema's tables (askReader), db is
 // the SQL for the database their unqualified names resolve in. Names go
 // in as hex, whatever the session's sql_mode, and compare as the server
 // compares identifiers, without case.
@@ -152,19 +153,8 @@ const diagnostics = sqlclass.FnShowWarnings | sqlclass.FnWarningCount | sqlclass
 // isTemporary: SHOW CREATE TABLE shows the temporary table that shadows
 // a permanent one of the same name, as CREATE TEMPORARY TABLE (MariaDB
 // 10.11 has no information_schema.TEMPORARY_TABLES).
-// Under CLIENT_NO_SCHEMA the server reads db.t as the current database's
-// t: the question is asked from t's database.
 func (s *session) isTemporary(t sqlclass.TableName) bool {
-	var res *queryResult
-	var err error
-	if s.sqlOpt.NoSchema {
-		err = s.inDatabase(s.reader, t.Schema, func() (e error) {
-			res, e = s.reader.exec("SHOW CREATE TABLE " + quoteIdent(t.Name))
-			return e
-		})
-	} else {
-		res, err = s.reader.exec("SHOW CREATE TABLE " + quoteIdent(t.Schema) + "." + quoteIdent(t.Name))
-	}
+	res, err := s.askReader(t.Schema, func(in string) string { return "SHOW CREATE TABLE " + in + quoteIdent(t.Name) })
 	if err != nil || len(res.rows) == 0 || len(res.rows[0]) < 2 {
 		return false
 	}

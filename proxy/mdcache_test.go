@@ -74,19 +74,24 @@ func TestFakeMetadataCache(t *testing.T) {
 	}
 }
 
-// mariaClient is a go-mysql client through the proxy that asks for
-// MariaDB's extended capabilities ext, for raw commands (command): go-mysql
-// reads no metadata-follows byte.
-func mariaClient(t *testing.T, addr string, ext uint32) *client.Conn {
-	t.Helper()
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+// extDialer dials the proxy as a client that asks for MariaDB's extended
+// capabilities ext in its handshake response.
+func extDialer(ext uint32) client.Dialer {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
 		return proxy.WithMariaDBExt(c, ext), nil
 	}
-	c, err := client.ConnectWithDialer(context.Background(), "tcp", addr, "app", "secret", "", dial)
+}
+
+// mariaClient is a go-mysql client through the proxy that asks for
+// MariaDB's extended capabilities ext, for raw commands (command): go-mysql
+// reads no metadata-follows byte.
+func mariaClient(t *testing.T, addr string, ext uint32) *client.Conn {
+	t.Helper()
+	c, err := client.ConnectWithDialer(context.Background(), "tcp", addr, "app", "secret", "", extDialer(ext))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
-	"github.com/fwdproxy/fwdproxy/proxy"
 	fb "github.com/fwdproxy/fwdproxy/proxy/internal/fakebackend"
 )
 
@@ -80,14 +79,7 @@ type mariaConn struct {
 
 func progressClient(t *testing.T, addr string, ext uint32) *mariaConn {
 	t.Helper()
-	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, address)
-		if err != nil {
-			return nil, err
-		}
-		return proxy.WithMariaDBExt(c, ext), nil
-	}
-	cc, err := client.ConnectWithDialer(context.Background(), "tcp", addr, "app", "secret", "", dial, func(c *client.Conn) error {
+	cc, err := client.ConnectWithDialer(context.Background(), "tcp", addr, "app", "secret", "", extDialer(ext), func(c *client.Conn) error {
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
 		return c.SetCapability(mysql.CLIENT_LOCAL_FILES)
 	})

@@ -292,6 +292,20 @@ func (h *harness) compareEntry(t *testing.T, c cell, e entry, used map[*allowanc
 	}
 }
 
+// scalar runs a text query and returns its first row's first column as
+// the decoder shows it (a quoted string, "NULL").
+func (c *rawClient) scalar(t *testing.T, sql string) string {
+	t.Helper()
+	if err := c.command(append([]byte{gmysql.COM_QUERY}, sql...)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.readResponse(textResult, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return value(f, "r0.row0.c0")
+}
+
 func value(f fields, name string) string {
 	for _, x := range f {
 		if x.name == name {
